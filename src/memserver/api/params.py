@@ -1,0 +1,153 @@
+"""Turning request fields into service inputs: ids, filters, pagination, dates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+
+from memserver.errors import BadRequest, NotFound
+from memserver.storage.filters import (
+    ENTITY_FIELDS,
+    Bool,
+    Cond,
+    FilterError,
+    Node,
+    and_all,
+    is_entity_scoped,
+    parse_datetime,
+    parse_filters,
+)
+
+ENTITY_REQUIRED_V1 = "One of the filters: app_id, user_id, agent_id, run_id is required!"
+ENTITY_REQUIRED_SEARCH = "At least one of the filters: agent_id, user_id, app_id, run_id is required!"
+
+
+def memory_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadRequest("memory_id should be a valid UUID") from None
+
+
+def as_date(value: date | datetime | None) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    return value
+
+
+def as_timestamp(value: int | float | str | None, *, key: str = "error") -> datetime | None:
+    """Unix seconds (int/float, or a numeric string) or an ISO-8601 string."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
+            value = float(value)
+        return parse_datetime(value)
+    except (FilterError, OverflowError, OSError, ValueError):
+        raise BadRequest(f"invalid timestamp {value!r}: use unix seconds or ISO-8601", key=key) from None
+
+
+def filters_node(filters: dict[str, Any] | None, *, key: str = "error") -> Node | None:
+    if not filters:
+        return None
+    try:
+        return parse_filters(filters)
+    except FilterError as exc:
+        raise BadRequest(str(exc), key=key) from None
+
+
+def entity_node(ids: dict[str, str]) -> Node | None:
+    conds = [Cond(k, "any", None) if v == "*" else Cond(k, "eq", v) for k, v in ids.items()]
+    return and_all(*conds)
+
+
+def flat_entity_ids(filters: dict[str, Any] | None) -> dict[str, str]:
+    """Entity ids given as plain values inside `filters` (how the Python SDK sends them on add)."""
+    out: dict[str, str] = {}
+    if not filters:
+        return out
+    node = filters_node(filters, key="error")
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Cond) and n.field in ENTITY_FIELDS and n.op == "eq":
+            out.setdefault(n.field, n.value)
+        elif isinstance(n, Bool) and n.op == "AND":
+            stack.extend(n.children)
+    return out
+
+
+def require_scope(node: Node | None, message: str, *, key: str) -> Node:
+    if node is None or not is_entity_scoped(node):
+        raise BadRequest(message, key=key)
+    return node
+
+
+def shortcut_nodes(
+    *,
+    categories: list[str] | str | None = None,
+    metadata: dict[str, Any] | None = None,
+    keywords: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    latest_only: bool = False,
+    key: str = "error",
+) -> Node | None:
+    """Body-level shortcuts (`categories`, `metadata`, `keywords`, `start_date`...) as filter nodes."""
+    spec: dict[str, Any] = {}
+    if categories:
+        cats = [c.strip() for c in categories.split(",")] if isinstance(categories, str) else categories
+        spec["categories"] = {"in": [c for c in cats if c]}
+    if metadata:
+        spec["metadata"] = metadata
+    if keywords:
+        spec["keywords"] = {"icontains": keywords}
+    date_ops: dict[str, str] = {}
+    if start_date:
+        date_ops["gte"] = start_date
+    if end_date:
+        date_ops["lte"] = end_date
+    if date_ops:
+        spec["created_at"] = date_ops
+    node = filters_node(spec, key=key) if spec else None
+    if latest_only:
+        node = and_all(node, Cond("replaced_by", "is_null", None))
+    return node
+
+
+def check_page(page: int | None, page_size: int | None, *, default_size: int = 100, max_size: int = 200) -> tuple[int, int]:
+    p = 1 if page is None else page
+    size = default_size if page_size is None else page_size
+    if p < 1:
+        raise NotFound("Invalid page.", key="detail")
+    if size < 1 or size > max_size:
+        raise BadRequest(f"page_size must be between 1 and {max_size}")
+    return p, size
+
+
+def envelope(
+    request: Request, public_url: str | None, results: list[Any], total: int, page: int, page_size: int
+) -> dict[str, Any]:
+    """DRF-style page: {count, next, previous, results}; a page past the end is a 404."""
+    if page > 1 and (page - 1) * page_size >= total:
+        raise NotFound("Invalid page.", key="detail")
+
+    def link(n: int) -> str:
+        params = dict(request.query_params)
+        params["page"] = str(n)
+        params["page_size"] = str(page_size)
+        base = (public_url or str(request.base_url)).rstrip("/")
+        return f"{base}{request.url.path}/?{urlencode(params)}"
+
+    return {
+        "count": total,
+        "next": link(page + 1) if page * page_size < total else None,
+        "previous": link(page - 1) if page > 1 else None,
+        "results": results,
+    }

@@ -1,0 +1,108 @@
+"""Entities: list, create (201), get (v2), delete with their memories (v1 by numeric id, v2 by name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.http import JSONResponse
+from memserver.api.params import check_page, envelope
+from memserver.api.schemas import EntityCreate
+from memserver.api.serialize import entity_out
+from memserver.errors import BadRequest, NotFound
+from memserver.services import entities
+
+router = APIRouter(tags=["entities"])
+
+
+@router.get("/v1/entities", summary="List users, agents, apps and runs")
+async def list_entities(
+    request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, page_size: int = 100
+) -> dict[str, Any]:
+    p, size = check_page(page, page_size, max_size=1000)
+    rows, totals = await entities.list_entities(state.db, principal, page=p, page_size=size)
+    out = envelope(
+        request,
+        state.settings.public_url,
+        [entity_out(r, owner=principal.user_email, organization=principal.org_name) for r in rows],
+        sum(totals.values()),
+        p,
+        size,
+    )
+    for t in ("user", "agent", "app", "run"):
+        out[f"total_{t}s"] = totals.get(t, 0)
+    return out
+
+
+@router.get("/v2/entities/{entity_type}/{entity_id}", summary="Get an entity by name")
+@error_shape("message")
+async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> list[Any]:
+    etype = entities.entity_type(segment(entity_type), key="message")
+    row = await entities.get_entity(state.db, principal, etype, segment(entity_id))
+    return [] if row is None else [entity_out(row, owner=principal.user_email, organization=principal.org_name)]
+
+
+@router.delete("/v2/entities/{entity_type}/{entity_id}", summary="Delete an entity and its memories (by name)")
+@error_shape("message")
+async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    etype = entities.entity_type(segment(entity_type), key="message")
+    deleted = await entities.delete_entity(state.db, principal, etype, segment(entity_id))
+    return {"message": "Entity deleted successfully.", "deleted_memories": deleted}
+
+
+@router.delete("/v1/entities/{entity_type}/{entity_id}", summary="Delete an entity by numeric id (deprecated)")
+@error_shape("error")
+async def delete_entity_v1(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    etype = entities.entity_type(segment(entity_type))
+    try:
+        numeric = int(segment(entity_id))
+    except ValueError:
+        raise BadRequest("Invalid entity ID. Must be an integer.") from None
+    name = await entities.entity_name_by_id(state.db, principal, etype, numeric)
+    if name is None:
+        raise NotFound("Entity not found")
+    deleted = await entities.delete_entity(state.db, principal, etype, name)
+    return {"message": "Entity deleted successfully.", "deleted_memories": deleted}
+
+
+async def _create(state: StateDep, principal: PrincipalDep, etype: str, body: EntityCreate) -> Response:
+    name = getattr(body, f"{etype}_id")
+    if not name or not str(name).strip():
+        raise BadRequest(f"{etype}_id is required")
+    if etype != "user" and not body.name:
+        raise BadRequest("name is required")
+    row = await entities.create_entity(state.db, principal, etype, str(name), body.metadata)
+    out: dict[str, Any] = {
+        "id": int(row.id), f"{etype}_id": row.name, "metadata": row.metadata, "created_at": row.created_at,
+        "updated_at": row.updated_at, "graph_entities": None, "is_deleted": False, "project": str(principal.project_id),
+    }
+    if etype != "user":
+        out["name"] = body.name
+    return JSONResponse(out, status_code=201)
+
+
+@router.post("/v1/users", status_code=201, summary="Create a user entity")
+@error_shape("error")
+async def create_user(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+    return await _create(state, principal, "user", body)
+
+
+@router.post("/v1/agents", status_code=201, summary="Create an agent entity")
+@error_shape("error")
+async def create_agent(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+    return await _create(state, principal, "agent", body)
+
+
+@router.post("/v1/apps", status_code=201, summary="Create an app entity")
+@error_shape("error")
+async def create_app(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+    return await _create(state, principal, "app", body)
+
+
+@router.post("/v1/runs", status_code=201, summary="Create a run entity")
+@error_shape("error")
+async def create_run(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+    return await _create(state, principal, "run", body)

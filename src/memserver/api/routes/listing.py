@@ -1,0 +1,218 @@
+"""Listing and searching memories, per client generation (v1 GET, v2 POST, v3 POST)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.params import (
+    ENTITY_REQUIRED_SEARCH,
+    ENTITY_REQUIRED_V1,
+    check_page,
+    entity_node,
+    envelope,
+    filters_node,
+    require_scope,
+    shortcut_nodes,
+)
+from memserver.api.routes.add import add_v3
+from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
+from memserver.api.serialize import memory_out, project_fields, search_hit_out
+from memserver.errors import BadRequest
+from memserver.services import memories, search
+from memserver.storage.filters import Node, and_all
+from memserver.types import Principal
+
+router = APIRouter(tags=["list and search"])
+
+TOP_LEVEL_IDS_V3 = (
+    "Entity ids must be given inside `filters` on this endpoint, e.g. {\"filters\": {\"user_id\": \"alice\"}}"
+)
+
+
+def _page_items(rows: list[Any], principal: Principal, fields: list[str] | None) -> list[dict[str, Any]]:
+    return [project_fields(memory_out(r, owner=principal.user_email), fields) for r in rows]
+
+
+# ----------------------------------------------------------------------------------------------
+# list
+# ----------------------------------------------------------------------------------------------
+@router.get("/v1/memories", summary="List memories (v1, deprecated)")
+@error_shape("message")
+async def list_v1(
+    request: Request,
+    state: StateDep,
+    principal: PrincipalDep,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+    run_id: str | None = None,
+    metadata: str | None = None,
+    categories: Annotated[list[str] | None, Query()] = None,
+    fields: Annotated[list[str] | None, Query()] = None,
+    keywords: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    page: int | None = None,
+    page_size: int | None = None,
+    limit: int | None = None,
+    show_expired: bool = False,
+) -> Any:
+    """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
+    ids = {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id)) if v}
+    scope = require_scope(entity_node(ids), ENTITY_REQUIRED_V1, key="message")
+    meta: dict[str, Any] | None = None
+    if metadata:
+        try:
+            meta = json.loads(metadata)
+        except ValueError:
+            raise BadRequest("metadata must be a JSON object", key="message") from None
+        if not isinstance(meta, dict):
+            raise BadRequest("metadata must be a JSON object", key="message")
+    cats: list[str] | None = None
+    if categories:
+        cats = [c.strip() for item in categories for c in item.split(",") if c.strip()]
+    node = and_all(
+        scope,
+        shortcut_nodes(categories=cats, metadata=meta, keywords=keywords, start_date=start_date, end_date=end_date,
+                       key="message"),
+    )
+    assert node is not None
+    if page is not None and page_size is not None:
+        p, size = check_page(page, page_size)
+        rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size,
+                                                   show_expired=show_expired)
+        return envelope(request, state.settings.public_url, _page_items(rows, principal, fields), total, p, size)
+    if limit is not None and limit > 200:
+        raise BadRequest("limit must be <= 200")
+    rows, _ = await memories.list_memories(state.db, principal, node, page=1, page_size=limit or 100,
+                                           show_expired=show_expired)
+    return _page_items(rows, principal, fields)
+
+
+def _list_node(body: ListRequest, *, allow_top_level_ids: bool, key: str) -> Node:
+    ids = body.ids()
+    if ids and not allow_top_level_ids:
+        raise BadRequest(TOP_LEVEL_IDS_V3, key=key)
+    node = and_all(filters_node(body.filters, key=key), entity_node(ids))
+    node = require_scope(node, ENTITY_REQUIRED_V1, key=key)
+    extra = shortcut_nodes(
+        categories=body.categories, keywords=body.keywords, start_date=body.start_date, end_date=body.end_date,
+        latest_only=body.latest_only, key=key,
+    )
+    result = and_all(node, extra)
+    assert result is not None
+    return result
+
+
+@router.post("/v2/memories", summary="List memories (v2, deprecated)")
+@error_shape("message")
+async def list_v2(
+    request: Request,
+    body: ListRequest,
+    state: StateDep,
+    principal: PrincipalDep,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Any:
+    """`filters` or top-level ids; a bare array, or a page when page and page_size are given."""
+    node = _list_node(body, allow_top_level_ids=True, key="message")
+    page = page if page is not None else body.page
+    page_size = page_size if page_size is not None else body.page_size
+    paged = page is not None and page_size is not None
+    p, size = check_page(page, page_size)
+    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size,
+                                               show_expired=body.show_expired)
+    items = _page_items(rows, principal, body.fields)
+    if paged:
+        return envelope(request, state.settings.public_url, items, total, p, size)
+    return items
+
+
+@router.post("/v3/memories", summary="List memories (v3)")
+@error_shape("error")
+async def list_v3(
+    request: Request,
+    body: ListRequest,
+    state: StateDep,
+    principal: PrincipalDep,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Any:
+    """Always a {count, next, previous, results} page; the query's page/page_size win over the body's."""
+    if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here
+        return await add_v3(AddRequest.model_validate(body.model_dump() | {"messages": body.messages}), state,
+                            principal)
+    node = _list_node(body, allow_top_level_ids=False, key="error")
+    p, size = check_page(page if page is not None else body.page,
+                         page_size if page_size is not None else body.page_size)
+    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size,
+                                               show_expired=body.show_expired)
+    return envelope(request, state.settings.public_url, _page_items(rows, principal, body.fields), total, p, size)
+
+
+# ----------------------------------------------------------------------------------------------
+# search
+# ----------------------------------------------------------------------------------------------
+def _search_input(body: SearchRequest, *, version: str, key: str) -> search.SearchInput:
+    query = body.query.strip()
+    if not query:
+        raise BadRequest("query must not be empty", key=key)
+    ids = body.ids()
+    if version == "v3" and ids:
+        raise BadRequest(TOP_LEVEL_IDS_V3, key=key)
+    node = and_all(filters_node(body.filters, key=key), entity_node(ids))
+    node = require_scope(node, ENTITY_REQUIRED_SEARCH, key=key)
+    node = and_all(node, shortcut_nodes(categories=body.categories, metadata=body.metadata,
+                                        latest_only=body.latest_only, key=key))
+    assert node is not None
+    top_k = body.top_k if body.top_k is not None else (body.limit if body.limit is not None else 10)
+    if not 1 <= top_k <= 1000:
+        raise BadRequest("top_k must be between 1 and 1000", key=key)
+    default_threshold = {"v3": 0.1, "v2": 0.3}.get(version, 0.0)
+    threshold = default_threshold if body.threshold is None else body.threshold
+    if not 0.0 <= threshold <= 1.0:
+        raise BadRequest("threshold must be between 0 and 1", key=key)
+    retrieval = body.retrieval or "hybrid"
+    if retrieval not in ("hybrid", "semantic", "keyword"):
+        raise BadRequest("retrieval must be one of hybrid, semantic, keyword", key=key)
+    return search.SearchInput(
+        query=query, node=node, top_k=top_k, threshold=threshold, show_expired=body.show_expired,
+        rerank=body.rerank, keyword_search=body.keyword_search, retrieval=retrieval,
+    )
+
+
+async def _run_search(state: StateDep, principal: Principal, body: SearchRequest, version: str, key: str) -> list[dict[str, Any]]:
+    hits = await search.search(state.db, state.providers, principal, _search_input(body, version=version, key=key))
+    return [
+        project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
+        for h in hits
+    ]
+
+
+@router.post("/v1/memories/search", summary="Search memories (v1, deprecated)")
+@error_shape("message")
+async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Any:
+    results = await _run_search(state, principal, body, "v1", "message")
+    if body.output_format == "v1.1":
+        return {"results": results, "relations": []}
+    return results
+
+
+@router.post("/v2/memories/search", summary="Search memories (v2, deprecated)")
+@error_shape("message")
+async def search_v2(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Any:
+    results = await _run_search(state, principal, body, "v2", "message")
+    if body.output_format == "v1.1":
+        return {"results": results, "relations": []}
+    return results
+
+
+@router.post("/v3/memories/search", summary="Search memories (v3)")
+@error_shape("error")
+async def search_v3(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Hybrid search; every hit has a 0..1 `score` and its `score_breakdown`."""
+    return {"results": await _run_search(state, principal, body, "v3", "error")}

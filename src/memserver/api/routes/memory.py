@@ -1,0 +1,166 @@
+"""One memory (get/update/delete/history), delete-all by entity, batch update/delete, history pages."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.params import as_date, as_timestamp, check_page, entity_node, envelope, memory_uuid, shortcut_nodes
+from memserver.api.schemas import BatchItem, BatchRequest, UpdateRequest
+from memserver.api.serialize import history_out, memory_out
+from memserver.errors import BadRequest
+from memserver.services import entities, memories
+from memserver.storage.filters import and_all, compile_filter
+
+router = APIRouter(tags=["memory"])
+
+
+# -- static paths first: they must win over /v1/memories/{memory_id}/ ---------------------------
+@router.get("/v1/memories/events", summary="History entries of the project, paginated")
+async def memory_events(
+    request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, limit: int = 100
+) -> dict[str, Any]:
+    p, size = check_page(page, limit, max_size=1000)
+    rows, total = await memories.history_page(state.db, principal, page=p, limit=size)
+    return envelope(request, state.settings.public_url, [history_out(r) for r in rows], total, p, size)
+
+
+def _batch_ids(body: BatchRequest) -> list[uuid.UUID]:
+    raw: list[Any] = list(body.memories or []) + list(body.memory_ids or [])
+    ids = []
+    for item in raw:
+        value = item
+        while isinstance(value, dict):  # {"memory_id": id}, and the docs' doubly wrapped form
+            value = value.get("memory_id", value.get("id"))
+        if value is None:
+            raise BadRequest("every item needs a memory_id")
+        ids.append(memory_uuid(str(value)))
+    return ids
+
+
+def _batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateInput]]:
+    changes = []
+    for item in body.memories or []:
+        if not isinstance(item, dict):
+            raise BadRequest("every item must be an object with memory_id and text and/or metadata")
+        parsed = BatchItem.model_validate(item)
+        if parsed.text is None and "metadata" not in parsed.model_fields_set:
+            raise BadRequest(f"memory {parsed.memory_id}: nothing to update (send text and/or metadata)")
+        change = memories.UpdateInput(text=parsed.text)
+        if "metadata" in parsed.model_fields_set:
+            change.metadata = parsed.metadata
+        changes.append((memory_uuid(str(parsed.memory_id)), change))
+    return changes
+
+
+@router.put("/v1/batch", summary="Update up to 1000 memories, all or nothing")
+@router.put("/v1/memories/batch", include_in_schema=False)
+@error_shape("error")
+async def batch_update(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    n = await memories.batch_update(state.db, state.providers, principal, _batch_changes(body))
+    return {"message": f"Successfully updated {n} memories"}
+
+
+@router.delete("/v1/batch", summary="Delete up to 1000 memories, all or nothing (JSON body)")
+@router.delete("/v1/memories/batch", include_in_schema=False)
+@error_shape("error")
+async def batch_delete(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    n = await memories.batch_delete(state.db, principal, _batch_ids(body))
+    return {"message": f"Successfully deleted {n} memories"}
+
+
+@router.delete("/v1/memories", summary="Delete all memories of an entity ('*' = any)")
+@error_shape("error")
+async def delete_all(
+    state: StateDep,
+    principal: PrincipalDep,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    app_id: str | None = None,
+    run_id: str | None = None,
+    metadata: str | None = None,
+) -> dict[str, Any]:
+    ids = {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id)) if v}
+    meta = None
+    if metadata:
+        try:
+            meta = json.loads(metadata)
+        except ValueError:
+            raise BadRequest("metadata must be a JSON object") from None
+        if not isinstance(meta, dict) or not meta:
+            raise BadRequest("metadata must be a non-empty JSON object")
+    node = and_all(entity_node(ids), shortcut_nodes(metadata=meta))
+    if node is None:
+        raise BadRequest(
+            "At least one filter is required: user_id, agent_id, app_id, run_id (use '*' for all) or metadata"
+        )
+    n = await memories.delete_where(state.db, principal, compile_filter(node))
+    return {"message": "Memories deleted successfully!", "deleted_count": n}
+
+
+# -- one memory --------------------------------------------------------------------------------
+@router.get("/v1/memories/{memory_id}", summary="Get a memory")
+@error_shape("error")
+async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    row = await memories.get(state.db, principal, memory_uuid(segment(memory_id)))
+    return memory_out(row, owner=principal.user_email)
+
+
+@router.put("/v1/memories/{memory_id}", summary="Update a memory's text, metadata, expiry or timestamp")
+@error_shape("error")
+async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    mid = memory_uuid(segment(memory_id))
+    fields = body.model_fields_set
+    text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
+    if text is not None and not text.strip():
+        raise BadRequest("text must not be empty")
+    change = memories.UpdateInput(text=text, created_at=as_timestamp(body.timestamp))
+    if "metadata" in fields:
+        change.metadata = body.metadata
+    if "expiration_date" in fields:
+        change.expiration_date = as_date(body.expiration_date)
+    if text is None and not ({"metadata", "expiration_date"} & fields) and body.timestamp is None:
+        raise BadRequest("Nothing to update: send text, metadata, expiration_date or timestamp")
+    row = await memories.update(state.db, state.providers, principal, mid, change)
+    return memory_out(row, owner=principal.user_email)
+
+
+@router.delete("/v1/memories/{memory_id}", summary="Delete a memory")
+@error_shape("error")
+async def delete_memory(
+    memory_id: str, state: StateDep, principal: PrincipalDep, delete_linked: bool = False
+) -> dict[str, Any]:
+    cascade = await memories.delete(state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
+    out: dict[str, Any] = {"message": "Memory deleted successfully!"}
+    if delete_linked:
+        out["cascade_count"] = cascade
+    return out
+
+
+@router.get("/v1/memories/{first}/{second}", summary="History of a memory, or memories of an entity")
+@error_shape("error")
+async def memory_subresource(
+    first: str, second: str, request: Request, state: StateDep, principal: PrincipalDep, page: int = 1
+) -> Any:
+    """`/v1/memories/{memory_id}/history/` or `/v1/memories/{user|agent|app|run}/{entity_id}/`."""
+    first, second = segment(first), segment(second)
+    if second == "history" and first.lower() not in entities.TYPE_ALIASES:
+        rows = await memories.history(state.db, principal, memory_uuid(first))
+        return [history_out(r) for r in rows]
+    etype = entities.entity_type(first)
+    node = entity_node({f"{etype}_id": second})
+    p, size = check_page(page, 100)
+    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size, show_expired=True)
+    results = [
+        {
+            "id": str(r.id), "memory": r.memory, "metadata": r.metadata, "categories": r.categories or [],
+            "created_at": r.created_at, "updated_at": r.updated_at, "input": [],
+            "is_updated": r.updated_at != r.created_at,
+        }
+        for r in rows
+    ]
+    return envelope(request, state.settings.public_url, results, total, p, size)

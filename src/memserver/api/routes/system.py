@@ -1,0 +1,37 @@
+"""Ping (what SDKs call at construction) and health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from memserver.api.deps import PrincipalDep, StateDep
+from memserver.api.http import JSONResponse
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/v1/ping", summary="Validate the API key; returns its org and project")
+async def ping(principal: PrincipalDep) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "org_id": str(principal.org_id),
+        "project_id": str(principal.project_id),
+        "user_email": principal.user_email,
+        "org_name": principal.org_name,
+        "project_name": principal.project_name,
+    }
+
+
+@router.get("/health", summary="Liveness and database check (no auth)")
+async def health(state: StateDep) -> Any:
+    try:
+        async with state.db.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        db = "ok"
+    except Exception as exc:  # report, don't raise: this endpoint exists to say what is broken
+        db = f"error: {type(exc).__name__}"
+    body = {"status": "ok" if db == "ok" else "degraded", "database": db, "embedder": state.providers.embedder.name}
+    return JSONResponse(body, status_code=200 if db == "ok" else 503)

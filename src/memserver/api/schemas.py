@@ -1,0 +1,146 @@
+"""Request bodies of the Mem0 routes. Unknown fields are ignored (clients send many extras)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def _reject_nul(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _reject_nul(k)
+            _reject_nul(v)
+    elif isinstance(value, list):
+        for v in value:
+            _reject_nul(v)
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _reject_nul(data)  # Postgres text and jsonb cannot store NUL
+        return data
+
+
+EntityId = str | int | None
+
+
+class EntityIds(Schema):
+    user_id: EntityId = None
+    agent_id: EntityId = None
+    app_id: EntityId = None
+    run_id: EntityId = None
+    session_id: EntityId = Field(None, description="Deprecated alias of run_id (Python 0.1.x).")
+
+    @field_validator("user_id", "agent_id", "app_id", "run_id", "session_id", mode="after")
+    @classmethod
+    def _as_str(cls, v: EntityId) -> str | None:
+        if v is None:
+            return None
+        s = str(v)
+        return s if s.strip() else None
+
+    def ids(self) -> dict[str, str]:
+        out = {k: getattr(self, k) for k in ("user_id", "agent_id", "app_id", "run_id") if getattr(self, k)}
+        if "run_id" not in out and self.session_id:
+            out["run_id"] = str(self.session_id)
+        return out
+
+
+class AddRequest(EntityIds):
+    """POST /v3/memories/add/ and POST /v1/memories/."""
+
+    messages: list[Any] | dict[str, Any] | str = Field(
+        ..., description="Messages [{role, content}], one message, or a string."
+    )
+    filters: dict[str, Any] | None = Field(None, description="Entity ids may also be given here (flat).")
+    metadata: dict[str, Any] | None = None
+    infer: bool = Field(True, description="false = store each non-system message verbatim, synchronously.")
+    immutable: bool = False
+    expiration_date: date | datetime | None = None
+    timestamp: int | float | str | None = Field(None, description="Unix seconds (or ISO): backdates created_at.")
+    categories: list[str] | None = Field(None, description="Categories for verbatim memories.")
+    async_mode: bool = Field(True, description="v1 only: the queued-event response shape.")
+    output_format: str | None = Field(None, description="v1 only: 'v1.1' wraps results in {results, relations}.")
+    custom_categories: Any = None
+    custom_instructions: str | None = None
+    agent_custom_instructions: str | None = None
+    includes: str | None = None
+    excludes: str | None = None
+
+
+class ListRequest(EntityIds):
+    """POST /v2/memories/ and POST /v3/memories/ (list)."""
+
+    filters: dict[str, Any] | None = None
+    fields: list[str] | None = None
+    page: int | None = None
+    page_size: int | None = None
+    show_expired: bool = False
+    start_date: str | None = None
+    end_date: str | None = None
+    categories: list[str] | str | None = None
+    keywords: str | None = None
+    latest_only: bool = False
+    messages: Any = None  # pre-release clients sent adds here
+
+
+class SearchRequest(EntityIds):
+    """POST /v1|v2|v3/memories/search/."""
+
+    query: str = Field(..., description="The search text.")
+    filters: dict[str, Any] | None = None
+    top_k: int | None = Field(None, description="Results to return (1-1000; default 10).")
+    limit: int | None = Field(None, description="Alias of top_k.")
+    threshold: float | None = Field(None, description="Minimum score 0..1 (v3 default 0.1, v2 0.3, v1 none).")
+    rerank: bool = False
+    keyword_search: bool = False
+    show_expired: bool = False
+    fields: list[str] | None = None
+    categories: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    output_format: str | None = None
+    latest_only: bool = False
+    retrieval: str | None = Field(
+        None, description="memserver extension: 'hybrid' (default), 'semantic' (dense only) or 'keyword'."
+    )
+
+
+class UpdateRequest(Schema):
+    """PUT /v1/memories/{memory_id}/. `expiration_date: null` clears the expiry."""
+
+    text: str | None = None
+    data: str | None = Field(None, description="Legacy alias of text.")
+    message: str | None = Field(None, description="Legacy alias of text.")
+    metadata: dict[str, Any] | None = None
+    expiration_date: date | datetime | None = None
+    timestamp: int | float | str | None = None
+
+
+class BatchItem(Schema):
+    memory_id: Any
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class BatchRequest(Schema):
+    memories: list[Any] | None = None
+    memory_ids: list[Any] | None = Field(None, description="Legacy form of batch delete.")
+
+
+class EntityCreate(Schema):
+    user_id: str | None = None
+    agent_id: str | None = None
+    app_id: str | None = None
+    run_id: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] | None = None

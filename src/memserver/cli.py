@@ -1,0 +1,225 @@
+"""`memserver` command line: serve, migrate, and manage orgs, projects and keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from memserver.config import Settings, get_settings
+from memserver.storage import migrate
+from memserver.storage.db import Database
+
+T = TypeVar("T")
+log = logging.getLogger("memserver")
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def database(settings: Settings, *, fast: bool = False) -> Iterator[Settings]:
+    """Settings with a database URL: the configured one, or the embedded Postgres (started if needed)."""
+    if settings.database_url is not None:
+        yield settings
+        return
+    from memserver.storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
+
+    try:
+        pg = EmbeddedPostgres(
+            settings.embedded.data_dir, port=settings.embedded.port, os_user=settings.embedded.os_user, fast=fast
+        )
+        pg.start()
+    except EmbeddedPostgresError as exc:
+        raise SystemExit(f"memserver: {exc}") from None
+    try:
+        yield settings.model_copy(update={"database_url": SecretStr(pg.url())})
+    finally:
+        pg.stop()
+
+
+def _run(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        url = settings.async_database_url()
+        assert url is not None
+        db = Database(url, settings.db, application_name="memserver-cli")
+        try:
+            return await fn(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def _migrate(settings: Settings) -> None:
+    url = settings.async_database_url()
+    assert url is not None
+    migrate.upgrade(url, settings.embedder.dim)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    import time
+
+    import uvicorn
+
+    from memserver.main import create_app
+    from memserver.services import tenants
+
+    started = time.monotonic()
+    if args.host:
+        settings = settings.model_copy(update={"host": args.host})
+    if args.port:
+        settings = settings.model_copy(update={"port": args.port})
+    with database(settings) as settings:
+        _migrate(settings)
+        if settings.bootstrap:
+            key = _run(settings, tenants.bootstrap)
+            if key:
+                _print_first_key(key, settings)
+        log.info("ready to serve after %.1fs", time.monotonic() - started)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=args.access_log,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=10,
+        )
+
+
+def _print_first_key(key: str, settings: Settings) -> None:
+    host = f"http://{settings.host}:{settings.port}"
+    _out("")
+    _out("memserver: new database - created org 'default', project 'default' and this API key.")
+    _out("It is shown only this once; store it now (more keys: `memserver keys create`).")
+    _out("")
+    _out(f"    {key}")
+    _out("")
+    _out(f'    from mem0 import MemoryClient; client = MemoryClient(api_key="{key}", host="{host}")')
+    _out("")
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    with database(settings) as settings:
+        _migrate(settings)
+    _out("migrations applied")
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.services import tenants
+
+    with database(settings) as settings:
+        _migrate(settings)
+        if args.action == "create":
+            try:
+                key_id, key = _run(
+                    settings, lambda db: tenants.create_key(db, args.org, args.project, args.name, args.email)
+                )
+            except LookupError as exc:
+                raise SystemExit(f"memserver: {exc}") from None
+            _out(f"key id {key_id} for {args.org}/{args.project} (shown only once):")
+            _out(key)
+        elif args.action == "list":
+            for k in _run(settings, tenants.list_keys):
+                status = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+                last = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
+                _out(f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  {k.name}  {status}  last used {last}")
+        elif args.action == "revoke":
+            n = _run(settings, lambda db: tenants.revoke_key(db, args.key))
+            if n == 0:
+                raise SystemExit(f"memserver: no active key {args.key!r}")
+            _out(f"revoked {n} key(s)")
+
+
+def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.services import tenants
+
+    with database(settings) as settings:
+        _migrate(settings)
+        if args.action == "create":
+            org_id = _run(settings, lambda db: tenants.create_org(db, args.name))
+            _out(f"org {args.name} {org_id}")
+        else:
+            for o in _run(settings, tenants.list_orgs):
+                _out(f"{o['id']}  {o['name']}  projects={o['projects']}")
+
+
+def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.services import tenants
+
+    with database(settings) as settings:
+        _migrate(settings)
+        try:
+            if args.action == "create":
+                pid = _run(settings, lambda db: tenants.create_project(db, args.org, args.name))
+                _out(f"project {args.org}/{args.name} {pid}")
+            else:
+                for p in _run(settings, lambda db: tenants.list_projects(db, args.org)):
+                    _out(f"{p['id']}  {p['org']}/{p['name']}  active_keys={p['active_keys']}")
+        except LookupError as exc:
+            raise SystemExit(f"memserver: {exc}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memserver", description="Mem0-compatible memory server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server (embedded Postgres unless MEMSERVER_DATABASE_URL)")
+    serve.add_argument("--host", help="bind address (default MEMSERVER_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default MEMSERVER_PORT or 8000)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    ks = keys.add_subparsers(dest="action", required=True)
+    kc = ks.add_parser("create", help="create a key (printed once)")
+    kc.add_argument("--org", default="default")
+    kc.add_argument("--project", default="default")
+    kc.add_argument("--name", default="cli")
+    kc.add_argument("--email", default="admin@memserver.local", help="reported as user_email by /v1/ping/")
+    ks.add_parser("list", help="list keys (prefixes only)")
+    kr = ks.add_parser("revoke", help="revoke a key by id or prefix")
+    kr.add_argument("key")
+    keys.set_defaults(func=cmd_keys)
+
+    orgs = sub.add_parser("orgs", help="manage organizations")
+    os_ = orgs.add_subparsers(dest="action", required=True)
+    oc = os_.add_parser("create")
+    oc.add_argument("name")
+    os_.add_parser("list")
+    orgs.set_defaults(func=cmd_orgs)
+
+    projects = sub.add_parser("projects", help="manage projects")
+    ps = projects.add_subparsers(dest="action", required=True)
+    pc = ps.add_parser("create")
+    pc.add_argument("name")
+    pc.add_argument("--org", default="default")
+    pl = ps.add_parser("list")
+    pl.add_argument("--org", default=None)
+    projects.set_defaults(func=cmd_projects)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Any:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for name in ("memserver", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(settings.log_level.upper())
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Settings: the one place that reads the environment (prefix MEMSERVER_, nested with __)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "sk-placeholder", ""}
+
+
+def _default_data_dir() -> Path:
+    # Root runs the embedded Postgres as an unprivileged OS user, which cannot enter /root;
+    # a service-style path keeps the data reachable without widening any permissions.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/memserver")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "memserver"
+
+
+class DatabaseSettings(BaseModel):
+    pool_size: int = Field(10, description="SQLAlchemy connection pool size per process.")
+    max_overflow: int = Field(10, description="Extra connections allowed above pool_size under load.")
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    statement_timeout_ms: int = Field(30_000, description="Server-side statement timeout for API queries.")
+
+
+class EmbeddedPostgresSettings(BaseModel):
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded Postgres keeps its data (used only without MEMSERVER_DATABASE_URL).",
+    )
+    port: int = Field(0, description="TCP port on 127.0.0.1 for the embedded Postgres; 0 picks a free one.")
+    os_user: str = Field(
+        "postgres",
+        description="Unprivileged OS user that runs the embedded Postgres when memserver runs as root "
+        "(created as a system user if it does not exist).",
+    )
+
+
+class EmbedderSettings(BaseModel):
+    provider: Literal["local", "openai"] = Field(
+        "local", description="'local' = offline all-MiniLM-L6-v2; 'openai' = any OpenAI-compatible /embeddings."
+    )
+    model: str = Field("all-MiniLM-L6-v2", description="Embedding model name sent to the OpenAI-compatible API.")
+    dim: int = Field(384, description="Vector dimension; must match the migrated schema.")
+    base_url: str | None = Field(None, description="Base URL of the OpenAI-compatible API (e.g. http://host/v1).")
+    api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible embeddings API.")
+    cache_dir: Path | None = Field(
+        None, description="Local embedder: where the built ONNX model is cached (default <data_dir>/models)."
+    )
+    quantized: bool = Field(
+        True, description="Local embedder: int8 weights (about 2x faster on CPU, cosine ~0.99 to fp32)."
+    )
+    threads: int = Field(0, description="Local embedder: ONNX Runtime intra-op threads (0 = number of cores).")
+    max_batch: int = Field(32, description="Largest number of texts embedded in one model call.")
+    cache_size: int = Field(4096, description="Embeddings kept in an in-process LRU cache (0 disables).")
+    timeout_s: float = Field(30.0, description="Timeout of one embeddings request (OpenAI-compatible).")
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible chat completions API.")
+    api_key: SecretStr | None = Field(None, description="API key for the LLM endpoint.")
+    model: str = Field("gpt-4.1-mini", description="Chat model used for memory extraction.")
+    timeout_s: float = Field(60.0, description="Timeout of one LLM request.")
+
+
+class RedisSettings(BaseModel):
+    url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL used by the Celery worker runner.")
+
+
+class WorkerSettings(BaseModel):
+    runner: Literal["inprocess", "celery"] = Field(
+        "inprocess", description="Where async jobs run: inside the API process, or Celery workers over Redis."
+    )
+
+
+class AuthSettings(BaseModel):
+    key_cache_ttl_s: float = Field(
+        5.0, description="Seconds a resolved API key is cached in-process (revocation takes effect within this)."
+    )
+
+
+class SearchSettings(BaseModel):
+    exact_scan_limit: int = Field(
+        20_000,
+        description="Scopes with at most this many memories are searched exactly; larger ones use the HNSW index.",
+    )
+    hnsw_ef_search: int = Field(100, description="pgvector hnsw.ef_search for index scans.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEMSERVER_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Literal["dev", "test", "prod"] = Field("dev", description="Deployment environment.")
+    host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    port: int = Field(8000, description="HTTP port.")
+    workers: int = Field(1, description="Number of HTTP worker processes (uvicorn).")
+    log_level: str = Field("info", description="Log level.")
+    public_url: str | None = Field(
+        None, description="External base URL used in pagination links (default: the request's own URL)."
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql+asyncpg://... of a Postgres with pgvector. Unset = start the embedded Postgres.",
+    )
+    bootstrap: bool = Field(
+        True, description="On first start with an empty database, create a default org, project and key."
+    )
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    embedded: EmbeddedPostgresSettings = Field(default_factory=EmbeddedPostgresSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env == "prod":
+            for name, secret in (("llm.api_key", self.llm.api_key), ("embedder.api_key", self.embedder.api_key)):
+                if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
+                    raise ValueError(f"MEMSERVER_{name.upper().replace('.', '__')} is a placeholder in prod")
+        return self
+
+    def async_database_url(self) -> str | None:
+        """The configured database URL, normalised to the asyncpg driver."""
+        if self.database_url is None:
+            return None
+        return normalize_async_url(self.database_url.get_secret_value())
+
+
+def normalize_async_url(url: str) -> str:
+    """Accept postgres://, postgresql:// and postgresql+psycopg:// forms and use asyncpg."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

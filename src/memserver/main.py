@@ -1,0 +1,76 @@
+"""The FastAPI application: lifespan resources, middleware, error handlers, routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from memserver import __version__
+from memserver.api import http
+from memserver.api.deps import AppState
+from memserver.api.routes import add, entities, events, listing, memory, system
+from memserver.config import Settings, get_settings
+from memserver.errors import MemserverError
+from memserver.providers.errors import ProviderError
+from memserver.providers.registry import build_providers
+from memserver.services.tenants import KeyCache
+from memserver.storage.db import Database
+from memserver.storage.migrate import check_embedding_dim
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+memserver speaks the Mem0 Platform REST API. Point Mem0's official SDKs at it with
+`host="http://127.0.0.1:8000"` and a memserver key (`Authorization: Token <key>`).
+Every path works with and without its trailing slash.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    url = settings.async_database_url()
+    if url is None:
+        raise RuntimeError("create_app needs a database URL; `memserver serve` starts the embedded one")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(url, settings.db)
+        async with db.connect() as conn:
+            await check_embedding_dim(conn, settings.embedder.dim)
+        providers = build_providers(settings)
+        app.state.memserver = AppState(
+            settings=settings, db=db, providers=providers, key_cache=KeyCache(settings.auth.key_cache_ttl_s)
+        )
+        try:
+            yield
+        finally:
+            await providers.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="memserver",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        default_response_class=http.JSONResponse,
+    )
+    app.add_exception_handler(MemserverError, http.memserver_error_handler)
+    app.add_exception_handler(ProviderError, http.provider_error_handler)
+    app.add_exception_handler(RequestValidationError, http.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
+    app.add_exception_handler(Exception, http.unhandled_error_handler)
+    app.add_middleware(http.EdgeMiddleware)
+    for module in (system, add, listing, memory, entities, events):
+        app.include_router(module.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` with several worker processes."""
+    return create_app(get_settings())

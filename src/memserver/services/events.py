@@ -1,0 +1,24 @@
+"""Event use cases: read one, list a page."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from memserver.errors import NotFound
+from memserver.storage.db import Database
+from memserver.storage.repositories.events import EventRepository
+from memserver.types import Principal
+
+
+async def get_event(db: Database, principal: Principal, event_id: uuid.UUID) -> Any:
+    async with db.connect() as conn:
+        row = await EventRepository(conn).get(principal.project_id, event_id)
+    if row is None:
+        raise NotFound("Event not found or you don't have permission to access it.")
+    return row
+
+
+async def list_events(db: Database, principal: Principal, *, page: int, page_size: int) -> tuple[list[Any], int]:
+    async with db.connect() as conn:
+        return await EventRepository(conn).list(principal.project_id, limit=page_size, offset=(page - 1) * page_size)

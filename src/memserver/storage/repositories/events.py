@@ -1,0 +1,79 @@
+"""Events: the record of adds/deletes and the job rows of asynchronous work."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_COLS = (
+    "id, event_type, status, payload, results, error, metadata, latency_ms, created_at, updated_at, "
+    "started_at, completed_at"
+)
+
+
+class EventRepository:
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    async def insert(
+        self,
+        project_id: uuid.UUID,
+        event_id: uuid.UUID,
+        event_type: str,
+        status: str,
+        *,
+        payload: Any = None,
+        results: Any = None,
+        error: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        completed: bool = False,
+    ) -> None:
+        await self.conn.execute(
+            text(
+                f"""
+                INSERT INTO events (id, project_id, event_type, status, payload, results, error, metadata,
+                    started_at, completed_at, latency_ms)
+                VALUES (:id, :p, :t, :s, CAST(:payload AS jsonb), CAST(:results AS jsonb), :error,
+                    CAST(:metadata AS jsonb),
+                    {"now()" if completed else "NULL"}, {"clock_timestamp()" if completed else "NULL"},
+                    {"1000 * extract(epoch FROM clock_timestamp() - now())" if completed else "NULL"})
+                """
+            ),
+            {
+                "id": event_id, "p": project_id, "t": event_type, "s": status,
+                "payload": None if payload is None else orjson.dumps(payload).decode(),
+                "results": None if results is None else orjson.dumps(results).decode(),
+                "error": error,
+                "metadata": None if metadata is None else orjson.dumps(metadata).decode(),
+            },
+        )
+
+    async def get(self, project_id: uuid.UUID, event_id: uuid.UUID) -> Any | None:
+        return (
+            await self.conn.execute(
+                text(f"SELECT {_COLS} FROM events WHERE project_id = :p AND id = :id"), {"p": project_id, "id": event_id}
+            )
+        ).first()
+
+    async def list(self, project_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Any], int]:
+        rows = list(
+            (
+                await self.conn.execute(
+                    text(
+                        f"SELECT {_COLS}, count(*) OVER () AS total FROM events WHERE project_id = :p "
+                        "ORDER BY created_at DESC, id DESC LIMIT :l OFFSET :o"
+                    ),
+                    {"p": project_id, "l": limit, "o": offset},
+                )
+            ).all()
+        )
+        if rows:
+            return rows, int(rows[0].total)
+        total = (
+            await self.conn.execute(text("SELECT count(*) FROM events WHERE project_id = :p"), {"p": project_id})
+        ).scalar_one()
+        return rows, int(total)

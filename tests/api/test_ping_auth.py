@@ -1,0 +1,51 @@
+"""GET /v1/ping/ and authentication (contract §1.1, §2.1)."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+
+def test_ping_returns_org_and_project_of_the_key(api: httpx.Client, tenant: tuple[str, str]) -> None:
+    r = api.get("/v1/ping/")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["project_id"] == tenant[0]
+    uuid.UUID(body["org_id"])
+    assert "@" in body["user_email"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Token m0-wrong"}, {"Authorization": "Basic abc"}],
+)
+def test_missing_or_wrong_key_is_401_json(live_server: str, headers: dict[str, str]) -> None:
+    r = httpx.get(f"{live_server}/v1/ping/", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/json")
+    assert "Invalid API key" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/v1/ping", "/v1/ping/", "//v1/ping/", "/v1//ping"])
+def test_every_spelling_of_a_path_works_without_redirect(
+    live_server: str, tenant: tuple[str, str], path: str
+) -> None:
+    # An absolute URL: httpx would read a relative "//v1/..." as a host name.
+    r = httpx.get(live_server + path, headers={"Authorization": f"Token {tenant[1]}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "ok"
+
+
+def test_unknown_route_is_json_404(api: httpx.Client) -> None:
+    r = api.get("/v1/nothing-here/")
+    assert r.status_code == 404
+    assert "detail" in r.json()
+
+
+def test_health_checks_database(live_server: str) -> None:
+    r = httpx.get(f"{live_server}/health")
+    assert r.status_code == 200
+    assert r.json()["database"] == "ok"

@@ -1,0 +1,160 @@
+"""Helpers shared by the Python SDK scenarios (stdlib only: runs inside every SDK venv).
+
+A scenario is a sequence of named steps. The first failed check prints
+``FAIL [step]: message`` (plus the offending value) to stderr and exits 1; an unexpected
+exception prints its traceback and exits 2. Success exits 0 after ``OK``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, NoReturn
+
+_current_step = "setup"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def env() -> tuple[str, str]:
+    url = os.environ.get("MEMSERVER_URL")
+    key = os.environ.get("MEMSERVER_KEY")
+    if not url or not key:
+        print("MEMSERVER_URL and MEMSERVER_KEY must be set", file=sys.stderr)
+        raise SystemExit(3)
+    return url.rstrip("/"), key
+
+
+def suffix() -> str:
+    """A per-run suffix so entity ids never collide between runs."""
+    return uuid.uuid4().hex[:10]
+
+
+def step(name: str) -> None:
+    global _current_step
+    _current_step = name
+    print(f"--> {name}", flush=True)
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, indent=1, sort_keys=True, default=str)
+    except Exception:
+        text = repr(value)
+    return text if len(text) < 4000 else text[:4000] + " ...(truncated)"
+
+
+def fail(message: str, value: Any = None) -> NoReturn:
+    raise CheckFailed(message if value is None else f"{message}\n    got: {_show(value)}")
+
+
+def check(condition: Any, message: str, value: Any = None) -> None:
+    if not condition:
+        fail(message, value)
+
+
+def check_eq(actual: Any, expected: Any, what: str) -> None:
+    if actual != expected:
+        fail(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def check_uuid(value: Any, what: str) -> str:
+    try:
+        uuid.UUID(str(value))
+    except (ValueError, TypeError):
+        fail(f"{what} is not a UUID: {value!r}")
+    return str(value)
+
+
+def check_timestamp(value: Any, what: str) -> None:
+    if not isinstance(value, str):
+        fail(f"{what} is not an ISO-8601 string: {value!r}")
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{what} is not an ISO-8601 timestamp: {value!r}")
+
+
+def check_keys(obj: Any, keys: Iterable[str], what: str) -> None:
+    check(isinstance(obj, dict), f"{what} should be a JSON object", obj)
+    missing = [k for k in keys if k not in obj]
+    check(not missing, f"{what} lacks keys {missing}", obj)
+
+
+def expect_raises(
+    exc_types: type[BaseException] | tuple[type[BaseException], ...], fn: Callable[[], Any], what: str
+) -> BaseException:
+    try:
+        result = fn()
+    except exc_types as exc:  # the expected failure
+        print(f"    ok: {what} raised {type(exc).__name__}: {str(exc)[:160]}", flush=True)
+        return exc
+    except Exception as exc:
+        names = exc_types.__name__ if isinstance(exc_types, type) else [t.__name__ for t in exc_types]
+        fail(f"{what}: expected {names}, but got {type(exc).__name__}: {exc}")
+    names = exc_types.__name__ if isinstance(exc_types, type) else [t.__name__ for t in exc_types]
+    fail(f"{what}: expected {names} to be raised, but the call returned", result)
+
+
+def wait_for(fn: Callable[[], Any], what: str, timeout: float = 15.0, interval: float = 0.25) -> Any:
+    """Poll fn() until it returns a truthy value (for operations the server may finish asynchronously)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            fail(f"timed out after {timeout:.0f}s waiting for {what}", last)
+        time.sleep(interval)
+
+
+def memory_texts(items: Iterable[dict]) -> list[str]:
+    return sorted(item.get("memory") for item in items)
+
+
+def by_id(items: Iterable[dict]) -> dict[str, dict]:
+    return {item["id"]: item for item in items}
+
+
+def check_scores(results: list[dict], what: str, threshold: float | None = None) -> None:
+    previous = None
+    for item in results:
+        score = item.get("score")
+        check(isinstance(score, (int, float)) and 0 < score <= 1, f"{what}: score not in (0, 1]", item)
+        if threshold is not None:
+            check(
+                score >= threshold, f"{what}: score {score} below the requested threshold {threshold}", item
+            )
+        if previous is not None:
+            check(score <= previous + 1e-9, f"{what}: results not sorted by descending score", results)
+        previous = score
+
+
+def run(main: Callable[[], None], name: str) -> NoReturn:
+    started = time.monotonic()
+    try:
+        main()
+    except CheckFailed as exc:
+        print(f"FAIL [{name}] [{_current_step}]: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        traceback.print_exc()
+        print(
+            f"ERROR [{name}] [{_current_step}]: unexpected {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2) from None
+    print(f"OK [{name}] in {time.monotonic() - started:.1f}s", flush=True)
+    raise SystemExit(0)

@@ -1,0 +1,76 @@
+"""Drive the real official Mem0 SDKs (one scenario per client generation) against a running memserver.
+
+Each test builds (or reuses) the SDK environment under ``<repo>/.cache/sdk/`` and runs the generation's
+scenario script in a subprocess with the SDK's own interpreter (``tests/sdk/scenarios/``). The scenario
+prints its progress and exits non-zero at the first failed check; the test shows that output.
+
+Fixtures (``tests/conftest.py``): ``live_server`` -> base URL of a running memserver;
+``new_api_key()`` -> plaintext key of a fresh, empty project.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import envs
+
+pytestmark = pytest.mark.sdk
+
+SCENARIO_TIMEOUT = 300  # seconds; a full scenario takes a few seconds against a local server
+GENERATIONS = list(envs.GENERATIONS)
+
+
+def _run_scenario(generation: str, mode: str, base_url: str, api_key: str, tmp_path: Path) -> None:
+    try:
+        cmd, cwd = envs.scenario_command(generation, tmp_path / "work", mode)
+    except envs.SDKEnvError as exc:
+        pytest.fail(f"could not build the {generation} SDK environment:\n{exc}", pytrace=False)
+    env = envs.scenario_env(base_url, api_key, tmp_path / "mem0-home")
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=SCENARIO_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"{generation} {mode} scenario timed out after {SCENARIO_TIMEOUT}s\n"
+            f"--- stdout ---\n{_text(exc.stdout)}\n--- stderr ---\n{_text(exc.stderr)}",
+            pytrace=False,
+        )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{generation} {mode} scenario exited with {proc.returncode}: {' '.join(cmd)}\n"
+            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}",
+            pytrace=False,
+        )
+    assert "OK [" in proc.stdout, proc.stdout
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_sdk_scenario(generation: str, live_server: str, new_api_key, tmp_path: Path) -> None:
+    """The generation's full scenario: add/get/get_all/search/update/history/delete/users/batch."""
+    _run_scenario(generation, "full", live_server, new_api_key(), tmp_path)
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_sdk_wrong_key(generation: str, live_server: str, new_api_key, tmp_path: Path) -> None:
+    """A wrong key fails the way that generation reports it (Python: ValueError at construction and
+    AuthenticationError on calls; TS: AuthenticationError from ping() and the first call)."""
+    _run_scenario(generation, "wrong-key", live_server, new_api_key(), tmp_path)
