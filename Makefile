@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-model.txt | sha1sum | cut -c1-12)
 
-.PHONY: install serve test test-sdk lint fmt migrate revision bench-ingest bench-search bench-locomo compose-check clean
+.PHONY: install system-deps serve test test-sdk lint fmt migrate revision bench-ingest bench-search bench-locomo compose-check clean
 
 install: $(STAMP)
 
@@ -24,8 +24,21 @@ $(STAMP): pyproject.toml requirements-model.txt
 serve: install
 	$(BIN)/memserver serve
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Tools the tests use that pip cannot provide: Redis (Celery worker tests) and a compose
+# implementation to validate docker-compose.yml (no Docker engine runs here).
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	(docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null) || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$missing >/dev/null; }; \
+	fi
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -690,6 +690,7 @@ def run_ingest(
     users: int,
     trace: PsycopgTrace,
     stats: ServerStats | None,
+    raw: bool = False,
 ) -> dict[str, Any]:
     tag = f"ingest-c{concurrency}"
     jobs = [(i, t, f"{tag}-u{i % users:04d}") for i, t in enumerate(texts)]
@@ -744,6 +745,7 @@ def run_ingest(
         "bad_results": bad,
         "rows_stored": stored,
         "all_stored": stored == n and not errors and bad == 0,
+        "latencies_ms": [round(x * 1000, 3) for x in latencies] if raw else None,
         "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n),
     }
     return out
@@ -874,6 +876,7 @@ def run_search(
         "mean_hits": round(sum(hits) / n, 2),
         "searches_with_fewer_than_top_k_hits": sum(1 for h in hits if h < args.top_k),
         "searches_with_zero_hits": sum(1 for h in hits if h == 0),
+        "latencies_ms": [round(x * 1000, 3) for x in latencies] if args.raw else None,
         "errors": len(errors),
         "error_samples": errors[:3],
         "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n),
@@ -960,6 +963,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "'-c hnsw.iterative_scan=relaxed_order' (default: none, mem0 out of the box)",
     )
     p.add_argument("--pg-maxconn", type=int, help="PGVector pool max size (default: mem0's own default, 5)")
+    p.add_argument("--raw", action="store_true", help="also write every latency (ms) to the JSON")
     p.add_argument("--no-trace", action="store_true", help="do not count database round trips")
     return p.parse_args(argv)
 
@@ -1122,7 +1126,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, c in enumerate(levels):
         batch = [text_at(k * args.n + i) for i in range(args.n)]
         log(f"ingest: {args.n} adds at concurrency {c} ...")
-        r = run_ingest(memory, args.database_url, batch, c, args.ingest_users, trace, stats)
+        r = run_ingest(memory, args.database_url, batch, c, args.ingest_users, trace, stats, args.raw)
         log(f"  {r['adds_per_s']} adds/s, p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms")
         result["ingest"].append(r)
 
