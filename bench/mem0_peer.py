@@ -24,7 +24,11 @@ them back, so the memserver side of the benchmark can replay the identical workl
   text i goes to user ``ingest-c{c}-u{i % ingest_users:04d}``;
 * the bulk load embeds the pool ``texts[len(concurrency)*N:][:pool]`` (cycled if the list is shorter) and
   row j of the bulk goes to user ``bulk-u{j // per_user:05d}`` with text ``pool[j % len(pool)]``;
-* search i uses ``queries[i % len(queries)]`` for a user drawn (seeded) among the full bulk users.
+* search i uses ``queries[i % len(queries)]`` for a user drawn (seeded) among the full bulk users; the JSON
+  result lists every (query, user_id) pair under ``search.<size>.search_pairs``.
+
+The workload helpers (``generate_texts``, ``generate_queries``, ``locomo_texts``) use the standard library
+only, so the memserver side can import them from this file without the peer's virtualenv.
 """
 
 from __future__ import annotations
@@ -746,7 +750,9 @@ def run_ingest(
         "rows_stored": stored,
         "all_stored": stored == n and not errors and bad == 0,
         "latencies_ms": [round(x * 1000, 3) for x in latencies] if raw else None,
-        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n),
+        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n)
+        if trace.installed
+        else None,
     }
     return out
 
@@ -879,7 +885,9 @@ def run_search(
         "latencies_ms": [round(x * 1000, 3) for x in latencies] if args.raw else None,
         "errors": len(errors),
         "error_samples": errors[:3],
-        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n),
+        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n)
+        if trace.installed
+        else None,
     }
 
 
@@ -991,6 +999,12 @@ def load_workload(args: argparse.Namespace, levels: list[int]) -> tuple[list[str
     return texts, queries
 
 
+def _db_cells(db: dict[str, Any] | None) -> list[Any]:
+    if db is None:
+        return ["not measured", "not measured"]
+    return [db["client_statements_per_op"], db["client_round_trips_per_op"]]
+
+
 def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -1023,7 +1037,7 @@ def print_table(result: dict[str, Any]) -> None:
         db = r["db"]
         note = "all stored" if r["all_stored"] else f"errors={r['errors']} bad={r['bad_results']}"
         cells = ["add infer=False", r["concurrency"], r["adds"], r["adds_per_s"], r["p50_ms"], r["p95_ms"]]
-        cells += [r["p99_ms"], db["client_statements_per_op"], db["client_round_trips_per_op"], note]
+        cells += [r["p99_ms"], *_db_cells(db), note]
         print(_row(cells))
     for block in result["search"].values():
         for r in block["runs"]:
@@ -1032,8 +1046,7 @@ def print_table(result: dict[str, Any]) -> None:
             if r["errors"]:
                 note += f", errors={r['errors']}"
             cells = [f"search @{block['rows']}", r["concurrency"], r["searches"], r["searches_per_s"]]
-            cells += [r["p50_ms"], r["p95_ms"], r["p99_ms"], db["client_statements_per_op"]]
-            cells += [db["client_round_trips_per_op"], note]
+            cells += [r["p50_ms"], r["p95_ms"], r["p99_ms"], *_db_cells(db), note]
             print(_row(cells))
     print()
     top_k = result["params"]["top_k"]
@@ -1111,7 +1124,11 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "server": server_info(mem0_url(args)),
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
         "params": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()
@@ -1173,6 +1190,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rows": total,
                 "users_in_collection": _count_users(args.database_url, args.collection),
                 "load": load,
+                "search_pairs": [{"query": q, "user_id": u} for q, u in pairs],
                 "runs": [],
             }
             for c in search_levels:
@@ -1198,6 +1216,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["notes"] = NOTES
     result["total_s"] = round(time.perf_counter() - t_all, 1)
+    result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
     if not args.keep:
         drop_collection(args.database_url, args.collection)

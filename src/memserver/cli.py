@@ -170,6 +170,14 @@ def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
             raise SystemExit(f"memserver: {exc}") from None
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.worker.app import run_worker
+
+    with database(settings) as settings:
+        _migrate(settings)
+        run_worker(settings, args.concurrency)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memserver", description="Mem0-compatible memory server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="run a Celery worker for asynchronous events (needs Redis)")
+    worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    worker.set_defaults(func=cmd_worker)
 
     keys = sub.add_parser("keys", help="manage API keys")
     ks = keys.add_subparsers(dest="action", required=True)

@@ -21,6 +21,7 @@ from memserver.providers.registry import build_providers
 from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
 from memserver.storage.migrate import check_embedding_dim
+from memserver.worker.runners import build_queue
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with db.connect() as conn:
             await check_embedding_dim(conn, settings.embedder.dim)
         providers = build_providers(settings)
+        queue = build_queue(settings, db, providers)
         app.state.memserver = AppState(
-            settings=settings, db=db, providers=providers, key_cache=KeyCache(settings.auth.key_cache_ttl_s)
+            settings=settings, db=db, providers=providers, key_cache=KeyCache(settings.auth.key_cache_ttl_s),
+            queue=queue,
         )
+        await queue.start()
         try:
             yield
         finally:
+            await queue.aclose()
             await providers.aclose()
             await db.dispose()
 

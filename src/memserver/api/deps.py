@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from fastapi import Depends, Request
 
 from memserver.config import Settings
+from memserver.services.jobs import JobQueue
 from memserver.errors import Unauthorized
 from memserver.providers.registry import Providers
 from memserver.services import tenants
@@ -26,6 +27,7 @@ class AppState:
     db: Database
     providers: Providers
     key_cache: tenants.KeyCache
+    queue: JobQueue
 
 
 def get_state(request: Request) -> AppState:

@@ -85,12 +85,16 @@ def _resolve_os_user(name: str) -> _RunAs:
 class EmbeddedPostgres:
     """A private Postgres cluster in `data_dir/pg`, listening on 127.0.0.1 only."""
 
-    def __init__(self, data_dir: Path, *, port: int = 0, os_user: str = "postgres", fast: bool = False):
+    def __init__(
+        self, data_dir: Path, *, port: int = 0, os_user: str = "postgres", fast: bool = False,
+        extra_conf: list[str] | None = None,
+    ):
         self.data_dir = data_dir.absolute()
         self.pgdata = self.data_dir / "pg"
         self.password_file = self.data_dir / "pg-password"
         self.requested_port = port
         self.fast = fast  # tests: no fsync, the data is throwaway
+        self.extra_conf = extra_conf or []  # e.g. benchmarks: pg_stat_statements
         self.bin = _bin_dir()
         self.run_as = _resolve_os_user(os_user)
         self.port: int | None = None
@@ -184,6 +188,7 @@ class EmbeddedPostgres:
         ]
         if self.fast:
             conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        conf += self.extra_conf
         with (self.pgdata / "postgresql.conf").open("a") as f:
             f.write("\n# memserver embedded defaults\n" + "\n".join(conf) + "\n")
         log.info("initialised embedded Postgres in %s (%.1fs)", self.pgdata, time.monotonic() - t0)

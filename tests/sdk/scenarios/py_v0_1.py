@@ -282,6 +282,8 @@ def scenario() -> None:
     check(isinstance(hist, list), "history should be a list", hist)
     events = {h.get("event"): h for h in hist}
     check("ADD" in events and "UPDATE" in events, "history lacks ADD or UPDATE", hist)
+    for h in hist:
+        check_keys(h, ["memory_id", "old_memory", "new_memory"], "history entry")
     check_eq((events["ADD"]["old_memory"], events["ADD"]["new_memory"]), (None, T_FOOD), "ADD (old, new)")
     check_eq(
         (events["UPDATE"]["old_memory"], events["UPDATE"]["new_memory"]),

@@ -185,7 +185,11 @@ async function scenario() {
 
   step("construct MemoryClient and ping()");
   const client = new MemoryClient({ apiKey: key, host: url });
-  await client.ping();
+  try {
+    await client.ping();
+  } catch (err) {
+    fail(`ping() failed; GET /v1/ping/ must answer 200 {"status":"ok",...}: ${err && err.name}: ${err && err.message}`);
+  }
   check(client.organizationId && client.projectId, "ping did not provide org_id/project_id",
     { organizationId: client.organizationId, projectId: client.projectId });
 
