@@ -24,6 +24,7 @@ from memserver.storage.filters import (
 
 ENTITY_REQUIRED_V1 = "One of the filters: app_id, user_id, agent_id, run_id is required!"
 ENTITY_REQUIRED_SEARCH = "At least one of the filters: agent_id, user_id, app_id, run_id is required!"
+MAX_PAGE = 10**9
 
 
 def memory_uuid(value: str) -> uuid.UUID:
@@ -124,7 +125,7 @@ def shortcut_nodes(
 def check_page(page: int | None, page_size: int | None, *, default_size: int = 100, max_size: int = 200) -> tuple[int, int]:
     p = 1 if page is None else page
     size = default_size if page_size is None else page_size
-    if p < 1:
+    if p < 1 or p > MAX_PAGE:  # past any real end, and an OFFSET the database could not take
         raise NotFound("Invalid page.", key="detail")
     if size < 1 or size > max_size:
         raise BadRequest(f"page_size must be between 1 and {max_size}")

@@ -77,6 +77,13 @@ class AddRequest(EntityIds):
     includes: str | None = None
     excludes: str | None = None
 
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _no_bool_timestamp(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # pydantic would read true as 1 (1970-01-01)
+            raise ValueError("timestamp must be unix seconds or an ISO-8601 string, not a boolean")
+        return v
+
 
 class ListRequest(EntityIds):
     """POST /v2/memories/ and POST /v3/memories/ (list)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -171,22 +171,24 @@ def _entity_cond(key: str, value: Any) -> Node:
 
 
 def parse_datetime(value: Any, *, end_of_day: bool = False) -> datetime:
-    """YYYY-MM-DD, ISO-8601 datetimes (naive = UTC) or unix seconds."""
-    if isinstance(value, bool):
-        raise FilterError(f"invalid date {value!r}")
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    if not isinstance(value, str):
-        raise FilterError(f"invalid date {value!r}; use YYYY-MM-DD or an ISO-8601 datetime")
-    s = value.strip()
+    """YYYY-MM-DD, ISO-8601 datetimes (naive = UTC) or unix seconds; returned in UTC."""
+    invalid = f"invalid date {value!r}; use YYYY-MM-DD or an ISO-8601 datetime"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise FilterError(invalid)
     try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        s = value.strip()
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
             d = datetime.fromisoformat(s).replace(tzinfo=UTC)
-            return d + timedelta(days=1) if end_of_day else d
+            if end_of_day:  # the end of 9999-12-31 is the last representable instant
+                return d + timedelta(days=1) if d.date() < date.max else datetime.max.replace(tzinfo=UTC)
+            return d
         d = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise FilterError(f"invalid date {value!r}; use YYYY-MM-DD or an ISO-8601 datetime") from None
-    return d if d.tzinfo else d.replace(tzinfo=UTC)
+        # in UTC, so an out-of-range instant (9999-12-31T23:00-05:00) fails here, not in the database
+        return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise FilterError(invalid) from None
 
 
 def _is_date_only(value: Any) -> bool:
@@ -225,8 +227,8 @@ def _date_conds(key: str, value: Any) -> list[Node]:
 
 def _date_eq(col: str, value: Any) -> Node:
     if _is_date_only(value):
-        start = parse_datetime(value)
-        return Bool("AND", (Cond(col, "gte", start), Cond(col, "lt", start + timedelta(days=1))))
+        start, end = parse_datetime(value), parse_datetime(value, end_of_day=True)
+        return Bool("AND", (Cond(col, "gte", start), Cond(col, "lt", end)))
     return Cond(col, "eq", parse_datetime(value))
 
 
@@ -339,7 +341,9 @@ def compile_filter(node: Node) -> ColumnElement[bool]:
             return and_(true(), *children)
         if node.op == "OR":
             return or_(false(), *children)
-        return not_(and_(true(), *children))
+        # SQL NOT of NULL is NULL: without the coalesce, NOT {"categories": {"in": [...]}} would drop
+        # every memory without categories, and NOT {"user_id": x} every memory without a user.
+        return not_(func.coalesce(and_(true(), *children), false()))
     f, op, v = node.field, node.op, node.value
     if f in ENTITY_FIELDS:
         col = t[f]
@@ -376,14 +380,16 @@ def compile_filter(node: Node) -> ColumnElement[bool]:
     if f == "metadata":
         col = t.metadata
         k = node.key or ""
+        contains = col.op("@>", is_comparison=True)(cast(literal({k: v}, JSONB), JSONB))
         if op == "eq":
-            return col.op("@>")(cast(literal({k: v}, JSONB), JSONB))
+            return contains
         if op == "ne":
-            return not_(func.coalesce(col.op("@>")(cast(literal({k: v}, JSONB), JSONB)), false()))
+            return not_(func.coalesce(contains, false()))
         text_v = str(v)
         like = col[k].astext.like if op == "contains" else col[k].astext.ilike
+        in_array = col[k].op("@>", is_comparison=True)(func.jsonb_build_array(v))
         return or_(
-            and_(func.jsonb_typeof(col[k]) == "array", col[k].op("@>")(func.jsonb_build_array(v))),
+            and_(func.jsonb_typeof(col[k]) == "array", in_array),
             and_(func.jsonb_typeof(col[k]) != "array", like("%" + _like_escape(text_v) + "%", escape="\\")),
         )
     if f == "keywords":

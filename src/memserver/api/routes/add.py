@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from memserver.api.deps import PrincipalDep, StateDep, error_shape
 from memserver.api.params import as_date, as_timestamp, flat_entity_ids
 from memserver.api.schemas import AddRequest
-from memserver.errors import invalid_add
+from memserver.errors import BadRequest, invalid_add
 from memserver.pipeline.messages import normalize_messages
 from memserver.services import memories
 from memserver.storage.repositories.memories import Scope
@@ -18,7 +18,10 @@ router = APIRouter(tags=["add"])
 
 
 def _add_input(body: AddRequest) -> memories.AddInput:
-    ids = flat_entity_ids(body.filters) if body.filters else {}
+    try:
+        ids = flat_entity_ids(body.filters) if body.filters else {}
+    except BadRequest as exc:
+        raise invalid_add(f"filters: {exc.message}") from None
     ids.update(body.ids())  # top-level ids win over ids inside filters
     if not ids:
         raise invalid_add("at least one of user_id, agent_id, app_id, run_id is required")
@@ -32,6 +35,8 @@ def _add_input(body: AddRequest) -> memories.AddInput:
         raise invalid_add("messages must not be empty")
     if any(not isinstance(m.get("content"), (str, list, dict)) for m in messages):
         raise invalid_add("every message needs a content")
+    if all(isinstance(m["content"], str) and not m["content"].strip() for m in messages):
+        raise invalid_add("messages have no content to store")
     try:
         created_at = as_timestamp(body.timestamp)
     except Exception as exc:

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape
 from memserver.api.params import (
@@ -21,7 +22,7 @@ from memserver.api.params import (
 from memserver.api.routes.add import add_v3
 from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
-from memserver.errors import BadRequest
+from memserver.errors import BadRequest, invalid_add
 from memserver.services import memories, search
 from memserver.storage.filters import Node, and_all
 from memserver.types import Principal
@@ -88,6 +89,8 @@ async def list_v1(
         return envelope(request, state.settings.public_url, _page_items(rows, principal, fields), total, p, size)
     if limit is not None and limit > 200:
         raise BadRequest("limit must be <= 200")
+    if limit is not None and limit < 1:  # a negative LIMIT is a database error
+        raise BadRequest("limit must be >= 1")
     rows, _ = await memories.list_memories(state.db, principal, node, page=1, page_size=limit or 100,
                                            show_expired=show_expired)
     return _page_items(rows, principal, fields)
@@ -132,6 +135,16 @@ async def list_v2(
     return items
 
 
+async def _add_body(request: Request) -> AddRequest:
+    """Re-read the raw body as an add: ListRequest drops the add fields (infer, metadata, timestamp...)."""
+    try:
+        return AddRequest.model_validate(await request.json())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        raise invalid_add(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))) from None
+
+
 @router.post("/v3/memories", summary="List memories (v3)")
 @error_shape("error")
 async def list_v3(
@@ -144,8 +157,7 @@ async def list_v3(
 ) -> Any:
     """Always a {count, next, previous, results} page; the query's page/page_size win over the body's."""
     if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here
-        return await add_v3(AddRequest.model_validate(body.model_dump() | {"messages": body.messages}), state,
-                            principal)
+        return await add_v3(await _add_body(request), state, principal)
     node = _list_node(body, allow_top_level_ids=False, key="error")
     p, size = check_page(page if page is not None else body.page,
                          page_size if page_size is not None else body.page_size)

@@ -111,15 +111,14 @@ class MemoryRepository:
     ) -> list[AddOutcome]:
         """Insert memories, their ADD history, the entities and the event in ONE statement.
 
-        Exact duplicates in the same scope (same text hash) are skipped by the unique index and
-        reported as NOOP with the id of the memory that already holds the text.
+        Exact duplicates in the same scope (same text hash) hit the unique index and are reported
+        as NOOP with the id of the memory that already holds the text. The no-op DO UPDATE makes
+        RETURNING yield that row even when a concurrent request committed it after this statement's
+        snapshot (a DO NOTHING plus a lookup would miss it and answer a NOOP without an id).
         """
         ids = [uuid.uuid4() for _ in items]
-        scope_sql = " AND ".join(
-            f"m.{col} = :{col}" if getattr(scope, col) is not None else f"m.{col} IS NULL" for col in ENTITY_COLUMNS
-        )
         entities = scope.entities()
-        sql = f"""
+        sql = """
         WITH input AS (
             SELECT * FROM unnest(
                 CAST(:ids AS uuid[]), CAST(:texts AS text[]), CAST(:hashes AS text[]),
@@ -142,17 +141,13 @@ class MemoryRepository:
                 b.ts + i.ord * interval '1 microsecond', b.ts + i.ord * interval '1 microsecond'
             FROM input i CROSS JOIN base b
             ORDER BY i.ord
-            ON CONFLICT DO NOTHING
-            RETURNING id, memory, created_at
-        ),
-        existing AS (
-            SELECT m.id, m.hash FROM memories m
-            WHERE m.project_id = :project_id AND {scope_sql} AND m.hash = ANY(CAST(:hashes AS text[]))
+            ON CONFLICT (project_id, user_id, agent_id, app_id, run_id, hash)
+                DO UPDATE SET hash = EXCLUDED.hash
+            RETURNING id, memory, hash, created_at
         ),
         outcome AS (
-            SELECT i.ord, COALESCE(ins.id, ex.id) AS id, i.memory,
-                   CASE WHEN ins.id IS NOT NULL THEN 'ADD' ELSE 'NOOP' END AS event
-            FROM input i LEFT JOIN ins ON ins.id = i.id LEFT JOIN existing ex ON ex.hash = i.hash
+            SELECT i.ord, ins.id, i.memory, CASE WHEN ins.id = i.id THEN 'ADD' ELSE 'NOOP' END AS event
+            FROM input i JOIN ins ON ins.hash = i.hash
         ),
         hist AS (
             INSERT INTO memory_history (id, project_id, memory_id, event, old_memory, new_memory, input,
@@ -160,7 +155,7 @@ class MemoryRepository:
             SELECT gen_random_uuid(), :project_id, ins.id, 'ADD', NULL, ins.memory, CAST(:history_input AS jsonb),
                 :user_id, :agent_id, :app_id, :run_id, CAST(:categories AS text[]), CAST(:metadata AS jsonb),
                 now(), now()
-            FROM ins
+            FROM ins JOIN input i ON i.id = ins.id
         ),
         ent AS (
             INSERT INTO entities (project_id, type, name)
