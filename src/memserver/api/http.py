@@ -66,6 +66,14 @@ class EdgeMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
+        started = False
+
+        async def send_tracking(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send_with_id(message)
+
         try:
             if b"%00" in scope.get("query_string", b""):
                 resp = JSONResponse(
@@ -74,7 +82,15 @@ class EdgeMiddleware:
                 )
                 await resp(scope, receive, send_with_id)
                 return
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            # Answer the 500 here instead of re-raising: a re-raised error makes the server drop the
+            # keep-alive connection, and the client's next request on it would fail too.
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = {"error": "internal_error", "detail": "Internal server error", "request_id": rid}
+            await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
 

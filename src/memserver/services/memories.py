@@ -16,16 +16,10 @@ from memserver.providers.registry import Providers
 from memserver.storage.db import Database
 from memserver.storage.filters import Node, compile_filter
 from memserver.storage.models import Memory
-from memserver.storage.repositories.events import EventRepository
 from memserver.storage.repositories.memories import AddOutcome, MemoryRepository, NewMemory, Scope
 from memserver.types import Principal
 
 MAX_BATCH = 1000
-EXTRACTION_UNAVAILABLE = (
-    "LLM extraction (infer=true) is not available in this version of memserver. The request was recorded as "
-    "a FAILED event with its messages kept in the payload; nothing was extracted. Send infer=false to store "
-    "the messages verbatim."
-)
 
 
 class _Unset:
@@ -98,17 +92,6 @@ async def add_verbatim(db: Database, providers: Providers, principal: Principal,
     return AddResult(event_id=event_id, status="SUCCEEDED", results=outcomes, message="Memories stored successfully")
 
 
-async def add_inferred(db: Database, principal: Principal, req: AddInput) -> AddResult:
-    """Record an infer=true add. Extraction is not implemented yet: say so, never pretend."""
-    event_id = uuid.uuid4()
-    async with db.connect() as conn:
-        await EventRepository(conn).insert(
-            principal.project_id, event_id, "ADD", "FAILED", payload=req.payload, results=[],
-            error=EXTRACTION_UNAVAILABLE, completed=True,
-        )
-    return AddResult(event_id=event_id, status="FAILED", results=[], message=EXTRACTION_UNAVAILABLE)
-
-
 async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> Any:
     async with db.connect() as conn:
         row = await MemoryRepository(conn).get(principal.project_id, memory_id)
@@ -174,12 +157,14 @@ async def delete(db: Database, principal: Principal, memory_id: uuid.UUID, *, de
     """Delete one memory (and, with delete_linked, the memories it superseded); returns the cascade count."""
     async with db.transaction() as conn:
         repo = MemoryRepository(conn)
+        # Locked first: an unknown (or already deleted) id is a 404 that must not cascade to the
+        # memories that still point at it.
+        if not await repo.get_for_update(principal.project_id, [memory_id]):
+            raise NotFound("Memory not found!")
         ids = [memory_id]
         if delete_linked:
             ids += await repo.linked_ids(principal.project_id, memory_id)
         count = await repo.delete_where(principal.project_id, Memory.__table__.c.id.in_(ids))
-    if count == 0:
-        raise NotFound("Memory not found!")
     return count - 1
 
 

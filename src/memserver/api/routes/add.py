@@ -11,7 +11,7 @@ from memserver.api.params import as_date, as_timestamp, flat_entity_ids
 from memserver.api.schemas import AddRequest
 from memserver.errors import BadRequest, invalid_add
 from memserver.pipeline.messages import normalize_messages
-from memserver.services import memories
+from memserver.services import jobs, memories
 from memserver.storage.repositories.memories import Scope
 
 router = APIRouter(tags=["add"])
@@ -61,7 +61,9 @@ def _event_item(o: memories.AddOutcome) -> dict[str, Any]:
 async def run_add(state: StateDep, principal: PrincipalDep, body: AddRequest) -> memories.AddResult:
     req = _add_input(body)
     if body.infer:
-        return await memories.add_inferred(state.db, principal, req)
+        # Accepted asynchronously: committed as a PENDING event, then queued (never dropped).
+        event_id = await jobs.submit_add(state.db, state.queue, principal, req.payload)
+        return memories.AddResult(event_id=event_id, status="PENDING", results=[], message=jobs.ACCEPTED)
     return await memories.add_verbatim(state.db, state.providers, principal, req)
 
 

@@ -1,0 +1,166 @@
+"""Asynchronous events end to end: a real Redis, a real Celery worker (`memserver worker`), and the
+in-process runner. An accepted async add is never silently dropped: it ends FAILED with a reason
+(LLM extraction is not available yet), including when its queue message was lost."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from memserver.storage.db import Database
+from tests.conftest import LiveServer, free_port, server_env, start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is required (make test installs it)"
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            == "PONG"
+        ):
+            break
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def celery_api(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    log = tmp_path_factory.mktemp("celery-api") / "api.log"
+    server = start_server(
+        database_url, log, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url
+    )
+    yield server
+    stop_server(server)
+
+
+def start_worker(database_url: str, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = server_env(database_url, 0, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url)
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "memserver.cli", "worker", "--concurrency", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def event(client: httpx.Client, event_id: str) -> dict[str, object]:
+    r = client.get(f"/v1/event/{event_id}/")
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def wait_status(client: httpx.Client, event_id: str, timeout: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = event(client, event_id)
+        if ev["status"] not in ("PENDING", "RUNNING") or time.monotonic() > deadline:
+            return ev
+        time.sleep(0.1)
+
+
+async def insert_pending(db: Database, project_id: str) -> str:
+    """An accepted event whose queue message was lost (e.g. the broker restarted)."""
+    event_id = str(uuid.uuid4())
+    async with db.connect() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO events (id, project_id, event_type, status, payload) VALUES "
+                "(:id, :p, 'ADD', 'PENDING', CAST(:payload AS jsonb))"
+            ),
+            {
+                "id": event_id,
+                "p": project_id,
+                "payload": '{"messages": [{"role": "user", "content": "hi"}], "user_id": "u"}',
+            },
+        )
+    return event_id
+
+
+async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
+    celery_api: LiveServer,
+    database_url: str,
+    redis_url: str,
+    tenant: tuple[str, str],
+    db: Database,
+    tmp_path: Path,
+) -> None:
+    headers = {"Authorization": f"Token {tenant[1]}"}
+    with httpx.Client(base_url=celery_api.url, headers=headers, timeout=30) as client:
+        r = client.post(
+            "/v3/memories/add/",
+            json={"messages": [{"role": "user", "content": "I like tea"}], "user_id": "u"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "PENDING"
+        queued = r.json()["event_id"]
+        lost = await insert_pending(db, tenant[0])
+        time.sleep(1.0)
+        # With the Celery runner the API process does not run events itself.
+        assert event(client, queued)["status"] == "PENDING"
+
+        worker = start_worker(database_url, redis_url, tmp_path / "worker.log")
+        try:
+            for event_id in (queued, lost):
+                ev = wait_status(client, event_id, timeout=60)
+                assert ev["status"] == "FAILED", (ev, (tmp_path / "worker.log").read_text())
+                assert "extraction" in str(ev["error"]).lower()
+                assert ev["completed_at"] is not None
+        finally:
+            worker.terminate()
+            worker.wait(20)
+        async with db.connect() as conn:
+            attempts = (
+                await conn.execute(text("SELECT attempts FROM events WHERE id = :id"), {"id": queued})
+            ).scalar_one()
+        assert attempts == 1  # run exactly once
+
+
+async def test_in_process_runner_recovers_events_left_pending(
+    database_url: str, tenant: tuple[str, str], db: Database, tmp_path: Path
+) -> None:
+    lost = await insert_pending(db, tenant[0])
+    server = start_server(database_url, tmp_path / "api.log")  # the runner recovers at startup
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {tenant[1]}"}) as client:
+            ev = wait_status(client, lost)
+            assert ev["status"] == "FAILED"
+            assert "extraction" in str(ev["error"]).lower()
+    finally:
+        stop_server(server)
