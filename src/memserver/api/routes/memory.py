@@ -7,14 +7,23 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
-from memserver.api.params import as_date, as_timestamp, check_page, entity_node, envelope, memory_uuid, shortcut_nodes
+from memserver.api.params import (
+    as_date,
+    as_timestamp,
+    check_page,
+    entity_node,
+    envelope,
+    memory_uuid,
+    shortcut_nodes,
+)
 from memserver.api.schemas import BatchItem, BatchRequest, UpdateRequest
 from memserver.api.serialize import history_out, memory_out
 from memserver.errors import BadRequest
 from memserver.services import entities, memories
-from memserver.storage.filters import and_all, compile_filter
+from memserver.storage.filters import Bool, Cond, and_all, compile_filter
 
 router = APIRouter(tags=["memory"])
 
@@ -47,7 +56,13 @@ def _batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateI
     for item in body.memories or []:
         if not isinstance(item, dict):
             raise BadRequest("every item must be an object with memory_id and text and/or metadata")
-        parsed = BatchItem.model_validate(item)
+        try:
+            parsed = BatchItem.model_validate(item)
+        except ValidationError as exc:  # raised here, not by FastAPI: render it as the 400 it is
+            loc = ".".join(str(x) for x in exc.errors()[0]["loc"])
+            raise BadRequest(f"invalid batch item {item!r}: {loc}: {exc.errors()[0]['msg']}") from None
+        if parsed.text is not None and not parsed.text.strip():
+            raise BadRequest(f"memory {parsed.memory_id}: text must not be empty")
         if parsed.text is None and "metadata" not in parsed.model_fields_set:
             raise BadRequest(f"memory {parsed.memory_id}: nothing to update (send text and/or metadata)")
         change = memories.UpdateInput(text=parsed.text)
@@ -84,7 +99,11 @@ async def delete_all(
     run_id: str | None = None,
     metadata: str | None = None,
 ) -> dict[str, Any]:
-    ids = {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id)) if v}
+    ids = {
+        k: v
+        for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id))
+        if v
+    }
     meta = None
     if metadata:
         try:
@@ -93,7 +112,12 @@ async def delete_all(
             raise BadRequest("metadata must be a JSON object") from None
         if not isinstance(meta, dict) or not meta:
             raise BadRequest("metadata must be a non-empty JSON object")
-    node = and_all(entity_node(ids), shortcut_nodes(metadata=meta))
+    # Concrete ids are ANDed; several '*' are a union, so all four '*' wipe the project as documented
+    # (every memory has at least one entity id; ANDing "non-null" would spare single-scope memories).
+    wild = [Cond(k, "any", None) for k, v in ids.items() if v == "*"]
+    any_of = wild[0] if len(wild) == 1 else (Bool("OR", tuple(wild)) if wild else None)
+    concrete = entity_node({k: v for k, v in ids.items() if v != "*"})
+    node = and_all(concrete, any_of, shortcut_nodes(metadata=meta))
     if node is None:
         raise BadRequest(
             "At least one filter is required: user_id, agent_id, app_id, run_id (use '*' for all) or metadata"
@@ -112,7 +136,9 @@ async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -
 
 @router.put("/v1/memories/{memory_id}", summary="Update a memory's text, metadata, expiry or timestamp")
 @error_shape("error")
-async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def update_memory(
+    memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
     mid = memory_uuid(segment(memory_id))
     fields = body.model_fields_set
     text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
@@ -134,7 +160,9 @@ async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, pr
 async def delete_memory(
     memory_id: str, state: StateDep, principal: PrincipalDep, delete_linked: bool = False
 ) -> dict[str, Any]:
-    cascade = await memories.delete(state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
+    cascade = await memories.delete(
+        state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked
+    )
     out: dict[str, Any] = {"message": "Memory deleted successfully!"}
     if delete_linked:
         out["cascade_count"] = cascade
@@ -154,11 +182,18 @@ async def memory_subresource(
     etype = entities.entity_type(first)
     node = entity_node({f"{etype}_id": second})
     p, size = check_page(page, 100)
-    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size, show_expired=True)
+    rows, total = await memories.list_memories(
+        state.db, principal, node, page=p, page_size=size, show_expired=True
+    )
     results = [
         {
-            "id": str(r.id), "memory": r.memory, "metadata": r.metadata, "categories": r.categories or [],
-            "created_at": r.created_at, "updated_at": r.updated_at, "input": [],
+            "id": str(r.id),
+            "memory": r.memory,
+            "metadata": r.metadata,
+            "categories": r.categories or [],
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+            "input": [],
             "is_updated": r.updated_at != r.created_at,
         }
         for r in rows
