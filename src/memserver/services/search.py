@@ -1,14 +1,16 @@
-"""Search use case: embed the query, retrieve candidates in the scope, score on a fixed 0..1 scale."""
+"""Search use case: understand the query, embed it, retrieve and score in one SQL statement."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from memserver.pipeline import query as query_understanding
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
 from memserver.storage.filters import Node, compile_filter, narrow_entity
-from memserver.storage.repositories.search import SearchRepository
+from memserver.storage.repositories.search import HYBRID, KEYWORD_ONLY, Hints, SearchRepository, Weights
 from memserver.types import Principal
 
 
@@ -31,18 +33,89 @@ class Hit:
     breakdown: dict[str, float] = field(default_factory=dict)
 
 
-async def search(db: Database, providers: Providers, principal: Principal, req: SearchInput) -> list[Hit]:
+@dataclass
+class SearchConfig:
+    exact_scan_limit: int = 20_000
+    neighbour_gap_s: float = 3600.0
+
+
+def _weights(req: SearchInput) -> Weights:
+    w = KEYWORD_ONLY if req.retrieval == "keyword" else HYBRID
+    if req.keyword_search and req.retrieval == "hybrid":
+        # keyword_search=true: exact word matches count twice as much
+        w = replace(w, bm25=2 * w.bm25, bm25_context=2 * w.bm25_context)
+    return w
+
+
+async def search(
+    db: Database, providers: Providers, principal: Principal, req: SearchInput, config: SearchConfig | None = None
+) -> list[Hit]:
+    config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
+    exact = narrow_entity(req.node)
+    pool = max(req.top_k, 50) if req.rerank else req.top_k
     async with db.connect() as conn:
-        rows = await SearchRepository(conn).dense(
-            principal.project_id, where, vector, limit=req.top_k, exact=narrow_entity(req.node),
-            show_expired=req.show_expired,
-        )
-    hits = []
-    for r in rows:
-        score = max(0.0, min(1.0, float(r.similarity)))
-        if score < req.threshold or score <= 0.0 and req.threshold > 0:
-            continue
-        hits.append(Hit(row=r, score=score, breakdown={"semantic": score, "bm25": 0.0, "entity": 0.0}))
-    return hits
+        repo = SearchRepository(conn)
+        if req.retrieval == "semantic":
+            rows = await repo.dense(
+                principal.project_id, where, vector, limit=pool, exact=exact, show_expired=req.show_expired
+            )
+            hits = [_dense_hit(r) for r in rows]
+        else:
+            h = query_understanding.hints(req.query)
+            rows = await repo.hybrid(
+                principal.project_id, where, vector, req.query,
+                Hints(names=h.names, period_starts=[p[0] for p in h.periods],
+                      period_ends=[p[1] for p in h.periods], months=h.months),
+                limit=pool, exact=exact, weights=_weights(req), show_expired=req.show_expired,
+                gap_s=config.neighbour_gap_s,
+            )
+            hits = [_hybrid_hit(r) for r in rows]
+    if req.rerank:
+        hits = _diversify(hits, req.top_k)
+    return [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
+
+
+def _dense_hit(r: Any) -> Hit:
+    score = max(0.0, min(1.0, float(r.similarity)))
+    return Hit(row=r, score=score, breakdown={"semantic": score, "bm25": 0.0, "entity": 0.0})
+
+
+def _hybrid_hit(r: Any) -> Hit:
+    return Hit(
+        row=r,
+        score=math.tanh(float(r.total)),
+        breakdown={
+            "semantic": float(r.semantic),
+            "bm25": float(r.keyword),
+            "entity": float(r.entity),
+            "temporal": float(r.temporal),
+            "context": float(r.context),
+        },
+    )
+
+
+def _diversify(hits: list[Hit], k: int) -> list[Hit]:
+    """rerank=true: keep the best hit, then prefer hits that are not near-duplicates of those kept.
+
+    Near-duplicates are judged by the words they share (Jaccard), so a pool of restatements of
+    one fact does not crowd out other facts. Scores are not changed, only the order.
+    """
+    def words(h: Hit) -> set[str]:
+        return {w for w in str(h.row.memory).lower().split() if len(w) > 3}
+
+    pool = [(h, words(h)) for h in hits]
+    chosen: list[tuple[Hit, set[str]]] = []
+    while pool and len(chosen) < k:
+        def value(item: tuple[Hit, set[str]]) -> float:
+            h, ws = item
+            overlap = max(
+                (len(ws & cw) / max(1, len(ws | cw)) for _, cw in chosen), default=0.0
+            )
+            return h.score - 0.3 * overlap
+
+        best = max(pool, key=value)
+        pool.remove(best)
+        chosen.append(best)
+    return [h for h, _ in chosen]

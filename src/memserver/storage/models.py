@@ -101,6 +101,7 @@ class Memory(Base):
     replaced_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     tsv: Mapped[Any] = mapped_column(TSVECTOR)  # generated column, see the migration
+    seq: Mapped[int] = mapped_column(BigInteger, Identity())  # insertion order (conversation neighbours)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 

@@ -1,0 +1,319 @@
+"""LoCoMo-ER, mode A (raw turns): retrieval quality of memserver search, without an LLM.
+
+Protocol (../shared/benchmarks.md §1): one namespace per conversation (user_id "locomo-<sample_id>");
+every turn added in order through the public v3 API with infer=false, content "<speaker>: <text>"
+(+ " [shares a photo: <caption>]"), metadata {"dia_id", "session"}, the session date as timestamp.
+Each question goes verbatim to POST /v3/memories/search/ with filters {"user_id": ...}, top_k=50,
+threshold=0; hits map to metadata.dia_id. Reported per category id, pooled over 1-4, and for 5:
+frac@k, all@k (k in 1, 5, 10, 20, 50) and MRR; search latency p50/p95/p99 at concurrency 1 and 8;
+ingest turns/s. In the same run: a plain BM25 baseline (k1=1.2, b=0.75, stop words removed,
+computed here) and a dense-only run (the same server with retrieval="semantic").
+
+    python bench/locomo_recall.py                       # starts its own memserver + Postgres
+    python bench/locomo_recall.py --url http://127.0.0.1:8000 --key m0-...
+    python bench/locomo_recall.py --conversations conv-26 --out result.json   # CI smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import math
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "locomo-dev.json"
+KS = (1, 5, 10, 20, 50)
+MODES = ("hybrid", "semantic")
+
+# A standard English stop-word list (NLTK's), for the BM25 baseline.
+STOP = set(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    was were be been being have has had having do does did doing a an the and but if or because as until while
+    of at by for with about against between into through during before after above below to from up down in out
+    on off over under again further then once here there when where why how all any both each few more most
+    other some such no nor not only own same so than too very s t can will just don should now d ll m o re ve y
+    ain aren couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn""".split()
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+def load(path: Path, only: set[str] | None) -> list[dict[str, Any]]:
+    convs = []
+    for conv in json.loads(path.read_text()):
+        if only and conv["sample_id"] not in only:
+            continue
+        c = conv["conversation"]
+        turns = []
+        n = 1
+        while f"session_{n}" in c:
+            when = datetime.strptime(c[f"session_{n}_date_time"], "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
+            for t in c[f"session_{n}"]:
+                text = f"{t['speaker']}: {t['text']}"
+                if t.get("blip_caption"):
+                    text += f" [shares a photo: {t['blip_caption']}]"
+                turns.append({"dia_id": t["dia_id"], "text": text, "session": n, "ts": int(when.timestamp())})
+            n += 1
+        ids = {t["dia_id"] for t in turns}
+        questions = []
+        for q in conv["qa"]:
+            gold = gold_ids(q.get("evidence", []), ids)
+            if gold:
+                questions.append({"q": q["question"], "cat": int(q["category"]), "gold": gold})
+        convs.append({"id": conv["sample_id"], "turns": turns, "questions": questions})
+    return convs
+
+
+def gold_ids(evidence: list[str], ids: set[str]) -> list[str]:
+    """Split on ; , and spaces; repair D:11:26 -> D11:26 and D30:05 -> D30:5; drop unknown ids."""
+    out: list[str] = []
+    for e in evidence:
+        for part in re.split(r"[;,\s]+", e):
+            part = part.strip().replace("D:", "D")
+            m = re.match(r"D(\d+):0*(\d+)$", part)
+            if m:
+                part = f"D{m.group(1)}:{m.group(2)}"
+            if part in ids and part not in out:
+                out.append(part)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics
+# ----------------------------------------------------------------------------------------------
+def score_question(ranked: list[str], gold: list[str]) -> dict[str, float]:
+    g = set(gold)
+    row = {}
+    for k in KS:
+        top = set(ranked[:k])
+        row[f"frac@{k}"] = len(g & top) / len(g)
+        row[f"all@{k}"] = float(g <= top)
+    row["mrr"] = next((1 / (i + 1) for i, h in enumerate(ranked[:50]) if h in g), 0.0)
+    return row
+
+
+def aggregate(rows: list[tuple[int, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+    for cat, row in rows:
+        groups[str(cat)].append(row)
+        if cat != 5:
+            groups["1-4"].append(row)
+    return {
+        g: {"n": len(rs), **{k: round(statistics.fmean(r[k] for r in rs), 4) for k in rs[0]}}
+        for g, rs in sorted(groups.items())
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# BM25 baseline
+# ----------------------------------------------------------------------------------------------
+def tokens(s: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9]+", s.lower()) if w not in STOP]
+
+
+def bm25_rank(turns: list[dict[str, Any]], query: str, k1: float = 1.2, b: float = 0.75) -> list[str]:
+    docs = [collections.Counter(tokens(t["text"])) for t in turns]
+    lens = [sum(d.values()) for d in docs]
+    avg = statistics.fmean(lens) or 1.0
+    df = collections.Counter(w for d in docs for w in d)
+    n = len(docs)
+    scores = []
+    for i, d in enumerate(docs):
+        s = 0.0
+        for w in set(tokens(query)):
+            f = d.get(w)
+            if f:
+                idf = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
+                s += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * lens[i] / avg))
+        scores.append((s, -i))
+    return [turns[-i]["dia_id"] for s, i in sorted(scores, reverse=True) if s > 0][:50]
+
+
+# ----------------------------------------------------------------------------------------------
+# against memserver
+# ----------------------------------------------------------------------------------------------
+async def ingest(client: httpx.AsyncClient, conv: dict[str, Any], user: str) -> None:
+    """Turns in order, one add each (the protocol's per-turn metadata needs one request per turn)."""
+    for t in conv["turns"]:
+        r = await client.post(
+            "/v3/memories/add/",
+            json={
+                "messages": [{"role": "user", "content": t["text"]}],
+                "user_id": user,
+                "infer": False,
+                "metadata": {"dia_id": t["dia_id"], "session": t["session"]},
+                "timestamp": t["ts"],
+            },
+        )
+        r.raise_for_status()
+        assert r.json()["status"] == "SUCCEEDED", r.text
+
+
+async def search(client: httpx.AsyncClient, query: str, user: str, mode: str) -> tuple[list[str], float]:
+    body = {"query": query, "filters": {"user_id": user}, "top_k": 50, "threshold": 0}
+    if mode != "hybrid":
+        body["retrieval"] = mode
+    t0 = time.perf_counter()
+    r = await client.post("/v3/memories/search/", json=body)
+    dt = (time.perf_counter() - t0) * 1000
+    r.raise_for_status()
+    return [h["metadata"]["dia_id"] for h in r.json()["results"]], dt
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))], 2)
+
+
+async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    run_id = f"{int(time.time())}"
+    limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=120,
+                                 limits=limits) as client:
+        users = {c["id"]: f"locomo-{c['id']}-{run_id}" for c in convs}
+        t0 = time.perf_counter()
+        await asyncio.gather(*(ingest(client, c, users[c["id"]]) for c in convs))
+        ingest_s = time.perf_counter() - t0
+        n_turns = sum(len(c["turns"]) for c in convs)
+        results: dict[str, Any] = {"ingest": {"turns": n_turns, "seconds": round(ingest_s, 2),
+                                              "turns_per_s": round(n_turns / ingest_s, 1)}}
+        jobs = [(c, q) for c in convs for q in c["questions"]]
+        for mode in MODES:
+            await search(client, jobs[0][1]["q"], users[jobs[0][0]["id"]], mode)  # warm
+            rows, lat1 = [], []
+            for c, q in jobs:  # concurrency 1: quality and latency
+                ranked, dt = await search(client, q["q"], users[c["id"]], mode)
+                rows.append((q["cat"], score_question(ranked, q["gold"])))
+                lat1.append(dt)
+            lat8: list[float] = []
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one(c: dict[str, Any], q: dict[str, Any], mode: str = mode) -> None:
+                async with sem:
+                    _, dt = await search(client, q["q"], users[c["id"]], mode)
+                    lat8.append(dt)
+
+            t1 = time.perf_counter()
+            await asyncio.gather(*(one(c, q) for c, q in jobs))
+            wall8 = time.perf_counter() - t1
+            results[mode] = {
+                "metrics": aggregate(rows),
+                "latency_ms": {
+                    "c1": {"p50": pct(lat1, 50), "p95": pct(lat1, 95), "p99": pct(lat1, 99)},
+                    f"c{concurrency}": {"p50": pct(lat8, 50), "p95": pct(lat8, 95), "p99": pct(lat8, 99),
+                                        "searches_per_s": round(len(jobs) / wall8, 1)},
+                },
+            }
+    rows = [(q["cat"], score_question(bm25_rank(c["turns"], q["q"]), q["gold"])) for c in convs for q in c["questions"]]
+    results["bm25"] = {"metrics": aggregate(rows)}
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# a private memserver when no URL is given
+# ----------------------------------------------------------------------------------------------
+def start_private_server(workdir: Path) -> tuple[str, str, Any]:
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import free_port, start_server  # the same launcher the tests use
+
+    from memserver.services import tenants
+    from memserver.storage import migrate
+    from memserver.storage.db import Database
+    from memserver.storage.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(workdir / "pg", port=free_port())
+    pg.start()
+    url = pg.url()
+    migrate.upgrade(url, 384)
+
+    async def tenant() -> str:
+        db = Database(url)
+        try:
+            return (await tenants.create_tenant_with_key(db, "bench", f"locomo-{time.time_ns()}"))[1]
+        finally:
+            await db.dispose()
+
+    key = asyncio.run(tenant())
+    server = start_server(url, workdir / "memserver.log")
+
+    def stop() -> None:
+        from tests.conftest import stop_server
+
+        stop_server(server)
+        pg.stop()
+
+    return server.url, key, stop
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["", "LoCoMo-ER mode A (frac@10 per category; pooled = categories 1-4)", ""]
+    head = f"{'system':10s} {'frac@10':>8s} {'all@10':>7s} {'MRR':>6s}  " + " ".join(f"{'c' + c:>6s}" for c in "12345")
+    lines.append(head)
+    for name in ("bm25", *MODES):
+        m = results[name]["metrics"]
+        pooled = m["1-4"]
+        cats = " ".join(f"{m[c]['frac@10']:6.3f}" if c in m else f"{'-':>6s}" for c in "12345")
+        lines.append(f"{name:10s} {pooled['frac@10']:8.3f} {pooled['all@10']:7.3f} {pooled['mrr']:6.3f}  {cats}")
+    lines.append("")
+    for name in MODES:
+        lat = results[name]["latency_ms"]
+        lines.append(f"{name:10s} latency ms " + "  ".join(f"{c}: p50 {v['p50']} p95 {v['p95']} p99 {v['p99']}"
+                                                            for c, v in lat.items()))
+    ing = results["ingest"]
+    lines.append(f"ingest: {ing['turns']} turns in {ing['seconds']} s = {ing['turns_per_s']} turns/s")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a LoCoMo-format JSON file")
+    p.add_argument("--conversations", help="comma-separated sample ids (default: all)")
+    p.add_argument("--url", help="a running memserver (default: start a private one)")
+    p.add_argument("--key", default=os.environ.get("MEMSERVER_KEY"), help="API key for --url")
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "locomo.json")
+    args = p.parse_args()
+    only = set(args.conversations.split(",")) if args.conversations else None
+    convs = load(args.data, only)
+    if not convs:
+        raise SystemExit("no conversations selected")
+    stop = None
+    with tempfile.TemporaryDirectory(prefix="memserver-locomo-", dir="/tmp") as tmp:
+        if args.url:
+            if not args.key:
+                raise SystemExit("--key (or MEMSERVER_KEY) is required with --url")
+            url, key = args.url, args.key
+        else:
+            os.chmod(tmp, 0o755)  # the embedded Postgres runs as an unprivileged user
+            url, key, stop = start_private_server(Path(tmp))
+        try:
+            results = asyncio.run(run(url, key, convs, args.concurrency))
+        finally:
+            if stop:
+                stop()
+    results["meta"] = {"data": str(args.data), "conversations": [c["id"] for c in convs],
+                       "questions": sum(len(c["questions"]) for c in convs), "when": datetime.now(UTC).isoformat()}
+    print(table(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
