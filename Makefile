@@ -66,3 +66,6 @@ compose-check:
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
+
+env-example: install
+	$(BIN)/python -c "from memserver.config import env_example; open('.env.example', 'w').write(env_example())"

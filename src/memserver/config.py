@@ -56,8 +56,8 @@ class EmbedderSettings(BaseModel):
     quantized: bool = Field(
         True, description="Local embedder: int8 weights (about 2x faster on CPU, cosine ~0.99 to fp32)."
     )
-    threads: int = Field(0, description="Local embedder: ONNX Runtime intra-op threads (0 = number of cores).")
-    max_batch: int = Field(32, description="Largest number of texts embedded in one model call.")
+    threads: int = Field(0, description="Local embedder: texts embedded in parallel (0 = number of cores).")
+    max_batch: int = Field(256, description="OpenAI-compatible embedder: most texts sent in one request.")
     cache_size: int = Field(4096, description="Embeddings kept in an in-process LRU cache (0 disables).")
     timeout_s: float = Field(30.0, description="Timeout of one embeddings request (OpenAI-compatible).")
 
@@ -151,3 +151,32 @@ def normalize_async_url(url: str) -> str:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def env_example() -> str:
+    """The text of .env.example: every setting, its description and default (`make env-example`)."""
+    lines = [
+        "# memserver configuration. Every variable has the MEMSERVER_ prefix; nested groups use '__'.",
+        "# Values shown are the defaults; uncomment to change. A .env file in the working directory is read.",
+        "",
+    ]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, f in model.model_fields.items():
+            env = f"{prefix}{name.upper()}"
+            ann = f.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                lines.append(f"# --- {name} ---")
+                walk(ann, env + "__")
+                lines.append("")
+                continue
+            default = "" if f.default_factory is not None else f.default
+            if default is None or isinstance(default, SecretStr):
+                default = ""
+            if isinstance(default, bool):
+                default = str(default).lower()
+            lines.append(f"# {f.description}")
+            lines.append(f"# {env}={default}")
+
+    walk(Settings, "MEMSERVER_")
+    return "\n".join(lines).rstrip() + "\n"

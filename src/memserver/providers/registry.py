@@ -29,8 +29,7 @@ def build_embedder(settings: Settings) -> Embedder:
         if e.dim != LocalEmbedder.dim:
             raise ValueError(f"the local embedder produces {LocalEmbedder.dim} dimensions, not {e.dim}")
         return LocalEmbedder(
-            model_cache_dir(settings), quantized=e.quantized, threads=e.threads, max_batch=e.max_batch,
-            cache_size=e.cache_size,
+            model_cache_dir(settings), quantized=e.quantized, threads=e.threads, cache_size=e.cache_size
         )
     from memserver.providers.embedder.openai import OpenAIEmbedder
 
@@ -40,6 +39,7 @@ def build_embedder(settings: Settings) -> Embedder:
         model=e.model,
         dim=e.dim,
         timeout_s=e.timeout_s,
+        max_batch=e.max_batch,
     )
 
 

@@ -78,14 +78,14 @@ async def search(
 
 
 def _dense_hit(r: Any) -> Hit:
-    score = max(0.0, min(1.0, float(r.similarity)))
+    score = round(max(0.0, min(1.0, float(r.similarity))), 6)
     return Hit(row=r, score=score, breakdown={"semantic": score, "bm25": 0.0, "entity": 0.0})
 
 
 def _hybrid_hit(r: Any) -> Hit:
     return Hit(
         row=r,
-        score=math.tanh(float(r.total)),
+        score=round(math.tanh(float(r.total)), 6),  # compared with thresholds exactly as reported
         breakdown={
             "semantic": float(r.semantic),
             "bm25": float(r.keyword),

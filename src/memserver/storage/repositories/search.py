@@ -3,17 +3,19 @@
 Hybrid scoring happens in one statement. For every memory in the scope (or, for scopes too large
 to scan, for the union of the HNSW and full-text candidates):
 
-* semantic: cosine to the query, and cosine to the normalised sum of the memory and its
-  conversational neighbours (the memories added just before and after it in the same scope);
-* keyword: BM25 (k1=1.2, b=0.75, Postgres' english stemming and stop words) over the memory,
-  and BM25F over its neighbourhood (two memories each side, outer ones weighted 1/2), each
-  saturated as x/(x+5) so that it lies in [0, 1);
+* semantic: cosine similarity to the query, and the same averaged with the memory's
+  conversational neighbours (the memories added just before and after it in the same scope,
+  weighted 1/2);
+* keyword: BM25 (k1=1.2, b=0.75, Postgres' english stemming and stop words, binary term
+  frequency) over the memory, and BM25F over its neighbourhood (two memories each side, the
+  outer ones weighted 1/2), each divided by the query's total IDF: the share of the query that
+  the memory matches, in [0, 1];
 * entity: the share of the names in the query that the memory mentions;
 * time: whether the memory was recorded in a period the query names.
 
-total = sum of the weighted signals + (neighbour weight) x the best neighbour's total, and the
-reported score is tanh(total): a fixed scale (0..1) whatever the query, roughly the cosine
-similarity for a purely semantic match, higher when keyword, name, date or context evidence adds up.
+total = the weighted sum (weights in `Weights`) + 0.2 x the best neighbour's sum, and the
+reported score is tanh(total): a fixed 0..1 scale whatever the query or the collection. A purely
+semantic match scores about its cosine similarity; keyword, name, date and context evidence add.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ class Weights:
     entity: float = 0.2
     time: float = 0.2
     neighbour: float = 0.2
-    saturation: float = 5.0
     k1: float = 1.2
     b: float = 0.75
 
@@ -195,7 +196,6 @@ class SearchRepository:
                 months=hints.months,
                 k1=weights.k1,
                 b=weights.b,
-                sat=weights.saturation,
                 w_d1=weights.dense,
                 w_d2=weights.dense_context,
                 w_b1=weights.bm25,
@@ -293,19 +293,25 @@ def _hybrid_ctes() -> list[tuple[str, str, tuple[str, ...]]]:
         (
             "st",
             f"""
-            SELECT greatest(avg(dl), 1)::float AS avgdl, greatest(avg(wl), 1)::float AS avgwl,
-                {", ".join(f"ln(1 + (count(*) - count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)"
-                           f" / (count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)) AS idf{k}" for k in ks)}
-            FROM o
+            SELECT avgdl, avgwl, {", ".join(f"idf{k}" for k in ks)},
+                -- the query's whole IDF mass: BM25 divided by it is the share of the query matched
+                greatest({" + ".join(f"CASE WHEN {k} <= nterms THEN idf{k} ELSE 0 END" for k in ks)}, 1e-9) AS qidf
+            FROM (
+                SELECT greatest(avg(dl), 1)::float AS avgdl, greatest(avg(wl), 1)::float AS avgwl,
+                    (SELECT coalesce(cardinality(q), 0) FROM terms) AS nterms,
+                    {", ".join(f"ln(1 + (count(*) - count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)"
+                               f" / (count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)) AS idf{k}" for k in ks)}
+                FROM o
+            ) AS x
             """,
-            ("avgdl", "avgwl", *(f"idf{k}" for k in ks)),
+            ("avgdl", "avgwl", *(f"idf{k}" for k in ks), "qidf"),
         ),
         (
             "fused",
             f"""
             SELECT o.id, o.seq, o.skey, o.vp1, o.vn1,
                 :w_d1 * greatest(o.cos, 0) + :w_d2 * greatest(o.cos_ctx, 0) AS semantic,
-                :w_b1 * b.b1 / (b.b1 + :sat) + :w_b2 * b.b2 / (b.b2 + :sat) AS keyword,
+                :w_b1 * least(1, b.b1 / st.qidf) + :w_b2 * least(1, b.b2 / (2 * st.qidf)) AS keyword,
                 :w_e * o.ent AS entity,
                 :w_t * CASE WHEN EXISTS (
                         SELECT 1 FROM unnest(CAST(:p_start AS timestamptz[]), CAST(:p_end AS timestamptz[])) AS p(a, z)
