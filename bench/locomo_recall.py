@@ -34,7 +34,12 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "locomo-dev.json"
+# The shared data folder sits next to the repository; a clone elsewhere finds it at /work/shared.
+DEFAULT_DATA = next(
+    (p for p in (ROOT.parent / "shared" / "data" / "locomo-dev.json", Path("/work/shared/data/locomo-dev.json"))
+     if p.exists()),
+    ROOT.parent / "shared" / "data" / "locomo-dev.json",
+)
 KS = (1, 5, 10, 20, 50)
 MODES = ("hybrid", "semantic")
 

@@ -91,6 +91,11 @@ class SearchSettings(BaseModel):
         description="Scopes with at most this many memories are searched exactly; larger ones use the HNSW index.",
     )
     hnsw_ef_search: int = Field(100, description="pgvector hnsw.ef_search for index scans.")
+    neighbour_gap_s: float = Field(
+        3600.0,
+        description="Memories added one after another to a scope within this many seconds are conversational "
+        "neighbours for search.",
+    )
 
 
 class Settings(BaseSettings):

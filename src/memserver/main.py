@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(url, settings.db)
+        db = Database(url, settings.db, hnsw_ef_search=settings.search.hnsw_ef_search)
         async with db.connect() as conn:
             await check_embedding_dim(conn, settings.embedder.dim)
         providers = build_providers(settings)

@@ -9,7 +9,7 @@ from typing import Any
 from memserver.pipeline import query as query_understanding
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
-from memserver.storage.filters import Node, compile_filter, narrow_entity
+from memserver.storage.filters import Node, compile_filter
 from memserver.storage.repositories.search import HYBRID, KEYWORD_ONLY, Hints, SearchRepository, Weights
 from memserver.types import Principal
 
@@ -53,13 +53,13 @@ async def search(
     config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
-    exact = narrow_entity(req.node)
     pool = max(req.top_k, 50) if req.rerank else req.top_k
     async with db.connect() as conn:
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
             rows = await repo.dense(
-                principal.project_id, where, vector, limit=pool, exact=exact, show_expired=req.show_expired
+                principal.project_id, where, vector, limit=pool, exact_limit=config.exact_scan_limit,
+                show_expired=req.show_expired,
             )
             hits = [_dense_hit(r) for r in rows]
         else:
@@ -68,7 +68,8 @@ async def search(
                 principal.project_id, where, vector, req.query,
                 Hints(names=h.names, period_starts=[p[0] for p in h.periods],
                       period_ends=[p[1] for p in h.periods], months=h.months),
-                limit=pool, exact=exact, weights=_weights(req), show_expired=req.show_expired,
+                limit=pool, exact_limit=config.exact_scan_limit, weights=_weights(req),
+                show_expired=req.show_expired,
                 gap_s=config.neighbour_gap_s,
             )
             hits = [_hybrid_hit(r) for r in rows]

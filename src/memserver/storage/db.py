@@ -13,7 +13,14 @@ from memserver.config import DatabaseSettings
 class Database:
     """One engine per process; `transaction()` for multi-statement writes, `connect()` otherwise."""
 
-    def __init__(self, url: str, settings: DatabaseSettings | None = None, *, application_name: str = "memserver"):
+    def __init__(
+        self,
+        url: str,
+        settings: DatabaseSettings | None = None,
+        *,
+        application_name: str = "memserver",
+        hnsw_ef_search: int = 100,
+    ):
         s = settings or DatabaseSettings()
         self.engine: AsyncEngine = create_async_engine(
             url,
@@ -28,6 +35,10 @@ class Database:
                     "statement_timeout": str(s.statement_timeout_ms),
                     "application_name": application_name,
                     "timezone": "UTC",
+                    # Filtered HNSW scans keep walking the graph until the LIMIT is filled
+                    # (pgvector >= 0.8), instead of returning the few neighbours that pass the filter.
+                    "hnsw.iterative_scan": "relaxed_order",
+                    "hnsw.ef_search": str(hnsw_ef_search),
                 }
             },
         )

@@ -308,17 +308,6 @@ def is_entity_scoped(node: Node) -> bool:
     return False
 
 
-def narrow_entity(node: Node) -> bool:
-    """True when the filter pins a specific user/agent/run (so an exact scan stays small)."""
-    if isinstance(node, Cond):
-        return node.field in ("user_id", "agent_id", "run_id") and node.op in ("eq", "in")
-    if node.op == "AND":
-        return any(narrow_entity(c) for c in node.children)
-    if node.op == "OR":
-        return bool(node.children) and all(narrow_entity(c) for c in node.children)
-    return False
-
-
 def and_all(*nodes: Node | None) -> Node | None:
     present = [n for n in nodes if n is not None]
     if not present:

@@ -198,7 +198,12 @@ def _search_input(body: SearchRequest, *, version: str, key: str) -> search.Sear
 
 
 async def _run_search(state: StateDep, principal: Principal, body: SearchRequest, version: str, key: str) -> list[dict[str, Any]]:
-    hits = await search.search(state.db, state.providers, principal, _search_input(body, version=version, key=key))
+    config = search.SearchConfig(
+        exact_scan_limit=state.settings.search.exact_scan_limit, neighbour_gap_s=state.settings.search.neighbour_gap_s
+    )
+    hits = await search.search(
+        state.db, state.providers, principal, _search_input(body, version=version, key=key), config
+    )
     return [
         project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
         for h in hits

@@ -43,6 +43,7 @@ from sqlalchemy import (
     text,
     true,
     union,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -91,6 +92,11 @@ class SearchRepository:
             conds.append(not_expired())
         return conds
 
+    def _scope_size(self, conds: list[Any], cap: int) -> Any:
+        """A one-row CTE: the scope's size, counted only up to cap + 1 (an index scan at most that long)."""
+        capped = select(literal(1)).select_from(M).where(and_(true(), *conds)).limit(cap + 1).subquery()
+        return select(func.count().label("n")).select_from(capped).cte("scope_size").prefix_with("MATERIALIZED")
+
     async def dense(
         self,
         project_id: uuid.UUID,
@@ -98,37 +104,40 @@ class SearchRepository:
         query_vector: NDArray[np.float32],
         *,
         limit: int,
-        exact: bool,
+        exact_limit: int,
         show_expired: bool = False,
     ) -> list[Any]:
         """Nearest memories by cosine similarity.
 
-        exact=True scans the (index-filtered) scope and sorts, which is both exact and fastest
-        for a user's or run's memories. exact=False walks the HNSW index with iterative scans, for
-        project-wide scopes too large to sort.
+        A scope of at most `exact_limit` memories (a user's, a run's) is scanned through its B-tree
+        index and sorted: exact, and the fastest there is at that size. A larger scope walks the
+        HNSW index (iterative scans, so filters still fill the result). One statement decides.
         """
         q = bindparam("qvec", query_vector, type_=M.c.embedding.type)
         distance = M.c.embedding.cosine_distance(q)
         conds = self._conds(project_id, where, show_expired)
-        if exact:
-            # "+ 0" hides the ORDER BY from the HNSW index, so the planner filters first.
-            stmt = (
-                select(*READ_COLUMNS, (1 - distance).label("similarity"))
-                .where(and_(true(), *conds))
-                .order_by(distance + 0)
-                .limit(limit)
-            )
-            return list((await self.conn.execute(stmt)).all())
-        inner = (
+        size = self._scope_size(conds, exact_limit)
+        small = select(size.c.n).scalar_subquery() <= exact_limit
+        # "+ 0" hides the ORDER BY from the HNSW index, so the planner filters first.
+        scan = (
             select(*READ_COLUMNS, distance.label("distance"))
-            .where(and_(true(), *conds))
+            .where(and_(true(), *conds), small)
+            .order_by(distance + 0)
+            .limit(limit)
+        )
+        ann = (
+            select(*READ_COLUMNS, distance.label("distance"))
+            .where(and_(true(), *conds), ~small)
             .order_by(distance)
             .limit(limit)
-            .cte("ann")
-            .prefix_with("MATERIALIZED")
         )
+        both = union_all(scan, ann).cte("nearest").prefix_with("MATERIALIZED")
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
-        stmt = select(inner, (1 - inner.c.distance).label("similarity")).order_by(inner.c.distance)
+        stmt = (
+            select(both, (1 - both.c.distance).label("similarity"))
+            .add_cte(size)
+            .order_by(both.c.distance)
+        )
         return list((await self.conn.execute(stmt)).all())
 
     async def hybrid(
@@ -140,44 +149,50 @@ class SearchRepository:
         hints: Hints,
         *,
         limit: int,
-        exact: bool,
+        exact_limit: int,
         weights: Weights = HYBRID,
         show_expired: bool = False,
         gap_s: float = 3600.0,
         candidates: int = 200,
     ) -> list[Any]:
-        """Hybrid search (module docstring). exact=False scores only the HNSW + full-text candidates."""
+        """Hybrid search (module docstring).
+
+        A scope of at most `exact_limit` memories is scored whole; a larger one scores the union of
+        its HNSW nearest neighbours and its best full-text matches (`candidates` of each).
+        """
         q = bindparam("qvec", query_vector, type_=M.c.embedding.type)
         conds = self._conds(project_id, where, show_expired)
+        size = self._scope_size(conds, exact_limit)
+        small = select(size.c.n).scalar_subquery() <= exact_limit
         # One bigint per exact scope (user, agent, app, run): neighbours never cross scopes.
         skey = func.hashtextextended(
             func.concat_ws(literal_column("chr(31)"), func.coalesce(M.c.user_id, ""), func.coalesce(M.c.agent_id, ""),
                            func.coalesce(M.c.app_id, ""), func.coalesce(M.c.run_id, "")),
             0,
         )
-        scope = select(
+        columns = select(
             M.c.id, M.c.seq, M.c.created_at,
             (1 - M.c.embedding.cosine_distance(q)).label("cos"), skey.label("skey"),
             func.length(M.c.tsv).label("dl"),
             literal_column(_TERMS_MASK).label("terms_mask"),
             _names_matched().label("ent"),
         ).select_from(M.join(_TERMS_CTE, true()))
-        if exact:
-            scope = scope.where(and_(true(), *conds))
-        else:
-            or_query = cast(
-                func.replace(cast(func.plainto_tsquery("english", bindparam("qtext")), Text), " & ", " | "), TSQUERY
-            )
-            by_vector = select(M.c.id).where(and_(true(), *conds)).order_by(M.c.embedding.cosine_distance(q))
-            by_text = (
-                select(M.c.id)
-                .where(and_(true(), *conds), M.c.tsv.op("@@")(or_query))
-                .order_by(func.ts_rank_cd(M.c.tsv, or_query).desc())
-            )
-            ids = union(by_vector.limit(candidates), by_text.limit(candidates)).subquery()
-            scope = scope.where(M.c.id.in_(select(ids.c.id)))
+        or_query = cast(
+            func.replace(cast(func.plainto_tsquery("english", bindparam("qtext")), Text), " & ", " | "), TSQUERY
+        )
+        by_vector = select(M.c.id).where(and_(true(), *conds), ~small).order_by(M.c.embedding.cosine_distance(q))
+        by_text = (
+            select(M.c.id)
+            .where(and_(true(), *conds), ~small, M.c.tsv.op("@@")(or_query))
+            .order_by(func.ts_rank_cd(M.c.tsv, or_query).desc())
+        )
+        ids = union(by_vector.limit(candidates), by_text.limit(candidates)).subquery()
+        scope = union_all(
+            columns.where(and_(true(), *conds), small),
+            columns.where(M.c.id.in_(select(ids.c.id)), ~small),
+        )
         s = scope.cte("s").prefix_with("MATERIALIZED")
-        ctes = [_TERMS_CTE, s, *_HYBRID_CTE_OBJECTS]
+        ctes = [size, _TERMS_CTE, s, *_HYBRID_CTE_OBJECTS]
         ranked = ctes[-1]
         top = (
             select(*(ranked.c[c] for c in ("id", *_SIGNALS))).order_by(ranked.c.total.desc()).limit(limit).cte("top")
