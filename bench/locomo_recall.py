@@ -36,22 +36,29 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 # The shared data folder sits next to the repository; a clone elsewhere finds it at /work/shared.
 DEFAULT_DATA = next(
-    (p for p in (ROOT.parent / "shared" / "data" / "locomo-dev.json", Path("/work/shared/data/locomo-dev.json"))
-     if p.exists()),
+    (
+        p
+        for p in (
+            ROOT.parent / "shared" / "data" / "locomo-dev.json",
+            Path("/work/shared/data/locomo-dev.json"),
+        )
+        if p.exists()
+    ),
     ROOT.parent / "shared" / "data" / "locomo-dev.json",
 )
 KS = (1, 5, 10, 20, 50)
 MODES = ("hybrid", "semantic")
 
 # A standard English stop-word list (NLTK's), for the BM25 baseline.
-STOP = set(
-    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
-    herself it its itself they them their theirs themselves what which who whom this that these those am is are
-    was were be been being have has had having do does did doing a an the and but if or because as until while
-    of at by for with about against between into through during before after above below to from up down in out
-    on off over under again further then once here there when where why how all any both each few more most
-    other some such no nor not only own same so than too very s t can will just don should now d ll m o re ve y
-    ain aren couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn""".split()
+STOP = frozenset(
+    """a about above after again against ain all am an and any are aren as at be because been before being
+    below between both but by can couldn d did didn do does doesn doing don down during each few for
+    from further had hadn has hasn have haven having he her here hers herself him himself his how i if
+    in into is isn it its itself just ll m ma me mightn more most mustn my myself needn no nor not now o
+    of off on once only or other our ours ourselves out over own re s same shan she should shouldn so
+    some such t than that the their theirs them themselves then there these they this those through to
+    too under until up ve very was wasn we were weren what when where which while who whom why will with
+    won wouldn y you your yours yourself yourselves""".split()
 )
 
 
@@ -182,21 +189,27 @@ async def search(client: httpx.AsyncClient, query: str, user: str, mode: str) ->
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return round(s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))], 2)
+    return round(s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))], 2)
 
 
 async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     run_id = f"{int(time.time())}"
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=120,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Token {key}"}, timeout=120, limits=limits
+    ) as client:
         users = {c["id"]: f"locomo-{c['id']}-{run_id}" for c in convs}
         t0 = time.perf_counter()
         await asyncio.gather(*(ingest(client, c, users[c["id"]]) for c in convs))
         ingest_s = time.perf_counter() - t0
         n_turns = sum(len(c["turns"]) for c in convs)
-        results: dict[str, Any] = {"ingest": {"turns": n_turns, "seconds": round(ingest_s, 2),
-                                              "turns_per_s": round(n_turns / ingest_s, 1)}}
+        results: dict[str, Any] = {
+            "ingest": {
+                "turns": n_turns,
+                "seconds": round(ingest_s, 2),
+                "turns_per_s": round(n_turns / ingest_s, 1),
+            }
+        }
         jobs = [(c, q) for c in convs for q in c["questions"]]
         for mode in MODES:
             await search(client, jobs[0][1]["q"], users[jobs[0][0]["id"]], mode)  # warm
@@ -208,7 +221,13 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int)
             lat8: list[float] = []
             sem = asyncio.Semaphore(concurrency)
 
-            async def one(c: dict[str, Any], q: dict[str, Any], mode: str = mode) -> None:
+            async def one(
+                c: dict[str, Any],
+                q: dict[str, Any],
+                mode: str = mode,
+                sem: asyncio.Semaphore = sem,
+                lat8: list[float] = lat8,
+            ) -> None:
                 async with sem:
                     _, dt = await search(client, q["q"], users[c["id"]], mode)
                     lat8.append(dt)
@@ -220,8 +239,12 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int)
                 "metrics": aggregate(rows),
                 "latency_ms": {
                     "c1": {"p50": pct(lat1, 50), "p95": pct(lat1, 95), "p99": pct(lat1, 99)},
-                    f"c{concurrency}": {"p50": pct(lat8, 50), "p95": pct(lat8, 95), "p99": pct(lat8, 99),
-                                        "searches_per_s": round(len(jobs) / wall8, 1)},
+                    f"c{concurrency}": {
+                        "p50": pct(lat8, 50),
+                        "p95": pct(lat8, 95),
+                        "p99": pct(lat8, 99),
+                        "searches_per_s": round(len(jobs) / wall8, 1),
+                    },
                 },
             }
     rows = [(q["cat"], score_question(bm25_rank(c["turns"], q["q"]), q["gold"])) for c in convs for q in c["questions"]]
@@ -278,8 +301,10 @@ def table(results: dict[str, Any]) -> str:
     lines.append("")
     for name in MODES:
         lat = results[name]["latency_ms"]
-        lines.append(f"{name:10s} latency ms " + "  ".join(f"{c}: p50 {v['p50']} p95 {v['p95']} p99 {v['p99']}"
-                                                            for c, v in lat.items()))
+        lines.append(
+            f"{name:10s} latency ms "
+            + "  ".join(f"{c}: p50 {v['p50']} p95 {v['p95']} p99 {v['p99']}" for c, v in lat.items())
+        )
     ing = results["ingest"]
     lines.append(f"ingest: {ing['turns']} turns in {ing['seconds']} s = {ing['turns_per_s']} turns/s")
     return "\n".join(lines)
@@ -312,8 +337,12 @@ def main() -> None:
         finally:
             if stop:
                 stop()
-    results["meta"] = {"data": str(args.data), "conversations": [c["id"] for c in convs],
-                       "questions": sum(len(c["questions"]) for c in convs), "when": datetime.now(UTC).isoformat()}
+    results["meta"] = {
+        "data": str(args.data),
+        "conversations": [c["id"] for c in convs],
+        "questions": sum(len(c["questions"]) for c in convs),
+        "when": datetime.now(UTC).isoformat(),
+    }
     print(table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

@@ -806,12 +806,14 @@ def bulk_load(
     return info
 
 
-def analyze(url: str, collection: str) -> None:
+def analyze(url: str, collection: str, checkpoint: bool = False) -> None:
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(collection)))
+        if checkpoint:  # flush the bulk load's dirty pages now, not in the middle of the measured searches
+            conn.execute("CHECKPOINT")
 
 
 def exact_neighbours(url: str, collection: str, vec: list[float], user: str, k: int) -> list[str]:
@@ -971,6 +973,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "'-c hnsw.iterative_scan=relaxed_order' (default: none, mem0 out of the box)",
     )
     p.add_argument("--pg-maxconn", type=int, help="PGVector pool max size (default: mem0's own default, 5)")
+    p.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="CHECKPOINT after each bulk load (needs a superuser; bench/speed.py does the same on its side)",
+    )
     p.add_argument("--raw", action="store_true", help="also write every latency (ms) to the JSON")
     p.add_argument("--no-trace", action="store_true", help="do not count database round trips")
     return p.parse_args(argv)
@@ -1175,7 +1182,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             log(f"loading the collection to {size} rows ...")
             load = bulk_load(memory, args, size, pool_texts, pool_vectors, state)
-            analyze(args.database_url, args.collection)
+            analyze(args.database_url, args.collection, args.checkpoint)
             total = count_rows(args.database_url, args.collection)
             full_users = state["bulk_rows"] // args.per_user
             if full_users == 0:

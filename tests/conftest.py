@@ -163,7 +163,9 @@ def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
         async def run() -> tuple[str, str]:
             db = Database(database_url)
             try:
-                pid, key = await tenants.create_tenant_with_key(db, "test-org", f"project-{os.getpid()}-{n}-{time.time_ns()}")
+                pid, key = await tenants.create_tenant_with_key(
+                    db, "test-org", f"project-{os.getpid()}-{n}-{time.time_ns()}"
+                )
                 return str(pid), key
             finally:
                 await db.dispose()
@@ -188,7 +190,10 @@ def tenant(make_tenant: Callable[[], tuple[str, str]]) -> tuple[str, str]:
 def api(live_server: str, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
     """A raw HTTP client (curl-equivalent) authenticated for a fresh project."""
     with httpx.Client(
-        base_url=live_server, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30, follow_redirects=False
+        base_url=live_server,
+        headers={"Authorization": f"Token {tenant[1]}"},
+        timeout=30,
+        follow_redirects=False,
     ) as client:
         yield client
 

@@ -35,7 +35,10 @@ def database(settings: Settings, *, fast: bool = False) -> Iterator[Settings]:
 
     try:
         pg = EmbeddedPostgres(
-            settings.embedded.data_dir, port=settings.embedded.port, os_user=settings.embedded.os_user, fast=fast
+            settings.embedded.data_dir,
+            port=settings.embedded.port,
+            os_user=settings.embedded.os_user,
+            fast=fast,
         )
         pg.start()
     except EmbeddedPostgresError as exc:
@@ -227,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     for name in ("memserver", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(settings.log_level.upper())
     return args.func(args, settings)

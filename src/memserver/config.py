@@ -44,7 +44,8 @@ class EmbeddedPostgresSettings(BaseModel):
 
 class EmbedderSettings(BaseModel):
     provider: Literal["local", "openai"] = Field(
-        "local", description="'local' = offline all-MiniLM-L6-v2; 'openai' = any OpenAI-compatible /embeddings."
+        "local",
+        description="'local' = offline all-MiniLM-L6-v2; 'openai' = any OpenAI-compatible /embeddings.",
     )
     model: str = Field("all-MiniLM-L6-v2", description="Embedding model name sent to the OpenAI-compatible API.")
     dim: int = Field(384, description="Vector dimension; must match the migrated schema.")
@@ -81,7 +82,8 @@ class WorkerSettings(BaseModel):
 
 class AuthSettings(BaseModel):
     key_cache_ttl_s: float = Field(
-        5.0, description="Seconds a resolved API key is cached in-process (revocation takes effect within this)."
+        5.0,
+        description="Seconds a resolved API key is cached in-process (revocation takes effect within this).",
     )
 
 
@@ -133,7 +135,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env == "prod":
-            for name, secret in (("llm.api_key", self.llm.api_key), ("embedder.api_key", self.embedder.api_key)):
+            for name, secret in (
+                ("llm.api_key", self.llm.api_key),
+                ("embedder.api_key", self.embedder.api_key),
+            ):
                 if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                     raise ValueError(f"MEMSERVER_{name.upper().replace('.', '__')} is a placeholder in prod")
         return self

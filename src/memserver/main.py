@@ -46,7 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         providers = build_providers(settings)
         queue = build_queue(settings, db, providers)
         app.state.memserver = AppState(
-            settings=settings, db=db, providers=providers, key_cache=KeyCache(settings.auth.key_cache_ttl_s),
+            settings=settings,
+            db=db,
+            providers=providers,
+            key_cache=KeyCache(settings.auth.key_cache_ttl_s),
             queue=queue,
         )
         await queue.start()

@@ -119,9 +119,7 @@ def test_numeric_entity_id_is_stored_as_a_string(api: httpx.Client) -> None:
 
 def test_metadata_categories_and_immutable_are_stored(api: httpx.Client) -> None:
     meta = {"source": "onboarding_form", "score": 3, "tags": ["a", "b"], "nested": {"k": True}}
-    body = add(
-        api, "allergic to nuts", user_id="u", metadata=meta, categories=["health", "food"], immutable=True
-    )
+    body = add(api, "allergic to nuts", user_id="u", metadata=meta, categories=["health", "food"], immutable=True)
     mem = get_memory(api, body["results"][0]["id"])
     assert mem["metadata"] == meta
     assert sorted(mem["categories"]) == ["food", "health"]
@@ -157,9 +155,7 @@ def test_expired_memories_are_hidden_from_list_and_search_but_readable_by_id(api
     assert listed["count"] == 1
     assert {m["id"] for m in list_v3(api, {"user_id": "u"}, show_expired=True)["results"]} == {expired, valid}
 
-    r = api.post(
-        "/v3/memories/search/", json={"query": "coupon code", "filters": {"user_id": "u"}, "threshold": 0}
-    )
+    r = api.post("/v3/memories/search/", json={"query": "coupon code", "filters": {"user_id": "u"}, "threshold": 0})
     assert r.status_code == 200, r.text
     assert expired not in [h["id"] for h in r.json()["results"]]
 
@@ -240,9 +236,7 @@ def test_v3_add_accepts_a_bare_string_and_a_single_message_object(api: httpx.Cli
     r = api.post(ADD, json={"messages": "plain string", "user_id": "u", "infer": False})
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["data"]["memory"] == "plain string"
-    r = api.post(
-        ADD, json={"messages": {"role": "user", "content": "one object"}, "user_id": "u", "infer": False}
-    )
+    r = api.post(ADD, json={"messages": {"role": "user", "content": "one object"}, "user_id": "u", "infer": False})
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["data"]["memory"] == "one object"
 

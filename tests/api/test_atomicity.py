@@ -184,9 +184,7 @@ async def test_add_failing_on_an_entity_writes_nothing(
         await assert_add_left_no_trace(client, db, tenant[0], marker, user)
 
 
-async def test_v1_add_failing_writes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
-) -> None:
+async def test_v1_add_failing_writes_nothing(client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     user = f"user-{uuid.uuid4().hex[:8]}"
     async with failing(db, "memory_history", "INSERT", "new_memory", marker):
@@ -211,9 +209,7 @@ async def test_update_failing_on_history_changes_nothing(
     marker = f"mk{uuid.uuid4().hex}"
     async with failing(db, "memory_history", "INSERT", "new_memory", marker):
         assert_server_error(
-            await once(
-                client, "PUT", f"/v1/memories/{mid}/", json={"text": f"After {marker}.", "metadata": {"a": 1}}
-            )
+            await once(client, "PUT", f"/v1/memories/{mid}/", json={"text": f"After {marker}.", "metadata": {"a": 1}})
         )
     assert await memory_rows(db, [mid]) == before
     assert await events_of(client, mid) == ["ADD"]
@@ -286,9 +282,7 @@ async def test_entity_delete_failing_after_its_memories_deletes_nothing(
 # ----------------------------------------------------------------------------------------------
 # the connection after a server error
 # ----------------------------------------------------------------------------------------------
-async def test_a_server_error_does_not_break_the_clients_next_request(
-    client: httpx.AsyncClient, db: Database
-) -> None:
+async def test_a_server_error_does_not_break_the_clients_next_request(client: httpx.AsyncClient, db: Database) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     async with failing(db, "events", "INSERT", "payload", marker):
         for i in range(5):  # the SDKs keep one connection open: a 500 must not poison the next call

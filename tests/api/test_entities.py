@@ -222,9 +222,7 @@ def test_delete_entity_by_id_with_mismatched_type_or_unknown_id_deletes_nothing(
 
 
 @pytest.mark.parametrize("bad", ["bob", "1.5", "abc"])
-def test_delete_entity_by_non_integer_id_is_400(
-    api: httpx.Client, population: dict[str, str], bad: str
-) -> None:
+def test_delete_entity_by_non_integer_id_is_400(api: httpx.Client, population: dict[str, str], bad: str) -> None:
     r = api.delete(f"/v1/entities/user/{bad}/")
     assert r.status_code == 400
     assert r.json()["error"] == "Invalid entity ID. Must be an integer."

@@ -219,9 +219,7 @@ def test_filter_selects_exactly(
 def test_memory_ids(seeded: Seeded, endpoint: str) -> None:
     ids = seeded.ids
     assert seeded.matches(endpoint, {"user_id": "*", "memory_ids": [ids["A1"], ids["B1"]]}) == {"A1", "B1"}
-    assert seeded.matches(endpoint, {"user_id": "alice", "memory_ids": {"in": [ids["A1"], ids["B1"]]}}) == {
-        "A1"
-    }
+    assert seeded.matches(endpoint, {"user_id": "alice", "memory_ids": {"in": [ids["A1"], ids["B1"]]}}) == {"A1"}
     assert seeded.matches(endpoint, {"AND": [{"user_id": "*"}, {"NOT": {"memory_ids": [ids["A1"]]}}]}) == (
         ALL_USERS - {"A1"}
     )
@@ -301,9 +299,7 @@ BAD: list[tuple[str, Any, str | None]] = [
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize(("name", "filters", "needle"), BAD, ids=[c[0] for c in BAD])
-def test_invalid_filters_are_400(
-    seeded: Seeded, endpoint: str, name: str, filters: Any, needle: str | None
-) -> None:
+def test_invalid_filters_are_400(seeded: Seeded, endpoint: str, name: str, filters: Any, needle: str | None) -> None:
     r = getattr(seeded, endpoint)(filters)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/json")

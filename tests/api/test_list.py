@@ -139,9 +139,7 @@ def test_v1_get_categories_param_repeated_or_comma_separated(api: httpx.Client) 
     add(api, "nothing", user_id="u")
     got = api.get("/v1/memories/", params={"user_id": "u", "categories": "food"}).json()
     assert texts(got) == ["pizza"]
-    got = api.get(
-        "/v1/memories/", params=[("user_id", "u"), ("categories", "food"), ("categories", "travel")]
-    ).json()
+    got = api.get("/v1/memories/", params=[("user_id", "u"), ("categories", "food"), ("categories", "travel")]).json()
     assert sorted(texts(got)) == ["flight", "pizza"]
     got = api.get("/v1/memories/", params={"user_id": "u", "categories": "food,travel"}).json()
     assert sorted(texts(got)) == ["flight", "pizza"]
@@ -360,12 +358,8 @@ def test_v3_keywords_shortcut_is_case_insensitive_substring(api: httpx.Client) -
     got = v3(api, {"filters": {"user_id": "u"}, "keywords": "invoice"}).json()["results"]
     assert texts(got) == ["Paid the Invoice #42"]
     # LIKE wildcards in the keyword are literal characters
-    assert texts(v3(api, {"filters": {"user_id": "u"}, "keywords": "%"}).json()["results"]) == [
-        "50% off_sale"
-    ]
-    assert texts(v3(api, {"filters": {"user_id": "u"}, "keywords": "f_s"}).json()["results"]) == [
-        "50% off_sale"
-    ]
+    assert texts(v3(api, {"filters": {"user_id": "u"}, "keywords": "%"}).json()["results"]) == ["50% off_sale"]
+    assert texts(v3(api, {"filters": {"user_id": "u"}, "keywords": "f_s"}).json()["results"]) == ["50% off_sale"]
 
 
 def test_v3_fields_projection(api: httpx.Client) -> None:

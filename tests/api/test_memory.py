@@ -232,10 +232,7 @@ def test_clearing_expiry_makes_an_expired_memory_listable_again(api: httpx.Clien
     (mid,) = add(api, "Expired already.", expiration_date="2020-01-01")
     assert api.post("/v3/memories/", json={"filters": {"user_id": "alice"}}).json()["count"] == 0
     assert (
-        api.put(
-            f"/v1/memories/{mid}/", json={"text": "Expired already.", "expiration_date": None}
-        ).status_code
-        == 200
+        api.put(f"/v1/memories/{mid}/", json={"text": "Expired already.", "expiration_date": None}).status_code == 200
     )
     listed = api.post("/v3/memories/", json={"filters": {"user_id": "alice"}}).json()
     assert [m["id"] for m in listed["results"]] == [mid]
@@ -346,9 +343,7 @@ def test_delete_then_get_is_404(api: httpx.Client) -> None:
 
 
 async def test_delete_linked_cascades_to_superseded_memories(api: httpx.Client, db: Database) -> None:
-    new, old, older, unrelated = add(
-        api, "Lives in Austin.", "Lives in Denver.", "Lives in Boston.", "Likes jazz."
-    )
+    new, old, older, unrelated = add(api, "Lives in Austin.", "Lives in Denver.", "Lives in Boston.", "Likes jazz.")
     async with db.transaction() as conn:  # the chain an inferred UPDATE would leave: older -> old -> new
         await conn.execute(text("UPDATE memories SET replaced_by = :n WHERE id = :o"), {"n": new, "o": old})
         await conn.execute(text("UPDATE memories SET replaced_by = :n WHERE id = :o"), {"n": old, "o": older})
@@ -361,9 +356,7 @@ async def test_delete_linked_cascades_to_superseded_memories(api: httpx.Client, 
         assert (await client.get(f"/v1/memories/{unrelated}/")).json()["memory"] == "Likes jazz."
 
 
-async def test_delete_linked_of_a_deleted_memory_is_404_and_deletes_nothing(
-    api: httpx.Client, db: Database
-) -> None:
+async def test_delete_linked_of_a_deleted_memory_is_404_and_deletes_nothing(api: httpx.Client, db: Database) -> None:
     new, old = add(api, "Works at Acme.", "Works at Initech.")
     async with db.transaction() as conn:
         await conn.execute(text("UPDATE memories SET replaced_by = :n WHERE id = :o"), {"n": new, "o": old})
@@ -437,9 +430,7 @@ def test_history_records_update_and_delete_oldest_first(api: httpx.Client) -> No
 
 def test_history_of_unknown_or_invalid_id(api: httpx.Client) -> None:
     assert_error(api.get(f"/v1/memories/{uuid.uuid4()}/history/"), 404)
-    assert_error(
-        api.get(f"/v1/memories/{NOT_A_UUID}/history/"), 400, error="memory_id should be a valid UUID"
-    )
+    assert_error(api.get(f"/v1/memories/{NOT_A_UUID}/history/"), 400, error="memory_id should be a valid UUID")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -495,9 +486,7 @@ def test_delete_all_deletes_exactly_the_matching_memories(
         assert events == ["ADD", "DELETE"]
 
 
-@pytest.mark.parametrize(
-    "query", [{}, {"user_id": ""}, {"org_id": "o", "project_id": "p"}, {"metadata": "{}"}]
-)
+@pytest.mark.parametrize("query", [{}, {"user_id": ""}, {"org_id": "o", "project_id": "p"}, {"metadata": "{}"}])
 def test_delete_all_without_a_filter_is_400_and_deletes_nothing(
     api: httpx.Client, population: dict[str, str], query: dict[str, str]
 ) -> None:

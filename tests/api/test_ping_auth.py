@@ -30,9 +30,7 @@ def test_missing_or_wrong_key_is_401_json(live_server: str, headers: dict[str, s
 
 
 @pytest.mark.parametrize("path", ["/v1/ping", "/v1/ping/", "//v1/ping/", "/v1//ping"])
-def test_every_spelling_of_a_path_works_without_redirect(
-    live_server: str, tenant: tuple[str, str], path: str
-) -> None:
+def test_every_spelling_of_a_path_works_without_redirect(live_server: str, tenant: tuple[str, str], path: str) -> None:
     # An absolute URL: httpx would read a relative "//v1/..." as a host name.
     r = httpx.get(live_server + path, headers={"Authorization": f"Token {tenant[1]}"})
     assert r.status_code == 200, r.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -42,9 +41,7 @@ async def counts(db: Database, project_id: str) -> dict[str, int]:
     async with db.connect() as conn:
         for table in ("memories", "memory_history", "events", "entities"):
             out[table] = (
-                await conn.execute(
-                    text(f"SELECT count(*) FROM {table} WHERE project_id = :p"), {"p": project_id}
-                )
+                await conn.execute(text(f"SELECT count(*) FROM {table} WHERE project_id = :p"), {"p": project_id})
             ).scalar_one()
     return out
 
@@ -52,19 +49,13 @@ async def counts(db: Database, project_id: str) -> dict[str, int]:
 ADD = {"messages": [{"role": "user", "content": "I moved to Austin."}], "user_id": "u", "infer": False}
 
 
-async def test_openai_embedder_end_to_end(
-    openai_server: LiveServer, fake: FakeOpenAI, tenant: tuple[str, str]
-) -> None:
-    async with httpx.AsyncClient(
-        base_url=openai_server.url, headers={"Authorization": f"Token {tenant[1]}"}
-    ) as c:
+async def test_openai_embedder_end_to_end(openai_server: LiveServer, fake: FakeOpenAI, tenant: tuple[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=openai_server.url, headers={"Authorization": f"Token {tenant[1]}"}) as c:
         r = await c.post("/v3/memories/add/", json=ADD)
         assert r.status_code == 200, r.text
         memory_id = r.json()["results"][0]["id"]
         assert any(req["body"]["input"] == ["I moved to Austin."] for req in fake.embedding_requests())
-        r = await c.post(
-            "/v3/memories/search/", json={"query": "I moved to Austin.", "filters": {"user_id": "u"}}
-        )
+        r = await c.post("/v3/memories/search/", json={"query": "I moved to Austin.", "filters": {"user_id": "u"}})
         assert r.json()["results"][0]["id"] == memory_id
 
 
@@ -82,15 +73,11 @@ async def test_embedder_failure_is_a_json_5xx_and_writes_nothing(
     async with httpx.AsyncClient(
         base_url=openai_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30
     ) as c:
-        r = await c.post(
-            "/v3/memories/add/", json={**ADD, "messages": [{"role": "user", "content": f"fault {fault}"}]}
-        )
+        r = await c.post("/v3/memories/add/", json={**ADD, "messages": [{"role": "user", "content": f"fault {fault}"}]})
         assert r.status_code == status, r.text
         assert r.json()["detail"]
         assert await counts(db, tenant[0]) == before
         setattr(fake, fault, 0)
         # and the server recovers as soon as the embedder does
-        r = await c.post(
-            "/v3/memories/add/", json={**ADD, "messages": [{"role": "user", "content": f"after {fault}"}]}
-        )
+        r = await c.post("/v3/memories/add/", json={**ADD, "messages": [{"role": "user", "content": f"after {fault}"}]})
         assert r.status_code == 200, r.text

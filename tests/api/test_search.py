@@ -72,9 +72,7 @@ def test_v1_search_bare_array_and_v11_envelope_with_top_level_ids(api: httpx.Cli
     assert r.status_code == 200
     assert isinstance(r.json(), list)
     assert r.json()[0]["id"] == ids[2]
-    r = api.post(
-        "/v1/memories/search/", json={"query": "peanut allergy", "user_id": "u", "output_format": "v1.1"}
-    )
+    r = api.post("/v1/memories/search/", json={"query": "peanut allergy", "user_id": "u", "output_format": "v1.1"})
     assert set(r.json()) == {"results", "relations"}
     assert r.json()["results"][0]["id"] == ids[2]
 
@@ -89,9 +87,7 @@ def test_v1_and_v2_search_without_an_entity_are_400_with_message(api: httpx.Clie
 
 def test_v2_search_accepts_filters_or_top_level_ids(api: httpx.Client) -> None:
     ids = add(api, FACTS, user_id="u", agent_id="a")
-    by_filters = api.post(
-        "/v2/memories/search/", json={"query": "my sister", "filters": {"agent_id": "a"}}
-    ).json()
+    by_filters = api.post("/v2/memories/search/", json={"query": "my sister", "filters": {"agent_id": "a"}}).json()
     by_ids = api.post("/v2/memories/search/", json={"query": "my sister", "user_id": "u"}).json()
     assert by_filters[0]["id"] == by_ids[0]["id"] == ids[1]
 
@@ -120,9 +116,7 @@ def test_top_k_and_threshold(api: httpx.Client) -> None:
     everything = search(api, "car", top_k=50)
     assert len(everything) == len(FACTS)
     cut = everything[1]["score"]
-    kept = api.post(V3, json={"query": "car", "filters": {"user_id": "u"}, "threshold": cut}).json()[
-        "results"
-    ]
+    kept = api.post(V3, json={"query": "car", "filters": {"user_id": "u"}, "threshold": cut}).json()["results"]
     assert [h["id"] for h in kept] == [h["id"] for h in everything if h["score"] >= cut]
     assert kept[0]["memory"] == FACTS[4]
 
@@ -193,9 +187,7 @@ def test_keyword_search_true_doubles_the_weight_of_word_matches(api: httpx.Clien
     plain = {h["id"]: h for h in search(api, "peanuts shellfish")}
     boosted = {h["id"]: h for h in search(api, "peanuts shellfish", keyword_search=True)}
     top = max(plain.values(), key=lambda h: h["score"])
-    assert boosted[top["id"]]["score_breakdown"]["bm25"] == pytest.approx(
-        2 * top["score_breakdown"]["bm25"], rel=1e-4
-    )
+    assert boosted[top["id"]]["score_breakdown"]["bm25"] == pytest.approx(2 * top["score_breakdown"]["bm25"], rel=1e-4)
     assert boosted[top["id"]]["score"] > top["score"]
 
 
@@ -266,7 +258,5 @@ def test_project_wide_scopes_use_the_index_and_still_find_keyword_hits(api: http
     r = api.post(V3, json={"query": "quillbrook", "filters": {"app_id": "crm"}, "top_k": 3, "threshold": 0})
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["id"] == target
-    r = api.post(
-        V3, json={"query": "refund request", "filters": {"user_id": "*"}, "top_k": 3, "threshold": 0}
-    )
+    r = api.post(V3, json={"query": "refund request", "filters": {"user_id": "*"}, "top_k": 3, "threshold": 0})
     assert r.json()["results"][0]["id"] == target

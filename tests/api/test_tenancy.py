@@ -41,9 +41,7 @@ class ProjectA:
         second = add(api, "Bot-only note.", agent_id="bot")
         self.event_ids = [first["event_id"], second["event_id"]]
         self.ids = [x["id"] for x in first["results"] + second["results"]]
-        self.entity_ids = {
-            (e["type"], e["name"]): e["id"] for e in api.get("/v1/entities/").json()["results"]
-        }
+        self.entity_ids = {(e["type"], e["name"]): e["id"] for e in api.get("/v1/entities/").json()["results"]}
         self.before = self.state()
 
     def state(self) -> dict[str, Any]:
@@ -107,10 +105,7 @@ def test_lists_from_another_project_are_empty(
     out = r.json()
     assert (out["results"] if isinstance(out, dict) else out) == []
     assert intruder.get("/v1/memories/", params={"user_id": "alice"}).json() == []
-    assert (
-        intruder.get("/v1/memories/", params={"agent_id": "*", "page": 1, "page_size": 10}).json()["count"]
-        == 0
-    )
+    assert intruder.get("/v1/memories/", params={"agent_id": "*", "page": 1, "page_size": 10}).json()["count"] == 0
 
 
 @pytest.mark.parametrize(
@@ -134,9 +129,7 @@ def test_search_from_another_project_finds_nothing(
     assert (out["results"] if isinstance(out, dict) else out) == []
 
 
-def test_entities_and_events_of_another_project_are_invisible(
-    project_a: ProjectA, intruder: httpx.Client
-) -> None:
+def test_entities_and_events_of_another_project_are_invisible(project_a: ProjectA, intruder: httpx.Client) -> None:
     body = intruder.get("/v1/entities/").json()
     assert body["count"] == 0
     assert body["results"] == []
@@ -155,20 +148,14 @@ def test_memories_of_another_project_cannot_be_changed(project_a: ProjectA, intr
     not_found(intruder.delete(f"/v1/memories/{a1}/"))
     not_found(intruder.delete(f"/v1/memories/{a1}/?delete_linked=true"))
     not_found(
-        intruder.put(
-            "/v1/batch/", json={"memories": [{"memory_id": m, "text": "hijacked"} for m in project_a.ids]}
-        )
+        intruder.put("/v1/batch/", json={"memories": [{"memory_id": m, "text": "hijacked"} for m in project_a.ids]})
     )
-    not_found(
-        intruder.request("DELETE", "/v1/batch/", json={"memories": [{"memory_id": m} for m in project_a.ids]})
-    )
+    not_found(intruder.request("DELETE", "/v1/batch/", json={"memories": [{"memory_id": m} for m in project_a.ids]}))
     not_found(intruder.request("DELETE", "/v1/memories/batch/", json={"memory_ids": project_a.ids}))
     project_a.assert_intact()
 
 
-def test_bulk_deletes_from_another_project_affect_nothing(
-    project_a: ProjectA, intruder: httpx.Client
-) -> None:
+def test_bulk_deletes_from_another_project_affect_nothing(project_a: ProjectA, intruder: httpx.Client) -> None:
     assert intruder.delete("/v1/memories/", params=ALL_WILDCARDS).status_code == 200
     assert intruder.delete("/v1/memories/", params={"user_id": "alice"}).status_code == 200
     assert intruder.delete("/v2/entities/user/alice/").status_code == 200
@@ -178,22 +165,13 @@ def test_bulk_deletes_from_another_project_affect_nothing(
     project_a.assert_intact()
 
 
-def test_same_names_and_texts_in_another_project_are_independent(
-    project_a: ProjectA, intruder: httpx.Client
-) -> None:
-    mine = add(
-        intruder, "Alice's bank PIN is 4321.", user_id="alice", agent_id="bot", app_id="shop", run_id="r1"
-    )
+def test_same_names_and_texts_in_another_project_are_independent(project_a: ProjectA, intruder: httpx.Client) -> None:
+    mine = add(intruder, "Alice's bank PIN is 4321.", user_id="alice", agent_id="bot", app_id="shop", run_id="r1")
     (item,) = mine["results"]
     assert item["event"] == "ADD"  # not a NOOP pointing at A's memory
     assert item["id"] not in project_a.ids
-    assert (
-        intruder.post("/v1/users/", json={"user_id": "alice", "metadata": {"owner": "B"}}).status_code == 201
-    )
-    assert (
-        intruder.put(f"/v1/memories/{item['id']}/", json={"text": "Alice lives at 1 Main St."}).status_code
-        == 200
-    )
+    assert intruder.post("/v1/users/", json={"user_id": "alice", "metadata": {"owner": "B"}}).status_code == 201
+    assert intruder.put(f"/v1/memories/{item['id']}/", json={"text": "Alice lives at 1 Main St."}).status_code == 200
     assert intruder.delete("/v2/entities/user/alice/").status_code == 200
     assert intruder.get(f"/v1/memories/{item['id']}/").status_code == 404
     project_a.assert_intact()

@@ -14,9 +14,23 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_locomo_benchmark_smoke(live_server: str, tenant: tuple[str, str], tmp_path: Path) -> None:
     out = tmp_path / "locomo.json"
     res = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "locomo_recall.py"), "--url", live_server, "--key", tenant[1],
-         "--conversations", "conv-26", "--concurrency", "4", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "locomo_recall.py"),
+            "--url",
+            live_server,
+            "--key",
+            tenant[1],
+            "--conversations",
+            "conv-26",
+            "--concurrency",
+            "4",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     result = json.loads(out.read_text())

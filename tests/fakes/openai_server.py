@@ -57,8 +57,7 @@ class FakeOpenAI:
             texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
             dim = self.dim + 1 if self._take("wrong_dim_next") else self.dim
             data = [
-                {"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)}
-                for i, t in enumerate(texts)
+                {"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)} for i, t in enumerate(texts)
             ]
             return 200, {
                 "object": "list",
@@ -93,7 +92,7 @@ def running(fake: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
     fake = fake or FakeOpenAI()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             status, payload = fake.handle(self.path, json.loads(raw or b"{}"))
             data = json.dumps(payload).encode()

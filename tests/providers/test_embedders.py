@@ -52,9 +52,7 @@ async def test_embeddings_are_deterministic_whatever_else_is_embedded(int8: Loca
 
 
 async def test_similar_texts_are_closer_than_unrelated_ones(int8: LocalEmbedder) -> None:
-    a, b, c = await int8.embed(
-        ["I live in Austin, Texas.", "My home is in Austin.", "I am allergic to peanuts."]
-    )
+    a, b, c = await int8.embed(["I live in Austin, Texas.", "My home is in Austin.", "I am allergic to peanuts."])
     assert float(a @ b) > float(a @ c) + 0.3
 
 

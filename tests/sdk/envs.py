@@ -95,9 +95,7 @@ def _log(msg: str) -> None:
 def _base_python() -> str:
     """An interpreter for `-m venv`: the outside interpreter, not a venv's (so venvs don't nest)."""
     return (
-        shutil.which("python3", path=_path_without_venvs())
-        or getattr(sys, "_base_executable", None)
-        or sys.executable
+        shutil.which("python3", path=_path_without_venvs()) or getattr(sys, "_base_executable", None) or sys.executable
     )
 
 

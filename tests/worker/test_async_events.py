@@ -4,6 +4,7 @@ in-process runner. An accepted async add is never silently dropped: it ends FAIL
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -45,9 +46,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if (
-            subprocess.run(
-                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
-            ).stdout.strip()
+            subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip()
             == "PONG"
         ):
             break
@@ -58,13 +57,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def celery_api(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+def celery_api(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("celery-api") / "api.log"
-    server = start_server(
-        database_url, log, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url
-    )
+    server = start_server(database_url, log, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url)
     yield server
     stop_server(server)
 
@@ -131,7 +126,7 @@ async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
         assert r.json()["status"] == "PENDING"
         queued = r.json()["event_id"]
         lost = await insert_pending(db, tenant[0])
-        time.sleep(1.0)
+        await asyncio.sleep(1.0)
         # With the Celery runner the API process does not run events itself.
         assert event(client, queued)["status"] == "PENDING"
 

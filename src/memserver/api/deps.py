@@ -10,10 +10,10 @@ from urllib.parse import unquote
 from fastapi import Depends, Request
 
 from memserver.config import Settings
-from memserver.services.jobs import JobQueue
 from memserver.errors import Unauthorized
 from memserver.providers.registry import Providers
 from memserver.services import tenants
+from memserver.services.jobs import JobQueue
 from memserver.storage.db import Database
 from memserver.types import Principal
 

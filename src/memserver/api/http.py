@@ -77,7 +77,11 @@ class EdgeMiddleware:
         try:
             if b"%00" in scope.get("query_string", b""):
                 resp = JSONResponse(
-                    {"error": "NUL bytes are not allowed", "detail": "NUL bytes are not allowed", "request_id": rid},
+                    {
+                        "error": "NUL bytes are not allowed",
+                        "detail": "NUL bytes are not allowed",
+                        "request_id": rid,
+                    },
                     status_code=400,
                 )
                 await resp(scope, receive, send_with_id)

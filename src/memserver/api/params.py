@@ -122,7 +122,9 @@ def shortcut_nodes(
     return node
 
 
-def check_page(page: int | None, page_size: int | None, *, default_size: int = 100, max_size: int = 200) -> tuple[int, int]:
+def check_page(
+    page: int | None, page_size: int | None, *, default_size: int = 100, max_size: int = 200
+) -> tuple[int, int]:
     p = 1 if page is None else page
     size = default_size if page_size is None else page_size
     if p < 1 or p > MAX_PAGE:  # past any real end, and an OFFSET the database could not take

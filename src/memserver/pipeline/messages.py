@@ -31,9 +31,7 @@ def content_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [
-            p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text" and p.get("text")
-        ]
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text" and p.get("text")]
         parts += [p for p in content if isinstance(p, str)]
         return "\n".join(str(p) for p in parts) if parts else None
     return None

@@ -12,8 +12,16 @@ from memserver.storage.repositories.memories import MemoryRepository
 from memserver.types import Principal
 
 TYPE_ALIASES = {
-    "user": "user", "users": "user", "agent": "agent", "agents": "agent", "app": "app", "apps": "app",
-    "run": "run", "runs": "run", "session": "run", "sessions": "run",
+    "user": "user",
+    "users": "user",
+    "agent": "agent",
+    "agents": "agent",
+    "app": "app",
+    "apps": "app",
+    "run": "run",
+    "runs": "run",
+    "session": "run",
+    "sessions": "run",
 }
 
 
@@ -24,7 +32,9 @@ def entity_type(value: str, *, key: str = "error") -> str:
         raise BadRequest("Invalid entity type", key=key) from None
 
 
-async def list_entities(db: Database, principal: Principal, *, page: int, page_size: int) -> tuple[list[Any], dict[str, int]]:
+async def list_entities(
+    db: Database, principal: Principal, *, page: int, page_size: int
+) -> tuple[list[Any], dict[str, int]]:
     async with db.connect() as conn:
         return await EntityRepository(conn).list(principal.project_id, limit=page_size, offset=(page - 1) * page_size)
 

@@ -106,7 +106,11 @@ async def list_memories(
     where = compile_filter(node) if node is not None else None
     async with db.connect() as conn:
         return await MemoryRepository(conn).list(
-            principal.project_id, where, limit=page_size, offset=(page - 1) * page_size, show_expired=show_expired
+            principal.project_id,
+            where,
+            limit=page_size,
+            offset=(page - 1) * page_size,
+            show_expired=show_expired,
         )
 
 
@@ -189,7 +193,7 @@ async def history_page(db: Database, principal: Principal, *, page: int, limit: 
 
 def _check_batch(n: int, verb: str) -> None:
     if n == 0:
-        raise BadRequest(f"No memories to {verb}: send {{\"memories\": [{{\"memory_id\": ...}}]}}")
+        raise BadRequest(f'No memories to {verb}: send {{"memories": [{{"memory_id": ...}}]}}')
     if n > MAX_BATCH:
         raise BadRequest(f"Maximum of {MAX_BATCH} memories can be {verb}d in a single request")
 

@@ -48,7 +48,11 @@ def _weights(req: SearchInput) -> Weights:
 
 
 async def search(
-    db: Database, providers: Providers, principal: Principal, req: SearchInput, config: SearchConfig | None = None
+    db: Database,
+    providers: Providers,
+    principal: Principal,
+    req: SearchInput,
+    config: SearchConfig | None = None,
 ) -> list[Hit]:
     config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
@@ -58,17 +62,30 @@ async def search(
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
             rows = await repo.dense(
-                principal.project_id, where, vector, limit=pool, exact_limit=config.exact_scan_limit,
+                principal.project_id,
+                where,
+                vector,
+                limit=pool,
+                exact_limit=config.exact_scan_limit,
                 show_expired=req.show_expired,
             )
             hits = [_dense_hit(r) for r in rows]
         else:
             h = query_understanding.hints(req.query)
             rows = await repo.hybrid(
-                principal.project_id, where, vector, req.query,
-                Hints(names=h.names, period_starts=[p[0] for p in h.periods],
-                      period_ends=[p[1] for p in h.periods], months=h.months),
-                limit=pool, exact_limit=config.exact_scan_limit, weights=_weights(req),
+                principal.project_id,
+                where,
+                vector,
+                req.query,
+                Hints(
+                    names=h.names,
+                    period_starts=[p[0] for p in h.periods],
+                    period_ends=[p[1] for p in h.periods],
+                    months=h.months,
+                ),
+                limit=pool,
+                exact_limit=config.exact_scan_limit,
+                weights=_weights(req),
                 show_expired=req.show_expired,
                 gap_s=config.neighbour_gap_s,
             )
@@ -103,17 +120,17 @@ def _diversify(hits: list[Hit], k: int) -> list[Hit]:
     Near-duplicates are judged by the words they share (Jaccard), so a pool of restatements of
     one fact does not crowd out other facts. Scores are not changed, only the order.
     """
+
     def words(h: Hit) -> set[str]:
         return {w for w in str(h.row.memory).lower().split() if len(w) > 3}
 
     pool = [(h, words(h)) for h in hits]
     chosen: list[tuple[Hit, set[str]]] = []
     while pool and len(chosen) < k:
+
         def value(item: tuple[Hit, set[str]]) -> float:
             h, ws = item
-            overlap = max(
-                (len(ws & cw) / max(1, len(ws | cw)) for _, cw in chosen), default=0.0
-            )
+            overlap = max((len(ws & cw) / max(1, len(ws | cw)) for _, cw in chosen), default=0.0)
             return h.score - 0.3 * overlap
 
         best = max(pool, key=value)

@@ -86,7 +86,12 @@ class EmbeddedPostgres:
     """A private Postgres cluster in `data_dir/pg`, listening on 127.0.0.1 only."""
 
     def __init__(
-        self, data_dir: Path, *, port: int = 0, os_user: str = "postgres", fast: bool = False,
+        self,
+        data_dir: Path,
+        *,
+        port: int = 0,
+        os_user: str = "postgres",
+        fast: bool = False,
         extra_conf: list[str] | None = None,
     ):
         self.data_dir = data_dir.absolute()
@@ -104,7 +109,12 @@ class EmbeddedPostgres:
     def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         env = {"PATH": f"{self.bin}:/usr/bin:/bin", "LC_ALL": "C", "HOME": str(self.pgdata), "TZ": "UTC"}
         proc = subprocess.run(  # type: ignore[call-overload]
-            args, capture_output=True, text=True, timeout=timeout, env=env, cwd="/",
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd="/",
             **self.run_as.kwargs(),
         )
         return proc  # type: ignore[no-any-return]
@@ -113,7 +123,10 @@ class EmbeddedPostgres:
         """Fail clearly if the Postgres OS user cannot reach the binaries or the data directory."""
         if os.geteuid() != 0:
             return
-        for target, what in ((self.bin / "postgres", "the Postgres binaries"), (self.data_dir, "the data dir")):
+        for target, what in (
+            (self.bin / "postgres", "the Postgres binaries"),
+            (self.data_dir, "the data dir"),
+        ):
             probe = self._run(["/usr/bin/test", "-x", str(target)]) if target.exists() else None
             if probe is not None and probe.returncode != 0:
                 raise EmbeddedPostgresError(
@@ -128,9 +141,7 @@ class EmbeddedPostgres:
 
     def url(self, database: str = DB_NAME) -> str:
         assert self.port is not None
-        return (
-            f"postgresql+asyncpg://{DB_USER}:{quote(self._password(), safe='')}@127.0.0.1:{self.port}/{database}"
-        )
+        return f"postgresql+asyncpg://{DB_USER}:{quote(self._password(), safe='')}@127.0.0.1:{self.port}/{database}"
 
     def _running_port(self) -> int | None:
         pidfile = self.pgdata / "postmaster.pid"
@@ -170,8 +181,18 @@ class EmbeddedPostgres:
         os.chown(pwfile, self.run_as.uid, self.run_as.gid)
         t0 = time.monotonic()
         res = self._run(
-            [str(self.bin / "initdb"), "-D", str(self.pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
-             "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"]
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                DB_USER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ]
         )
         pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
@@ -203,8 +224,19 @@ class EmbeddedPostgres:
         else:
             self.port = self.requested_port or _free_port()
             res = self._run(
-                [str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.pgdata / "server.log"),
-                 "-o", f"-p {self.port}", "-w", "-t", "60", "start"]
+                [
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.pgdata),
+                    "-l",
+                    str(self.pgdata / "server.log"),
+                    "-o",
+                    f"-p {self.port}",
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
             )
             if res.returncode != 0:
                 tail = ""
@@ -227,9 +259,26 @@ class EmbeddedPostgres:
     def _psql(self, sql: str, database: str = "postgres") -> subprocess.CompletedProcess[str]:
         env = {"PGPASSWORD": self._password(), "PATH": f"{self.bin}:/usr/bin:/bin", "LC_ALL": "C"}
         return subprocess.run(
-            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DB_USER, "-d", database,
-             "-v", "ON_ERROR_STOP=1", "-qAtX", "-c", sql],
-            capture_output=True, text=True, timeout=120, env=env,
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                DB_USER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtX",
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
 
     def _ensure_database(self) -> None:

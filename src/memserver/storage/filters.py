@@ -30,16 +30,39 @@ from memserver.storage.models import Memory
 ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 DATE_FIELDS = ("created_at", "updated_at", "timestamp", "expiration_date")
 ALLOWED_KEYS = [
-    "AND", "OR", "NOT", "user_id", "agent_id", "app_id", "run_id", "created_at", "updated_at", "timestamp",
-    "expiration_date", "text", "categories", "metadata", "keywords_search", "memory_ids", "keywords",
+    "AND",
+    "OR",
+    "NOT",
+    "user_id",
+    "agent_id",
+    "app_id",
+    "run_id",
+    "created_at",
+    "updated_at",
+    "timestamp",
+    "expiration_date",
+    "text",
+    "categories",
+    "metadata",
+    "keywords_search",
+    "memory_ids",
+    "keywords",
 ]
 OPERATORS = {"in", "gte", "lte", "gt", "lt", "ne", "contains", "icontains", "eq"}
 
 # camelCase spellings seen in the spec's JS samples (TS passes filters verbatim).
 _CAMEL = {
-    "userId": "user_id", "agentId": "agent_id", "appId": "app_id", "runId": "run_id", "sessionId": "run_id",
-    "session_id": "run_id", "createdAt": "created_at", "updatedAt": "updated_at", "memoryIds": "memory_ids",
-    "expirationDate": "expiration_date", "keywordsSearch": "keywords_search",
+    "userId": "user_id",
+    "agentId": "agent_id",
+    "appId": "app_id",
+    "runId": "run_id",
+    "sessionId": "run_id",
+    "session_id": "run_id",
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "memoryIds": "memory_ids",
+    "expirationDate": "expiration_date",
+    "keywordsSearch": "keywords_search",
 }
 
 

@@ -41,8 +41,7 @@ async def schema_embedding_dim(conn: AsyncConnection) -> int | None:
     row = (
         await conn.execute(
             text(
-                "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass('memories') "
-                "AND attname = 'embedding'"
+                "SELECT atttypmod FROM pg_attribute WHERE attrelid = to_regclass('memories') AND attname = 'embedding'"
             )
         )
     ).first()

@@ -80,5 +80,16 @@ def run_worker(settings: Settings, concurrency: int) -> None:
     _settings = settings
     app = make_celery(settings)
     app.send_task("memserver.recover")
-    app.worker_main(["worker", "--loglevel", settings.log_level.upper(), "--concurrency", str(concurrency),
-                     "--pool", "prefork", "-n", "memserver@%h"])
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel",
+            settings.log_level.upper(),
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "-n",
+            "memserver@%h",
+        ]
+    )

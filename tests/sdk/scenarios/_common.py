@@ -131,9 +131,7 @@ def check_scores(results: list[dict], what: str, threshold: float | None = None)
         score = item.get("score")
         check(isinstance(score, (int, float)) and 0 < score <= 1, f"{what}: score not in (0, 1]", item)
         if threshold is not None:
-            check(
-                score >= threshold, f"{what}: score {score} below the requested threshold {threshold}", item
-            )
+            check(score >= threshold, f"{what}: score {score} below the requested threshold {threshold}", item)
         if previous is not None:
             check(score <= previous + 1e-9, f"{what}: results not sorted by descending score", results)
         previous = score

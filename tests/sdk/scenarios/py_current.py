@@ -124,9 +124,7 @@ def scenario() -> None:
     step("add: user+agent scope passed in filters (AddMemoryOptions), string input")
     resp = client.add(
         T_UA,
-        AddMemoryOptions(
-            filters={"user_id": alice, "agent_id": agent}, infer=False, metadata={"topic": "flights"}
-        ),
+        AddMemoryOptions(filters={"user_id": alice, "agent_id": agent}, infer=False, metadata={"topic": "flights"}),
     )
     (ua_id,) = added(resp, [T_UA], "add user+agent via filters")
 

@@ -120,9 +120,7 @@ def scenario() -> None:
         metadata={"topic": "misc"},
     )
     check_keys(resp, ["results"], "add (default async_mode)")
-    check(
-        isinstance(resp["results"], list) and resp["results"], "add: results should be a non-empty list", resp
-    )
+    check(isinstance(resp["results"], list) and resp["results"], "add: results should be a non-empty list", resp)
 
     def find_conversation():
         found = {m["memory"]: m["id"] for m in bare_list(client.get_all(user_id=alice), "get_all")}
@@ -146,9 +144,7 @@ def scenario() -> None:
         "add user+agent",
     )
     (agent_mem_id,) = added_sync(
-        client.add(
-            msg(T_AGENT, "assistant"), agent_id=agent, infer=False, async_mode=False, output_format="v1.1"
-        ),
+        client.add(msg(T_AGENT, "assistant"), agent_id=agent, infer=False, async_mode=False, output_format="v1.1"),
         [T_AGENT],
         "add agent only",
     )
@@ -166,9 +162,7 @@ def scenario() -> None:
         "add user+run",
     )
     bob1_id, _ = added_sync(
-        client.add(
-            msg(T_BOB1) + msg(T_BOB2), user_id=bob, infer=False, async_mode=False, output_format="v1.1"
-        ),
+        client.add(msg(T_BOB1) + msg(T_BOB2), user_id=bob, infer=False, async_mode=False, output_format="v1.1"),
         [T_BOB1, T_BOB2],
         "add bob",
     )
@@ -319,9 +313,7 @@ def scenario() -> None:
     step("delete_users for one user")
     resp = client.delete_users(user_id=alice)
     check_eq(resp, {"message": "Entity deleted successfully."}, "delete_users return")
-    check_eq(
-        bare_list(client.get_all(user_id=alice), "get_all(alice)"), [], "alice's memories after delete_users"
-    )
+    check_eq(bare_list(client.get_all(user_id=alice), "get_all(alice)"), [], "alice's memories after delete_users")
     names = {(e.get("type"), e.get("name")) for e in client.users()["results"]}
     check(("user", alice) not in names, "users() still lists the deleted user", names)
 
@@ -341,9 +333,7 @@ def wrong_key() -> None:
     step("a call whose key is rejected -> AuthenticationError")
     client = MemoryClient(api_key=key, host=url)
     client.client.headers["Authorization"] = f"Token m0-wrong-{suffix()}"
-    expect_raises(
-        AuthenticationError, lambda: client.get_all(user_id="nobody"), "get_all with a rejected key"
-    )
+    expect_raises(AuthenticationError, lambda: client.get_all(user_id="nobody"), "get_all with a rejected key")
 
 
 if __name__ == "__main__":

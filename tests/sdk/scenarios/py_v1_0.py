@@ -124,21 +124,15 @@ def scenario() -> None:
     hike_id, assist_id = found[T_HIKE], found[T_ASSIST]
 
     step("add: user+agent scope")
-    resp = client.add(
-        T_UA, user_id=alice, agent_id=agent, infer=False, async_mode=False, metadata={"topic": "flights"}
-    )
+    resp = client.add(T_UA, user_id=alice, agent_id=agent, infer=False, async_mode=False, metadata={"topic": "flights"})
     (ua_id,) = added_sync(resp, [T_UA], "add user+agent")
 
     step("add: agent-only scope")
-    resp = client.add(
-        {"role": "assistant", "content": T_AGENT}, agent_id=agent, infer=False, async_mode=False
-    )
+    resp = client.add({"role": "assistant", "content": T_AGENT}, agent_id=agent, infer=False, async_mode=False)
     (agent_mem_id,) = added_sync(resp, [T_AGENT], "add agent only")
 
     step("add: user+run scope with metadata")
-    resp = client.add(
-        T_RUN, user_id=alice, run_id=run_id, infer=False, async_mode=False, metadata={"topic": "travel"}
-    )
+    resp = client.add(T_RUN, user_id=alice, run_id=run_id, infer=False, async_mode=False, metadata={"topic": "travel"})
     (run_mem_id,) = added_sync(resp, [T_RUN], "add user+run")
 
     step("add: second user")
@@ -278,9 +272,7 @@ def scenario() -> None:
     step("delete_users for one user")
     resp = client.delete_users(user_id=alice)
     check_eq(resp, {"message": "Entity deleted successfully."}, "delete_users return")
-    check_eq(
-        listed(client.get_all(user_id=alice), "get_all(alice)"), [], "alice's memories after delete_users"
-    )
+    check_eq(listed(client.get_all(user_id=alice), "get_all(alice)"), [], "alice's memories after delete_users")
     names = {(e.get("type"), e.get("name")) for e in client.users()["results"]}
     check(("user", alice) not in names, "users() still lists the deleted user", names)
 
@@ -300,9 +292,7 @@ def wrong_key() -> None:
     step("a call whose key is rejected -> AuthenticationError")
     client = MemoryClient(api_key=key, host=url)
     client.client.headers["Authorization"] = f"Token m0-wrong-{suffix()}"
-    expect_raises(
-        AuthenticationError, lambda: client.get_all(user_id="nobody"), "get_all with a rejected key"
-    )
+    expect_raises(AuthenticationError, lambda: client.get_all(user_id="nobody"), "get_all with a rejected key")
     expect_raises(
         AuthenticationError,
         lambda: client.add("hello", user_id="nobody", infer=False),

@@ -72,7 +72,11 @@ async def run_add(state: StateDep, principal: PrincipalDep, body: AddRequest) ->
 async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """infer=false stores each message verbatim and answers SUCCEEDED with the memory events."""
     result = await run_add(state, principal, body)
-    out: dict[str, Any] = {"message": result.message, "status": result.status, "event_id": str(result.event_id)}
+    out: dict[str, Any] = {
+        "message": result.message,
+        "status": result.status,
+        "event_id": str(result.event_id),
+    }
     if not body.infer:
         out["results"] = [_event_item(o) for o in result.results]
     return out

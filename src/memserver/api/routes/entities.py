@@ -47,7 +47,9 @@ async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, princ
 
 @router.delete("/v2/entities/{entity_type}/{entity_id}", summary="Delete an entity and its memories (by name)")
 @error_shape("message")
-async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def delete_entity_v2(
+    entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
     etype = entities.entity_type(segment(entity_type), key="message")
     deleted = await entities.delete_entity(state.db, principal, etype, segment(entity_id))
     return {"message": "Entity deleted successfully.", "deleted_memories": deleted}
@@ -55,7 +57,9 @@ async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, pr
 
 @router.delete("/v1/entities/{entity_type}/{entity_id}", summary="Delete an entity by numeric id (deprecated)")
 @error_shape("error")
-async def delete_entity_v1(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def delete_entity_v1(
+    entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
     etype = entities.entity_type(segment(entity_type))
     try:
         numeric = int(segment(entity_id))
@@ -76,8 +80,14 @@ async def _create(state: StateDep, principal: PrincipalDep, etype: str, body: En
         raise BadRequest("name is required")
     row = await entities.create_entity(state.db, principal, etype, str(name), body.metadata)
     out: dict[str, Any] = {
-        "id": int(row.id), f"{etype}_id": row.name, "metadata": row.metadata, "created_at": row.created_at,
-        "updated_at": row.updated_at, "graph_entities": None, "is_deleted": False, "project": str(principal.project_id),
+        "id": int(row.id),
+        f"{etype}_id": row.name,
+        "metadata": row.metadata,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "graph_entities": None,
+        "is_deleted": False,
+        "project": str(principal.project_id),
     }
     if etype != "user":
         out["name"] = body.name

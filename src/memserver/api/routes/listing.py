@@ -29,9 +29,7 @@ from memserver.types import Principal
 
 router = APIRouter(tags=["list and search"])
 
-TOP_LEVEL_IDS_V3 = (
-    "Entity ids must be given inside `filters` on this endpoint, e.g. {\"filters\": {\"user_id\": \"alice\"}}"
-)
+TOP_LEVEL_IDS_V3 = 'Entity ids must be given inside `filters` on this endpoint, e.g. {"filters": {"user_id": "alice"}}'
 
 
 def _page_items(rows: list[Any], principal: Principal, fields: list[str] | None) -> list[dict[str, Any]]:
@@ -78,21 +76,29 @@ async def list_v1(
         cats = [c.strip() for item in categories for c in item.split(",") if c.strip()]
     node = and_all(
         scope,
-        shortcut_nodes(categories=cats, metadata=meta, keywords=keywords, start_date=start_date, end_date=end_date,
-                       key="message"),
+        shortcut_nodes(
+            categories=cats,
+            metadata=meta,
+            keywords=keywords,
+            start_date=start_date,
+            end_date=end_date,
+            key="message",
+        ),
     )
     assert node is not None
     if page is not None and page_size is not None:
         p, size = check_page(page, page_size)
-        rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size,
-                                                   show_expired=show_expired)
+        rows, total = await memories.list_memories(
+            state.db, principal, node, page=p, page_size=size, show_expired=show_expired
+        )
         return envelope(request, state.settings.public_url, _page_items(rows, principal, fields), total, p, size)
     if limit is not None and limit > 200:
         raise BadRequest("limit must be <= 200")
     if limit is not None and limit < 1:  # a negative LIMIT is a database error
         raise BadRequest("limit must be >= 1")
-    rows, _ = await memories.list_memories(state.db, principal, node, page=1, page_size=limit or 100,
-                                           show_expired=show_expired)
+    rows, _ = await memories.list_memories(
+        state.db, principal, node, page=1, page_size=limit or 100, show_expired=show_expired
+    )
     return _page_items(rows, principal, fields)
 
 
@@ -103,8 +109,12 @@ def _list_node(body: ListRequest, *, allow_top_level_ids: bool, key: str) -> Nod
     node = and_all(filters_node(body.filters, key=key), entity_node(ids))
     node = require_scope(node, ENTITY_REQUIRED_V1, key=key)
     extra = shortcut_nodes(
-        categories=body.categories, keywords=body.keywords, start_date=body.start_date, end_date=body.end_date,
-        latest_only=body.latest_only, key=key,
+        categories=body.categories,
+        keywords=body.keywords,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        latest_only=body.latest_only,
+        key=key,
     )
     result = and_all(node, extra)
     assert result is not None
@@ -127,8 +137,9 @@ async def list_v2(
     page_size = page_size if page_size is not None else body.page_size
     paged = page is not None and page_size is not None
     p, size = check_page(page, page_size)
-    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size,
-                                               show_expired=body.show_expired)
+    rows, total = await memories.list_memories(
+        state.db, principal, node, page=p, page_size=size, show_expired=body.show_expired
+    )
     items = _page_items(rows, principal, body.fields)
     if paged:
         return envelope(request, state.settings.public_url, items, total, p, size)
@@ -159,10 +170,12 @@ async def list_v3(
     if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here
         return await add_v3(await _add_body(request), state, principal)
     node = _list_node(body, allow_top_level_ids=False, key="error")
-    p, size = check_page(page if page is not None else body.page,
-                         page_size if page_size is not None else body.page_size)
-    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size,
-                                               show_expired=body.show_expired)
+    p, size = check_page(
+        page if page is not None else body.page, page_size if page_size is not None else body.page_size
+    )
+    rows, total = await memories.list_memories(
+        state.db, principal, node, page=p, page_size=size, show_expired=body.show_expired
+    )
     return envelope(request, state.settings.public_url, _page_items(rows, principal, body.fields), total, p, size)
 
 
@@ -178,8 +191,10 @@ def _search_input(body: SearchRequest, *, version: str, key: str) -> search.Sear
         raise BadRequest(TOP_LEVEL_IDS_V3, key=key)
     node = and_all(filters_node(body.filters, key=key), entity_node(ids))
     node = require_scope(node, ENTITY_REQUIRED_SEARCH, key=key)
-    node = and_all(node, shortcut_nodes(categories=body.categories, metadata=body.metadata,
-                                        latest_only=body.latest_only, key=key))
+    node = and_all(
+        node,
+        shortcut_nodes(categories=body.categories, metadata=body.metadata, latest_only=body.latest_only, key=key),
+    )
     assert node is not None
     top_k = body.top_k if body.top_k is not None else (body.limit if body.limit is not None else 10)
     if not 1 <= top_k <= 1000:
@@ -192,14 +207,23 @@ def _search_input(body: SearchRequest, *, version: str, key: str) -> search.Sear
     if retrieval not in ("hybrid", "semantic", "keyword"):
         raise BadRequest("retrieval must be one of hybrid, semantic, keyword", key=key)
     return search.SearchInput(
-        query=query, node=node, top_k=top_k, threshold=threshold, show_expired=body.show_expired,
-        rerank=body.rerank, keyword_search=body.keyword_search, retrieval=retrieval,
+        query=query,
+        node=node,
+        top_k=top_k,
+        threshold=threshold,
+        show_expired=body.show_expired,
+        rerank=body.rerank,
+        keyword_search=body.keyword_search,
+        retrieval=retrieval,
     )
 
 
-async def _run_search(state: StateDep, principal: Principal, body: SearchRequest, version: str, key: str) -> list[dict[str, Any]]:
+async def _run_search(
+    state: StateDep, principal: Principal, body: SearchRequest, version: str, key: str
+) -> list[dict[str, Any]]:
     config = search.SearchConfig(
-        exact_scan_limit=state.settings.search.exact_scan_limit, neighbour_gap_s=state.settings.search.neighbour_gap_s
+        exact_scan_limit=state.settings.search.exact_scan_limit,
+        neighbour_gap_s=state.settings.search.neighbour_gap_s,
     )
     hits = await search.search(
         state.db, state.providers, principal, _search_input(body, version=version, key=key), config

@@ -99,11 +99,7 @@ async def delete_all(
     run_id: str | None = None,
     metadata: str | None = None,
 ) -> dict[str, Any]:
-    ids = {
-        k: v
-        for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id))
-        if v
-    }
+    ids = {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id)) if v}
     meta = None
     if metadata:
         try:
@@ -160,9 +156,7 @@ async def update_memory(
 async def delete_memory(
     memory_id: str, state: StateDep, principal: PrincipalDep, delete_linked: bool = False
 ) -> dict[str, Any]:
-    cascade = await memories.delete(
-        state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked
-    )
+    cascade = await memories.delete(state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
     out: dict[str, Any] = {"message": "Memory deleted successfully!"}
     if delete_linked:
         out["cascade_count"] = cascade
@@ -182,9 +176,7 @@ async def memory_subresource(
     etype = entities.entity_type(first)
     node = entity_node({f"{etype}_id": second})
     p, size = check_page(page, 100)
-    rows, total = await memories.list_memories(
-        state.db, principal, node, page=p, page_size=size, show_expired=True
-    )
+    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size, show_expired=True)
     results = [
         {
             "id": str(r.id),

@@ -33,5 +33,9 @@ async def health(state: StateDep) -> Any:
         db = "ok"
     except Exception as exc:  # report, don't raise: this endpoint exists to say what is broken
         db = f"error: {type(exc).__name__}"
-    body = {"status": "ok" if db == "ok" else "degraded", "database": db, "embedder": state.providers.embedder.name}
+    body = {
+        "status": "ok" if db == "ok" else "degraded",
+        "database": db,
+        "embedder": state.providers.embedder.name,
+    }
     return JSONResponse(body, status_code=200 if db == "ok" else 503)

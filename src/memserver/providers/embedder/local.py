@@ -60,9 +60,9 @@ class LocalEmbedder:
         ids = self._tokenizer.encode(text).ids
         arr = np.asarray([ids], dtype=np.int64)
         self.calls += 1
-        out: NDArray[np.float32] = self._session.run(
-            None, {"input_ids": arr, "attention_mask": np.ones_like(arr)}
-        )[0][0]
+        out: NDArray[np.float32] = self._session.run(None, {"input_ids": arr, "attention_mask": np.ones_like(arr)})[0][
+            0
+        ]
         return out
 
     def embed_sync(self, texts: Sequence[str]) -> NDArray[np.float32]:

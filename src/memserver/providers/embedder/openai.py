@@ -12,8 +12,16 @@ from memserver.providers.errors import ProviderError, ProviderTimeout, ProviderU
 
 
 class OpenAIEmbedder:
-    def __init__(self, *, base_url: str | None, api_key: str | None, model: str, dim: int, timeout_s: float,
-                 max_batch: int = 256):
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        dim: int,
+        timeout_s: float,
+        max_batch: int = 256,
+    ):
         import openai
 
         self._openai = openai

@@ -39,7 +39,8 @@ class EntityRepository:
         totals = {
             r.type: r.n
             for r in await self.conn.execute(
-                text("SELECT type, count(*) AS n FROM entities WHERE project_id = :p GROUP BY type"), {"p": project_id}
+                text("SELECT type, count(*) AS n FROM entities WHERE project_id = :p GROUP BY type"),
+                {"p": project_id},
             )
         }
         return rows, totals
@@ -78,7 +79,12 @@ class EntityRepository:
                     RETURNING id, type, name, metadata, created_at, updated_at
                     """
                 ),
-                {"p": project_id, "t": entity_type, "n": name, "m": None if metadata is None else orjson.dumps(metadata).decode()},
+                {
+                    "p": project_id,
+                    "t": entity_type,
+                    "n": name,
+                    "m": None if metadata is None else orjson.dumps(metadata).decode(),
+                },
             )
         ).one()
 

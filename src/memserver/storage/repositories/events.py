@@ -44,7 +44,10 @@ class EventRepository:
                 """
             ),
             {
-                "id": event_id, "p": project_id, "t": event_type, "s": status,
+                "id": event_id,
+                "p": project_id,
+                "t": event_type,
+                "s": status,
                 "payload": None if payload is None else orjson.dumps(payload).decode(),
                 "results": None if results is None else orjson.dumps(results).decode(),
                 "error": error,
@@ -55,7 +58,8 @@ class EventRepository:
     async def get(self, project_id: uuid.UUID, event_id: uuid.UUID) -> Any | None:
         return (
             await self.conn.execute(
-                text(f"SELECT {_COLS} FROM events WHERE project_id = :p AND id = :id"), {"p": project_id, "id": event_id}
+                text(f"SELECT {_COLS} FROM events WHERE project_id = :p AND id = :id"),
+                {"p": project_id, "id": event_id},
             )
         ).first()
 

@@ -38,9 +38,22 @@ ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": 
 
 # Columns returned to clients (never the embedding or the tsvector).
 READ_COLUMNS = [
-    M.c.id, M.c.user_id, M.c.agent_id, M.c.app_id, M.c.run_id, M.c.memory, M.c.hash, M.c.metadata,
-    M.c.categories, M.c.immutable, M.c.expiration_date, M.c.replaced_by, M.c.source, M.c.role,
-    M.c.created_at, M.c.updated_at,
+    M.c.id,
+    M.c.user_id,
+    M.c.agent_id,
+    M.c.app_id,
+    M.c.run_id,
+    M.c.memory,
+    M.c.hash,
+    M.c.metadata,
+    M.c.categories,
+    M.c.immutable,
+    M.c.expiration_date,
+    M.c.replaced_by,
+    M.c.source,
+    M.c.role,
+    M.c.created_at,
+    M.c.updated_at,
 ]
 
 
@@ -202,11 +215,7 @@ class MemoryRepository:
         return [AddOutcome(index=r.ord, id=r.id, text=r.memory, event=r.event) for r in rows]
 
     async def get_for_update(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[Any]:
-        stmt = (
-            select(*READ_COLUMNS)
-            .where(M.c.project_id == project_id, M.c.id.in_(list(memory_ids)))
-            .with_for_update()
-        )
+        stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id.in_(list(memory_ids))).with_for_update()
         return list((await self.conn.execute(stmt)).all())
 
     async def update(
@@ -250,7 +259,10 @@ class MemoryRepository:
         SELECT * FROM upd
         """
         params.update(
-            project_id=project_id, memory_id=memory_id, old_text=old_text, new_text=new_text,
+            project_id=project_id,
+            memory_id=memory_id,
+            old_text=old_text,
+            new_text=new_text,
             history_input=_json(history_input or []),
         )
         return (await self.conn.execute(text(sql), params)).one()
@@ -260,19 +272,48 @@ class MemoryRepository:
         deleted = (
             delete(M)
             .where(M.c.project_id == project_id, where)
-            .returning(M.c.id, M.c.memory, M.c.user_id, M.c.agent_id, M.c.app_id, M.c.run_id, M.c.categories,
-                       M.c.metadata)
+            .returning(
+                M.c.id,
+                M.c.memory,
+                M.c.user_id,
+                M.c.agent_id,
+                M.c.app_id,
+                M.c.run_id,
+                M.c.categories,
+                M.c.metadata,
+            )
             .cte("deleted")
         )
         hist = (
             insert(H)
             .from_select(
-                ["id", "project_id", "memory_id", "event", "old_memory", "new_memory", "user_id", "agent_id",
-                 "app_id", "run_id", "categories", "metadata"],
+                [
+                    "id",
+                    "project_id",
+                    "memory_id",
+                    "event",
+                    "old_memory",
+                    "new_memory",
+                    "user_id",
+                    "agent_id",
+                    "app_id",
+                    "run_id",
+                    "categories",
+                    "metadata",
+                ],
                 select(
-                    func.gen_random_uuid(), bindparam("pid", project_id), deleted.c.id, literal_column("'DELETE'"),
-                    deleted.c.memory, literal_column("NULL"), deleted.c.user_id, deleted.c.agent_id,
-                    deleted.c.app_id, deleted.c.run_id, deleted.c.categories, deleted.c.metadata,
+                    func.gen_random_uuid(),
+                    bindparam("pid", project_id),
+                    deleted.c.id,
+                    literal_column("'DELETE'"),
+                    deleted.c.memory,
+                    literal_column("NULL"),
+                    deleted.c.user_id,
+                    deleted.c.agent_id,
+                    deleted.c.app_id,
+                    deleted.c.run_id,
+                    deleted.c.categories,
+                    deleted.c.metadata,
                 ),
             )
             .cte("hist")
@@ -348,9 +389,7 @@ class MemoryRepository:
 
     async def history(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> list[Any]:
         stmt = (
-            select(H)
-            .where(H.c.project_id == project_id, H.c.memory_id == memory_id)
-            .order_by(H.c.created_at, H.c.id)
+            select(H).where(H.c.project_id == project_id, H.c.memory_id == memory_id).order_by(H.c.created_at, H.c.id)
         )
         return list((await self.conn.execute(stmt)).all())
 

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import (
-    Float,
     ColumnElement,
+    Float,
     Text,
     and_,
     bindparam,
@@ -133,11 +133,7 @@ class SearchRepository:
         )
         both = union_all(scan, ann).cte("nearest").prefix_with("MATERIALIZED")
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
-        stmt = (
-            select(both, (1 - both.c.distance).label("similarity"))
-            .add_cte(size)
-            .order_by(both.c.distance)
-        )
+        stmt = select(both, (1 - both.c.distance).label("similarity")).add_cte(size).order_by(both.c.distance)
         return list((await self.conn.execute(stmt)).all())
 
     async def hybrid(
@@ -166,19 +162,28 @@ class SearchRepository:
         small = select(size.c.n).scalar_subquery() <= exact_limit
         # One bigint per exact scope (user, agent, app, run): neighbours never cross scopes.
         skey = func.hashtextextended(
-            func.concat_ws(literal_column("chr(31)"), func.coalesce(M.c.user_id, ""), func.coalesce(M.c.agent_id, ""),
-                           func.coalesce(M.c.app_id, ""), func.coalesce(M.c.run_id, "")),
+            func.concat_ws(
+                literal_column("chr(31)"),
+                func.coalesce(M.c.user_id, ""),
+                func.coalesce(M.c.agent_id, ""),
+                func.coalesce(M.c.app_id, ""),
+                func.coalesce(M.c.run_id, ""),
+            ),
             0,
         )
         columns = select(
-            M.c.id, M.c.seq, M.c.created_at,
-            (1 - M.c.embedding.cosine_distance(q)).label("cos"), skey.label("skey"),
+            M.c.id,
+            M.c.seq,
+            M.c.created_at,
+            (1 - M.c.embedding.cosine_distance(q)).label("cos"),
+            skey.label("skey"),
             func.length(M.c.tsv).label("dl"),
             literal_column(_TERMS_MASK).label("terms_mask"),
             _names_matched().label("ent"),
         ).select_from(M.join(_TERMS_CTE, true()))
         or_query = cast(
-            func.replace(cast(func.plainto_tsquery("english", bindparam("qtext")), Text), " & ", " | "), TSQUERY
+            func.replace(cast(func.plainto_tsquery("english", bindparam("qtext")), Text), " & ", " | "),
+            TSQUERY,
         )
         by_vector = select(M.c.id).where(and_(true(), *conds), ~small).order_by(M.c.embedding.cosine_distance(q))
         by_text = (
@@ -194,9 +199,7 @@ class SearchRepository:
         s = scope.cte("s").prefix_with("MATERIALIZED")
         ctes = [size, _TERMS_CTE, s, *_HYBRID_CTE_OBJECTS]
         ranked = ctes[-1]
-        top = (
-            select(*(ranked.c[c] for c in ("id", *_SIGNALS))).order_by(ranked.c.total.desc()).limit(limit).cte("top")
-        )
+        top = select(*(ranked.c[c] for c in ("id", *_SIGNALS))).order_by(ranked.c.total.desc()).limit(limit).cte("top")
         stmt = (
             select(*READ_COLUMNS, *(top.c[c] for c in _SIGNALS))
             .select_from(top.join(M, M.c.id == top.c.id))
@@ -256,6 +259,7 @@ def _hybrid_ctes() -> list[tuple[str, str, tuple[str, ...]]]:
 
         With `bit`, the column is the term bitmask and the sum is over that term's bit.
         """
+
         def v(name: str) -> str:
             return name if bit is None else f"(({name} >> {bit}) & 1)"
 
@@ -267,8 +271,7 @@ def _hybrid_ctes() -> list[tuple[str, str, tuple[str, ...]]]:
 
     def bm(tf: str, length: str, avg: str) -> str:
         return " + ".join(
-            f"st.idf{k} * {tf}{k} * (:k1 + 1) / ({tf}{k} + :k1 * (1 - :b + :b * {length} / {avg}))"
-            for k in ks
+            f"st.idf{k} * {tf}{k} * (:k1 + 1) / ({tf}{k} + :k1 * (1 - :b + :b * {length} / {avg}))" for k in ks
         )
 
     return [
@@ -302,8 +305,21 @@ def _hybrid_ctes() -> list[tuple[str, str, tuple[str, ...]]]:
                 WINDOW w AS (PARTITION BY skey ORDER BY seq)
             ) AS y
             """,
-            ("id", "seq", "skey", "created_at", "ent", "cos", "vp1", "vn1", "cos_ctx", "dl", "wl",
-             *(f"tf{k}" for k in ks), *(f"wtf{k}" for k in ks)),
+            (
+                "id",
+                "seq",
+                "skey",
+                "created_at",
+                "ent",
+                "cos",
+                "vp1",
+                "vn1",
+                "cos_ctx",
+                "dl",
+                "wl",
+                *(f"tf{k}" for k in ks),
+                *(f"wtf{k}" for k in ks),
+            ),
         ),
         (
             "st",
@@ -314,8 +330,13 @@ def _hybrid_ctes() -> list[tuple[str, str, tuple[str, ...]]]:
             FROM (
                 SELECT greatest(avg(dl), 1)::float AS avgdl, greatest(avg(wl), 1)::float AS avgwl,
                     (SELECT coalesce(cardinality(q), 0) FROM terms) AS nterms,
-                    {", ".join(f"ln(1 + (count(*) - count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)"
-                               f" / (count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)) AS idf{k}" for k in ks)}
+                    {
+                ", ".join(
+                    f"ln(1 + (count(*) - count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)"
+                    f" / (count(*) FILTER (WHERE tf{k} > 0) + 0.5::float8)) AS idf{k}"
+                    for k in ks
+                )
+            }
                 FROM o
             ) AS x
             """,

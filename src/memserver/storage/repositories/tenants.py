@@ -58,8 +58,12 @@ class TenantRepository:
         if row is None:
             return None
         return Principal(
-            org_id=row.org_id, project_id=row.project_id, key_id=row.id, user_email=row.owner_email,
-            org_name=row.org_name, project_name=row.project_name,
+            org_id=row.org_id,
+            project_id=row.project_id,
+            key_id=row.id,
+            user_email=row.owner_email,
+            org_name=row.org_name,
+            project_name=row.project_name,
         )
 
     async def touch_key(self, key_id: uuid.UUID) -> None:
@@ -81,9 +85,7 @@ class TenantRepository:
 
     async def get_org_id(self, name_or_id: str) -> uuid.UUID | None:
         row = (
-            await self.conn.execute(
-                text("SELECT id FROM orgs WHERE name = :v OR id::text = :v"), {"v": name_or_id}
-            )
+            await self.conn.execute(text("SELECT id FROM orgs WHERE name = :v OR id::text = :v"), {"v": name_or_id})
         ).first()
         return None if row is None else row.id
 
@@ -135,7 +137,14 @@ class TenantRepository:
                 "INSERT INTO api_keys (id, project_id, name, key_prefix, key_hash, owner_email) "
                 "VALUES (:id, :p, :n, :prefix, :h, :e)"
             ),
-            {"id": key_id, "p": project_id, "n": name, "prefix": key[:8], "h": hash_key(key), "e": owner_email},
+            {
+                "id": key_id,
+                "p": project_id,
+                "n": name,
+                "prefix": key[:8],
+                "h": hash_key(key),
+                "e": owner_email,
+            },
         )
         return key_id, key
 
@@ -155,8 +164,7 @@ class TenantRepository:
     async def revoke_key(self, id_or_prefix: str) -> int:
         res = await self.conn.execute(
             text(
-                "UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL "
-                "AND (id::text = :v OR key_prefix = :v)"
+                "UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL AND (id::text = :v OR key_prefix = :v)"
             ),
             {"v": id_or_prefix},
         )
