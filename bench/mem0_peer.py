@@ -526,9 +526,7 @@ def per_op(trace_delta: Counter[str], server_delta: dict[str, int] | None, ops: 
         "ops": ops,
         "client_statements_per_op": round(trace_delta["statements"] / ops, 3),
         "client_round_trips_per_op": round(trace_delta["round_trips"] / ops, 3),
-        "client_calls": {
-            k: v for k, v in sorted(trace_delta.items()) if k not in ("statements", "round_trips")
-        },
+        "client_calls": {k: v for k, v in sorted(trace_delta.items()) if k not in ("statements", "round_trips")},
     }
     if server_delta and "pgss_calls" in server_delta:
         out["server_statements_per_op_pg_stat_statements"] = round(server_delta["pgss_calls"] / ops, 3)
@@ -750,9 +748,7 @@ def run_ingest(
         "rows_stored": stored,
         "all_stored": stored == n and not errors and bad == 0,
         "latencies_ms": [round(x * 1000, 3) for x in latencies] if raw else None,
-        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n)
-        if trace.installed
-        else None,
+        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n) if trace.installed else None,
     }
     return out
 
@@ -825,9 +821,9 @@ def exact_neighbours(url: str, collection: str, vec: list[float], user: str, k: 
         conn.execute("SET LOCAL enable_indexscan = off")
         conn.execute("SET LOCAL enable_bitmapscan = off")
         rows = conn.execute(
-            sql.SQL(
-                "SELECT id FROM {} WHERE payload->>'user_id' = %s ORDER BY vector <=> %s::vector LIMIT %s"
-            ).format(sql.Identifier(collection)),
+            sql.SQL("SELECT id FROM {} WHERE payload->>'user_id' = %s ORDER BY vector <=> %s::vector LIMIT %s").format(
+                sql.Identifier(collection)
+            ),
             (user, vec, k),
         ).fetchall()
     return [str(r[0]) for r in rows]
@@ -887,24 +883,18 @@ def run_search(
         "latencies_ms": [round(x * 1000, 3) for x in latencies] if args.raw else None,
         "errors": len(errors),
         "error_samples": errors[:3],
-        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n)
-        if trace.installed
-        else None,
+        "db": per_op(tr1 - tr0, ServerStats.delta(sv0, sv1) if stats else None, n) if trace.installed else None,
     }
 
 
-def vector_stage_recall(
-    memory: Any, args: argparse.Namespace, queries: list[tuple[str, str]]
-) -> dict[str, Any]:
+def vector_stage_recall(memory: Any, args: argparse.Namespace, queries: list[tuple[str, str]]) -> dict[str, Any]:
     """Recall of mem0's vector step (PGVector.search as Memory.search calls it) against an exact scan."""
     internal_limit = max(args.top_k * 4, 60)  # Memory._search_vector_store over-fetches this many
     recalls = []
     returned = []
     for query, user in queries[: args.recall_checks]:
         vec = memory.embedding_model.embed(query, "search")
-        got = memory.vector_store.search(
-            query=query, vectors=vec, top_k=internal_limit, filters={"user_id": user}
-        )
+        got = memory.vector_store.search(query=query, vectors=vec, top_k=internal_limit, filters={"user_id": user})
         exact = exact_neighbours(args.database_url, args.collection, vec, user, args.top_k)
         got_ids = {str(r.id) for r in got}
         returned.append(len(got))
@@ -924,38 +914,24 @@ def vector_stage_recall(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    p.add_argument(
-        "--database-url", required=True, help="postgresql://user@127.0.0.1:PORT/db (pgvector installed)"
-    )
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--database-url", required=True, help="postgresql://user@127.0.0.1:PORT/db (pgvector installed)")
     p.add_argument("--out", type=Path, help="write the JSON result here")
     p.add_argument("--n", type=int, default=2000, help="adds per ingest concurrency level (default 2000)")
     p.add_argument("--concurrency", default="1,8", help="ingest concurrency levels, threads (default 1,8)")
     p.add_argument("--ingest-users", type=int, default=50, help="users the ingest adds are spread over")
     p.add_argument("--sizes", default="10000,100000", help="collection sizes for the search phase")
-    p.add_argument(
-        "--per-user", type=int, default=100, help="memories per user in the bulk load (default 100)"
-    )
+    p.add_argument("--per-user", type=int, default=100, help="memories per user in the bulk load (default 100)")
     p.add_argument("--queries", type=int, default=200, help="searches per size and concurrency (default 200)")
     p.add_argument("--search-concurrency", default="1", help="search concurrency levels (default 1)")
     p.add_argument("--top-k", type=int, default=10)
-    p.add_argument(
-        "--threshold", type=float, help="Memory.search threshold (default: mem0's own default, 0.1)"
-    )
+    p.add_argument("--threshold", type=float, help="Memory.search threshold (default: mem0's own default, 0.1)")
     p.add_argument("--warmup", type=int, default=20, help="unmeasured searches before each measured run")
-    p.add_argument(
-        "--recall-checks", type=int, default=20, help="searches checked against an exact scan (0: off)"
-    )
+    p.add_argument("--recall-checks", type=int, default=20, help="searches checked against an exact scan (0: off)")
     p.add_argument("--pool", type=int, default=5000, help="distinct texts embedded once for the bulk load")
-    p.add_argument(
-        "--bulk-batch", type=int, default=1000, help="rows per PGVector.insert call in the bulk load"
-    )
+    p.add_argument("--bulk-batch", type=int, default=1000, help="rows per PGVector.insert call in the bulk load")
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument(
-        "--texts-file", type=Path, help='JSON list of texts, or {"texts": [...], "queries": [...]}'
-    )
+    p.add_argument("--texts-file", type=Path, help='JSON list of texts, or {"texts": [...], "queries": [...]}')
     p.add_argument("--texts-source", choices=["templates", "locomo"], default="templates")
     p.add_argument("--locomo-file", type=Path, default=LOCOMO_DEFAULT)
     p.add_argument("--dump-texts", type=Path, help="write the texts and queries used to this JSON file")
@@ -1019,9 +995,7 @@ def _row(cells: list[Any]) -> str:
 def print_table(result: dict[str, Any]) -> None:
     server = result["server"]
     print()
-    print(
-        f"Mem0 OSS {result['versions']['mem0ai']} peer (pgvector {server['pgvector']}, MiniLM, infer=False)"
-    )
+    print(f"Mem0 OSS {result['versions']['mem0ai']} peer (pgvector {server['pgvector']}, MiniLM, infer=False)")
     print()
     print(
         _row(
@@ -1079,9 +1053,7 @@ def main(argv: list[str] | None = None) -> int:
     texts, queries_text = load_workload(args, levels)
     if args.dump_texts:
         args.dump_texts.parent.mkdir(parents=True, exist_ok=True)
-        args.dump_texts.write_text(
-            json.dumps({"seed": args.seed, "texts": texts, "queries": queries_text}, indent=0)
-        )
+        args.dump_texts.write_text(json.dumps({"seed": args.seed, "texts": texts, "queries": queries_text}, indent=0))
 
     def text_at(i: int) -> str:
         return texts[i % len(texts)]
@@ -1137,9 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "params": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k not in ("database_url",)
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("database_url",)
         },
         "mem0_config": _redact(config),
         "ingest": [],
@@ -1190,9 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
                 candidates = [f"ingest-c{levels[0]}-u{i:04d}" for i in range(args.ingest_users)]
             else:
                 candidates = [f"bulk-u{i:05d}" for i in range(full_users)]
-            pairs = [
-                (queries_text[i % len(queries_text)], qrng.choice(candidates)) for i in range(args.queries)
-            ]
+            pairs = [(queries_text[i % len(queries_text)], qrng.choice(candidates)) for i in range(args.queries)]
             block: dict[str, Any] = {
                 "rows": total,
                 "users_in_collection": _count_users(args.database_url, args.collection),
