@@ -30,7 +30,7 @@ class AppState:
     queue: JobQueue
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:  # async: FastAPI runs sync dependencies in a thread
     state: AppState = request.app.state.memserver
     return state
 
@@ -44,7 +44,7 @@ async def authenticate(request: Request) -> Principal:
     key = key.strip()
     if scheme.lower() not in ("token", "bearer") or not key:
         raise Unauthorized(INVALID_KEY, key="detail")
-    state = get_state(request)
+    state: AppState = request.app.state.memserver
     principal = await tenants.resolve_key(state.db, state.key_cache, key)
     if principal is None:
         raise Unauthorized(INVALID_KEY, key="detail")

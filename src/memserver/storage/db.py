@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from pgvector.asyncpg import register_vector
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from memserver.config import DatabaseSettings
@@ -42,6 +45,7 @@ class Database:
                 }
             },
         )
+        event.listen(self.engine.sync_engine, "connect", _register_vector_codec)
         # Single-statement reads and writes run without BEGIN/COMMIT round trips:
         # each statement is atomic on its own.
         self._autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -60,3 +64,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _register_vector_codec(dbapi_connection: Any, connection_record: Any) -> None:
+    """Send and receive pgvector values in binary: 384 floats as text cost ~170 us to format, binary ~2 us."""
+    dbapi_connection.run_async(register_vector)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
+from pgvector import Vector
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -58,7 +59,7 @@ READ_COLUMNS = [
 
 
 def vector_literal(vec: NDArray[np.float32] | Sequence[float]) -> str:
-    """pgvector's text form; asyncpg sends it as text and Postgres casts it."""
+    """pgvector's text form (for raw SQL clients such as the benchmarks; the API sends binary)."""
     return "[" + ",".join(map(str, np.asarray(vec, dtype=np.float32).tolist())) + "]"
 
 
@@ -99,43 +100,13 @@ def not_expired() -> ColumnElement[bool]:
     return or_(M.c.expiration_date.is_(None), M.c.expiration_date >= literal_column("CURRENT_DATE"))
 
 
-class MemoryRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
-    # ------------------------------------------------------------------------------------------
-    # writes
-    # ------------------------------------------------------------------------------------------
-    async def add_verbatim(
-        self,
-        project_id: uuid.UUID,
-        scope: Scope,
-        items: Sequence[NewMemory],
-        vectors: NDArray[np.float32],
-        *,
-        metadata: dict[str, Any] | None,
-        categories: list[str] | None,
-        immutable: bool,
-        expiration_date: date | None,
-        created_at: datetime | None,
-        event_id: uuid.UUID,
-        event_payload: dict[str, Any],
-        history_input: list[dict[str, Any]],
-    ) -> list[AddOutcome]:
-        """Insert memories, their ADD history, the entities and the event in ONE statement.
-
-        Exact duplicates in the same scope (same text hash) hit the unique index and are reported
-        as NOOP with the id of the memory that already holds the text. The no-op DO UPDATE makes
-        RETURNING yield that row even when a concurrent request committed it after this statement's
-        snapshot (a DO NOTHING plus a lookup would miss it and answer a NOOP without an id).
-        """
-        ids = [uuid.uuid4() for _ in items]
-        entities = scope.entities()
-        sql = """
+# Built once: this statement runs on every add.
+_ADD_VERBATIM = text(
+    """
         WITH input AS (
             SELECT * FROM unnest(
                 CAST(:ids AS uuid[]), CAST(:texts AS text[]), CAST(:hashes AS text[]),
-                CAST(CAST(:vectors AS text[]) AS vector[]), CAST(:roles AS text[]), CAST(:actors AS text[]),
+                CAST(:vectors AS vector[]), CAST(:roles AS text[]), CAST(:actors AS text[]),
                 CAST(:ords AS int[])
             ) AS t(id, memory, hash, embedding, role, actor_id, ord)
         ),
@@ -187,11 +158,46 @@ class MemoryRepository:
         )
         SELECT ord, id, memory, event FROM outcome ORDER BY ord
         """
+)
+
+
+class MemoryRepository:
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    # ------------------------------------------------------------------------------------------
+    # writes
+    # ------------------------------------------------------------------------------------------
+    async def add_verbatim(
+        self,
+        project_id: uuid.UUID,
+        scope: Scope,
+        items: Sequence[NewMemory],
+        vectors: NDArray[np.float32],
+        *,
+        metadata: dict[str, Any] | None,
+        categories: list[str] | None,
+        immutable: bool,
+        expiration_date: date | None,
+        created_at: datetime | None,
+        event_id: uuid.UUID,
+        event_payload: dict[str, Any],
+        history_input: list[dict[str, Any]],
+    ) -> list[AddOutcome]:
+        """Insert memories, their ADD history, the entities and the event in ONE statement.
+
+        Exact duplicates in the same scope (same text hash) hit the unique index and are reported
+        as NOOP with the id of the memory that already holds the text. The no-op DO UPDATE makes
+        RETURNING yield that row even when a concurrent request committed it after this statement's
+        snapshot (a DO NOTHING plus a lookup would miss it and answer a NOOP without an id).
+        """
+        ids = [uuid.uuid4() for _ in items]
+        entities = scope.entities()
         params = {
             "ids": ids,
             "texts": [it.text for it in items],
             "hashes": [it.hash for it in items],
-            "vectors": [vector_literal(v) for v in vectors],
+            "vectors": [Vector(v) for v in vectors],  # binary codec (storage/db.py)
             "roles": [it.role for it in items],
             "actors": [it.actor_id for it in items],
             "ords": [it.index for it in items],
@@ -211,7 +217,7 @@ class MemoryRepository:
             "entity_types": [t for t, _ in entities],
             "entity_names": [n for _, n in entities],
         }
-        rows = (await self.conn.execute(text(sql), params)).all()
+        rows = (await self.conn.execute(_ADD_VERBATIM, params)).all()
         return [AddOutcome(index=r.ord, id=r.id, text=r.memory, event=r.event) for r in rows]
 
     async def get_for_update(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[Any]:
@@ -234,7 +240,7 @@ class MemoryRepository:
         for col, value in values.items():
             if col == "embedding":
                 sets.append("embedding = CAST(:embedding AS vector)")
-                params["embedding"] = vector_literal(value)
+                params["embedding"] = Vector(value)
             elif col == "metadata":
                 sets.append("metadata = CAST(:metadata AS jsonb)")
                 params["metadata"] = _json(value)

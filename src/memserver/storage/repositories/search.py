@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pgvector import Vector
 from sqlalchemy import (
     ColumnElement,
     Float,
@@ -47,10 +48,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import UserDefinedType
 
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
 
 _OR_QUERY = "CAST(replace(CAST(plainto_tsquery('english', :qtext) AS text), ' & ', ' | ') AS tsquery)"
+
+
+class _VectorParam(UserDefinedType[Any]):
+    """A pgvector parameter passed through untouched: the connection's binary codec encodes it."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+
+_VECTOR_PARAM = _VectorParam()
 
 
 @dataclass(frozen=True)
@@ -113,7 +127,7 @@ class SearchRepository:
         index and sorted: exact, and the fastest there is at that size. A larger scope walks the
         HNSW index (iterative scans, so filters still fill the result). One statement decides.
         """
-        q = bindparam("qvec", query_vector, type_=M.c.embedding.type)
+        q = bindparam("qvec", Vector(query_vector), type_=_VECTOR_PARAM)
         distance = M.c.embedding.cosine_distance(q)
         conds = self._conds(project_id, where, show_expired)
         size = self._scope_size(conds, exact_limit)
@@ -156,7 +170,7 @@ class SearchRepository:
         A scope of at most `exact_limit` memories is scored whole; a larger one scores the union of
         its HNSW nearest neighbours and its best full-text matches (`candidates` of each).
         """
-        q = bindparam("qvec", query_vector, type_=M.c.embedding.type)
+        q = bindparam("qvec", Vector(query_vector), type_=_VECTOR_PARAM)
         conds = self._conds(project_id, where, show_expired)
         size = self._scope_size(conds, exact_limit)
         small = select(size.c.n).scalar_subquery() <= exact_limit
