@@ -290,7 +290,7 @@ def start_private_server(workdir: Path) -> tuple[str, str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["", "LoCoMo-ER mode A (frac@10 per category; pooled = categories 1-4)", ""]
+    lines = ["", "LoCoMo-ER mode A: frac@10 per category id (pooled = categories 1-4)", ""]
     head = f"{'system':10s} {'frac@10':>8s} {'all@10':>7s} {'MRR':>6s}  " + " ".join(f"{'c' + c:>6s}" for c in "12345")
     lines.append(head)
     for name in ("bm25", *MODES):
@@ -298,6 +298,17 @@ def table(results: dict[str, Any]) -> str:
         pooled = m["1-4"]
         cats = " ".join(f"{m[c]['frac@10']:6.3f}" if c in m else f"{'-':>6s}" for c in "12345")
         lines.append(f"{name:10s} {pooled['frac@10']:8.3f} {pooled['all@10']:7.3f} {pooled['mrr']:6.3f}  {cats}")
+    lines += ["", "every k (frac@k / all@k), MRR, per group:", ""]
+    head = f"{'system':10s} {'group':>5s} {'n':>4s} " + " ".join(f"{'@' + str(k):>11s}" for k in KS) + f" {'MRR':>6s}"
+    lines.append(head)
+    for name in ("bm25", *MODES):
+        m = results[name]["metrics"]
+        for group in ("1-4", "1", "2", "3", "4", "5"):
+            if group not in m:
+                continue
+            g = m[group]
+            cells = " ".join(f"{g[f'frac@{k}']:.3f}/{g[f'all@{k}']:.3f}" for k in KS)
+            lines.append(f"{name:10s} {group:>5s} {g['n']:4d} {cells} {g['mrr']:6.3f}")
     lines.append("")
     for name in MODES:
         lat = results[name]["latency_ms"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,6 +26,27 @@ from memserver.storage.filters import (
 ENTITY_REQUIRED_V1 = "One of the filters: app_id, user_id, agent_id, run_id is required!"
 ENTITY_REQUIRED_SEARCH = "At least one of the filters: agent_id, user_id, app_id, run_id is required!"
 MAX_PAGE = 10**9
+
+
+def query_entity_ids(
+    user_id: str | None, agent_id: str | None, app_id: str | None, run_id: str | None
+) -> dict[str, str]:
+    """The entity ids given as query parameters (empty ones count as absent)."""
+    given = (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id))
+    return {k: v for k, v in given if v}
+
+
+def metadata_param(raw: str | None, *, key: str = "error") -> dict[str, Any] | None:
+    """A `metadata` query parameter: a JSON object (absent or empty = no constraint)."""
+    if not raw:
+        return None
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        raise BadRequest("metadata must be a JSON object", key=key) from None
+    if not isinstance(meta, dict):
+        raise BadRequest("metadata must be a JSON object", key=key)
+    return meta or None
 
 
 def memory_uuid(value: str) -> uuid.UUID:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +15,8 @@ from memserver.api.params import (
     entity_node,
     envelope,
     filters_node,
+    metadata_param,
+    query_entity_ids,
     require_scope,
     shortcut_nodes,
 )
@@ -61,16 +62,9 @@ async def list_v1(
     show_expired: bool = False,
 ) -> Any:
     """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
-    ids = {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id)) if v}
+    ids = query_entity_ids(user_id, agent_id, app_id, run_id)
     scope = require_scope(entity_node(ids), ENTITY_REQUIRED_V1, key="message")
-    meta: dict[str, Any] | None = None
-    if metadata:
-        try:
-            meta = json.loads(metadata)
-        except ValueError:
-            raise BadRequest("metadata must be a JSON object", key="message") from None
-        if not isinstance(meta, dict):
-            raise BadRequest("metadata must be a JSON object", key="message")
+    meta = metadata_param(metadata, key="message")
     cats: list[str] | None = None
     if categories:
         cats = [c.strip() for item in categories for c in item.split(",") if c.strip()]
@@ -234,22 +228,24 @@ async def _run_search(
     ]
 
 
-@router.post("/v1/memories/search", summary="Search memories (v1, deprecated)")
-@error_shape("message")
-async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Any:
-    results = await _run_search(state, principal, body, "v1", "message")
+async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> Any:
+    """v1 and v2: a bare array, or {results, relations} with output_format=v1.1."""
+    results = await _run_search(state, principal, body, version, "message")
     if body.output_format == "v1.1":
         return {"results": results, "relations": []}
     return results
+
+
+@router.post("/v1/memories/search", summary="Search memories (v1, deprecated)")
+@error_shape("message")
+async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Any:
+    return await _legacy_search(state, principal, body, "v1")
 
 
 @router.post("/v2/memories/search", summary="Search memories (v2, deprecated)")
 @error_shape("message")
 async def search_v2(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Any:
-    results = await _run_search(state, principal, body, "v2", "message")
-    if body.output_format == "v1.1":
-        return {"results": results, "relations": []}
-    return results
+    return await _legacy_search(state, principal, body, "v2")
 
 
 @router.post("/v3/memories/search", summary="Search memories (v3)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -17,6 +16,8 @@ from memserver.api.params import (
     entity_node,
     envelope,
     memory_uuid,
+    metadata_param,
+    query_entity_ids,
     shortcut_nodes,
 )
 from memserver.api.schemas import BatchItem, BatchRequest, UpdateRequest
@@ -99,15 +100,8 @@ async def delete_all(
     run_id: str | None = None,
     metadata: str | None = None,
 ) -> dict[str, Any]:
-    ids = {k: v for k, v in (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id)) if v}
-    meta = None
-    if metadata:
-        try:
-            meta = json.loads(metadata)
-        except ValueError:
-            raise BadRequest("metadata must be a JSON object") from None
-        if not isinstance(meta, dict) or not meta:
-            raise BadRequest("metadata must be a non-empty JSON object")
+    ids = query_entity_ids(user_id, agent_id, app_id, run_id)
+    meta = metadata_param(metadata)
     # Concrete ids are ANDed; several '*' are a union, so all four '*' wipe the project as documented
     # (every memory has at least one entity id; ANDing "non-null" would spare single-scope memories).
     wild = [Cond(k, "any", None) for k, v in ids.items() if v == "*"]
