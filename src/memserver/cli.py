@@ -63,9 +63,19 @@ def _run(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -> T:
 
 
 def _migrate(settings: Settings) -> None:
+    """Apply migrations, then refuse an embedder whose dimension does not fit the stored vectors."""
     url = settings.async_database_url()
     assert url is not None
     migrate.upgrade(url, settings.embedder.dim)
+
+    async def check(db: Database) -> None:
+        async with db.connect() as conn:
+            await migrate.check_embedding_dim(conn, settings.embedder.dim)
+
+    try:
+        _run(settings, check)
+    except migrate.SchemaMismatchError as exc:
+        raise SystemExit(f"memserver: {exc}") from None
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:

@@ -47,3 +47,10 @@ def test_health_checks_database(live_server: str) -> None:
     r = httpx.get(f"{live_server}/health")
     assert r.status_code == 200
     assert r.json()["database"] == "ok"
+
+
+def test_openapi_docs_are_served(live_server: str) -> None:
+    assert httpx.get(f"{live_server}/docs").status_code == 200
+    spec = httpx.get(f"{live_server}/openapi.json").json()
+    for path in ("/v3/memories/add", "/v3/memories/search", "/v1/memories/{memory_id}", "/v1/ping"):
+        assert path in spec["paths"]

@@ -114,3 +114,21 @@ def test_first_start_on_the_embedded_default_prints_one_key(tmp_path_factory: py
         proc.wait(30)
     finally:
         subprocess.run(["rm", "-rf", str(data_dir)], check=False)
+
+
+def test_an_embedder_of_another_dimension_is_refused_at_startup(database_url: str) -> None:
+    """The schema was created for 384-d vectors; a 768-d embedder must fail clearly, not corrupt data."""
+    env = server_env(
+        database_url,
+        free_port(),
+        MEMSERVER_EMBEDDER__PROVIDER="openai",
+        MEMSERVER_EMBEDDER__DIM="768",
+        MEMSERVER_EMBEDDER__BASE_URL="http://127.0.0.1:9/v1",
+        MEMSERVER_LOG_LEVEL="info",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "memserver.cli", "serve"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode != 0
+    assert "384-dimensional" in res.stdout + res.stderr
+    assert "768" in res.stdout + res.stderr
