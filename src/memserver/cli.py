@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -98,8 +99,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             if key:
                 _print_first_key(key, settings)
         log.info("ready to serve after %.1fs", time.monotonic() - started)
+        app: Any
+        if settings.workers > 1:
+            # Worker processes build their own app from the environment; hand them the database
+            # this process resolved (possibly the embedded one it just started).
+            os.environ["MEMSERVER_DATABASE_URL"] = settings.async_database_url() or ""
+            app = "memserver.main:create_app_from_env"
+        else:
+            app = create_app(settings)
         uvicorn.run(
-            create_app(settings),
+            app,
+            factory=settings.workers > 1,
+            workers=settings.workers,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
