@@ -24,7 +24,7 @@ from memserver.pipeline import query as query_understanding
 from memserver.providers.embedder.local import LocalEmbedder
 from memserver.storage.db import Database
 from memserver.storage.filters import compile_filter, parse_filters
-from memserver.storage.repositories.search import Hints, SearchRepository
+from memserver.storage.repositories.search import SearchRepository
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,15 +73,14 @@ async def main() -> None:
     vector = embedder.embed_sync([args.query])[0]
     where = compile_filter(parse_filters(json.loads(args.filters)))
     h = query_understanding.hints(args.query)
-    hints = Hints(h.names, [a for a, _ in h.periods], [b for _, b in h.periods], h.months)
     db = Database(normalize_async_url(args.database_url))
     try:
         repo = SearchRepository(_Capture())  # type: ignore[arg-type]
         await repo.dense(args.project, where, vector, limit=10, exact_limit=args.exact_limit)
         print("=== dense (retrieval=semantic) ===")
         print(await explain(db, _Capture.stmt))
-        await repo.hybrid(args.project, where, vector, args.query, hints, limit=10, exact_limit=args.exact_limit)
-        print("\n=== hybrid (default) ===")
+        await repo.hybrid_evidence(args.project, where, vector, args.query, h.names, exact_limit=args.exact_limit)
+        print("\n=== hybrid (default): the evidence statement (the winners' rows are then read by primary key) ===")
         print(await explain(db, _Capture.stmt))
     finally:
         await db.dispose()

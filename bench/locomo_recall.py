@@ -10,7 +10,8 @@ ingest turns/s. In the same run: a plain BM25 baseline (k1=1.2, b=0.75, stop wor
 computed here) and a dense-only run (the same server with retrieval="semantic").
 
     python bench/locomo_recall.py                       # starts its own memserver + Postgres
-    python bench/locomo_recall.py --url http://127.0.0.1:8000 --key m0-...
+    python bench/locomo_recall.py --url http://127.0.0.1:8000 --key m0-...   # latency: run that server
+                                                        # with MEMSERVER_EMBEDDER__CACHE_SIZE=0
     python bench/locomo_recall.py --conversations conv-26 --out result.json   # CI smoke
 """
 
@@ -278,7 +279,9 @@ def start_private_server(workdir: Path) -> tuple[str, str, Any]:
             await db.dispose()
 
     key = asyncio.run(tenant())
-    server = start_server(url, workdir / "memserver.log")
+    # No query-embedding cache: the hybrid pass runs first and would otherwise pay every query's
+    # embedding while the dense-only pass reuses them, which skews the latency comparison.
+    server = start_server(url, workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0")
 
     def stop() -> None:
         from tests.conftest import stop_server

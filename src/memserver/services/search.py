@@ -1,4 +1,8 @@
-"""Search use case: understand the query, embed it, retrieve and score in one SQL statement."""
+"""Search use case: understand the query, embed it, gather evidence in SQL, rank, read the winners.
+
+Dense-only search is one statement. Hybrid search is two: the evidence for every memory in the
+scope (or the candidates of a large one), ranked here (`pipeline.ranking`), then the winners' rows.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memserver.pipeline import query as query_understanding
+from memserver.pipeline import ranking
+from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
 from memserver.storage.filters import Node, compile_filter
-from memserver.storage.repositories.search import HYBRID, KEYWORD_ONLY, Hints, SearchRepository, Weights
+from memserver.storage.repositories import search as search_sql
+from memserver.storage.repositories.search import SearchRepository
 from memserver.types import Principal
+
+assert ranking.MAX_TERMS == search_sql.MAX_TERMS  # the terms bitmask: written by SQL, read by ranking
 
 
 @dataclass
@@ -72,24 +81,26 @@ async def search(
             hits = [_dense_hit(r) for r in rows]
         else:
             h = query_understanding.hints(req.query)
-            rows = await repo.hybrid(
+            ids, evidence, nterms = await repo.hybrid_evidence(
                 principal.project_id,
                 where,
                 vector,
                 req.query,
-                Hints(
-                    names=h.names,
-                    period_starts=[p[0] for p in h.periods],
-                    period_ends=[p[1] for p in h.periods],
-                    months=h.months,
-                ),
-                limit=pool,
+                h.names,
                 exact_limit=config.exact_scan_limit,
-                weights=_weights(req),
                 show_expired=req.show_expired,
-                gap_s=config.neighbour_gap_s,
             )
-            hits = [_hybrid_hit(r) for r in rows]
+            scored = ranking.rank(
+                ranking.Evidence.from_rows(evidence, nterms),
+                periods=[(a.timestamp(), z.timestamp()) for a, z in h.periods],
+                months=h.months,
+                weights=_weights(req),
+                gap_s=config.neighbour_gap_s,
+                limit=pool,
+            )
+            scored = [s for s in scored if s.total > 0]
+            rows = await repo.rows(principal.project_id, [ids[s.index] for s in scored])
+            hits = [_hybrid_hit(rows[ids[s.index]], s) for s in scored if ids[s.index] in rows]
     if req.rerank:
         hits = _diversify(hits, req.top_k)
     return [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
@@ -100,16 +111,16 @@ def _dense_hit(r: Any) -> Hit:
     return Hit(row=r, score=score, breakdown={"semantic": score, "bm25": 0.0, "entity": 0.0})
 
 
-def _hybrid_hit(r: Any) -> Hit:
+def _hybrid_hit(row: Any, s: ranking.Scored) -> Hit:
     return Hit(
-        row=r,
-        score=round(math.tanh(float(r.total)), 6),  # compared with thresholds exactly as reported
+        row=row,
+        score=round(math.tanh(s.total), 6),  # compared with thresholds exactly as reported
         breakdown={
-            "semantic": float(r.semantic),
-            "bm25": float(r.keyword),
-            "entity": float(r.entity),
-            "temporal": float(r.temporal),
-            "context": float(r.context),
+            "semantic": s.semantic,
+            "bm25": s.keyword,
+            "entity": s.entity,
+            "temporal": s.temporal,
+            "context": s.context,
         },
     )
 
