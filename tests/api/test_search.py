@@ -171,6 +171,27 @@ def test_a_rare_keyword_finds_its_memory_even_when_dense_similarity_does_not(api
     assert all(h["score_breakdown"]["bm25"] == 0 for h in semantic)
 
 
+def test_words_in_metadata_are_weaker_keyword_evidence_and_ids_in_it_are_none(api: httpx.Client) -> None:
+    # separate runs: no conversational neighbours blur the comparison
+    in_text = add(api, ["We went hiking in the Alps last summer."], user_id="u", run_id="r1")[0]
+    in_meta = add(
+        api, ["Booked the cabin for the long weekend."], user_id="u", run_id="r2", metadata={"topic": "hiking trip"}
+    )[0]
+    neither = add(
+        api,
+        ["Booked the table for the long weekend."],
+        user_id="u",
+        run_id="r3",
+        metadata={"topic": "dinner", "ticket": "4512", "ref": "D1:3"},
+    )[0]
+    hits = {h["id"]: h for h in search(api, "hiking")}
+    assert hits[in_text]["score_breakdown"]["bm25"] > hits[in_meta]["score_breakdown"]["bm25"] > 0
+    assert hits[neither]["score_breakdown"]["bm25"] == 0
+    assert hits[in_meta]["score"] > hits[neither]["score"]
+    # numbers and ids in metadata values are not words, and keys are not values
+    assert search(api, "ticket 4512 D1:3", retrieval="keyword") == []
+
+
 def test_retrieval_modes_report_their_own_signals(api: httpx.Client) -> None:
     add(api, FACTS, user_id="u")
     keyword = search(api, "Honda Civic", retrieval="keyword")

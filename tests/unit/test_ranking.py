@@ -24,7 +24,7 @@ def evidence(*memories: dict[str, float], query_terms: int = 2) -> Evidence:
         )
         for i, m in enumerate(memories)
     ]
-    return Evidence.from_rows(rows, query_terms)
+    return Evidence.from_columns([list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 7, query_terms)
 
 
 def by_index(scored: list, i: int):

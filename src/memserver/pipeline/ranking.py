@@ -3,14 +3,15 @@ conversational evidence.
 
 Storage hands over, for every memory in the scope (or, for scopes too large to scan, for the union
 of its HNSW and full-text candidates), a few numbers: its cosine similarity to the query, which of
-the query's stemmed terms it contains, its length in terms, the share of the query's names it
+the query's stemmed terms its text and its metadata contain, its length in terms, the share of the query's names it
 mentions, when it was recorded, its scope and insertion order. From those:
 
 * semantic: cosine similarity to the query, and the same averaged with the memory's
   conversational neighbours (the memories added just before and after it in the same scope,
   recorded within `gap_s` of each other, weighted 1/2);
-* keyword: BM25 (k1=1, b=0: no length normalisation; Postgres' english stemming and stop words,
-  binary term frequency, IDF over the scored memories) over the memory, and BM25F over its neighbourhood (two
+* keyword: BM25 (k1=1, b=0: no length normalisation; Postgres' english stemming and stop words;
+  term frequency 1 for a word in the memory's text, 1/2 for one in its metadata's values, 3/2 for
+  both; IDF over the scored memories) over the memory, and BM25F over its neighbourhood (two
   memories each side, the outer ones weighted 1/2), each divided by the query's total IDF: the
   share of the query that the memory matches, in [0, 1];
 * entity: the share of the names in the query that the memory mentions;
@@ -26,6 +27,7 @@ Everything is vectorised over the candidates (numpy); ties are broken by recency
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,6 +51,9 @@ class Weights:
     # longer one is no less about a word it contains (on LoCoMo, b = 0.75 loses 1.2 points of frac@10).
     k1: float = 1.0
     b: float = 0.0
+    # A query word found in the memory's metadata (a topic, a label) counts this much of one found in
+    # its text.
+    metadata_tf: float = 0.5
 
 
 HYBRID = Weights()
@@ -64,22 +69,22 @@ class Evidence:
     created: NDArray[np.float64]  # epoch seconds
     cos: NDArray[np.float64]  # cosine similarity to the query
     length: NDArray[np.float64]  # terms in the memory's tsvector
-    terms: NDArray[np.int64]  # bit k set: the memory contains the query's k-th term
+    terms: NDArray[np.int64]  # bit k: its text contains the query's k-th term; bit k + 8: its metadata does
     names: NDArray[np.float64]  # share of the query's names it mentions
     query_terms: int  # distinct stemmed terms in the query (at most MAX_TERMS)
 
     @classmethod
-    def from_rows(cls, rows: list[tuple[int, int, float, float, float, int, float]], query_terms: int) -> Evidence:
-        """Rows of (seq, scope, created, cos, length, terms, names)."""
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    def from_columns(cls, columns: list[list[Any]], query_terms: int) -> Evidence:
+        """Columns (seq, scope, created, cos, length, terms, names), each one value per memory."""
+        seq, scope, created, cos, length, terms, names = columns
         return cls(
-            seq=np.asarray(cols[0], dtype=np.int64),
-            scope=np.asarray(cols[1], dtype=np.int64),
-            created=np.asarray(cols[2], dtype=np.float64),
-            cos=np.asarray(cols[3], dtype=np.float64),
-            length=np.asarray(cols[4], dtype=np.float64),
-            terms=np.asarray(cols[5], dtype=np.int64),
-            names=np.asarray(cols[6], dtype=np.float64),
+            seq=np.asarray(seq, dtype=np.int64),
+            scope=np.asarray(scope, dtype=np.int64),
+            created=np.asarray(created, dtype=np.float64),
+            cos=np.asarray(cos, dtype=np.float64),
+            length=np.asarray(length, dtype=np.float64),
+            terms=np.asarray(terms, dtype=np.int64),
+            names=np.asarray(names, dtype=np.float64),
             query_terms=query_terms,
         )
 
@@ -111,7 +116,10 @@ def rank(
     order = np.lexsort((ev.seq, ev.scope))  # conversational order within each scope
     scope, t = ev.scope[order], ev.created[order]
     cos, dl = ev.cos[order], ev.length[order]
-    tf = ((ev.terms[order][:, None] >> np.arange(MAX_TERMS)) & 1).astype(np.float64)
+    bits = ev.terms[order][:, None]
+    in_text = (bits >> np.arange(MAX_TERMS)) & 1
+    in_metadata = (bits >> np.arange(MAX_TERMS, 2 * MAX_TERMS)) & 1
+    tf = in_text + weights.metadata_tf * in_metadata
 
     def shifted(a: NDArray[np.generic], k: int) -> NDArray[np.generic]:
         """a[i - k] at i (k > 0: the k-th memory before; k < 0: after); zeros past the ends."""

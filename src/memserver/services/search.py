@@ -91,7 +91,7 @@ async def search(
                 show_expired=req.show_expired,
             )
             scored = ranking.rank(
-                ranking.Evidence.from_rows(evidence, nterms),
+                ranking.Evidence.from_columns(evidence, nterms),
                 periods=[(a.timestamp(), z.timestamp()) for a, z in h.periods],
                 months=h.months,
                 weights=_weights(req),

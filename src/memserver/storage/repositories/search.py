@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import UserDefinedType
+from sqlalchemy.types import NullType, UserDefinedType
 
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
 
@@ -125,13 +125,13 @@ class SearchRepository:
         exact_limit: int,
         show_expired: bool = False,
         candidates: int = 200,
-    ) -> tuple[list[uuid.UUID], list[tuple[Any, ...]], int]:
+    ) -> tuple[list[uuid.UUID], list[list[Any]], int]:
         """What hybrid ranking needs to know about each memory (`memserver.pipeline.ranking`).
 
         A scope of at most `exact_limit` memories is read whole; a larger one reads the union of its
         HNSW nearest neighbours and its best full-text matches (`candidates` of each). Returns the
-        ids, one (seq, scope, created, cos, length, terms, names) row per id, and the number of
-        distinct stemmed terms in the query.
+        ids, the evidence as columns (seq, scope, created, cos, length, terms, names; each aligned
+        with the ids), and the number of distinct stemmed terms in the query.
         """
         conds = self._conds(project_id, where, show_expired)
         size = self._scope_size(conds, exact_limit)
@@ -145,15 +145,22 @@ class SearchRepository:
             .order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
         )
         ids = union(by_vector.limit(candidates), by_text.limit(candidates)).subquery()
-        stmt = union_all(
+        scored = union_all(
             columns.where(and_(true(), *conds), small),
             columns.where(M.c.id.in_(select(ids.c.id)), ~small),
+        ).subquery("scored")
+        # One row of arrays, one per column: no per-memory row objects on the way to numpy.
+        stmt = select(
+            *(func.array_agg(scored.c[c], type_=_PLAIN) for c in _EVIDENCE_COLUMNS),
+            func.array_agg(scored.c.id, type_=_PLAIN),
+            func.max(scored.c.nterms),
         ).add_cte(size, terms)
         params: dict[str, Any] = {"qvec": Vector(query_vector), "qtext": query_text}
         params.update({f"name_{i}": n for i, n in enumerate(names)})
-        rows = [tuple(r) for r in (await self.conn.execute(stmt, params)).all()]
-        nterms = int(rows[0][8]) if rows else 0
-        return [r[7] for r in rows], [r[:7] for r in rows], nterms
+        row = (await self.conn.execute(stmt, params)).one()
+        if row[-2] is None:  # nothing in scope
+            return [], [[] for _ in _EVIDENCE_COLUMNS], 0
+        return list(row[-2]), list(row[: len(_EVIDENCE_COLUMNS)]), int(row[-1])
 
     async def rows(self, project_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
         """The memories with these ids, as a search hit shows them."""
@@ -164,9 +171,14 @@ class SearchRepository:
         return {r.id: r for r in result}
 
 
-# bit k-1 set when the memory contains the query's k-th term
+# Bit k-1 set when the memory's text contains the query's k-th term, bit k+7 when its metadata does
+# (text lexemes carry weight A in the tsvector, metadata ones D). Most memories contain no query
+# term at all: one test settles that.
 _TERMS_MASK = " | ".join(
-    f"(coalesce((memories.tsv @@ terms.q[{k}])::int, 0) << {k - 1})" for k in range(1, MAX_TERMS + 1)
+    f"CASE WHEN memories.tsv @@ terms.q[{k}] THEN"
+    f" (CASE WHEN memories.tsv @@ terms.a[{k}] THEN {1 << (k - 1)} ELSE 0 END)"
+    f" | (CASE WHEN memories.tsv @@ terms.d[{k}] THEN {1 << (k + 7)} ELSE 0 END) ELSE 0 END"
+    for k in range(1, MAX_TERMS + 1)
 )
 
 
@@ -190,6 +202,8 @@ _EVIDENCE = (  # in Evidence.from_rows' order
     func.length(M.c.tsv).label("dl"),
     literal_column(_TERMS_MASK).label("terms_mask"),
 )
+_EVIDENCE_COLUMNS = ("seq", "skey", "created", "cos", "dl", "terms_mask", "ent")
+_PLAIN = NullType()  # arrays come back as asyncpg decodes them, with no per-element processing
 _NTERMS = literal_column("coalesce(cardinality(terms.q), 0)").label("nterms")
 _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),
@@ -201,7 +215,8 @@ _OR_QUERY = cast(  # any of the query's words
 def _query_terms(names: int) -> tuple[Any, Any]:
     """The one-row `terms` CTE for a query with this many names, and the evidence column it feeds.
 
-    terms.q: the query's distinct stemmed words, each as a one-word tsquery (the terms mask);
+    terms.q, a, d: the query's distinct stemmed words, each as a one-word tsquery matching it
+    anywhere, in the memory's text only, in its metadata only (the terms mask);
     terms.n: each name (bound as name_0, name_1, ...) as a tsquery. A memory mentions a name when
     its tsvector contains it: a whole word, in any case, possessive or not ("Caroline's").
     """
@@ -212,12 +227,14 @@ def _query_terms(names: int) -> tuple[Any, Any]:
     )
     cte = (
         text(
-            "SELECT (SELECT array_agg(CAST(quote_literal(lexeme) AS tsquery)) FROM "
-            f"(SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', :qtext)) LIMIT {MAX_TERMS}) AS t) AS q, "
-            f"{name_queries} AS n"
+            "SELECT w.q, w.a, w.d, "
+            f"{name_queries} AS n FROM (SELECT array_agg(CAST(quote_literal(lexeme) AS tsquery)) AS q, "
+            "array_agg(CAST(quote_literal(lexeme) || '\\:A' AS tsquery)) AS a, "
+            "array_agg(CAST(quote_literal(lexeme) || '\\:D' AS tsquery)) AS d "
+            f"FROM (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', :qtext)) LIMIT {MAX_TERMS}) AS t) AS w"
         )
         .bindparams(*(bindparam(f"name_{i}", type_=Text) for i in range(names)))
-        .columns(column("q"), column("n"))
+        .columns(column("q"), column("a"), column("d"), column("n"))
         .cte("terms")
         .prefix_with("MATERIALIZED")
     )
