@@ -15,7 +15,7 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
@@ -33,24 +33,29 @@ class _Capture:
     """Stands in for a connection: keeps the statement instead of running it."""
 
     stmt: Any = None
+    params: ClassVar[dict[str, Any]] = {}
 
-    async def execute(self, stmt: Any) -> Any:
+    async def execute(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
         _Capture.stmt = stmt
+        _Capture.params = params or {}
 
         class _Result:
             def all(self) -> list[Any]:
                 return []
 
+            def one(self) -> tuple[Any, ...]:
+                return (None,) * 9
+
         return _Result()
 
 
-async def explain(db: Database, stmt: Any) -> str:
+async def explain(db: Database, stmt: Any, values: dict[str, Any]) -> str:
     dialect = asyncpg_dialect.dialect()
     compiled = stmt.compile(dialect=dialect)
     processors = compiled._bind_processors
     params = []
     for name in compiled.positiontup:
-        value = compiled.params[name]
+        value = values[name] if name in values else compiled.params[name]
         if name in processors and processors[name] is not None:
             value = processors[name](value)
         params.append(value)
@@ -78,10 +83,10 @@ async def main() -> None:
         repo = SearchRepository(_Capture())  # type: ignore[arg-type]
         await repo.dense(args.project, where, vector, limit=10, exact_limit=args.exact_limit)
         print("=== dense (retrieval=semantic) ===")
-        print(await explain(db, _Capture.stmt))
+        print(await explain(db, _Capture.stmt, _Capture.params))
         await repo.hybrid_evidence(args.project, where, vector, args.query, h.names, exact_limit=args.exact_limit)
         print("\n=== hybrid (default): the evidence statement (the winners' rows are then read by primary key) ===")
-        print(await explain(db, _Capture.stmt))
+        print(await explain(db, _Capture.stmt, _Capture.params))
     finally:
         await db.dispose()
 

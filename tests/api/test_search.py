@@ -4,10 +4,13 @@ retrieval adds (keyword-only hits, names, dates, conversational neighbours, keyw
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.conftest import LiveServer, start_server, stop_server
 
 V3 = "/v3/memories/search/"
 
@@ -271,13 +274,45 @@ def test_rerank_keeps_near_duplicates_from_crowding_out_other_facts(api: httpx.C
     assert "Italian restaurants are my favourite for dinner." in reranked
 
 
-def test_project_wide_scopes_use_the_index_and_still_find_keyword_hits(api: httpx.Client) -> None:
-    # app_id alone (or '*') is not a narrow scope: candidates come from HNSW + full-text indexes.
+@pytest.fixture(scope="module")
+def indexed_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that treats any scope over 10 memories as large: candidates from the HNSW and GIN indexes."""
+    server = start_server(
+        database_url,
+        tmp_path_factory.mktemp("indexed-search") / "api.log",
+        MEMSERVER_SEARCH__EXACT_SCAN_LIMIT="10",
+    )
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def indexed(indexed_server: LiveServer, make_tenant: Callable[[], tuple[str, str]]) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=indexed_server.url, headers={"Authorization": f"Token {make_tenant()[1]}"}, timeout=30
+    ) as client:
+        yield client
+
+
+def test_large_scopes_take_candidates_from_the_indexes_and_still_find_keyword_hits(indexed: httpx.Client) -> None:
     for i in range(30):
-        add(api, [f"Routine note number {i} about nothing in particular."], user_id=f"user-{i}", app_id="crm")
-    target = add(api, ["Customer Quillbrook asked for a refund."], user_id="user-x", app_id="crm")[0]
-    r = api.post(V3, json={"query": "quillbrook", "filters": {"app_id": "crm"}, "top_k": 3, "threshold": 0})
+        add(indexed, [f"Routine note number {i} about nothing in particular."], user_id=f"user-{i}", app_id="crm")
+    target = add(indexed, ["Customer Quillbrook asked for a refund."], user_id="user-x", app_id="crm")[0]
+    r = indexed.post(V3, json={"query": "quillbrook", "filters": {"app_id": "crm"}, "top_k": 3, "threshold": 0})
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["id"] == target
-    r = api.post(V3, json={"query": "refund request", "filters": {"user_id": "*"}, "top_k": 3, "threshold": 0})
+    r = indexed.post(V3, json={"query": "refund request", "filters": {"user_id": "*"}, "top_k": 3, "threshold": 0})
+    assert r.json()["results"][0]["id"] == target
+    # a common word everywhere does not crowd out a rare one
+    r = indexed.post(
+        V3,
+        json={"query": "routine note about quillbrook", "filters": {"user_id": "*"}, "retrieval": "keyword"},
+    )
+    assert r.status_code == 200, r.text
+    assert target in [h["id"] for h in r.json()["results"]]
+    # and a dense-only search over a large scope walks the HNSW index with the filter applied
+    r = indexed.post(
+        V3, json={"query": "refund", "filters": {"app_id": "crm"}, "top_k": 5, "retrieval": "semantic", "threshold": 0}
+    )
+    assert r.status_code == 200, r.text
     assert r.json()["results"][0]["id"] == target

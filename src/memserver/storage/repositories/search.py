@@ -125,11 +125,13 @@ class SearchRepository:
         exact_limit: int,
         show_expired: bool = False,
         candidates: int = 200,
+        per_term: int = 250,
     ) -> tuple[list[uuid.UUID], list[list[Any]], int]:
         """What hybrid ranking needs to know about each memory (`memserver.pipeline.ranking`).
 
         A scope of at most `exact_limit` memories is read whole; a larger one reads the union of its
-        HNSW nearest neighbours and its best full-text matches (`candidates` of each). Returns the
+        HNSW nearest neighbours and its best full-text matches (`candidates` of each, the latter
+        among at most `per_term` memories per query word). Returns the
         ids, the evidence as columns (seq, scope, created, cos, length, terms, names; each aligned
         with the ids), and the number of distinct stemmed terms in the query.
         """
@@ -139,10 +141,20 @@ class SearchRepository:
         terms, ent = _query_terms(len(names))
         columns = select(*_EVIDENCE, ent, M.c.id, _NTERMS).select_from(M.join(terms, true()))
         by_vector = select(M.c.id).where(and_(true(), *conds), ~small).order_by(_DISTANCE)
+        # Full-text candidates with bounded work: up to `per_term` memories containing each query word
+        # (all of them for the rare, informative words), of which the `candidates` best by ts_rank_cd.
+        # Ranking every memory that contains any query word would cost ~3 us per match: seconds for a
+        # common word in a project of millions.
+        pool = union(
+            *(
+                select(M.c.id)
+                .where(and_(true(), *conds), ~small, M.c.tsv.op("@@")(_query_term(terms, k)))
+                .limit(per_term)
+                for k in range(1, MAX_TERMS + 1)
+            )
+        ).subquery()
         by_text = (
-            select(M.c.id)
-            .where(and_(true(), *conds), ~small, M.c.tsv.op("@@")(_OR_QUERY))
-            .order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
+            select(M.c.id).where(M.c.id.in_(select(pool.c.id))).order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
         )
         ids = union(by_vector.limit(candidates), by_text.limit(candidates)).subquery()
         scored = union_all(
@@ -209,6 +221,11 @@ _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),
     TSQUERY,
 )
+
+
+def _query_term(terms: Any, k: int) -> Any:
+    """The query's k-th word as a tsquery, evaluated once per statement (an index key for the GIN scan)."""
+    return select(literal_column(f"terms.q[{k}]")).select_from(terms).scalar_subquery()
 
 
 @functools.cache
