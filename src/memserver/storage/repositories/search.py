@@ -145,14 +145,14 @@ class SearchRepository:
         # (all of them for the rare, informative words), of which the `candidates` best by ts_rank_cd.
         # Ranking every memory that contains any query word would cost ~3 us per match: seconds for a
         # common word in a project of millions.
-        pool = union(
-            *(
-                select(M.c.id)
-                .where(and_(true(), *conds), ~small, M.c.tsv.op("@@")(_query_term(terms, k)))
-                .limit(per_term)
-                for k in range(1, MAX_TERMS + 1)
-            )
-        ).subquery()
+        words = func.generate_series(1, MAX_TERMS).table_valued("k").render_derived(name="words")
+        per_word = (
+            select(M.c.id)
+            .where(and_(true(), *conds), ~small, M.c.tsv.op("@@")(literal_column("terms.q[words.k]")))
+            .limit(per_term)
+            .lateral("per_word")
+        )
+        pool = select(per_word.c.id).select_from(words.join(terms, true()).join(per_word, true())).subquery()
         by_text = (
             select(M.c.id).where(M.c.id.in_(select(pool.c.id))).order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
         )
@@ -221,11 +221,6 @@ _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),
     TSQUERY,
 )
-
-
-def _query_term(terms: Any, k: int) -> Any:
-    """The query's k-th word as a tsquery, evaluated once per statement (an index key for the GIN scan)."""
-    return select(literal_column(f"terms.q[{k}]")).select_from(terms).scalar_subquery()
 
 
 @functools.cache
