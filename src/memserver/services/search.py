@@ -67,7 +67,7 @@ async def search(
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
     pool = max(req.top_k, 50) if req.rerank else req.top_k
-    async with db.connect() as conn:
+    async with db.connect(generic_plans=True) as conn:
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
             rows = await repo.dense(
