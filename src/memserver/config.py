@@ -23,8 +23,10 @@ def _default_data_dir() -> Path:
 
 
 class DatabaseSettings(BaseModel):
-    pool_size: int = Field(10, description="SQLAlchemy connection pool size per process.")
-    max_overflow: int = Field(10, description="Extra connections allowed above pool_size under load.")
+    pool_size: int = Field(
+        10, description="SQLAlchemy connection pool size per process (searches use a second pool of this size)."
+    )
+    max_overflow: int = Field(10, description="Extra connections allowed above pool_size under load, per pool.")
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     statement_timeout_ms: int = Field(30_000, description="Server-side statement timeout for API queries.")
 

@@ -47,11 +47,13 @@ class Database:
         # Search statements choose their path (exact scan or indexes) inside the statement from the
         # scope's size, so one generic plan per prepared statement serves every value. Left to
         # itself ("auto"), Postgres re-plans the hybrid statement on every execution: 1-1.5 ms of
-        # planning for a 2 ms query. Other statements keep per-value plans.
+        # planning for a 2 ms query. Other statements keep per-value plans. Sized like the main
+        # pool: overflow connections are closed on release, and reconnecting under load costs more
+        # than the planning saved.
         self._generic: AsyncEngine = create_async_engine(
             url,
-            pool_size=max(1, s.pool_size // 2),
-            max_overflow=max(1, s.max_overflow // 2),
+            pool_size=s.pool_size,
+            max_overflow=s.max_overflow,
             pool_recycle=1800,
             echo=s.echo,
             connect_args={"server_settings": {**server_settings, "plan_cache_mode": "force_generic_plan"}},
