@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -88,6 +89,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from memserver.services import tenants
 
     started = time.monotonic()
+    # uvicorn handles SIGTERM, then re-raises it once it has shut down; the default handler would
+    # kill the process on the spot and leave the embedded Postgres running. As an exception it
+    # unwinds through `database()`, which stops it.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     if args.host:
         settings = settings.model_copy(update={"host": args.host})
     if args.port:
@@ -119,6 +124,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             http="httptools",
             timeout_graceful_shutdown=10,
         )
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _print_first_key(key: str, settings: Settings) -> None:

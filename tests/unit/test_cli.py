@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -102,8 +103,11 @@ def test_first_start_on_the_embedded_default_prints_one_key(tmp_path_factory: py
             owners = subprocess.run(["ps", "-o", "user=", "-C", "postgres"], capture_output=True, text=True).stdout
             assert "root" not in owners.split()
         assert stat.S_IMODE(Path("/tmp").stat().st_mode) == 0o1777
+        # SIGTERM (docker stop, systemd) shuts the server down and stops its Postgres with it
+        assert (pgdata / "postmaster.pid").exists()
         proc.terminate()
-        proc.wait(30)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert not (pgdata / "postmaster.pid").exists(), out.read_text()
         # a restart keeps the data and prints no new key
         proc, out = serve("second.log")
         assert not re.findall(r"m0-[A-Za-z0-9_-]{20,}", out.read_text())
