@@ -178,8 +178,7 @@ class SearchRepository:
         """The memories with these ids, as a search hit shows them."""
         if not ids:
             return {}
-        stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id == func.any(bindparam("ids")))
-        result = await self.conn.execute(stmt, {"ids": ids})
+        result = await self.conn.execute(_ROWS_BY_ID, {"project_id": project_id, "ids": ids})
         return {r.id: r for r in result}
 
 
@@ -214,6 +213,9 @@ _EVIDENCE = (  # in Evidence.from_rows' order
     func.length(M.c.tsv).label("dl"),
     literal_column(_TERMS_MASK).label("terms_mask"),
 )
+_ROWS_BY_ID = select(*READ_COLUMNS).where(
+    M.c.project_id == bindparam("project_id"), M.c.id == func.any(bindparam("ids"))
+)  # built once: the winners' rows
 _EVIDENCE_COLUMNS = ("seq", "skey", "created", "cos", "dl", "terms_mask", "ent")
 _PLAIN = NullType()  # arrays come back as asyncpg decodes them, with no per-element processing
 _NTERMS = literal_column("coalesce(cardinality(terms.q), 0)").label("nterms")
