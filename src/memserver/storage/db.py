@@ -36,34 +36,31 @@ class Database:
             "hnsw.iterative_scan": "relaxed_order",
             "hnsw.ef_search": str(hnsw_ef_search),
         }
-        self.engine: AsyncEngine = create_async_engine(
-            url,
-            pool_size=s.pool_size,
-            max_overflow=s.max_overflow,
-            pool_recycle=1800,
-            echo=s.echo,
-            connect_args={"server_settings": server_settings},
-        )
+
+        def engine(**extra_settings: str) -> AsyncEngine:
+            built = create_async_engine(
+                url,
+                pool_size=s.pool_size,
+                max_overflow=s.max_overflow,
+                pool_recycle=1800,
+                echo=s.echo,
+                connect_args={"server_settings": {**server_settings, **extra_settings}},
+            )
+            event.listen(built.sync_engine, "connect", _register_vector_codec)
+            return built
+
+        self.engine: AsyncEngine = engine()
         # Search statements choose their path (exact scan or indexes) inside the statement from the
         # scope's size, so one generic plan per prepared statement serves every value. Left to
         # itself ("auto"), Postgres re-plans the hybrid statement on every execution: 1-1.5 ms of
         # planning for a 2 ms query. Other statements keep per-value plans. Sized like the main
         # pool: overflow connections are closed on release, and reconnecting under load costs more
         # than the planning saved.
-        self._generic: AsyncEngine = create_async_engine(
-            url,
-            pool_size=s.pool_size,
-            max_overflow=s.max_overflow,
-            pool_recycle=1800,
-            echo=s.echo,
-            connect_args={"server_settings": {**server_settings, "plan_cache_mode": "force_generic_plan"}},
-            isolation_level="AUTOCOMMIT",
-        )
-        for engine in (self.engine, self._generic):
-            event.listen(engine.sync_engine, "connect", _register_vector_codec)
+        self._generic_engine: AsyncEngine = engine(plan_cache_mode="force_generic_plan")
         # Single-statement reads and writes run without BEGIN/COMMIT round trips:
         # each statement is atomic on its own.
         self._autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._generic: AsyncEngine = self._generic_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -82,7 +79,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        await self._generic.dispose()
+        await self._generic_engine.dispose()
 
 
 def _register_vector_codec(dbapi_connection: Any, connection_record: Any) -> None:

@@ -70,10 +70,12 @@ class SearchRepository:
             conds.append(not_expired())
         return conds
 
-    def _scope_size(self, conds: list[Any], cap: int) -> Any:
-        """A one-row CTE: the scope's size, counted only up to cap + 1 (an index scan at most that long)."""
+    def _scope_size(self, conds: list[Any], cap: int) -> tuple[Any, ColumnElement[bool]]:
+        """A one-row CTE with the scope's size, counted only up to cap + 1 (an index scan at most that
+        long), and the condition "the scope is small enough to scan whole"."""
         capped = select(literal(1)).select_from(M).where(and_(true(), *conds)).limit(cap + 1).subquery()
-        return select(func.count().label("n")).select_from(capped).cte("scope_size").prefix_with("MATERIALIZED")
+        size = select(func.count().label("n")).select_from(capped).cte("scope_size").prefix_with("MATERIALIZED")
+        return size, select(size.c.n).scalar_subquery() <= cap
 
     async def dense(
         self,
@@ -94,8 +96,7 @@ class SearchRepository:
         q = bindparam("qvec", Vector(query_vector), type_=_VECTOR_PARAM)
         distance = M.c.embedding.cosine_distance(q)
         conds = self._conds(project_id, where, show_expired)
-        size = self._scope_size(conds, exact_limit)
-        small = select(size.c.n).scalar_subquery() <= exact_limit
+        size, small = self._scope_size(conds, exact_limit)
         # "+ 0" hides the ORDER BY from the HNSW index, so the planner filters first.
         scan = (
             select(*READ_COLUMNS, distance.label("distance"))
@@ -136,10 +137,9 @@ class SearchRepository:
         with the ids), and the number of distinct stemmed terms in the query.
         """
         conds = self._conds(project_id, where, show_expired)
-        size = self._scope_size(conds, exact_limit)
-        small = select(size.c.n).scalar_subquery() <= exact_limit
+        size, small = self._scope_size(conds, exact_limit)
         terms, ent = _query_terms(len(names))
-        columns = select(*_EVIDENCE, ent, M.c.id, _NTERMS).select_from(M.join(terms, true()))
+        columns = select(*_EVIDENCE, ent, M.c.id).select_from(M.join(terms, true()))
         by_vector = select(M.c.id).where(and_(true(), *conds), ~small).order_by(_DISTANCE)
         # Full-text candidates with bounded work: up to `per_term` memories containing each query word
         # (all of them for the rare, informative words), of which the `candidates` best by ts_rank_cd.
@@ -165,7 +165,7 @@ class SearchRepository:
         stmt = select(
             *(func.array_agg(scored.c[c], type_=_PLAIN) for c in _EVIDENCE_COLUMNS),
             func.array_agg(scored.c.id, type_=_PLAIN),
-            func.max(scored.c.nterms),
+            select(literal_column("coalesce(cardinality(terms.q), 0)")).select_from(terms).scalar_subquery(),
         ).add_cte(size, terms)
         params: dict[str, Any] = {"qvec": Vector(query_vector), "qtext": query_text}
         params.update({f"name_{i}": n for i, n in enumerate(names)})
@@ -218,7 +218,6 @@ _ROWS_BY_ID = select(*READ_COLUMNS).where(
 )  # built once: the winners' rows
 _EVIDENCE_COLUMNS = ("seq", "skey", "created", "cos", "dl", "terms_mask", "ent")
 _PLAIN = NullType()  # arrays come back as asyncpg decodes them, with no per-element processing
-_NTERMS = literal_column("coalesce(cardinality(terms.q), 0)").label("nterms")
 _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),
     TSQUERY,
