@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from memserver.storage.db import Database
+from tests.api.helpers import ADD_V3, verbatim_add_body
 
 
 @asynccontextmanager
@@ -63,10 +64,7 @@ async def client(api: httpx.Client) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def add(api: httpx.AsyncClient, *texts: str, **fields: Any) -> list[str]:
-    body: dict[str, Any] = {"messages": [{"role": "user", "content": t} for t in texts], "infer": False}
-    body.setdefault("user_id", "alice")
-    body.update(fields)
-    r = await api.post("/v3/memories/add/", json=body)
+    r = await api.post(ADD_V3, json=verbatim_add_body(*texts, **fields))
     assert r.status_code == 200, r.text
     return [item["id"] for item in r.json()["results"]]
 

@@ -8,17 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.helpers import add_verbatim as add
+
 MAX_UPDATE = "Maximum of 1000 memories can be updated in a single request"
 MAX_DELETE = "Maximum of 1000 memories can be deleted in a single request"
-
-
-def add(api: httpx.Client, *texts: str, **fields: Any) -> list[str]:
-    body: dict[str, Any] = {"messages": [{"role": "user", "content": t} for t in texts], "infer": False}
-    body.setdefault("user_id", "alice")
-    body.update(fields)
-    r = api.post("/v3/memories/add/", json=body)
-    assert r.status_code == 200, r.text
-    return [item["id"] for item in r.json()["results"]]
 
 
 def snapshot(api: httpx.Client, ids: list[str]) -> dict[str, Any]:

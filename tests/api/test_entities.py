@@ -8,16 +8,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-
-def add(api: httpx.Client, *texts: str, **fields: Any) -> list[str]:
-    body: dict[str, Any] = {
-        "messages": [{"role": "user", "content": t} for t in texts],
-        "infer": False,
-        **fields,
-    }
-    r = api.post("/v3/memories/add/", json=body)
-    assert r.status_code == 200, r.text
-    return [item["id"] for item in r.json()["results"]]
+from tests.api.helpers import add_verbatim as add
 
 
 def exists(api: httpx.Client, memory_id: str) -> bool:

@@ -10,15 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.api.helpers import add_verbatim as add
+
 ENVELOPE = {"count", "next", "previous", "results"}
-
-
-def add(api: httpx.Client, *texts: str, **body: Any) -> list[str]:
-    """Store texts verbatim (in order, so the last is the newest); returns their ids."""
-    messages = [{"role": "user", "content": t} for t in texts]
-    r = api.post("/v3/memories/add/", json={"messages": messages, "infer": False, **body})
-    assert r.status_code == 200, r.text
-    return [x["id"] for x in r.json()["results"]]
 
 
 def ts(iso: str) -> int:

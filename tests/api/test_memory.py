@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from memserver.storage.db import Database
+from tests.api.helpers import add_verbatim as add
 
 MEMORY_KEYS = {
     "id",
@@ -48,17 +49,6 @@ HISTORY_KEYS = {
     "updated_at",
 }
 NOT_A_UUID = "not-a-uuid"
-
-
-def add(api: httpx.Client, *texts: str, **fields: Any) -> list[str]:
-    """Store texts verbatim (infer=false); returns the memory ids in order."""
-    body: dict[str, Any] = {"messages": [{"role": "user", "content": t} for t in texts], "infer": False}
-    if not {"user_id", "agent_id", "app_id", "run_id"} & fields.keys():
-        body["user_id"] = "alice"
-    body.update(fields)
-    r = api.post("/v3/memories/add/", json=body)
-    assert r.status_code == 200, r.text
-    return [item["id"] for item in r.json()["results"]]
 
 
 def get(api: httpx.Client, memory_id: str) -> dict[str, Any]:

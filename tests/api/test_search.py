@@ -10,18 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.helpers import add_verbatim
 from tests.conftest import LiveServer, start_server, stop_server
 
 V3 = "/v3/memories/search/"
 
 
 def add(api: httpx.Client, texts: list[str], **body: Any) -> list[str]:
-    r = api.post(
-        "/v3/memories/add/",
-        json={"messages": [{"role": "user", "content": t} for t in texts], "infer": False, **body},
-    )
-    assert r.status_code == 200, r.text
-    return [x["id"] for x in r.json()["results"]]
+    return add_verbatim(api, *texts, **body)
 
 
 def add_each(api: httpx.Client, texts: list[str], **body: Any) -> list[str]:
