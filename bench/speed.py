@@ -1132,12 +1132,13 @@ def print_table(s: dict[str, float], args: argparse.Namespace, header: str) -> N
     row(["---"] * 10)
     for size in map(str, args.sizes):
         for c in args.search_levels:
-            for smode in SEARCH_MODES:
-                p = f"memserver/search/{size}/{smode}/c{c}/"
+            sources = [(f"memserver {m}", f"memserver/search/{size}/{m}/c{c}/") for m in SEARCH_MODES]
+            sources += [(f"Mem0 OSS ({m})", f"mem0-{m}/search/{size}/c{c}/") for m in args.peer_modes]
+            for label, p in sources:
                 if p + "p95_ms" in s:
                     row(
                         [
-                            f"memserver {smode}",
+                            label,
                             size,
                             c,
                             s[p + "p50_ms"],
@@ -1146,24 +1147,7 @@ def print_table(s: dict[str, float], args: argparse.Namespace, header: str) -> N
                             s[p + "searches_per_s"],
                             s[p + "mean_hits"],
                             s.get(p + "statements_per_op"),
-                            s.get(p + "db_ms_per_op"),
-                        ]
-                    )
-            for m in args.peer_modes:
-                p = f"mem0-{m}/search/{size}/c{c}/"
-                if p + "p95_ms" in s:
-                    row(
-                        [
-                            f"Mem0 OSS ({m})",
-                            size,
-                            c,
-                            s[p + "p50_ms"],
-                            s[p + "p95_ms"],
-                            s[p + "p99_ms"],
-                            s[p + "searches_per_s"],
-                            s[p + "mean_hits"],
-                            s.get(p + "statements_per_op"),
-                            "-",
+                            s.get(p + "db_ms_per_op", "-"),
                         ]
                     )
     ratios = {k: v for k, v in s.items() if k.startswith("ratio/")}
