@@ -196,7 +196,7 @@ _TERMS_MASK = " | ".join(
 # The parts of the evidence statement that never change, built once (bound values come at execution).
 _QVEC = bindparam("qvec", type_=_VECTOR_PARAM)
 _DISTANCE = M.c.embedding.cosine_distance(_QVEC)
-_EVIDENCE = (  # in Evidence.from_rows' order
+_EVIDENCE = (  # in Evidence.from_columns' order, then the names share ('ent', per query)
     M.c.seq,
     func.hashtextextended(  # one bigint per exact scope (user, agent, app, run): neighbours never cross scopes
         func.concat_ws(
@@ -216,7 +216,7 @@ _EVIDENCE = (  # in Evidence.from_rows' order
 _ROWS_BY_ID = select(*READ_COLUMNS).where(
     M.c.project_id == bindparam("project_id"), M.c.id == func.any(bindparam("ids"))
 )  # built once: the winners' rows
-_EVIDENCE_COLUMNS = ("seq", "skey", "created", "cos", "dl", "terms_mask", "ent")
+_EVIDENCE_COLUMNS = (*(c.name for c in _EVIDENCE), "ent")
 _PLAIN = NullType()  # arrays come back as asyncpg decodes them, with no per-element processing
 _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),
