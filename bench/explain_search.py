@@ -23,7 +23,8 @@ from memserver.config import normalize_async_url
 from memserver.pipeline import query as query_understanding
 from memserver.providers.embedder.local import LocalEmbedder
 from memserver.storage.db import Database
-from memserver.storage.filters import compile_filter, parse_filters
+from memserver.domain.filters import parse_filters
+from memserver.storage.filters import compile_filter
 from memserver.storage.repositories.search import SearchRepository
 
 ROOT = Path(__file__).resolve().parents[1]

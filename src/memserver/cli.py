@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 
 from memserver.config import Settings, get_settings
+from memserver.errors import NotFound
 from memserver.storage import migrate
 from memserver.storage.db import Database
 
@@ -158,8 +159,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 key_id, key = _run(
                     settings, lambda db: tenants.create_key(db, args.org, args.project, args.name, args.email)
                 )
-            except LookupError as exc:
-                raise SystemExit(f"memserver: {exc}") from None
+            except NotFound as exc:
+                raise SystemExit(f"memserver: {exc.message}") from None
             _out(f"key id {key_id} for {args.org}/{args.project} (shown only once):")
             _out(key)
         elif args.action == "list":
@@ -199,8 +200,8 @@ def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
             else:
                 for p in _run(settings, lambda db: tenants.list_projects(db, args.org)):
                     _out(f"{p['id']}  {p['org']}/{p['name']}  active_keys={p['active_keys']}")
-        except LookupError as exc:
-            raise SystemExit(f"memserver: {exc}") from None
+        except NotFound as exc:
+            raise SystemExit(f"memserver: {exc.message}") from None
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Error tree. Every error body is JSON with a human-readable `detail` (the Python SDK shows it),
+"""Error tree. Services raise these with a plain message; the HTTP layer renders them in the shape the
+route declares (`api.deps.error_shape`): JSON with a human-readable `detail` (the Python SDK shows it),
 plus the key Mem0 uses on that endpoint (`error` or `message`) so clients that read it keep working."""
 
 from __future__ import annotations
@@ -10,17 +11,10 @@ class MemserverError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, key: str = "error", extra: dict[str, Any] | None = None):
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None):
         super().__init__(message)
         self.message = message
-        self.key = key  # the Mem0 body key for this endpoint: "error" or "message"
-        self.extra = extra or {}
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {self.key: self.message}
-        body.update(self.extra)
-        body["detail"] = self.message
-        return body
+        self.extra = extra or {}  # more fields for the body (e.g. a memory id)
 
 
 class BadRequest(MemserverError):
@@ -58,15 +52,6 @@ class ServiceUnavailable(MemserverError):
     code = "service_unavailable"
 
 
-INVALID_ADD_INPUT = (
-    "Invalid input data. Please refer to the memory creation documentation at "
-    "https://docs.mem0.ai/platform/quickstart#4-1-create-memories for correct formatting and required fields."
-)
-
-
-def invalid_add(reason: str) -> BadRequest:
-    """The add endpoints' 400 shape: {"error": "400 Bad Request", "details": {"message": ...}}."""
-    return BadRequest(
-        reason,
-        extra={"error": "400 Bad Request", "details": {"message": f"{INVALID_ADD_INPUT} ({reason})"}},
-    )
+class TooManyRequests(MemserverError):
+    status_code = 429
+    code = "too_many_requests"

@@ -12,12 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memserver import __version__
 from memserver.api import http
-from memserver.api.deps import AppState
 from memserver.api.routes import add, entities, events, listing, memory, system
 from memserver.config import Settings, get_settings
 from memserver.errors import MemserverError
 from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
+from memserver.services.runtime import Runtime
 from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
 from memserver.storage.migrate import check_embedding_dim
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await check_embedding_dim(conn, settings.embedder.dim)
         providers = build_providers(settings)
         queue = build_queue(settings, db, providers)
-        app.state.memserver = AppState(
+        app.state.memserver = Runtime(
             settings=settings,
             db=db,
             providers=providers,

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import postgresql
 
-from memserver.storage.filters import (
+from memserver.domain.filters import (
     Bool,
     Cond,
     FilterError,
     and_all,
-    compile_filter,
     is_entity_scoped,
     parse_datetime,
     parse_filters,
 )
+from memserver.storage.filters import compile_filter
 
 UID = uuid.UUID("6f1e7c6a-1234-4abc-8def-0123456789ab")
 

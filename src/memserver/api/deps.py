@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
-from memserver.config import Settings
 from memserver.errors import Unauthorized
-from memserver.providers.registry import Providers
 from memserver.services import tenants
-from memserver.services.jobs import JobQueue
-from memserver.storage.db import Database
+from memserver.services.runtime import Runtime
 from memserver.types import Principal
 
 INVALID_KEY = "Invalid API key. Create one with `memserver keys create` and send it as `Authorization: Token <key>`."
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass
-class AppState:
-    settings: Settings
-    db: Database
-    providers: Providers
-    key_cache: tenants.KeyCache
-    queue: JobQueue
+AppState = Runtime
 
 
 async def get_state(request: Request) -> AppState:  # async: FastAPI runs sync dependencies in a thread
@@ -43,11 +33,11 @@ async def authenticate(request: Request) -> Principal:
     scheme, _, key = header.strip().partition(" ")
     key = key.strip()
     if scheme.lower() not in ("token", "bearer") or not key:
-        raise Unauthorized(INVALID_KEY, key="detail")
+        raise Unauthorized(INVALID_KEY)
     state: AppState = request.app.state.memserver
     principal = await tenants.resolve_key(state.db, state.key_cache, key)
     if principal is None:
-        raise Unauthorized(INVALID_KEY, key="detail")
+        raise Unauthorized(INVALID_KEY)
     return principal
 
 
@@ -55,7 +45,10 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
 def error_shape(shape: str) -> Callable[[F], F]:
-    """Which Mem0 body key this route's 400s use: 'error', 'message', or the add shape 'add'."""
+    """Declare the Mem0 shape of this route's error bodies: 'error', 'message', or the add shape 'add'.
+
+    Services raise plain errors; `api.http` renders them in the shape of the route that was called.
+    """
 
     def mark(fn: F) -> F:
         fn.error_shape = shape  # type: ignore[attr-defined]

@@ -99,15 +99,50 @@ class EdgeMiddleware:
             request_id_var.reset(token)
 
 
+INVALID_ADD_INPUT = (
+    "Invalid input data. Please refer to the memory creation documentation at "
+    "https://docs.mem0.ai/platform/quickstart#4-1-create-memories for correct formatting and required fields."
+)
+
+
 def _error_response(status: int, body: dict[str, Any], request: Request | None = None) -> JSONResponse:
     rid = request.scope.get("memserver.request_id") if request is not None else None
     body.setdefault("request_id", rid or request_id_var.get())
     return JSONResponse(body, status_code=status)
 
 
+def route_shape(request: Request) -> str:
+    """The error shape the matched route declared ('error', 'message' or 'add'); 'error' by default.
+
+    A route that serves two kinds of request (v3 list also takes pre-release adds) may set the
+    shape for one request in `scope["memserver.error_shape"]`.
+    """
+    if shape := request.scope.get("memserver.error_shape"):
+        return str(shape)
+    route = request.scope.get("route")
+    return str(getattr(getattr(route, "endpoint", None), "error_shape", "error"))
+
+
+def error_body(message: str, shape: str, status: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Mem0 error body: the route's key (`error` / `message`), any extra fields, and `detail`.
+
+    The add endpoints answer a 400 as {"error": "400 Bad Request", "details": {"message": ...}}.
+    """
+    if shape == "add" and status == 400:
+        body: dict[str, Any] = {
+            "error": "400 Bad Request",
+            "details": {"message": f"{INVALID_ADD_INPUT} ({message})"},
+        }
+    else:
+        body = {"message" if shape == "message" else "error": message}
+    body.update(extra or {})
+    body["detail"] = message
+    return body
+
+
 async def memserver_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemserverError)
-    return _error_response(exc.status_code, exc.body())
+    return _error_response(exc.status_code, error_body(exc.message, route_shape(request), exc.status_code, exc.extra))
 
 
 async def provider_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -128,13 +163,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     """Invalid bodies are 400s (the Mem0 clients map 400 to ValidationError), never 422."""
     assert isinstance(exc, RequestValidationError)
     message = _validation_message(exc)
-    route = request.scope.get("route")
-    shape = getattr(getattr(route, "endpoint", None), "error_shape", "error")
-    if shape == "add":
-        from memserver.errors import invalid_add
-
-        return _error_response(400, invalid_add(message).body())
-    return _error_response(400, {shape: message, "detail": message})
+    return _error_response(400, error_body(message, route_shape(request), 400))
 
 
 async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -10,9 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
-from memserver.errors import BadRequest, NotFound
-from memserver.storage.filters import (
-    ENTITY_FIELDS,
+from memserver.domain.filters import (
     Bool,
     Cond,
     FilterError,
@@ -22,6 +20,8 @@ from memserver.storage.filters import (
     parse_datetime,
     parse_filters,
 )
+from memserver.domain.scope import ENTITY_FIELDS
+from memserver.errors import BadRequest, NotFound
 
 ENTITY_REQUIRED_V1 = "One of the filters: app_id, user_id, agent_id, run_id is required!"
 ENTITY_REQUIRED_SEARCH = "At least one of the filters: agent_id, user_id, app_id, run_id is required!"
@@ -36,16 +36,16 @@ def query_entity_ids(
     return {k: v for k, v in given if v}
 
 
-def metadata_param(raw: str | None, *, key: str = "error") -> dict[str, Any] | None:
+def metadata_param(raw: str | None) -> dict[str, Any] | None:
     """A `metadata` query parameter: a JSON object (absent or empty = no constraint)."""
     if not raw:
         return None
     try:
         meta = json.loads(raw)
     except ValueError:
-        raise BadRequest("metadata must be a JSON object", key=key) from None
+        raise BadRequest("metadata must be a JSON object") from None
     if not isinstance(meta, dict):
-        raise BadRequest("metadata must be a JSON object", key=key)
+        raise BadRequest("metadata must be a JSON object")
     return meta or None
 
 
@@ -64,7 +64,7 @@ def as_date(value: date | datetime | None) -> date | None:
     return value
 
 
-def as_timestamp(value: int | float | str | None, *, key: str = "error") -> datetime | None:
+def as_timestamp(value: int | float | str | None) -> datetime | None:
     """Unix seconds (int/float, or a numeric string) or an ISO-8601 string."""
     if value is None:
         return None
@@ -73,16 +73,16 @@ def as_timestamp(value: int | float | str | None, *, key: str = "error") -> date
             value = float(value)
         return parse_datetime(value)
     except (FilterError, OverflowError, OSError, ValueError):
-        raise BadRequest(f"invalid timestamp {value!r}: use unix seconds or ISO-8601", key=key) from None
+        raise BadRequest(f"invalid timestamp {value!r}: use unix seconds or ISO-8601") from None
 
 
-def filters_node(filters: dict[str, Any] | None, *, key: str = "error") -> Node | None:
+def filters_node(filters: dict[str, Any] | None) -> Node | None:
     if not filters:
         return None
     try:
         return parse_filters(filters)
     except FilterError as exc:
-        raise BadRequest(str(exc), key=key) from None
+        raise BadRequest(str(exc)) from None
 
 
 def entity_node(ids: dict[str, str]) -> Node | None:
@@ -95,7 +95,7 @@ def flat_entity_ids(filters: dict[str, Any] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     if not filters:
         return out
-    node = filters_node(filters, key="error")
+    node = filters_node(filters)
     stack = [node]
     while stack:
         n = stack.pop()
@@ -106,9 +106,9 @@ def flat_entity_ids(filters: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def require_scope(node: Node | None, message: str, *, key: str) -> Node:
+def require_scope(node: Node | None, message: str) -> Node:
     if node is None or not is_entity_scoped(node):
-        raise BadRequest(message, key=key)
+        raise BadRequest(message)
     return node
 
 
@@ -120,7 +120,6 @@ def shortcut_nodes(
     start_date: str | None = None,
     end_date: str | None = None,
     latest_only: bool = False,
-    key: str = "error",
 ) -> Node | None:
     """Body-level shortcuts (`categories`, `metadata`, `keywords`, `start_date`...) as filter nodes."""
     spec: dict[str, Any] = {}
@@ -138,7 +137,7 @@ def shortcut_nodes(
         date_ops["lte"] = end_date
     if date_ops:
         spec["created_at"] = date_ops
-    node = filters_node(spec, key=key) if spec else None
+    node = filters_node(spec) if spec else None
     if latest_only:
         node = and_all(node, Cond("replaced_by", "is_null", None))
     return node
@@ -150,7 +149,7 @@ def check_page(
     p = 1 if page is None else page
     size = default_size if page_size is None else page_size
     if p < 1 or p > MAX_PAGE:  # past any real end, and an OFFSET the database could not take
-        raise NotFound("Invalid page.", key="detail")
+        raise NotFound("Invalid page.")
     if size < 1 or size > max_size:
         raise BadRequest(f"page_size must be between 1 and {max_size}")
     return p, size
@@ -161,7 +160,7 @@ def envelope(
 ) -> dict[str, Any]:
     """DRF-style page: {count, next, previous, results}; a page past the end is a 404."""
     if page > 1 and (page - 1) * page_size >= total:
-        raise NotFound("Invalid page.", key="detail")
+        raise NotFound("Invalid page.")
 
     def link(n: int) -> str:
         params = dict(request.query_params)

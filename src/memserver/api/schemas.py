@@ -76,6 +76,7 @@ class AddRequest(EntityIds):
     agent_custom_instructions: str | None = None
     includes: str | None = None
     excludes: str | None = None
+    enable_graph: bool | None = None
 
     @field_validator("timestamp", mode="before")
     @classmethod

@@ -4,32 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from memserver.errors import BadRequest
 from memserver.storage.db import Database
-from memserver.storage.models import Memory
-from memserver.storage.repositories.entities import EntityRepository, entity_column
-from memserver.storage.repositories.memories import MemoryRepository
+from memserver.storage.repositories.entities import EntityRepository
+from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
-
-TYPE_ALIASES = {
-    "user": "user",
-    "users": "user",
-    "agent": "agent",
-    "agents": "agent",
-    "app": "app",
-    "apps": "app",
-    "run": "run",
-    "runs": "run",
-    "session": "run",
-    "sessions": "run",
-}
-
-
-def entity_type(value: str, *, key: str = "error") -> str:
-    try:
-        return TYPE_ALIASES[value.lower()]
-    except KeyError:
-        raise BadRequest("Invalid entity type", key=key) from None
 
 
 async def list_entities(
@@ -53,9 +31,8 @@ async def create_entity(
 
 async def delete_entity(db: Database, principal: Principal, etype: str, name: str) -> int:
     """Delete the entity and every memory scoped to it (with DELETE history); idempotent."""
-    col = Memory.__table__.c[entity_column(etype)]
     async with db.transaction() as conn:
-        deleted = await MemoryRepository(conn).delete_where(principal.project_id, col == name)
+        deleted = await MemoryWriter(conn).delete_entity(principal.project_id, etype, name)
         await EntityRepository(conn).delete(principal.project_id, etype, name)
     return deleted
 

@@ -1,95 +1,23 @@
-"""Memory use cases: add (verbatim), read, update, delete, history, batch operations."""
+"""Memory use cases: read, update, delete, history, batch operations. Adds are `services.ingest`."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.exc import IntegrityError
-
-from memserver.errors import BadRequest, Conflict, NotFound
+from memserver.domain.changes import UNSET, MemoryEdit
+from memserver.domain.filters import Node
+from memserver.errors import BadRequest, NotFound
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
-from memserver.storage.filters import Node, compile_filter
-from memserver.storage.models import Memory
-from memserver.storage.repositories.memories import AddOutcome, MemoryRepository, NewMemory, Scope
+from memserver.storage.repositories.memories import MemoryRepository
+from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
 
 MAX_BATCH = 1000
-
-
-class _Unset:
-    pass
-
-
-UNSET: Any = _Unset()
-
-
-@dataclass
-class AddInput:
-    messages: list[dict[str, Any]]
-    scope: Scope
-    metadata: dict[str, Any] | None = None
-    categories: list[str] | None = None
-    immutable: bool = False
-    expiration_date: date | None = None
-    created_at: datetime | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class AddResult:
-    event_id: uuid.UUID
-    status: str  # SUCCEEDED | FAILED
-    results: list[AddOutcome]
-    message: str
-
-
-async def add_verbatim(db: Database, providers: Providers, principal: Principal, req: AddInput) -> AddResult:
-    """Store each non-system message verbatim; exact duplicates in the scope become NOOPs.
-
-    Embeddings are computed first (no transaction open), then everything is written by one
-    statement, so a failing embedder or database leaves nothing half-written.
-    """
-    texts = msgs.verbatim_texts(req.messages)
-    first_by_hash: dict[str, int] = {}
-    items: list[NewMemory] = []
-    duplicates: list[tuple[int, str, str]] = []  # (message index, text, hash of first occurrence)
-    for t in texts:
-        h = msgs.text_hash(t.text)
-        if h in first_by_hash:
-            duplicates.append((t.index, t.text, h))
-            continue
-        first_by_hash[h] = t.index
-        items.append(NewMemory(text=t.text, hash=h, role=t.role, actor_id=t.name, index=t.index))
-    vectors = await providers.embedder.embed([it.text for it in items])
-    event_id = uuid.uuid4()
-    history_input = [{"role": m.get("role"), "content": m.get("content")} for m in req.messages]
-    async with db.connect() as conn:
-        outcomes = await MemoryRepository(conn).add_verbatim(
-            principal.project_id,
-            req.scope,
-            items,
-            vectors,
-            metadata=req.metadata,
-            categories=req.categories,
-            immutable=req.immutable,
-            expiration_date=req.expiration_date,
-            created_at=req.created_at,
-            event_id=event_id,
-            event_payload=req.payload,
-            history_input=history_input,
-        )
-    by_index = {o.index: o for o in outcomes}
-    for index, text, h in duplicates:
-        first = by_index[first_by_hash[h]]
-        outcomes.append(AddOutcome(index=index, id=first.id, text=text, event="NOOP"))
-    outcomes.sort(key=lambda o: o.index)
-    return AddResult(event_id=event_id, status="SUCCEEDED", results=outcomes, message="Memories stored successfully")
 
 
 async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> Any:
@@ -103,11 +31,10 @@ async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> Any:
 async def list_memories(
     db: Database, principal: Principal, node: Node | None, *, page: int, page_size: int, show_expired: bool
 ) -> tuple[list[Any], int]:
-    where = compile_filter(node) if node is not None else None
     async with db.connect() as conn:
         return await MemoryRepository(conn).list(
             principal.project_id,
-            where,
+            node,
             limit=page_size,
             offset=(page - 1) * page_size,
             show_expired=show_expired,
@@ -132,29 +59,24 @@ async def update(
         rows = await repo.get_for_update(principal.project_id, [memory_id])
         if not rows:
             raise NotFound("Memory not found!")
-        return await _apply_update(repo, principal, rows[0], change, vector)
+        return await _apply_update(MemoryWriter(conn), principal, rows[0], change, vector)
 
 
-async def _apply_update(
-    repo: MemoryRepository, principal: Principal, row: Any, change: UpdateInput, vector: Any
-) -> Any:
+async def _apply_update(writer: MemoryWriter, principal: Principal, row: Any, change: UpdateInput, vector: Any) -> Any:
     if row.immutable:
         raise BadRequest(f"Memory {row.id} is immutable and cannot be updated. Delete it and add a new one.")
-    values: dict[str, Any] = {}
-    new_text = row.memory
-    if change.text is not None and change.text != row.memory:
-        new_text = change.text
-        values.update(memory=change.text, hash=msgs.text_hash(change.text), embedding=vector)
-    if change.metadata is not UNSET:
-        values["metadata"] = change.metadata
-    if change.expiration_date is not UNSET:
-        values["expiration_date"] = change.expiration_date
-    if change.created_at is not None:
-        values["created_at"] = change.created_at
-    try:
-        return await repo.update(principal.project_id, row.id, values, old_text=row.memory, new_text=new_text)
-    except IntegrityError:
-        raise Conflict("Another memory in the same scope already has exactly this text.") from None
+    text_changed = change.text is not None and change.text != row.memory
+    edit = MemoryEdit(
+        memory_id=row.id,
+        text=change.text if text_changed else None,
+        hash=msgs.text_hash(change.text) if text_changed and change.text is not None else None,
+        embedding=vector if text_changed else None,
+        metadata=change.metadata,
+        expiration_date=change.expiration_date,
+        created_at=change.created_at,
+    )
+    updated, _previous = await writer.edit(principal.project_id, edit)
+    return updated
 
 
 async def delete(db: Database, principal: Principal, memory_id: uuid.UUID, *, delete_linked: bool) -> int:
@@ -168,13 +90,14 @@ async def delete(db: Database, principal: Principal, memory_id: uuid.UUID, *, de
         ids = [memory_id]
         if delete_linked:
             ids += await repo.linked_ids(principal.project_id, memory_id)
-        count = await repo.delete_where(principal.project_id, Memory.__table__.c.id.in_(ids))
+        count = await MemoryWriter(conn).delete_ids(principal.project_id, ids)
     return count - 1
 
 
-async def delete_where(db: Database, principal: Principal, where: ColumnElement[bool]) -> int:
+async def delete_matching(db: Database, principal: Principal, node: Node) -> int:
+    """Delete every memory the filter matches (with DELETE history); returns the count."""
     async with db.transaction() as conn:
-        return await MemoryRepository(conn).delete_where(principal.project_id, where)
+        return await MemoryWriter(conn).delete_matching(principal.project_id, node)
 
 
 async def history(db: Database, principal: Principal, memory_id: uuid.UUID) -> list[Any]:
@@ -214,9 +137,10 @@ async def batch_update(
         missing = [str(i) for i in ids if i not in rows]
         if missing:
             raise NotFound(f"Memory not found: {', '.join(missing)}")
+        writer = MemoryWriter(conn)
         for mid, change in changes:
             vector = next(vectors) if change.text is not None else None
-            await _apply_update(repo, principal, rows[mid], change, vector)
+            await _apply_update(writer, principal, rows[mid], change, vector)
     return len(changes)
 
 
@@ -229,4 +153,4 @@ async def batch_delete(db: Database, principal: Principal, ids: list[uuid.UUID])
         missing = [str(i) for i in unique if i not in found]
         if missing:
             raise NotFound(f"Memory not found: {', '.join(missing)}")
-        return await repo.delete_where(principal.project_id, Memory.__table__.c.id.in_(unique))
+        return await MemoryWriter(conn).delete_ids(principal.project_id, unique)

@@ -10,12 +10,13 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from memserver.domain.filters import Node
 from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
-from memserver.storage.filters import Node, compile_filter
+from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
 from memserver.storage.repositories.search import SearchRepository
 from memserver.types import Principal

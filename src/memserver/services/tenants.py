@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+from memserver.errors import NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import KeyInfo, TenantRepository, hash_key
 from memserver.types import Principal
@@ -75,7 +76,7 @@ async def create_project(db: Database, org: str, name: str) -> uuid.UUID:
         repo = TenantRepository(conn)
         org_id = await repo.get_org_id(org)
         if org_id is None:
-            raise LookupError(f"no org named {org!r}")
+            raise NotFound(f"no org named {org!r}")
         return await repo.create_project(org_id, name)
 
 
@@ -86,7 +87,7 @@ async def list_projects(db: Database, org: str | None) -> list[dict[str, Any]]:
         if org is not None:
             org_id = await repo.get_org_id(org)
             if org_id is None:
-                raise LookupError(f"no org named {org!r}")
+                raise NotFound(f"no org named {org!r}")
         return await repo.list_projects(org_id)
 
 
@@ -95,10 +96,10 @@ async def create_key(db: Database, org: str, project: str, name: str, email: str
         repo = TenantRepository(conn)
         org_id = await repo.get_org_id(org)
         if org_id is None:
-            raise LookupError(f"no org named {org!r}")
+            raise NotFound(f"no org named {org!r}")
         project_id = await repo.get_project_id(org_id, project)
         if project_id is None:
-            raise LookupError(f"no project named {project!r} in org {org!r}")
+            raise NotFound(f"no project named {project!r} in org {org!r}")
         return await repo.create_key(project_id, name, email)
 
 

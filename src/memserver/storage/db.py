@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pgvector.asyncpg import register_vector
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from memserver.config import DatabaseSettings
@@ -76,6 +76,11 @@ class Database:
         """
         async with (self._generic if generic_plans else self._autocommit).connect() as conn:
             yield conn
+
+    async def ping(self) -> None:
+        """One round trip to the database (health checks)."""
+        async with self.connect() as conn:
+            await conn.execute(select(1))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -114,7 +114,8 @@ class MemoryHistory(Base):
     event: Mapped[str] = mapped_column(Text)
     old_memory: Mapped[str | None] = mapped_column(Text)
     new_memory: Mapped[str | None] = mapped_column(Text)
-    input: Mapped[Any | None] = mapped_column(JSONB)
+    input: Mapped[Any | None] = mapped_column(JSONB)  # rows before 0005; newer rows read it from their event
+    event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     user_id: Mapped[str | None] = mapped_column(Text)
     agent_id: Mapped[str | None] = mapped_column(Text)
     app_id: Mapped[str | None] = mapped_column(Text)

@@ -56,10 +56,10 @@ def make_celery(settings: Settings) -> Any:
 
     @app.task(name="memserver.run_event")
     def run_event(event_id: str) -> None:
-        from memserver.services import jobs
+        from memserver.services import dispatch
 
         rt = runtime()
-        rt.run(jobs.run_event(rt.db, rt.providers, uuid.UUID(event_id)))
+        rt.run(dispatch.run_job(rt.db, rt.providers, uuid.UUID(event_id)))
 
     @app.task(name="memserver.recover")
     def recover() -> int:

@@ -8,7 +8,7 @@ import uuid
 
 from memserver.config import Settings
 from memserver.providers.registry import Providers
-from memserver.services import jobs
+from memserver.services import dispatch, jobs
 from memserver.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class InProcessQueue:
     async def _run(self, event_id: uuid.UUID) -> None:
         async with self._sem:
             try:
-                await jobs.run_event(self._db, self._providers, event_id)
+                await dispatch.run_job(self._db, self._providers, event_id)
             except Exception:  # the row stays PENDING/RUNNING and is recovered on the next start
                 log.exception("in-process job %s crashed", event_id)
 

@@ -12,6 +12,7 @@ from memserver.api.http import JSONResponse
 from memserver.api.params import check_page, envelope
 from memserver.api.schemas import EntityCreate
 from memserver.api.serialize import entity_out
+from memserver.domain.scope import entity_type as entity_type_of
 from memserver.errors import BadRequest, NotFound
 from memserver.services import entities
 
@@ -40,7 +41,7 @@ async def list_entities(
 @router.get("/v2/entities/{entity_type}/{entity_id}", summary="Get an entity by name")
 @error_shape("message")
 async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> list[Any]:
-    etype = entities.entity_type(segment(entity_type), key="message")
+    etype = entity_type_of(segment(entity_type))
     row = await entities.get_entity(state.db, principal, etype, segment(entity_id))
     return [] if row is None else [entity_out(row, owner=principal.user_email, organization=principal.org_name)]
 
@@ -50,7 +51,7 @@ async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, princ
 async def delete_entity_v2(
     entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    etype = entities.entity_type(segment(entity_type), key="message")
+    etype = entity_type_of(segment(entity_type))
     deleted = await entities.delete_entity(state.db, principal, etype, segment(entity_id))
     return {"message": "Entity deleted successfully.", "deleted_memories": deleted}
 
@@ -60,7 +61,7 @@ async def delete_entity_v2(
 async def delete_entity_v1(
     entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    etype = entities.entity_type(segment(entity_type))
+    etype = entity_type_of(segment(entity_type))
     try:
         numeric = int(segment(entity_id))
     except ValueError:

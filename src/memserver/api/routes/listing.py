@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
+from memserver.api.add_wire import add_input, v3_response
 from memserver.api.deps import PrincipalDep, StateDep, error_shape
 from memserver.api.params import (
     ENTITY_REQUIRED_SEARCH,
@@ -20,12 +21,11 @@ from memserver.api.params import (
     require_scope,
     shortcut_nodes,
 )
-from memserver.api.routes.add import add_v3
 from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
-from memserver.errors import BadRequest, invalid_add
-from memserver.services import memories, search
-from memserver.storage.filters import Node, and_all
+from memserver.domain.filters import Node, and_all
+from memserver.errors import BadRequest
+from memserver.services import ingest, memories, search
 from memserver.types import Principal
 
 router = APIRouter(tags=["list and search"])
@@ -63,8 +63,8 @@ async def list_v1(
 ) -> Any:
     """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
     ids = query_entity_ids(user_id, agent_id, app_id, run_id)
-    scope = require_scope(entity_node(ids), ENTITY_REQUIRED_V1, key="message")
-    meta = metadata_param(metadata, key="message")
+    scope = require_scope(entity_node(ids), ENTITY_REQUIRED_V1)
+    meta = metadata_param(metadata)
     cats: list[str] | None = None
     if categories:
         cats = [c.strip() for item in categories for c in item.split(",") if c.strip()]
@@ -76,7 +76,6 @@ async def list_v1(
             keywords=keywords,
             start_date=start_date,
             end_date=end_date,
-            key="message",
         ),
     )
     assert node is not None
@@ -96,19 +95,18 @@ async def list_v1(
     return _page_items(rows, principal, fields)
 
 
-def _list_node(body: ListRequest, *, allow_top_level_ids: bool, key: str) -> Node:
+def _list_node(body: ListRequest, *, allow_top_level_ids: bool) -> Node:
     ids = body.ids()
     if ids and not allow_top_level_ids:
-        raise BadRequest(TOP_LEVEL_IDS_V3, key=key)
-    node = and_all(filters_node(body.filters, key=key), entity_node(ids))
-    node = require_scope(node, ENTITY_REQUIRED_V1, key=key)
+        raise BadRequest(TOP_LEVEL_IDS_V3)
+    node = and_all(filters_node(body.filters), entity_node(ids))
+    node = require_scope(node, ENTITY_REQUIRED_V1)
     extra = shortcut_nodes(
         categories=body.categories,
         keywords=body.keywords,
         start_date=body.start_date,
         end_date=body.end_date,
         latest_only=body.latest_only,
-        key=key,
     )
     result = and_all(node, extra)
     assert result is not None
@@ -126,7 +124,7 @@ async def list_v2(
     page_size: int | None = None,
 ) -> Any:
     """`filters` or top-level ids; a bare array, or a page when page and page_size are given."""
-    node = _list_node(body, allow_top_level_ids=True, key="message")
+    node = _list_node(body, allow_top_level_ids=True)
     page = page if page is not None else body.page
     page_size = page_size if page_size is not None else body.page_size
     paged = page is not None and page_size is not None
@@ -147,7 +145,7 @@ async def _add_body(request: Request) -> AddRequest:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err.get("loc", ()))
-        raise invalid_add(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))) from None
+        raise BadRequest(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))) from None
 
 
 @router.post("/v3/memories", summary="List memories (v3)")
@@ -162,8 +160,11 @@ async def list_v3(
 ) -> Any:
     """Always a {count, next, previous, results} page; the query's page/page_size win over the body's."""
     if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here
-        return await add_v3(await _add_body(request), state, principal)
-    node = _list_node(body, allow_top_level_ids=False, key="error")
+        request.scope["memserver.error_shape"] = "add"
+        add = await _add_body(request)
+        result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(add))
+        return v3_response(result, infer=add.infer)
+    node = _list_node(body, allow_top_level_ids=False)
     p, size = check_page(
         page if page is not None else body.page, page_size if page_size is not None else body.page_size
     )
@@ -176,30 +177,30 @@ async def list_v3(
 # ----------------------------------------------------------------------------------------------
 # search
 # ----------------------------------------------------------------------------------------------
-def _search_input(body: SearchRequest, *, version: str, key: str) -> search.SearchInput:
+def _search_input(body: SearchRequest, *, version: str) -> search.SearchInput:
     query = body.query.strip()
     if not query:
-        raise BadRequest("query must not be empty", key=key)
+        raise BadRequest("query must not be empty")
     ids = body.ids()
     if version == "v3" and ids:
-        raise BadRequest(TOP_LEVEL_IDS_V3, key=key)
-    node = and_all(filters_node(body.filters, key=key), entity_node(ids))
-    node = require_scope(node, ENTITY_REQUIRED_SEARCH, key=key)
+        raise BadRequest(TOP_LEVEL_IDS_V3)
+    node = and_all(filters_node(body.filters), entity_node(ids))
+    node = require_scope(node, ENTITY_REQUIRED_SEARCH)
     node = and_all(
         node,
-        shortcut_nodes(categories=body.categories, metadata=body.metadata, latest_only=body.latest_only, key=key),
+        shortcut_nodes(categories=body.categories, metadata=body.metadata, latest_only=body.latest_only),
     )
     assert node is not None
     top_k = body.top_k if body.top_k is not None else (body.limit if body.limit is not None else 10)
     if not 1 <= top_k <= 1000:
-        raise BadRequest("top_k must be between 1 and 1000", key=key)
+        raise BadRequest("top_k must be between 1 and 1000")
     default_threshold = {"v3": 0.1, "v2": 0.3}.get(version, 0.0)
     threshold = default_threshold if body.threshold is None else body.threshold
     if not 0.0 <= threshold <= 1.0:
-        raise BadRequest("threshold must be between 0 and 1", key=key)
+        raise BadRequest("threshold must be between 0 and 1")
     retrieval = body.retrieval or "hybrid"
     if retrieval not in ("hybrid", "semantic", "keyword"):
-        raise BadRequest("retrieval must be one of hybrid, semantic, keyword", key=key)
+        raise BadRequest("retrieval must be one of hybrid, semantic, keyword")
     return search.SearchInput(
         query=query,
         node=node,
@@ -212,16 +213,12 @@ def _search_input(body: SearchRequest, *, version: str, key: str) -> search.Sear
     )
 
 
-async def _run_search(
-    state: StateDep, principal: Principal, body: SearchRequest, version: str, key: str
-) -> list[dict[str, Any]]:
+async def _run_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> list[dict[str, Any]]:
     config = search.SearchConfig(
         exact_scan_limit=state.settings.search.exact_scan_limit,
         neighbour_gap_s=state.settings.search.neighbour_gap_s,
     )
-    hits = await search.search(
-        state.db, state.providers, principal, _search_input(body, version=version, key=key), config
-    )
+    hits = await search.search(state.db, state.providers, principal, _search_input(body, version=version), config)
     return [
         project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
         for h in hits
@@ -230,7 +227,7 @@ async def _run_search(
 
 async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> Any:
     """v1 and v2: a bare array, or {results, relations} with output_format=v1.1."""
-    results = await _run_search(state, principal, body, version, "message")
+    results = await _run_search(state, principal, body, version)
     if body.output_format == "v1.1":
         return {"results": results, "relations": []}
     return results
@@ -252,4 +249,4 @@ async def search_v2(body: SearchRequest, state: StateDep, principal: PrincipalDe
 @error_shape("error")
 async def search_v3(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
     """Hybrid search; every hit has a 0..1 `score` and its `score_breakdown`."""
-    return {"results": await _run_search(state, principal, body, "v3", "error")}
+    return {"results": await _run_search(state, principal, body, "v3")}

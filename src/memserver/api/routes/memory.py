@@ -22,9 +22,10 @@ from memserver.api.params import (
 )
 from memserver.api.schemas import BatchItem, BatchRequest, UpdateRequest
 from memserver.api.serialize import history_out, memory_out
+from memserver.domain.filters import Bool, Cond, and_all
+from memserver.domain.scope import TYPE_ALIASES, entity_type
 from memserver.errors import BadRequest
-from memserver.services import entities, memories
-from memserver.storage.filters import Bool, Cond, and_all, compile_filter
+from memserver.services import memories
 
 router = APIRouter(tags=["memory"])
 
@@ -112,7 +113,7 @@ async def delete_all(
         raise BadRequest(
             "At least one filter is required: user_id, agent_id, app_id, run_id (use '*' for all) or metadata"
         )
-    n = await memories.delete_where(state.db, principal, compile_filter(node))
+    n = await memories.delete_matching(state.db, principal, node)
     return {"message": "Memories deleted successfully!", "deleted_count": n}
 
 
@@ -164,10 +165,10 @@ async def memory_subresource(
 ) -> Any:
     """`/v1/memories/{memory_id}/history/` or `/v1/memories/{user|agent|app|run}/{entity_id}/`."""
     first, second = segment(first), segment(second)
-    if second == "history" and first.lower() not in entities.TYPE_ALIASES:
+    if second == "history" and first.lower() not in TYPE_ALIASES:
         rows = await memories.history(state.db, principal, memory_uuid(first))
         return [history_out(r) for r in rows]
-    etype = entities.entity_type(first)
+    etype = entity_type(first)
     node = entity_node({f"{etype}_id": second})
     p, size = check_page(page, 100)
     rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size, show_expired=True)

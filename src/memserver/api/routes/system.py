@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from memserver.api.deps import PrincipalDep, StateDep
 from memserver.api.http import JSONResponse
@@ -28,8 +27,7 @@ async def ping(principal: PrincipalDep) -> dict[str, Any]:
 @router.get("/health", summary="Liveness and database check (no auth)")
 async def health(state: StateDep) -> Any:
     try:
-        async with state.db.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await state.db.ping()
         db = "ok"
     except Exception as exc:  # report, don't raise: this endpoint exists to say what is broken
         db = f"error: {type(exc).__name__}"

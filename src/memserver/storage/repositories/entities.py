@@ -8,8 +8,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.storage.repositories.memories import ENTITY_TYPES
-
 _COUNT = """
     (SELECT count(*) FROM memories m WHERE m.project_id = e.project_id AND
         CASE e.type WHEN 'user' THEN m.user_id = e.name WHEN 'agent' THEN m.agent_id = e.name
@@ -94,7 +92,3 @@ class EntityRepository:
             {"p": project_id, "t": entity_type, "n": name},
         )
         return int(res.rowcount)
-
-
-def entity_column(entity_type: str) -> str:
-    return ENTITY_TYPES[entity_type]

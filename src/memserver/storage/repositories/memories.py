@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
-from pgvector import Vector
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    bindparam,
-    delete,
-    func,
-    literal_column,
-    or_,
-    select,
-    text,
-    true,
-)
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.storage.models import Entity, Memory, MemoryHistory
+from memserver.domain.filters import Node
+from memserver.domain.scope import entity_column
+from memserver.storage.filters import compile_filter
+from memserver.storage.models import Event, Memory, MemoryHistory
 
 M = Memory.__table__
 H = MemoryHistory.__table__
-E = Entity.__table__
-
-ENTITY_COLUMNS = ("user_id", "agent_id", "app_id", "run_id")
-ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": "run_id"}
+EV = Event.__table__
 
 # Columns returned to clients (never the embedding or the tsvector).
 READ_COLUMNS = [
@@ -53,46 +36,16 @@ READ_COLUMNS = [
     M.c.replaced_by,
     M.c.source,
     M.c.role,
+    M.c.provenance,
     M.c.created_at,
     M.c.updated_at,
 ]
 
-
-def vector_literal(vec: NDArray[np.float32] | Sequence[float]) -> str:
-    """pgvector's text form (for raw SQL clients such as the benchmarks; the API sends binary)."""
-    return "[" + ",".join(map(str, np.asarray(vec, dtype=np.float32).tolist())) + "]"
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-@dataclass
-class Scope:
-    user_id: str | None = None
-    agent_id: str | None = None
-    app_id: str | None = None
-    run_id: str | None = None
-
-    def entities(self) -> list[tuple[str, str]]:
-        return [(t, getattr(self, col)) for t, col in ENTITY_TYPES.items() if getattr(self, col) is not None]
-
-
-@dataclass
-class NewMemory:
-    text: str
-    hash: str
-    role: str | None
-    actor_id: str | None
-    index: int  # position of the message in the request
-
-
-@dataclass
-class AddOutcome:
-    index: int
-    id: uuid.UUID | None
-    text: str
-    event: str  # ADD | NOOP
+# A history row's `input`: the messages of the add that caused it, stored once on its event
+# (rows written before that was so carry their own copy).
+_HISTORY_INPUT = func.coalesce(H.c.input, EV.c.payload["messages"], literal_column("'[]'::jsonb")).label("input")
+_HISTORY_COLUMNS = [c for c in H.c if c.name != "input"] + [_HISTORY_INPUT]
+_HISTORY_FROM = H.outerjoin(EV, and_(EV.c.id == H.c.event_id, EV.c.project_id == H.c.project_id))
 
 
 def not_expired() -> ColumnElement[bool]:
@@ -100,65 +53,21 @@ def not_expired() -> ColumnElement[bool]:
     return or_(M.c.expiration_date.is_(None), M.c.expiration_date >= literal_column("CURRENT_DATE"))
 
 
-# Built once: this statement runs on every add.
-_ADD_VERBATIM = text(
-    """
-        WITH input AS (
-            SELECT * FROM unnest(
-                CAST(:ids AS uuid[]), CAST(:texts AS text[]), CAST(:hashes AS text[]),
-                CAST(:vectors AS vector[]), CAST(:roles AS text[]), CAST(:actors AS text[]),
-                CAST(:ords AS int[])
-            ) AS t(id, memory, hash, embedding, role, actor_id, ord)
-        ),
-        base AS (SELECT COALESCE(CAST(:created_at AS timestamptz), now()) AS ts),
-        ins AS (
-            INSERT INTO memories (id, project_id, user_id, agent_id, app_id, run_id, memory, hash, metadata,
-                categories, embedding, immutable, expiration_date, role, actor_id, source, provenance, event_id,
-                created_at, updated_at)
-            SELECT i.id, CAST(:project_id AS uuid), CAST(:user_id AS text), CAST(:agent_id AS text),
-                CAST(:app_id AS text), CAST(:run_id AS text), i.memory, i.hash,
-                CAST(:metadata AS jsonb), CAST(:categories AS text[]), i.embedding, CAST(:immutable AS boolean),
-                CAST(:expiration_date AS date), i.role, i.actor_id, 'verbatim',
-                jsonb_build_object('event_id', CAST(:event_id AS uuid), 'message_index', i.ord),
-                CAST(:event_id AS uuid),
-                -- messages of one request keep their order: one microsecond apart
-                b.ts + i.ord * interval '1 microsecond', b.ts + i.ord * interval '1 microsecond'
-            FROM input i CROSS JOIN base b
-            ORDER BY i.ord
-            ON CONFLICT (project_id, user_id, agent_id, app_id, run_id, hash)
-                DO UPDATE SET hash = EXCLUDED.hash
-            RETURNING id, memory, hash, created_at
-        ),
-        outcome AS (
-            SELECT i.ord, ins.id, i.memory, CASE WHEN ins.id = i.id THEN 'ADD' ELSE 'NOOP' END AS event
-            FROM input i JOIN ins ON ins.hash = i.hash
-        ),
-        hist AS (
-            INSERT INTO memory_history (id, project_id, memory_id, event, old_memory, new_memory, input,
-                user_id, agent_id, app_id, run_id, categories, metadata, created_at, updated_at)
-            SELECT gen_random_uuid(), :project_id, ins.id, 'ADD', NULL, ins.memory, CAST(:history_input AS jsonb),
-                :user_id, :agent_id, :app_id, :run_id, CAST(:categories AS text[]), CAST(:metadata AS jsonb),
-                now(), now()
-            FROM ins JOIN input i ON i.id = ins.id
-        ),
-        ent AS (
-            INSERT INTO entities (project_id, type, name)
-            SELECT :project_id, e.type, e.name
-            FROM unnest(CAST(:entity_types AS text[]), CAST(:entity_names AS text[])) AS e(type, name)
-            ON CONFLICT DO NOTHING
-        ),
-        ev AS (
-            INSERT INTO events (id, project_id, event_type, status, payload, results, created_at, updated_at,
-                started_at, completed_at, latency_ms)
-            SELECT CAST(:event_id AS uuid), CAST(:project_id AS uuid), 'ADD', 'SUCCEEDED', CAST(:payload AS jsonb),
-                COALESCE((SELECT jsonb_agg(jsonb_build_object('id', o.id, 'event', o.event,
-                    'data', jsonb_build_object('memory', o.memory)) ORDER BY o.ord) FROM outcome o), '[]'::jsonb),
-                now(), now(), now(), clock_timestamp(),
-                1000 * extract(epoch FROM clock_timestamp() - now())
-        )
-        SELECT ord, id, memory, event FROM outcome ORDER BY ord
-        """
-)
+def where_of(node: Node | None) -> ColumnElement[bool] | None:
+    return None if node is None else compile_filter(node)
+
+
+def by_ids(ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    return M.c.id.in_(list(ids))
+
+
+def by_entity(etype: str, name: str) -> ColumnElement[bool]:
+    return M.c[entity_column(etype)] == name
+
+
+def vector_literal(vec: NDArray[np.float32] | Sequence[float]) -> str:
+    """pgvector's text form (for raw SQL clients such as the benchmarks; the API sends binary)."""
+    return "[" + ",".join(map(str, np.asarray(vec, dtype=np.float32).tolist())) + "]"
 
 
 class MemoryRepository:
@@ -166,166 +75,11 @@ class MemoryRepository:
         self.conn = conn
 
     # ------------------------------------------------------------------------------------------
-    # writes
+    # locks and links (for the write path's callers)
     # ------------------------------------------------------------------------------------------
-    async def add_verbatim(
-        self,
-        project_id: uuid.UUID,
-        scope: Scope,
-        items: Sequence[NewMemory],
-        vectors: NDArray[np.float32],
-        *,
-        metadata: dict[str, Any] | None,
-        categories: list[str] | None,
-        immutable: bool,
-        expiration_date: date | None,
-        created_at: datetime | None,
-        event_id: uuid.UUID,
-        event_payload: dict[str, Any],
-        history_input: list[dict[str, Any]],
-    ) -> list[AddOutcome]:
-        """Insert memories, their ADD history, the entities and the event in ONE statement.
-
-        Exact duplicates in the same scope (same text hash) hit the unique index and are reported
-        as NOOP with the id of the memory that already holds the text. The no-op DO UPDATE makes
-        RETURNING yield that row even when a concurrent request committed it after this statement's
-        snapshot (a DO NOTHING plus a lookup would miss it and answer a NOOP without an id).
-        """
-        ids = [uuid.uuid4() for _ in items]
-        entities = scope.entities()
-        params = {
-            "ids": ids,
-            "texts": [it.text for it in items],
-            "hashes": [it.hash for it in items],
-            "vectors": [Vector(v) for v in vectors],  # binary codec (storage/db.py)
-            "roles": [it.role for it in items],
-            "actors": [it.actor_id for it in items],
-            "ords": [it.index for it in items],
-            "project_id": project_id,
-            "user_id": scope.user_id,
-            "agent_id": scope.agent_id,
-            "app_id": scope.app_id,
-            "run_id": scope.run_id,
-            "metadata": _json(metadata),
-            "categories": categories,
-            "immutable": immutable,
-            "expiration_date": expiration_date,
-            "created_at": created_at,
-            "event_id": event_id,
-            "payload": _json(event_payload),
-            "history_input": _json(history_input),
-            "entity_types": [t for t, _ in entities],
-            "entity_names": [n for _, n in entities],
-        }
-        rows = (await self.conn.execute(_ADD_VERBATIM, params)).all()
-        return [AddOutcome(index=r.ord, id=r.id, text=r.memory, event=r.event) for r in rows]
-
     async def get_for_update(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[Any]:
         stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id.in_(list(memory_ids))).with_for_update()
         return list((await self.conn.execute(stmt)).all())
-
-    async def update(
-        self,
-        project_id: uuid.UUID,
-        memory_id: uuid.UUID,
-        values: dict[str, Any],
-        *,
-        old_text: str,
-        new_text: str,
-        history_input: list[dict[str, Any]] | None = None,
-    ) -> Any:
-        """Apply changed columns and write an UPDATE history row; returns the updated row."""
-        params: dict[str, Any] = {}
-        sets = ["updated_at = now()"]
-        for col, value in values.items():
-            if col == "embedding":
-                sets.append("embedding = CAST(:embedding AS vector)")
-                params["embedding"] = Vector(value)
-            elif col == "metadata":
-                sets.append("metadata = CAST(:metadata AS jsonb)")
-                params["metadata"] = _json(value)
-            else:
-                sets.append(f"{col} = :{col}")
-                params[col] = value
-        cols = ", ".join(c.name for c in READ_COLUMNS)
-        sql = f"""
-        WITH upd AS (
-            UPDATE memories SET {", ".join(sets)}
-            WHERE project_id = :project_id AND id = :memory_id
-            RETURNING {cols}
-        ),
-        hist AS (
-            INSERT INTO memory_history (id, project_id, memory_id, event, old_memory, new_memory, input,
-                user_id, agent_id, app_id, run_id, categories, metadata, created_at, updated_at)
-            SELECT gen_random_uuid(), :project_id, upd.id, 'UPDATE', :old_text, :new_text,
-                CAST(:history_input AS jsonb), upd.user_id, upd.agent_id, upd.app_id, upd.run_id, upd.categories,
-                upd.metadata, now(), now()
-            FROM upd
-        )
-        SELECT * FROM upd
-        """
-        params.update(
-            project_id=project_id,
-            memory_id=memory_id,
-            old_text=old_text,
-            new_text=new_text,
-            history_input=_json(history_input or []),
-        )
-        return (await self.conn.execute(text(sql), params)).one()
-
-    async def delete_where(self, project_id: uuid.UUID, where: ColumnElement[bool]) -> int:
-        """Delete matching memories and write a DELETE history row for each; returns the count."""
-        deleted = (
-            delete(M)
-            .where(M.c.project_id == project_id, where)
-            .returning(
-                M.c.id,
-                M.c.memory,
-                M.c.user_id,
-                M.c.agent_id,
-                M.c.app_id,
-                M.c.run_id,
-                M.c.categories,
-                M.c.metadata,
-            )
-            .cte("deleted")
-        )
-        hist = (
-            insert(H)
-            .from_select(
-                [
-                    "id",
-                    "project_id",
-                    "memory_id",
-                    "event",
-                    "old_memory",
-                    "new_memory",
-                    "user_id",
-                    "agent_id",
-                    "app_id",
-                    "run_id",
-                    "categories",
-                    "metadata",
-                ],
-                select(
-                    func.gen_random_uuid(),
-                    bindparam("pid", project_id),
-                    deleted.c.id,
-                    literal_column("'DELETE'"),
-                    deleted.c.memory,
-                    literal_column("NULL"),
-                    deleted.c.user_id,
-                    deleted.c.agent_id,
-                    deleted.c.app_id,
-                    deleted.c.run_id,
-                    deleted.c.categories,
-                    deleted.c.metadata,
-                ),
-            )
-            .cte("hist")
-        )
-        stmt = select(func.count()).select_from(deleted).add_cte(hist)
-        return int((await self.conn.execute(stmt)).scalar_one())
 
     async def linked_ids(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> list[uuid.UUID]:
         """Memories superseded by this one, transitively (the `replaced_by` chain)."""
@@ -351,8 +105,9 @@ class MemoryRepository:
         stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id == memory_id)
         return (await self.conn.execute(stmt)).first()
 
-    def _list_stmt(self, project_id: uuid.UUID, where: ColumnElement[bool] | None, show_expired: bool) -> Select[Any]:
+    def _list_stmt(self, project_id: uuid.UUID, node: Node | None, show_expired: bool) -> Select[Any]:
         conds: list[ColumnElement[bool]] = [M.c.project_id == project_id]
+        where = where_of(node)
         if where is not None:
             conds.append(where)
         if not show_expired:
@@ -362,7 +117,7 @@ class MemoryRepository:
     async def list(
         self,
         project_id: uuid.UUID,
-        where: ColumnElement[bool] | None,
+        node: Node | None,
         *,
         limit: int,
         offset: int,
@@ -370,7 +125,7 @@ class MemoryRepository:
     ) -> tuple[list[Any], int]:
         """One page, newest first, plus the total count (one round trip)."""
         stmt = (
-            self._list_stmt(project_id, where, show_expired)
+            self._list_stmt(project_id, node, show_expired)
             .order_by(M.c.created_at.desc(), M.c.id.desc())
             .limit(limit)
             .offset(offset)
@@ -381,27 +136,25 @@ class MemoryRepository:
             total = int(
                 (
                     await self.conn.execute(
-                        select(func.count()).select_from(self._list_stmt(project_id, where, show_expired).subquery())
+                        select(func.count()).select_from(self._list_stmt(project_id, node, show_expired).subquery())
                     )
                 ).scalar_one()
             )
         return rows, total
 
-    async def count(self, project_id: uuid.UUID, where: ColumnElement[bool] | None) -> int:
-        stmt = select(func.count()).select_from(M).where(M.c.project_id == project_id)
-        if where is not None:
-            stmt = stmt.where(where)
-        return int((await self.conn.execute(stmt)).scalar_one())
-
     async def history(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> list[Any]:
         stmt = (
-            select(H).where(H.c.project_id == project_id, H.c.memory_id == memory_id).order_by(H.c.created_at, H.c.id)
+            select(*_HISTORY_COLUMNS)
+            .select_from(_HISTORY_FROM)
+            .where(H.c.project_id == project_id, H.c.memory_id == memory_id)
+            .order_by(H.c.created_at, H.c.id)
         )
         return list((await self.conn.execute(stmt)).all())
 
     async def history_page(self, project_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Any], int]:
         stmt = (
-            select(H, func.count().over().label("total"))
+            select(*_HISTORY_COLUMNS, func.count().over().label("total"))
+            .select_from(_HISTORY_FROM)
             .where(H.c.project_id == project_id)
             .order_by(H.c.created_at.desc(), H.c.id.desc())
             .limit(limit)

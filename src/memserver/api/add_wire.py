@@ -1,0 +1,95 @@
+"""The add request of every client generation -> `AddInput`, and its outcome -> the Mem0 response shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memserver.api.params import as_date, as_timestamp, flat_entity_ids
+from memserver.api.schemas import AddRequest
+from memserver.domain.add import AddInput, AddMessage
+from memserver.domain.changes import Outcome
+from memserver.errors import BadRequest
+from memserver.pipeline.messages import normalize_messages
+from memserver.services.ingest import AddResult
+
+
+def add_input(body: AddRequest) -> AddInput:
+    """Validate and normalise an add; every problem is a 400 in the add shape (the route declares it)."""
+    try:
+        ids = flat_entity_ids(body.filters) if body.filters else {}
+    except BadRequest as exc:
+        raise BadRequest(f"filters: {exc.message}") from None
+    ids.update(body.ids())  # top-level ids win over ids inside filters
+    if not ids:
+        raise BadRequest("at least one of user_id, agent_id, app_id, run_id is required")
+    if "*" in ids.values():
+        raise BadRequest("'*' is a filter wildcard, not an entity id")
+    try:
+        messages = normalize_messages(body.messages)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if not messages:
+        raise BadRequest("messages must not be empty")
+    if any(not isinstance(m.get("content"), (str, list, dict)) for m in messages):
+        raise BadRequest("every message needs a content")
+    if all(isinstance(m["content"], str) and not m["content"].strip() for m in messages):
+        raise BadRequest("messages have no content to store")
+    return AddInput(
+        messages=[
+            AddMessage(role=str(m.get("role") or "user"), content=m["content"], name=_name(m.get("name")))
+            for m in messages
+        ],
+        **ids,
+        metadata=body.metadata,
+        categories=body.categories,
+        immutable=body.immutable,
+        expiration_date=as_date(body.expiration_date),
+        timestamp=as_timestamp(body.timestamp),
+        infer=body.infer,
+        includes=body.includes,
+        excludes=body.excludes,
+        custom_instructions=body.custom_instructions,
+        agent_custom_instructions=body.agent_custom_instructions,
+        custom_categories=custom_categories(body.custom_categories),
+        enable_graph=body.enable_graph,
+    )
+
+
+def _name(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def custom_categories(value: Any) -> dict[str, str] | None:
+    """`[{"name": "description"}, ...]` (or one such object) -> {name: description}."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise BadRequest(f'custom_categories: Expected a list of dictionaries but got type "{type(value).__name__}"')
+    out: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise BadRequest(f'custom_categories: Expected a dictionary of items but got type "{type(item).__name__}"')
+        for name, description in item.items():
+            out[str(name)] = str(description)
+    return out
+
+
+def event_item(o: Outcome) -> dict[str, Any]:
+    """A memory event as the add responses list it (v1.0 `data.memory` and v1.1 `memory` at once)."""
+    item: dict[str, Any] = {
+        "id": str(o.id) if o.id else None,
+        "event": o.event.value,
+        "memory": o.text,
+        "data": {"memory": o.text},
+    }
+    if o.previous_text is not None:
+        item["previous_memory"] = o.previous_text
+    return item
+
+
+def v3_response(result: AddResult, *, infer: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"message": result.message, "status": result.status.value, "event_id": str(result.event_id)}
+    if not infer:
+        out["results"] = [event_item(o) for o in result.results]
+    return out

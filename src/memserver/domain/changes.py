@@ -1,0 +1,119 @@
+"""Memory changes: what the single write path (`storage.repositories.memories.MemoryWriter`) applies.
+
+A verbatim add is a list of `NewMemory`; an inferred add is a list of decisions of all four kinds
+for one scope. Either is applied all or nothing, and every change writes its history row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from memserver.domain.scope import Scope
+
+
+class Op(StrEnum):
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    NOOP = "NOOP"
+
+
+class _Unset:
+    """Marks a field an update leaves as it is (distinct from None, which clears it)."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """A memory to insert. An exact duplicate (same text hash in the same scope) becomes a NOOP."""
+
+    text: str
+    hash: str
+    scope: Scope
+    embedding: Any  # a unit vector (numpy float32 row); passed to the database untouched
+    index: int = 0  # position in the request (message index, or fact index for inferred adds)
+    role: str | None = None
+    actor_id: str | None = None
+    categories: list[str] | None = None
+    provenance: dict[str, Any] | None = None
+    source: str = "verbatim"  # verbatim | inferred
+
+
+@dataclass(frozen=True)
+class AddDefaults:
+    """Fields an add request gives every memory it creates."""
+
+    metadata: dict[str, Any] | None = None
+    immutable: bool = False
+    expiration_date: date | None = None
+    created_at: datetime | None = None  # backdates created_at (the request's `timestamp`)
+
+
+@dataclass(frozen=True)
+class MemoryEdit:
+    """A change to an existing memory; UNSET fields stay as they are."""
+
+    memory_id: uuid.UUID
+    text: str | None = None  # with hash and embedding
+    hash: str | None = None
+    embedding: Any = None
+    metadata: Any = UNSET  # dict | None
+    categories: Any = UNSET  # list[str] | None
+    expiration_date: Any = UNSET  # date | None
+    created_at: datetime | None = None
+    provenance: Any = UNSET  # dict | None
+
+
+@dataclass(frozen=True)
+class MemoryRemoval:
+    """Delete a memory (its history stays), or retire it as superseded by another one."""
+
+    memory_id: uuid.UUID
+    replaced_by: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Noop:
+    memory_id: uuid.UUID | None
+    text: str
+    index: int = 0
+
+
+@dataclass
+class ChangeSet:
+    """The decisions of one add for one project, applied in one transaction."""
+
+    adds: list[NewMemory] = field(default_factory=list)
+    edits: list[MemoryEdit] = field(default_factory=list)
+    removals: list[MemoryRemoval] = field(default_factory=list)
+    noops: list[Noop] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One memory event of an add, as clients see it (ADD / UPDATE / DELETE / NOOP)."""
+
+    index: int
+    id: uuid.UUID | None
+    text: str
+    event: Op
+    previous_text: str | None = None

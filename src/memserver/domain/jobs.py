@@ -1,0 +1,18 @@
+"""Jobs: the kinds of asynchronous work and their statuses (the `events` table holds them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobKind(StrEnum):
+    """What a job does; stored as the event's `event_type`."""
+
+    ADD = "ADD"
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"

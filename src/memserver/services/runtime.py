@@ -1,0 +1,20 @@
+"""The resources one process builds once (in the app's lifespan or a worker's start) and every request uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memserver.config import Settings
+from memserver.providers.registry import Providers
+from memserver.services.jobs import JobQueue
+from memserver.services.tenants import KeyCache
+from memserver.storage.db import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    providers: Providers
+    key_cache: KeyCache
+    queue: JobQueue
