@@ -147,10 +147,14 @@ def echo_extractor(body: dict[str, Any]) -> str:
     """An extraction reply with one ADD fact per message of the requested speaker, citing its own index.
 
     It reads memserver's prompt format (pipeline/extract.py): the "Extract facts stated by:" line and the
-    "[n] role (name): text" lines under "New messages:" (continuation lines are indented).
+    "[n] role (name): text" lines under "New messages:" (continuation lines are indented). A follow-up prompt
+    ("Facts to reconcile:", one JSON fact per line) is answered with those facts as ADDs.
     """
     users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
     prompt = _message_text(users[-1]) if users else ""
+    if "\nFacts to reconcile:\n" in prompt:  # a follow-up prompt: every listed fact stays an ADD
+        listed = prompt.split("\nFacts to reconcile:\n", 1)[1].splitlines()
+        return json.dumps({"facts": [{**json.loads(line), "action": "ADD"} for line in listed if line.strip()]})
     stated_by = re.search(r"^Extract facts stated by: ([a-z, ]+)", prompt, re.MULTILINE)
     speaker = "user" if stated_by is None or "user" in stated_by.group(1) else "assistant"
     conversation = prompt.split("\nNew messages:\n", 1)[1] if "\nNew messages:\n" in prompt else ""

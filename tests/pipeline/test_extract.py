@@ -150,9 +150,9 @@ def test_a_valid_reply_passes_and_unknown_categories_are_dropped() -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (fact(ref=0), "an ADD fact must not have a ref"),
-        (fact(action="UPDATE"), "a UPDATE fact needs the ref"),
-        (fact(action="DELETE"), "a DELETE fact needs the ref"),
+        (fact(ref=0), "action ADD must not have a ref"),
+        (fact(action="UPDATE"), "action UPDATE needs the ref"),
+        (fact(action="DELETE"), "action DELETE needs the ref"),
         (fact(action="NOOP", ref=3), "ref 3 is not one of the existing memories shown"),
         (fact(sources=[0]), "sources [0] are not user or assistant messages"),  # the system message
         (fact(sources=[9]), "sources [9] are not user or assistant messages"),

@@ -9,7 +9,13 @@ from uuid import uuid4
 
 import pytest
 
-from memserver.pipeline.extract import ExtractionReply, build_prompt, reply_context
+from memserver.pipeline.extract import (
+    ExtractionReply,
+    build_followup_prompt,
+    build_prompt,
+    facts_without_ref,
+    reply_context,
+)
 from memserver.pipeline.reconcile import decide
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage
 from tests.fakes.openai_server import echo_extractor
@@ -114,3 +120,13 @@ def test_the_echo_fake_reads_the_prompt_and_its_reply_validates(req: ExtractionR
     got = decide(req, reply)
     assert [(d.op, d.sources, d.speaker) for d in got] == [("ADD", [0], "user"), ("ADD", [2], "user")]
     assert got[1].text == "Forget my seat preference."
+
+
+def test_the_echo_fake_keeps_followup_facts(req: ExtractionRequest) -> None:
+    first = ExtractionReply.model_validate_json(
+        echo_extractor({"messages": build_prompt(req)}), context=reply_context(req)
+    )
+    req2 = req.model_copy(update={"candidates": []})
+    body = {"messages": build_followup_prompt(req2, facts_without_ref(first))}
+    again = ExtractionReply.model_validate_json(echo_extractor(body), context=reply_context(req2))
+    assert again == first

@@ -13,6 +13,7 @@ from pydantic import BaseModel, SecretStr
 
 from memserver.config import Settings
 from memserver.pipeline.extract import ExtractionReply, build_prompt, reply_context
+from memserver.pipeline.reconcile import decide
 from memserver.pipeline.types import Candidate, ExtractionRequest, InMessage
 from memserver.providers.errors import (
     ProviderError,
@@ -305,3 +306,24 @@ def test_usage_adds_up() -> None:
     total += Usage(calls=1, prompt_tokens=10, completion_tokens=2)
     total.add(Usage(calls=2, prompt_tokens=5, completion_tokens=1))
     assert total == Usage(calls=3, prompt_tokens=15, completion_tokens=3)
+
+
+async def test_one_extraction_end_to_end_with_the_echo_fake() -> None:
+    req = ExtractionRequest(
+        messages=[
+            InMessage(index=0, role="user", text="I live in Quito."),
+            InMessage(index=1, role="assistant", text="Nice city!"),
+            InMessage(index=2, role="user", text="I run\nmarathons."),
+        ],
+        candidates=[Candidate(ref=0, id=uuid4(), text="I live in Quito.")],
+        observed_at=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    with running(FakeOpenAI(echo=True)) as f:
+        gen = await make_llm(f.url).generate(build_prompt(req), ExtractionReply, context=reply_context(req))
+    got = decide(req, gen.value)
+    assert [(d.op, d.text, d.sources, d.target_id) for d in got] == [
+        ("NOOP", "I live in Quito.", [0], req.candidates[0].id),  # already stored word for word
+        ("ADD", "I run marathons.", [2], None),
+    ]
+    assert gen.usage.calls == 1
+    assert gen.usage.prompt_tokens > 500  # the fake's estimate of the whole prompt

@@ -55,9 +55,9 @@ class ExtractedFact(BaseModel):
     @model_validator(mode="after")
     def _coherent(self, info: ValidationInfo) -> ExtractedFact:
         if self.action == "ADD" and self.ref is not None:
-            raise ValueError("an ADD fact must not have a ref")
+            raise ValueError("action ADD must not have a ref")
         if self.action != "ADD" and self.ref is None:
-            raise ValueError(f"a {self.action} fact needs the ref of an existing memory")
+            raise ValueError(f"action {self.action} needs the ref of an existing memory")
         ctx = info.context or {}
         if "refs" in ctx and self.ref is not None and self.ref not in ctx["refs"]:
             raise ValueError(f"ref {self.ref} is not one of the existing memories shown")
