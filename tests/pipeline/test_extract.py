@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from memserver.pipeline.categories import DEFAULT_CATEGORIES
+from memserver.pipeline.categories import DEFAULT_CATEGORIES, catalogue
 from memserver.pipeline.extract import (
     ExtractionReply,
     build_followup_prompt,
@@ -204,3 +204,13 @@ def test_followup_reconciles_ref_less_facts_with_other_memories() -> None:
     assert follow.facts[0].ref == 0
     with pytest.raises(ValidationError, match="ref 2 is not one"):
         parse(req2, fact(action="UPDATE", ref=2))  # refs of the first prompt are not valid here
+
+
+def test_catalogue_accepts_mem0_wire_lists_and_falls_back_to_defaults() -> None:
+    assert catalogue(None) == DEFAULT_CATEGORIES
+    assert catalogue([]) == DEFAULT_CATEGORIES
+    assert catalogue([{"Wine ": "wines  they like"}, {"cheese": "cheeses"}]) == {
+        "wine": "wines they like",
+        "cheese": "cheeses",
+    }
+    assert catalogue({"work": "jobs"}) == {"work": "jobs"}

@@ -130,3 +130,32 @@ def test_the_echo_fake_keeps_followup_facts(req: ExtractionRequest) -> None:
     body = {"messages": build_followup_prompt(req2, facts_without_ref(first))}
     again = ExtractionReply.model_validate_json(echo_extractor(body), context=reply_context(req2))
     assert again == first
+
+
+def test_followup_decisions_replace_the_ref_less_facts(req: ExtractionRequest) -> None:
+    first = [
+        {"text": "Lives in Kyoto", "action": "UPDATE", "ref": 0},
+        {"text": "Likes trains", "action": "ADD"},
+        {"text": "Owns a bike", "action": "ADD"},
+    ]
+    reply = ExtractionReply.model_validate_json(
+        json.dumps({"facts": [{"speaker": "user", "sources": [0], **f} for f in first]}), context=reply_context(req)
+    )
+    assert [f.text for f in facts_without_ref(reply)] == ["Likes trains", "Owns a bike"]
+    trains = Candidate(ref=0, id=uuid4(), text="Likes trains")
+    kyoto = Candidate(ref=1, id=uuid4(), text="Works in Kyoto")
+    req2 = req.model_copy(update={"candidates": [trains, kyoto]})
+    second = [
+        {"text": "Likes trains", "action": "NOOP", "ref": 0},
+        {"text": "Owns a bike", "action": "ADD"},
+        {"text": "Lives in Kyoto", "action": "ADD"},  # the model repeated a first-pass fact
+    ]
+    reply2 = ExtractionReply.model_validate_json(
+        json.dumps({"facts": [{"speaker": "user", "sources": [0], **f} for f in second]}), context=reply_context(req2)
+    )
+    got = decide(req, reply, followup=(req2, reply2))
+    assert [(d.op, d.text, d.target_id) for d in got] == [
+        ("UPDATE", "Lives in Kyoto", OSAKA.id),
+        ("NOOP", "Likes trains", trains.id),
+        ("ADD", "Owns a bike", None),
+    ]

@@ -19,3 +19,16 @@ DEFAULT_CATEGORIES: dict[str, str] = {
     "user_preferences": "likes, dislikes and how they want things done (including by the assistant)",
     "misc": "anything worth remembering that fits no other category",
 }
+
+
+def catalogue(custom: list[dict[str, str]] | dict[str, str] | None) -> dict[str, str]:
+    """The active catalogue: Mem0's per-call/project `[{name: description}]` list (or a dict), else the defaults."""
+    if not custom:
+        return dict(DEFAULT_CATEGORIES)
+    items = custom.items() if isinstance(custom, dict) else (kv for entry in custom for kv in entry.items())
+    out: dict[str, str] = {}
+    for name, description in items:
+        key = name.strip().lower()  # replies are matched case-insensitively (ExtractedFact drops unknown names)
+        if key:
+            out[key] = " ".join(str(description).split())
+    return out or dict(DEFAULT_CATEGORIES)

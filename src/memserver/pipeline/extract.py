@@ -3,6 +3,16 @@
 `build_prompt(req)` renders the request; the LLM answers an `ExtractionReply`, validated against the request
 through `reply_context(req)` (so a hallucinated ref or source triggers the adapter's repair round);
 `reconcile.decide(req, reply)` turns the reply into decisions. No I/O here.
+
+How a service uses it:
+    req = ExtractionRequest(messages=..., candidates=..., observed_at=..., speakers=speakers_for(...), ...)
+    gen = await llm.generate(build_prompt(req), ExtractionReply, context=reply_context(req))
+    decisions = reconcile.decide(req, gen.value)
+    # optional second call, when the memories nearest to the new facts were not among the candidates:
+    req2 = req.model_copy(update={"candidates": nearest_to(facts_without_ref(gen.value))})
+    gen2 = await llm.generate(build_followup_prompt(req2, facts_without_ref(gen.value)), ExtractionReply,
+                              context=reply_context(req2))
+    decisions = reconcile.decide(req, gen.value, followup=(req2, gen2.value))
 """
 
 from __future__ import annotations

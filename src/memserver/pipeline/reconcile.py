@@ -6,19 +6,31 @@ already stored is a NOOP whatever the model said, duplicate facts collapse, and 
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from memserver.pipeline.extract import ExtractedFact, ExtractionReply
 from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest
 
 
-def decide(req: ExtractionRequest, reply: ExtractionReply) -> list[Decision]:
-    """Decisions in reply order: at most one per existing memory and one per distinct new text."""
-    by_ref = {c.ref: c for c in req.candidates}
-    by_text = {normalize(c.text): c for c in req.candidates}
+def decide(
+    req: ExtractionRequest,
+    reply: ExtractionReply,
+    followup: tuple[ExtractionRequest, ExtractionReply] | None = None,
+) -> list[Decision]:
+    """Decisions in reply order: at most one per existing memory and one per distinct new text.
+
+    With `followup` (the request and reply of `build_followup_prompt` for `facts_without_ref(reply)`), the
+    first reply's ref-less facts are replaced by the follow-up's decisions against the other candidates.
+    """
+    first = [(f, req) for f in reply.facts if followup is None or f.ref is not None]
+    second = [(f, followup[0]) for f in followup[1].facts] if followup else []
+    candidates = [*req.candidates, *(followup[0].candidates if followup else [])]
+    by_text = {normalize(c.text): c for c in candidates}
     out: list[Decision] = []
     new_texts: dict[str, int] = {}  # normalised new text -> position in out
-    targets: set[object] = set()
-    for fact in reply.facts:
-        d = _decide_one(fact, by_ref, by_text)
+    targets: set[UUID] = set()
+    for fact, shown in [*first, *second]:
+        d = _decide_one(fact, {c.ref: c for c in shown.candidates}, by_text)
         if d is None:
             continue
         if d.target_id is not None and d.target_id in targets:

@@ -85,7 +85,8 @@ class OpenAILLM:
             return Generation(parse_reply(text, response_model, context), usage)
         except ValidationError as exc:
             log.info("LLM reply did not validate (%d errors); asking for a repair", exc.error_count())
-            repair = [*msgs, {"role": "assistant", "content": text}, {"role": "user", "content": repair_prompt(exc)}]
+            bad = {"role": "assistant", "content": text or "(empty reply)"}  # some servers refuse empty content
+            repair = [*msgs, bad, {"role": "user", "content": repair_prompt(exc)}]
         text = await self._ask(repair, response_model, usage)
         try:
             return Generation(parse_reply(text, response_model, context), usage)
