@@ -23,7 +23,7 @@ from memserver.providers.errors import (
     ProviderUnavailable,
 )
 from memserver.providers.llm import openai as openai_llm
-from memserver.providers.llm.base import Usage
+from memserver.providers.llm.base import Usage, strip_images
 from memserver.providers.llm.openai import OpenAILLM
 from memserver.providers.registry import Providers, build_llm
 from tests.conftest import free_port
@@ -266,6 +266,7 @@ async def test_image_parts_are_not_sent_without_vision(fake: FakeOpenAI) -> None
     blind, seeing = (r["body"]["messages"][0]["content"] for r in fake.chat_requests())
     assert blind == [{"type": "text", "text": "Where is this?"}]
     assert seeing == parts
+    assert strip_images([{"role": "user", "content": parts[1:]}]) == [{"role": "user", "content": ""}]
 
 
 async def test_max_tokens_is_sent_only_when_set(fake: FakeOpenAI) -> None:

@@ -68,6 +68,7 @@ def strip_images(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
         content = m.get("content")
         if isinstance(content, list):
             texts = [p for p in content if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")]
-            m = {**m, "content": texts}
+            # An image-only message keeps a (empty) string: servers refuse an empty list of parts.
+            m = {**m, "content": texts or ""}
         out.append(m)
     return out
