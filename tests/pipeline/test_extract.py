@@ -214,3 +214,9 @@ def test_catalogue_accepts_mem0_wire_lists_and_falls_back_to_defaults() -> None:
         "cheese": "cheeses",
     }
     assert catalogue({"work": "jobs"}) == {"work": "jobs"}
+
+
+def test_harmless_shape_slips_are_accepted_without_a_repair() -> None:
+    req = request()
+    bare = ExtractionReply.model_validate_json(json.dumps([fact(sources=1)]), context=reply_context(req))
+    assert bare.facts[0].sources == [1]

@@ -54,6 +54,11 @@ class ExtractedFact(BaseModel):
             return _ACTION_ALIASES.get(v, v)
         return v
 
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources(cls, v: Any) -> Any:
+        return [v] if isinstance(v, int) else v
+
     @field_validator("categories")
     @classmethod
     def _categories(cls, v: list[str], info: ValidationInfo) -> list[str]:
@@ -91,6 +96,12 @@ def _check_sources(fact: ExtractedFact, roles: dict[int, str]) -> None:
 
 class ExtractionReply(BaseModel):
     facts: list[ExtractedFact] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_list(cls, data: Any) -> Any:
+        # json_object mode cannot force the wrapper object; a bare list of facts is unambiguous.
+        return {"facts": data} if isinstance(data, list) else data
 
 
 def reply_context(req: ExtractionRequest) -> dict[str, Any]:
