@@ -92,6 +92,17 @@ class LLMSettings(BaseModel):
         return self.base_url is not None or self.api_key is not None
 
 
+class DocumentSettings(BaseModel):
+    allow_private_urls: bool = Field(
+        False,
+        description="Fetch pdf_url/txt_url/mdx_url parts from private, loopback and link-local addresses too "
+        "(off: only public http(s) hosts, so an add cannot make the server probe its own network).",
+    )
+    max_bytes: int = Field(5_000_000, description="Largest document (download or base64) read from a message part.")
+    max_chars: int = Field(50_000, description="Text kept from one document part (the rest is cut, with a note).")
+    timeout_s: float = Field(15.0, description="Timeout of one document download, in seconds.")
+
+
 class RedisSettings(BaseModel):
     url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL used by the Celery worker runner.")
 
@@ -149,6 +160,7 @@ class Settings(BaseSettings):
     embedded: EmbeddedPostgresSettings = Field(default_factory=EmbeddedPostgresSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)

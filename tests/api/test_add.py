@@ -268,39 +268,6 @@ async def wait_for_event(aapi: httpx.AsyncClient, event_id: str) -> dict[str, An
         await asyncio.sleep(0.05)
 
 
-async def test_infer_true_is_accepted_then_fails_with_its_reason_and_writes_no_memory(
-    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
-) -> None:
-    messages = msgs("I moved to Austin last month.")
-    # infer defaults to true
-    r = await aapi.post(ADD, json={"messages": messages, "user_id": "alice", "metadata": {"src": "x"}})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["status"] == "PENDING"
-    assert "extraction" in body["message"].lower()
-    assert "not available" in body["message"].lower()
-    assert "results" not in body
-    ev = await wait_for_event(aapi, body["event_id"])
-    assert ev["status"] == "FAILED"
-    assert ev["payload"]["messages"] == messages
-    assert ev["payload"]["user_id"] == "alice"
-    assert ev["payload"]["metadata"] == {"src": "x"}
-    assert "extraction" in ev["error"].lower()
-    assert ev["results"] == []
-    assert ev["completed_at"] is not None
-    assert await row_counts(db, tenant[0]) == {"memories": 0, "memory_history": 0, "events": 1, "entities": 0}
-
-
-async def test_v1_infer_true_reports_the_event_it_queued(aapi: httpx.AsyncClient) -> None:
-    r = await aapi.post(
-        "/v1/memories/", json={"messages": msgs("x"), "user_id": "u", "infer": True, "async_mode": False}
-    )
-    assert r.status_code == 200, r.text
-    [item] = r.json()
-    assert item["status"] == "PENDING"
-    assert (await wait_for_event(aapi, item["event_id"]))["status"] == "FAILED"
-
-
 # ----------------------------------------------------------------------------------------------
 # v1 add shapes
 # ----------------------------------------------------------------------------------------------

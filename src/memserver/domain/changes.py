@@ -117,3 +117,11 @@ class Outcome:
     text: str
     event: Op
     previous_text: str | None = None
+
+    def as_event(self) -> dict[str, Any]:
+        """The memory event as an add's event results list it (and v1.0 add responses)."""
+        item: dict[str, Any] = {"id": str(self.id) if self.id else None, "event": self.event.value}
+        item["data"] = {"memory": self.text}
+        if self.previous_text is not None:
+            item["previous_memory"] = self.previous_text
+        return item

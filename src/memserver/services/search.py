@@ -7,6 +7,7 @@ scope (or the candidates of a large one), ranked here (`pipeline.ranking`), then
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,6 +65,17 @@ async def search(
     req: SearchInput,
     config: SearchConfig | None = None,
 ) -> list[Hit]:
+    return await search_project(db, providers, principal.project_id, req, config)
+
+
+async def search_project(
+    db: Database,
+    providers: Providers,
+    project_id: uuid.UUID,
+    req: SearchInput,
+    config: SearchConfig | None = None,
+) -> list[Hit]:
+    """Search one project's memories (the caller has checked who may)."""
     config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
@@ -72,7 +84,7 @@ async def search(
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
             rows = await repo.dense(
-                principal.project_id,
+                project_id,
                 where,
                 vector,
                 limit=pool,
@@ -83,7 +95,7 @@ async def search(
         else:
             h = query_understanding.hints(req.query)
             ids, evidence, nterms = await repo.hybrid_evidence(
-                principal.project_id,
+                project_id,
                 where,
                 vector,
                 req.query,
@@ -100,7 +112,7 @@ async def search(
                 limit=pool,
             )
             scored = [s for s in scored if s.total > 0]
-            rows = await repo.rows(principal.project_id, [ids[s.index] for s in scored])
+            rows = await repo.rows(project_id, [ids[s.index] for s in scored])
             hits = [_hybrid_hit(rows[ids[s.index]], s) for s in scored if ids[s.index] in rows]
     if req.rerank:
         hits = _diversify(hits, req.top_k)
