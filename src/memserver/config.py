@@ -112,6 +112,10 @@ class McpSettings(BaseModel):
     timeout_s: float = Field(60.0, description="Timeout of one REST request made by an MCP tool call.")
 
 
+class ConsoleSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve the web console (static HTML/JS, no build step) at /console.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEMSERVER_",
@@ -144,6 +148,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

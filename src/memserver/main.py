@@ -16,6 +16,7 @@ from memserver.api import http
 from memserver.api.deps import AppState
 from memserver.api.routes import add, entities, events, listing, memory, system
 from memserver.config import Settings, get_settings
+from memserver.console import mount_console
 from memserver.errors import MemserverError
 from memserver.mcp.http import McpEndpoint
 from memserver.providers.errors import ProviderError
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mcp = McpEndpoint(app, timeout_s=settings.mcp.timeout_s) if settings.mcp.enabled else None
     if mcp is not None:
         app.router.routes.append(Route("/mcp", endpoint=mcp))
+    if settings.console.enabled:
+        mount_console(app)
     return app
 
 

@@ -234,3 +234,15 @@ async def test_stdio_never_shows_another_projects_memories(
         assert json.dumps((await call(a, "get_memory", memory_id=item["id"]))["memory"]["memory"]) == json.dumps(
             "Eve's locker code is 1234."
         )
+
+
+async def test_stdio_without_a_key_says_how_to_give_one(live_server: str) -> None:
+    proc = await anyio.run_process(
+        [sys.executable, "-m", "memserver.cli", "mcp", "--url", live_server],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert b"MEM0_API_KEY" in proc.stderr
+    assert proc.stdout == b""  # stdout is the MCP channel: nothing else may be written to it
