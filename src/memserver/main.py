@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await queue.start()
         try:
             async with AsyncExitStack() as stack:
-                if mcp is not None:
+                if mcp is not None:  # built below, with the app it calls in-process
                     await stack.enter_async_context(mcp.run())
                 yield
         finally:

@@ -7,7 +7,8 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import anyio
 import httpx
@@ -19,6 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
+from memserver.mcp.http import default_ids
 from tests.conftest import ROOT
 
 TOOLS = {
@@ -46,7 +48,7 @@ async def over_http(base_url: str, key: str | None, *, query: str = "") -> Async
 
 
 @asynccontextmanager
-async def over_stdio(base_url: str, key: str, *args: str) -> AsyncIterator[ClientSession]:
+async def over_stdio(base_url: str, key: str, *args: str, errlog: TextIO = sys.stderr) -> AsyncIterator[ClientSession]:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "memserver.cli", "mcp", "--url", base_url, *args],
@@ -54,7 +56,7 @@ async def over_stdio(base_url: str, key: str, *args: str) -> AsyncIterator[Clien
         cwd=ROOT,
     )
     with anyio.fail_after(60):
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             yield session
 
@@ -80,6 +82,16 @@ def text_of(result: CallToolResult) -> str:
 
 def memories_of(page: dict[str, Any]) -> list[str]:
     return [m["memory"] for m in page["results"]]
+
+
+def test_default_entity_ids_come_from_the_url_or_headers_never_a_wildcard() -> None:
+    assert default_ids({"user_id": "alice"}, {}) == {"user_id": "alice"}
+    assert default_ids({}, {"x-memserver-agent-id": "helper", "x-memserver-run-id": " r1 "}) == {
+        "agent_id": "helper",
+        "run_id": "r1",
+    }
+    assert default_ids({"user_id": "alice"}, {"x-memserver-user-id": "bob"}) == {"user_id": "alice"}
+    assert default_ids({"user_id": "*", "app_id": " "}, {}) == {}
 
 
 # -- streamable HTTP ---------------------------------------------------------------------------
@@ -214,10 +226,13 @@ async def test_stdio_lists_tools_adds_searches_and_deletes(live_server: str, ten
     assert body["count"] == 0
 
 
-async def test_stdio_refuses_a_wrong_key(live_server: str) -> None:
-    with pytest.raises(Exception):  # noqa: B017,PT011 - the server exits before answering initialize
-        async with over_stdio(live_server, "m0-not-a-key"):
+async def test_stdio_refuses_a_wrong_key(live_server: str, tmp_path: Path) -> None:
+    with (tmp_path / "stderr.log").open("w") as errlog, pytest.raises(BaseException):  # noqa: PT011, B017
+        async with over_stdio(live_server, "m0-not-a-key", errlog=errlog):  # exits before answering initialize
             pass
+    stderr = (tmp_path / "stderr.log").read_text()
+    assert "refused the API key" in stderr
+    assert "Invalid API key" in stderr  # the REST API's own message
 
 
 async def test_stdio_never_shows_another_projects_memories(
