@@ -124,7 +124,7 @@ async def test_console_sign_in_browse_search_history_edit_delete(
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await page.get_by_label("API key").fill("m0-wrong")
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("alert")).to_contain_text("Invalid API key")
+    await expect(page.get_by_role("alert")).to_contain_text("Sign-in failed (401): Invalid API key")
     await watched.shot("01-sign-in")
     await page.get_by_label("API key").fill(tenant[1])
     await page.get_by_label("API key").press("Enter")

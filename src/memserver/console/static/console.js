@@ -191,13 +191,23 @@ function formParams(form) {
 async function signIn(event) {
   event.preventDefault();
   const key = $("signin-key").value.trim();
-  await guarded("Signing in", async () => {
-    const who = await api("GET", "/v1/ping/", undefined, key);
-    sessionStorage.setItem(KEY_STORAGE, key);
-    $("signin-key").value = "";
-    signedIn(who);
-    go(currentRoute().path === "/signin" ? "/entities" : currentRoute().path);
-  });
+  showError("");
+  setStatus("Signing in…");
+  let who;
+  try {
+    who = await api("GET", "/v1/ping/", undefined, key);
+  } catch (err) {
+    // Not `guarded`: a refused key here is a failed sign-in, not a session that ended.
+    setStatus("");
+    showError(err instanceof ApiError ? `Sign-in failed (${err.status || "network"}): ${err.message}` : String(err));
+    $("signin-key").focus();
+    return;
+  }
+  setStatus("");
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $("signin-key").value = "";
+  signedIn(who);
+  await route();
 }
 
 function signedIn(who) {
@@ -304,7 +314,7 @@ function memoryTable(rows, refresh) {
       h("td", {}, (m.categories || []).join(", ") || "—"),
       h("td", {}, m.metadata ? h("code", {}, JSON.stringify(m.metadata)) : "—"),
       h("td", {}, when(m.updated_at)),
-      h("td", { class: "actions" }, memoryActions(m, refresh)),
+      h("td", { class: "row-actions" }, memoryActions(m, refresh)),
     ))),
   );
 }
