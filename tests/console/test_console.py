@@ -19,15 +19,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / ".artifacts" / "console"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium: `make system-deps` (apt-get install chromium)"
-)
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    # Fail, not skip: a CI run without the browser must not pass silently.
+    assert CHROMIUM.exists(), "Debian's chromium is required (make test installs it: apt-get install chromium)"
+    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        b = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         try:
             yield b
         finally:
