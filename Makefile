@@ -27,11 +27,13 @@ serve: install
 test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Tools the tests use that pip cannot provide: Redis (Celery worker tests) and a compose
-# implementation to validate docker-compose.yml (no Docker engine runs here).
+# Tools the tests use that pip cannot provide: Redis (Celery worker tests), a compose
+# implementation to validate docker-compose.yml (no Docker engine runs here), and Chromium
+# for the console tests (Playwright drives /usr/bin/chromium; no browser download).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	(docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null) || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt)"; \
