@@ -171,8 +171,9 @@ def test_moving_updates_the_city_and_keeps_the_old_text_in_history(client: httpx
     assert [s["message_indices"] for s in m["provenance"]["sources"]] == [[0], [0]]
 
 
-def test_a_contradiction_retires_nothing_silently(client: httpx.Client, llm: FakeOpenAI) -> None:
-    """The model deletes the contradicted memory and adds the new fact; both are events, history keeps the old."""
+def test_a_contradiction_supersedes_the_old_memory(client: httpx.Client, llm: FakeOpenAI) -> None:
+    """The model deletes the contradicted memory and adds the new fact from the same message: the old one is
+    kept as superseded (replaced_by the new one), hidden by latest_only, deleted with delete_linked."""
     script(llm, lambda p: [fact("Loves steak")])
     old = add_v3(client, "Steak is my favourite food.")["results"][0]["id"]
     script(
@@ -187,9 +188,17 @@ def test_a_contradiction_retires_nothing_silently(client: httpx.Client, llm: Fak
         ("ADD", "Is vegetarian"),
         ("DELETE", "Loves steak"),
     ]
-    assert [m["memory"] for m in memories(client)] == ["Is vegetarian"]
+    new = next(r["id"] for r in event["results"] if r["event"] == "ADD")
+    by_text = {m["memory"]: m for m in memories(client)}
+    assert by_text["Loves steak"]["replaced_by"] == new
+    assert by_text["Loves steak"]["lifecycle_state"] == "superseded"
+    latest = client.post("/v3/memories/", json={"filters": {"user_id": "alice"}, "latest_only": True}).json()
+    assert [m["memory"] for m in latest["results"]] == ["Is vegetarian"]
     history = client.get(f"/v1/memories/{old}/history/").json()
     assert [(h["event"], h["old_memory"]) for h in history] == [("ADD", None), ("DELETE", "Loves steak")]
+    r = client.delete(f"/v1/memories/{new}/", params={"delete_linked": "true"})
+    assert r.json()["cascade_count"] == 1
+    assert memories(client) == []
 
 
 def test_forget_my_address_deletes_it(client: httpx.Client, llm: FakeOpenAI) -> None:

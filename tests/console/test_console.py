@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,28 @@ import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_server, stop_server
+from tests.fakes.openai_server import FakeOpenAI, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / ".artifacts" / "console"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose (scripted) LLM is down, so an infer=true add ends as a FAILED event with a reason."""
+    with running(FakeOpenAI(fail_next=10**9)) as fake:
+        server = start_server(
+            database_url,
+            tmp_path_factory.mktemp("console") / "memserver.log",
+            MEMSERVER_LLM__BASE_URL=fake.url,
+            MEMSERVER_LLM__MAX_RETRIES="0",
+        )
+        try:
+            yield server.url
+        finally:
+            stop_server(server)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +95,7 @@ async def watched(browser: Browser, live_server: str) -> AsyncIterator[Watched]:
 
 
 async def seed(live_server: str, key: str) -> dict[str, Any]:
-    """Alice with 12 memories (one of them updated), an agent, and an infer=true add that fails (no LLM)."""
+    """Alice with 12 memories (one of them updated), an agent, and an infer=true add that fails (LLM down)."""
     async with httpx.AsyncClient(base_url=live_server, headers={"Authorization": f"Token {key}"}, timeout=30) as c:
 
         async def add(text: str, **ids: str) -> str:

@@ -85,10 +85,15 @@ class MemoryEdit:
 
 @dataclass(frozen=True)
 class MemoryRemoval:
-    """Delete a memory (its history stays), or retire it as superseded by another one."""
+    """Delete a memory (its history stays), or retire it as superseded by another one.
+
+    A retired memory stays readable (`replaced_by`, lifecycle "superseded"; `latest_only` hides it).
+    `replaced_by_index` names the superseding memory among the same change set's adds (by index).
+    """
 
     memory_id: uuid.UUID
     replaced_by: uuid.UUID | None = None
+    replaced_by_index: int | None = None
 
 
 @dataclass(frozen=True)

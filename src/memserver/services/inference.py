@@ -304,10 +304,22 @@ def _changes(
                 )
             )
         elif d.op == "DELETE" and d.target_id is not None:
-            changes.removals.append(MemoryRemoval(memory_id=d.target_id))
+            changes.removals.append(MemoryRemoval(memory_id=d.target_id, replaced_by_index=_superseder(d, decisions)))
         elif d.op == "NOOP":
             changes.noops.append(Noop(memory_id=d.target_id, text=d.text, index=i))
     return changes
+
+
+def _superseder(deleted: Decision, decisions: list[Decision]) -> int | None:
+    """A memory deleted because the same message states a new fact is superseded by that fact, not erased.
+
+    ("I have been vegetarian since January" deletes "Loves steak" and adds "Is vegetarian": the old
+    memory is kept as superseded, replaced_by the new one; "forget my address" adds nothing: deleted.)
+    """
+    for i, d in enumerate(decisions):
+        if d.op == "ADD" and d.speaker == deleted.speaker and set(d.sources) & set(deleted.sources):
+            return i
+    return None
 
 
 async def _check_fresh(
