@@ -8,8 +8,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from harness.server import LiveServer, start_server, stop_server
 from memserver.storage.db import Database
-from tests.conftest import LiveServer, start_server, stop_server
 from tests.fakes.openai_server import FakeOpenAI, running
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.server import LiveServer, start_server, stop_server
 from tests.api.helpers import add_verbatim
-from tests.conftest import LiveServer, start_server, stop_server
 
 V3 = "/v3/memories/search/"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MODEL_CACHE, free_port, server_env
+from harness import MODEL_CACHE
+from harness.server import free_port, server_env
 
 
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from harness.server import LiveServer, free_port, server_env, start_server, stop_server
 from memserver.storage.db import Database
-from tests.conftest import LiveServer, free_port, server_env, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
