@@ -21,6 +21,7 @@ from harness.server import LiveServer, start_server, stop_server
 from harness.tenants import new_tenant
 from memserver.config import Settings
 from memserver.storage.db import Database
+from tests.api.helpers import async_token_client, token_client
 
 
 @pytest.fixture(scope="session")
@@ -109,12 +110,14 @@ def tenant(make_tenant: Callable[[], tuple[str, str]]) -> tuple[str, str]:
 @pytest.fixture
 def api(live_server: str, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
     """A raw HTTP client (curl-equivalent) authenticated for a fresh project."""
-    with httpx.Client(
-        base_url=live_server,
-        headers={"Authorization": f"Token {tenant[1]}"},
-        timeout=30,
-        follow_redirects=False,
-    ) as client:
+    with token_client(live_server, tenant[1]) as client:
+        yield client
+
+
+@pytest.fixture
+async def aapi(live_server: str, tenant: tuple[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """The `api` client's async twin (same project), for tests that also await the database."""
+    async with async_token_client(live_server, tenant[1]) as client:
         yield client
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from harness.server import LiveServer, free_port, server_env, start_server, stop_server
 from memserver.storage.db import Database
+from tests.api.helpers import token_client
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +117,7 @@ async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
     db: Database,
     tmp_path: Path,
 ) -> None:
-    headers = {"Authorization": f"Token {tenant[1]}"}
-    with httpx.Client(base_url=celery_api.url, headers=headers, timeout=30) as client:
+    with token_client(celery_api.url, tenant[1]) as client:
         r = client.post(
             "/v3/memories/add/",
             json={"messages": [{"role": "user", "content": "I like tea"}], "user_id": "u"},
@@ -153,7 +153,7 @@ async def test_in_process_runner_recovers_events_left_pending(
     lost = await insert_pending(db, tenant[0])
     server = start_server(database_url, tmp_path / "api.log")  # the runner recovers at startup
     try:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {tenant[1]}"}) as client:
+        with token_client(server.url, tenant[1]) as client:
             ev = wait_status(client, lost)
             assert ev["status"] == "FAILED"
             assert "extraction" in str(ev["error"]).lower()
