@@ -13,13 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from harness import MODEL_CACHE
 from harness.postgres import PostgresRun
 from harness.server import LiveServer, start_server, stop_server
 from harness.tenants import new_tenant
-from memserver.config import Settings
 from memserver.storage.db import Database
 from tests.api.helpers import async_token_client, token_client
 
@@ -34,16 +31,6 @@ def pg_run() -> Iterator[PostgresRun]:
 @pytest.fixture(scope="session")
 def database_url(pg_run: PostgresRun) -> str:
     return pg_run.migrate()
-
-
-@pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=SecretStr(database_url),
-        bootstrap=False,
-        embedder={"cache_dir": MODEL_CACHE},  # type: ignore[arg-type]
-    )
 
 
 @pytest.fixture(scope="session")

@@ -28,13 +28,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.storage.models import Entity, Memory, MemoryHistory
+from memserver.storage.models import Memory, MemoryHistory
 
 M = Memory.__table__
 H = MemoryHistory.__table__
-E = Entity.__table__
 
-ENTITY_COLUMNS = ("user_id", "agent_id", "app_id", "run_id")
 ENTITY_TYPES = {"user": "user_id", "agent": "agent_id", "app": "app_id", "run": "run_id"}
 
 # Columns returned to clients (never the embedding or the tsvector).
