@@ -53,7 +53,7 @@ json.dump({"levels": out}, open(sys.argv[2], "w"))
 
 def sdk_python() -> str | None:
     try:
-        from tests.sdk.envs import python_sdk
+        from harness.sdk_envs import python_sdk
 
         return str(python_sdk("2.2.1"))
     except Exception as exc:  # the SDK venv cannot be built here: skip that part, say so
