@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -75,14 +76,18 @@ def test_event_reports_duplicates_as_noop_with_the_existing_id(api: httpx.Client
 
 def test_event_of_an_inferred_add_is_recorded_with_its_payload(api: httpx.Client) -> None:
     added = add(api, "I like hiking.", infer=True)
-    ev = api.get(f"/v1/event/{added['event_id']}/").json()
+    deadline = time.monotonic() + 10
+    while True:  # poll as a client would until the job has run
+        ev = api.get(f"/v1/event/{added['event_id']}/").json()
+        if ev["status"] not in ("PENDING", "RUNNING") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert ev["event_type"] == "ADD"
-    assert ev["status"] in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED")
+    # README: no LLM pipeline yet, so the event ends FAILED with its reason, its messages kept in the payload
+    assert ev["status"] == "FAILED"
+    assert "infer=true" in ev["error"]
     assert ev["payload"]["messages"][0]["content"] == "I like hiking."
-    assert isinstance(ev["results"], list)
-    if ev["status"] == "FAILED":
-        assert isinstance(ev["error"], str)
-        assert ev["error"]
+    assert ev["results"] == []
 
 
 def test_unknown_event_is_404(api: httpx.Client) -> None:
