@@ -1,5 +1,10 @@
-"""What the test suite and the benchmarks share: run an embedded Postgres for a run, start and stop a real
-`memserver serve` process on a free port, and the latency statistics.
+"""What the test suite and the benchmarks share:
+
+- `harness.postgres`: `PostgresRun`, the embedded Postgres (pgvector) of one run in a throwaway directory;
+- `harness.server`: `start_server` / `stop_server` of a real `memserver serve` on a `free_port()`;
+- `harness.tenants`: `new_tenant`, an org + project + key straight in the database;
+- `harness.sdk_envs`: the cached virtualenvs / npm directories holding the official Mem0 SDKs;
+- `harness.stats`: percentiles and latency summaries.
 
 It sits at the repository root, next to `tests/` and `bench/`, and is imported from there: pytest puts the root
 on `sys.path` (`pythonpath = ["."]` in pyproject.toml) and the benchmarks run as modules from the root

@@ -1,5 +1,6 @@
-"""Test harness: one embedded Postgres (pgvector) per run, migrated once; a live memserver over HTTP;
-a fresh project + API key per test, so tests are isolated by tenancy."""
+"""Fixtures: one embedded Postgres (pgvector) per run, migrated once; a live memserver over HTTP; a fresh
+project + API key per test, so tests are isolated by tenancy. The machinery is `harness/`, shared with
+the benchmarks; `MEMSERVER_TEST_PGDIR` moves the Postgres run directory (default /tmp)."""
 
 from __future__ import annotations
 
