@@ -8,10 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import MODEL_CACHE, ROOT
-
-__all__ = ["MODEL_CACHE", "ROOT"]  # re-exported for the phases
-
+from harness import ROOT
 
 DESCRIPTION = "Speed benchmark (benchmarks.md §2): memserver against the open-source Mem0 library, in one run."
 PEER_ENV_SCRIPT = ROOT / "bench" / "mem0_peer_env.sh"

@@ -14,12 +14,13 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bench.speed.config import MODEL_CACHE, SEARCH_MODES, log
+from bench.speed.config import SEARCH_MODES, log
 from bench.speed.http import http_run
 from bench.speed.meters import CpuMeter, Profiler, StatementStats, proc_status_kb
 from bench.speed.sdk import run_sdk_ingest, sdk_python
 from bench.speed.stack import Stack
 from bench.speed.workload import Workload, add_body, bulk_load, search_body
+from harness import MODEL_CACHE
 from harness.postgres import plain_url
 from harness.stats import latency_summary
 
