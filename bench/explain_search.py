@@ -1,6 +1,6 @@
 """Print EXPLAIN (ANALYZE) of memserver's dense and hybrid search statements for one scope.
 
-    python bench/explain_search.py --database-url postgresql://... --project <uuid> \
+    python -m bench.explain_search --database-url postgresql://... --project <uuid> \
         --filters '{"user_id": "alice"}' --query "where does alice live?" [--exact-limit 20000]
 
 It builds exactly the statements the server runs (storage/repositories/search.py) and runs them

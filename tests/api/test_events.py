@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.api.helpers import assert_error
 
 EVENT_KEYS = {
     "id",
@@ -81,8 +84,7 @@ def test_unknown_event_is_404(api: httpx.Client) -> None:
 @pytest.mark.parametrize("bad", ["not-a-uuid", "123", "%20"])
 def test_non_uuid_event_id_is_400(api: httpx.Client, bad: str) -> None:
     r = api.get(f"/v1/event/{bad}/")
-    assert r.status_code == 400, r.text
-    assert r.json()["detail"]
+    assert_error(r, 400)
 
 
 def test_events_list_is_a_page_newest_first(api: httpx.Client) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server, stop_server
+from harness.server import LiveServer, start_server, stop_server
 from tests.fakes.openai_server import FakeOpenAI, running
 
 ADD = "/v3/memories/add/"

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
 
-from tests.conftest import ROOT, start_server, stop_server
+from harness import ROOT
+from harness.server import start_server, stop_server
 from tests.fakes.openai_server import FakeOpenAI, running
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
 from memserver.mcp.http import default_ids
-from tests.conftest import ROOT
+from harness import ROOT
 
 TOOLS = {
     "add_memories",

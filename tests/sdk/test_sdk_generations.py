@@ -11,14 +11,11 @@ Fixtures (``tests/conftest.py``): ``live_server`` -> base URL of a running memse
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import envs
+from tests.sdk import envs
 
 pytestmark = pytest.mark.sdk
 

@@ -18,8 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from harness.server import LiveServer, free_port, server_env, start_server, stop_server
 from memserver.storage.db import Database
-from tests.conftest import LiveServer, free_port, server_env, start_server, stop_server
+from tests.api.helpers import token_client
 from tests.fakes.openai_server import FakeOpenAI, running
 
 
@@ -129,8 +130,7 @@ async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
     db: Database,
     tmp_path: Path,
 ) -> None:
-    headers = {"Authorization": f"Token {tenant[1]}"}
-    with httpx.Client(base_url=celery_api.url, headers=headers, timeout=30) as client:
+    with token_client(celery_api.url, tenant[1]) as client:
         r = client.post(
             "/v3/memories/add/",
             json={"messages": [{"role": "user", "content": "I like tea"}], "user_id": "u"},
@@ -168,7 +168,7 @@ async def test_in_process_runner_recovers_events_left_pending(
     lost = await insert_pending(db, tenant[0])
     server = start_server(database_url, tmp_path / "api.log", **llm_env)  # the runner recovers at startup
     try:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {tenant[1]}"}) as client:
+        with token_client(server.url, tenant[1]) as client:
             ev = wait_status(client, lost)
             assert ev["status"] == "SUCCEEDED", ev
             memories = client.post("/v3/memories/", json={"filters": {"user_id": "u"}}).json()["results"]
