@@ -20,8 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
-from memserver.mcp.http import default_ids
 from harness import ROOT
+from memserver.mcp.http import default_ids
 
 TOOLS = {
     "add_memories",
