@@ -55,6 +55,7 @@ lint: install
 	$(BIN)/ruff check src tests bench harness
 	$(BIN)/ruff format --check src tests bench harness
 	$(BIN)/lint-imports
+	$(BIN)/mypy src/memserver
 
 fmt: install
 	$(BIN)/ruff format src tests bench harness
