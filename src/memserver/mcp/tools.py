@@ -88,9 +88,10 @@ AppId = Annotated[str | None, Field(description="The application the memories be
 RunId = Annotated[str | None, Field(description="The run / session the memories belong to.")]
 MemoryId = Annotated[str, Field(description="The memory's id (a UUID, as returned by add, list or search).")]
 
-READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
-WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
-DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
+# Field names (the wire names are their camelCase aliases: readOnlyHint...).
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
 def _filters(ids: Mapping[str, str]) -> dict[str, Any]:

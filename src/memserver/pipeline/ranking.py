@@ -27,13 +27,14 @@ Everything is vectorised over the candidates (numpy); ties are broken by recency
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 MAX_TERMS = 8  # query terms scored by BM25 (distinct stemmed words; queries are short)
 WEEK_S = 7 * 86400.0
+_S = TypeVar("_S", bound=np.generic)  # an array's element type, kept by `shifted`
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def rank(
     in_metadata = (bits >> np.arange(MAX_TERMS, 2 * MAX_TERMS)) & 1
     tf = in_text + weights.metadata_tf * in_metadata
 
-    def shifted(a: NDArray[np.generic], k: int) -> NDArray[np.generic]:
+    def shifted(a: NDArray[_S], k: int) -> NDArray[_S]:
         """a[i - k] at i (k > 0: the k-th memory before; k < 0: after); zeros past the ends."""
         out = np.zeros_like(a)
         if k > 0:
@@ -139,7 +140,8 @@ def rank(
         return out
 
     def close(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
-        return np.abs(a - b) <= gap_s
+        near: NDArray[np.bool_] = np.abs(a - b) <= gap_s
+        return near
 
     # neighbours: consecutive memories of one scope, recorded within gap_s of each other
     vp1 = same_scope(1) & close(shifted(t, 1), t)
@@ -149,7 +151,10 @@ def rank(
 
     def around(a: NDArray[np.float64]) -> NDArray[np.float64]:
         """Summed over the neighbourhood: itself, both neighbours, half of the second ones."""
-        m = (lambda v: v[:, None]) if a.ndim == 2 else (lambda v: v)
+
+        def m(v: NDArray[np.bool_]) -> NDArray[np.bool_]:  # a column per row when `a` is 2-D
+            return v[:, None] if a.ndim == 2 else v
+
         return (
             a
             + m(vp1) * shifted(a, 1)
@@ -168,7 +173,8 @@ def rank(
 
     def bm25(f: NDArray[np.float64], length: NDArray[np.float64]) -> NDArray[np.float64]:
         norm = k1 * (1 - b + b * length / max(float(length.mean()), 1.0))
-        return (idf * f * (k1 + 1) / (f + norm[:, None])).sum(axis=1)
+        score: NDArray[np.float64] = (idf * f * (k1 + 1) / (f + norm[:, None])).sum(axis=1)
+        return score
 
     semantic = weights.dense * np.maximum(cos, 0) + weights.dense_context * np.maximum(cos_ctx, 0)
     keyword = weights.bm25 * np.minimum(1, bm25(tf, dl) / qidf) + weights.bm25_context * np.minimum(

@@ -6,10 +6,19 @@ already stored is a NOOP whatever the model said, duplicate facts collapse, and 
 
 from __future__ import annotations
 
+from typing import TypedDict
 from uuid import UUID
 
 from memserver.pipeline.extract import ExtractedFact, ExtractionReply
-from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest
+from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest, Speaker
+
+
+class _FactFields(TypedDict):
+    """What every decision copies from its fact."""
+
+    speaker: Speaker
+    categories: list[str]
+    sources: list[int]
 
 
 def decide(
@@ -52,7 +61,7 @@ def decide(
 
 def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict[str, Candidate]) -> Decision | None:
     text = normalize(fact.text)
-    common = {"speaker": fact.speaker, "categories": fact.categories, "sources": fact.sources}
+    common: _FactFields = {"speaker": fact.speaker, "categories": fact.categories, "sources": fact.sources}
     if fact.action in ("ADD", "UPDATE") and text in by_text:
         same = by_text[text]  # already stored word for word: nothing to ask or change
         return Decision(op="NOOP", text=same.text, target_id=same.id, previous_text=same.text, **common)

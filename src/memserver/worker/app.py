@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from memserver.config import Settings, get_settings
@@ -41,6 +42,12 @@ def runtime() -> _Runtime:
     return _runtime
 
 
+def _task(app: Any, name: str) -> Callable[[Callable[..., Any]], Any]:
+    """`app.task(name=...)`, typed: Celery ships no type information (the task object stays `Any`)."""
+    decorator: Callable[[Callable[..., Any]], Any] = app.task(name=name)
+    return decorator
+
+
 def make_celery(settings: Settings) -> Any:
     from celery import Celery
 
@@ -54,14 +61,14 @@ def make_celery(settings: Settings) -> Any:
         worker_hijack_root_logger=False,
     )
 
-    @app.task(name="memserver.run_event")
+    @_task(app, "memserver.run_event")
     def run_event(event_id: str) -> None:
         from memserver.services import dispatch
 
         rt = runtime()
         rt.run(dispatch.run_job(rt.db, rt.providers, uuid.UUID(event_id)))
 
-    @app.task(name="memserver.recover")
+    @_task(app, "memserver.recover")
     def recover() -> int:
         from memserver.services import jobs
 

@@ -25,4 +25,5 @@ class Embedder(Protocol):
 def normalize_rows(arr: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (arr / norms).astype(np.float32, copy=False)
+    unit: NDArray[np.float32] = (arr / norms).astype(np.float32, copy=False)
+    return unit

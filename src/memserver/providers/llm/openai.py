@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,6 +25,10 @@ from memserver.providers.errors import (
 )
 from memserver.providers.llm.base import ChatMessage, Generation, T, Usage, strip_images
 
+if TYPE_CHECKING:  # the SDK itself is imported when a client is built
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat.completion_create_params import ResponseFormat
+
 log = logging.getLogger(__name__)
 
 StructuredOutput = Literal["auto", "json_schema", "json_object"]
@@ -36,6 +40,12 @@ _JSON_OBJECT_ONLY: set[tuple[str, str]] = set()
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
 _MAX_REPAIR_ERRORS = 10
+
+
+class _Limits(TypedDict, total=False):
+    """Optional arguments of a completion, sent only when configured."""
+
+    max_tokens: int
 
 
 class OpenAILLM:
@@ -136,12 +146,12 @@ class OpenAILLM:
         return _read(resp, usage)
 
     async def _create(self, msgs: list[ChatMessage], response_format: dict[str, Any]) -> Any:
-        extra: dict[str, Any] = {} if self._max_tokens is None else {"max_tokens": self._max_tokens}
+        extra: _Limits = {} if self._max_tokens is None else {"max_tokens": self._max_tokens}
         return await self._client.chat.completions.create(
             model=self.model,
-            messages=msgs,  # type: ignore[arg-type]  # plain dicts are what the SDK sends anyway
+            messages=cast("list[ChatCompletionMessageParam]", msgs),  # plain dicts are what the SDK sends anyway
             temperature=self._temperature,
-            response_format=response_format,  # type: ignore[arg-type]
+            response_format=cast("ResponseFormat", response_format),
             **extra,
         )
 
