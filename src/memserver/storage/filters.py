@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TEXT
 
 from memserver.domain.filters import Bool, FilterError, Node
 from memserver.domain.scope import ENTITY_FIELDS
-from memserver.storage.models import Memory
+from memserver.storage.models import Memory, table_of
 
 
 def _like_escape(s: str) -> str:
@@ -18,7 +18,7 @@ def _like_escape(s: str) -> str:
 
 
 def compile_filter(node: Node) -> ColumnElement[bool]:
-    t = Memory.__table__.c
+    t = table_of(Memory).c
     if isinstance(node, Bool):
         children = [compile_filter(c) for c in node.children]
         if node.op == "AND":
@@ -32,7 +32,8 @@ def compile_filter(node: Node) -> ColumnElement[bool]:
     if f in ENTITY_FIELDS:
         col = t[f]
         if op == "eq":
-            return col == v
+            same: ColumnElement[bool] = col == v  # v is a bound value of any type
+            return same
         if op == "in":
             return col.in_(list(v))
         if op == "any":
@@ -46,17 +47,19 @@ def compile_filter(node: Node) -> ColumnElement[bool]:
         value: Any = v
         if f == "expiration_date":  # a date column: compare calendar days (UTC)
             value = v.astimezone(UTC).date()
-        return {
+        compared: ColumnElement[bool] = {
             "eq": lambda: col == value,
             "gt": lambda: col > value,
             "gte": lambda: col >= value,
             "lt": lambda: col < value,
             "lte": lambda: col <= value,
         }[op]()
+        return compared
     if f == "categories":
         col = t.categories
         if op == "in":
-            return col.overlap(cast(list(v), ARRAY(TEXT)))
+            overlaps: ColumnElement[bool] = col.overlap(cast(list(v), ARRAY(TEXT)))  # an ARRAY operator
+            return overlaps
         # contains: case-insensitive substring of any category
         return func.array_to_string(func.coalesce(col, cast([], ARRAY(TEXT))), "\x1f").ilike(
             "%" + _like_escape(v) + "%", escape="\\"

@@ -12,9 +12,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.jobs import JobKind, JobStatus
-from memserver.storage.models import Event
+from memserver.storage.models import Event, table_of
 
-EV = Event.__table__
+EV = table_of(Event)
 
 
 def _jsonb(value: Any) -> ColumnElement[Any]:
