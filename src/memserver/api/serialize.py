@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from memserver.domain.rows import EntityCountRow, EventRow, HistoryRow, MemoryRow
+
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -26,7 +28,7 @@ def structured_attributes(ts: datetime | None) -> dict[str, Any] | None:
     }
 
 
-def memory_out(row: Any, *, owner: str | None = None) -> dict[str, Any]:
+def memory_out(row: MemoryRow, *, owner: str | None = None) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "memory": row.memory,
@@ -48,11 +50,13 @@ def memory_out(row: Any, *, owner: str | None = None) -> dict[str, Any]:
         "lifecycle_state": "active" if row.replaced_by is None else "superseded",
         "owner": owner,
         # memserver extension: which add (event) and which of its messages the memory came from
-        "provenance": getattr(row, "provenance", None),
+        "provenance": row.provenance,
     }
 
 
-def search_hit_out(row: Any, score: float, breakdown: dict[str, float], *, owner: str | None = None) -> dict[str, Any]:
+def search_hit_out(
+    row: MemoryRow, score: float, breakdown: dict[str, float], *, owner: str | None = None
+) -> dict[str, Any]:
     out = memory_out(row, owner=owner)
     out["score"] = round(score, 6)
     out["score_breakdown"] = {k: round(v, 6) for k, v in breakdown.items()}
@@ -67,7 +71,7 @@ def project_fields(item: dict[str, Any], fields: list[str] | None) -> dict[str, 
     return {k: v for k, v in item.items() if k in keep}
 
 
-def history_out(row: Any) -> dict[str, Any]:
+def history_out(row: HistoryRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "memory_id": str(row.memory_id),
@@ -87,7 +91,7 @@ def history_out(row: Any) -> dict[str, Any]:
     }
 
 
-def entity_out(row: Any, *, owner: str, organization: str) -> dict[str, Any]:
+def entity_out(row: EntityCountRow, *, owner: str, organization: str) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "name": row.name,
@@ -101,7 +105,7 @@ def entity_out(row: Any, *, owner: str, organization: str) -> dict[str, Any]:
     }
 
 
-def event_out(row: Any) -> dict[str, Any]:
+def event_out(row: EventRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "event_type": row.event_type,

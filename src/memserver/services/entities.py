@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memserver.domain.rows import EntityCountRow, EntityRow
 from memserver.storage.db import Database
 from memserver.storage.repositories.entities import EntityRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -12,19 +13,19 @@ from memserver.types import Principal
 
 async def list_entities(
     db: Database, principal: Principal, *, page: int, page_size: int
-) -> tuple[list[Any], dict[str, int]]:
+) -> tuple[list[EntityCountRow], dict[str, int]]:
     async with db.connect() as conn:
         return await EntityRepository(conn).list(principal.project_id, limit=page_size, offset=(page - 1) * page_size)
 
 
-async def get_entity(db: Database, principal: Principal, etype: str, name: str) -> Any | None:
+async def get_entity(db: Database, principal: Principal, etype: str, name: str) -> EntityCountRow | None:
     async with db.connect() as conn:
         return await EntityRepository(conn).get(principal.project_id, etype, name)
 
 
 async def create_entity(
     db: Database, principal: Principal, etype: str, name: str, metadata: dict[str, Any] | None
-) -> Any:
+) -> EntityRow:
     async with db.connect() as conn:
         return await EntityRepository(conn).upsert(principal.project_id, etype, name, metadata)
 

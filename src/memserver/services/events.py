@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
+from memserver.domain.rows import EventPageRow, EventRow
 from memserver.errors import NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.events import EventRepository
 from memserver.types import Principal
 
 
-async def get_event(db: Database, principal: Principal, event_id: uuid.UUID) -> Any:
+async def get_event(db: Database, principal: Principal, event_id: uuid.UUID) -> EventRow:
     async with db.connect() as conn:
         row = await EventRepository(conn).get(principal.project_id, event_id)
     if row is None:
@@ -19,6 +19,8 @@ async def get_event(db: Database, principal: Principal, event_id: uuid.UUID) -> 
     return row
 
 
-async def list_events(db: Database, principal: Principal, *, page: int, page_size: int) -> tuple[list[Any], int]:
+async def list_events(
+    db: Database, principal: Principal, *, page: int, page_size: int
+) -> tuple[list[EventPageRow], int]:
     async with db.connect() as conn:
         return await EventRepository(conn).list(principal.project_id, limit=page_size, offset=(page - 1) * page_size)

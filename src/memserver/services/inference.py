@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -157,13 +157,13 @@ def _scope_node(scope: Scope) -> Node:
     return Bool("AND", tuple(conds))
 
 
-def _scopes_node(scopes: Sequence[Scope]) -> Node:
+def _scopes_node(scopes: Collection[Scope]) -> Node:
     nodes = tuple(_scope_node(s) for s in dict.fromkeys(scopes))
     return nodes[0] if len(nodes) == 1 else Bool("OR", nodes)
 
 
 async def _load_candidates(
-    db: Database, providers: Providers, project_id: uuid.UUID, scopes: Sequence[Scope], messages: list[InMessage]
+    db: Database, providers: Providers, project_id: uuid.UUID, scopes: Collection[Scope], messages: list[InMessage]
 ) -> list[tuple[Candidate, Any]]:
     """The target scopes' memories nearest to the new messages: (candidate, its provenance)."""
     query = " ".join(m.text for m in messages if m.role in ("user", "assistant"))[:2000].strip()

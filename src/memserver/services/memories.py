@@ -9,6 +9,7 @@ from typing import Any
 
 from memserver.domain.changes import UNSET, MemoryEdit
 from memserver.domain.filters import Node
+from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.errors import BadRequest, NotFound
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
@@ -20,7 +21,7 @@ from memserver.types import Principal
 MAX_BATCH = 1000
 
 
-async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> Any:
+async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> MemoryRow:
     async with db.connect() as conn:
         row = await MemoryRepository(conn).get(principal.project_id, memory_id)
     if row is None:
@@ -30,7 +31,7 @@ async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> Any:
 
 async def list_memories(
     db: Database, principal: Principal, node: Node | None, *, page: int, page_size: int, show_expired: bool
-) -> tuple[list[Any], int]:
+) -> tuple[list[MemoryPageRow], int]:
     async with db.connect() as conn:
         return await MemoryRepository(conn).list(
             principal.project_id,
@@ -51,7 +52,7 @@ class UpdateInput:
 
 async def update(
     db: Database, providers: Providers, principal: Principal, memory_id: uuid.UUID, change: UpdateInput
-) -> Any:
+) -> MemoryRow:
     """Change a memory's text/metadata/expiry/timestamp and record an UPDATE history entry."""
     vector = (await providers.embedder.embed([change.text]))[0] if change.text is not None else None
     async with db.transaction() as conn:
@@ -62,7 +63,9 @@ async def update(
         return await _apply_update(MemoryWriter(conn), principal, rows[0], change, vector)
 
 
-async def _apply_update(writer: MemoryWriter, principal: Principal, row: Any, change: UpdateInput, vector: Any) -> Any:
+async def _apply_update(
+    writer: MemoryWriter, principal: Principal, row: MemoryRow, change: UpdateInput, vector: Any
+) -> MemoryRow:
     if row.immutable:
         raise BadRequest(f"Memory {row.id} is immutable and cannot be updated. Delete it and add a new one.")
     text_changed = change.text is not None and change.text != row.memory
@@ -100,7 +103,7 @@ async def delete_matching(db: Database, principal: Principal, node: Node) -> int
         return await MemoryWriter(conn).delete_matching(principal.project_id, node)
 
 
-async def history(db: Database, principal: Principal, memory_id: uuid.UUID) -> list[Any]:
+async def history(db: Database, principal: Principal, memory_id: uuid.UUID) -> list[HistoryRow]:
     async with db.connect() as conn:
         repo = MemoryRepository(conn)
         rows = await repo.history(principal.project_id, memory_id)
@@ -109,7 +112,9 @@ async def history(db: Database, principal: Principal, memory_id: uuid.UUID) -> l
     return rows
 
 
-async def history_page(db: Database, principal: Principal, *, page: int, limit: int) -> tuple[list[Any], int]:
+async def history_page(
+    db: Database, principal: Principal, *, page: int, limit: int
+) -> tuple[list[HistoryPageRow], int]:
     async with db.connect() as conn:
         return await MemoryRepository(conn).history_page(principal.project_id, limit=limit, offset=(page - 1) * limit)
 

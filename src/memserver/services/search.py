@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from memserver.domain.filters import Node
+from memserver.domain.rows import DenseHitRow, MemoryRow
 from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
@@ -39,7 +39,7 @@ class SearchInput:
 
 @dataclass
 class Hit:
-    row: Any
+    row: MemoryRow
     score: float
     breakdown: dict[str, float] = field(default_factory=dict)
 
@@ -112,19 +112,19 @@ async def search_project(
                 limit=pool,
             )
             scored = [s for s in scored if s.total > 0]
-            rows = await repo.rows(project_id, [ids[s.index] for s in scored])
-            hits = [_hybrid_hit(rows[ids[s.index]], s) for s in scored if ids[s.index] in rows]
+            by_id = await repo.rows(project_id, [ids[s.index] for s in scored])
+            hits = [_hybrid_hit(by_id[ids[s.index]], s) for s in scored if ids[s.index] in by_id]
     if req.rerank:
         hits = _diversify(hits, req.top_k)
     return [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
 
 
-def _dense_hit(r: Any) -> Hit:
+def _dense_hit(r: DenseHitRow) -> Hit:
     score = round(max(0.0, min(1.0, float(r.similarity))), 6)
     return Hit(row=r, score=score, breakdown={"semantic": score, "bm25": 0.0, "entity": 0.0})
 
 
-def _hybrid_hit(row: Any, s: ranking.Scored) -> Hit:
+def _hybrid_hit(row: MemoryRow, s: ranking.Scored) -> Hit:
     return Hit(
         row=row,
         score=round(math.tanh(s.total), 6),  # compared with thresholds exactly as reported

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,6 +25,7 @@ from memserver.api.params import (
 from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
 from memserver.domain.filters import Node, and_all
+from memserver.domain.rows import MemoryRow
 from memserver.errors import BadRequest
 from memserver.services import ingest, memories, search
 from memserver.types import Principal
@@ -33,7 +35,7 @@ router = APIRouter(tags=["list and search"])
 TOP_LEVEL_IDS_V3 = 'Entity ids must be given inside `filters` on this endpoint, e.g. {"filters": {"user_id": "alice"}}'
 
 
-def _page_items(rows: list[Any], principal: Principal, fields: list[str] | None) -> list[dict[str, Any]]:
+def _page_items(rows: Sequence[MemoryRow], principal: Principal, fields: list[str] | None) -> list[dict[str, Any]]:
     return [project_fields(memory_out(r, owner=principal.user_email), fields) for r in rows]
 
 

@@ -166,8 +166,8 @@ async def memory_subresource(
     """`/v1/memories/{memory_id}/history/` or `/v1/memories/{user|agent|app|run}/{entity_id}/`."""
     first, second = segment(first), segment(second)
     if second == "history" and first.lower() not in TYPE_ALIASES:
-        rows = await memories.history(state.db, principal, memory_uuid(first))
-        return [history_out(r) for r in rows]
+        entries = await memories.history(state.db, principal, memory_uuid(first))
+        return [history_out(r) for r in entries]
     etype = entity_type(first)
     node = entity_node({f"{etype}_id": second})
     p, size = check_page(page, 100)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memserver.domain.rows import EntityCountRow, EntityRefRow, EntityRow
 
 _COUNT = """
     (SELECT count(*) FROM memories m WHERE m.project_id = e.project_id AND
@@ -19,7 +21,9 @@ class EntityRepository:
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
 
-    async def list(self, project_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Any], dict[str, int]]:
+    async def list(
+        self, project_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[list[EntityCountRow], dict[str, int]]:
         rows = list(
             (
                 await self.conn.execute(
@@ -41,10 +45,10 @@ class EntityRepository:
                 {"p": project_id},
             )
         }
-        return rows, totals
+        return cast(list[EntityCountRow], rows), totals
 
-    async def get(self, project_id: uuid.UUID, entity_type: str, name: str) -> Any | None:
-        return (
+    async def get(self, project_id: uuid.UUID, entity_type: str, name: str) -> EntityCountRow | None:
+        row = (
             await self.conn.execute(
                 text(
                     f"""
@@ -55,19 +59,23 @@ class EntityRepository:
                 {"p": project_id, "t": entity_type, "n": name},
             )
         ).first()
+        return cast(EntityCountRow | None, row)
 
-    async def get_by_id(self, project_id: uuid.UUID, entity_type: str, entity_id: int) -> Any | None:
-        return (
+    async def get_by_id(self, project_id: uuid.UUID, entity_type: str, entity_id: int) -> EntityRefRow | None:
+        row = (
             await self.conn.execute(
                 text("SELECT id, type, name FROM entities WHERE project_id = :p AND type = :t AND id = :id"),
                 {"p": project_id, "t": entity_type, "id": entity_id},
             )
         ).first()
+        return cast(EntityRefRow | None, row)
 
-    async def upsert(self, project_id: uuid.UUID, entity_type: str, name: str, metadata: dict[str, Any] | None) -> Any:
+    async def upsert(
+        self, project_id: uuid.UUID, entity_type: str, name: str, metadata: dict[str, Any] | None
+    ) -> EntityRow:
         import orjson
 
-        return (
+        row = (
             await self.conn.execute(
                 text(
                     """
@@ -85,6 +93,7 @@ class EntityRepository:
                 },
             )
         ).one()
+        return cast(EntityRow, row)
 
     async def delete(self, project_id: uuid.UUID, entity_type: str, name: str) -> int:
         res = await self.conn.execute(

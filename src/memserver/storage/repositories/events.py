@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memserver.domain.rows import EventPageRow, EventRow
 
 _COLS = (
     "id, event_type, status, payload, results, error, metadata, latency_ms, created_at, updated_at, "
@@ -55,15 +57,16 @@ class EventRepository:
             },
         )
 
-    async def get(self, project_id: uuid.UUID, event_id: uuid.UUID) -> Any | None:
-        return (
+    async def get(self, project_id: uuid.UUID, event_id: uuid.UUID) -> EventRow | None:
+        row = (
             await self.conn.execute(
                 text(f"SELECT {_COLS} FROM events WHERE project_id = :p AND id = :id"),
                 {"p": project_id, "id": event_id},
             )
         ).first()
+        return cast(EventRow | None, row)
 
-    async def list(self, project_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Any], int]:
+    async def list(self, project_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[EventPageRow], int]:
         rows = list(
             (
                 await self.conn.execute(
@@ -76,8 +79,8 @@ class EventRepository:
             ).all()
         )
         if rows:
-            return rows, int(rows[0].total)
+            return cast(list[EventPageRow], rows), int(rows[0].total)
         total = (
             await self.conn.execute(text("SELECT count(*) FROM events WHERE project_id = :p"), {"p": project_id})
         ).scalar_one()
-        return rows, int(total)
+        return [], int(total)

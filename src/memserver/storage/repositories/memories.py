@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,13 +13,14 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, s
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.filters import Node
+from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.domain.scope import entity_column
 from memserver.storage.filters import compile_filter
-from memserver.storage.models import Event, Memory, MemoryHistory
+from memserver.storage.models import Event, Memory, MemoryHistory, table_of
 
-M = Memory.__table__
-H = MemoryHistory.__table__
-EV = Event.__table__
+M = table_of(Memory)
+H = table_of(MemoryHistory)
+EV = table_of(Event)
 
 # Columns returned to clients (never the embedding or the tsvector).
 READ_COLUMNS = [
@@ -77,9 +79,9 @@ class MemoryRepository:
     # ------------------------------------------------------------------------------------------
     # locks and links (for the write path's callers)
     # ------------------------------------------------------------------------------------------
-    async def get_for_update(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[Any]:
+    async def get_for_update(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[MemoryRow]:
         stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id.in_(list(memory_ids))).with_for_update()
-        return list((await self.conn.execute(stmt)).all())
+        return cast(list[MemoryRow], list((await self.conn.execute(stmt)).all()))
 
     async def linked_ids(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> list[uuid.UUID]:
         """Memories superseded by this one, transitively (the `replaced_by` chain)."""
@@ -101,13 +103,13 @@ class MemoryRepository:
     # ------------------------------------------------------------------------------------------
     # reads
     # ------------------------------------------------------------------------------------------
-    async def get(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> Any | None:
+    async def get(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> MemoryRow | None:
         stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id == memory_id)
-        return (await self.conn.execute(stmt)).first()
+        return cast(MemoryRow | None, (await self.conn.execute(stmt)).first())
 
-    async def get_many(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[Any]:
+    async def get_many(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[MemoryRow]:
         stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id.in_(list(memory_ids)))
-        return list((await self.conn.execute(stmt)).all())
+        return cast(list[MemoryRow], list((await self.conn.execute(stmt)).all()))
 
     def _list_stmt(self, project_id: uuid.UUID, node: Node | None, show_expired: bool) -> Select[Any]:
         conds: list[ColumnElement[bool]] = [M.c.project_id == project_id]
@@ -126,7 +128,7 @@ class MemoryRepository:
         limit: int,
         offset: int,
         show_expired: bool = False,
-    ) -> tuple[list[Any], int]:
+    ) -> tuple[list[MemoryPageRow], int]:
         """One page, newest first, plus the total count (one round trip)."""
         stmt = (
             self._list_stmt(project_id, node, show_expired)
@@ -134,7 +136,7 @@ class MemoryRepository:
             .limit(limit)
             .offset(offset)
         )
-        rows = list((await self.conn.execute(stmt)).all())
+        rows = cast(list[MemoryPageRow], list((await self.conn.execute(stmt)).all()))
         total = rows[0].total if rows else 0
         if not rows and offset > 0:
             total = int(
@@ -146,16 +148,18 @@ class MemoryRepository:
             )
         return rows, total
 
-    async def history(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> list[Any]:
+    async def history(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> builtins.list[HistoryRow]:
         stmt = (
             select(*_HISTORY_COLUMNS)
             .select_from(_HISTORY_FROM)
             .where(H.c.project_id == project_id, H.c.memory_id == memory_id)
             .order_by(H.c.created_at, H.c.id)
         )
-        return list((await self.conn.execute(stmt)).all())
+        return cast(list[HistoryRow], list((await self.conn.execute(stmt)).all()))
 
-    async def history_page(self, project_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[Any], int]:
+    async def history_page(
+        self, project_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[builtins.list[HistoryPageRow], int]:
         stmt = (
             select(*_HISTORY_COLUMNS, func.count().over().label("total"))
             .select_from(_HISTORY_FROM)
@@ -164,7 +168,7 @@ class MemoryRepository:
             .limit(limit)
             .offset(offset)
         )
-        rows = list((await self.conn.execute(stmt)).all())
+        rows = cast(list[HistoryPageRow], list((await self.conn.execute(stmt)).all()))
         total = rows[0].total if rows else await self._history_count(project_id)
         return rows, total
 

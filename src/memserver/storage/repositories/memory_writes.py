@@ -10,6 +10,7 @@ request's input once, instead of copying the input into every row.
 from __future__ import annotations
 
 import functools
+import typing
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -46,15 +47,16 @@ from sqlalchemy.types import UserDefinedType
 from memserver.domain.changes import UNSET, AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Op, Outcome
 from memserver.domain.filters import Node
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.domain.rows import EditedMemoryRow
 from memserver.domain.scope import ENTITY_FIELDS
 from memserver.errors import Conflict
-from memserver.storage.models import Entity, Event, Memory, MemoryHistory
+from memserver.storage.models import Entity, Event, Memory, MemoryHistory, table_of
 from memserver.storage.repositories.memories import READ_COLUMNS, by_entity, by_ids, where_of
 
-M = Memory.__table__
-H = MemoryHistory.__table__
-E = Entity.__table__
-EV = Event.__table__
+M = table_of(Memory)
+H = table_of(MemoryHistory)
+E = table_of(Entity)
+EV = table_of(Event)
 
 # Columns of a memory row that a change returns (the history row copies its scope from them).
 _CHANGED = (
@@ -343,7 +345,7 @@ class MemoryWriter:
 
     async def edit(
         self, project_id: uuid.UUID, edit: MemoryEdit, *, event_id: uuid.UUID | None = None
-    ) -> tuple[Any, str]:
+    ) -> tuple[EditedMemoryRow, str]:
         """Apply one edit and write its UPDATE history row; returns (the updated row, its previous text)."""
         where = and_(M.c.project_id == project_id, M.c.id == edit.memory_id)
         old = select(M.c.memory).where(where).cte("old")
@@ -352,7 +354,7 @@ class MemoryWriter:
         hist = history_insert(upd, Op.UPDATE, old=previous, new=upd.c.memory, event_id=_event(event_id)).cte("hist")
         stmt = select(upd, previous.label("previous")).add_cte(hist)
         try:
-            row = (await self.conn.execute(stmt)).one()
+            row = typing.cast(EditedMemoryRow, (await self.conn.execute(stmt)).one())
         except IntegrityError:
             raise Conflict("Another memory in the same scope already has exactly this text.") from None
         return row, row.previous

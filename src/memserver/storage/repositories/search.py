@@ -13,7 +13,9 @@ date), and then the rows of the winners.
 from __future__ import annotations
 
 import functools
+import typing
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType, UserDefinedType
 
+from memserver.domain.rows import DenseHitRow, MemoryRow
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
 
 
@@ -96,7 +99,7 @@ class SearchRepository:
         limit: int,
         exact_limit: int,
         show_expired: bool = False,
-    ) -> list[Any]:
+    ) -> list[DenseHitRow]:
         """Nearest memories by cosine similarity.
 
         A scope of at most `exact_limit` memories (a user's, a run's) is scanned through its B-tree
@@ -123,7 +126,7 @@ class SearchRepository:
         both = union_all(scan, ann).cte("nearest").prefix_with("MATERIALIZED")
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
         stmt = select(both, (1 - both.c.distance).label("similarity")).add_cte(size).order_by(both.c.distance)
-        return list((await self.conn.execute(stmt)).all())
+        return typing.cast(list[DenseHitRow], list((await self.conn.execute(stmt)).all()))
 
     async def nearest_each(
         self,
@@ -214,17 +217,17 @@ class SearchRepository:
         ).add_cte(size, terms)
         params: dict[str, Any] = {"qvec": Vector(query_vector), "qtext": query_text}
         params.update({f"name_{i}": n for i, n in enumerate(names)})
-        row = (await self.conn.execute(stmt, params)).one()
+        row: Sequence[Any] = (await self.conn.execute(stmt, params)).one()  # arrays as asyncpg decodes them
         if row[-2] is None:  # nothing in scope
             return [], [[] for _ in _EVIDENCE_COLUMNS], 0
         return list(row[-2]), list(row[: len(_EVIDENCE_COLUMNS)]), int(row[-1])
 
-    async def rows(self, project_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    async def rows(self, project_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, MemoryRow]:
         """The memories with these ids, as a search hit shows them."""
         if not ids:
             return {}
         result = await self.conn.execute(_ROWS_BY_ID, {"project_id": project_id, "ids": ids})
-        return {r.id: r for r in result}
+        return {r.id: typing.cast(MemoryRow, r) for r in result}
 
 
 # Bit k-1 set when the memory's text contains the query's k-th term, bit k+7 when its metadata does
@@ -241,7 +244,8 @@ _TERMS_MASK = " | ".join(
 # The parts of the evidence statement that never change, built once (bound values come at execution).
 _QVEC = bindparam("qvec", type_=_VECTOR_PARAM)
 _DISTANCE = M.c.embedding.cosine_distance(_QVEC)
-_EVIDENCE = (  # in Evidence.from_columns' order, then the names share ('ent', per query)
+# in Evidence.from_columns' order, then the names share ('ent', per query)
+_EVIDENCE: tuple[ColumnElement[Any], ...] = (
     M.c.seq,
     func.hashtextextended(  # one bigint per exact scope (user, agent, app, run): neighbours never cross scopes
         func.concat_ws(
