@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from memserver.api.add_wire import add_input, event_item, v3_response
 from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.responses import AddQueued, AddResponse, AddResponseV11, MemoryEvent, wire
 from memserver.api.schemas import AddRequest
 from memserver.services import ingest
 
 router = APIRouter(tags=["add"])
 
 
-@router.post("/v3/memories/add", summary="Add memories (v3)")
+@router.post("/v3/memories/add", summary="Add memories (v3)", response_model=AddResponse)
 @error_shape("add")
-async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Response:
     """infer=false stores each message verbatim and answers SUCCEEDED with the memory events."""
     result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(body))
-    return v3_response(result, infer=body.infer)
+    return wire(v3_response(result, infer=body.infer))
 
 
-@router.post("/v1/memories", summary="Add memories (v1, deprecated)")
+@router.post(
+    "/v1/memories",
+    summary="Add memories (v1, deprecated)",
+    response_model=list[AddQueued | MemoryEvent] | AddResponseV11,
+)
 @error_shape("add")
-async def add_v1(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Any:
+async def add_v1(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Response:
     """v1.0 answers a bare array; output_format=v1.1 wraps it in {results, relations}."""
     # v1 with async_mode=false processes the add in the request and lists its memory events.
     wait = not body.async_mode
@@ -35,5 +40,5 @@ async def add_v1(body: AddRequest, state: StateDep, principal: PrincipalDep) -> 
     else:
         items = [event_item(o) for o in result.results]
     if body.output_format == "v1.1":
-        return {"results": items, "relations": []}
-    return items
+        return wire({"results": items, "relations": []})
+    return wire(items)

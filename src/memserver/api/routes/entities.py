@@ -10,6 +10,16 @@ from fastapi.responses import Response
 from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.params import check_page, envelope
+from memserver.api.responses import (
+    CreatedAgent,
+    CreatedApp,
+    CreatedRun,
+    CreatedUser,
+    Entity,
+    EntityDeleted,
+    EntityPage,
+    wire,
+)
 from memserver.api.schemas import EntityCreate
 from memserver.api.serialize import entity_out
 from memserver.domain.scope import entity_type as entity_type_of
@@ -19,10 +29,10 @@ from memserver.services import entities
 router = APIRouter(tags=["entities"])
 
 
-@router.get("/v1/entities", summary="List users, agents, apps and runs")
+@router.get("/v1/entities", summary="List users, agents, apps and runs", response_model=EntityPage)
 async def list_entities(
     request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, page_size: int = 100
-) -> dict[str, Any]:
+) -> Response:
     p, size = check_page(page, page_size, max_size=1000)
     rows, totals = await entities.list_entities(state.db, principal, page=p, page_size=size)
     out = envelope(
@@ -35,32 +45,36 @@ async def list_entities(
     )
     for t in ("user", "agent", "app", "run"):
         out[f"total_{t}s"] = totals.get(t, 0)
-    return out
+    return wire(out)
 
 
-@router.get("/v2/entities/{entity_type}/{entity_id}", summary="Get an entity by name")
+@router.get("/v2/entities/{entity_type}/{entity_id}", summary="Get an entity by name", response_model=list[Entity])
 @error_shape("message")
-async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> list[Any]:
+async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     etype = entity_type_of(segment(entity_type))
     row = await entities.get_entity(state.db, principal, etype, segment(entity_id))
-    return [] if row is None else [entity_out(row, owner=principal.user_email, organization=principal.org_name)]
+    return wire([] if row is None else [entity_out(row, owner=principal.user_email, organization=principal.org_name)])
 
 
-@router.delete("/v2/entities/{entity_type}/{entity_id}", summary="Delete an entity and its memories (by name)")
+@router.delete(
+    "/v2/entities/{entity_type}/{entity_id}",
+    summary="Delete an entity and its memories (by name)",
+    response_model=EntityDeleted,
+)
 @error_shape("message")
-async def delete_entity_v2(
-    entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     etype = entity_type_of(segment(entity_type))
     deleted = await entities.delete_entity(state.db, principal, etype, segment(entity_id))
-    return {"message": "Entity deleted successfully.", "deleted_memories": deleted}
+    return wire({"message": "Entity deleted successfully.", "deleted_memories": deleted})
 
 
-@router.delete("/v1/entities/{entity_type}/{entity_id}", summary="Delete an entity by numeric id (deprecated)")
+@router.delete(
+    "/v1/entities/{entity_type}/{entity_id}",
+    summary="Delete an entity by numeric id (deprecated)",
+    response_model=EntityDeleted,
+)
 @error_shape("error")
-async def delete_entity_v1(
-    entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+async def delete_entity_v1(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     etype = entity_type_of(segment(entity_type))
     try:
         numeric = int(segment(entity_id))
@@ -70,7 +84,7 @@ async def delete_entity_v1(
     if name is None:
         raise NotFound("Entity not found")
     deleted = await entities.delete_entity(state.db, principal, etype, name)
-    return {"message": "Entity deleted successfully.", "deleted_memories": deleted}
+    return wire({"message": "Entity deleted successfully.", "deleted_memories": deleted})
 
 
 async def _create(state: StateDep, principal: PrincipalDep, etype: str, body: EntityCreate) -> Response:
@@ -95,25 +109,26 @@ async def _create(state: StateDep, principal: PrincipalDep, etype: str, body: En
     return JSONResponse(out, status_code=201)
 
 
-@router.post("/v1/users", status_code=201, summary="Create a user entity")
+# 201 bodies go out through orjson (http.JSONResponse), as they always have: datetimes as +00:00.
+@router.post("/v1/users", status_code=201, summary="Create a user entity", response_model=CreatedUser)
 @error_shape("error")
 async def create_user(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
     return await _create(state, principal, "user", body)
 
 
-@router.post("/v1/agents", status_code=201, summary="Create an agent entity")
+@router.post("/v1/agents", status_code=201, summary="Create an agent entity", response_model=CreatedAgent)
 @error_shape("error")
 async def create_agent(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
     return await _create(state, principal, "agent", body)
 
 
-@router.post("/v1/apps", status_code=201, summary="Create an app entity")
+@router.post("/v1/apps", status_code=201, summary="Create an app entity", response_model=CreatedApp)
 @error_shape("error")
 async def create_app(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
     return await _create(state, principal, "app", body)
 
 
-@router.post("/v1/runs", status_code=201, summary="Create a run entity")
+@router.post("/v1/runs", status_code=201, summary="Create a run entity", response_model=CreatedRun)
 @error_shape("error")
 async def create_run(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
     return await _create(state, principal, "run", body)

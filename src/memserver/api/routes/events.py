@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
 from memserver.api.params import check_page, envelope
+from memserver.api.responses import Event, EventPage, wire
 from memserver.api.serialize import event_out
 from memserver.errors import BadRequest
 from memserver.services import events
@@ -16,20 +16,20 @@ from memserver.services import events
 router = APIRouter(tags=["events"])
 
 
-@router.get("/v1/event/{event_id}", summary="Get an event (status, results, error)")
+@router.get("/v1/event/{event_id}", summary="Get an event (status, results, error)", response_model=Event)
 @error_shape("error")
-async def get_event(event_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_event(event_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     try:
         eid = uuid.UUID(segment(event_id))
     except ValueError:
         raise BadRequest("event_id should be a valid UUID") from None
-    return event_out(await events.get_event(state.db, principal, eid))
+    return wire(event_out(await events.get_event(state.db, principal, eid)))
 
 
-@router.get("/v1/events", summary="List events")
+@router.get("/v1/events", summary="List events", response_model=EventPage)
 async def list_events(
     request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, page_size: int = 50
-) -> dict[str, Any]:
+) -> Response:
     p, size = check_page(page, page_size, max_size=1000)
     rows, total = await events.list_events(state.db, principal, page=p, page_size=size)
-    return envelope(request, state.settings.public_url, [event_out(r) for r in rows], total, p, size)
+    return wire(envelope(request, state.settings.public_url, [event_out(r) for r in rows], total, p, size))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from memserver.api.add_wire import add_input, v3_response
@@ -21,6 +21,15 @@ from memserver.api.params import (
     query_entity_ids,
     require_scope,
     shortcut_nodes,
+)
+from memserver.api.responses import (
+    AddResponse,
+    Memory,
+    MemoryPage,
+    SearchHit,
+    SearchResults,
+    SearchResultsV11,
+    wire,
 )
 from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
@@ -42,7 +51,7 @@ def _page_items(rows: Sequence[MemoryRow], principal: Principal, fields: list[st
 # ----------------------------------------------------------------------------------------------
 # list
 # ----------------------------------------------------------------------------------------------
-@router.get("/v1/memories", summary="List memories (v1, deprecated)")
+@router.get("/v1/memories", summary="List memories (v1, deprecated)", response_model=list[Memory] | MemoryPage)
 @error_shape("message")
 async def list_v1(
     request: Request,
@@ -62,7 +71,7 @@ async def list_v1(
     page_size: int | None = None,
     limit: int | None = None,
     show_expired: bool = False,
-) -> Any:
+) -> Response:
     """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
     ids = query_entity_ids(user_id, agent_id, app_id, run_id)
     scope = require_scope(entity_node(ids), ENTITY_REQUIRED_V1)
@@ -86,7 +95,7 @@ async def list_v1(
         rows, total = await memories.list_memories(
             state.db, principal, node, page=p, page_size=size, show_expired=show_expired
         )
-        return envelope(request, state.settings.public_url, _page_items(rows, principal, fields), total, p, size)
+        return wire(envelope(request, state.settings.public_url, _page_items(rows, principal, fields), total, p, size))
     if limit is not None and limit > 200:
         raise BadRequest("limit must be <= 200")
     if limit is not None and limit < 1:  # a negative LIMIT is a database error
@@ -94,7 +103,7 @@ async def list_v1(
     rows, _ = await memories.list_memories(
         state.db, principal, node, page=1, page_size=limit or 100, show_expired=show_expired
     )
-    return _page_items(rows, principal, fields)
+    return wire(_page_items(rows, principal, fields))
 
 
 def _list_node(body: ListRequest, *, allow_top_level_ids: bool) -> Node:
@@ -115,7 +124,7 @@ def _list_node(body: ListRequest, *, allow_top_level_ids: bool) -> Node:
     return result
 
 
-@router.post("/v2/memories", summary="List memories (v2, deprecated)")
+@router.post("/v2/memories", summary="List memories (v2, deprecated)", response_model=list[Memory] | MemoryPage)
 @error_shape("message")
 async def list_v2(
     request: Request,
@@ -124,7 +133,7 @@ async def list_v2(
     principal: PrincipalDep,
     page: int | None = None,
     page_size: int | None = None,
-) -> Any:
+) -> Response:
     """`filters` or top-level ids; a bare array, or a page when page and page_size are given."""
     node = _list_node(body, allow_top_level_ids=True)
     page = page if page is not None else body.page
@@ -136,8 +145,8 @@ async def list_v2(
     )
     items = _page_items(rows, principal, body.fields)
     if paged:
-        return envelope(request, state.settings.public_url, items, total, p, size)
-    return items
+        return wire(envelope(request, state.settings.public_url, items, total, p, size))
+    return wire(items)
 
 
 async def _add_body(request: Request) -> AddRequest:
@@ -150,7 +159,13 @@ async def _add_body(request: Request) -> AddRequest:
         raise BadRequest(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))) from None
 
 
-@router.post("/v3/memories", summary="List memories (v3)")
+@router.post(
+    "/v3/memories",
+    summary="List memories (v3)",
+    response_model=MemoryPage | AddResponse,
+    description="A page of memories. Pre-release clients (2.0.0b1, ts-v3.0.0-beta.1) sent adds here "
+    "(a body with `messages`): those are answered as POST /v3/memories/add/.",
+)
 @error_shape("error")
 async def list_v3(
     request: Request,
@@ -159,13 +174,13 @@ async def list_v3(
     principal: PrincipalDep,
     page: int | None = None,
     page_size: int | None = None,
-) -> Any:
+) -> Response:
     """Always a {count, next, previous, results} page; the query's page/page_size win over the body's."""
     if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here
         request.scope["memserver.error_shape"] = "add"
         add = await _add_body(request)
         result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(add))
-        return v3_response(result, infer=add.infer)
+        return wire(v3_response(result, infer=add.infer))
     node = _list_node(body, allow_top_level_ids=False)
     p, size = check_page(
         page if page is not None else body.page, page_size if page_size is not None else body.page_size
@@ -173,7 +188,7 @@ async def list_v3(
     rows, total = await memories.list_memories(
         state.db, principal, node, page=p, page_size=size, show_expired=body.show_expired
     )
-    return envelope(request, state.settings.public_url, _page_items(rows, principal, body.fields), total, p, size)
+    return wire(envelope(request, state.settings.public_url, _page_items(rows, principal, body.fields), total, p, size))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,28 +242,36 @@ async def _run_search(state: StateDep, principal: Principal, body: SearchRequest
     ]
 
 
-async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> Any:
+async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> Response:
     """v1 and v2: a bare array, or {results, relations} with output_format=v1.1."""
     results = await _run_search(state, principal, body, version)
     if body.output_format == "v1.1":
-        return {"results": results, "relations": []}
-    return results
+        return wire({"results": results, "relations": []})
+    return wire(results)
 
 
-@router.post("/v1/memories/search", summary="Search memories (v1, deprecated)")
+@router.post(
+    "/v1/memories/search",
+    summary="Search memories (v1, deprecated)",
+    response_model=list[SearchHit] | SearchResultsV11,
+)
 @error_shape("message")
-async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Any:
+async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     return await _legacy_search(state, principal, body, "v1")
 
 
-@router.post("/v2/memories/search", summary="Search memories (v2, deprecated)")
+@router.post(
+    "/v2/memories/search",
+    summary="Search memories (v2, deprecated)",
+    response_model=list[SearchHit] | SearchResultsV11,
+)
 @error_shape("message")
-async def search_v2(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Any:
+async def search_v2(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     return await _legacy_search(state, principal, body, "v2")
 
 
-@router.post("/v3/memories/search", summary="Search memories (v3)")
+@router.post("/v3/memories/search", summary="Search memories (v3)", response_model=SearchResults)
 @error_shape("error")
-async def search_v3(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def search_v3(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     """Hybrid search; every hit has a 0..1 `score` and its `score_breakdown`."""
-    return {"results": await _run_search(state, principal, body, "v3")}
+    return wire({"results": await _run_search(state, principal, body, "v3")})

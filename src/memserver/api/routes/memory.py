@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
@@ -20,6 +20,16 @@ from memserver.api.params import (
     query_entity_ids,
     shortcut_nodes,
 )
+from memserver.api.responses import (
+    EntityMemoryPage,
+    HistoryEntry,
+    HistoryPage,
+    MemoriesDeleted,
+    Memory,
+    MemoryDeleted,
+    Message,
+    wire,
+)
 from memserver.api.schemas import BatchItem, BatchRequest, UpdateRequest
 from memserver.api.serialize import history_out, memory_out
 from memserver.domain.filters import Bool, Cond, and_all
@@ -31,13 +41,13 @@ router = APIRouter(tags=["memory"])
 
 
 # -- static paths first: they must win over /v1/memories/{memory_id}/ ---------------------------
-@router.get("/v1/memories/events", summary="History entries of the project, paginated")
+@router.get("/v1/memories/events", summary="History entries of the project, paginated", response_model=HistoryPage)
 async def memory_events(
     request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, limit: int = 100
-) -> dict[str, Any]:
+) -> Response:
     p, size = check_page(page, limit, max_size=1000)
     rows, total = await memories.history_page(state.db, principal, page=p, limit=size)
-    return envelope(request, state.settings.public_url, [history_out(r) for r in rows], total, p, size)
+    return wire(envelope(request, state.settings.public_url, [history_out(r) for r in rows], total, p, size))
 
 
 def _batch_ids(body: BatchRequest) -> list[uuid.UUID]:
@@ -74,23 +84,23 @@ def _batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateI
     return changes
 
 
-@router.put("/v1/batch", summary="Update up to 1000 memories, all or nothing")
-@router.put("/v1/memories/batch", include_in_schema=False)
+@router.put("/v1/batch", summary="Update up to 1000 memories, all or nothing", response_model=Message)
+@router.put("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
-async def batch_update(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def batch_update(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     n = await memories.batch_update(state.db, state.providers, principal, _batch_changes(body))
-    return {"message": f"Successfully updated {n} memories"}
+    return wire({"message": f"Successfully updated {n} memories"})
 
 
-@router.delete("/v1/batch", summary="Delete up to 1000 memories, all or nothing (JSON body)")
-@router.delete("/v1/memories/batch", include_in_schema=False)
+@router.delete("/v1/batch", summary="Delete up to 1000 memories, all or nothing (JSON body)", response_model=Message)
+@router.delete("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
-async def batch_delete(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def batch_delete(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     n = await memories.batch_delete(state.db, principal, _batch_ids(body))
-    return {"message": f"Successfully deleted {n} memories"}
+    return wire({"message": f"Successfully deleted {n} memories"})
 
 
-@router.delete("/v1/memories", summary="Delete all memories of an entity ('*' = any)")
+@router.delete("/v1/memories", summary="Delete all memories of an entity ('*' = any)", response_model=MemoriesDeleted)
 @error_shape("error")
 async def delete_all(
     state: StateDep,
@@ -100,7 +110,7 @@ async def delete_all(
     app_id: str | None = None,
     run_id: str | None = None,
     metadata: str | None = None,
-) -> dict[str, Any]:
+) -> Response:
     ids = query_entity_ids(user_id, agent_id, app_id, run_id)
     meta = metadata_param(metadata)
     # Concrete ids are ANDed; several '*' are a union, so all four '*' wipe the project as documented
@@ -114,22 +124,24 @@ async def delete_all(
             "At least one filter is required: user_id, agent_id, app_id, run_id (use '*' for all) or metadata"
         )
     n = await memories.delete_matching(state.db, principal, node)
-    return {"message": "Memories deleted successfully!", "deleted_count": n}
+    return wire({"message": "Memories deleted successfully!", "deleted_count": n})
 
 
 # -- one memory --------------------------------------------------------------------------------
-@router.get("/v1/memories/{memory_id}", summary="Get a memory")
+@router.get("/v1/memories/{memory_id}", summary="Get a memory", response_model=Memory)
 @error_shape("error")
-async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     row = await memories.get(state.db, principal, memory_uuid(segment(memory_id)))
-    return memory_out(row, owner=principal.user_email)
+    return wire(memory_out(row, owner=principal.user_email))
 
 
-@router.put("/v1/memories/{memory_id}", summary="Update a memory's text, metadata, expiry or timestamp")
+@router.put(
+    "/v1/memories/{memory_id}",
+    summary="Update a memory's text, metadata, expiry or timestamp",
+    response_model=Memory,
+)
 @error_shape("error")
-async def update_memory(
-    memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep) -> Response:
     mid = memory_uuid(segment(memory_id))
     fields = body.model_fields_set
     text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
@@ -143,31 +155,35 @@ async def update_memory(
     if text is None and not ({"metadata", "expiration_date"} & fields) and body.timestamp is None:
         raise BadRequest("Nothing to update: send text, metadata, expiration_date or timestamp")
     row = await memories.update(state.db, state.providers, principal, mid, change)
-    return memory_out(row, owner=principal.user_email)
+    return wire(memory_out(row, owner=principal.user_email))
 
 
-@router.delete("/v1/memories/{memory_id}", summary="Delete a memory")
+@router.delete("/v1/memories/{memory_id}", summary="Delete a memory", response_model=MemoryDeleted)
 @error_shape("error")
 async def delete_memory(
     memory_id: str, state: StateDep, principal: PrincipalDep, delete_linked: bool = False
-) -> dict[str, Any]:
+) -> Response:
     cascade = await memories.delete(state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
     out: dict[str, Any] = {"message": "Memory deleted successfully!"}
     if delete_linked:
         out["cascade_count"] = cascade
-    return out
+    return wire(out)
 
 
-@router.get("/v1/memories/{first}/{second}", summary="History of a memory, or memories of an entity")
+@router.get(
+    "/v1/memories/{first}/{second}",
+    summary="History of a memory, or memories of an entity",
+    response_model=list[HistoryEntry] | EntityMemoryPage,
+)
 @error_shape("error")
 async def memory_subresource(
     first: str, second: str, request: Request, state: StateDep, principal: PrincipalDep, page: int = 1
-) -> Any:
+) -> Response:
     """`/v1/memories/{memory_id}/history/` or `/v1/memories/{user|agent|app|run}/{entity_id}/`."""
     first, second = segment(first), segment(second)
     if second == "history" and first.lower() not in TYPE_ALIASES:
         entries = await memories.history(state.db, principal, memory_uuid(first))
-        return [history_out(r) for r in entries]
+        return wire([history_out(r) for r in entries])
     etype = entity_type(first)
     node = entity_node({f"{etype}_id": second})
     p, size = check_page(page, 100)
@@ -185,4 +201,4 @@ async def memory_subresource(
         }
         for r in rows
     ]
-    return envelope(request, state.settings.public_url, results, total, p, size)
+    return wire(envelope(request, state.settings.public_url, results, total, p, size))

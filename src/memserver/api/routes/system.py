@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from memserver.api.deps import PrincipalDep, StateDep
 from memserver.api.http import JSONResponse
+from memserver.api.responses import Health, Ping, wire
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/v1/ping", summary="Validate the API key; returns its org and project")
-async def ping(principal: PrincipalDep) -> dict[str, Any]:
-    return {
+@router.get("/v1/ping", summary="Validate the API key; returns its org and project", response_model=Ping)
+async def ping(principal: PrincipalDep) -> Response:
+    body = {
         "status": "ok",
         "org_id": str(principal.org_id),
         "project_id": str(principal.project_id),
@@ -22,10 +21,16 @@ async def ping(principal: PrincipalDep) -> dict[str, Any]:
         "org_name": principal.org_name,
         "project_name": principal.project_name,
     }
+    return wire(body)
 
 
-@router.get("/health", summary="Liveness and database check (no auth)")
-async def health(state: StateDep) -> Any:
+@router.get(
+    "/health",
+    summary="Liveness and database check (no auth)",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database does not answer"}},
+)
+async def health(state: StateDep) -> Response:
     try:
         await state.db.ping()
         db = "ok"

@@ -1,0 +1,300 @@
+"""Response shapes of the Mem0 routes, for `/openapi.json`, and the response that puts them on the wire.
+
+The models document what `api.serialize` and `api.add_wire` build (contract §2-§3); they are never
+used to validate or re-serialise a response. Routes return `wire(body)`: FastAPI passes a returned
+`Response` through untouched, so declaring `response_model=` costs nothing per request, and the bytes
+are the ones FastAPI produced before the models existed (pydantic's JSON encoder over plain dicts:
+datetimes as `...Z`, compact separators), minus its validation pass over the dict.
+
+`fields=[...]` on list and search keeps only the named keys (and `id`) of each memory.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from fastapi import Response
+from pydantic import BaseModel, Field, TypeAdapter
+
+# -- the wire -----------------------------------------------------------------------------------
+
+# The serializer FastAPI used for these routes (a TypeAdapter over an `Any`-typed dict): same bytes.
+_WIRE: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+class WireJSON(Response):
+    """A JSON body encoded by pydantic, as FastAPI encodes a route's return value itself."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _WIRE.dump_json(content)
+
+
+def wire(body: Any, status_code: int = 200) -> WireJSON:
+    return WireJSON(body, status_code=status_code)
+
+
+# -- shapes -------------------------------------------------------------------------------------
+
+EventOp = Literal["ADD", "UPDATE", "DELETE", "NOOP"]
+JobState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]
+T = TypeVar("T")
+
+
+class Out(BaseModel):
+    """A documented response shape (never instantiated on the request path)."""
+
+
+class StructuredAttributes(Out):
+    """Calendar facts of `created_at` (UTC)."""
+
+    day: int
+    hour: int
+    year: int
+    month: int
+    minute: int
+    quarter: int
+    is_weekend: bool
+    day_of_week: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    day_of_year: int
+    week_of_year: int
+
+
+class Memory(Out):
+    """The memory object (contract §3): one superset shape for every client generation."""
+
+    id: str = Field(description="UUID")
+    memory: str
+    user_id: str | None
+    agent_id: str | None
+    app_id: str | None
+    run_id: str | None
+    session_id: str | None = Field(description="The same value as run_id (the v3 name).")
+    hash: str = Field(description="md5 of the text")
+    metadata: dict[str, Any] | None
+    categories: list[str]
+    immutable: bool
+    expiration_date: date | None
+    created_at: datetime
+    updated_at: datetime
+    structured_attributes: StructuredAttributes | None
+    replaced_by: str | None = Field(description="The id of the memory that superseded this one.")
+    synthesized: bool
+    lifecycle_state: Literal["active", "superseded"]
+    owner: str | None
+    provenance: dict[str, Any] | None = Field(
+        description="memserver extension: the add (event_id) and message indices the memory came from."
+    )
+
+
+class ScoreBreakdown(Out):
+    semantic: float
+    bm25: float
+    entity: float
+    temporal: float | None = Field(None, description="Hybrid retrieval only.")
+    context: float | None = Field(None, description="Hybrid retrieval only.")
+
+
+class SearchHit(Memory):
+    score: float = Field(description="0..1")
+    score_breakdown: ScoreBreakdown
+
+
+class Page(Out, Generic[T]):
+    """A page: {count, next, previous, results}; next/previous are absolute URLs or null."""
+
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[T]
+
+
+class MemoryPage(Page[Memory]):
+    pass
+
+
+class SearchResults(Out):
+    """v3 search."""
+
+    results: list[SearchHit]
+
+
+class SearchResultsV11(SearchResults):
+    """v1/v2 search with output_format=v1.1."""
+
+    relations: list[Any]
+
+
+class MemoryData(Out):
+    memory: str
+
+
+class MemoryEvent(Out):
+    """A memory an add created or changed (v1.0 reads `data.memory`, v1.1 `memory`)."""
+
+    id: str | None
+    event: EventOp
+    data: MemoryData
+    previous_memory: str | None = Field(None, description="UPDATE only: the text before.")
+    memory: str
+
+
+class AddQueued(Out):
+    """An add's event: PENDING until a worker has run it (SUCCEEDED at once for infer=false)."""
+
+    message: str
+    status: JobState
+    event_id: str
+
+
+class AddResponse(AddQueued):
+    """v3 add: infer=false also lists the memory events (`results`)."""
+
+    results: list[MemoryEvent] | None = Field(None, description="infer=false only.")
+
+
+class AddResponseV11(Out):
+    """v1 add with output_format=v1.1."""
+
+    results: list[AddQueued | MemoryEvent]
+    relations: list[Any]
+
+
+class HistoryEntry(Out):
+    id: str
+    memory_id: str
+    input: list[Any] = Field(description="The messages of the add that caused the change.")
+    old_memory: str | None
+    new_memory: str | None
+    user_id: str | None
+    agent_id: str | None
+    app_id: str | None
+    run_id: str | None
+    session_id: str | None
+    categories: list[str]
+    event: EventOp
+    metadata: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class HistoryPage(Page[HistoryEntry]):
+    pass
+
+
+class EntityMemory(Out):
+    """A memory as GET /v1/memories/{entity_type}/{entity_id}/ lists it."""
+
+    id: str
+    memory: str
+    metadata: dict[str, Any] | None
+    categories: list[str]
+    created_at: datetime
+    updated_at: datetime
+    input: list[Any]
+    is_updated: bool
+
+
+class EntityMemoryPage(Page[EntityMemory]):
+    pass
+
+
+class Entity(Out):
+    id: str = Field(description="Numeric, as a string.")
+    name: str = Field(description="The user, agent, app or run id.")
+    type: Literal["user", "agent", "app", "run"]
+    created_at: datetime
+    updated_at: datetime
+    owner: str
+    organization: str
+    metadata: dict[str, Any] | None
+    total_memories: int
+
+
+class EntityPage(Page[Entity]):
+    total_users: int
+    total_agents: int
+    total_apps: int
+    total_runs: int
+
+
+class CreatedEntity(Out):
+    id: int
+    metadata: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    graph_entities: None
+    is_deleted: bool
+    project: str
+
+
+class CreatedUser(CreatedEntity):
+    user_id: str
+
+
+class CreatedAgent(CreatedEntity):
+    agent_id: str
+    name: str
+
+
+class CreatedApp(CreatedEntity):
+    app_id: str
+    name: str
+
+
+class CreatedRun(CreatedEntity):
+    run_id: str
+    name: str
+
+
+class Event(Out):
+    id: str
+    event_type: str = Field(description="ADD, ...")
+    status: JobState
+    payload: Any = Field(description="The request, normalised.")
+    metadata: dict[str, Any] | None
+    results: list[Any]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    latency: float | None = Field(description="milliseconds")
+    graph_status: str | None
+
+
+class EventPage(Page[Event]):
+    pass
+
+
+class Message(Out):
+    message: str
+
+
+class MemoryDeleted(Message):
+    cascade_count: int | None = Field(None, description="delete_linked=true only: superseded memories deleted too.")
+
+
+class MemoriesDeleted(Message):
+    deleted_count: int
+
+
+class EntityDeleted(Message):
+    deleted_memories: int
+
+
+class Ping(Out):
+    status: Literal["ok"]
+    org_id: str
+    project_id: str
+    user_email: str
+    org_name: str
+    project_name: str
+
+
+class Health(Out):
+    status: Literal["ok", "degraded"]
+    database: str = Field(description="'ok' or 'error: <kind>'")
+    embedder: str
