@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
@@ -33,7 +34,7 @@ from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments
 from memserver.services import search as search_service
-from memserver.storage.db import Database
+from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -92,7 +93,7 @@ class _Stale(Exception):
     """A memory the model decided on changed between load and apply."""
 
 
-Finish = Callable[[Any, list[Outcome], InferenceReport], Awaitable[None]]
+Finish = Callable[[Connection, list[Outcome], InferenceReport], Awaitable[None]]
 
 
 async def infer(
@@ -261,7 +262,7 @@ async def _followup_request(
     return req.model_copy(update={"candidates": extra})
 
 
-def _stack(vectors: list[Any]) -> Any:
+def _stack(vectors: list[NDArray[np.float32]]) -> NDArray[np.float32]:
     return np.stack(vectors).astype(np.float32)
 
 
@@ -323,7 +324,7 @@ def _superseder(deleted: Decision, decisions: list[Decision]) -> int | None:
 
 
 async def _check_fresh(
-    conn: Any, project_id: uuid.UUID, decisions: list[Decision], shown: dict[uuid.UUID, Candidate]
+    conn: Connection, project_id: uuid.UUID, decisions: list[Decision], shown: dict[uuid.UUID, Candidate]
 ) -> None:
     """Lock the memories the model decided on; any that changed or vanished since it saw them -> _Stale."""
     targets = [d.target_id for d in decisions if d.op in ("UPDATE", "DELETE") and d.target_id is not None]

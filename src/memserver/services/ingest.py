@@ -9,13 +9,16 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import inference, jobs
-from memserver.storage.db import Database
+from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
@@ -113,7 +116,7 @@ async def add_verbatim(db: Database, providers: Providers, principal: Principal,
     return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=STORED, results=outcomes)
 
 
-def _with_embedding(item: NewMemory, vector: Any) -> NewMemory:
+def _with_embedding(item: NewMemory, vector: NDArray[np.float32]) -> NewMemory:
     return replace(item, embedding=vector)
 
 
@@ -125,7 +128,7 @@ async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> No
 async def _infer(db: Database, providers: Providers, job: ClaimedJob) -> list[Outcome]:
     inp = AddInput.model_validate(job.payload)
 
-    async def finish(conn: Any, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+    async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
         await jobs.complete(JobRepository(conn), job, [o.as_event() for o in outcomes], metadata=report.as_dict())
 
     outcomes, _ = await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from memserver.domain.changes import UNSET, MemoryEdit
 from memserver.domain.filters import Node
 from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
@@ -64,7 +67,11 @@ async def update(
 
 
 async def _apply_update(
-    writer: MemoryWriter, principal: Principal, row: MemoryRow, change: UpdateInput, vector: Any
+    writer: MemoryWriter,
+    principal: Principal,
+    row: MemoryRow,
+    change: UpdateInput,
+    vector: NDArray[np.float32] | None,
 ) -> MemoryRow:
     if row.immutable:
         raise BadRequest(f"Memory {row.id} is immutable and cannot be updated. Delete it and add a new one.")

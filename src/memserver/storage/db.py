@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from memserver.config import DatabaseSettings
 
+# The connection services hold and hand to repositories (services may not import SQLAlchemy themselves).
+Connection = AsyncConnection
+
 
 class Database:
     """One engine per process; `transaction()` for multi-statement writes, `connect()` otherwise."""
