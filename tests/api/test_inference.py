@@ -3,6 +3,7 @@ server on 127.0.0.1 that plays the model (each test decides what it answers)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -408,3 +409,36 @@ def test_a_second_call_only_when_the_nearest_memory_was_not_shown(client: httpx.
     assert event["metadata"]["second_call"] is True
     assert [r["event"] for r in event["results"]] == ["NOOP"]
     assert "The user lives in Berlin" not in [m["memory"] for m in memories(client)]
+
+
+# ----------------------------------------------------------------------------------------------
+# multimodal parts
+# ----------------------------------------------------------------------------------------------
+def test_documents_are_read_and_images_skipped_without_vision(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Passport expires in March 2027")])
+    doc = base64.b64encode(b"Passport number X123, expires in March 2027.").decode()
+    content = [
+        {"type": "text", "text": "Here is my passport note and a photo."},
+        {"type": "txt_url", "txt_url": {"url": doc}},
+        {"type": "image_url", "image_url": {"url": "https://example.invalid/photo.jpg"}},
+    ]
+    r = client.post(ADD, json={"messages": [{"role": "user", "content": content}], "user_id": "alice"})
+    event = wait_event(client, r.json()["event_id"])
+    assert event["status"] == "SUCCEEDED", event
+    prompt = prompt_of(llm.chat_requests()[-1]["body"])
+    assert "expires in March 2027" in prompt  # the document's text reached the model
+    assert "photo.jpg" not in prompt  # the model is not vision-capable: no image was sent
+    assert any("image(s) skipped" in n for n in event["metadata"]["notes"])
+
+
+def test_a_document_on_a_loopback_url_is_refused(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("never extracted")])
+    content = [{"type": "mdx_url", "mdx_url": {"url": "http://127.0.0.1:9/notes.mdx"}}]
+    r = client.post(
+        "/v1/memories/",
+        json={"messages": [{"role": "user", "content": content}], "user_id": "alice", "async_mode": False},
+    )
+    assert r.status_code == 400, r.text
+    assert "private, loopback or link-local" in r.json()["detail"]
+    assert llm.chat_requests() == []
+    assert memories(client) == []
