@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, Final
 
 from memserver.domain.scope import Scope
 
@@ -22,15 +22,13 @@ class Op(StrEnum):
     NOOP = "NOOP"
 
 
-class _Unset:
-    """Marks a field an update leaves as it is (distinct from None, which clears it)."""
+class Unset(Enum):
+    """Marks a field an update leaves as it is (distinct from None, which clears it).
 
-    _instance: _Unset | None = None
+    A one-member enum, so `x is not UNSET` narrows `T | Unset` to `T` for the type checker.
+    """
 
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    UNSET = "UNSET"
 
     def __repr__(self) -> str:
         return "UNSET"
@@ -39,7 +37,7 @@ class _Unset:
         return False
 
 
-UNSET: Any = _Unset()
+UNSET: Final = Unset.UNSET
 
 
 @dataclass(frozen=True)
@@ -76,11 +74,11 @@ class MemoryEdit:
     text: str | None = None  # with hash and embedding
     hash: str | None = None
     embedding: Any = None
-    metadata: Any = UNSET  # dict | None
-    categories: Any = UNSET  # list[str] | None
-    expiration_date: Any = UNSET  # date | None
+    metadata: dict[str, Any] | Unset | None = UNSET
+    categories: list[str] | Unset | None = UNSET
+    expiration_date: date | Unset | None = UNSET
     created_at: datetime | None = None
-    provenance: Any = UNSET  # dict | None
+    provenance: dict[str, Any] | Unset | None = UNSET
 
 
 @dataclass(frozen=True)

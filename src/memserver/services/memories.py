@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from memserver.domain.changes import UNSET, MemoryEdit
+from memserver.domain.changes import UNSET, MemoryEdit, Unset
 from memserver.domain.filters import Node
 from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.errors import BadRequest, NotFound
@@ -48,8 +48,8 @@ async def list_memories(
 @dataclass
 class UpdateInput:
     text: str | None = None
-    metadata: Any = UNSET  # dict | None
-    expiration_date: Any = UNSET  # date | None
+    metadata: dict[str, Any] | Unset | None = UNSET
+    expiration_date: date | Unset | None = UNSET
     created_at: datetime | None = None
 
 
