@@ -18,6 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import quote
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _RunAsKwargs(TypedDict, total=False):
+    """The subprocess.run arguments that drop to the Postgres OS user (when running as root)."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+    umask: int
+
+
 @dataclass
 class _RunAs:
     uid: int
@@ -56,7 +66,7 @@ class _RunAs:
     name: str
     home: str
 
-    def kwargs(self) -> dict[str, object]:
+    def kwargs(self) -> _RunAsKwargs:
         if os.geteuid() != 0:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": [], "umask": 0o077}
@@ -108,7 +118,7 @@ class EmbeddedPostgres:
     # -- helpers -------------------------------------------------------------------------------
     def _run(self, args: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         env = {"PATH": f"{self.bin}:/usr/bin:/bin", "LC_ALL": "C", "HOME": str(self.pgdata), "TZ": "UTC"}
-        proc = subprocess.run(  # type: ignore[call-overload]
+        return subprocess.run(
             args,
             capture_output=True,
             text=True,
@@ -117,7 +127,6 @@ class EmbeddedPostgres:
             cwd="/",
             **self.run_as.kwargs(),
         )
-        return proc  # type: ignore[no-any-return]
 
     def _check_reachable(self) -> None:
         """Fail clearly if the Postgres OS user cannot reach the binaries or the data directory."""
