@@ -298,3 +298,309 @@ class Health(Out):
     status: Literal["ok", "degraded"]
     database: str = Field(description="'ok' or 'error: <kind>'")
     embedder: str
+
+
+# -- graph memory (v1/v2 `relations`) ------------------------------------------------------------
+
+
+class Relation(Out):
+    """A relation as v2 search and get_all list them (`score` on search only)."""
+
+    source: str
+    source_type: str | None = None
+    relationship: str
+    target: str
+    target_type: str | None = None
+    score: float | None = Field(None, description="Search only.")
+
+
+class GraphChanges(Out):
+    """`relations` of a processed v1 add with output_format=v1.1: one inner list per change."""
+
+    added_entities: list[list[dict[str, str]]]
+    deleted_entities: list[list[dict[str, str]]]
+
+
+class MemoriesWithRelations(Out):
+    """v2 list with enable_graph (unpaged)."""
+
+    results: list[Memory]
+    relations: list[Relation]
+
+
+class MemoryPageWithRelations(MemoryPage):
+    """v2 list with enable_graph and page/page_size."""
+
+    relations: list[Relation]
+
+
+class GraphEntity(Out):
+    id: int
+    name: str
+    type: str | None
+    aliases: list[str]
+    user_id: str | None
+    agent_id: str | None
+    app_id: str | None
+    run_id: str | None
+    created_at: datetime
+
+
+class GraphTimeline(Out):
+    """An entity's nodes in the scope and every relation of them, current and retired (memserver extension)."""
+
+    name: str
+    entities: list[GraphEntity]
+    at: datetime | None
+    relations: list[dict[str, Any]]
+
+
+# -- organisations, projects, members -----------------------------------------------------------
+
+
+class Member(Out):
+    username: str
+    email: str
+    role: str
+    user_id: str
+
+
+class Members(Out):
+    members: list[Member]
+
+
+class OrgSummary(Out):
+    """An organisation as the list shows it."""
+
+    org_id: str
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    is_default: bool
+    is_owner: bool
+    user_role: str | None
+    projects: list[Any]
+
+
+class Org(Out):
+    org_id: str
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    members: list[Member]
+    is_default: bool
+    byok_enabled: bool
+    invitations: list[Any]
+    owner_pricing_plan: str
+    is_owner: bool
+    user_role: str | None
+
+
+class OrgCreated(Message):
+    org_id: str
+
+
+class ProjectCreated(Message):
+    project_id: str
+
+
+class Project(Out):
+    """A project with all its settings (contract §2.8; the settings keys are listed by the settings model)."""
+
+    project_id: str
+    id: str
+    org_id: str
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    members: list[Member]
+    custom_instructions: str | None = None
+    custom_categories: list[Any] | None = None
+    usecase: str | None = None
+    expiration_date: date | None = None
+    is_default: bool
+    active_prompt_profile: str | None = None
+    user_role: str | None
+
+
+# -- feedback, stats, filters -------------------------------------------------------------------
+
+
+class Feedback(Out):
+    id: str | None
+    memory_id: str
+    feedback: Literal["POSITIVE", "NEGATIVE", "VERY_NEGATIVE"] | None
+    feedback_reason: str | None
+    user_email: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class FeedbackGiven(Feedback):
+    message: str
+
+
+class FeedbackList(Out):
+    count: int
+    results: list[Feedback]
+
+
+class Stats(Out):
+    total_memories: int
+    total_retrieval_events: int
+    total_add_events: int
+    total_api_retrieval_events: int
+    total_retrieval_events_limit: int
+    total_users_with_memories: int
+    total_agents_with_memories: int
+    total_runs_with_memories: int
+    memories_per_user: int
+    memories_per_agent: int
+    memories_per_run: int
+
+
+class FilterOption(Out):
+    value: str
+    label: str
+
+
+class FilterParameter(Out):
+    name: str
+    label: str
+    type: str
+    placeholder: str
+    options: list[FilterOption]
+
+
+class EntityFilters(Out):
+    event_type: list[str]
+    categories: list[str]
+    users: list[str]
+    parameters: list[FilterParameter]
+
+
+# -- exports, summaries, profiles, import -------------------------------------------------------
+
+
+class ExportAccepted(Message):
+    id: str
+
+
+class ExportDocument(Out):
+    """The export: an object shaped by the JSON schema the export was requested with."""
+
+    model_config = {"extra": "allow"}
+
+
+class Summary(Out):
+    summary: str
+    filters: dict[str, Any]
+    memory_count: int
+    created_at: datetime
+
+
+class EntityProfileSettings(Out):
+    schema_: dict[str, Any] | None = Field(alias="schema")
+    custom_instructions: str | None
+
+
+class ProfileSettings(Out):
+    enabled: bool
+    entities: dict[str, EntityProfileSettings] = Field(description="Per entity type: user, agent, app, run.")
+    capabilities: dict[str, bool]
+
+
+class ProfileJobAccepted(Out):
+    message: str
+    job_id: str
+    status: str
+    status_url: str
+    operation: str | None
+    entity_type: str | None
+    entity_count_reserved: int
+    event_id: str
+    replayed: bool
+    usage_units: int
+
+
+class ProfileJobStatus(Out):
+    id: str
+    operation: str | None
+    entity_type: str | None
+    status: str
+    total: int
+    enumeration_complete: bool
+    completed: int
+    succeeded: int
+    failed: int
+    skipped: int
+    results: list[dict[str, Any]]
+    error: str | None
+
+
+class ProfileJob(Out):
+    job: ProfileJobStatus
+
+
+class EntityProfile(Out):
+    profile: dict[str, Any]
+    status: str
+    entity_type: str
+    entity_id: str
+    updated_at: datetime | None
+    generation_count: int
+
+
+class Imported(Message):
+    imported: dict[str, int]
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+
+class Webhook(Out):
+    webhook_id: str
+    name: str
+    url: str
+    event_types: list[str]
+    is_active: bool
+    project: str = Field(description="The project's name.")
+    owner: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(Webhook):
+    secret: str | None = Field(description="Signs the deliveries; shown once.")
+
+
+class Delivery(Out):
+    delivery_id: str
+    event_type: str | None
+    status: str
+    attempts: int
+    response_status: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    history: list[dict[str, Any]]
+    body: Any
+    created_at: datetime
+    completed_at: datetime | None
+    latency: float | None
+
+
+class Deliveries(Out):
+    results: list[Delivery]
+    page: int
+    page_size: int
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+class Readiness(Out):
+    status: Literal["ready", "unavailable"]
+    model_config = {"extra": "allow"}  # one key per check (database, embedder...): "ok" or what failed
