@@ -175,6 +175,30 @@ def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
     return make
 
 
+@pytest.fixture(scope="session")
+def make_org(database_url: str) -> Callable[..., tuple[str, str, str]]:
+    """Create a fresh org with one project and an org-scoped key of its OWNER; returns
+    (org_id, project_id, plaintext key). The key may create projects and manage members."""
+    from memserver.services import tenants
+    from memserver.storage.repositories.tenants import TenantRepository
+
+    def make(email: str = "owner@example.com") -> tuple[str, str, str]:
+        async def run() -> tuple[str, str, str]:
+            db = Database(database_url)
+            try:
+                org = f"org-{os.getpid()}-{time.time_ns()}"
+                pid, key = await tenants.create_tenant_with_key(db, org, "main", email=email, scope="org")
+                async with db.connect() as conn:
+                    org_id = await TenantRepository(conn).get_org_id(org)
+                return str(org_id), str(pid), key
+            finally:
+                await db.dispose()
+
+        return _in_thread(run)  # type: ignore[no-any-return]
+
+    return make
+
+
 @pytest.fixture
 def new_api_key(make_tenant: Callable[[], tuple[str, str]]) -> Callable[[], str]:
     """A callable returning the plaintext key of a fresh, empty project."""

@@ -14,7 +14,7 @@ from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import jobs
+from memserver.services import jobs, tenants
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -48,6 +48,7 @@ async def add(
     db: Database, providers: Providers, queue: jobs.JobQueue, principal: Principal, inp: AddInput
 ) -> AddResult:
     """infer=false stores the messages now; infer=true is accepted as a PENDING job."""
+    tenants.require_owner(principal, "adding memories")
     if inp.infer:
         event_id = await jobs.submit(db, queue, principal.project_id, JobKind.ADD, payload(inp))
         return AddResult(event_id=event_id, status=JobStatus.PENDING, message=ACCEPTED)
