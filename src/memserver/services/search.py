@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from memserver.domain.filters import Node
+from memserver.pipeline import decay as decay_rule
 from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
+from memserver.services.settings import project_settings
 from memserver.storage.db import Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
+from memserver.storage.repositories.reads import ReadRepository
 from memserver.storage.repositories.search import SearchRepository
 from memserver.types import Principal
 
@@ -65,9 +69,12 @@ async def search(
     config: SearchConfig | None = None,
 ) -> list[Hit]:
     config = config or SearchConfig()
+    decay = (await project_settings(db, principal.project_id, cached=True)).decay
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
     pool = max(req.top_k, 50) if req.rerank else req.top_k
+    if decay:  # decay reorders: rank it over more than the winners
+        pool = max(pool, 3 * req.top_k, 30)
     async with db.connect(generic_plans=True) as conn:
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
@@ -102,9 +109,28 @@ async def search(
             scored = [s for s in scored if s.total > 0]
             rows = await repo.rows(principal.project_id, [ids[s.index] for s in scored])
             hits = [_hybrid_hit(rows[ids[s.index]], s) for s in scored if ids[s.index] in rows]
+    if decay:
+        hits = await _decay(db, principal.project_id, hits)
     if req.rerank:
         hits = _diversify(hits, req.top_k)
-    return [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
+    out = [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
+    if decay:
+        async with db.connect() as conn:
+            await ReadRepository(conn).record(principal.project_id, [h.row.id for h in out])
+    return out
+
+
+async def _decay(db: Database, project_id: Any, hits: list[Hit]) -> list[Hit]:
+    """The project's `decay` setting: scores times a factor from recency and recent reads (0.3x-1.5x, capped at 1)."""
+    async with db.connect() as conn:
+        reads = await ReadRepository(conn).stats(project_id, [h.row.id for h in hits])
+    now = datetime.now(UTC)
+    for h in hits:
+        count, last = reads.get(h.row.id, (0, None))
+        f = decay_rule.factor(h.row.updated_at, now, count, last)
+        h.score = decay_rule.decayed(h.score, f)
+        h.breakdown["decay"] = round(f, 6)
+    return sorted(hits, key=lambda h: -h.score)
 
 
 def _dense_hit(r: Any) -> Hit:
