@@ -245,6 +245,54 @@ def cmd_members(args: argparse.Namespace, settings: Settings) -> None:
             raise SystemExit(f"memserver: {exc.message}") from None
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.services import tenants, transfer
+
+    out: Any = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+
+    async def run(db: Database) -> int:
+        principal = await tenants.operator_principal(db, args.org, args.project)
+        n = 0
+        async for line in transfer.export_lines(db, principal, settings.embedder.dim):
+            out.write(line)  # a local file or pipe: blocking briefly is fine in a one-shot CLI
+            n += 1
+        return n
+
+    try:
+        with database(settings) as settings:
+            _migrate(settings)
+            n = _run(settings, run)
+    except MemserverError as exc:
+        raise SystemExit(f"memserver: {exc.message}") from None
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    log.info("exported %s/%s: %d lines", args.org, args.project, n)
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.providers.registry import Providers, build_embedder
+    from memserver.services import tenants, transfer
+
+    content = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()  # noqa: SIM115
+
+    async def run(db: Database) -> dict[str, int]:
+        principal = await tenants.operator_principal(db, args.org, args.project)
+        providers = Providers(embedder=build_embedder(settings))
+        try:
+            return await transfer.import_lines(db, providers, principal, content)
+        finally:
+            await providers.aclose()
+
+    with database(settings) as settings:
+        _migrate(settings)
+        try:
+            counts = _run(settings, run)
+        except MemserverError as exc:
+            raise SystemExit(f"memserver: {exc.message}") from None
+    _out(f"imported into {args.org}/{args.project}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from memserver.worker.app import run_worker
 
@@ -333,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--org", default="default")
     ml.add_argument("--project", default=None)
     members.set_defaults(func=cmd_members)
+
+    export = sub.add_parser("export", help="write a project as JSONL (memories with embeddings, history, events)")
+    export.add_argument("--org", default="default")
+    export.add_argument("--project", default="default")
+    export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser("import", help="load a JSONL export, or a Mem0 Platform get_all dump, into an empty project")
+    imp.add_argument("file", help="the JSONL export or JSON dump ('-' = stdin)")
+    imp.add_argument("--org", default="default")
+    imp.add_argument("--project", default="default")
+    imp.set_defaults(func=cmd_import)
     return parser
 
 

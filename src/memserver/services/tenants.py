@@ -454,6 +454,26 @@ async def list_members(db: Database, org: str, project: str | None = None) -> li
         return await repo.list_project_members(await _project(repo, org_id, org, project))
 
 
+async def operator_principal(db: Database, org: str, project: str) -> Principal:
+    """The operator (CLI) acting on a project as its OWNER, without a key."""
+    async with db.connect() as conn:
+        repo = TenantRepository(conn)
+        org_id = await _org(repo, org)
+        project_id = await _project(repo, org_id, org, project)
+        row = await repo.get_project(project_id)
+    assert row is not None
+    return Principal(
+        org_id=org_id,
+        project_id=project_id,
+        key_id=uuid.UUID(int=0),
+        user_email="operator",
+        org_name=org,
+        project_name=row.name,
+        role="OWNER",
+        key_project_id=project_id,
+    )
+
+
 async def create_tenant_with_key(
     db: Database, org: str, project: str, *, email: str = DEFAULT_EMAIL, scope: str = "project"
 ) -> tuple[uuid.UUID, str]:
