@@ -66,10 +66,30 @@ class EmbedderSettings(BaseModel):
 
 
 class LLMSettings(BaseModel):
-    base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible chat completions API.")
-    api_key: SecretStr | None = Field(None, description="API key for the LLM endpoint.")
+    base_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible chat completions API (e.g. http://host:11434/v1)."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="API key for the LLM endpoint. The LLM is enabled when this or base_url is set."
+    )
     model: str = Field("gpt-4.1-mini", description="Chat model used for memory extraction.")
-    timeout_s: float = Field(60.0, description="Timeout of one LLM request.")
+    timeout_s: float = Field(60.0, description="Timeout of one LLM request, in seconds.")
+    max_retries: int = Field(
+        2, description="Retries of a failed LLM request (timeouts, 429, 5xx), with the SDK's exponential backoff."
+    )
+    temperature: float = Field(0.0, description="Sampling temperature (0 keeps extraction repeatable).")
+    vision: bool = Field(False, description="The model reads images; when false, image parts are not sent.")
+    structured_output: Literal["auto", "json_schema", "json_object"] = Field(
+        "auto",
+        description="How JSON replies are requested: 'auto' tries json_schema and falls back to json_object for "
+        "servers that refuse it (llama.cpp, some Ollama versions); or force either mode.",
+    )
+    max_tokens: int | None = Field(None, description="Most tokens one LLM reply may use (unset = server default).")
+
+    @property
+    def configured(self) -> bool:
+        """An LLM endpoint was set up (infer=true can extract memories)."""
+        return self.base_url is not None or self.api_key is not None
 
 
 class RedisSettings(BaseModel):

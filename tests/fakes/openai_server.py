@@ -1,24 +1,43 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 that answers deterministically.
 
-`/v1/embeddings` returns a unit vector derived from a hash of each input text;
-`/v1/chat/completions` returns scripted replies in order. Tests can make the next N requests fail
-(HTTP 500), hang (for timeouts) or return the wrong dimension, and can read what was requested.
-It is the one stand-in the test suite allows: the real `openai` SDK talks to it over HTTP.
+`/v1/embeddings` returns a unit vector derived from a hash of each input text. `/v1/chat/completions` answers,
+in this order of preference: the next reply of the `chat_replies` queue, `chat_script(body)`, the echo extractor
+(`echo=True`), else "{}". Tests can make the next N requests fail (`fail_next`, with `fail_status`), hang past a
+timeout (`hang_next`), be slow (`delay_s`), return the wrong dimension, or refuse `json_schema` response formats
+with a status (`reject_json_schema`: 500 plays llama.cpp, 400 plays Ollama); every request is logged.
+
+`usage` is approximated: tokens = ceil(whitespace-split words * 1.3), over the text of all request messages
+(prompt_tokens) and of the reply (completion_tokens). It is the one stand-in the test suite allows: the real
+`openai` SDK talks to it over HTTP.
+
+Standalone (for benches): `python -m tests.fakes.openai_server --port N [--echo] [--delay-ms D]`.
+
+Example:
+    fake = FakeOpenAI(reject_json_schema=500, chat_replies=['{"facts": []}'])
+    with running(fake):
+        ...  # OpenAILLM(base_url=fake.url, ...) -> 500 for json_schema, then '{"facts": []}' in json_object mode
+    fake.chat_requests()[-1]["body"]["response_format"]  # {"type": "json_object"}
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import math
+import re
+import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+
+_MESSAGE_LINE = re.compile(r"^\[(\d+)\] (\w+)(?: \([^)]*\))?(?: \[context only\])?: (.*)$")
 
 
 def fake_embedding(text: str, dim: int) -> list[float]:
@@ -27,14 +46,31 @@ def fake_embedding(text: str, dim: int) -> list[float]:
     return (vec / np.linalg.norm(vec)).astype(np.float32).tolist()
 
 
+def approx_tokens(text: str) -> int:
+    """Token count estimate used for `usage`: whitespace-split words * 1.3, rounded up."""
+    return math.ceil(len(text.split()) * 1.3)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
 @dataclass
 class FakeOpenAI:
     dim: int = 384
-    fail_next: int = 0  # answer HTTP 500 to this many requests
+    fail_next: int = 0  # answer `fail_status` to this many requests
+    fail_status: int = 500
     hang_next: int = 0  # sleep past the client's timeout for this many requests
     hang_s: float = 5.0
+    delay_s: float = 0.0  # every request answers after this long (a slow LLM)
     wrong_dim_next: int = 0
-    chat_replies: list[str] = field(default_factory=list)
+    reject_json_schema: int | None = None  # answer this status to chat requests asking for json_schema
+    chat_replies: list[str] = field(default_factory=list)  # reply contents, consumed in order
+    chat_script: Callable[[dict[str, Any]], str] | None = None  # request body -> reply content
+    echo: bool = False  # echo extractor: one ADD fact per message of the requested speaker
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,45 +86,96 @@ class FakeOpenAI:
         self.requests.append({"path": path, "body": body})
         if self._take("hang_next"):
             time.sleep(self.hang_s)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if self._take("fail_next"):
-            return 500, {"error": {"message": "scripted failure", "type": "server_error"}}
+            return self.fail_status, {"error": {"message": "scripted failure", "type": "server_error"}}
         if path.endswith("/embeddings"):
-            inputs = body.get("input")
-            texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
-            dim = self.dim + 1 if self._take("wrong_dim_next") else self.dim
-            data = [
-                {"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)} for i, t in enumerate(texts)
-            ]
-            return 200, {
-                "object": "list",
-                "data": data,
-                "model": body.get("model", "fake"),
-                "usage": {"prompt_tokens": 0, "total_tokens": 0},
-            }
+            return self._embeddings(body)
         if path.endswith("/chat/completions"):
-            content = self.chat_replies.pop(0) if self.chat_replies else "{}"
-            return 200, {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": content},
-                    }
-                ],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            }
+            return self._chat(body)
         return 404, {"error": {"message": f"no route {path}"}}
+
+    def _embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        dim = self.dim + 1 if self._take("wrong_dim_next") else self.dim
+        data = [{"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)} for i, t in enumerate(texts)]
+        return 200, {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", "fake"),
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        }
+
+    def _chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        fmt = (body.get("response_format") or {}).get("type")
+        if self.reject_json_schema is not None and fmt == "json_schema":
+            # Shaped like llama.cpp's refusal; the text must never reach memserver's API clients.
+            return self.reject_json_schema, {"error": {"message": "SECRET-PROVIDER-TEXT: json_schema unsupported"}}
+        content = self._next_reply(body)
+        prompt = approx_tokens(" ".join(_message_text(m) for m in body.get("messages") or []))
+        completion = approx_tokens(content)
+        return 200, {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
+
+    def _next_reply(self, body: dict[str, Any]) -> str:
+        with self._lock:
+            queued = self.chat_replies.pop(0) if self.chat_replies else None
+        if queued is not None:
+            return queued
+        if self.chat_script is not None:
+            return self.chat_script(body)
+        if self.echo:
+            return echo_extractor(body)
+        return "{}"
 
     def embedding_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"].endswith("/embeddings")]
 
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"].endswith("/chat/completions")]
+
+
+def echo_extractor(body: dict[str, Any]) -> str:
+    """An extraction reply with one ADD fact per message of the requested speaker, citing its own index.
+
+    It reads memserver's prompt format (pipeline/extract.py): the "Extract facts stated by:" line and the
+    "[n] role (name): text" lines under "New messages:" (continuation lines are indented). A follow-up prompt
+    ("Facts to reconcile:", one JSON fact per line) is answered with those facts as ADDs.
+    """
+    users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+    prompt = _message_text(users[-1]) if users else ""
+    if "\nFacts to reconcile:\n" in prompt:  # a follow-up prompt: every listed fact stays an ADD
+        listed = prompt.split("\nFacts to reconcile:\n", 1)[1].splitlines()
+        return json.dumps({"facts": [{**json.loads(line), "action": "ADD"} for line in listed if line.strip()]})
+    stated_by = re.search(r"^Extract facts stated by: ([a-z, ]+)", prompt, re.MULTILINE)
+    speaker = "user" if stated_by is None or "user" in stated_by.group(1) else "assistant"
+    conversation = prompt.split("\nNew messages:\n", 1)[1] if "\nNew messages:\n" in prompt else ""
+    blocks: list[tuple[int, str, str]] = []  # (index, role, text)
+    for line in conversation.splitlines():
+        match = _MESSAGE_LINE.match(line)
+        if match:
+            blocks.append((int(match.group(1)), match.group(2), match.group(3).strip()))
+        elif line.startswith("    ") and blocks:  # a continuation line of the previous message
+            index, role, text = blocks[-1]
+            blocks[-1] = (index, role, f"{text} {line.strip()}")
+    facts = [
+        {"text": text, "speaker": speaker, "sources": [index], "categories": [], "action": "ADD"}
+        for index, role, text in blocks
+        if role == speaker and text
+    ]
+    return json.dumps({"facts": facts})
+
 
 @contextmanager
-def running(fake: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
+def running(fake: FakeOpenAI | None = None, port: int = 0) -> Iterator[FakeOpenAI]:
     fake = fake or FakeOpenAI()
 
     class Handler(BaseHTTPRequestHandler):
@@ -108,7 +195,7 @@ def running(fake: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -118,3 +205,26 @@ def running(fake: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until interrupted (the benches start this as a process)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--dim", type=int, default=384, help="embedding dimension")
+    parser.add_argument("--echo", action="store_true", help="answer chat completions with the echo extractor")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before every answer (a slow LLM)")
+    parser.add_argument("--reject-json-schema", type=int, default=None, help="status for json_schema requests")
+    args = parser.parse_args(argv)
+    fake = FakeOpenAI(
+        dim=args.dim, echo=args.echo, delay_s=args.delay_ms / 1000, reject_json_schema=args.reject_json_schema
+    )
+    with running(fake, port=args.port):
+        sys.stdout.write(f"fake OpenAI server on {fake.url}\n")
+        sys.stdout.flush()
+        with suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

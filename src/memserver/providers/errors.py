@@ -1,4 +1,8 @@
-"""Errors raised by provider adapters, translated from vendor SDK errors."""
+"""Errors raised by provider adapters, translated from vendor SDK errors.
+
+Messages say what failed in our words; they never carry the provider's raw error text, URLs or keys,
+because they reach API clients as the `detail` of an error response.
+"""
 
 from __future__ import annotations
 
@@ -18,3 +22,15 @@ class ProviderUnavailable(ProviderError):
 class ProviderTimeout(ProviderError):
     status_code = 504
     code = "provider_timeout"
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request itself (bad key, unknown model, request too large...)."""
+
+    code = "provider_rejected"
+
+
+class ProviderInvalidReply(ProviderError):
+    """The provider answered, but not with what was asked for (even after a repair attempt)."""
+
+    code = "provider_invalid_reply"

@@ -7,14 +7,18 @@ from pathlib import Path
 
 from memserver.config import Settings
 from memserver.providers.embedder.base import Embedder
+from memserver.providers.llm.base import LLM
 
 
 @dataclass
 class Providers:
     embedder: Embedder
+    llm: LLM | None = None  # None when no LLM endpoint is configured (infer=true cannot extract)
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
+        if self.llm is not None:
+            await self.llm.aclose()
 
 
 def model_cache_dir(settings: Settings) -> Path:
@@ -43,5 +47,25 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
+def build_llm(settings: Settings) -> LLM | None:
+    """The configured LLM, or None when neither a base URL nor an API key is set."""
+    s = settings.llm
+    if not s.configured:
+        return None
+    from memserver.providers.llm.openai import OpenAILLM
+
+    return OpenAILLM(
+        base_url=s.base_url,
+        api_key=s.api_key.get_secret_value() if s.api_key else None,
+        model=s.model,
+        timeout_s=s.timeout_s,
+        max_retries=s.max_retries,
+        temperature=s.temperature,
+        vision=s.vision,
+        structured_output=s.structured_output,
+        max_tokens=s.max_tokens,
+    )
+
+
 def build_providers(settings: Settings) -> Providers:
-    return Providers(embedder=build_embedder(settings))
+    return Providers(embedder=build_embedder(settings), llm=build_llm(settings))

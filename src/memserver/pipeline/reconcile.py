@@ -1,0 +1,83 @@
+"""Turn a validated extraction reply into decisions the services layer applies (pure, no I/O).
+
+The model proposes; these rules have the last word: immutable memories never change, a fact whose text is
+already stored is a NOOP whatever the model said, duplicate facts collapse, and one memory gets one decision.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from memserver.pipeline.extract import ExtractedFact, ExtractionReply
+from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest
+
+
+def decide(
+    req: ExtractionRequest,
+    reply: ExtractionReply,
+    followup: tuple[ExtractionRequest, ExtractionReply] | None = None,
+) -> list[Decision]:
+    """Decisions in reply order: at most one per existing memory and one per distinct new text.
+
+    With `followup` (the request and reply of `build_followup_prompt` for `facts_without_ref(reply)`), the
+    first reply's ref-less facts are replaced by the follow-up's decisions against the other candidates.
+    """
+    first = [(f, req) for f in reply.facts if followup is None or f.ref is not None]
+    second = [(f, followup[0]) for f in followup[1].facts] if followup else []
+    candidates = [*req.candidates, *(followup[0].candidates if followup else [])]
+    by_text = {normalize(c.text): c for c in candidates}
+    out: list[Decision] = []
+    new_texts: dict[str, int] = {}  # normalised new text -> position in out
+    targets: set[UUID] = set()
+    for fact, shown in [*first, *second]:
+        d = _decide_one(fact, {c.ref: c for c in shown.candidates}, by_text)
+        if d is None:
+            continue
+        if d.target_id is not None and d.target_id in targets:
+            # Keep the first decision on a memory; a later UPDATE still carries a new fact, so it is added.
+            if d.op != "UPDATE":
+                continue
+            d = d.model_copy(update={"op": "ADD", "target_id": None, "previous_text": None})
+        if d.op in ("ADD", "UPDATE"):
+            key = normalize(d.text).casefold()
+            if key in new_texts:
+                out[new_texts[key]] = _merge(out[new_texts[key]], d)
+                continue
+            new_texts[key] = len(out)
+        if d.target_id is not None:
+            targets.add(d.target_id)
+        out.append(d)
+    return out
+
+
+def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict[str, Candidate]) -> Decision | None:
+    text = normalize(fact.text)
+    common = {"speaker": fact.speaker, "categories": fact.categories, "sources": fact.sources}
+    if fact.action in ("ADD", "UPDATE") and text in by_text:
+        same = by_text[text]  # already stored word for word: nothing to ask or change
+        return Decision(op="NOOP", text=same.text, target_id=same.id, previous_text=same.text, **common)
+    target = by_ref.get(fact.ref) if fact.ref is not None else None
+    if fact.action == "ADD" or (fact.action == "UPDATE" and (target is None or target.immutable)):
+        # An immutable memory is never rewritten: the changed fact is stored beside it.
+        return Decision(op="ADD", text=text, **common)
+    if target is None:  # DELETE/NOOP of a ref that was not shown (only possible without validation context)
+        return None
+    if fact.action == "UPDATE":
+        return Decision(op="UPDATE", text=text, target_id=target.id, previous_text=target.text, **common)
+    op: Action = "DELETE" if fact.action == "DELETE" and not target.immutable else "NOOP"
+    return Decision(op=op, text=target.text, target_id=target.id, previous_text=target.text, **common)
+
+
+def _merge(first: Decision, dup: Decision) -> Decision:
+    """A repeated fact adds its sources and categories to the first occurrence."""
+    return first.model_copy(
+        update={
+            "sources": list(dict.fromkeys([*first.sources, *dup.sources])),
+            "categories": list(dict.fromkeys([*first.categories, *dup.categories])),
+        }
+    )
+
+
+def normalize(text: str) -> str:
+    """Whitespace-normalised text: what 'exactly the same memory' is compared on."""
+    return " ".join(text.split())

@@ -1,0 +1,92 @@
+"""Inputs and outputs of memory extraction: what the LLM is shown and what the services layer applies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memserver.pipeline.categories import DEFAULT_CATEGORIES
+
+Speaker = Literal["user", "assistant"]
+Action = Literal["ADD", "UPDATE", "DELETE", "NOOP"]
+# Same shape as providers.llm.base.ChatMessage; restated because the layers contract keeps pipeline and
+# providers independent of each other.
+ChatMessage = dict[str, Any]
+
+
+class InMessage(BaseModel):
+    """One message of the add call, numbered by its position in the request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    role: str  # "user" | "assistant" | "system" (anything else is context, like system)
+    name: str | None = None
+    text: str
+
+
+class Candidate(BaseModel):
+    """An existing memory shown to the model under a small integer ref (never its UUID)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ref: int
+    id: UUID
+    text: str
+    created_at: datetime | None = None
+    immutable: bool = False
+
+
+class ExtractionRequest(BaseModel):
+    """Everything one extraction-and-reconciliation call needs."""
+
+    messages: list[InMessage]
+    candidates: list[Candidate] = Field(default_factory=list)
+    observed_at: datetime
+    speakers: frozenset[Speaker] = frozenset({"user"})
+    includes: str | None = None
+    excludes: str | None = None
+    custom_instructions: str | None = None
+    agent_custom_instructions: str | None = None
+    categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExtractionRequest:
+        if not self.speakers:
+            raise ValueError("at least one speaker's facts must be requested")
+        if len({c.ref for c in self.candidates}) != len(self.candidates):
+            raise ValueError("candidate refs must be unique")
+        if len({m.index for m in self.messages}) != len(self.messages):
+            raise ValueError("message indices must be unique")
+        return self
+
+    def source_roles(self) -> dict[int, str]:
+        """Index -> role of the messages a fact may come from (system messages are context only)."""
+        return {m.index: m.role for m in self.messages if m.role in ("user", "assistant")}
+
+
+def speakers_for(*, user_id: str | None, agent_id: str | None) -> frozenset[Speaker]:
+    """Whose facts an add extracts: the user's with a user_id (or no id at all), the assistant's with an agent_id."""
+    speakers: set[Speaker] = set()
+    if user_id or not agent_id:
+        speakers.add("user")
+    if agent_id:
+        speakers.add("assistant")
+    return frozenset(speakers)
+
+
+class Decision(BaseModel):
+    """What to do with one fact: ADD a memory, UPDATE/DELETE the target, or NOOP (already known)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    op: Action
+    text: str  # ADD/UPDATE: the new memory text; DELETE/NOOP: the target's stored text
+    target_id: UUID | None = None  # None only for ADD
+    previous_text: str | None = None  # the target's stored text (never the model's version of it)
+    speaker: Speaker
+    categories: list[str] = Field(default_factory=list)
+    sources: list[int] = Field(default_factory=list)

@@ -1,0 +1,74 @@
+"""The LLM port: structured generation validated by a pydantic reply model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+T = TypeVar("T", bound=BaseModel)
+
+# {"role": "system"|"user"|"assistant", "content": str | list of OpenAI content parts}
+ChatMessage = dict[str, Any]
+
+
+@dataclass
+class Usage:
+    """What a generation cost: completion requests answered and the tokens they reported."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: Usage) -> Usage:
+        """Accumulate another usage into this one (returns self)."""
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        return self
+
+    def __iadd__(self, other: Usage) -> Usage:
+        return self.add(other)
+
+
+@dataclass
+class Generation(Generic[T]):
+    """A validated reply and the usage of every attempt it took (fallbacks and repairs included)."""
+
+    value: T
+    usage: Usage
+
+
+class LLM(Protocol):
+    """Chat model that answers with JSON matching a pydantic model."""
+
+    name: str
+    model: str
+    vision: bool  # False: image parts are not sent (callers strip them; adapters strip them defensively)
+
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        response_model: type[T],
+        *,
+        context: dict[str, Any] | None = None,
+    ) -> Generation[T]:
+        """Ask for a reply validated by `response_model.model_validate_json(text, context=context)`."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def strip_images(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """The messages with every non-text content part removed (for models without vision)."""
+    out: list[ChatMessage] = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            texts = [p for p in content if isinstance(p, str) or (isinstance(p, dict) and p.get("type") == "text")]
+            # An image-only message keeps a (empty) string: servers refuse an empty list of parts.
+            m = {**m, "content": texts or ""}
+        out.append(m)
+    return out

@@ -1,0 +1,222 @@
+"""The extraction prompt and its reply model: what the model is shown and which replies are refused."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from memserver.pipeline.categories import DEFAULT_CATEGORIES, catalogue
+from memserver.pipeline.extract import (
+    ExtractionReply,
+    build_followup_prompt,
+    build_prompt,
+    facts_without_ref,
+    reply_context,
+)
+from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM
+from memserver.pipeline.types import Candidate, ExtractionRequest, InMessage, speakers_for
+from tests.fakes.openai_server import approx_tokens
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+OBSERVED = datetime(2025, 3, 14, 16, 30, tzinfo=UTC)
+
+
+def request(**kw: Any) -> ExtractionRequest:
+    base: dict[str, Any] = {
+        "messages": [
+            InMessage(index=0, role="system", text="You are a travel agent bot."),
+            InMessage(index=1, role="user", name="Alice", text="I flew back from Tokyo yesterday.\nIt was great."),
+            InMessage(index=2, role="assistant", text="Welcome back! I booked you the aisle seat as you like."),
+        ],
+        "candidates": [
+            Candidate(ref=i, id=uuid4(), text=t, created_at=datetime(2024, 1, i + 1, tzinfo=UTC))
+            for i, t in enumerate(["Lives in Osaka", "Prefers aisle seats", "Has a cat named Miso"])
+        ],
+        "observed_at": OBSERVED,
+    }
+    return ExtractionRequest(**{**base, **kw})
+
+
+def user_text(req: ExtractionRequest) -> str:
+    msgs = build_prompt(req)
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert msgs[0]["content"] == EXTRACT_SYSTEM
+    return str(msgs[1]["content"])
+
+
+def parse(req: ExtractionRequest, *facts: dict[str, Any]) -> ExtractionReply:
+    return ExtractionReply.model_validate_json(json.dumps({"facts": list(facts)}), context=reply_context(req))
+
+
+def fact(**kw: Any) -> dict[str, Any]:
+    return {"text": "Went to Tokyo", "speaker": "user", "sources": [1], "categories": [], "action": "ADD", **kw}
+
+
+def test_prompt_shows_the_observation_date_to_resolve_relative_dates() -> None:
+    text = user_text(request())
+    assert "Observation date: 2025-03-14 16:30 UTC (Friday)" in text
+    assert "yesterday" in EXTRACT_SYSTEM
+    assert "absolute dates" in EXTRACT_SYSTEM
+
+
+def test_memories_are_shown_under_small_refs_and_never_their_uuids() -> None:
+    req = request()
+    prompt = json.dumps(build_prompt(req))
+    assert UUID_RE.search(prompt) is None
+    text = user_text(req)
+    assert "ref 0: Lives in Osaka (noted 2024-01-01)" in text
+    assert "ref 2: Has a cat named Miso (noted 2024-01-03)" in text
+
+
+def test_conversation_lines_carry_index_role_and_name_and_system_is_context_only() -> None:
+    text = user_text(request())
+    conversation = text.split("New messages:\n", 1)[1]
+    assert conversation.splitlines() == [
+        "[0] system [context only]: You are a travel agent bot.",
+        "[1] user (Alice): I flew back from Tokyo yesterday.",
+        "    It was great.",
+        "[2] assistant: Welcome back! I booked you the aisle seat as you like.",
+    ]
+
+
+def test_no_memories_is_said_explicitly() -> None:
+    assert "Existing memories:\n(none)" in user_text(request(candidates=[]))
+
+
+def test_includes_excludes_and_custom_instructions_reach_the_prompt() -> None:
+    text = user_text(
+        request(includes="travel plans", excludes="seat preferences", custom_instructions="Write in the third person.")
+    )
+    assert "- Pay particular attention to: travel plans" in text
+    assert "- Never extract: seat preferences" in text
+    assert "- For user facts: Write in the third person." in text
+
+
+def test_agent_instructions_govern_assistant_facts_only() -> None:
+    only_user = user_text(request(custom_instructions="U rules", agent_custom_instructions="A rules"))
+    assert "U rules" in only_user
+    assert "A rules" not in only_user
+    both = user_text(
+        request(
+            speakers=frozenset({"user", "assistant"}),
+            custom_instructions="U rules",
+            agent_custom_instructions="A rules",
+        )
+    )
+    assert "- For user facts: U rules" in both
+    assert "- For assistant facts: A rules" in both
+    assert "Extract facts stated by: user, assistant." in both
+    agent = user_text(request(speakers=frozenset({"assistant"}), agent_custom_instructions="A rules"))
+    assert "Extract facts stated by: assistant" in agent
+    assert "- For assistant facts: A rules" in agent
+
+
+def test_category_catalogue_is_shown_with_descriptions() -> None:
+    assert len(DEFAULT_CATEGORIES) == 15
+    text = user_text(request())
+    for name, desc in DEFAULT_CATEGORIES.items():
+        assert f"- {name}: {desc}" in text
+    custom = user_text(request(categories={"wine": "wines they like"}))
+    assert "- wine: wines they like" in custom
+    assert "personal_details" not in custom
+
+
+def test_fixed_instructions_stay_compact() -> None:
+    # Mem0 spends ~9k prompt tokens per add; the fixed part here must stay well under 1.5k.
+    assert approx_tokens(EXTRACT_SYSTEM) < 1000
+    assert approx_tokens(FOLLOWUP_SYSTEM) < 800
+    many = request(
+        candidates=[Candidate(ref=i, id=uuid4(), text=f"Memory number {i} about something") for i in range(10)]
+    )
+    whole = " ".join(str(m["content"]) for m in build_prompt(many))
+    assert approx_tokens(whole) < 1600
+
+
+def test_a_valid_reply_passes_and_unknown_categories_are_dropped() -> None:
+    req = request()
+    reply = parse(req, fact(categories=["Travel", "astrology", "travel"]), fact(action="update", ref=1, text=" x  y "))
+    assert reply.facts[0].categories == ["travel"]
+    assert reply.facts[1].action == "UPDATE"
+    assert reply.facts[1].text == "x y"
+    assert parse(req, fact(action="NONE", ref=0)).facts[0].action == "NOOP"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (fact(ref=0), "action ADD must not have a ref"),
+        (fact(action="UPDATE"), "action UPDATE needs the ref"),
+        (fact(action="DELETE"), "action DELETE needs the ref"),
+        (fact(action="NOOP", ref=3), "ref 3 is not one of the existing memories shown"),
+        (fact(sources=[0]), "sources [0] are not user or assistant messages"),  # the system message
+        (fact(sources=[9]), "sources [9] are not user or assistant messages"),
+        (fact(sources=[]), "sources must list the messages"),
+        (fact(sources=[2]), "no source message is by the user"),
+        (fact(speaker="assistant", sources=[2]), "facts stated by the assistant were not requested"),
+        (fact(text="   "), "text is empty"),
+        (fact(speaker="bot"), "Input should be 'user' or 'assistant'"),
+    ],
+)
+def test_replies_that_do_not_fit_the_request_are_refused(bad: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        parse(request(), fact(), bad)
+
+
+def test_assistant_facts_are_accepted_when_requested() -> None:
+    req = request(speakers=frozenset({"user", "assistant"}))
+    reply = parse(req, fact(), fact(speaker="assistant", sources=[2], text="Booked Alice an aisle seat"))
+    assert [f.speaker for f in reply.facts] == ["user", "assistant"]
+
+
+def test_speakers_follow_the_ids_of_the_add() -> None:
+    assert speakers_for(user_id="u", agent_id=None) == {"user"}
+    assert speakers_for(user_id=None, agent_id=None) == {"user"}
+    assert speakers_for(user_id="u", agent_id="a") == {"user", "assistant"}
+    assert speakers_for(user_id=None, agent_id="a") == {"assistant"}
+
+
+def test_request_refuses_ambiguous_refs() -> None:
+    with pytest.raises(ValidationError, match="refs must be unique"):
+        request(candidates=[Candidate(ref=0, id=uuid4(), text="a"), Candidate(ref=0, id=uuid4(), text="b")])
+
+
+def test_followup_reconciles_ref_less_facts_with_other_memories() -> None:
+    req = request()
+    reply = parse(req, fact(), fact(action="NOOP", ref=0, text="Lives in Osaka"))
+    pending = facts_without_ref(reply)
+    assert [f.text for f in pending] == ["Went to Tokyo"]
+    other = Candidate(ref=0, id=uuid4(), text="Plans a trip to Tokyo in March 2025")
+    req2 = req.model_copy(update={"candidates": [other]})
+    msgs = build_followup_prompt(req2, pending)
+    assert msgs[0]["content"] == FOLLOWUP_SYSTEM
+    text = str(msgs[1]["content"])
+    assert "ref 0: Plans a trip to Tokyo in March 2025" in text
+    assert '{"text": "Went to Tokyo", "speaker": "user", "sources": [1], "categories": []}' in text
+    assert "Observation date: 2025-03-14" in text
+    assert UUID_RE.search(json.dumps(msgs)) is None
+    follow = parse(req2, fact(action="UPDATE", ref=0, text="Went to Tokyo in March 2025"))
+    assert follow.facts[0].ref == 0
+    with pytest.raises(ValidationError, match="ref 2 is not one"):
+        parse(req2, fact(action="UPDATE", ref=2))  # refs of the first prompt are not valid here
+
+
+def test_catalogue_accepts_mem0_wire_lists_and_falls_back_to_defaults() -> None:
+    assert catalogue(None) == DEFAULT_CATEGORIES
+    assert catalogue([]) == DEFAULT_CATEGORIES
+    assert catalogue([{"Wine ": "wines  they like"}, {"cheese": "cheeses"}]) == {
+        "wine": "wines they like",
+        "cheese": "cheeses",
+    }
+    assert catalogue({"work": "jobs"}) == {"work": "jobs"}
+
+
+def test_harmless_shape_slips_are_accepted_without_a_repair() -> None:
+    req = request()
+    bare = ExtractionReply.model_validate_json(json.dumps([fact(sources=1)]), context=reply_context(req))
+    assert bare.facts[0].sources == [1]
