@@ -127,6 +127,26 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="session")
+def llm_live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Any]]:
+    """A memserver whose LLM is the scripted fake of tests/fakes/platform_llm.py; yields (server, fake)."""
+    from tests.fakes.openai_server import FakeOpenAI, running
+    from tests.fakes.platform_llm import platform_script
+
+    with running(FakeOpenAI(chat_script=platform_script)) as fake:
+        server = start_server(
+            database_url,
+            tmp_path_factory.mktemp("llm-server") / "memserver.log",
+            MEMSERVER_LLM__BASE_URL=fake.url,
+            MEMSERVER_LLM__API_KEY="sk-test",
+            MEMSERVER_LLM__MODEL="fake-model",
+        )
+        try:
+            yield server, fake
+        finally:
+            stop_server(server)
+
+
+@pytest.fixture(scope="session")
 def live_server(live: LiveServer) -> str:
     """Base URL of a running memserver (a real `memserver serve` process)."""
     return live.url

@@ -12,7 +12,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memserver import __version__
 from memserver.api import http
-from memserver.api.routes import add, entities, events, insights, listing, memory, orgs, system, transfer
+from memserver.api.routes import (
+    add,
+    documents,
+    entities,
+    events,
+    insights,
+    listing,
+    memory,
+    orgs,
+    profiles,
+    system,
+    transfer,
+)
 from memserver.config import Settings, get_settings
 from memserver.errors import MemserverError
 from memserver.providers.errors import ProviderError
@@ -74,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
     app.add_middleware(http.EdgeMiddleware)
-    for module in (system, add, listing, memory, insights, entities, events, orgs, transfer):
+    for module in (system, add, listing, memory, insights, documents, profiles, entities, events, orgs, transfer):
         app.include_router(module.router)
     return app
 

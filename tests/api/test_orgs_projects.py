@@ -241,3 +241,32 @@ def test_deleting_the_org_deletes_its_projects_and_keys(org: Org) -> None:
     add_verbatim(org.owner, "soon gone")
     assert org.owner.delete(f"{ORGS}/{org.org_id}/").json() == {"message": "Organization deleted successfully!"}
     assert org.owner.get("/v1/ping/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"{ORGS}/"),
+        ("POST", f"{ORGS}/"),
+        ("GET", f"{ORGS}/00000000-0000-4000-8000-000000000000/projects/"),
+        ("PATCH", f"{ORGS}/00000000-0000-4000-8000-000000000000/projects/00000000-0000-4000-8000-000000000000/"),
+        ("POST", "/v1/feedback/"),
+        ("GET", "/v1/feedback/"),
+        ("GET", "/v1/stats/"),
+        ("GET", "/v1/entities/filters/"),
+        ("GET", "/v1/memserver/export/"),
+        ("POST", "/v1/memserver/import/"),
+        ("POST", "/v1/exports/"),
+        ("POST", "/v1/exports/get/"),
+        ("POST", "/v1/summary/"),
+        ("GET", "/v2/profiles/settings/"),
+        ("POST", "/v2/profiles/jobs/"),
+        ("GET", "/v2/profiles/jobs/00000000-0000-4000-8000-000000000000/"),
+        ("GET", "/v2/entities/user/alice/profile/"),
+    ],
+)
+def test_the_new_routes_need_a_valid_key(live_server: str, method: str, path: str) -> None:
+    for headers in ({}, {"Authorization": "Token m0-not-a-key"}):
+        r = httpx.request(method, live_server + path, headers=headers, json={})
+        assert r.status_code == 401, (path, r.text)
+        assert "Invalid API key" in r.json()["detail"]

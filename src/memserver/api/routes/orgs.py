@@ -195,7 +195,7 @@ async def get_project(
 async def update_project(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    body = await _json_object(request)
+    body = await json_object(request)
     acting = await _project(request, principal, org_id, project_id)
     await project_settings.update_project(state.db, acting, body)
     return {"message": "Project updated successfully"}
@@ -254,7 +254,7 @@ async def remove_project_member(
     return {"message": "Member removed from the project"}
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
