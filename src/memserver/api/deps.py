@@ -41,7 +41,7 @@ async def authenticate(request: Request) -> Principal:
         raise Unauthorized(INVALID_KEY)
     org_id, project_id = await _named_project(request)
     if org_id is not None or project_id is not None:
-        principal = await tenants.act_on(state.db, state.key_cache, key, principal, org_id, project_id)
+        principal = await tenants.act_on(state.db, state.key_cache, principal, org_id, project_id)
     tenants.require_role(principal)
     return principal
 

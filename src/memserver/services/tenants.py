@@ -71,7 +71,7 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 
 
 async def act_on(
-    db: Database, cache: KeyCache, key: str, principal: Principal, org_id: str | None, project_id: str | None
+    db: Database, cache: KeyCache, principal: Principal, org_id: str | None, project_id: str | None
 ) -> Principal:
     """The principal for the project a request names (none named: the key's own project); 403 when the
     key cannot reach it or its member has no role there."""
@@ -85,7 +85,7 @@ async def act_on(
         raise Forbidden(
             f"This API key is scoped to project {principal.project_name!r} and cannot act on project {project_id}"
         )
-    cache_key = f"{key}\x00{pid}"
+    cache_key = f"{principal.key_id}\x00{pid}"
     hit, cached = cache.get(cache_key)
     if not hit:
         cached = None

@@ -81,8 +81,7 @@ def project_out(row: Any, members: list[Any], principal: Principal) -> dict[str,
 
 async def _project(request: Request, principal: Principal, org_id: str, project_id: str) -> Principal:
     state = request.app.state.memserver
-    key = request.headers.get("authorization", "").strip().partition(" ")[2].strip()
-    return await tenants.act_on(state.db, state.key_cache, key, principal, segment(org_id), segment(project_id))
+    return await tenants.act_on(state.db, state.key_cache, principal, segment(org_id), segment(project_id))
 
 
 # -- organisations --------------------------------------------------------------------------------
