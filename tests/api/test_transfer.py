@@ -41,7 +41,17 @@ def fill(api: httpx.Client, **where: Any) -> None:
     assert api.put(f"/v1/memories/{a[1]}/", json={"text": "Alice hikes in the mountains every summer."}, **q).is_success
     assert api.delete(f"/v1/memories/{b[1]}/", **q).is_success
     assert api.post("/v1/feedback/", json={"memory_id": a[0], "feedback": "POSITIVE", **where}).is_success
-    assert api.patch(_project(api, where.get("project_id")), json={"custom_instructions": "keep food"}).is_success
+    assert api.patch(
+        _project(api, where.get("project_id")), json={"custom_instructions": "keep food", "multilingual": True}
+    ).is_success
+    profiles = {
+        "enabled": True,
+        "entities": {
+            "user": {"schema": {"type": "object", "properties": {"likes": {"type": "string", "description": "Likes"}}}}
+        },
+        **where,
+    }
+    assert api.post("/v2/profiles/settings/", json=profiles).is_success
 
 
 def _project(api: httpx.Client, project_id: str | None = None) -> str:
@@ -69,7 +79,12 @@ def snapshot(api: httpx.Client, *, keep_ids: bool, **where: Any) -> dict[str, An
         ]
         for query in QUERIES
     }
-    settings = api.get(_project(api, where.get("project_id"))).json()["custom_instructions"]
+    project = api.get(_project(api, where.get("project_id"))).json()
+    settings = (
+        project["custom_instructions"],
+        project["multilingual"],
+        api.get("/v2/profiles/settings/", params=where).json()["entities"]["user"]["schema"],
+    )
     return {
         "memories": clean(sorted(listed, key=lambda m: m["memory"])),
         "history": clean(history),
@@ -91,6 +106,7 @@ def test_round_trip_into_an_empty_project_renews_taken_ids(
     lines = [orjson.loads(x) for x in r.content.splitlines()]
     assert lines[0]["record"] == "header"
     assert {x["record"] for x in lines} == {"header", "memory", "history", "event", "entity", "feedback"}
+    assert lines[0]["project"]["settings"]["profiles"]["enabled"] is True
     assert len(next(x for x in lines if x["record"] == "memory")["embedding"]) == 384
     _, key = make_tenant()
     with httpx.Client(base_url=live_server, headers={"Authorization": f"Token {key}"}, timeout=60) as empty:

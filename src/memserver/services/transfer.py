@@ -2,11 +2,12 @@
 
 The file is one JSON object per line. The first line is a header
 (`{"record": "header", "format": "memserver-export", "version": 1, "project": {...}, "embedding_dim": N}`),
-then `memory` (with its embedding), `history`, `event`, `entity` and `feedback` lines (`"record"` says
-which), each a row of its table. Importing it into an empty project reproduces the memories, their embeddings, history
-and events; memory ids are kept unless they already exist on this server (then every id is renewed,
-consistently). A Mem0 Platform `get_all` dump (a JSON array, `{"results": [...]}`, or one memory
-object per line) is imported too: each memory is embedded and gets an ADD history entry.
+then `memory` (with its embedding), `history`, `event`, `entity`, `feedback` and `read` lines
+(`"record"` says which), each a row of its table. Importing it into an empty project reproduces the
+memories, their embeddings, history, events and settings; memory ids are kept unless they already
+exist on this server (then every id is renewed, consistently). A Mem0 Platform `get_all` dump (a JSON
+array, `{"results": [...]}`, or one memory object per line) is imported too: each memory is embedded
+and gets an ADD history entry.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import tenants
-from memserver.services.settings import COLUMNS, SETTABLE, project_settings
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
 from memserver.storage.repositories.transfer import KINDS, TransferRepository, columns
@@ -33,7 +33,7 @@ VERSION = 1
 ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 _UUIDS = {"id", "memory_id", "event_id", "replaced_by"}
 _TIMES = {"created_at", "updated_at", "started_at", "completed_at", "last_read_at"}
-_ORDER = ("entity", "event", "memory", "history", "feedback")  # rows referenced first
+_ORDER = ("entity", "event", "memory", "history", "feedback", "read")  # rows referenced first
 
 
 def _default(value: Any) -> Any:
@@ -50,14 +50,22 @@ def _line(obj: dict[str, Any]) -> bytes:
 async def export_lines(db: Database, principal: Principal, embedding_dim: int) -> AsyncIterator[bytes]:
     """The project as JSONL lines, read in one snapshot."""
     tenants.require_owner(principal, "exporting the project")
-    settings = await project_settings(db, principal.project_id)
+    async with db.connect() as conn:
+        project = await TenantRepository(conn).get_project(principal.project_id)
+    assert project is not None
     header = {
         "record": "header",
         "format": FORMAT,
         "version": VERSION,
         "exported_at": datetime.now(UTC),
         "embedding_dim": embedding_dim,
-        "project": {"name": principal.project_name, "settings": settings.model_dump()},
+        "project": {
+            "name": project.name,
+            "description": project.description,
+            "custom_instructions": project.custom_instructions,
+            "custom_categories": project.custom_categories,
+            "settings": project.settings or {},  # every other setting, profile settings included
+        },
     }
     yield _line(header)
     async with db.engine.connect() as conn:
@@ -223,8 +231,8 @@ async def import_lines(db: Database, providers: Providers, principal: Principal,
         repo = TransferRepository(conn)
         for kind in _ORDER:
             await repo.insert(kind, principal.project_id, rows[kind])
-        if header is not None and isinstance(header.get("project", {}).get("settings"), dict):
-            await _restore_settings(conn, principal, header["project"]["settings"])
+        if header is not None and isinstance(header.get("project"), dict):
+            await _restore_settings(conn, principal, header["project"])
     return {kind: len(rows[kind]) for kind in KINDS}
 
 
@@ -240,9 +248,8 @@ async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -
         m["embedding"] = [float(x) for x in m["embedding"]]
 
 
-async def _restore_settings(conn: Any, principal: Principal, stored: dict[str, Any]) -> None:
-    values = {k: v for k, v in stored.items() if k in SETTABLE and k not in ("name", "description")}
-    columns = {k: v for k, v in values.items() if k in COLUMNS}
-    await TenantRepository(conn).update_project(
-        principal.project_id, columns, {k: v for k, v in values.items() if k not in COLUMNS}
-    )
+async def _restore_settings(conn: Any, principal: Principal, project: dict[str, Any]) -> None:
+    """The exported project's settings onto the target (its name and description stay its own)."""
+    columns = {k: project.get(k) for k in ("custom_instructions", "custom_categories")}
+    stored = project.get("settings") if isinstance(project.get("settings"), dict) else {}
+    await TenantRepository(conn).update_project(principal.project_id, columns, stored)

@@ -15,13 +15,14 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import UserDefinedType
 
-from memserver.storage.models import Entity, Event, Memory, MemoryFeedback, MemoryHistory
+from memserver.storage.models import Entity, Event, Memory, MemoryFeedback, MemoryHistory, MemoryRead
 
 M: Table = Memory.__table__  # type: ignore[assignment]
 H: Table = MemoryHistory.__table__  # type: ignore[assignment]
 E: Table = Entity.__table__  # type: ignore[assignment]
 EV: Table = Event.__table__  # type: ignore[assignment]
 F: Table = MemoryFeedback.__table__  # type: ignore[assignment]
+R: Table = MemoryRead.__table__  # type: ignore[assignment]
 
 # Columns that are the database's own business: the project (the target decides), the generated
 # tsvector, the insertion counter (re-created in export order) and the entities' serial id.
@@ -32,6 +33,7 @@ KINDS: dict[str, tuple[Table, tuple[Any, ...]]] = {
     "event": (EV, (EV.c.created_at, EV.c.id)),
     "entity": (E, (E.c.id,)),
     "feedback": (F, (F.c.created_at, F.c.id)),
+    "read": (R, (R.c.memory_id,)),  # what `decay` weighs
 }
 
 
