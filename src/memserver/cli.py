@@ -301,6 +301,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
         run_worker(settings, args.concurrency)
 
 
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> None:
+    """MCP over stdio for clients that launch a command; every tool call goes to a memserver over HTTP."""
+    from memserver.config import client_api_key
+    from memserver.mcp import stdio
+
+    defaults = {k: v for k in ("user_id", "agent_id", "app_id", "run_id") if (v := (getattr(args, k) or "").strip())}
+    stdio.run(args.url or settings.mcp.url, client_api_key(), defaults, timeout_s=settings.mcp.timeout_s)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memserver", description="Mem0-compatible memory server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -316,6 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker for asynchronous events (needs Redis)")
     worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
     worker.set_defaults(func=cmd_worker)
+
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve the memory tools over MCP on stdin/stdout (key from MEM0_API_KEY or MEMSERVER_API_KEY)",
+    )
+    mcp.add_argument("--url", help="memserver to forward to (default MEMSERVER_MCP__URL or http://127.0.0.1:8000)")
+    for entity in ("user", "agent", "app", "run"):
+        mcp.add_argument(f"--{entity}-id", help=f"default {entity}_id when a tool call names no entity")
+    mcp.set_defaults(func=cmd_mcp)
 
     keys = sub.add_parser("keys", help="manage API keys")
     ks = keys.add_subparsers(dest="action", required=True)

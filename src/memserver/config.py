@@ -92,6 +92,17 @@ class LLMSettings(BaseModel):
         return self.base_url is not None or self.api_key is not None
 
 
+class DocumentSettings(BaseModel):
+    allow_private_urls: bool = Field(
+        False,
+        description="Fetch pdf_url/txt_url/mdx_url parts from private, loopback and link-local addresses too "
+        "(off: only public http(s) hosts, so an add cannot make the server probe its own network).",
+    )
+    max_bytes: int = Field(5_000_000, description="Largest document (download or base64) read from a message part.")
+    max_chars: int = Field(50_000, description="Text kept from one document part (the rest is cut, with a note).")
+    timeout_s: float = Field(15.0, description="Timeout of one document download, in seconds.")
+
+
 class RedisSettings(BaseModel):
     url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL used by the Celery worker runner.")
 
@@ -122,6 +133,20 @@ class SearchSettings(BaseModel):
     )
 
 
+class McpSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve the Model Context Protocol over streamable HTTP at /mcp.")
+    url: str = Field(
+        "http://127.0.0.1:8000",
+        description="`memserver mcp` (stdio): the memserver it forwards tool calls to. Its API key is read "
+        "from MEM0_API_KEY or MEMSERVER_API_KEY.",
+    )
+    timeout_s: float = Field(60.0, description="Timeout of one REST request made by an MCP tool call.")
+
+
+class ConsoleSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve the web console (static HTML/JS, no build step) at /console.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEMSERVER_",
@@ -149,10 +174,13 @@ class Settings(BaseSettings):
     embedded: EmbeddedPostgresSettings = Field(default_factory=EmbeddedPostgresSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    documents: DocumentSettings = Field(default_factory=DocumentSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -178,6 +206,20 @@ def normalize_async_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
+
+
+CLIENT_KEY_VARIABLES = ("MEM0_API_KEY", "MEMSERVER_API_KEY")
+
+
+def client_api_key() -> str | None:
+    """The API key a client command (`memserver mcp`) sends: MEM0_API_KEY, else MEMSERVER_API_KEY.
+
+    Not a server setting: it is the caller's credential, named as Mem0's own clients name it."""
+    for name in CLIENT_KEY_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 @lru_cache

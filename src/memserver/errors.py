@@ -55,3 +55,10 @@ class ServiceUnavailable(MemserverError):
 class TooManyRequests(MemserverError):
     status_code = 429
     code = "too_many_requests"
+
+
+class NotConfigured(MemserverError):
+    """The request needs a capability this server was not configured with (e.g. an LLM)."""
+
+    status_code = 501
+    code = "not_configured"

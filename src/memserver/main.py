@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from memserver import __version__
 from memserver.api import http
@@ -26,7 +27,9 @@ from memserver.api.routes import (
     transfer,
 )
 from memserver.config import Settings, get_settings
+from memserver.console import mount_console
 from memserver.errors import MemserverError
+from memserver.mcp.http import McpEndpoint
 from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
 from memserver.services.runtime import Runtime
@@ -66,7 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await queue.start()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if mcp is not None:  # built below, with the app it calls in-process
+                    await stack.enter_async_context(mcp.run())
+                yield
         finally:
             await queue.aclose()
             await providers.aclose()
@@ -88,6 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(http.EdgeMiddleware)
     for module in (system, add, listing, memory, insights, documents, profiles, entities, events, orgs, transfer):
         app.include_router(module.router)
+    mcp = McpEndpoint(app, timeout_s=settings.mcp.timeout_s) if settings.mcp.enabled else None
+    if mcp is not None:
+        app.router.routes.append(Route("/mcp", endpoint=mcp))
+    if settings.console.enabled:
+        mount_console(app)
     return app
 
 

@@ -14,11 +14,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from memserver.storage.db import Database
-from tests.api.helpers import ADD_V3, verbatim_add_body
+from tests.api.helpers import ADD_V3, assert_error, verbatim_add_body
 
 
 @asynccontextmanager
@@ -56,13 +55,6 @@ async def scalar(db: Database, sql: str, **params: Any) -> Any:
         return (await conn.execute(text(sql), params)).scalar_one()
 
 
-@pytest.fixture
-async def client(api: httpx.Client) -> AsyncIterator[httpx.AsyncClient]:
-    """The test's project over an async client (these tests await the database too)."""
-    async with httpx.AsyncClient(base_url=api.base_url, headers=api.headers, timeout=30) as c:
-        yield c
-
-
 async def add(api: httpx.AsyncClient, *texts: str, **fields: Any) -> list[str]:
     r = await api.post(ADD_V3, json=verbatim_add_body(*texts, **fields))
     assert r.status_code == 200, r.text
@@ -83,11 +75,7 @@ async def events_of(api: httpx.AsyncClient, memory_id: str) -> list[str]:
 
 
 def assert_server_error(r: httpx.Response) -> None:
-    assert 500 <= r.status_code < 600, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
+    assert_error(r, 500)
     assert "injected" not in r.text  # no database internals leak to the client
 
 
@@ -112,7 +100,7 @@ async def history_count(db: Database, project_id: str) -> int:
 # add
 # ----------------------------------------------------------------------------------------------
 async def assert_add_left_no_trace(
-    client: httpx.AsyncClient, db: Database, project_id: str, marker: str, user: str
+    aapi: httpx.AsyncClient, db: Database, project_id: str, marker: str, user: str
 ) -> None:
     p = project_id
     assert await scalar(db, "SELECT count(*) FROM memories WHERE project_id = :p", p=p) == 0
@@ -120,20 +108,20 @@ async def assert_add_left_no_trace(
     assert await scalar(db, "SELECT count(*) FROM entities WHERE project_id = :p", p=p) == 0
     assert await scalar(db, "SELECT count(*) FROM events WHERE project_id = :p", p=p) == 0
     assert await scalar(db, "SELECT count(*) FROM memories WHERE memory LIKE :m", m=f"%{marker}%") == 0
-    assert (await client.post("/v3/memories/", json={"filters": {"user_id": user}})).json()["count"] == 0
-    assert (await client.get("/v1/entities/")).json()["count"] == 0
-    assert (await client.get("/v1/events/")).json()["count"] == 0
+    assert (await aapi.post("/v3/memories/", json={"filters": {"user_id": user}})).json()["count"] == 0
+    assert (await aapi.get("/v1/entities/")).json()["count"] == 0
+    assert (await aapi.get("/v1/events/")).json()["count"] == 0
 
 
 async def test_add_failing_on_history_writes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     user = f"user-{uuid.uuid4().hex[:8]}"
     messages = [f"A harmless first fact for {user}.", f"The second fact carries {marker}.", "A third fact."]
     async with failing(db, "memory_history", "INSERT", "new_memory", marker):
         r = await once(
-            client,
+            aapi,
             "POST",
             "/v3/memories/add/",
             json={
@@ -144,79 +132,79 @@ async def test_add_failing_on_history_writes_nothing(
             },
         )
         assert_server_error(r)
-        await assert_add_left_no_trace(client, db, tenant[0], marker, user)
+        await assert_add_left_no_trace(aapi, db, tenant[0], marker, user)
     # the server is healthy and the same request succeeds once the failure is gone
-    assert len(await add(client, *messages, user_id=user)) == 3
+    assert len(await add(aapi, *messages, user_id=user)) == 3
     assert await history_count(db, tenant[0]) == 3
 
 
 async def test_add_failing_on_the_event_writes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     user = f"user-{uuid.uuid4().hex[:8]}"
     async with failing(db, "events", "INSERT", "payload", marker):
         r = await once(
-            client,
+            aapi,
             "POST",
             "/v3/memories/add/",
             json={"user_id": user, "infer": False, "messages": f"Note {marker}."},
         )
         assert_server_error(r)
-        await assert_add_left_no_trace(client, db, tenant[0], marker, user)
+        await assert_add_left_no_trace(aapi, db, tenant[0], marker, user)
 
 
 async def test_add_failing_on_an_entity_writes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     user = f"user-{marker}"
     async with failing(db, "entities", "INSERT", "name", marker):
         r = await once(
-            client,
+            aapi,
             "POST",
             "/v3/memories/add/",
             json={"user_id": user, "app_id": "shop", "infer": False, "messages": "An ordinary fact."},
         )
         assert_server_error(r)
-        await assert_add_left_no_trace(client, db, tenant[0], marker, user)
+        await assert_add_left_no_trace(aapi, db, tenant[0], marker, user)
 
 
-async def test_v1_add_failing_writes_nothing(client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]) -> None:
+async def test_v1_add_failing_writes_nothing(aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     user = f"user-{uuid.uuid4().hex[:8]}"
     async with failing(db, "memory_history", "INSERT", "new_memory", marker):
         r = await once(
-            client,
+            aapi,
             "POST",
             "/v1/memories/",
-            json={"user_id": user, "infer": False, "async_mode": False, "messages": f"Old client {marker}."},
+            json={"user_id": user, "infer": False, "async_mode": False, "messages": f"Old aapi {marker}."},
         )
         assert_server_error(r)
-        await assert_add_left_no_trace(client, db, tenant[0], marker, user)
+        await assert_add_left_no_trace(aapi, db, tenant[0], marker, user)
 
 
 # ----------------------------------------------------------------------------------------------
 # update
 # ----------------------------------------------------------------------------------------------
 async def test_update_failing_on_history_changes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
-    (mid,) = await add(client, "Before the update.")
+    (mid,) = await add(aapi, "Before the update.")
     before = await memory_rows(db, [mid])
     marker = f"mk{uuid.uuid4().hex}"
     async with failing(db, "memory_history", "INSERT", "new_memory", marker):
         assert_server_error(
-            await once(client, "PUT", f"/v1/memories/{mid}/", json={"text": f"After {marker}.", "metadata": {"a": 1}})
+            await once(aapi, "PUT", f"/v1/memories/{mid}/", json={"text": f"After {marker}.", "metadata": {"a": 1}})
         )
     assert await memory_rows(db, [mid]) == before
-    assert await events_of(client, mid) == ["ADD"]
+    assert await events_of(aapi, mid) == ["ADD"]
 
 
 async def test_batch_update_failing_midway_changes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
-    ids = await add(client, "Fact A.", "Fact B.", "Fact C.")
+    ids = await add(aapi, "Fact A.", "Fact B.", "Fact C.")
     before = await memory_rows(db, ids)
     history_before = await history_count(db, tenant[0])
     marker = f"mk{uuid.uuid4().hex}"
@@ -226,10 +214,10 @@ async def test_batch_update_failing_midway_changes_nothing(
         {"memory_id": ids[2], "text": "Fact C, revised."},
     ]
     async with failing(db, "memory_history", "INSERT", "new_memory", marker):
-        assert_server_error(await once(client, "PUT", "/v1/batch/", json={"memories": items}))
+        assert_server_error(await once(aapi, "PUT", "/v1/batch/", json={"memories": items}))
     assert await memory_rows(db, ids) == before
     assert await history_count(db, tenant[0]) == history_before
-    assert [(await client.get(f"/v1/memories/{m}/")).json()["memory"] for m in ids] == [
+    assert [(await aapi.get(f"/v1/memories/{m}/")).json()["memory"] for m in ids] == [
         "Fact A.",
         "Fact B.",
         "Fact C.",
@@ -240,52 +228,50 @@ async def test_batch_update_failing_midway_changes_nothing(
 # deletes
 # ----------------------------------------------------------------------------------------------
 async def test_batch_delete_failing_midway_deletes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
     marker = f"mk{uuid.uuid4().hex}"
-    ids = await add(client, "Doomed one.", f"Doomed {marker}.", "Doomed three.")
+    ids = await add(aapi, "Doomed one.", f"Doomed {marker}.", "Doomed three.")
     history_before = await history_count(db, tenant[0])
     async with failing(db, "memory_history", "INSERT", "old_memory", marker):
         assert_server_error(
-            await once(client, "DELETE", "/v1/batch/", json={"memories": [{"memory_id": m} for m in ids]})
+            await once(aapi, "DELETE", "/v1/batch/", json={"memories": [{"memory_id": m} for m in ids]})
         )
     assert len(await memory_rows(db, ids)) == 3
     assert await history_count(db, tenant[0]) == history_before
 
 
 async def test_delete_all_failing_midway_deletes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
     marker = f"mk{uuid.uuid4().hex}"
-    ids = await add(client, "One of many.", f"Poisoned {marker}.", "Last of many.")
+    ids = await add(aapi, "One of many.", f"Poisoned {marker}.", "Last of many.")
     async with failing(db, "memory_history", "INSERT", "old_memory", marker):
-        assert_server_error(await once(client, "DELETE", "/v1/memories/", params={"user_id": "alice"}))
+        assert_server_error(await once(aapi, "DELETE", "/v1/memories/", params={"user_id": "alice"}))
     assert len(await memory_rows(db, ids)) == 3
-    assert (await client.post("/v3/memories/", json={"filters": {"user_id": "alice"}})).json()["count"] == 3
+    assert (await aapi.post("/v3/memories/", json={"filters": {"user_id": "alice"}})).json()["count"] == 3
 
 
 async def test_entity_delete_failing_after_its_memories_deletes_nothing(
-    client: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
+    aapi: httpx.AsyncClient, db: Database, tenant: tuple[str, str]
 ) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     user = f"user-{marker}"
-    ids = await add(client, "Entity fact one.", "Entity fact two.", user_id=user)
+    ids = await add(aapi, "Entity fact one.", "Entity fact two.", user_id=user)
     async with failing(db, "entities", "DELETE", "name", marker):
-        assert_server_error(await once(client, "DELETE", f"/v2/entities/user/{user}/"))
+        assert_server_error(await once(aapi, "DELETE", f"/v2/entities/user/{user}/"))
     assert len(await memory_rows(db, ids)) == 2  # the memories were deleted first, then rolled back
-    assert [e["name"] for e in (await client.get("/v1/entities/")).json()["results"]] == [user]
-    assert [await events_of(client, m) for m in ids] == [["ADD"], ["ADD"]]
+    assert [e["name"] for e in (await aapi.get("/v1/entities/")).json()["results"]] == [user]
+    assert [await events_of(aapi, m) for m in ids] == [["ADD"], ["ADD"]]
 
 
 # ----------------------------------------------------------------------------------------------
 # the connection after a server error
 # ----------------------------------------------------------------------------------------------
-async def test_a_server_error_does_not_break_the_clients_next_request(client: httpx.AsyncClient, db: Database) -> None:
+async def test_a_server_error_does_not_break_the_clients_next_request(aapi: httpx.AsyncClient, db: Database) -> None:
     marker = f"mk{uuid.uuid4().hex}"
     async with failing(db, "events", "INSERT", "payload", marker):
         for i in range(5):  # the SDKs keep one connection open: a 500 must not poison the next call
-            r = await client.post(
-                "/v3/memories/add/", json={"user_id": "u", "infer": False, "messages": f"{marker} {i}"}
-            )
+            r = await aapi.post("/v3/memories/add/", json={"user_id": "u", "infer": False, "messages": f"{marker} {i}"})
             assert_server_error(r)
-            assert (await client.get("/v1/events/")).status_code == 200
+            assert (await aapi.get("/v1/events/")).status_code == 200

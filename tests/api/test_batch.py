@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.helpers import add_verbatim as add
+from tests.api.helpers import assert_error
 
 MAX_UPDATE = "Maximum of 1000 memories can be updated in a single request"
 MAX_DELETE = "Maximum of 1000 memories can be deleted in a single request"
@@ -21,14 +22,6 @@ def snapshot(api: httpx.Client, ids: list[str]) -> dict[str, Any]:
         r = api.get(f"/v1/memories/{mid}/")
         out[mid] = r.json() if r.status_code == 200 else None
     return out
-
-
-def assert_error(r: httpx.Response, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    return body
 
 
 @pytest.fixture

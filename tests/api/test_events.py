@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.helpers import assert_error
+
 EVENT_KEYS = {
     "id",
     "event_type",
@@ -71,18 +73,6 @@ def test_event_reports_duplicates_as_noop_with_the_existing_id(api: httpx.Client
     assert ev["results"][0]["id"] == first["results"][0]["id"]
 
 
-def test_event_of_an_inferred_add_is_recorded_with_its_payload(api: httpx.Client) -> None:
-    added = add(api, "I like hiking.", infer=True)
-    ev = api.get(f"/v1/event/{added['event_id']}/").json()
-    assert ev["event_type"] == "ADD"
-    assert ev["status"] in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED")
-    assert ev["payload"]["messages"][0]["content"] == "I like hiking."
-    assert isinstance(ev["results"], list)
-    if ev["status"] == "FAILED":
-        assert isinstance(ev["error"], str)
-        assert ev["error"]
-
-
 def test_unknown_event_is_404(api: httpx.Client) -> None:
     r = api.get(f"/v1/event/{uuid.uuid4()}/")
     assert r.status_code == 404
@@ -93,8 +83,7 @@ def test_unknown_event_is_404(api: httpx.Client) -> None:
 @pytest.mark.parametrize("bad", ["not-a-uuid", "123", "%20"])
 def test_non_uuid_event_id_is_400(api: httpx.Client, bad: str) -> None:
     r = api.get(f"/v1/event/{bad}/")
-    assert r.status_code == 400, r.text
-    assert r.json()["detail"]
+    assert_error(r, 400)
 
 
 def test_events_list_is_a_page_newest_first(api: httpx.Client) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.helpers import assert_error, token_client
+
 # label -> (text, entity ids, categories, metadata, created_at UTC)
 SEED: dict[str, tuple[str, dict[str, str], list[str] | None, dict[str, Any] | None, str]] = {
     "A1": (
@@ -76,7 +78,7 @@ class Seeded:
 @pytest.fixture(scope="module")
 def seeded(live_server: str, make_tenant: Callable[[], tuple[str, str]]) -> Iterator[Seeded]:
     _, key = make_tenant()
-    with httpx.Client(base_url=live_server, headers={"Authorization": f"Token {key}"}, timeout=30) as client:
+    with token_client(live_server, key) as client:
         ids = {}
         for label, (text, entity, categories, metadata, created) in SEED.items():
             ts = int(datetime.fromisoformat(created).replace(tzinfo=UTC).timestamp())
@@ -315,5 +317,4 @@ def test_invalid_filters_are_400(seeded: Seeded, endpoint: str, name: str, filte
 def test_missing_filters_is_400(seeded: Seeded, endpoint: str) -> None:
     path = "/v3/memories/" if endpoint == "list" else "/v3/memories/search/"
     r = seeded.client.post(path, json={"query": "x"})
-    assert r.status_code == 400
-    assert r.json()["detail"]
+    assert_error(r, 400)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.api.helpers import add_verbatim as add
+from tests.api.helpers import assert_error, token_client
 
 ENVELOPE = {"count", "next", "previous", "results"}
 
@@ -167,7 +168,7 @@ def test_listing_is_confined_to_the_keys_project(
     api: httpx.Client, live_server: str, new_api_key: Callable[[], str]
 ) -> None:
     add(api, "mine", user_id="shared-user")
-    with httpx.Client(base_url=live_server, headers={"Authorization": f"Token {new_api_key()}"}) as other:
+    with token_client(live_server, new_api_key()) as other:
         add(other, "theirs", user_id="shared-user")
         assert texts(other.get("/v1/memories/", params={"user_id": "shared-user"}).json()) == ["theirs"]
     assert texts(api.get("/v1/memories/", params={"user_id": "shared-user"}).json()) == ["mine"]
@@ -333,8 +334,7 @@ def test_v3_start_and_end_date_are_inclusive_days(api: httpx.Client) -> None:
 
 def test_v3_invalid_start_date_is_400(api: httpx.Client) -> None:
     r = v3(api, {"filters": {"user_id": "u"}, "start_date": "last week"})
-    assert r.status_code == 400
-    assert r.json()["detail"]
+    assert_error(r, 400)
 
 
 def test_v3_categories_shortcut_is_any_of(api: httpx.Client) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+
+from memserver.storage.db import Database
 
 
 def test_ping_returns_org_and_project_of_the_key(api: httpx.Client, tenant: tuple[str, str]) -> None:
@@ -54,3 +59,29 @@ def test_openapi_docs_are_served(live_server: str) -> None:
     spec = httpx.get(f"{live_server}/openapi.json").json()
     for path in ("/v3/memories/add", "/v3/memories/search", "/v1/memories/{memory_id}", "/v1/ping"):
         assert path in spec["paths"]
+
+
+async def test_keys_are_stored_only_as_sha256_hashes(tenant: tuple[str, str], db: Database) -> None:
+    """README: keys are stored as SHA-256 hashes. The key's row holds the hash, and no table holds the key."""
+    project_id, key = tenant
+    async with db.connect() as conn:
+        (row,) = (
+            await conn.execute(text("SELECT * FROM api_keys WHERE project_id = :p"), {"p": project_id})
+        ).mappings()
+        assert bytes(row["key_hash"]) == hashlib.sha256(key.encode()).digest()
+        assert key.startswith(row["key_prefix"])
+        assert len(row["key_prefix"]) <= 12  # a prefix to recognise the key by, not the key
+        secret = key[len(row["key_prefix"]) :]
+        tables = (
+            await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))
+        ).scalars()
+        tables = list(tables)
+        assert {"api_keys", "memories", "memory_history", "events"} <= set(tables)
+        dump: list[Any] = []
+        for table in tables:
+            dump += [v for r in await conn.execute(text(f'SELECT * FROM "{table}"')) for v in r]
+    for value in dump:
+        if isinstance(value, (bytes, memoryview)):
+            assert secret.encode() not in bytes(value)
+        else:
+            assert secret not in str(value)

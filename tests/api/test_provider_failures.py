@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import text
 
+from harness.server import LiveServer, start_server, stop_server
 from memserver.storage.db import Database
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.api.helpers import assert_error, async_token_client
 from tests.fakes.openai_server import FakeOpenAI, running
 
 
@@ -50,7 +50,7 @@ ADD = {"messages": [{"role": "user", "content": "I moved to Austin."}], "user_id
 
 
 async def test_openai_embedder_end_to_end(openai_server: LiveServer, fake: FakeOpenAI, tenant: tuple[str, str]) -> None:
-    async with httpx.AsyncClient(base_url=openai_server.url, headers={"Authorization": f"Token {tenant[1]}"}) as c:
+    async with async_token_client(openai_server.url, tenant[1]) as c:
         r = await c.post("/v3/memories/add/", json=ADD)
         assert r.status_code == 200, r.text
         memory_id = r.json()["results"][0]["id"]
@@ -70,12 +70,9 @@ async def test_embedder_failure_is_a_json_5xx_and_writes_nothing(
 ) -> None:
     before = await counts(db, tenant[0])
     setattr(fake, fault, 3)  # more than the SDK's retries
-    async with httpx.AsyncClient(
-        base_url=openai_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30
-    ) as c:
+    async with async_token_client(openai_server.url, tenant[1]) as c:
         r = await c.post("/v3/memories/add/", json={**ADD, "messages": [{"role": "user", "content": f"fault {fault}"}]})
-        assert r.status_code == status, r.text
-        assert r.json()["detail"]
+        assert_error(r, status)
         assert await counts(db, tenant[0]) == before
         setattr(fake, fault, 0)
         # and the server recovers as soon as the embedder does

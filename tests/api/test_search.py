@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import add_verbatim
-from tests.conftest import LiveServer, start_server, stop_server
+from harness.server import LiveServer, start_server, stop_server
+from tests.api.helpers import add_verbatim, token_client
 
 V3 = "/v3/memories/search/"
 
@@ -120,6 +120,51 @@ def test_top_k_and_threshold(api: httpx.Client) -> None:
     assert kept[0]["memory"] == FACTS[4]
 
 
+# Scores for this query over these memories (all one user, so neighbours count) span the defaults' bands:
+# several above 0.3, some in [0.1, 0.3), several in (0, 0.1). The test reads them with threshold 0.
+BAND_QUERY = "Which instrument does Maria play?"
+BAND_TEXTS = [
+    "Maria plays the cello in a community orchestra.",
+    "The parking garage closes at midnight.",
+    "I bought new guitar strings yesterday.",
+    "My tax return is due in April.",
+    "My brother enjoys jazz.",
+    "We repainted the kitchen walls yellow.",
+    "The hall was renovated last year.",
+    "The printer is out of toner.",
+    "Tomatoes grow well in a sunny spot.",
+    "A noisy drill woke me up.",
+]
+
+
+def test_default_thresholds_are_v3_0_1_v2_0_3_v1_none(api: httpx.Client) -> None:
+    """README: `threshold` defaults to 0.1 on v3, 0.3 on v2 and none on v1."""
+    add(api, BAND_TEXTS, user_id="u")
+    scored = search(api, BAND_QUERY, top_k=50)  # threshold 0: every memory with its score
+    assert len(scored) == len(BAND_TEXTS)
+    score = {h["id"]: h["score"] for h in scored}
+    weak = {i for i, s in score.items() if 0 < s < 0.1}
+    middle = {i for i, s in score.items() if 0.1 <= s < 0.3}
+    strong = {i for i, s in score.items() if s >= 0.3}
+    # the data must exercise both cut-offs, clear of them (else pick other texts)
+    assert weak, score
+    assert middle, score
+    assert strong, score
+    assert all(abs(s - cut) > 0.005 for s in score.values() for cut in (0.1, 0.3)), score
+
+    def ids(body: Any) -> set[str]:
+        return {h["id"] for h in (body["results"] if isinstance(body, dict) else body)}
+
+    v3 = api.post(V3, json={"query": BAND_QUERY, "filters": {"user_id": "u"}, "top_k": 50})
+    v2 = api.post("/v2/memories/search/", json={"query": BAND_QUERY, "filters": {"user_id": "u"}, "top_k": 50})
+    v1 = api.post("/v1/memories/search/", json={"query": BAND_QUERY, "user_id": "u", "limit": 50})
+    for r in (v3, v2, v1):
+        assert r.status_code == 200, r.text
+    assert ids(v3.json()) == strong | middle  # the 0.1-0.3 ones, not those under 0.1
+    assert ids(v2.json()) == strong  # neither
+    assert ids(v1.json()) == strong | middle | weak  # all of them
+
+
 def test_default_threshold_keeps_a_result_for_a_generic_question(api: httpx.Client) -> None:
     # The TypeScript SDK's integration suite expects a hit above the default threshold for this.
     add(
@@ -167,6 +212,7 @@ def test_a_rare_keyword_finds_its_memory_even_when_dense_similarity_does_not(api
     assert hybrid[0]["id"] == ids[-1]
     assert hybrid[0]["score_breakdown"]["bm25"] > 0
     semantic = search(api, "zephyrwind", top_k=3, retrieval="semantic")
+    assert len(semantic) == 3
     assert all(h["score_breakdown"]["bm25"] == 0 for h in semantic)
 
 
@@ -265,6 +311,7 @@ def test_rerank_keeps_near_duplicates_from_crowding_out_other_facts(api: httpx.C
     )
     plain = [h["memory"] for h in search(api, "Italian food pasta", top_k=2)]
     reranked = [h["memory"] for h in search(api, "Italian food pasta", top_k=2, rerank=True)]
+    assert len(plain) == 2
     assert all("especially" in m for m in plain)
     assert reranked[0] == plain[0]
     assert "Italian restaurants are my favourite for dinner." in reranked
@@ -284,9 +331,7 @@ def indexed_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture
 def indexed(indexed_server: LiveServer, make_tenant: Callable[[], tuple[str, str]]) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=indexed_server.url, headers={"Authorization": f"Token {make_tenant()[1]}"}, timeout=30
-    ) as client:
+    with token_client(indexed_server.url, make_tenant()[1]) as client:
         yield client
 
 

@@ -19,17 +19,16 @@ TURN = (
 )
 
 
-async def test_a_conversational_turn_is_stored_inline_embedding_included(api: httpx.Client, db: Database) -> None:
-    async with httpx.AsyncClient(base_url=api.base_url, headers=api.headers, timeout=30) as client:
-        r = await client.post(
-            "/v3/memories/add/",
-            json={
-                "messages": [{"role": "user", "content": TURN}],
-                "user_id": "caroline",
-                "infer": False,
-                "metadata": {"dia_id": "D1:3", "session": 1, "speaker": "Caroline", "topic": "support group"},
-            },
-        )
+async def test_a_conversational_turn_is_stored_inline_embedding_included(aapi: httpx.AsyncClient, db: Database) -> None:
+    r = await aapi.post(
+        "/v3/memories/add/",
+        json={
+            "messages": [{"role": "user", "content": TURN}],
+            "user_id": "caroline",
+            "infer": False,
+            "metadata": {"dia_id": "D1:3", "session": 1, "speaker": "Caroline", "topic": "support group"},
+        },
+    )
     assert r.status_code == 200, r.text
     memory_id = r.json()["results"][0]["id"]
     async with db.connect() as conn:

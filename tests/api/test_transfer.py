@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import orjson
 
+from harness.server import server_env
 from tests.api.helpers import add_verbatim
-from tests.conftest import server_env
 
 ORGS = "/api/v1/orgs/organizations"
 ANY = {"OR": [{"user_id": "*"}, {"agent_id": "*"}, {"run_id": "*"}]}

@@ -16,7 +16,8 @@ def test_locomo_benchmark_smoke(live_server: str, tenant: tuple[str, str], tmp_p
     res = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "bench" / "locomo_recall.py"),
+            "-m",
+            "bench.locomo_recall",
             "--url",
             live_server,
             "--key",
@@ -28,6 +29,7 @@ def test_locomo_benchmark_smoke(live_server: str, tenant: tuple[str, str], tmp_p
             "--out",
             str(out),
         ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,

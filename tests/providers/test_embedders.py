@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import MODEL_CACHE
 from memserver.providers.embedder.local import LocalEmbedder
 from memserver.providers.embedder.openai import OpenAIEmbedder
 from memserver.providers.errors import ProviderError, ProviderTimeout
-from tests.conftest import MODEL_CACHE
 from tests.fakes.openai_server import FakeOpenAI, fake_embedding, running
 
 REFERENCE = json.loads((Path(__file__).parent / "minilm_reference.json").read_text())

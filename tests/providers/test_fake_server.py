@@ -8,7 +8,8 @@ import time
 
 import httpx
 
-from tests.conftest import ROOT, free_port
+from harness import ROOT
+from harness.server import free_port
 
 PROMPT = "Extract facts stated by: user.\n\nNew messages:\n[0] user: I like tea.\n[1] assistant: Noted."
 ECHOED = '{"facts": [{"text": "I like tea.", "speaker": "user", "sources": [0], "categories": [], "action": "ADD"}]}'

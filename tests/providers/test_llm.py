@@ -11,6 +11,7 @@ from uuid import uuid4
 import pytest
 from pydantic import BaseModel, SecretStr
 
+from harness.server import free_port
 from memserver.config import Settings
 from memserver.pipeline.extract import ExtractionReply, build_prompt, reply_context
 from memserver.pipeline.reconcile import decide
@@ -26,7 +27,6 @@ from memserver.providers.llm import openai as openai_llm
 from memserver.providers.llm.base import Usage, strip_images
 from memserver.providers.llm.openai import OpenAILLM
 from memserver.providers.registry import Providers, build_llm
-from tests.conftest import free_port
 from tests.fakes.openai_server import FakeOpenAI, approx_tokens, running
 
 KEY = "sk-test-DO-NOT-LEAK-1234"

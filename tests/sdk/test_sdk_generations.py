@@ -11,14 +11,14 @@ Fixtures (``tests/conftest.py``): ``live_server`` -> base URL of a running memse
 from __future__ import annotations
 
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import envs
+from harness.server import start_server, stop_server
+from tests.fakes.openai_server import FakeOpenAI, running
+from tests.sdk import envs
 
 pytestmark = pytest.mark.sdk
 
@@ -74,6 +74,26 @@ def _text(data: bytes | str | None) -> str:
 def test_sdk_scenario(generation: str, live_server: str, new_api_key, tmp_path: Path) -> None:
     """The generation's full scenario: add/get/get_all/search/update/history/delete/users/batch."""
     _run_scenario(generation, "full", live_server, new_api_key(), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def llm_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A memserver whose LLM is the scripted OpenAI-compatible server (echo: each user message is a fact)."""
+    with running(FakeOpenAI(echo=True)) as fake:
+        server = start_server(
+            database_url, tmp_path_factory.mktemp("sdk-llm") / "memserver.log", MEMSERVER_LLM__BASE_URL=fake.url
+        )
+        try:
+            yield server.url
+        finally:
+            stop_server(server)
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_sdk_infer_true(generation: str, llm_server: str, new_api_key, tmp_path: Path) -> None:
+    """infer=true, every client's default: queued as an event that the client polls to SUCCEEDED (v1 clients
+    also with async_mode=False, answered with the memory events), then listed and searched."""
+    _run_scenario(generation, "infer", llm_server, new_api_key(), tmp_path)
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)

@@ -11,8 +11,8 @@ from typing import Any
 from alembic import command
 from sqlalchemy import text
 
+from harness.postgres import PostgresRun
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.migrate import alembic_config
 from memserver.storage.repositories.tenants import TenantRepository, hash_key
 
@@ -35,7 +35,7 @@ def _in_thread(fn: Any) -> Any:
     return out.get("v")
 
 
-def test_existing_keys_keep_their_access_and_the_revision_reverses(pg: EmbeddedPostgres, database_url: str) -> None:
+def test_existing_keys_keep_their_access_and_the_revision_reverses(pg_run: PostgresRun, database_url: str) -> None:
     name = f"mig_{uuid.uuid4().hex[:8]}"
 
     async def sql(url: str, *statements: str, **params: Any) -> list[Any]:
@@ -51,7 +51,7 @@ def test_existing_keys_keep_their_access_and_the_revision_reverses(pg: EmbeddedP
             await db.dispose()
 
     asyncio.run(sql(database_url, f"CREATE DATABASE {name}"))
-    url = pg.url(name)
+    url = pg_run.pg.url(name)
     cfg = alembic_config(url, 384)
     _in_thread(lambda: command.upgrade(cfg, "0005_history_event"))
     org, project, key_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

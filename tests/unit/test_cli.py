@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MODEL_CACHE, free_port, server_env
+from harness import MODEL_CACHE
+from harness.server import free_port, server_env
 
 
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -98,10 +99,17 @@ def test_first_start_on_the_embedded_default_prints_one_key(tmp_path_factory: py
         # Postgres runs as an unprivileged user, in a 0700 directory; nothing above it was widened.
         pgdata = data_dir / "pg"
         assert stat.S_IMODE(pgdata.stat().st_mode) == 0o700
-        if os.geteuid() == 0:
-            assert pgdata.stat().st_uid != 0
-            owners = subprocess.run(["ps", "-o", "user=", "-C", "postgres"], capture_output=True, text=True).stdout
-            assert "root" not in owners.split()
+        # This holds for every user running the tests: as root, memserver hands Postgres to an unprivileged
+        # OS user; as anyone else, Postgres runs as that user (it has no privilege to become another).
+        pg_uid = pgdata.stat().st_uid
+        assert pg_uid != 0
+        if os.geteuid() != 0:
+            assert pg_uid == os.geteuid()
+        postmaster = (pgdata / "postmaster.pid").read_text().split()[0]
+        ps = ["ps", "-o", "ruid=,euid=", "-p", postmaster, "--ppid", postmaster]
+        uids = subprocess.run(ps, capture_output=True, text=True, check=True).stdout.split()
+        assert len(uids) >= 4, uids  # the postmaster and at least one of its children
+        assert set(uids) == {str(pg_uid)}, uids
         assert stat.S_IMODE(Path("/tmp").stat().st_mode) == 0o1777
         # SIGTERM (docker stop, systemd) shuts the server down and stops its Postgres with it
         assert (pgdata / "postmaster.pid").exists()

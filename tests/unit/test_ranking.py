@@ -27,10 +27,6 @@ def evidence(*memories: dict[str, float], query_terms: int = 2) -> Evidence:
     return Evidence.from_columns([list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 7, query_terms)
 
 
-def by_index(scored: list, i: int):
-    return next(s for s in scored if s.index == i)
-
-
 def test_no_candidates_no_results() -> None:
     assert rank(evidence(), periods=[], months=[]) == []
 

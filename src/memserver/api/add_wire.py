@@ -77,15 +77,7 @@ def custom_categories(value: Any) -> dict[str, str] | None:
 
 def event_item(o: Outcome) -> dict[str, Any]:
     """A memory event as the add responses list it (v1.0 `data.memory` and v1.1 `memory` at once)."""
-    item: dict[str, Any] = {
-        "id": str(o.id) if o.id else None,
-        "event": o.event.value,
-        "memory": o.text,
-        "data": {"memory": o.text},
-    }
-    if o.previous_text is not None:
-        item["previous_memory"] = o.previous_text
-    return item
+    return {**o.as_event(), "memory": o.text}
 
 
 def v3_response(result: AddResult, *, infer: bool) -> dict[str, Any]:

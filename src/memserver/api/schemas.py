@@ -100,6 +100,9 @@ class ListRequest(EntityIds):
     categories: list[str] | str | None = None
     keywords: str | None = None
     latest_only: bool = False
+    include_merged: bool = Field(
+        False, description="Accepted; memserver never merges records (duplicates are NOOP at add time)."
+    )
     messages: Any = None  # pre-release clients sent adds here
 
 
@@ -119,6 +122,9 @@ class SearchRequest(EntityIds):
     metadata: dict[str, Any] | None = None
     output_format: str | None = None
     latest_only: bool = False
+    include_merged: bool = Field(
+        False, description="Accepted; memserver never merges records (duplicates are NOOP at add time)."
+    )
     retrieval: str | None = Field(
         None, description="memserver extension: 'hybrid' (default), 'semantic' (dense only) or 'keyword'."
     )

@@ -47,6 +47,8 @@ def memory_out(row: Any, *, owner: str | None = None) -> dict[str, Any]:
         "synthesized": False,
         "lifecycle_state": "active" if row.replaced_by is None else "superseded",
         "owner": owner,
+        # memserver extension: which add (event) and which of its messages the memory came from
+        "provenance": getattr(row, "provenance", None),
     }
 
 

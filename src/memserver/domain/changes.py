@@ -85,10 +85,15 @@ class MemoryEdit:
 
 @dataclass(frozen=True)
 class MemoryRemoval:
-    """Delete a memory (its history stays), or retire it as superseded by another one."""
+    """Delete a memory (its history stays), or retire it as superseded by another one.
+
+    A retired memory stays readable (`replaced_by`, lifecycle "superseded"; `latest_only` hides it).
+    `replaced_by_index` names the superseding memory among the same change set's adds (by index).
+    """
 
     memory_id: uuid.UUID
     replaced_by: uuid.UUID | None = None
+    replaced_by_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,3 +122,11 @@ class Outcome:
     text: str
     event: Op
     previous_text: str | None = None
+
+    def as_event(self) -> dict[str, Any]:
+        """The memory event as an add's event results list it (and v1.0 add responses)."""
+        item: dict[str, Any] = {"id": str(self.id) if self.id else None, "event": self.event.value}
+        item["data"] = {"memory": self.text}
+        if self.previous_text is not None:
+            item["previous_memory"] = self.previous_text
+        return item

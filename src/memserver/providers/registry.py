@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from memserver.config import Settings
+from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
 from memserver.providers.llm.base import LLM
 
@@ -14,6 +15,7 @@ from memserver.providers.llm.base import LLM
 class Providers:
     embedder: Embedder
     llm: LLM | None = None  # None when no LLM endpoint is configured (infer=true cannot extract)
+    documents: DocumentReader = field(default_factory=DocumentReader)
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
@@ -68,4 +70,8 @@ def build_llm(settings: Settings) -> LLM | None:
 
 
 def build_providers(settings: Settings) -> Providers:
-    return Providers(embedder=build_embedder(settings), llm=build_llm(settings))
+    d = settings.documents
+    documents = DocumentReader(
+        allow_private=d.allow_private_urls, max_bytes=d.max_bytes, max_chars=d.max_chars, timeout_s=d.timeout_s
+    )
+    return Providers(embedder=build_embedder(settings), llm=build_llm(settings), documents=documents)

@@ -17,7 +17,7 @@ import orjson
 from memserver.domain.filters import FilterError, Node, parse_filters
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.json_schema import SchemaError, check_schema
-from memserver.errors import BadRequest, MemserverError, NotFound, ServiceUnavailable
+from memserver.errors import BadRequest, MemserverError, NotConfigured, NotFound, ServiceUnavailable
 from memserver.pipeline import documents
 from memserver.providers.llm.base import LLM
 from memserver.providers.registry import Providers
@@ -28,16 +28,20 @@ from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.profiles import ProfileRepository
 from memserver.types import Principal
 
-NO_LLM = "no LLM is configured: set MEMSERVER_LLM__BASE_URL (and __API_KEY, __MODEL) to use {feature}"
+NO_LLM = (
+    "{feature} needs an LLM, and no LLM is configured on this memserver. Configure any OpenAI-compatible chat "
+    "endpoint with MEMSERVER_LLM__BASE_URL (and MEMSERVER_LLM__API_KEY, MEMSERVER_LLM__MODEL), e.g. OpenAI, "
+    "Ollama, vLLM, LM Studio or a llama.cpp server."
+)
 ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 MAX_MEMORIES = 500
 EXPORT_WAIT_S = 20.0  # a get of a running export waits this long for it
 
 
 def require_llm(providers: Providers, feature: str) -> LLM:
-    """The configured LLM, or a 503 saying how to configure one."""
+    """The configured LLM, or a 501 saying how to configure one (as infer=true answers)."""
     if providers.llm is None:
-        raise ServiceUnavailable(NO_LLM.format(feature=feature), extra={"code": "llm_not_configured"})
+        raise NotConfigured(NO_LLM.format(feature=feature))
     return providers.llm
 
 
@@ -99,7 +103,7 @@ async def summarize(
 ) -> dict[str, Any]:
     """A summary of the memories matching the filters (no filters: the whole project)."""
     tenants.require_role(principal)
-    llm = require_llm(providers, "summaries (POST /v1/summary/)")
+    llm = require_llm(providers, "A summary (POST /v1/summary/)")
     node = _node(filters, top_level)
     lines, total = await _lines(db, principal.project_id, node)
     scope = ", ".join(f"{k}={v}" for k, v in _match(filters, top_level).items())
@@ -141,7 +145,7 @@ async def create_export(
 ) -> uuid.UUID:
     """Accept an export: a job that fills `schema` from the matching memories."""
     tenants.require_role(principal)
-    require_llm(providers, "memory exports (POST /v1/exports/)")
+    require_llm(providers, "A memory export (POST /v1/exports/)")
     parsed = parse_schema(schema)
     _node(filters, top_level)  # invalid filters are a 400 now, not a failed job later
     payload = {
@@ -156,7 +160,7 @@ async def create_export(
 
 async def run_export_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
     """Load the matching memories, ask the LLM for the schema's instance, store it with the job's status."""
-    llm = require_llm(providers, "memory exports")
+    llm = require_llm(providers, "A memory export")
     p = job.payload
     lines, _ = await _lines(db, job.project_id, _node(p.get("filters"), p.get("top_level")))
     schema = p["schema"]

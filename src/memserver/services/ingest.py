@@ -14,21 +14,15 @@ from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import jobs, tenants
+from memserver.services import inference, jobs, tenants
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import ClaimedJob
+from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
 
-EXTRACTION_UNAVAILABLE = (
-    "LLM extraction (infer=true) is not available in this version of memserver; nothing was extracted. "
-    "The messages are kept in this event's payload. Send infer=false to store messages verbatim."
-)
-ACCEPTED = (
-    "Accepted as an asynchronous event. Note: LLM extraction (infer=true) is not available in this version "
-    "of memserver, so the event will end FAILED with that reason; send infer=false to store messages verbatim."
-)
+ACCEPTED = "Memory processing has been queued for background execution"
 STORED = "Memories stored successfully"
+PROCESSED = "Memories processed successfully"
 
 
 @dataclass
@@ -45,14 +39,33 @@ def payload(inp: AddInput) -> dict[str, Any]:
 
 
 async def add(
-    db: Database, providers: Providers, queue: jobs.JobQueue, principal: Principal, inp: AddInput
+    db: Database,
+    providers: Providers,
+    queue: jobs.JobQueue,
+    principal: Principal,
+    inp: AddInput,
+    *,
+    wait: bool = False,
 ) -> AddResult:
-    """infer=false stores the messages now; infer=true is accepted as a PENDING job."""
+    """infer=false stores the messages now; infer=true is a job: queued (PENDING), or run now with `wait`.
+
+    Without an LLM an infer=true add is refused at once: nothing is accepted that can only fail later.
+    """
     tenants.require_owner(principal, "adding memories")
-    if inp.infer:
+    if not inp.infer:
+        return await add_verbatim(db, providers, principal, inp)
+    inference.require_llm(providers)
+    if not wait:
         event_id = await jobs.submit(db, queue, principal.project_id, JobKind.ADD, payload(inp))
         return AddResult(event_id=event_id, status=JobStatus.PENDING, message=ACCEPTED)
-    return await add_verbatim(db, providers, principal, inp)
+    job = await jobs.claim(db, await jobs.create(db, principal.project_id, JobKind.ADD, payload(inp)))
+    assert job is not None  # just created, and no runner was told about it
+    try:
+        outcomes = await _infer(db, providers, job)
+    except Exception as exc:
+        await jobs.fail(db, job, exc)
+        raise
+    return AddResult(event_id=job.id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes)
 
 
 async def add_verbatim(db: Database, providers: Providers, principal: Principal, inp: AddInput) -> AddResult:
@@ -106,6 +119,15 @@ def _with_embedding(item: NewMemory, vector: Any) -> NewMemory:
 
 
 async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
-    """Run an accepted infer=true add."""
-    AddInput.model_validate(job.payload)
-    raise jobs.JobFailed(EXTRACTION_UNAVAILABLE)
+    """Run an accepted infer=true add (the ADD job handler)."""
+    await _infer(db, providers, job)
+
+
+async def _infer(db: Database, providers: Providers, job: ClaimedJob) -> list[Outcome]:
+    inp = AddInput.model_validate(job.payload)
+
+    async def finish(conn: Any, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+        await jobs.complete(JobRepository(conn), job, [o.as_event() for o in outcomes], metadata=report.as_dict())
+
+    outcomes, _ = await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)
+    return outcomes

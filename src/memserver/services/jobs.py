@@ -34,38 +34,56 @@ class JobFailed(Exception):
 Handler = Callable[[Database, Providers, ClaimedJob], Awaitable[None]]
 
 
-async def submit(db: Database, queue: JobQueue, project_id: uuid.UUID, kind: JobKind, payload: Any) -> uuid.UUID:
+async def create(db: Database, project_id: uuid.UUID, kind: JobKind, payload: Any) -> uuid.UUID:
+    """A committed PENDING job (not yet handed to a runner)."""
     job_id = uuid.uuid4()
     async with db.connect() as conn:
         await JobRepository(conn).insert(project_id, job_id, kind, payload)
+    return job_id
+
+
+async def submit(db: Database, queue: JobQueue, project_id: uuid.UUID, kind: JobKind, payload: Any) -> uuid.UUID:
+    job_id = await create(db, project_id, kind, payload)
     queue.submit(job_id)  # after the commit: the runner must find the row
     return job_id
 
 
-async def complete(repo: JobRepository, job: ClaimedJob, results: list[dict[str, Any]]) -> None:
+async def claim(db: Database, job_id: uuid.UUID) -> ClaimedJob | None:
+    async with db.connect() as conn:
+        return await JobRepository(conn).claim(job_id)
+
+
+async def complete(
+    repo: JobRepository, job: ClaimedJob, results: list[dict[str, Any]], *, metadata: dict[str, Any] | None = None
+) -> None:
     """Mark a job SUCCEEDED from inside the transaction that applied it; raises if the claim was lost."""
-    if not await repo.finish(job.id, JobStatus.SUCCEEDED, results=results):
+    if not await repo.finish(job.id, JobStatus.SUCCEEDED, results=results, metadata=metadata):
         raise JobFailed(f"job {job.id} is no longer held by this runner")
+
+
+async def fail(db: Database, job: ClaimedJob, exc: BaseException) -> None:
+    """Record why a job failed (in our words for known errors; the type and text otherwise)."""
+    error = (
+        str(exc) if isinstance(exc, JobFailed) or getattr(exc, "status_code", None) else f"{type(exc).__name__}: {exc}"
+    )
+    async with db.connect() as conn:
+        await JobRepository(conn).finish(job.id, JobStatus.FAILED, error=error)
 
 
 async def run(
     db: Database, providers: Providers, job_id: uuid.UUID, handlers: Mapping[JobKind, Handler]
 ) -> JobStatus | None:
     """Claim and run one job; idempotent (a second delivery finds it no longer PENDING)."""
-    async with db.connect() as conn:
-        job = await JobRepository(conn).claim(job_id)
+    job = await claim(db, job_id)
     if job is None:
         return None
     try:
         await handlers[job.kind](db, providers, job)
         return JobStatus.SUCCEEDED
-    except JobFailed as exc:
-        error = str(exc)
     except Exception as exc:  # recorded with its reason; never silently dropped
-        log.exception("job %s failed", job_id)
-        error = str(exc) if getattr(exc, "status_code", None) else f"{type(exc).__name__}: {exc}"
-    async with db.connect() as conn:
-        await JobRepository(conn).finish(job.id, JobStatus.FAILED, error=error)
+        if not isinstance(exc, JobFailed) and not getattr(exc, "status_code", None):
+            log.exception("job %s failed", job_id)
+        await fail(db, job, exc)
     return JobStatus.FAILED
 
 

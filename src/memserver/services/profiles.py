@@ -18,7 +18,7 @@ from memserver.domain.filters import Cond
 from memserver.domain.jobs import JobKind
 from memserver.domain.json_schema import SchemaError, check_schema, prune
 from memserver.domain.scope import entity_column
-from memserver.errors import BadRequest, Conflict, MemserverError, NotFound, ServiceUnavailable
+from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline import documents
 from memserver.providers.registry import Providers
 from memserver.services import jobs, settings, tenants
@@ -143,7 +143,7 @@ async def create_job(
             f"profiles are not enabled for {etype} entities: POST /v2/profiles/settings/ with enabled and a schema",
         )
     if providers.llm is None:
-        raise _error(ServiceUnavailable, "llm_not_configured", NO_LLM.format(feature="profiles"))
+        raise _error(NotConfigured, "not_configured", NO_LLM.format(feature="Profile generation"))
     job_id = uuid.uuid4()
     request = {
         "operation": operation,
@@ -272,7 +272,7 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
         status = "insufficient_data"
     else:
         try:
-            llm = require_llm(providers, "profiles")
+            llm = require_llm(providers, "Profile generation")
             lines = [documents.MemoryLine(text=r.memory, created_at=r.created_at) for r in reversed(rows)]
             prompt = documents.profile_prompt(
                 lines, schema, instructions, previous.profile if previous is not None else None, name

@@ -7,6 +7,7 @@ scope (or the candidates of a large one), ranked here (`pipeline.ranking`), then
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -68,8 +69,25 @@ async def search(
     req: SearchInput,
     config: SearchConfig | None = None,
 ) -> list[Hit]:
-    config = config or SearchConfig()
     decay = (await project_settings(db, principal.project_id, cached=True)).decay
+    return await search_project(db, providers, principal.project_id, req, config, decay=decay)
+
+
+async def search_project(
+    db: Database,
+    providers: Providers,
+    project_id: uuid.UUID,
+    req: SearchInput,
+    config: SearchConfig | None = None,
+    *,
+    decay: bool = False,
+) -> list[Hit]:
+    """Search one project's memories (the caller has checked who may).
+
+    decay: the project's `decay` setting (a user's search); scores are weighted by recency and recent
+    reads, and the hits returned count as reads. Internal searches (inference candidates) leave it off.
+    """
+    config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
     pool = max(req.top_k, 50) if req.rerank else req.top_k
@@ -79,7 +97,7 @@ async def search(
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
             rows = await repo.dense(
-                principal.project_id,
+                project_id,
                 where,
                 vector,
                 limit=pool,
@@ -90,7 +108,7 @@ async def search(
         else:
             h = query_understanding.hints(req.query)
             ids, evidence, nterms = await repo.hybrid_evidence(
-                principal.project_id,
+                project_id,
                 where,
                 vector,
                 req.query,
@@ -107,16 +125,16 @@ async def search(
                 limit=pool,
             )
             scored = [s for s in scored if s.total > 0]
-            rows = await repo.rows(principal.project_id, [ids[s.index] for s in scored])
+            rows = await repo.rows(project_id, [ids[s.index] for s in scored])
             hits = [_hybrid_hit(rows[ids[s.index]], s) for s in scored if ids[s.index] in rows]
     if decay:
-        hits = await _decay(db, principal.project_id, hits)
+        hits = await _decay(db, project_id, hits)
     if req.rerank:
         hits = _diversify(hits, req.top_k)
     out = [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
     if decay:
         async with db.connect() as conn:
-            await ReadRepository(conn).record(principal.project_id, [h.row.id for h in out])
+            await ReadRepository(conn).record(project_id, [h.row.id for h in out])
     return out
 
 

@@ -156,3 +156,27 @@ def run(main: Callable[[], None], name: str) -> NoReturn:
         raise SystemExit(2) from None
     print(f"OK [{name}] in {time.monotonic() - started:.1f}s", flush=True)
     raise SystemExit(0)
+
+
+def poll_event(http: Any, event_id: str, timeout: float = 30.0) -> dict:
+    """GET /v1/event/{id}/ through the SDK's own authenticated HTTP client until the event is done."""
+
+    def done() -> Any:
+        r = http.get(f"/v1/event/{event_id}/")
+        check_eq(r.status_code, 200, "GET /v1/event/{id}/ status")
+        event = r.json()
+        return event if event.get("status") in ("SUCCEEDED", "FAILED") else None
+
+    return dict(wait_for(done, f"event {event_id}", timeout=timeout))
+
+
+# What the scripted model (echo extractor) makes of INFER_TEXT: the user's statement, as one fact.
+INFER_TEXT = "I drink green tea every morning."
+
+
+def check_inferred_event(event: dict, what: str) -> str:
+    """An inferred add's event: SUCCEEDED, one ADD of INFER_TEXT; returns the memory id."""
+    check_eq(event.get("status"), "SUCCEEDED", f"{what}: event status")
+    results = event.get("results") or []
+    check_eq([(r.get("event"), (r.get("data") or {}).get("memory")) for r in results], [("ADD", INFER_TEXT)], what)
+    return check_uuid(results[0].get("id"), f"{what}: memory id")

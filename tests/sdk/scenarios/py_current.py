@@ -27,9 +27,11 @@ import importlib.metadata
 import sys
 
 from _common import (
+    INFER_TEXT,
     by_id,
     check,
     check_eq,
+    check_inferred_event,
     check_keys,
     check_scores,
     check_timestamp,
@@ -37,6 +39,7 @@ from _common import (
     env,
     expect_raises,
     memory_texts,
+    poll_event,
     run,
     step,
     suffix,
@@ -368,6 +371,30 @@ def wrong_key() -> None:
     )
 
 
+def infer() -> None:
+    """infer=true (the default): the add is a PENDING event; polled, it lists the extracted memory."""
+    url, key = env()
+    user = f"tea-{suffix()}"
+    client = MemoryClient(api_key=key, host=url)
+    step("add without infer (default true) -> PENDING event")
+    resp = client.add([{"role": "user", "content": INFER_TEXT}], user_id=user)
+    check_eq(resp.get("status"), "PENDING", "add status")
+    event_id = check_uuid(resp.get("event_id"), "add event_id")
+    step("poll the event until SUCCEEDED")
+    memory_id = check_inferred_event(poll_event(client.client, event_id), "inferred add")
+    step("the extracted memory is listed, readable and searchable")
+    page = client.get_all(filters={"user_id": user})
+    check_eq([m["id"] for m in page["results"]], [memory_id], "get_all after the inferred add")
+    check_eq(client.get(memory_id)["memory"], INFER_TEXT, "get of the inferred memory")
+    hits = client.search("what does the user drink in the morning?", filters={"user_id": user})["results"]
+    check(hits and hits[0]["id"] == memory_id, "search should find the inferred memory first", hits)
+    step("the same statement again -> NOOP, still one memory")
+    again = client.add([{"role": "user", "content": INFER_TEXT}], user_id=user)
+    event = poll_event(client.client, again["event_id"])
+    check_eq([r["event"] for r in event["results"]], ["NOOP"], "repeated statement")
+    check_eq(len(client.get_all(filters={"user_id": user})["results"]), 1, "memories after the repeat")
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "full"
-    run(wrong_key if mode == "wrong-key" else scenario, f"{NAME} {mode}")
+    run({"wrong-key": wrong_key, "infer": infer}.get(mode, scenario), f"{NAME} {mode}")

@@ -386,10 +386,46 @@ async function wrongKey() {
   await expectReject(MemoryError, () => client.search("hello", { filters: { user_id: "nobody" } }), "search");
 }
 
+// infer=true (the default): the add answers {eventId, status: "PENDING"}; the event, polled, lists the
+// memory the (scripted, echo) model extracted, which is then listed and searchable.
+const INFER_TEXT = "I drink green tea every morning.";
+
+async function pollEvent(url, key, eventId) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const r = await fetch(`${url}/v1/event/${eventId}/`, { headers: { Authorization: `Token ${key}` } });
+    checkEq(r.status, 200, "GET /v1/event/{id}/ status");
+    const event = await r.json();
+    if (event.status === "SUCCEEDED" || event.status === "FAILED") return event;
+    check(Date.now() < deadline, `event ${eventId} did not finish`, event);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+async function infer() {
+  const { url, key } = env();
+  const user = `tea-${randomUUID().slice(0, 10)}`;
+  const client = new MemoryClient({ apiKey: key, host: url });
+  step("add without infer (default true) -> {eventId, status: PENDING}");
+  const resp = await client.add([{ role: "user", content: INFER_TEXT }], { userId: user });
+  checkEq(resp.status, "PENDING", "add status");
+  const eventId = checkUuid(resp.eventId, "add eventId");
+  step("poll the event until SUCCEEDED");
+  const event = await pollEvent(url, key, eventId);
+  checkEq(event.status, "SUCCEEDED", "event status");
+  checkEq(event.results.map((r) => [r.event, r.data.memory]), [["ADD", INFER_TEXT]], "memory events");
+  const memoryId = checkUuid(event.results[0].id, "memory id");
+  step("the extracted memory is listed and searchable");
+  const page = await client.getAll({ filters: { user_id: user } });
+  checkEq(ids(page.results), [memoryId], "getAll after the inferred add");
+  const hits = await client.search("what does the user drink in the morning?", { filters: { user_id: user } });
+  check(hits.results.length > 0 && hits.results[0].id === memoryId, "search should find the inferred memory", hits);
+}
+
 const mode = process.argv[2] || "full";
 const started = Date.now();
 try {
-  await (mode === "wrong-key" ? wrongKey() : scenario());
+  await (mode === "wrong-key" ? wrongKey() : mode === "infer" ? infer() : scenario());
   console.log(`OK [${NAME} ${mode}] in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   process.exit(0);
 } catch (err) {

@@ -26,9 +26,11 @@ async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> 
 @error_shape("add")
 async def add_v1(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Any:
     """v1.0 answers a bare array; output_format=v1.1 wraps it in {results, relations}."""
-    result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(body))
+    # v1 with async_mode=false processes the add in the request and lists its memory events.
+    wait = not body.async_mode
+    result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(body), wait=wait)
     items: list[dict[str, Any]]
-    if body.async_mode or body.infer:
+    if body.async_mode:  # the queued-event shape (SUCCEEDED at once for infer=false)
         items = [{"message": result.message, "status": result.status.value, "event_id": str(result.event_id)}]
     else:
         items = [event_item(o) for o in result.results]

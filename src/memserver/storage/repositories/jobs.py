@@ -71,7 +71,13 @@ class JobRepository:
         )
 
     async def finish(
-        self, job_id: uuid.UUID, status: JobStatus, *, results: Any = None, error: str | None = None
+        self,
+        job_id: uuid.UUID,
+        status: JobStatus,
+        *,
+        results: Any = None,
+        error: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> bool:
         """Record the outcome of a RUNNING job; False when it is no longer running (nothing written)."""
         stmt = (
@@ -81,6 +87,7 @@ class JobRepository:
                 status=status.value,
                 results=_jsonb(results or []),
                 error=error,
+                metadata=_jsonb(metadata) if metadata is not None else EV.c.metadata,
                 completed_at=func.now(),
                 updated_at=func.now(),
                 latency_ms=1000 * func.extract("epoch", func.now() - EV.c.created_at),

@@ -105,6 +105,10 @@ class MemoryRepository:
         stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id == memory_id)
         return (await self.conn.execute(stmt)).first()
 
+    async def get_many(self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> list[Any]:
+        stmt = select(*READ_COLUMNS).where(M.c.project_id == project_id, M.c.id.in_(list(memory_ids)))
+        return list((await self.conn.execute(stmt)).all())
+
     def _list_stmt(self, project_id: uuid.UUID, node: Node | None, show_expired: bool) -> Select[Any]:
         conds: list[ColumnElement[bool]] = [M.c.project_id == project_id]
         where = where_of(node)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -397,7 +398,10 @@ class MemoryWriter:
         for edit in changes.edits:
             row, previous = await self.edit(project_id, edit, event_id=event_id)
             outcomes.append(Outcome(index=-1, id=row.id, text=row.memory, event=Op.UPDATE, previous_text=previous))
+        added = {o.index: o.id for o in outcomes}
         for removal in changes.removals:
+            if removal.replaced_by_index is not None:
+                removal = replace(removal, replaced_by=added.get(removal.replaced_by_index))
             text = await self._text(project_id, removal.memory_id)
             if removal.replaced_by is None:
                 n = await self.delete_where(project_id, M.c.id == removal.memory_id, event_id=event_id)

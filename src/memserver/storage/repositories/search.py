@@ -55,6 +55,16 @@ class _VectorParam(UserDefinedType[Any]):
 _VECTOR_PARAM = _VectorParam()
 
 
+class _VectorArrayParam(UserDefinedType[Any]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector[]"
+
+
+_VECTOR_ARRAY = _VectorArrayParam()
+
+
 MAX_TERMS = 8  # query terms scored by BM25: bits of the terms mask
 
 
@@ -114,6 +124,41 @@ class SearchRepository:
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
         stmt = select(both, (1 - both.c.distance).label("similarity")).add_cte(size).order_by(both.c.distance)
         return list((await self.conn.execute(stmt)).all())
+
+    async def nearest_each(
+        self,
+        project_id: uuid.UUID,
+        where: ColumnElement[bool] | None,
+        vectors: NDArray[np.float32],
+        *,
+        k: int,
+    ) -> list[list[tuple[uuid.UUID, float]]]:
+        """For each vector, its k nearest memories in the scope as (id, cosine similarity): one round trip.
+
+        Used at add time, where the scope is one entity's memories (exact scan per vector).
+        """
+        if len(vectors) == 0:
+            return []
+        queries = (
+            func.unnest(cast(bindparam("qvecs", [Vector(v) for v in vectors]), _VECTOR_ARRAY))
+            .table_valued("v", with_ordinality="n")
+            .render_derived(name="q")
+        )
+        distance = M.c.embedding.cosine_distance(queries.c.v)
+        near = (
+            select(M.c.id, distance.label("distance"))
+            .where(and_(true(), *self._conds(project_id, where, False)))
+            .order_by(distance + 0)
+            .limit(k)
+            .lateral("near")
+        )
+        stmt = select(queries.c.n, near.c.id, near.c.distance).select_from(queries.join(near, true()))
+        out: list[list[tuple[uuid.UUID, float]]] = [[] for _ in range(len(vectors))]
+        for n, mid, dist in await self.conn.execute(stmt):
+            out[int(n) - 1].append((mid, 1.0 - float(dist)))
+        for hits in out:
+            hits.sort(key=lambda h: -h[1])
+        return out
 
     async def hybrid_evidence(
         self,

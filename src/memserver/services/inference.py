@@ -1,0 +1,343 @@
+"""infer=true: a conversation becomes ADD / UPDATE / DELETE / NOOP memory events, in one LLM call for a chat turn.
+
+Load -> think -> apply, with no transaction open across an embedding or LLM call:
+1. load: the target scopes' memories nearest to the new messages (one hybrid search);
+2. think: ONE call extracts the facts and decides each against those memories (shown under small
+   integer refs, never UUIDs); the new texts are embedded in one batch; a second call only for new
+   facts whose nearest stored memory was not in the prompt (at most one, counted);
+3. apply: one transaction through the single write path, which also completes the job. If a
+   memory the model decided on changed meanwhile (a concurrent add), the add is thought again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from memserver.domain.add import AddInput
+from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
+from memserver.domain.filters import Bool, Cond, Node
+from memserver.domain.scope import Scope
+from memserver.errors import NotConfigured, ServiceUnavailable
+from memserver.pipeline import extract, reconcile
+from memserver.pipeline.categories import catalogue
+from memserver.pipeline.messages import text_hash
+from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage, Speaker, speakers_for
+from memserver.providers.llm.base import LLM, Usage
+from memserver.providers.registry import Providers
+from memserver.services import attachments
+from memserver.services import search as search_service
+from memserver.storage.db import Database
+from memserver.storage.filters import compile_filter
+from memserver.storage.repositories.memories import MemoryRepository
+from memserver.storage.repositories.memory_writes import MemoryWriter
+from memserver.storage.repositories.search import SearchRepository
+
+log = logging.getLogger(__name__)
+
+NO_LLM = (
+    "infer=true needs an LLM, and no LLM is configured on this memserver. Configure any OpenAI-compatible "
+    "chat endpoint with MEMSERVER_LLM__BASE_URL (and MEMSERVER_LLM__API_KEY, MEMSERVER_LLM__MODEL), e.g. "
+    "OpenAI, Ollama, vLLM, LM Studio or a llama.cpp server; or send infer=false to store the messages verbatim."
+)
+CANDIDATES = 10  # memories shown to the model: the nearest to the new messages
+# A new fact whose nearest stored memory is at least this similar, and was not shown to the model,
+# is reconciled in a second call. (all-MiniLM-L6-v2: restatements of one fact score ~0.75-0.95,
+# unrelated facts of one person ~0.1-0.4.)
+SECOND_CALL_SIMILARITY = 0.75
+MAX_THINKS = 3  # a concurrent add changed a decided-on memory: think again, at most this often
+
+
+def require_llm(providers: Providers) -> LLM:
+    if providers.llm is None:
+        raise NotConfigured(NO_LLM)
+    return providers.llm
+
+
+@dataclass
+class InferenceReport:
+    """What an inferred add cost and did; stored on its event (`metadata`)."""
+
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    second_call: bool = False
+    candidates: int = 0
+    thinks: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def add_usage(self, usage: Usage) -> None:
+        self.llm_calls += usage.calls
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "llm_calls": self.llm_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "second_call": self.second_call,
+            "candidates": self.candidates,
+            "notes": self.notes,
+        }
+
+
+class _Stale(Exception):
+    """A memory the model decided on changed between load and apply."""
+
+
+Finish = Callable[[Any, list[Outcome], InferenceReport], Awaitable[None]]
+
+
+async def infer(
+    db: Database,
+    providers: Providers,
+    project_id: uuid.UUID,
+    inp: AddInput,
+    *,
+    event_id: uuid.UUID,
+    finish: Finish,
+) -> tuple[list[Outcome], InferenceReport]:
+    """Extract and reconcile; `finish(conn, outcomes, report)` runs inside the apply transaction."""
+    llm = require_llm(providers)
+    report = InferenceReport()
+    messages, images = await attachments.read_messages(
+        inp.messages, reader=providers.documents, vision=llm.vision, notes=report.notes
+    )
+    speakers = speakers_for(user_id=inp.user_id, agent_id=inp.agent_id)
+    scopes = {s: _scope_of(inp, s) for s in speakers}
+    for _ in range(MAX_THINKS):
+        report.thinks += 1
+        candidates = await _load_candidates(db, providers, project_id, scopes.values(), messages)
+        report.candidates = len(candidates)
+        req = ExtractionRequest(
+            messages=messages,
+            candidates=[c for c, _ in candidates],
+            observed_at=inp.timestamp or datetime.now(UTC),
+            speakers=speakers,
+            includes=inp.includes,
+            excludes=inp.excludes,
+            custom_instructions=inp.custom_instructions,
+            agent_custom_instructions=inp.agent_custom_instructions,
+            categories=catalogue(inp.custom_categories),
+        )
+        decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report)
+        changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in candidates}, event_id)
+        try:
+            async with db.transaction() as conn:
+                await _check_fresh(conn, project_id, decisions, {c.id: c for c, _ in candidates})
+                outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
+                await finish(conn, outcomes, report)
+            return outcomes, report
+        except _Stale:
+            log.info("add %s: a memory changed while the model was deciding; thinking again", event_id)
+    raise ServiceUnavailable("the memories of this scope kept changing while the add was processed; retry the add")
+
+
+def _scope_of(inp: AddInput, speaker: Speaker) -> Scope:
+    """Attribution: with both ids, user facts go under user_id only and assistant facts under agent_id only."""
+    both = bool(inp.user_id and inp.agent_id)
+    return Scope(
+        user_id=inp.user_id if not (both and speaker == "assistant") else None,
+        agent_id=inp.agent_id if not (both and speaker == "user") else None,
+        app_id=inp.app_id,
+        run_id=inp.run_id,
+    )
+
+
+def _scope_node(scope: Scope) -> Node:
+    """Exactly this scope (unset ids must be unset), where new memories of it are written."""
+    conds = [Cond(c, "eq", v) if v is not None else Cond(c, "is_null", None) for c, v in scope.as_dict().items()]
+    return Bool("AND", tuple(conds))
+
+
+def _scopes_node(scopes: Sequence[Scope]) -> Node:
+    nodes = tuple(_scope_node(s) for s in dict.fromkeys(scopes))
+    return nodes[0] if len(nodes) == 1 else Bool("OR", nodes)
+
+
+async def _load_candidates(
+    db: Database, providers: Providers, project_id: uuid.UUID, scopes: Sequence[Scope], messages: list[InMessage]
+) -> list[tuple[Candidate, Any]]:
+    """The target scopes' memories nearest to the new messages: (candidate, its provenance)."""
+    query = " ".join(m.text for m in messages if m.role in ("user", "assistant"))[:2000].strip()
+    if not query:
+        return []
+    hits = await search_service.search_project(
+        db,
+        providers,
+        project_id,
+        search_service.SearchInput(query=query, node=_scopes_node(scopes), top_k=CANDIDATES, threshold=0.0),
+    )
+    return [
+        (
+            Candidate(ref=i, id=h.row.id, text=h.row.memory, created_at=h.row.created_at, immutable=h.row.immutable),
+            h.row.provenance,
+        )
+        for i, h in enumerate(hits, start=1)
+    ]
+
+
+async def _think(
+    db: Database,
+    providers: Providers,
+    llm: LLM,
+    project_id: uuid.UUID,
+    req: ExtractionRequest,
+    scopes: dict[Speaker, Scope],
+    images: list[dict[str, Any]],
+    report: InferenceReport,
+) -> tuple[list[Decision], dict[str, Any]]:
+    """The LLM decides; returns the decisions and the embedding of each new text."""
+    prompt = extract.build_prompt(req)
+    if images:  # a vision model sees the images next to the conversation
+        prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
+    first = await llm.generate(prompt, extract.ExtractionReply, context=extract.reply_context(req))
+    report.add_usage(first.usage)
+    reply = first.value
+    decisions = reconcile.decide(req, reply)
+    vectors = await _embed(providers, decisions)
+    followup = await _followup_request(db, project_id, req, reply, decisions, vectors, scopes)
+    if followup is not None:
+        report.second_call = True
+        second = await llm.generate(
+            extract.build_followup_prompt(followup, extract.facts_without_ref(reply)),
+            extract.ExtractionReply,
+            context=extract.reply_context(followup),
+        )
+        report.add_usage(second.usage)
+        decisions = reconcile.decide(req, reply, (followup, second.value))
+        vectors = await _embed(providers, decisions)
+    return decisions, vectors
+
+
+async def _embed(providers: Providers, decisions: list[Decision]) -> dict[str, Any]:
+    texts = list(dict.fromkeys(d.text for d in decisions if d.op in ("ADD", "UPDATE")))
+    if not texts:
+        return {}
+    return dict(zip(texts, await providers.embedder.embed(texts), strict=True))
+
+
+async def _followup_request(
+    db: Database,
+    project_id: uuid.UUID,
+    req: ExtractionRequest,
+    reply: extract.ExtractionReply,
+    decisions: list[Decision],
+    vectors: dict[str, Any],
+    scopes: dict[Speaker, Scope],
+) -> ExtractionRequest | None:
+    """The second call's request when a new fact's nearest stored memory was not shown; else None."""
+    adds = [d for d in decisions if d.op == "ADD"]
+    if not adds or not extract.facts_without_ref(reply):
+        return None
+    shown = {c.id for c in req.candidates}
+    async with db.connect() as conn:
+        repo = SearchRepository(conn)
+        near = await repo.nearest_each(
+            project_id,
+            compile_filter(_scopes_node(list(scopes.values()))),
+            _stack([vectors[d.text] for d in adds]),
+            k=3,
+        )
+        missing = list(
+            dict.fromkeys(
+                mid for hits in near for mid, sim in hits if sim >= SECOND_CALL_SIMILARITY and mid not in shown
+            )
+        )
+        if not missing:
+            return None
+        rows = await MemoryRepository(conn).get_many(project_id, missing)
+    extra = [
+        Candidate(ref=i, id=r.id, text=r.memory, created_at=r.created_at, immutable=r.immutable)
+        for i, r in enumerate(rows, start=len(req.candidates) + 1)
+    ]
+    return req.model_copy(update={"candidates": extra})
+
+
+def _stack(vectors: list[Any]) -> Any:
+    return np.stack(vectors).astype(np.float32)
+
+
+def _changes(
+    inp: AddInput,
+    scopes: dict[Speaker, Scope],
+    decisions: list[Decision],
+    vectors: dict[str, Any],
+    provenance: dict[uuid.UUID, Any],
+    event_id: uuid.UUID,
+) -> ChangeSet:
+    changes = ChangeSet()
+    for i, d in enumerate(decisions):
+        source = {"event_id": str(event_id), "message_indices": sorted(d.sources)}
+        if d.op == "ADD":
+            changes.adds.append(
+                NewMemory(
+                    text=d.text,
+                    hash=text_hash(d.text),
+                    scope=scopes[d.speaker],
+                    embedding=vectors[d.text],
+                    index=i,
+                    role=d.speaker,
+                    categories=d.categories or None,
+                    provenance={"sources": [source]},
+                    source="inferred",
+                )
+            )
+        elif d.op == "UPDATE" and d.target_id is not None:
+            previous = provenance.get(d.target_id) or {}
+            sources = [*(previous.get("sources") or []), source] if isinstance(previous, dict) else [source]
+            changes.edits.append(
+                MemoryEdit(
+                    memory_id=d.target_id,
+                    text=d.text,
+                    hash=text_hash(d.text),
+                    embedding=vectors[d.text],
+                    categories=d.categories or None,
+                    provenance={"sources": sources},
+                )
+            )
+        elif d.op == "DELETE" and d.target_id is not None:
+            changes.removals.append(MemoryRemoval(memory_id=d.target_id, replaced_by_index=_superseder(d, decisions)))
+        elif d.op == "NOOP":
+            changes.noops.append(Noop(memory_id=d.target_id, text=d.text, index=i))
+    return changes
+
+
+def _superseder(deleted: Decision, decisions: list[Decision]) -> int | None:
+    """A memory deleted because the same message states a new fact is superseded by that fact, not erased.
+
+    ("I have been vegetarian since January" deletes "Loves steak" and adds "Is vegetarian": the old
+    memory is kept as superseded, replaced_by the new one; "forget my address" adds nothing: deleted.)
+    """
+    for i, d in enumerate(decisions):
+        if d.op == "ADD" and d.speaker == deleted.speaker and set(d.sources) & set(deleted.sources):
+            return i
+    return None
+
+
+async def _check_fresh(
+    conn: Any, project_id: uuid.UUID, decisions: list[Decision], shown: dict[uuid.UUID, Candidate]
+) -> None:
+    """Lock the memories the model decided on; any that changed or vanished since it saw them -> _Stale."""
+    targets = [d.target_id for d in decisions if d.op in ("UPDATE", "DELETE") and d.target_id is not None]
+    if not targets:
+        return
+    rows = {r.id: r for r in await MemoryRepository(conn).get_for_update(project_id, targets)}
+    for mid in targets:
+        row = rows.get(mid)
+        seen = shown.get(mid)
+        if row is None or (seen is not None and row.memory != seen.text) or row.immutable:
+            raise _Stale(str(mid))
+
+
+def _defaults(inp: AddInput) -> AddDefaults:
+    return AddDefaults(
+        metadata=inp.metadata, immutable=inp.immutable, expiration_date=inp.expiration_date, created_at=inp.timestamp
+    )

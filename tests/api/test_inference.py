@@ -1,0 +1,444 @@
+"""infer=true end to end: a real memserver process, the real `openai` SDK, and a scripted OpenAI-compatible
+server on 127.0.0.1 that plays the model (each test decides what it answers)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.server import LiveServer, start_server, stop_server
+from tests.fakes.openai_server import FakeOpenAI, running
+
+ADD = "/v3/memories/add/"
+Script = Callable[[str], list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with running(FakeOpenAI()) as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def llm_server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_server(
+        database_url,
+        tmp_path_factory.mktemp("llm-server") / "memserver.log",
+        MEMSERVER_LLM__BASE_URL=fake.url,
+        MEMSERVER_LLM__API_KEY="sk-test-secret-key-1234",
+        MEMSERVER_LLM__MODEL="scripted",
+        MEMSERVER_LLM__TIMEOUT_S="2",
+        MEMSERVER_LLM__MAX_RETRIES="1",
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def llm(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The scripted model, reset for each test."""
+    fake.chat_replies.clear()
+    fake.requests.clear()
+    fake.chat_script = None
+    fake.echo = False
+    fake.fail_next = fake.hang_next = 0
+    fake.reject_json_schema = None
+    yield fake
+    fake.chat_script = None
+
+
+@pytest.fixture
+def client(llm_server: LiveServer, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=llm_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
+        yield c
+
+
+def facts(*items: dict[str, Any]) -> str:
+    return json.dumps({"facts": list(items)})
+
+
+def fact(text: str, *, action: str = "ADD", ref: int | None = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": text, "speaker": "user", "sources": [0], "categories": [], "action": action}
+    if ref is not None:
+        out["ref"] = ref
+    out.update(extra)
+    return out
+
+
+def prompt_of(body: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content")) for m in body["messages"])
+
+
+def refs_in(prompt: str) -> dict[str, int]:
+    """Memory text -> the ref the prompt shows it under."""
+    return {m.group(2): int(m.group(1)) for m in re.finditer(r"^ref (\d+): (.*?)(?: \(noted [\d-]+\))?$", prompt, re.M)}
+
+
+def script(llm: FakeOpenAI, decide: Script) -> None:
+    """The model answers with `decide(prompt)`: a list of facts."""
+    llm.chat_script = lambda body: facts(*decide(prompt_of(body)))
+
+
+def wait_event(client: httpx.Client, event_id: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = client.get(f"/v1/event/{event_id}/").json()
+        if event["status"] in ("SUCCEEDED", "FAILED"):
+            return dict(event)
+        time.sleep(0.05)
+    raise AssertionError(f"event {event_id} did not finish")
+
+
+def add_v3(client: httpx.Client, *texts: str, user_id: str = "alice", **body: Any) -> dict[str, Any]:
+    r = client.post(ADD, json={"messages": [{"role": "user", "content": t} for t in texts], "user_id": user_id, **body})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "PENDING"
+    return wait_event(client, r.json()["event_id"])
+
+
+def add_sync(client: httpx.Client, *texts: str, user_id: str = "alice", **body: Any) -> httpx.Response:
+    """v1 with async_mode=false: processed in the request; answers the memory events."""
+    payload = {"messages": [{"role": "user", "content": t} for t in texts], "user_id": user_id, "async_mode": False}
+    return client.post("/v1/memories/", json={**payload, **body})
+
+
+def memories(client: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
+    r = client.post("/v3/memories/", json={"filters": filters or {"user_id": "alice"}})
+    assert r.status_code == 200, r.text
+    return list(r.json()["results"])
+
+
+# ----------------------------------------------------------------------------------------------
+# the basic events
+# ----------------------------------------------------------------------------------------------
+def test_a_new_fact_is_added_with_categories_and_provenance(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Lives in Berlin", categories=["personal_details"])])
+    event = add_v3(client, "Hi! I live in Berlin.", metadata={"src": "chat"})
+    assert event["status"] == "SUCCEEDED", event
+    assert [(r["event"], r["data"]["memory"]) for r in event["results"]] == [("ADD", "Lives in Berlin")]
+    [m] = memories(client)
+    assert m["memory"] == "Lives in Berlin"
+    assert m["categories"] == ["personal_details"]
+    assert m["metadata"] == {"src": "chat"}
+    assert m["provenance"] == {"sources": [{"event_id": event["id"], "message_indices": [0]}]}
+    assert m["id"] == event["results"][0]["id"]
+    assert event["metadata"]["llm_calls"] == 1
+    assert event["event_type"] == "ADD"
+    assert event["payload"]["messages"] == [{"role": "user", "content": "Hi! I live in Berlin."}]
+    assert event["payload"]["metadata"] == {"src": "chat"}
+    assert event["latency"] > 0
+
+
+def test_an_exact_duplicate_is_a_noop(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Has a dog named Rex")])
+    first = add_v3(client, "My dog is called Rex.")
+    second = add_v3(client, "Did I tell you my dog is called Rex?")
+    assert [r["event"] for r in first["results"]] == ["ADD"]
+    assert [r["event"] for r in second["results"]] == ["NOOP"]
+    assert second["results"][0]["id"] == first["results"][0]["id"]
+    assert len(memories(client)) == 1
+
+
+def test_moving_updates_the_city_and_keeps_the_old_text_in_history(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Lives in Berlin")])
+    first = add_v3(client, "I live in Berlin.")
+    script(llm, lambda p: [fact("Lives in Munich", action="UPDATE", ref=refs_in(p)["Lives in Berlin"])])
+    r = add_sync(client, "I moved to Munich.")
+    assert r.status_code == 200, r.text
+    [item] = r.json()
+    assert item["event"] == "UPDATE"
+    assert item["id"] == first["results"][0]["id"]
+    assert item["memory"] == item["data"]["memory"] == "Lives in Munich"
+    assert item["previous_memory"] == "Lives in Berlin"
+    [m] = memories(client)
+    assert m["memory"] == "Lives in Munich"
+    history = client.get(f"/v1/memories/{m['id']}/history/").json()
+    assert [(h["event"], h["old_memory"], h["new_memory"]) for h in history] == [
+        ("ADD", None, "Lives in Berlin"),
+        ("UPDATE", "Lives in Berlin", "Lives in Munich"),
+    ]
+    assert history[1]["input"] == [{"role": "user", "content": "I moved to Munich."}]
+    assert [s["message_indices"] for s in m["provenance"]["sources"]] == [[0], [0]]
+
+
+def test_a_contradiction_supersedes_the_old_memory(client: httpx.Client, llm: FakeOpenAI) -> None:
+    """The model deletes the contradicted memory and adds the new fact from the same message: the old one is
+    kept as superseded (replaced_by the new one), hidden by latest_only, deleted with delete_linked."""
+    script(llm, lambda p: [fact("Loves steak")])
+    old = add_v3(client, "Steak is my favourite food.")["results"][0]["id"]
+    script(
+        llm,
+        lambda p: [
+            fact("Loves steak", action="DELETE", ref=refs_in(p)["Loves steak"]),
+            fact("Is vegetarian"),
+        ],
+    )
+    event = add_v3(client, "I have been vegetarian since January.")
+    assert sorted((r["event"], r["data"]["memory"]) for r in event["results"]) == [
+        ("ADD", "Is vegetarian"),
+        ("DELETE", "Loves steak"),
+    ]
+    new = next(r["id"] for r in event["results"] if r["event"] == "ADD")
+    by_text = {m["memory"]: m for m in memories(client)}
+    assert by_text["Loves steak"]["replaced_by"] == new
+    assert by_text["Loves steak"]["lifecycle_state"] == "superseded"
+    latest = client.post("/v3/memories/", json={"filters": {"user_id": "alice"}, "latest_only": True}).json()
+    assert [m["memory"] for m in latest["results"]] == ["Is vegetarian"]
+    history = client.get(f"/v1/memories/{old}/history/").json()
+    assert [(h["event"], h["old_memory"]) for h in history] == [("ADD", None), ("DELETE", "Loves steak")]
+    r = client.delete(f"/v1/memories/{new}/", params={"delete_linked": "true"})
+    assert r.json()["cascade_count"] == 1
+    assert memories(client) == []
+
+
+def test_forget_my_address_deletes_it(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Lives at 12 Oak Street"), fact("Works as a nurse")])
+    add_v3(client, "I live at 12 Oak Street and work as a nurse.")
+    script(llm, lambda p: [fact("Lives at 12 Oak Street", action="DELETE", ref=refs_in(p)["Lives at 12 Oak Street"])])
+    r = add_sync(client, "Please forget my address.")
+    assert r.status_code == 200, r.text
+    assert [(i["event"], i["memory"]) for i in r.json()] == [("DELETE", "Lives at 12 Oak Street")]
+    assert [m["memory"] for m in memories(client)] == ["Works as a nurse"]
+
+
+def test_an_immutable_memory_is_never_changed_by_inference(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Blood type is A+")])
+    kept = add_v3(client, "My blood type is A+.", immutable=True)["results"][0]["id"]
+    script(
+        llm,
+        lambda p: [
+            fact("Blood type is B-", action="UPDATE", ref=refs_in(p)["Blood type is A+"]),
+            fact("Blood type is A+", action="DELETE", ref=refs_in(p)["Blood type is A+"]),
+        ],
+    )
+    add_v3(client, "Actually my blood type is B-.")
+    by_text = {m["memory"]: m for m in memories(client)}
+    assert by_text["Blood type is A+"]["id"] == kept
+    assert by_text["Blood type is A+"]["immutable"] is True
+    assert "Blood type is B-" in by_text  # the new statement is kept as a new memory
+
+
+# ----------------------------------------------------------------------------------------------
+# what the model is told
+# ----------------------------------------------------------------------------------------------
+def test_instructions_categories_and_the_observation_date_reach_the_model(
+    client: httpx.Client, llm: FakeOpenAI
+) -> None:
+    script(llm, lambda p: [fact("Started a new job", categories=["work_life"])])
+    event = add_v3(
+        client,
+        "Yesterday I started my new job.",
+        includes="career events",
+        excludes="anything about the weather",
+        custom_instructions="Write facts in the third person.",
+        custom_categories=[{"work_life": "jobs and careers"}],
+        timestamp=1_700_000_000,  # 2023-11-14
+    )
+    prompt = prompt_of(llm.chat_requests()[-1]["body"])
+    for expected in (
+        "career events",
+        "anything about the weather",
+        "Write facts in the third person.",
+        "work_life",
+        "2023-11-14",
+    ):
+        assert expected in prompt
+    request_part = str(llm.chat_requests()[-1]["body"]["messages"][-1]["content"])
+    assert "work_life" in request_part
+    assert "personal_details" not in request_part  # custom categories replace the default catalogue
+    [m] = memories(client)
+    assert m["categories"] == ["work_life"]
+    assert m["created_at"].startswith("2023-11-14")
+    assert event["status"] == "SUCCEEDED"
+
+
+def test_existing_memories_are_shown_under_small_refs_never_uuids(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Plays the violin")])
+    mid = add_v3(client, "I play the violin.")["results"][0]["id"]
+    script(llm, lambda p: [])
+    add_v3(client, "I practise the violin every day.")
+    prompt = prompt_of(llm.chat_requests()[-1]["body"])
+    assert refs_in(prompt) == {"Plays the violin": 1}
+    assert mid not in prompt
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", prompt)
+
+
+def test_user_and_assistant_facts_are_attributed_to_their_speaker(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(
+        llm,
+        lambda p: [
+            fact("Is allergic to nuts", speaker="user", sources=[0]),
+            fact("Will remind the user about appointments", speaker="assistant", sources=[1]),
+        ],
+    )
+    r = client.post(
+        ADD,
+        json={
+            "messages": [
+                {"role": "user", "content": "I'm allergic to nuts."},
+                {"role": "assistant", "content": "Noted, I will remind you about appointments."},
+            ],
+            "user_id": "alice",
+            "agent_id": "helper",
+            "run_id": "r1",
+        },
+    )
+    event = wait_event(client, r.json()["event_id"])
+    assert event["status"] == "SUCCEEDED", event
+    user = memories(client, user_id="alice")
+    agent = memories(client, agent_id="helper")
+    assert [(m["memory"], m["agent_id"], m["run_id"]) for m in user] == [("Is allergic to nuts", None, "r1")]
+    assert [(m["memory"], m["user_id"], m["run_id"]) for m in agent] == [
+        ("Will remind the user about appointments", None, "r1")
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# bad replies and failing models: nothing is written
+# ----------------------------------------------------------------------------------------------
+def test_a_malformed_reply_is_repaired_once(client: httpx.Client, llm: FakeOpenAI) -> None:
+    llm.chat_replies.extend(["this is not json", facts(fact("Speaks Italian"))])
+    event = add_v3(client, "I speak Italian.")
+    assert event["status"] == "SUCCEEDED", event
+    assert [m["memory"] for m in memories(client)] == ["Speaks Italian"]
+    assert event["metadata"]["llm_calls"] == 2
+
+
+def test_malformed_twice_fails_the_event_and_writes_nothing(client: httpx.Client, llm: FakeOpenAI) -> None:
+    llm.chat_replies.extend(["nope", "{still not"])
+    event = add_v3(client, "I speak Italian.")
+    assert event["status"] == "FAILED"
+    assert "did not match" in event["error"]
+    assert memories(client) == []
+
+
+def test_an_invented_ref_is_rejected(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Owns a bike")])
+    add_v3(client, "I own a bike.")
+    llm.chat_script = None
+    llm.chat_replies.extend([facts(fact("Owns a car", action="UPDATE", ref=42))] * 2)
+    r = add_sync(client, "I sold the bike and bought a car.")
+    assert r.status_code == 502, r.text
+    assert r.json()["detail"]
+    assert [m["memory"] for m in memories(client)] == ["Owns a bike"]
+
+
+def test_llm_down_is_a_503_and_slow_is_a_504_without_provider_text(client: httpx.Client, llm: FakeOpenAI) -> None:
+    llm.fail_next = 10
+    r = add_sync(client, "I like tea.")
+    assert r.status_code == 503, r.text
+    assert "scripted failure" not in r.text  # the provider's own error text is not echoed
+    assert "sk-test-secret" not in r.text
+    llm.fail_next = 0
+    llm.hang_next, llm.hang_s = 4, 3.0
+    r = add_sync(client, "I like coffee.")
+    assert r.status_code == 504, r.text
+    assert memories(client) == []
+    events = client.get("/v1/events/").json()["results"]
+    assert {e["status"] for e in events} == {"FAILED"}
+
+
+def test_no_llm_configured_refuses_infer_true_at_once(api: httpx.Client) -> None:
+    """The default test server has no LLM: every generation's infer=true add is refused, nothing is queued."""
+    body = {"messages": [{"role": "user", "content": "I like tea."}], "user_id": "alice"}
+    for path, extra in ((ADD, {}), ("/v1/memories/", {}), ("/v1/memories/", {"async_mode": False})):
+        r = api.post(path, json={**body, **extra})
+        assert r.status_code == 501, r.text
+        detail = r.json()["detail"]
+        assert "no LLM is configured" in detail
+        assert "MEMSERVER_LLM__BASE_URL" in detail
+        assert "infer=false" in detail
+    assert api.get("/v1/events/").json()["count"] == 0
+    assert api.post(ADD, json={**body, "infer": False}).status_code == 200
+
+
+def test_a_server_that_rejects_json_schema_still_works(client: httpx.Client, llm: FakeOpenAI) -> None:
+    """llama.cpp answers 500 to json_schema; memserver falls back to json_object mode."""
+    llm.reject_json_schema = 500
+    script(llm, lambda p: [fact("Runs marathons")])
+    event = add_v3(client, "I run marathons.")
+    assert event["status"] == "SUCCEEDED", event
+    assert llm.chat_requests()[-1]["body"]["response_format"] == {"type": "json_object"}
+
+
+# ----------------------------------------------------------------------------------------------
+# concurrency, and the second call
+# ----------------------------------------------------------------------------------------------
+def test_twenty_concurrent_identical_adds_give_one_memory(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Collects stamps")])
+    user = f"u-{uuid.uuid4().hex[:6]}"
+
+    def one(_: int) -> int:
+        return add_sync(client, "I collect stamps.", user_id=user).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        assert set(pool.map(one, range(20))) == {200}
+    assert [m["memory"] for m in memories(client, user_id=user)] == ["Collects stamps"]
+
+
+def test_a_second_call_only_when_the_nearest_memory_was_not_shown(client: httpx.Client, llm: FakeOpenAI) -> None:
+    hobbies = [f"Enjoys weekend hobby number {i} with friends" for i in range(12)]
+    script(llm, lambda p: [fact(h) for h in hobbies] + [fact("Lives in the city of Berlin")])
+    add_v3(client, "Let me tell you about my weekend hobbies with friends, and that I live in Berlin.")
+
+    seen: list[str] = []
+
+    def decide(p: str) -> list[dict[str, Any]]:
+        seen.append(p)
+        refs = refs_in(p)
+        if "Lives in the city of Berlin" in refs:  # the follow-up shows the memory the first prompt missed
+            return [fact("Lives in the city of Berlin", action="NOOP", ref=refs["Lives in the city of Berlin"])]
+        return [fact("The user lives in Berlin")]
+
+    script(llm, decide)
+    event = add_v3(client, "Weekend hobbies with friends are my favourite thing.")
+    assert event["status"] == "SUCCEEDED", event
+    assert len(seen) == 2
+    assert "Lives in the city of Berlin" not in refs_in(seen[0])
+    assert event["metadata"]["second_call"] is True
+    assert [r["event"] for r in event["results"]] == ["NOOP"]
+    assert "The user lives in Berlin" not in [m["memory"] for m in memories(client)]
+
+
+# ----------------------------------------------------------------------------------------------
+# multimodal parts
+# ----------------------------------------------------------------------------------------------
+def test_documents_are_read_and_images_skipped_without_vision(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("Passport expires in March 2027")])
+    doc = base64.b64encode(b"Passport number X123, expires in March 2027.").decode()
+    content = [
+        {"type": "text", "text": "Here is my passport note and a photo."},
+        {"type": "txt_url", "txt_url": {"url": doc}},
+        {"type": "image_url", "image_url": {"url": "https://example.invalid/photo.jpg"}},
+    ]
+    r = client.post(ADD, json={"messages": [{"role": "user", "content": content}], "user_id": "alice"})
+    event = wait_event(client, r.json()["event_id"])
+    assert event["status"] == "SUCCEEDED", event
+    prompt = prompt_of(llm.chat_requests()[-1]["body"])
+    assert "expires in March 2027" in prompt  # the document's text reached the model
+    assert "photo.jpg" not in prompt  # the model is not vision-capable: no image was sent
+    assert any("image(s) skipped" in n for n in event["metadata"]["notes"])
+
+
+def test_a_document_on_a_loopback_url_is_refused(client: httpx.Client, llm: FakeOpenAI) -> None:
+    script(llm, lambda p: [fact("never extracted")])
+    content = [{"type": "mdx_url", "mdx_url": {"url": "http://127.0.0.1:9/notes.mdx"}}]
+    r = client.post(
+        "/v1/memories/",
+        json={"messages": [{"role": "user", "content": content}], "user_id": "alice", "async_mode": False},
+    )
+    assert r.status_code == 400, r.text
+    assert "private, loopback or link-local" in r.json()["detail"]
+    assert llm.chat_requests() == []
+    assert memories(client) == []
