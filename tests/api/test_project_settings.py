@@ -146,3 +146,23 @@ def test_decay_weighs_recency_and_reads_keeping_scores_in_0_1(api: httpx.Client)
     assert {h["id"]: h for h in again}[new]["score_breakdown"]["decay"] > first  # recent reads count
     assert api.patch(project_path(api), json={"decay": False}).is_success
     assert [h["id"] for h in _search(api, "Alice enjoys green tea.")] == [old, new]
+
+
+def test_an_add_gets_the_project_defaults_where_it_gave_none() -> None:
+    from memserver.domain.add import AddInput
+
+    s = project_settings.ProjectSettings(
+        custom_instructions="project rules",
+        custom_categories=[{"food": "What the user eats"}, "travel"],
+        inclusion_prompt="only food",
+        exclusion_prompt="",
+    )
+    inp = AddInput.model_validate({"messages": [{"role": "user", "content": "hi"}], "user_id": "u"})
+    got = project_settings.with_project_defaults(s, inp)
+    assert got.custom_instructions == "project rules"
+    assert got.custom_categories == {"food": "What the user eats", "travel": "travel"}
+    assert (got.includes, got.excludes) == ("only food", None)
+    own = inp.model_copy(update={"custom_instructions": "request rules", "custom_categories": {"x": "y"}})
+    kept = project_settings.with_project_defaults(s, own)
+    assert (kept.custom_instructions, kept.custom_categories) == ("request rules", {"x": "y"})
+    assert project_settings.with_project_defaults(project_settings.ProjectSettings(), inp) is inp

@@ -1,7 +1,8 @@
 """Project settings: what the SDKs send to `PATCH .../projects/{id}/`, stored with the project.
 
 `project_settings(db, project_id)` returns the typed settings; `effective(settings, **request)` merges a
-request's own values over them (request values win). The inference pipeline calls both.
+request's own values over them, and `with_project_defaults(settings, add_input)` does that for an add
+(request values win). The inference pipeline calls them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from memserver.domain.add import AddInput
 from memserver.errors import BadRequest, NotFound
 from memserver.services import tenants
 from memserver.storage.db import Database
@@ -110,6 +112,23 @@ def effective(settings: ProjectSettings, **request: Any) -> ProjectSettings:
     """The settings one request runs with: its own non-None values win over the project's."""
     given = {k: v for k, v in request.items() if v is not None and k in ProjectSettings.model_fields}
     return settings.model_copy(update=given)
+
+
+def with_project_defaults(settings: ProjectSettings, inp: AddInput) -> AddInput:
+    """An add with the project's settings filled in where the request gave none (request values win).
+
+    For the inference pipeline: `inp = with_project_defaults(await project_settings(db, project_id), inp)`.
+    """
+    defaults = {
+        "custom_instructions": settings.custom_instructions or None,
+        "agent_custom_instructions": settings.agent_custom_instructions or None,
+        "custom_categories": settings.category_map(),
+        "includes": settings.inclusion_prompt or None,
+        "excludes": settings.exclusion_prompt or None,
+        "enable_graph": settings.enable_graph if settings.enable_graph else None,
+    }
+    missing = {k: v for k, v in defaults.items() if getattr(inp, k) is None and v is not None}
+    return inp.model_copy(update=missing) if missing else inp
 
 
 async def get_project(db: Database, principal: Principal) -> tuple[Any, list[Any]]:
