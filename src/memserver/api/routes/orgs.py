@@ -17,8 +17,8 @@ from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.schemas import Schema, reject_nul
 from memserver.errors import BadRequest
+from memserver.services import orgs, tenants
 from memserver.services import settings as project_settings
-from memserver.services import tenants
 from memserver.types import Principal
 
 router = APIRouter(prefix="/api/v1/orgs/organizations", tags=["organizations and projects"])
@@ -88,7 +88,7 @@ async def _project(request: Request, principal: Principal, org_id: str, project_
 @router.get("", summary="Organizations the key's member belongs to")
 @error_shape("message")
 async def list_orgs(state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    rows = await tenants.list_orgs_of(state.db, principal)
+    rows = await orgs.list_orgs_of(state.db, principal)
     return [
         {
             "org_id": str(r["id"]),
@@ -110,21 +110,21 @@ async def list_orgs(state: StateDep, principal: PrincipalDep) -> list[dict[str, 
 async def create_org(body: NameBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
     if not body.name or not body.name.strip():
         raise BadRequest("name is required", extra={"errors": {"name": ["This field is required."]}})
-    org_id = await tenants.create_org_for(state.db, principal, body.name.strip())
+    org_id = await orgs.create_org_for(state.db, principal, body.name.strip())
     return JSONResponse({"message": "Organization created successfully.", "org_id": str(org_id)}, status_code=201)
 
 
 @router.get("/{org_id}", summary="Get an organization")
 @error_shape("message")
 async def get_org(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    org, members = await tenants.get_org(state.db, principal, segment(org_id))
+    org, members = await orgs.get_org(state.db, principal, segment(org_id))
     return _org_out(org, members, principal)
 
 
 @router.delete("/{org_id}", summary="Delete an organization with all its projects")
 @error_shape("message")
 async def delete_org(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    await tenants.delete_org(state.db, principal, segment(org_id))
+    await orgs.delete_org(state.db, principal, segment(org_id))
     state.key_cache.clear()
     return {"message": "Organization deleted successfully!"}
 
@@ -132,21 +132,21 @@ async def delete_org(org_id: str, state: StateDep, principal: PrincipalDep) -> d
 @router.get("/{org_id}/members", summary="Members of an organization")
 @error_shape("message")
 async def org_members(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    rows = await tenants.org_members(state.db, principal, segment(org_id))
+    rows = await orgs.org_members(state.db, principal, segment(org_id))
     return {"members": [_member_out(m) for m in rows]}
 
 
 @router.post("/{org_id}/members", status_code=201, summary="Add a member to an organization")
 @error_shape("message")
 async def add_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
-    await tenants.add_org_member(state.db, principal, segment(org_id), body.email or "", body.role or "")
+    await orgs.add_org_member(state.db, principal, segment(org_id), body.email or "", body.role or "")
     return JSONResponse({"message": "User added to the organization."}, status_code=201)
 
 
 @router.put("/{org_id}/members", summary="Change a member's organization role")
 @error_shape("message")
 async def set_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    await tenants.set_org_member_role(state.db, principal, segment(org_id), body.email or "", body.role or "")
+    await orgs.set_org_member_role(state.db, principal, segment(org_id), body.email or "", body.role or "")
     state.key_cache.clear()
     return {"message": "User role updated successfully"}
 
@@ -154,7 +154,7 @@ async def set_org_member(org_id: str, body: MemberBody, state: StateDep, princip
 @router.delete("/{org_id}/members", summary="Remove a member (JSON body {email}); its keys stop working")
 @error_shape("message")
 async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    await tenants.remove_org_member(state.db, principal, segment(org_id), body.email or "")
+    await orgs.remove_org_member(state.db, principal, segment(org_id), body.email or "")
     state.key_cache.clear()
     return {"message": "User removed from organization."}
 
@@ -163,14 +163,14 @@ async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, prin
 @router.get("/{org_id}/projects", summary="Projects of the organization the key reaches")
 @error_shape("message")
 async def list_projects(org_id: str, state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    rows = await tenants.projects_of(state.db, principal, segment(org_id))
+    rows = await orgs.projects_of(state.db, principal, segment(org_id))
     return [project_out(r, [], replace(principal, project_id=r.id, role=r.role)) for r in rows]
 
 
 @router.post("/{org_id}/projects", summary="Create a project")
 @error_shape("message")
 async def create_project(org_id: str, body: NameBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    pid = await tenants.create_project_for(state.db, principal, segment(org_id), body.name or "", body.description)
+    pid = await orgs.create_project_for(state.db, principal, segment(org_id), body.name or "", body.description)
     return {"message": "Project created successfully.", "project_id": str(pid)}
 
 
@@ -206,7 +206,7 @@ async def delete_project(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     acting = await _project(request, principal, org_id, project_id)
-    await tenants.delete_project(state.db, acting)
+    await orgs.delete_project(state.db, acting)
     state.key_cache.clear()
     return {"message": "Project and related data deleted successfully."}
 
@@ -217,7 +217,7 @@ async def project_members(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     acting = await _project(request, principal, org_id, project_id)
-    return {"members": [_member_out(m) for m in await tenants.project_members(state.db, acting)]}
+    return {"members": [_member_out(m) for m in await orgs.project_members(state.db, acting)]}
 
 
 @router.post("/{org_id}/projects/{project_id}/members", summary="Add a member to the project")
@@ -226,7 +226,7 @@ async def add_project_member(
     org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     acting = await _project(request, principal, org_id, project_id)
-    await tenants.set_project_member(state.db, acting, body.email or "", body.role or "", adding=True)
+    await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=True)
     state.key_cache.clear()
     return {"message": "User added to the project successfully."}
 
@@ -237,7 +237,7 @@ async def set_project_member(
     org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     acting = await _project(request, principal, org_id, project_id)
-    await tenants.set_project_member(state.db, acting, body.email or "", body.role or "", adding=False)
+    await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=False)
     state.key_cache.clear()
     return {"message": "User role updated successfully."}
 
@@ -248,7 +248,7 @@ async def remove_project_member(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep, email: str = ""
 ) -> dict[str, Any]:
     acting = await _project(request, principal, org_id, project_id)
-    await tenants.remove_project_member(state.db, acting, email)
+    await orgs.remove_project_member(state.db, acting, email)
     state.key_cache.clear()
     return {"message": "Member removed from the project"}
 
