@@ -44,6 +44,26 @@ def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="session")
+def llm_live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Any]]:
+    """A memserver whose LLM is the scripted fake of tests/fakes/platform_llm.py; yields (server, fake)."""
+    from tests.fakes.openai_server import FakeOpenAI, running
+    from tests.fakes.platform_llm import platform_script
+
+    with running(FakeOpenAI(chat_script=platform_script)) as fake:
+        server = start_server(
+            database_url,
+            tmp_path_factory.mktemp("llm-server") / "memserver.log",
+            MEMSERVER_LLM__BASE_URL=fake.url,
+            MEMSERVER_LLM__API_KEY="sk-test",
+            MEMSERVER_LLM__MODEL="fake-model",
+        )
+        try:
+            yield server, fake
+        finally:
+            stop_server(server)
+
+
+@pytest.fixture(scope="session")
 def live_server(live: LiveServer) -> str:
     """Base URL of a running memserver (a real `memserver serve` process)."""
     return live.url
@@ -78,6 +98,30 @@ def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
         async def run() -> tuple[str, str]:
             pid, key = await new_tenant(database_url, "test-org", f"project-{os.getpid()}-{n}-{time.time_ns()}")
             return str(pid), key
+
+        return _in_thread(run)  # type: ignore[no-any-return]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_org(database_url: str) -> Callable[..., tuple[str, str, str]]:
+    """Create a fresh org with one project and an org-scoped key of its OWNER; returns
+    (org_id, project_id, plaintext key). The key may create projects and manage members."""
+    from memserver.services import tenants
+    from memserver.storage.repositories.tenants import TenantRepository
+
+    def make(email: str = "owner@example.com") -> tuple[str, str, str]:
+        async def run() -> tuple[str, str, str]:
+            db = Database(database_url)
+            try:
+                org = f"org-{os.getpid()}-{time.time_ns()}"
+                pid, key = await tenants.create_tenant_with_key(db, org, "main", email=email, scope="org")
+                async with db.connect() as conn:
+                    org_id = await TenantRepository(conn).get_org_id(org)
+                return str(org_id), str(pid), key
+            finally:
+                await db.dispose()
 
         return _in_thread(run)  # type: ignore[no-any-return]
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 
 from memserver.config import Settings, get_settings
-from memserver.errors import NotFound
+from memserver.errors import MemserverError
 from memserver.storage import migrate
 from memserver.storage.db import Database
 
@@ -157,17 +157,28 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
         if args.action == "create":
             try:
                 key_id, key = _run(
-                    settings, lambda db: tenants.create_key(db, args.org, args.project, args.name, args.email)
+                    settings,
+                    lambda db: tenants.create_key(
+                        db, args.org, args.project, args.name, args.email, scope=args.scope, role=args.role
+                    ),
                 )
-            except NotFound as exc:
+            except MemserverError as exc:
                 raise SystemExit(f"memserver: {exc.message}") from None
-            _out(f"key id {key_id} for {args.org}/{args.project} (shown only once):")
+            reach = (
+                f"org {args.org} (default project {args.project})"
+                if args.scope == "org"
+                else (f"{args.org}/{args.project}")
+            )
+            _out(f"key id {key_id} of {args.email} for {reach} (shown only once):")
             _out(key)
         elif args.action == "list":
             for k in _run(settings, tenants.list_keys):
                 status = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
                 last = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
-                _out(f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  {k.name}  {status}  last used {last}")
+                _out(
+                    f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  scope={k.scope}  {k.owner_email}  "
+                    f"{k.name}  {status}  last used {last}"
+                )
         elif args.action == "revoke":
             n = _run(settings, lambda db: tenants.revoke_key(db, args.key))
             if n == 0:
@@ -180,12 +191,18 @@ def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
 
     with database(settings) as settings:
         _migrate(settings)
-        if args.action == "create":
-            org_id = _run(settings, lambda db: tenants.create_org(db, args.name))
-            _out(f"org {args.name} {org_id}")
-        else:
-            for o in _run(settings, tenants.list_orgs):
-                _out(f"{o['id']}  {o['name']}  projects={o['projects']}")
+        try:
+            if args.action == "create":
+                org_id = _run(settings, lambda db: tenants.create_org(db, args.name, owner_email=args.owner))
+                _out(f"org {args.name} {org_id}")
+            elif args.action == "delete":
+                _run(settings, lambda db: tenants.delete_org_named(db, args.name))
+                _out(f"deleted org {args.name} with its projects, memories and keys")
+            else:
+                for o in _run(settings, tenants.list_orgs):
+                    _out(f"{o['id']}  {o['name']}  projects={o['projects']}")
+        except MemserverError as exc:
+            raise SystemExit(f"memserver: {exc.message}") from None
 
 
 def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
@@ -197,11 +214,83 @@ def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
             if args.action == "create":
                 pid = _run(settings, lambda db: tenants.create_project(db, args.org, args.name))
                 _out(f"project {args.org}/{args.name} {pid}")
+            elif args.action == "delete":
+                _run(settings, lambda db: tenants.delete_project_named(db, args.org, args.name))
+                _out(f"deleted project {args.org}/{args.name} with its memories and keys")
             else:
                 for p in _run(settings, lambda db: tenants.list_projects(db, args.org)):
                     _out(f"{p['id']}  {p['org']}/{p['name']}  active_keys={p['active_keys']}")
-        except NotFound as exc:
+        except MemserverError as exc:
             raise SystemExit(f"memserver: {exc.message}") from None
+
+
+def cmd_members(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.services import tenants
+
+    with database(settings) as settings:
+        _migrate(settings)
+        where = f"{args.org}/{args.project}" if args.project else args.org
+        try:
+            if args.action in ("add", "set-role"):
+                _run(settings, lambda db: tenants.add_member(db, args.org, args.email, args.role, args.project))
+                _out(f"{args.email} is {args.role.upper()} in {where}")
+            elif args.action == "remove":
+                if not _run(settings, lambda db: tenants.remove_member(db, args.org, args.email, args.project)):
+                    raise SystemExit(f"memserver: {args.email} is not a member of {where}")
+                _out(f"removed {args.email} from {where}")
+            else:
+                for m in _run(settings, lambda db: tenants.list_members(db, args.org, args.project)):
+                    _out(f"{m.email}  {m.role}")
+        except MemserverError as exc:
+            raise SystemExit(f"memserver: {exc.message}") from None
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.services import tenants, transfer
+
+    out: Any = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+
+    async def run(db: Database) -> int:
+        principal = await tenants.operator_principal(db, args.org, args.project)
+        n = 0
+        async for line in transfer.export_lines(db, principal, settings.embedder.dim):
+            out.write(line)  # a local file or pipe: blocking briefly is fine in a one-shot CLI
+            n += 1
+        return n
+
+    try:
+        with database(settings) as settings:
+            _migrate(settings)
+            n = _run(settings, run)
+    except MemserverError as exc:
+        raise SystemExit(f"memserver: {exc.message}") from None
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    log.info("exported %s/%s: %d lines", args.org, args.project, n)
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    from memserver.providers.registry import Providers, build_embedder
+    from memserver.services import tenants, transfer
+
+    content = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()  # noqa: SIM115
+
+    async def run(db: Database) -> dict[str, int]:
+        principal = await tenants.operator_principal(db, args.org, args.project)
+        providers = Providers(embedder=build_embedder(settings))
+        try:
+            return await transfer.import_lines(db, providers, principal, content)
+        finally:
+            await providers.aclose()
+
+    with database(settings) as settings:
+        _migrate(settings)
+        try:
+            counts = _run(settings, run)
+        except MemserverError as exc:
+            raise SystemExit(f"memserver: {exc.message}") from None
+    _out(f"imported into {args.org}/{args.project}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
@@ -252,7 +341,21 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--org", default="default")
     kc.add_argument("--project", default="default")
     kc.add_argument("--name", default="cli")
-    kc.add_argument("--email", default="admin@memserver.local", help="reported as user_email by /v1/ping/")
+    kc.add_argument(
+        "--email", default="admin@memserver.local", help="the member the key belongs to (user_email of /v1/ping/)"
+    )
+    kc.add_argument(
+        "--scope",
+        choices=("project", "org"),
+        default="project",
+        help="project: the key reaches --project only; org: every project of --org its member has a role in",
+    )
+    kc.add_argument(
+        "--role",
+        type=str.upper,
+        choices=("OWNER", "READER"),
+        help="set the member's role (scope project: in --project; scope org: in --org); new members: OWNER",
+    )
     ks.add_parser("list", help="list keys (prefixes only)")
     kr = ks.add_parser("revoke", help="revoke a key by id or prefix")
     kr.add_argument("key")
@@ -262,7 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     os_ = orgs.add_subparsers(dest="action", required=True)
     oc = os_.add_parser("create")
     oc.add_argument("name")
+    oc.add_argument("--owner", help="email of the org's first OWNER member")
     os_.add_parser("list")
+    od = os_.add_parser("delete", help="delete an org with all its projects, memories and keys")
+    od.add_argument("name")
     orgs.set_defaults(func=cmd_orgs)
 
     projects = sub.add_parser("projects", help="manage projects")
@@ -272,7 +378,39 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--org", default="default")
     pl = ps.add_parser("list")
     pl.add_argument("--org", default=None)
+    pd = ps.add_parser("delete", help="delete a project with its memories and keys")
+    pd.add_argument("name")
+    pd.add_argument("--org", default="default")
     projects.set_defaults(func=cmd_projects)
+
+    members = sub.add_parser("members", help="manage members and their roles (OWNER or READER)")
+    ms = members.add_subparsers(dest="action", required=True)
+    for action, text in (("add", "give an email a role"), ("set-role", "change a role")):
+        ma = ms.add_parser(action, help=f"{text} in --org, or in --project of it")
+        ma.add_argument("email")
+        ma.add_argument("--role", type=str.upper, choices=("OWNER", "READER"), required=True)
+        ma.add_argument("--org", default="default")
+        ma.add_argument("--project", default=None)
+    mr = ms.add_parser("remove", help="remove an email from --org (its keys stop working) or from --project")
+    mr.add_argument("email")
+    mr.add_argument("--org", default="default")
+    mr.add_argument("--project", default=None)
+    ml = ms.add_parser("list", help="members of --org, or of --project with their roles")
+    ml.add_argument("--org", default="default")
+    ml.add_argument("--project", default=None)
+    members.set_defaults(func=cmd_members)
+
+    export = sub.add_parser("export", help="write a project as JSONL (memories with embeddings, history, events)")
+    export.add_argument("--org", default="default")
+    export.add_argument("--project", default="default")
+    export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser("import", help="load a JSONL export, or a Mem0 Platform get_all dump, into an empty project")
+    imp.add_argument("file", help="the JSONL export or JSON dump ('-' = stdin)")
+    imp.add_argument("--org", default="default")
+    imp.add_argument("--project", default="default")
+    imp.set_defaults(func=cmd_import)
     return parser
 
 

@@ -13,7 +13,19 @@ from starlette.routing import Route
 
 from memserver import __version__
 from memserver.api import http
-from memserver.api.routes import add, entities, events, listing, memory, system
+from memserver.api.routes import (
+    add,
+    documents,
+    entities,
+    events,
+    insights,
+    listing,
+    memory,
+    orgs,
+    profiles,
+    system,
+    transfer,
+)
 from memserver.config import Settings, get_settings
 from memserver.console import mount_console
 from memserver.errors import MemserverError
@@ -80,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
     app.add_middleware(http.EdgeMiddleware)
-    for module in (system, add, listing, memory, entities, events):
+    for module in (system, add, listing, memory, insights, documents, profiles, entities, events, orgs, transfer):
         app.include_router(module.router)
     mcp = McpEndpoint(app, timeout_s=settings.mcp.timeout_s) if settings.mcp.enabled else None
     if mcp is not None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the API key's project (every query is scoped to it) and its org."""
+    """Who is calling: the project the request acts on (every query is scoped to it) and its org, the key's
+    member and that member's roles. Resolved once per request (`api.deps.authenticate`); services check it."""
 
     org_id: uuid.UUID
     project_id: uuid.UUID
@@ -16,3 +17,8 @@ class Principal:
     user_email: str
     org_name: str
     project_name: str
+    member_id: uuid.UUID | None = None
+    role: str | None = "OWNER"  # the member's role in project_id: OWNER | READER | None (no role)
+    org_role: str = "OWNER"  # the member's role in the organisation: OWNER | READER
+    key_scope: str = "project"  # 'project': only its own project; 'org': any project its member has a role in
+    key_project_id: uuid.UUID | None = None  # the key's own (default) project

@@ -442,3 +442,20 @@ def test_a_document_on_a_loopback_url_is_refused(client: httpx.Client, llm: Fake
     assert "private, loopback or link-local" in r.json()["detail"]
     assert llm.chat_requests() == []
     assert memories(client) == []
+
+
+def test_project_settings_apply_to_inference_and_the_request_wins(client: httpx.Client, llm: FakeOpenAI) -> None:
+    ping = client.get("/v1/ping/").json()
+    path = f"/api/v1/orgs/organizations/{ping['org_id']}/projects/{ping['project_id']}/"
+    settings = {"custom_instructions": "PROJECT-RULE: only food.", "custom_categories": [{"cuisine": "dishes"}]}
+    assert client.patch(path, json=settings).status_code == 200
+    script(llm, lambda p: [fact("Loves ramen", categories=["cuisine"])])
+    add_v3(client, "I love ramen.")
+    request_part = str(llm.chat_requests()[-1]["body"]["messages"][-1]["content"])
+    assert "PROJECT-RULE: only food." in request_part
+    assert "cuisine" in request_part
+    assert [m["categories"] for m in memories(client)] == [["cuisine"]]
+    add_v3(client, "I love udon.", custom_instructions="REQUEST-RULE wins.")
+    request_part = str(llm.chat_requests()[-1]["body"]["messages"][-1]["content"])
+    assert "REQUEST-RULE wins." in request_part
+    assert "PROJECT-RULE" not in request_part

@@ -71,7 +71,10 @@ def test_v1_get_without_any_entity_id_is_400(api: httpx.Client) -> None:
     r = api.get("/v1/memories/")
     assert r.status_code == 400
     assert "user_id" in r.json()["detail"]
-    r = api.get("/v1/memories/", params={"org_id": "o", "project_id": "p", "categories": "food"})
+    ping = api.get("/v1/ping/").json()
+    r = api.get(
+        "/v1/memories/", params={"org_id": ping["org_id"], "project_id": ping["project_id"], "categories": "food"}
+    )
     assert r.status_code == 400
 
 
@@ -157,11 +160,16 @@ def test_v1_get_fields_projection(api: httpx.Client) -> None:
     assert item.keys() == {"id", "memory"}
 
 
-def test_v1_get_ignores_org_and_project_params(api: httpx.Client) -> None:
+def test_v1_get_accepts_the_keys_own_org_and_project_and_refuses_others(api: httpx.Client) -> None:
+    """The 1.0.x/0.1.x clients send the org and project ids they got from ping; naming another is a 403."""
     add(api, "x", user_id="u")
-    r = api.get("/v1/memories/", params={"user_id": "u", "org_id": "o1", "project_id": "p1"})
+    ping = api.get("/v1/ping/").json()
+    r = api.get("/v1/memories/", params={"user_id": "u", "org_id": ping["org_id"], "project_id": ping["project_id"]})
     assert r.status_code == 200
     assert texts(r.json()) == ["x"]
+    r = api.get("/v1/memories/", params={"user_id": "u", "org_id": "o1", "project_id": "p1"})
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"]
 
 
 def test_listing_is_confined_to_the_keys_project(
@@ -184,7 +192,8 @@ def test_v2_list_with_filters_or_top_level_ids_is_a_bare_array(api: httpx.Client
     r = api.post("/v2/memories/", json={"filters": {"user_id": "u"}})
     assert r.status_code == 200, r.text
     assert texts(r.json()) == ["two", "one"]
-    r = api.post("/v2/memories/", json={"user_id": "u", "org_id": "o", "project_id": "p"})
+    ping = api.get("/v1/ping/").json()
+    r = api.post("/v2/memories/", json={"user_id": "u", "org_id": ping["org_id"], "project_id": ping["project_id"]})
     assert r.status_code == 200, r.text
     assert texts(r.json()) == ["two", "one"]
     r = api.post("/v2/memories/", json={"filters": {"OR": [{"user_id": "u"}, {"user_id": "v"}]}})

@@ -151,10 +151,11 @@ def test_get_ignores_slashes_and_extra_params_and_never_redirects(api: httpx.Cli
     r = api.get(f"/v1/memories/{mid}")
     assert r.status_code == 200
     assert r.json()["id"] == mid
-    # old clients add org_id/project_id, the CLI adds source: all ignored
-    extra = {"org_id": "o", "project_id": "p", "source": "CLI"}
+    # old clients add their org_id/project_id (they name the key's own project), the CLI adds source
+    ping = api.get("/v1/ping/").json()
+    extra = {"org_id": ping["org_id"], "project_id": ping["project_id"], "source": "CLI"}
     assert api.get(f"/v1/memories/{mid}/", params=extra).json()["id"] == mid
-    r = api.put(f"/v1/memories/{mid}/", params=extra, json={"text": "Still fine.", "org_id": "o"})
+    r = api.put(f"/v1/memories/{mid}/", params=extra, json={"text": "Still fine.", "org_id": ping["org_id"]})
     assert r.status_code == 200, r.text
     assert get(api, mid)["memory"] == "Still fine."
 
@@ -253,10 +254,12 @@ def test_update_accepts_legacy_text_keys(api: httpx.Client, key: str) -> None:
     assert get(api, mid)["memory"] == "New wording."
 
 
-@pytest.mark.parametrize("body", [{}, {"text": None}, {"text": "   "}, {"org_id": "x", "project_id": "y"}])
+@pytest.mark.parametrize("body", [{}, {"text": None}, {"text": "   "}, {"org_id": "ORG", "project_id": "PROJECT"}])
 def test_update_with_nothing_to_change_is_400(api: httpx.Client, body: dict[str, Any]) -> None:
     (mid,) = add(api, "Untouched.")
     before = get(api, mid)
+    ping = api.get("/v1/ping/").json()  # naming the key's own project changes nothing
+    body = {k: ping["org_id"] if v == "ORG" else ping["project_id"] if v == "PROJECT" else v for k, v in body.items()}
     assert_error(api.put(f"/v1/memories/{mid}/", json=body), 400)
     assert get(api, mid) == before
 
@@ -466,10 +469,12 @@ def test_delete_all_deletes_exactly_the_matching_memories(
         assert events == ["ADD", "DELETE"]
 
 
-@pytest.mark.parametrize("query", [{}, {"user_id": ""}, {"org_id": "o", "project_id": "p"}, {"metadata": "{}"}])
+@pytest.mark.parametrize("query", [{}, {"user_id": ""}, {"org_id": "ORG", "project_id": "PROJECT"}, {"metadata": "{}"}])
 def test_delete_all_without_a_filter_is_400_and_deletes_nothing(
     api: httpx.Client, population: dict[str, str], query: dict[str, str]
 ) -> None:
+    ping = api.get("/v1/ping/").json()  # naming the key's own project is no filter
+    query = {k: ping["org_id"] if v == "ORG" else ping["project_id"] if v == "PROJECT" else v for k, v in query.items()}
     assert_error(api.delete("/v1/memories/", params=query), 400)
     assert surviving(api, population) == set(population)
 

@@ -187,6 +187,34 @@ def test_same_names_and_texts_in_another_project_are_independent(project_a: Proj
     project_a.assert_intact()
 
 
+def test_the_platform_endpoints_of_another_project_are_out_of_reach(
+    project_a: ProjectA, intruder: httpx.Client
+) -> None:
+    """Settings, feedback, stats, filters, profiles and backups of A, probed with B's key: 403/404 or nothing."""
+    a = project_a.api.get("/v1/ping/").json()
+    a_project = f"/api/v1/orgs/organizations/{a['org_id']}/projects/{a['project_id']}/"
+    assert project_a.api.post("/v1/feedback/", json={"memory_id": project_a.ids[0], "feedback": "POSITIVE"}).is_success
+    assert project_a.api.patch(a_project, json={"custom_instructions": "A only"}).is_success
+    assert intruder.get(a_project).status_code == 403
+    assert intruder.patch(a_project, json={"custom_instructions": "B was here"}).status_code == 403
+    assert intruder.delete(a_project).status_code == 403
+    assert intruder.get(a_project + "members/").status_code == 403
+    assert (
+        intruder.post("/v1/feedback/", json={"memory_id": project_a.ids[0], "feedback": "NEGATIVE"}).status_code == 404
+    )
+    assert intruder.get("/v1/feedback/").json()["count"] == 0
+    assert intruder.get("/v1/stats/").json()["total_memories"] == 0
+    assert intruder.get("/v1/entities/filters/").json()["users"] == []
+    assert intruder.get("/v2/entities/user/alice/profile/").status_code == 404
+    assert intruder.get("/v1/memserver/export/", params={"project_id": a["project_id"]}).status_code == 403
+    assert (
+        intruder.post("/v3/memories/", json={"filters": ANY_ENTITY, "project_id": a["project_id"]}).status_code == 403
+    )
+    assert project_a.api.get(a_project).json()["custom_instructions"] == "A only"
+    assert project_a.api.get("/v1/feedback/").json()["results"][0]["feedback"] == "POSITIVE"
+    project_a.assert_intact()
+
+
 # ----------------------------------------------------------------------------------------------
 # every route needs a valid key
 # ----------------------------------------------------------------------------------------------

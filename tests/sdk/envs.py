@@ -30,7 +30,18 @@ GENERATIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def scenario_command(generation: str, workdir: Path, mode: str = "full") -> tuple[list[str], Path]:
+# generation id -> (platform scenario file, SDK environment): orgs, projects, settings, exports, profiles
+PLATFORM: dict[str, tuple[str, str]] = {
+    "py-current": ("py_platform.py", PYTHON_SDK_VERSIONS["current"]),
+    "py-v1.0": ("py_platform_old.py", PYTHON_SDK_VERSIONS["v1_0"]),
+    "py-v0.1": ("py_platform_old.py", PYTHON_SDK_VERSIONS["v0_1"]),
+    "ts-v3": ("ts_platform.mjs", NODE_SDK_VERSION),
+}
+
+
+def scenario_command(
+    generation: str, workdir: Path, mode: str = "full", scenarios: dict[str, tuple[str, str]] | None = None
+) -> tuple[list[str], Path]:
     """Build (argv, cwd) that runs one generation's scenario with its own SDK interpreter.
 
     Builds the SDK environment first if needed. ``mode`` is ``"full"`` or ``"wrong-key"``.
@@ -38,7 +49,7 @@ def scenario_command(generation: str, workdir: Path, mode: str = "full") -> tupl
     for ES modules, so the .mjs is copied into ``workdir`` next to a symlink to the cached
     ``node_modules``; ``workdir`` must be a private (e.g. per-test temporary) directory.
     """
-    script_name, version = GENERATIONS[generation]
+    script_name, version = (scenarios or GENERATIONS)[generation]
     script = SCENARIO_DIR / script_name
     workdir.mkdir(parents=True, exist_ok=True)
     if script.suffix == ".py":

@@ -26,9 +26,16 @@ SCENARIO_TIMEOUT = 300  # seconds; a full scenario takes a few seconds against a
 GENERATIONS = list(envs.GENERATIONS)
 
 
-def _run_scenario(generation: str, mode: str, base_url: str, api_key: str, tmp_path: Path) -> None:
+def _run_scenario(
+    generation: str,
+    mode: str,
+    base_url: str,
+    api_key: str,
+    tmp_path: Path,
+    scenarios: dict[str, tuple[str, str]] | None = None,
+) -> None:
     try:
-        cmd, cwd = envs.scenario_command(generation, tmp_path / "work", mode)
+        cmd, cwd = envs.scenario_command(generation, tmp_path / "work", mode, scenarios)
     except envs.SDKEnvError as exc:
         pytest.fail(f"could not build the {generation} SDK environment:\n{exc}", pytrace=False)
     env = envs.scenario_env(base_url, api_key, tmp_path / "mem0-home")
@@ -94,3 +101,12 @@ def test_sdk_wrong_key(generation: str, live_server: str, new_api_key, tmp_path:
     """A wrong key fails the way that generation reports it (Python: ValueError at construction and
     AuthenticationError on calls; TS: AuthenticationError from ping() and the first call)."""
     _run_scenario(generation, "wrong-key", live_server, new_api_key(), tmp_path)
+
+
+@pytest.mark.parametrize("generation", list(envs.PLATFORM))
+def test_sdk_platform(generation: str, llm_live, make_org, tmp_path: Path) -> None:
+    """Everything around the memories each generation calls: projects and their settings, members, feedback,
+    exports, summaries and (current Python, TS 3.3) profiles; with an org OWNER's org-scoped key, against a
+    memserver whose LLM is scripted (tests/fakes/platform_llm.py)."""
+    server, _ = llm_live
+    _run_scenario(generation, "full", server.url, make_org()[2], tmp_path, envs.PLATFORM)

@@ -87,7 +87,7 @@ async def snapshot(db: Database, project_id: uuid.UUID) -> tuple[list[Any], list
             await conn.execute(
                 text(
                     "SELECT memory_id, event, old_memory, new_memory FROM memory_history WHERE project_id = :p "
-                    "ORDER BY id"
+                    "ORDER BY created_at, id"
                 ),
                 {"p": project_id},
             )

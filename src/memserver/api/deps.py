@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 
+import orjson
 from fastapi import Depends, Request
 
 from memserver.errors import Unauthorized
@@ -38,7 +39,33 @@ async def authenticate(request: Request) -> Principal:
     principal = await tenants.resolve_key(state.db, state.key_cache, key)
     if principal is None:
         raise Unauthorized(INVALID_KEY)
+    org_id, project_id = await _named_project(request)
+    if org_id is not None or project_id is not None:
+        principal = await tenants.act_on(state.db, state.key_cache, principal, org_id, project_id)
+    tenants.require_role(principal)
     return principal
+
+
+async def _named_project(request: Request) -> tuple[str | None, str | None]:
+    """The `org_id`/`project_id` a request names (query string or top-level JSON body; every SDK can send
+    them). Path-named projects (`/api/v1/orgs/...`) are resolved by their routes."""
+    org = request.query_params.get("org_id") or None
+    project = request.query_params.get("project_id") or None
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and (org is None or project is None):
+        body = await request.body()  # cached on the request: the route's body parsing reuses it
+        if b'"org_id"' in body or b'"project_id"' in body:
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                data = None
+            if isinstance(data, dict):
+                org = org or _str_or_none(data.get("org_id"))
+                project = project or _str_or_none(data.get("project_id"))
+    return org, project
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

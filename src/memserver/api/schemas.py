@@ -8,17 +8,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-def _reject_nul(value: Any) -> None:
+def reject_nul(value: Any) -> None:
+    """ValueError when a string anywhere in the value holds a NUL character."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("NUL characters are not allowed")
     elif isinstance(value, dict):
         for k, v in value.items():
-            _reject_nul(k)
-            _reject_nul(v)
+            reject_nul(k)
+            reject_nul(v)
     elif isinstance(value, list):
         for v in value:
-            _reject_nul(v)
+            reject_nul(v)
 
 
 class Schema(BaseModel):
@@ -27,7 +28,7 @@ class Schema(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        _reject_nul(data)  # Postgres text and jsonb cannot store NUL
+        reject_nul(data)  # Postgres text and jsonb cannot store NUL
         return data
 
 

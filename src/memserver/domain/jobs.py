@@ -9,6 +9,8 @@ class JobKind(StrEnum):
     """What a job does; stored as the event's `event_type`."""
 
     ADD = "ADD"
+    EXPORT = "EXPORT"  # fill a JSON schema from memories (services.documents)
+    PROFILE = "PROFILE"  # generate entity profiles (services.profiles)
 
 
 class JobStatus(StrEnum):

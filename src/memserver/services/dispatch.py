@@ -6,10 +6,14 @@ import uuid
 
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.providers.registry import Providers
-from memserver.services import ingest, jobs
+from memserver.services import documents, ingest, jobs, profiles
 from memserver.storage.db import Database
 
-HANDLERS: dict[JobKind, jobs.Handler] = {JobKind.ADD: ingest.run_add_job}
+HANDLERS: dict[JobKind, jobs.Handler] = {
+    JobKind.ADD: ingest.run_add_job,
+    JobKind.EXPORT: documents.run_export_job,
+    JobKind.PROFILE: profiles.run_profile_job,
+}
 
 
 async def run_job(db: Database, providers: Providers, job_id: uuid.UUID) -> JobStatus | None:

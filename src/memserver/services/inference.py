@@ -34,6 +34,7 @@ from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments
 from memserver.services import search as search_service
+from memserver.services import settings as project_settings
 from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories.memories import MemoryRepository
@@ -107,6 +108,8 @@ async def infer(
 ) -> tuple[list[Outcome], InferenceReport]:
     """Extract and reconcile; `finish(conn, outcomes, report)` runs inside the apply transaction."""
     llm = require_llm(providers)
+    # The project's instructions, categories and prompts apply where the request gave none.
+    inp = project_settings.with_project_defaults(await project_settings.project_settings(db, project_id), inp)
     report = InferenceReport()
     messages, images = await attachments.read_messages(
         inp.messages, reader=providers.documents, vision=llm.vision, notes=report.notes

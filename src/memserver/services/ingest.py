@@ -17,7 +17,7 @@ from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import inference, jobs
+from memserver.services import inference, jobs, tenants
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -54,6 +54,7 @@ async def add(
 
     Without an LLM an infer=true add is refused at once: nothing is accepted that can only fail later.
     """
+    tenants.require_owner(principal, "adding memories")
     if not inp.infer:
         return await add_verbatim(db, providers, principal, inp)
     inference.require_llm(providers)

@@ -9,16 +9,21 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from memserver.domain.filters import Node
 from memserver.domain.rows import DenseHitRow, MemoryRow
+from memserver.pipeline import decay as decay_rule
 from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
+from memserver.services.settings import project_settings
 from memserver.storage.db import Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
+from memserver.storage.repositories.reads import ReadRepository
 from memserver.storage.repositories.search import SearchRepository
 from memserver.types import Principal
 
@@ -65,7 +70,8 @@ async def search(
     req: SearchInput,
     config: SearchConfig | None = None,
 ) -> list[Hit]:
-    return await search_project(db, providers, principal.project_id, req, config)
+    decay = (await project_settings(db, principal.project_id, cached=True)).decay
+    return await search_project(db, providers, principal.project_id, req, config, decay=decay)
 
 
 async def search_project(
@@ -74,12 +80,20 @@ async def search_project(
     project_id: uuid.UUID,
     req: SearchInput,
     config: SearchConfig | None = None,
+    *,
+    decay: bool = False,
 ) -> list[Hit]:
-    """Search one project's memories (the caller has checked who may)."""
+    """Search one project's memories (the caller has checked who may).
+
+    decay: the project's `decay` setting (a user's search); scores are weighted by recency and recent
+    reads, and the hits returned count as reads. Internal searches (inference candidates) leave it off.
+    """
     config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
     pool = max(req.top_k, 50) if req.rerank else req.top_k
+    if decay:  # decay reorders: rank it over more than the winners
+        pool = max(pool, 3 * req.top_k, 30)
     async with db.connect(generic_plans=True) as conn:
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
@@ -114,9 +128,28 @@ async def search_project(
             scored = [s for s in scored if s.total > 0]
             by_id = await repo.rows(project_id, [ids[s.index] for s in scored])
             hits = [_hybrid_hit(by_id[ids[s.index]], s) for s in scored if ids[s.index] in by_id]
+    if decay:
+        hits = await _decay(db, project_id, hits)
     if req.rerank:
         hits = _diversify(hits, req.top_k)
-    return [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
+    out = [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
+    if decay:
+        async with db.connect() as conn:
+            await ReadRepository(conn).record(project_id, [h.row.id for h in out])
+    return out
+
+
+async def _decay(db: Database, project_id: Any, hits: list[Hit]) -> list[Hit]:
+    """The project's `decay` setting: scores times a factor from recency and recent reads (0.3x-1.5x, capped at 1)."""
+    async with db.connect() as conn:
+        reads = await ReadRepository(conn).stats(project_id, [h.row.id for h in hits])
+    now = datetime.now(UTC)
+    for h in hits:
+        count, last = reads.get(h.row.id, (0, None))
+        f = decay_rule.factor(h.row.updated_at, now, count, last)
+        h.score = decay_rule.decayed(h.score, f)
+        h.breakdown["decay"] = round(f, 6)
+    return sorted(hits, key=lambda h: -h.score)
 
 
 def _dense_hit(r: DenseHitRow) -> Hit:

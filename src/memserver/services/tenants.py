@@ -1,12 +1,20 @@
-"""Tenancy use cases: resolve API keys (cached), bootstrap the first org/project/key, manage keys."""
+"""Tenancy: keys -> principals, who may do what, and the operator's (CLI) management of orgs, projects,
+members and keys. The same objects over HTTP, for a key's member: `services.orgs`.
+
+Roles are OWNER and READER, in an organisation and in a project. An org OWNER owns every project of
+the org; anyone else needs a project role. A key belongs to a member and is scoped to its own
+project or to its organisation; a request may name another project (`org_id`/`project_id`) and
+then acts on it when the key reaches it and its member has a role there (403 otherwise).
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
-from memserver.errors import NotFound
+from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import KeyInfo, TenantRepository, hash_key
 from memserver.types import Principal
@@ -14,10 +22,13 @@ from memserver.types import Principal
 DEFAULT_ORG = "default"
 DEFAULT_PROJECT = "default"
 DEFAULT_EMAIL = "admin@memserver.local"
+ROLES = ("OWNER", "READER")
+SCOPES = ("project", "org")
+PROJECT_NOT_FOUND = "Organization or project not found"
 
 
 class KeyCache:
-    """A short-lived map from key hash to Principal: saves a database round trip per request."""
+    """A short-lived map from key hash (and named project) to Principal: saves a database round trip."""
 
     def __init__(self, ttl_s: float):
         self.ttl_s = ttl_s
@@ -35,6 +46,10 @@ class KeyCache:
         # Unknown keys are remembered briefly too, so a flood of bad keys cannot hammer the database.
         self._entries[hash_key(key)] = (time.monotonic() + self.ttl_s, principal)
 
+    def clear(self) -> None:
+        """Forget everything (after a change of roles or members made by this process)."""
+        self._entries.clear()
+
 
 async def resolve_key(db: Database, cache: KeyCache, key: str) -> Principal | None:
     hit, principal = cache.get(key)
@@ -49,21 +64,121 @@ async def resolve_key(db: Database, cache: KeyCache, key: str) -> Principal | No
     return principal
 
 
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Forbidden(f"This API key has no access to {what} {value!r}") from None
+
+
+async def act_on(
+    db: Database, cache: KeyCache, principal: Principal, org_id: str | None, project_id: str | None
+) -> Principal:
+    """The principal for the project a request names (none named: the key's own project); 403 when the
+    key cannot reach it or its member has no role there."""
+    if org_id is not None and str(org_id) != str(principal.org_id):
+        _uuid(org_id, "organization")
+        raise Forbidden(f"Invalid API key for this organization: the key belongs to {principal.org_name!r}")
+    if project_id is None or str(project_id) == str(principal.project_id):
+        return principal
+    pid = _uuid(project_id, "project")
+    if principal.key_scope != "org":
+        raise Forbidden(
+            f"This API key is scoped to project {principal.project_name!r} and cannot act on project {project_id}"
+        )
+    cache_key = f"{principal.key_id}\x00{pid}"
+    hit, cached = cache.get(cache_key)
+    if not hit:
+        cached = None
+        assert principal.member_id is not None
+        async with db.connect() as conn:
+            row = await TenantRepository(conn).member_project(principal.member_id, pid)
+        if row is not None:
+            cached = replace(principal, project_id=row.id, project_name=row.name, role=row.role)
+        cache.put(cache_key, cached)
+    if cached is None:
+        raise Forbidden(f"This API key has no access to project {project_id}")
+    return cached
+
+
+# -- authorisation -------------------------------------------------------------------------------
+def require_role(principal: Principal) -> None:
+    """Any role in the project (READER or OWNER)."""
+    if principal.role is None:
+        raise Forbidden(f"{principal.user_email} has no role in project {principal.project_name!r}")
+
+
+def require_owner(principal: Principal, action: str) -> None:
+    """OWNER of the project: writes memories, changes settings and members, deletes the project."""
+    require_role(principal)
+    if principal.role != "OWNER":
+        raise Forbidden(
+            f"{principal.user_email} is {principal.role} in project {principal.project_name!r}; {action} needs OWNER"
+        )
+
+
+def require_org(principal: Principal, org_id: str) -> uuid.UUID:
+    """The org is the key's own (keys never reach into other organisations)."""
+    if str(org_id) != str(principal.org_id):
+        raise Forbidden("Unauthorized: this API key belongs to another organization")
+    return principal.org_id
+
+
+def require_org_owner(principal: Principal, org_id: str, action: str) -> uuid.UUID:
+    """An org-scoped key of an org OWNER: manages the org, its members and its projects."""
+    oid = require_org(principal, org_id)
+    if principal.key_scope != "org":
+        raise Forbidden(f"Unauthorized: {action} needs an organization-scoped key (memserver keys create --scope org)")
+    if principal.org_role != "OWNER":
+        raise Forbidden(
+            f"Unauthorized: {principal.user_email} is {principal.org_role} of the org; {action} needs OWNER"
+        )
+    return oid
+
+
+def parse_role(role: str | None) -> str:
+    value = (role or "").upper()
+    if value not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+    return value
+
+
+def parse_email(email: str | None) -> str:
+    value = (email or "").strip()
+    if "@" not in value:
+        raise BadRequest("a valid email is required")
+    return value
+
+
+# -- operator (CLI) and bootstrap ----------------------------------------------------------------
 async def bootstrap(db: Database) -> str | None:
-    """On an empty database create org, project and key; returns the plaintext key (shown once)."""
+    """On an empty database create org, project and an org-scoped OWNER key; returns it (shown once)."""
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         if await repo.count_orgs() > 0:
             return None
         org_id = await repo.create_org(DEFAULT_ORG)
         project_id = await repo.create_project(org_id, DEFAULT_PROJECT)
-        _, key = await repo.create_key(project_id, "default", DEFAULT_EMAIL)
+        member_id = await repo.add_member(org_id, DEFAULT_EMAIL, "OWNER")
+        _, key = await repo.create_key(project_id, "default", member_id, DEFAULT_EMAIL, scope="org")
         return key
 
 
-async def create_org(db: Database, name: str) -> uuid.UUID:
+async def create_org(db: Database, name: str, owner_email: str | None = None) -> uuid.UUID:
     async with db.transaction() as conn:
-        return await TenantRepository(conn).create_org(name)
+        repo = TenantRepository(conn)
+        if await repo.org_name_taken(name):
+            raise Conflict(f"an org named {name!r} already exists")
+        org_id = await repo.create_org(name)
+        if owner_email:
+            await repo.add_member(org_id, owner_email, "OWNER")
+        return org_id
+
+
+async def delete_org_named(db: Database, org: str) -> None:
+    async with db.transaction() as conn:
+        repo = TenantRepository(conn)
+        await repo.delete_org(await _org(repo, org))
 
 
 async def list_orgs(db: Database) -> list[dict[str, Any]]:
@@ -71,45 +186,170 @@ async def list_orgs(db: Database) -> list[dict[str, Any]]:
         return await TenantRepository(conn).list_orgs()
 
 
-async def create_project(db: Database, org: str, name: str) -> uuid.UUID:
+async def _org(repo: TenantRepository, org: str) -> uuid.UUID:
+    org_id = await repo.get_org_id(org)
+    if org_id is None:
+        raise NotFound(f"no org named {org!r}")
+    return org_id
+
+
+async def _project(repo: TenantRepository, org_id: uuid.UUID, org: str, project: str) -> uuid.UUID:
+    project_id = await repo.get_project_id(org_id, project)
+    if project_id is None:
+        raise NotFound(f"no project named {project!r} in org {org!r}")
+    return project_id
+
+
+async def create_project(db: Database, org: str, name: str, description: str | None = None) -> uuid.UUID:
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
-        org_id = await repo.get_org_id(org)
-        if org_id is None:
-            raise NotFound(f"no org named {org!r}")
-        return await repo.create_project(org_id, name)
+        return await repo.create_project(await _org(repo, org), name, description)
 
 
 async def list_projects(db: Database, org: str | None) -> list[dict[str, Any]]:
     async with db.connect() as conn:
         repo = TenantRepository(conn)
-        org_id = None
-        if org is not None:
-            org_id = await repo.get_org_id(org)
-            if org_id is None:
-                raise NotFound(f"no org named {org!r}")
-        return await repo.list_projects(org_id)
+        return await repo.list_projects(None if org is None else await _org(repo, org))
 
 
-async def create_key(db: Database, org: str, project: str, name: str, email: str) -> tuple[uuid.UUID, str]:
+async def delete_project_named(db: Database, org: str, project: str) -> None:
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
-        org_id = await repo.get_org_id(org)
-        if org_id is None:
-            raise NotFound(f"no org named {org!r}")
-        project_id = await repo.get_project_id(org_id, project)
-        if project_id is None:
-            raise NotFound(f"no project named {project!r} in org {org!r}")
-        return await repo.create_key(project_id, name, email)
+        org_id = await _org(repo, org)
+        await repo.delete_project(await _project(repo, org_id, org, project))
 
 
-async def create_tenant_with_key(db: Database, org: str, project: str) -> tuple[uuid.UUID, str]:
-    """Create (or reuse) an org and a new project with one key; used by tests and benchmarks."""
+async def ensure_member(
+    repo: TenantRepository,
+    org_id: uuid.UUID,
+    email: str,
+    *,
+    org_role: str | None,
+    project_id: uuid.UUID | None,
+    project_role: str | None,
+) -> uuid.UUID:
+    """The member for an email (created with `org_role`, READER by default), with the given roles set."""
+    member = await repo.get_member(org_id, email)
+    if member is None:
+        member_id = await repo.add_member(org_id, email, org_role or "READER")
+        is_owner = (org_role or "READER") == "OWNER"
+    else:
+        member_id = member.id
+        if org_role is not None and org_role != member.role:
+            await repo.set_member_role(org_id, email, org_role)
+        is_owner = (org_role or member.role) == "OWNER"
+    if project_id is not None and project_role is not None:
+        await repo.set_project_member(project_id, member_id, project_role)
+    elif project_id is not None and not is_owner and await repo.project_role(project_id, member_id) is None:
+        await repo.set_project_member(project_id, member_id, "OWNER")
+    return member_id
+
+
+async def create_key(
+    db: Database,
+    org: str,
+    project: str,
+    name: str,
+    email: str,
+    *,
+    scope: str = "project",
+    role: str | None = None,
+) -> tuple[uuid.UUID, str]:
+    """A key of the member `email` (created if new), with `project` as its own project.
+
+    scope='project': the key reaches that project only; the member gets `role` there (OWNER for a new
+    member). scope='org': the key reaches every project its member has a role in; `role` is the
+    member's org role (OWNER for a new member).
+    """
+    if scope not in SCOPES:
+        raise BadRequest(f"scope must be one of {', '.join(SCOPES)}")
+    role = None if role is None else parse_role(role)
+    async with db.transaction() as conn:
+        repo = TenantRepository(conn)
+        org_id = await _org(repo, org)
+        project_id = await _project(repo, org_id, org, project)
+        if scope == "org":
+            exists = await repo.get_member(org_id, email) is not None
+            member_id = await ensure_member(
+                repo, org_id, email, org_role=role or (None if exists else "OWNER"), project_id=None, project_role=None
+            )
+        else:
+            member_id = await ensure_member(
+                repo, org_id, email, org_role=None, project_id=project_id, project_role=role
+            )
+        return await repo.create_key(project_id, name, member_id, email, scope=scope)
+
+
+async def add_member(db: Database, org: str, email: str, role: str, project: str | None = None) -> None:
+    """Operator: give `email` a role in the org (no project) or in one project of it."""
+    role = parse_role(role)
+    async with db.transaction() as conn:
+        repo = TenantRepository(conn)
+        org_id = await _org(repo, org)
+        if project is None:
+            await ensure_member(repo, org_id, email, org_role=role, project_id=None, project_role=None)
+        else:
+            pid = await _project(repo, org_id, org, project)
+            await ensure_member(repo, org_id, email, org_role=None, project_id=pid, project_role=role)
+
+
+async def remove_member(db: Database, org: str, email: str, project: str | None = None) -> bool:
+    async with db.transaction() as conn:
+        repo = TenantRepository(conn)
+        org_id = await _org(repo, org)
+        if project is None:
+            return await repo.remove_member(org_id, email)
+        member = await repo.get_member(org_id, email)
+        pid = await _project(repo, org_id, org, project)
+        return member is not None and await repo.remove_project_member(pid, member.id)
+
+
+async def list_members(db: Database, org: str, project: str | None = None) -> list[Any]:
+    async with db.connect() as conn:
+        repo = TenantRepository(conn)
+        org_id = await _org(repo, org)
+        if project is None:
+            return await repo.list_members(org_id)
+        return await repo.list_project_members(await _project(repo, org_id, org, project))
+
+
+async def operator_principal(db: Database, org: str, project: str) -> Principal:
+    """The operator (CLI) acting on a project as its OWNER, without a key."""
+    async with db.connect() as conn:
+        repo = TenantRepository(conn)
+        org_id = await _org(repo, org)
+        project_id = await _project(repo, org_id, org, project)
+        row = await repo.get_project(project_id)
+    assert row is not None
+    return Principal(
+        org_id=org_id,
+        project_id=project_id,
+        key_id=uuid.UUID(int=0),
+        user_email="operator",
+        org_name=org,
+        project_name=row.name,
+        role="OWNER",
+        key_project_id=project_id,
+    )
+
+
+async def create_tenant_with_key(
+    db: Database, org: str, project: str, *, email: str = DEFAULT_EMAIL, scope: str = "project"
+) -> tuple[uuid.UUID, str]:
+    """Create (or reuse) an org and a new project with one key; used by tests and benchmarks.
+
+    scope='org' makes the email an org OWNER with an org-scoped key (it can manage the org)."""
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         org_id = await repo.get_org_id(org) or await repo.create_org(org)
         project_id = await repo.create_project(org_id, project)
-        _, key = await repo.create_key(project_id, "default", DEFAULT_EMAIL)
+        if scope == "org":
+            member_id = await ensure_member(repo, org_id, email, org_role="OWNER", project_id=None, project_role=None)
+        else:
+            member_id = await ensure_member(
+                repo, org_id, email, org_role=None, project_id=project_id, project_role="OWNER"
+            )
+        _, key = await repo.create_key(project_id, "default", member_id, email, scope=scope)
         return project_id, key
 
 

@@ -1,0 +1,49 @@
+"""LLM-written documents: exports (`POST /v1/exports/`, `POST /v1/exports/get/`) and `POST /v1/summary/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.http import JSONResponse
+from memserver.api.routes.orgs import json_object
+from memserver.services import documents
+
+router = APIRouter(tags=["exports and summaries"])
+
+EXPORT_ACCEPTED = "Memory export request received. The export will be ready in a few seconds."
+
+
+@router.post("/v1/exports", status_code=201, summary="Export memories shaped by a JSON schema (an LLM job)")
+@error_shape("message")
+async def create_export(request: Request, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+    body = await json_object(request)
+    export_id = await documents.create_export(
+        state.db,
+        state.providers,
+        state.queue,
+        principal,
+        schema=body.get("schema"),
+        filters=body.get("filters"),
+        instructions=body.get("export_instructions"),
+        top_level=body,
+    )
+    return JSONResponse({"message": EXPORT_ACCEPTED, "id": str(export_id)}, status_code=201)
+
+
+@router.post("/v1/exports/get", summary="The export's document, by id or by filters (the newest match)")
+@error_shape("error")
+async def get_export(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    body = await json_object(request)
+    return await documents.get_export(
+        state.db, principal, body.get("memory_export_id") or body.get("id"), body.get("filters"), body
+    )
+
+
+@router.post("/v1/summary", summary="An LLM summary of the memories matching the filters (none: the project)")
+@error_shape("error")
+async def summary(request: Request, state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    body = await json_object(request)
+    return [await documents.summarize(state.db, state.providers, principal, body.get("filters"), body)]

@@ -1,0 +1,70 @@
+"""Feedback on memories, project stats and `/v1/entities/filters/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.params import memory_uuid
+from memserver.api.schemas import Schema
+from memserver.errors import BadRequest
+from memserver.services import insights
+
+router = APIRouter(tags=["feedback and stats"])
+
+
+class FeedbackBody(Schema):
+    memory_id: str | None = None
+    feedback: str | None = None
+    feedback_reason: str | None = None
+
+
+def _feedback_out(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "memory_id": str(row.memory_id),
+        "feedback": row.feedback,
+        "feedback_reason": row.feedback_reason,
+        "user_email": row.member_email,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+@router.post("/v1/feedback", summary="Give feedback on a memory (null feedback removes yours)")
+@error_shape("error")
+async def give_feedback(body: FeedbackBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    if not body.memory_id:
+        raise BadRequest("memory_id is required")
+    mid = memory_uuid(body.memory_id)
+    row = await insights.give_feedback(state.db, principal, mid, body.feedback, body.feedback_reason)
+    if row is None:
+        return {
+            "message": "Feedback removed",
+            "id": None,
+            "memory_id": str(mid),
+            "feedback": None,
+            "feedback_reason": None,
+        }
+    return {"message": "Feedback recorded", **_feedback_out(row)}
+
+
+@router.get("/v1/feedback", summary="Feedback of the project, or of one memory (memserver extension)")
+@error_shape("error")
+async def list_feedback(state: StateDep, principal: PrincipalDep, memory_id: str | None = None) -> dict[str, Any]:
+    rows = await insights.list_feedback(state.db, principal, memory_uuid(memory_id) if memory_id else None)
+    return {"count": len(rows), "results": [_feedback_out(r) for r in rows]}
+
+
+@router.get("/v1/stats", summary="Counts of memories, events and entities of the project")
+@error_shape("error")
+async def stats(state: StateDep, principal: PrincipalDep) -> dict[str, int]:
+    return await insights.stats(state.db, principal)
+
+
+@router.get("/v1/entities/filters", summary="Values the project's memories can be filtered by")
+@error_shape("error")
+async def entity_filters(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await insights.filter_values(state.db, principal)

@@ -1,0 +1,267 @@
+"""Organisations, projects (with their settings) and members: `/api/v1/orgs/organizations/...`.
+
+Errors here are `{"message": ...}` (with `detail`), as on the Platform. Authorisation is checked by
+`services.tenants` / `services.settings`; a path that names a project is resolved like an
+`org_id`/`project_id` a request names (`tenants.act_on`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.http import JSONResponse
+from memserver.api.schemas import Schema, reject_nul
+from memserver.errors import BadRequest
+from memserver.services import orgs, tenants
+from memserver.services import settings as project_settings
+from memserver.types import Principal
+
+router = APIRouter(prefix="/api/v1/orgs/organizations", tags=["organizations and projects"])
+
+
+class NameBody(Schema):
+    name: str | None = None
+    description: str | None = None
+
+
+class MemberBody(Schema):
+    email: str | None = None
+    role: str | None = None
+
+
+def _member_out(row: Any) -> dict[str, Any]:
+    return {"username": row.email, "email": row.email, "role": row.role, "user_id": row.email}
+
+
+def _org_out(org: Any, members: list[Any], principal: Principal) -> dict[str, Any]:
+    return {
+        "org_id": str(org.id),
+        "id": str(org.id),
+        "name": org.name,
+        "created_at": org.created_at,
+        "updated_at": org.updated_at,
+        "members": [_member_out(m) for m in members],
+        "is_default": org.id == principal.org_id,
+        "byok_enabled": False,
+        "invitations": [],
+        "owner_pricing_plan": "self-hosted",
+        "is_owner": principal.org_role == "OWNER",
+        "user_role": principal.org_role,
+    }
+
+
+def project_out(row: Any, members: list[Any], principal: Principal) -> dict[str, Any]:
+    s = project_settings.from_row(row)
+    return {
+        "project_id": str(row.id),
+        "id": str(row.id),
+        "org_id": str(row.org_id),
+        "name": row.name,
+        "description": row.description,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "members": [_member_out(m) for m in members],
+        **s.model_dump(),
+        "usecase": s.usecase_setting,
+        "update_custom_instructions": None,
+        "summary_custom_instructions": None,
+        "summary_batch_size": None,
+        "summary_max_tokens": None,
+        "expiration_date": None,
+        "is_default": row.id == principal.key_project_id,
+        "active_prompt_profile": None,
+        "user_role": principal.role,
+    }
+
+
+async def _project(request: Request, principal: Principal, org_id: str, project_id: str) -> Principal:
+    state = request.app.state.memserver
+    return await tenants.act_on(state.db, state.key_cache, principal, segment(org_id), segment(project_id))
+
+
+# -- organisations --------------------------------------------------------------------------------
+@router.get("", summary="Organizations the key's member belongs to")
+@error_shape("message")
+async def list_orgs(state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    rows = await orgs.list_orgs_of(state.db, principal)
+    return [
+        {
+            "org_id": str(r["id"]),
+            "id": str(r["id"]),
+            "name": r["name"],
+            "created_at": r["created_at"],
+            "updated_at": r["updated_at"],
+            "is_default": r["id"] == principal.org_id,
+            "is_owner": r["role"] == "OWNER",
+            "user_role": r["role"],
+            "projects": r["projects"],
+        }
+        for r in rows
+    ]
+
+
+@router.post("", status_code=201, summary="Create an organization owned by the caller")
+@error_shape("message")
+async def create_org(body: NameBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+    if not body.name or not body.name.strip():
+        raise BadRequest("name is required", extra={"errors": {"name": ["This field is required."]}})
+    org_id = await orgs.create_org_for(state.db, principal, body.name.strip())
+    return JSONResponse({"message": "Organization created successfully.", "org_id": str(org_id)}, status_code=201)
+
+
+@router.get("/{org_id}", summary="Get an organization")
+@error_shape("message")
+async def get_org(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    org, members = await orgs.get_org(state.db, principal, segment(org_id))
+    return _org_out(org, members, principal)
+
+
+@router.delete("/{org_id}", summary="Delete an organization with all its projects")
+@error_shape("message")
+async def delete_org(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    await orgs.delete_org(state.db, principal, segment(org_id))
+    state.key_cache.clear()
+    return {"message": "Organization deleted successfully!"}
+
+
+@router.get("/{org_id}/members", summary="Members of an organization")
+@error_shape("message")
+async def org_members(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    rows = await orgs.org_members(state.db, principal, segment(org_id))
+    return {"members": [_member_out(m) for m in rows]}
+
+
+@router.post("/{org_id}/members", status_code=201, summary="Add a member to an organization")
+@error_shape("message")
+async def add_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+    await orgs.add_org_member(state.db, principal, segment(org_id), body.email or "", body.role or "")
+    return JSONResponse({"message": "User added to the organization."}, status_code=201)
+
+
+@router.put("/{org_id}/members", summary="Change a member's organization role")
+@error_shape("message")
+async def set_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    await orgs.set_org_member_role(state.db, principal, segment(org_id), body.email or "", body.role or "")
+    state.key_cache.clear()
+    return {"message": "User role updated successfully"}
+
+
+@router.delete("/{org_id}/members", summary="Remove a member (JSON body {email}); its keys stop working")
+@error_shape("message")
+async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    await orgs.remove_org_member(state.db, principal, segment(org_id), body.email or "")
+    state.key_cache.clear()
+    return {"message": "User removed from organization."}
+
+
+# -- projects -------------------------------------------------------------------------------------
+@router.get("/{org_id}/projects", summary="Projects of the organization the key reaches")
+@error_shape("message")
+async def list_projects(org_id: str, state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    rows = await orgs.projects_of(state.db, principal, segment(org_id))
+    return [project_out(r, [], replace(principal, project_id=r.id, role=r.role)) for r in rows]
+
+
+@router.post("/{org_id}/projects", summary="Create a project")
+@error_shape("message")
+async def create_project(org_id: str, body: NameBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    pid = await orgs.create_project_for(state.db, principal, segment(org_id), body.name or "", body.description)
+    return {"message": "Project created successfully.", "project_id": str(pid)}
+
+
+@router.get("/{org_id}/projects/{project_id}", summary="Get a project with all its settings (`fields` ignored)")
+@error_shape("message")
+async def get_project(
+    org_id: str,
+    project_id: str,
+    request: Request,
+    state: StateDep,
+    principal: PrincipalDep,
+    fields: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    acting = await _project(request, principal, org_id, project_id)
+    row, members = await project_settings.get_project(state.db, acting)
+    return project_out(row, members, acting)
+
+
+@router.patch("/{org_id}/projects/{project_id}", summary="Update project settings (null clears one)")
+@error_shape("message")
+async def update_project(
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    body = await json_object(request)
+    acting = await _project(request, principal, org_id, project_id)
+    await project_settings.update_project(state.db, acting, body)
+    return {"message": "Project updated successfully"}
+
+
+@router.delete("/{org_id}/projects/{project_id}", summary="Delete a project and all its data")
+@error_shape("message")
+async def delete_project(
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    acting = await _project(request, principal, org_id, project_id)
+    await orgs.delete_project(state.db, acting)
+    state.key_cache.clear()
+    return {"message": "Project and related data deleted successfully."}
+
+
+@router.get("/{org_id}/projects/{project_id}/members", summary="Members with a role in the project")
+@error_shape("message")
+async def project_members(
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    acting = await _project(request, principal, org_id, project_id)
+    return {"members": [_member_out(m) for m in await orgs.project_members(state.db, acting)]}
+
+
+@router.post("/{org_id}/projects/{project_id}/members", summary="Add a member to the project")
+@error_shape("message")
+async def add_project_member(
+    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    acting = await _project(request, principal, org_id, project_id)
+    await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=True)
+    state.key_cache.clear()
+    return {"message": "User added to the project successfully."}
+
+
+@router.put("/{org_id}/projects/{project_id}/members", summary="Change a member's project role")
+@error_shape("message")
+async def set_project_member(
+    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    acting = await _project(request, principal, org_id, project_id)
+    await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=False)
+    state.key_cache.clear()
+    return {"message": "User role updated successfully."}
+
+
+@router.delete("/{org_id}/projects/{project_id}/members", summary="Remove a member from the project (?email=)")
+@error_shape("message")
+async def remove_project_member(
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep, email: str = ""
+) -> dict[str, Any]:
+    acting = await _project(request, principal, org_id, project_id)
+    await orgs.remove_project_member(state.db, acting, email)
+    state.key_cache.clear()
+    return {"message": "Member removed from the project"}
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = orjson.loads(raw)
+        reject_nul(data)
+    except ValueError as exc:
+        raise BadRequest(f"the body must be a JSON object ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data

@@ -1,0 +1,38 @@
+"""Backup and restore of a whole project as JSONL (memserver extensions; see `services.transfer`).
+
+GET  /v1/memserver/export/  -> the project as JSONL (application/x-ndjson), embeddings, history and events included
+POST /v1/memserver/import/  <- such a file, or a Mem0 Platform `get_all` dump, into an empty project
+Both act on the key's project, or on the project named by `?project_id=`; both need an OWNER.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.services import tenants, transfer
+
+router = APIRouter(tags=["backup and restore"])
+
+
+@router.get("/v1/memserver/export", summary="Export the project as JSONL (memserver extension)")
+@error_shape("error")
+async def export_project(state: StateDep, principal: PrincipalDep) -> StreamingResponse:
+    tenants.require_owner(principal, "exporting the project")  # before the response starts
+    lines = transfer.export_lines(state.db, principal, state.providers.embedder.dim)
+    name = f"memserver-{principal.project_name}.jsonl".replace('"', "")
+    return StreamingResponse(
+        lines,
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post("/v1/memserver/import", summary="Import a JSONL export or a Mem0 get_all dump (memserver extension)")
+@error_shape("error")
+async def import_project(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+    counts = await transfer.import_lines(state.db, state.providers, principal, await request.body())
+    return {"message": "Import completed", "imported": counts}

@@ -1,0 +1,255 @@
+"""Moving a whole project as JSONL: `memserver export` / `memserver import` and their HTTP endpoints.
+
+The file is one JSON object per line. The first line is a header
+(`{"record": "header", "format": "memserver-export", "version": 1, "project": {...}, "embedding_dim": N}`),
+then `memory` (with its embedding), `history`, `event`, `entity`, `feedback` and `read` lines
+(`"record"` says which), each a row of its table. Importing it into an empty project reproduces the
+memories, their embeddings, history, events and settings; memory ids are kept unless they already
+exist on this server (then every id is renewed, consistently). A Mem0 Platform `get_all` dump (a JSON
+array, `{"results": [...]}`, or one memory object per line) is imported too: each memory is embedded
+and gets an ADD history entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+from memserver.errors import BadRequest, Conflict
+from memserver.pipeline import messages as msgs
+from memserver.providers.registry import Providers
+from memserver.services import tenants
+from memserver.storage.db import Database
+from memserver.storage.repositories.tenants import TenantRepository
+from memserver.storage.repositories.transfer import KINDS, TransferRepository, columns
+from memserver.types import Principal
+
+FORMAT = "memserver-export"
+VERSION = 1
+ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
+_UUIDS = {"id", "memory_id", "event_id", "replaced_by"}
+_TIMES = {"created_at", "updated_at", "started_at", "completed_at", "last_read_at"}
+_ORDER = ("entity", "event", "memory", "history", "feedback", "read")  # rows referenced first
+
+
+def _default(value: Any) -> Any:
+    """asyncpg's own UUID type and pgvector values, which orjson does not know."""
+    if hasattr(value, "to_list"):
+        return value.to_list()
+    return str(value)
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj, default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) + b"\n"
+
+
+async def export_lines(db: Database, principal: Principal, embedding_dim: int) -> AsyncIterator[bytes]:
+    """The project as JSONL lines, read in one snapshot."""
+    tenants.require_owner(principal, "exporting the project")
+    async with db.connect() as conn:
+        project = await TenantRepository(conn).get_project(principal.project_id)
+    assert project is not None
+    header = {
+        "record": "header",
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": datetime.now(UTC),
+        "embedding_dim": embedding_dim,
+        "project": {
+            "name": project.name,
+            "description": project.description,
+            "custom_instructions": project.custom_instructions,
+            "custom_categories": project.custom_categories,
+            "settings": project.settings or {},  # every other setting, profile settings included
+        },
+    }
+    yield _line(header)
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")  # one consistent snapshot
+        async with conn.begin():
+            repo = TransferRepository(conn)
+            for kind in KINDS:
+                async for row in repo.rows(kind, principal.project_id):
+                    yield _line({"record": kind, **row})
+
+
+def parse(content: bytes) -> list[dict[str, Any]]:
+    """JSONL, or one JSON document (an array of memories, or a get_all page with `results`)."""
+    text = content.strip()
+    if not text:
+        raise BadRequest("the import is empty")
+    if text[:1] == b"[" or (text[:1] == b"{" and b"\n" not in text):
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"not JSON or JSONL: {exc}") from None
+        items = doc.get("results", [doc]) if isinstance(doc, dict) else doc
+        if not isinstance(items, list):
+            raise BadRequest("expected a list of memories")
+        return [i for i in items if isinstance(i, dict)]
+    out = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        if raw.strip():
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"line {n} is not JSON: {exc}") from None
+            if not isinstance(obj, dict):
+                raise BadRequest(f"line {n} is not a JSON object")
+            out.append(obj)
+    return out
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"not a timestamp: {value!r}") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _row(kind: str, obj: dict[str, Any], ids: dict[str, uuid.UUID]) -> dict[str, Any]:
+    """A JSON line -> column values, with ids mapped to their new values when they were renewed."""
+    allowed = set(columns(KINDS[kind][0]))
+    row: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key not in allowed:
+            continue
+        if key in _UUIDS and value is not None:
+            value = ids.get(str(value), uuid.UUID(str(value)))
+        elif key in _TIMES:
+            value = _time(value)
+        elif key == "expiration_date" and value is not None:
+            value = date.fromisoformat(str(value)[:10])
+        row[key] = value
+    if kind == "memory" and isinstance(row.get("provenance"), dict) and "event_id" in row["provenance"]:
+        event = str(row["provenance"]["event_id"])
+        row["provenance"] = {**row["provenance"], "event_id": str(ids.get(event, event))}
+    if kind == "event" and isinstance(row.get("results"), list):
+        row["results"] = [
+            {**r, "id": str(ids.get(str(r["id"]), r["id"]))} if isinstance(r, dict) and "id" in r else r
+            for r in row["results"]
+        ]
+    return row
+
+
+def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Mem0 memory objects -> memory, history and entity lines (embeddings computed on import)."""
+    rows: dict[str, list[dict[str, Any]]] = {"memory": [], "history": [], "entity": []}
+    seen: set[tuple[Any, ...]] = set()
+    entities: set[tuple[str, str]] = set()
+    now = datetime.now(UTC).isoformat()
+    for item in items:
+        text = item.get("memory") or (item.get("data") or {}).get("memory")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        scope = {f: (None if item.get(f) in (None, "") else str(item[f])) for f in ENTITY_FIELDS}
+        if not any(scope.values()):
+            raise BadRequest(f"memory {item.get('id')!r} has no user_id, agent_id, app_id or run_id")
+        h = msgs.text_hash(text)
+        if (*scope.values(), h) in seen:
+            continue
+        seen.add((*scope.values(), h))
+        try:
+            mid = str(uuid.UUID(str(item.get("id"))))
+        except ValueError:
+            mid = str(uuid.uuid4())
+        created = item.get("created_at") or now
+        updated = item.get("updated_at") or created
+        categories = item.get("categories") if isinstance(item.get("categories"), list) else None
+        rows["memory"].append(
+            {
+                "id": mid,
+                "memory": text,
+                "hash": h,
+                **scope,
+                "metadata": item.get("metadata") if isinstance(item.get("metadata"), dict) else None,
+                "categories": categories,
+                "immutable": bool(item.get("immutable", False)),
+                "expiration_date": item.get("expiration_date"),
+                "source": "import",
+                "provenance": {"imported_from": "mem0"},
+                "created_at": created,
+                "updated_at": updated,
+            }
+        )
+        rows["history"].append(
+            {
+                "id": str(uuid.uuid4()),
+                "memory_id": mid,
+                "event": "ADD",
+                "old_memory": None,
+                "new_memory": text,
+                **scope,
+                "categories": categories,
+                "metadata": rows["memory"][-1]["metadata"],
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+        entities.update((t, v) for t, v in zip(("user", "agent", "app", "run"), scope.values(), strict=True) if v)
+    rows["entity"] = [{"type": t, "name": n} for t, n in sorted(entities)]
+    return rows
+
+
+async def import_lines(db: Database, providers: Providers, principal: Principal, content: bytes) -> dict[str, int]:
+    """Import a memserver export or a Mem0 `get_all` dump into the (empty) project; returns counts per kind."""
+    tenants.require_owner(principal, "importing into the project")
+    objs = parse(content)
+    header = objs[0] if objs and objs[0].get("record") == "header" else None
+    if header is not None:
+        if header.get("format") != FORMAT or int(header.get("version", 0)) > VERSION:
+            raise BadRequest(f"unsupported export: {header.get('format')} version {header.get('version')}")
+        lines: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+        for obj in objs[1:]:
+            kind = obj.get("record")
+            if kind not in KINDS:
+                raise BadRequest(f"unknown record {kind!r}")
+            lines[str(kind)].append(obj)
+    else:
+        lines = {k: [] for k in KINDS} | _from_mem0(objs)
+    async with db.connect() as conn:
+        repo = TransferRepository(conn)
+        for kind in ("memory", "history", "event"):
+            if await repo.count(kind, principal.project_id):
+                raise Conflict(f"project {principal.project_name!r} is not empty: import into an empty project")
+        memory_ids = [uuid.UUID(str(m["id"])) for m in lines["memory"]]
+        renew = await repo.taken_memory_ids(memory_ids)
+    ids: dict[str, uuid.UUID] = {}
+    if renew:  # the same ids exist in another project here: give every row a new id, consistently
+        for kind in ("memory", "history", "event", "feedback"):
+            ids.update({str(o["id"]): uuid.uuid4() for o in lines[kind] if "id" in o})
+    rows = {kind: [_row(kind, o, ids) for o in lines[kind]] for kind in KINDS}
+    await _embed_missing(providers, rows["memory"])
+    async with db.transaction() as conn:
+        repo = TransferRepository(conn)
+        for kind in _ORDER:
+            await repo.insert(kind, principal.project_id, rows[kind])
+        if header is not None and isinstance(header.get("project"), dict):
+            await _restore_settings(conn, principal, header["project"])
+    return {kind: len(rows[kind]) for kind in KINDS}
+
+
+async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -> None:
+    """Embed memories without an embedding, or with one of another size (another embedder exported them)."""
+    dim = providers.embedder.dim
+    todo = [m for m in memories if not isinstance(m.get("embedding"), list) or len(m["embedding"]) != dim]
+    for start in range(0, len(todo), 256):
+        chunk = todo[start : start + 256]
+        for m, vector in zip(chunk, await providers.embedder.embed([m["memory"] for m in chunk]), strict=True):
+            m["embedding"] = vector
+    for m in memories:
+        m["embedding"] = [float(x) for x in m["embedding"]]
+
+
+async def _restore_settings(conn: Any, principal: Principal, project: dict[str, Any]) -> None:
+    """The exported project's settings onto the target (its name and description stay its own)."""
+    columns = {k: project.get(k) for k in ("custom_instructions", "custom_categories")}
+    stored = found if isinstance(found := project.get("settings"), dict) else {}
+    await TenantRepository(conn).update_project(principal.project_id, columns, stored)

@@ -1,0 +1,97 @@
+"""A whole project's rows, read out and written back as they are (backup, restore, moving projects).
+
+Import writes rows verbatim (ids, timestamps, embeddings, history and events included) instead of going
+through `MemoryWriter`: a restore must reproduce the stored state, not record new changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import UserDefinedType
+
+from memserver.storage.models import Entity, Event, Memory, MemoryFeedback, MemoryHistory, MemoryRead
+
+M: Table = Memory.__table__  # type: ignore[assignment]
+H: Table = MemoryHistory.__table__  # type: ignore[assignment]
+E: Table = Entity.__table__  # type: ignore[assignment]
+EV: Table = Event.__table__  # type: ignore[assignment]
+F: Table = MemoryFeedback.__table__  # type: ignore[assignment]
+R: Table = MemoryRead.__table__  # type: ignore[assignment]
+
+# Columns that are the database's own business: the project (the target decides), the generated
+# tsvector, the insertion counter (re-created in export order) and the entities' serial id.
+_SKIP = {"project_id", "tsv", "seq"}
+KINDS: dict[str, tuple[Table, tuple[Any, ...]]] = {
+    "memory": (M, (M.c.seq,)),
+    "history": (H, (H.c.created_at, H.c.id)),
+    "event": (EV, (EV.c.created_at, EV.c.id)),
+    "entity": (E, (E.c.id,)),
+    "feedback": (F, (F.c.created_at, F.c.id)),
+    "read": (R, (R.c.memory_id,)),  # what `decay` weighs
+}
+
+
+class _RawVector(UserDefinedType[Any]):
+    """A vector parameter passed through untouched: the connection's binary codec encodes it."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+
+def _bind_type(table: Table, column: str) -> Any:
+    if column == "embedding":
+        return _RawVector()
+    if isinstance(table.c[column].type, JSONB):
+        return JSONB(none_as_null=True)  # a missing document stays SQL NULL, not JSON null
+    return table.c[column].type
+
+
+def columns(table: Table) -> list[str]:
+    skip = _SKIP | ({"id"} if table is E else set())
+    return [c.key for c in table.columns if c.key not in skip]
+
+
+class TransferRepository:
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    async def rows(self, kind: str, project_id: uuid.UUID, batch: int = 500) -> AsyncIterator[dict[str, Any]]:
+        """Every row of one kind in the project, oldest first, as {column: value}."""
+        table, order = KINDS[kind]
+        stmt = select(*(table.c[c] for c in columns(table))).where(table.c.project_id == project_id).order_by(*order)
+        result = await self.conn.stream(stmt.execution_options(yield_per=batch))
+        async for row in result.mappings():
+            yield dict(row)
+
+    async def count(self, kind: str, project_id: uuid.UUID) -> int:
+        table, _ = KINDS[kind]
+        stmt = select(func.count()).select_from(table).where(table.c.project_id == project_id)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def taken_memory_ids(self, ids: list[uuid.UUID]) -> bool:
+        """True when any of these memory ids exists anywhere (ids are unique across projects)."""
+        if not ids:
+            return False
+        stmt = select(M.c.id).where(M.c.id.in_(ids)).limit(1)
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def insert(self, kind: str, project_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        table, _ = KINDS[kind]
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for r in rows:  # rows that leave out columns (their defaults apply) go in their own statement
+            groups.setdefault(tuple(r), []).append({**r, "project_id": project_id})
+        for names, group in groups.items():
+            stmt = insert(table).values({c: bindparam(c, type_=_bind_type(table, c)) for c in (*names, "project_id")})
+            if kind == "entity":
+                stmt = stmt.on_conflict_do_nothing(index_elements=[E.c.project_id, E.c.type, E.c.name])
+            await self.conn.execute(stmt, group)

@@ -1,0 +1,162 @@
+"""Platform scenario for the current Python SDK (mem0ai 2.2.1): everything around the memories.
+
+Needs an org-scoped key of an org OWNER, against a memserver with an LLM (the tests' scripted fake,
+tests/fakes/platform_llm.py). What it drives (read from mem0/client/main.py and project.py):
+  project.get/update/create/delete, project members (get/add/update/remove), a client for another project
+  (MemoryClient(org_id=..., project_id=...)), deprecated get_project/update_project, feedback, users,
+  create_memory_export/get_memory_export, get_summary, profile settings, generate_profile (Idempotency-Key),
+  get_profile_job, get_profile, sample_profiles.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+import uuid
+
+from _common import check, check_eq, check_keys, env, expect_raises, run, step, suffix, wait_for
+from mem0 import MemoryClient
+from mem0.client.project import Project
+from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
+
+NAME = f"py-platform mem0ai {importlib.metadata.version('mem0ai')}"
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "Name"},
+        "facts": {"type": "array", "items": {"type": "string"}, "description": "Facts"},
+    },
+    "required": ["name", "facts"],
+}
+PROFILE_SCHEMA = {
+    "type": "object",
+    "properties": {"interests": {"type": "array", "items": {"type": "string"}, "description": "Interests"}},
+}
+
+
+def scenario() -> None:
+    url, key = env()
+    sfx = suffix()
+    alice = f"alice-{sfx}"
+
+    step("construct; project.get with fields (path + query org_id/project_id)")
+    client = MemoryClient(api_key=key, host=url)
+    project = client.project.get(fields=["custom_instructions", "custom_categories"])
+    check_eq(project["project_id"], client.project_id, "project.get project_id")
+    check(project["custom_instructions"] is None and project["decay"] is False, "fresh project settings", project)
+
+    step("project.update: every setting 2.2.1 sends (org_id/project_id in the body)")
+    resp = client.project.update(
+        custom_instructions="Only food.",
+        custom_categories=[{"food": "What the user eats"}],
+        multilingual=True,
+        decay=True,
+        agent_custom_instructions="Agent promises.",
+    )
+    check_eq(resp.get("message"), "Project updated successfully", "project.update message")
+    got = client.project.get()
+    for k, v in {
+        "custom_instructions": "Only food.",
+        "custom_categories": [{"food": "What the user eats"}],
+        "multilingual": True,
+        "decay": True,
+        "agent_custom_instructions": "Agent promises.",
+    }.items():
+        check_eq(got.get(k), v, f"project.get {k}")
+
+    step("deprecated get_project / update_project (memory_depth, usecase_setting)")
+    client.update_project(custom_instructions="", memory_depth="deep", usecase_setting="support")
+    got = client.get_project(fields=["custom_instructions"])
+    check_eq(got.get("custom_instructions"), "", "cleared custom_instructions")
+    check_eq((got.get("memory_depth"), got.get("usecase_setting")), ("deep", "support"), "deprecated update")
+    client.project.update(decay=False)
+
+    step("project.create, then the SDK's Project manager for that project (org_id + project_id)")
+    created = client.project.create(name=f"side-{sfx}", description="side project")
+    check_keys(created, ["message", "project_id"], "project.create")
+    side = Project(client=client.client, org_id=client.org_id, project_id=created["project_id"])
+    check_eq(side.get()["name"], f"side-{sfx}", "the side project's name")
+
+    step("members of the side project: add, list, change, remove")
+    side.add_member(f"reader-{sfx}@example.com", "READER")
+    members = {m["email"]: m["role"] for m in side.get_members()["members"]}
+    check_eq(members.get(f"reader-{sfx}@example.com"), "READER", "added member")
+    side.update_member(f"reader-{sfx}@example.com", "OWNER")
+    members = {m["email"]: m["role"] for m in side.get_members()["members"]}
+    check_eq(members.get(f"reader-{sfx}@example.com"), "OWNER", "changed role")
+    side.remove_member(f"reader-{sfx}@example.com")
+    check(f"reader-{sfx}@example.com" not in {m["email"] for m in side.get_members()["members"]}, "member removed")
+
+    step("a project of an org the key does not belong to -> AuthenticationError (403)")
+    stranger = Project(client=client.client, org_id=str(uuid.uuid4()), project_id=str(uuid.uuid4()))
+    expect_raises(AuthenticationError, lambda: stranger.get(), "project.get of another org")
+
+    step("project.delete of the side project")
+    check_eq(side.delete().get("message"), "Project and related data deleted successfully.", "delete")
+
+    step("add memories; users(); feedback (stored, null removes)")
+    resp = client.add(
+        [
+            {"role": "user", "content": "Alice drinks green tea."},
+            {"role": "user", "content": "Alice hikes in the Alps."},
+        ],
+        user_id=alice,
+        infer=False,
+    )
+    mem_id = resp["results"][0]["id"]
+    check(alice in {u["name"] for u in client.users()["results"]}, "users() lists alice")
+    fb = client.feedback(mem_id, "positive", "accurate")
+    check_eq((fb.get("message"), fb.get("feedback")), ("Feedback recorded", "POSITIVE"), "feedback")
+    check_eq(client.feedback(mem_id, None, None).get("message"), "Feedback removed", "feedback removed")
+    expect_raises(MemoryNotFoundError, lambda: client.feedback(str(uuid.uuid4()), "NEGATIVE"), "unknown memory")
+
+    step("get_summary (body {})")
+    summary = client.get_summary()
+    check(isinstance(summary, list) and "Alice drinks green tea." in summary[0]["summary"], "summary", summary)
+    summary = client.get_summary(filters={"user_id": alice})
+    check_eq(summary[0]["memory_count"], 2, "summary memory_count")
+
+    step("create_memory_export (schema as a JSON string) and get_memory_export by id and by filters")
+    export = client.create_memory_export(json.dumps(SCHEMA), filters={"user_id": alice})
+    check_keys(export, ["message", "id"], "create_memory_export")
+    data = client.get_memory_export(memory_export_id=export["id"])
+    check_eq(data.get("facts"), ["Alice drinks green tea.", "Alice hikes in the Alps."], "export facts")
+    check_eq(client.get_memory_export(filters={"user_id": alice}).get("name"), "Alice drinks green tea.", "by filter")
+
+    step("profile settings")
+    settings = client.update_profile_settings(enabled=True, schema=PROFILE_SCHEMA, custom_instructions=None)
+    check_eq(settings["entities"]["user"]["schema"], PROFILE_SCHEMA, "stored schema")
+    check_eq(client.get_profile_settings()["enabled"], True, "enabled")
+    expect_raises(
+        ValidationError,
+        lambda: client.update_profile_settings(schema={"type": "object", "properties": {"x": {"type": "string"}}}),
+        "a property without a description",
+    )
+
+    step("generate_profile with an Idempotency-Key: the same key gives the same job")
+    job = client.generate_profile(alice, idempotency_key=f"key-{sfx}")
+    check_keys(job, ["job_id", "status", "status_url"], "generate_profile")
+    again = client.generate_profile(alice, idempotency_key=f"key-{sfx}")
+    check_eq((again["job_id"], again["replayed"]), (job["job_id"], True), "replayed job")
+    done = wait_for(
+        lambda: (j := client.get_profile_job(job["status_url"])["job"])["status"] == "SUCCEEDED" and j,
+        "the profile job",
+    )
+    check_eq(done["succeeded"], 1, "job succeeded count")
+    check_eq(client.get_profile_job(job["job_id"])["job"]["id"], job["job_id"], "job by bare id")
+
+    step("get_profile: succeeded, pruned to the schema")
+    profile = client.get_profile(alice)
+    check_eq(profile["status"], "succeeded", "profile status")
+    check_eq(profile["profile"], {"interests": ["Alice drinks green tea.", "Alice hikes in the Alps."]}, "profile")
+    expect_raises(MemoryNotFoundError, lambda: client.get_profile(f"nobody-{sfx}"), "unknown user")
+
+    step("sample_profiles")
+    sample = client.sample_profiles(limit=3)
+    check_eq(sample.get("entity_ids"), [alice], "sampled users")
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else "full"
+    run(scenario, f"{NAME} {mode}")

@@ -1,0 +1,230 @@
+// Platform scenario for the TypeScript SDK 3.x (npm mem0ai 3.3.1): everything around the memories.
+//
+// Run like ts_v3.mjs (a copy next to a node_modules holding the SDK), with an org-scoped key of an org OWNER,
+// against a memserver whose LLM is the tests' scripted fake (tests/fakes/platform_llm.py).
+// What mem0ai 3.3.1 sends (read from dist/index.mjs); responses are camelCased by the SDK:
+//   getProject    GET /api/v1/orgs/organizations/{org}/projects/{project}/?fields=...   (ids from ping)
+//   updateProject PATCH same path, snake_cased body
+//   users         GET /v1/entities/
+//   feedback      POST /v1/feedback/ {memory_id, feedback, feedback_reason}
+//   createMemoryExport POST /v1/exports/ {schema, filters, export_instructions?}; getMemoryExport POST /v1/exports/get/
+//   profile settings GET/POST /v2/profiles/settings/; generateProfile/sampleProfiles POST /v2/profiles/jobs/
+//   (Idempotency-Key), getProfileJob GET /v2/profiles/jobs/{id}/, getProfile GET /v2/entities/user/{id}/profile/
+import { randomUUID } from "node:crypto";
+import {
+  AuthenticationError,
+  MemoryClient,
+  MemoryError,
+  MemoryNotFoundError,
+  ValidationError,
+} from "mem0ai";
+
+const NAME = "ts-platform mem0ai 3.x";
+let currentStep = "setup";
+
+class CheckFailed extends Error {}
+
+function step(name) {
+  currentStep = name;
+  console.log(`--> ${name}`);
+}
+
+function show(value) {
+  let text;
+  try {
+    text = JSON.stringify(value, null, 1);
+  } catch {
+    text = String(value);
+  }
+  if (text === undefined) text = String(value);
+  return text.length < 4000 ? text : `${text.slice(0, 4000)} ...(truncated)`;
+}
+
+function fail(message, value) {
+  throw new CheckFailed(value === undefined ? message : `${message}\n    got: ${show(value)}`);
+}
+
+function check(condition, message, value) {
+  if (!condition) fail(message, value);
+}
+
+function deepEqual(a, b) {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v) {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
+  }
+  return v;
+}
+
+function checkEq(actual, expected, what) {
+  if (!deepEqual(actual, expected)) {
+    fail(`${what}: expected ${show(expected)}, got ${show(actual)}`);
+  }
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function checkUuid(value, what) {
+  check(typeof value === "string" && UUID_RE.test(value), `${what} is not a UUID`, value);
+  return value;
+}
+
+function checkDate(value, what) {
+  check(typeof value === "string" && !Number.isNaN(new Date(value).getTime()), `${what} is not a date`, value);
+}
+
+function checkKeys(obj, keys, what) {
+  check(obj && typeof obj === "object" && !Array.isArray(obj), `${what} should be a JSON object`, obj);
+  const missing = keys.filter((k) => !(k in obj));
+  check(missing.length === 0, `${what} lacks keys ${JSON.stringify(missing)}`, obj);
+}
+
+async function expectReject(ErrorClass, fn, what) {
+  let result;
+  try {
+    result = await fn();
+  } catch (err) {
+    if (err instanceof ErrorClass) {
+      console.log(`    ok: ${what} rejected with ${err.name}: ${String(err.message).slice(0, 160)}`);
+      return err;
+    }
+    fail(`${what}: expected ${ErrorClass.name}, got ${err && err.name}: ${err && err.message}`);
+  }
+  fail(`${what}: expected ${ErrorClass.name}, but the call resolved`, result);
+}
+
+
+function env() {
+  const url = process.env.MEMSERVER_URL;
+  const key = process.env.MEMSERVER_KEY;
+  if (!url || !key) {
+    console.error("MEMSERVER_URL and MEMSERVER_KEY must be set");
+    process.exit(3);
+  }
+  return { url: url.replace(/\/+$/, ""), key };
+}
+
+async function waitFor(fn, what, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  fail(`timed out waiting for ${what}`, last);
+}
+
+const SCHEMA = {
+  type: "object",
+  properties: {
+    name: { type: "string", description: "Name" },
+    facts: { type: "array", items: { type: "string" }, description: "Facts" },
+  },
+  required: ["name", "facts"],
+};
+const PROFILE_SCHEMA = {
+  type: "object",
+  properties: { interests: { type: "array", items: { type: "string" }, description: "Interests" } },
+};
+
+async function scenario() {
+  const { url, key } = env();
+  const sfx = randomUUID().slice(0, 10);
+  const alice = `alice-${sfx}`;
+  const client = new MemoryClient({ apiKey: key, host: url });
+
+  step("getProject (fields are snake_cased, the whole object comes back)");
+  const project = await client.getProject({ fields: ["customInstructions"] });
+  check("customInstructions" in project, "getProject lacks customInstructions", project);
+  check(project.customInstructions === null, "fresh project: customInstructions null", project);
+
+  step("updateProject: the value a later getProject returns exactly");
+  const updated = await client.updateProject({
+    customInstructions: "Only food.",
+    agentCustomInstructions: "Agent promises.",
+    customCategories: [{ food: "What the user eats" }],
+    memoryDepth: "deep",
+    usecaseSetting: "support",
+    multilingual: true,
+    decay: false,
+  });
+  check(updated && updated.message, "updateProject should answer a message", updated);
+  const got = await client.getProject({ fields: ["custom_instructions"] });
+  checkEq(got.customInstructions, "Only food.", "customInstructions");
+  checkEq(got.agentCustomInstructions, "Agent promises.", "agentCustomInstructions");
+  checkEq(got.memoryDepth, "deep", "memoryDepth");
+  checkEq(got.multilingual, true, "multilingual");
+  await client.updateProject({ customInstructions: "" });
+  checkEq((await client.getProject({})).customInstructions, "", "cleared customInstructions");
+
+  step("add, users(), feedback");
+  const added = await client.add(
+    [
+      { role: "user", content: "Alice drinks green tea." },
+      { role: "user", content: "Alice hikes in the Alps." },
+    ],
+    { userId: alice, infer: false },
+  );
+  const memId = added.results[0].id;
+  const users = await client.users();
+  check(typeof users.count === "number", "users().count is a number", users);
+  check(users.results.some((u) => u.name === alice && u.type === "user"), "users() lists alice", users);
+  const fb = await client.feedback({ memoryId: memId, feedback: "NEGATIVE", feedbackReason: "outdated" });
+  checkEq(fb.message, "Feedback recorded", "feedback message");
+  checkEq(fb.feedback, "NEGATIVE", "feedback value");
+  await expectReject(MemoryNotFoundError, () => client.feedback({ memoryId: randomUUID(), feedback: "POSITIVE" }),
+    "feedback on an unknown memory");
+
+  step("createMemoryExport / getMemoryExport by id and by filters");
+  const exp = await client.createMemoryExport({ schema: SCHEMA, filters: { user_id: alice } });
+  checkKeys(exp, ["message", "id"], "createMemoryExport");
+  const data = await client.getMemoryExport({ memoryExportId: exp.id });
+  checkEq(data.facts, ["Alice drinks green tea.", "Alice hikes in the Alps."], "export facts");
+  const byFilter = await client.getMemoryExport({ filters: { user_id: alice } });
+  checkEq(byFilter.name, "Alice drinks green tea.", "export by filters");
+
+  step("profile settings, generateProfile with an Idempotency-Key, getProfileJob, getProfile");
+  const settings = await client.updateProfileSettings({ enabled: true, schema: PROFILE_SCHEMA });
+  checkEq(settings.enabled, true, "profiles enabled");
+  checkEq(settings.entities.user.schema, PROFILE_SCHEMA, "schema kept verbatim");
+  await expectReject(ValidationError,
+    () => client.updateProfileSettings({ schema: { type: "object", properties: { x: { type: "string" } } } }),
+    "a property without a description");
+  const idem = `idem-${sfx}`;
+  const job = await client.generateProfile({ entityId: alice, idempotencyKey: idem });
+  check(job.jobId && job.statusUrl, "generateProfile: jobId and statusUrl", job);
+  const again = await client.generateProfile({ entityId: alice, idempotencyKey: idem });
+  checkEq([again.jobId, again.replayed], [job.jobId, true], "the same key gives the same job");
+  const status = await waitFor(async () => {
+    const j = (await client.getProfileJob(job.statusUrl)).job;
+    return j.status === "SUCCEEDED" ? j : null;
+  }, "the profile job");
+  checkEq(status.succeeded, 1, "job succeeded");
+  const profile = await client.getProfile({ entityId: alice });
+  checkEq(profile.status, "succeeded", "profile status");
+  checkEq(profile.profile.interests, ["Alice drinks green tea.", "Alice hikes in the Alps."], "profile interests");
+  await expectReject(MemoryNotFoundError, () => client.getProfile({ entityId: `nobody-${sfx}` }), "unknown user");
+  const sample = await client.sampleProfiles({ limit: 2 });
+  checkEq(sample.entityIds, [alice], "sampled users");
+}
+
+const mode = process.argv[2] || "full";
+const started = Date.now();
+try {
+  await scenario();
+  console.log(`OK [${NAME} ${mode}] in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  process.exit(0);
+} catch (err) {
+  if (err instanceof CheckFailed) {
+    console.error(`FAIL [${NAME} ${mode}] [${currentStep}]: ${err.message}`);
+    process.exit(1);
+  }
+  console.error(err);
+  console.error(`ERROR [${NAME} ${mode}] [${currentStep}]: unexpected ${err && err.name}: ${err && err.message}`);
+  process.exit(2);
+}
