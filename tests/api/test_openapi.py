@@ -59,10 +59,10 @@ def success_schemas(spec: dict[str, Any]) -> dict[tuple[str, str, str], dict[str
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             for status, response in op["responses"].items():
-                if status.startswith("2"):
-                    out[(method, path, status)] = (
-                        response.get("content", {}).get("application/json", {}).get("schema", {})
-                    )
+                content = response.get("content", {})
+                if not status.startswith("2") or (content and "application/json" not in content):
+                    continue  # an error, or a documented non-JSON body (the JSONL export)
+                out[(method, path, status)] = content.get("application/json", {}).get("schema", {})
     return out
 
 

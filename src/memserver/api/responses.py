@@ -17,6 +17,8 @@ from typing import Any, Generic, Literal, TypeVar
 from fastapi import Response
 from pydantic import BaseModel, Field, TypeAdapter
 
+from memserver.services.settings import ProjectSettings
+
 # -- the wire -----------------------------------------------------------------------------------
 
 # The serializer FastAPI used for these routes (a TypeAdapter over an `Any`-typed dict): same bytes.
@@ -406,8 +408,8 @@ class ProjectCreated(Message):
     project_id: str
 
 
-class Project(Out):
-    """A project with all its settings (contract §2.8; the settings keys are listed by the settings model)."""
+class Project(ProjectSettings):
+    """A project with all its settings (contract §2.8): the keys of `ProjectSettings`, and these."""
 
     project_id: str
     id: str
@@ -417,12 +419,14 @@ class Project(Out):
     created_at: datetime
     updated_at: datetime
     members: list[Member]
-    custom_instructions: str | None = None
-    custom_categories: list[Any] | None = None
-    usecase: str | None = None
-    expiration_date: date | None = None
+    usecase: str | None
+    update_custom_instructions: None
+    summary_custom_instructions: None
+    summary_batch_size: None
+    summary_max_tokens: None
+    expiration_date: None
     is_default: bool
-    active_prompt_profile: str | None = None
+    active_prompt_profile: None
     user_role: str | None
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape
 from memserver.api.http import JSONResponse
+from memserver.api.responses import ExportAccepted, ExportDocument, Summary, wire
 from memserver.api.routes.orgs import json_object
 from memserver.services import documents
 
@@ -16,7 +15,12 @@ router = APIRouter(tags=["exports and summaries"])
 EXPORT_ACCEPTED = "Memory export request received. The export will be ready in a few seconds."
 
 
-@router.post("/v1/exports", status_code=201, summary="Export memories shaped by a JSON schema (an LLM job)")
+@router.post(
+    "/v1/exports",
+    status_code=201,
+    summary="Export memories shaped by a JSON schema (an LLM job)",
+    response_model=ExportAccepted,
+)
 @error_shape("message")
 async def create_export(request: Request, state: StateDep, principal: PrincipalDep) -> JSONResponse:
     body = await json_object(request)
@@ -33,17 +37,26 @@ async def create_export(request: Request, state: StateDep, principal: PrincipalD
     return JSONResponse({"message": EXPORT_ACCEPTED, "id": str(export_id)}, status_code=201)
 
 
-@router.post("/v1/exports/get", summary="The export's document, by id or by filters (the newest match)")
+@router.post(
+    "/v1/exports/get",
+    summary="The export's document, by id or by filters (the newest match)",
+    response_model=ExportDocument,
+)
 @error_shape("error")
-async def get_export(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_export(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
     body = await json_object(request)
-    return await documents.get_export(
+    document = await documents.get_export(
         state.db, principal, body.get("memory_export_id") or body.get("id"), body.get("filters"), body
     )
+    return wire(document)
 
 
-@router.post("/v1/summary", summary="An LLM summary of the memories matching the filters (none: the project)")
+@router.post(
+    "/v1/summary",
+    summary="An LLM summary of the memories matching the filters (none: the project)",
+    response_model=list[Summary],
+)
 @error_shape("error")
-async def summary(request: Request, state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def summary(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
     body = await json_object(request)
-    return [await documents.summarize(state.db, state.providers, principal, body.get("filters"), body)]
+    return wire([await documents.summarize(state.db, state.providers, principal, body.get("filters"), body)])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape
 from memserver.api.params import memory_uuid
+from memserver.api.responses import EntityFilters, FeedbackGiven, FeedbackList, Stats, wire
 from memserver.api.schemas import Schema
 from memserver.errors import BadRequest
 from memserver.services import insights
@@ -33,38 +34,47 @@ def _feedback_out(row: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/feedback", summary="Give feedback on a memory (null feedback removes yours)")
+@router.post(
+    "/v1/feedback", summary="Give feedback on a memory (null feedback removes yours)", response_model=FeedbackGiven
+)
 @error_shape("error")
-async def give_feedback(body: FeedbackBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def give_feedback(body: FeedbackBody, state: StateDep, principal: PrincipalDep) -> Response:
     if not body.memory_id:
         raise BadRequest("memory_id is required")
     mid = memory_uuid(body.memory_id)
     row = await insights.give_feedback(state.db, principal, mid, body.feedback, body.feedback_reason)
     if row is None:
-        return {
+        removed = {
             "message": "Feedback removed",
             "id": None,
             "memory_id": str(mid),
             "feedback": None,
             "feedback_reason": None,
         }
-    return {"message": "Feedback recorded", **_feedback_out(row)}
+        return wire(removed)
+    return wire({"message": "Feedback recorded", **_feedback_out(row)})
 
 
-@router.get("/v1/feedback", summary="Feedback of the project, or of one memory (memserver extension)")
+@router.get(
+    "/v1/feedback",
+    summary="Feedback of the project, or of one memory (memserver extension)",
+    response_model=FeedbackList,
+)
 @error_shape("error")
-async def list_feedback(state: StateDep, principal: PrincipalDep, memory_id: str | None = None) -> dict[str, Any]:
+async def list_feedback(state: StateDep, principal: PrincipalDep, memory_id: str | None = None) -> Response:
     rows = await insights.list_feedback(state.db, principal, memory_uuid(memory_id) if memory_id else None)
-    return {"count": len(rows), "results": [_feedback_out(r) for r in rows]}
+    return wire({"count": len(rows), "results": [_feedback_out(r) for r in rows]})
 
 
-@router.get("/v1/stats", summary="Counts of memories, events and entities of the project")
+@router.get("/v1/stats", summary="Counts of memories, events and entities of the project", response_model=Stats)
 @error_shape("error")
-async def stats(state: StateDep, principal: PrincipalDep) -> dict[str, int]:
-    return await insights.stats(state.db, principal)
+async def stats(state: StateDep, principal: PrincipalDep) -> Response:
+    return wire(await insights.stats(state.db, principal))
 
 
-@router.get("/v1/entities/filters", summary="Values the project's memories can be filtered by")
+@router.get(
+    "/v1/entities/filters", summary="Values the project's memories can be filtered by", response_model=EntityFilters
+)
 @error_shape("error")
-async def entity_filters(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await insights.filter_values(state.db, principal)
+async def entity_filters(state: StateDep, principal: PrincipalDep) -> Response:
+    return wire(await insights.filter_values(state.db, principal))

@@ -11,10 +11,11 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
+from memserver.api.responses import Members, Message, Org, OrgCreated, OrgSummary, Project, ProjectCreated, wire
 from memserver.api.schemas import Schema, reject_nul
 from memserver.errors import BadRequest
 from memserver.services import orgs, tenants
@@ -85,11 +86,11 @@ async def _project(request: Request, principal: Principal, org_id: str, project_
 
 
 # -- organisations --------------------------------------------------------------------------------
-@router.get("", summary="Organizations the key's member belongs to")
+@router.get("", summary="Organizations the key's member belongs to", response_model=list[OrgSummary])
 @error_shape("message")
-async def list_orgs(state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def list_orgs(state: StateDep, principal: PrincipalDep) -> Response:
     rows = await orgs.list_orgs_of(state.db, principal)
-    return [
+    body = [
         {
             "org_id": str(r["id"]),
             "id": str(r["id"]),
@@ -103,9 +104,10 @@ async def list_orgs(state: StateDep, principal: PrincipalDep) -> list[dict[str, 
         }
         for r in rows
     ]
+    return wire(body)
 
 
-@router.post("", status_code=201, summary="Create an organization owned by the caller")
+@router.post("", status_code=201, summary="Create an organization owned by the caller", response_model=OrgCreated)
 @error_shape("message")
 async def create_org(body: NameBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
     if not body.name or not body.name.strip():
@@ -114,67 +116,73 @@ async def create_org(body: NameBody, state: StateDep, principal: PrincipalDep) -
     return JSONResponse({"message": "Organization created successfully.", "org_id": str(org_id)}, status_code=201)
 
 
-@router.get("/{org_id}", summary="Get an organization")
+@router.get("/{org_id}", summary="Get an organization", response_model=Org)
 @error_shape("message")
-async def get_org(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_org(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     org, members = await orgs.get_org(state.db, principal, segment(org_id))
-    return _org_out(org, members, principal)
+    return wire(_org_out(org, members, principal))
 
 
-@router.delete("/{org_id}", summary="Delete an organization with all its projects")
+@router.delete("/{org_id}", summary="Delete an organization with all its projects", response_model=Message)
 @error_shape("message")
-async def delete_org(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def delete_org(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     await orgs.delete_org(state.db, principal, segment(org_id))
     state.key_cache.clear()
-    return {"message": "Organization deleted successfully!"}
+    return wire({"message": "Organization deleted successfully!"})
 
 
-@router.get("/{org_id}/members", summary="Members of an organization")
+@router.get("/{org_id}/members", summary="Members of an organization", response_model=Members)
 @error_shape("message")
-async def org_members(org_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def org_members(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     rows = await orgs.org_members(state.db, principal, segment(org_id))
-    return {"members": [_member_out(m) for m in rows]}
+    return wire({"members": [_member_out(m) for m in rows]})
 
 
-@router.post("/{org_id}/members", status_code=201, summary="Add a member to an organization")
+@router.post("/{org_id}/members", status_code=201, summary="Add a member to an organization", response_model=Message)
 @error_shape("message")
 async def add_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
     await orgs.add_org_member(state.db, principal, segment(org_id), body.email or "", body.role or "")
     return JSONResponse({"message": "User added to the organization."}, status_code=201)
 
 
-@router.put("/{org_id}/members", summary="Change a member's organization role")
+@router.put("/{org_id}/members", summary="Change a member's organization role", response_model=Message)
 @error_shape("message")
-async def set_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def set_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> Response:
     await orgs.set_org_member_role(state.db, principal, segment(org_id), body.email or "", body.role or "")
     state.key_cache.clear()
-    return {"message": "User role updated successfully"}
+    return wire({"message": "User role updated successfully"})
 
 
-@router.delete("/{org_id}/members", summary="Remove a member (JSON body {email}); its keys stop working")
+@router.delete(
+    "/{org_id}/members", summary="Remove a member (JSON body {email}); its keys stop working", response_model=Message
+)
 @error_shape("message")
-async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> Response:
     await orgs.remove_org_member(state.db, principal, segment(org_id), body.email or "")
     state.key_cache.clear()
-    return {"message": "User removed from organization."}
+    return wire({"message": "User removed from organization."})
 
 
 # -- projects -------------------------------------------------------------------------------------
-@router.get("/{org_id}/projects", summary="Projects of the organization the key reaches")
+@router.get("/{org_id}/projects", summary="Projects of the organization the key reaches", response_model=list[Project])
 @error_shape("message")
-async def list_projects(org_id: str, state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def list_projects(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     rows = await orgs.projects_of(state.db, principal, segment(org_id))
-    return [project_out(r, [], replace(principal, project_id=r.id, role=r.role)) for r in rows]
+    return wire([project_out(r, [], replace(principal, project_id=r.id, role=r.role)) for r in rows])
 
 
-@router.post("/{org_id}/projects", summary="Create a project")
+@router.post("/{org_id}/projects", summary="Create a project", response_model=ProjectCreated)
 @error_shape("message")
-async def create_project(org_id: str, body: NameBody, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def create_project(org_id: str, body: NameBody, state: StateDep, principal: PrincipalDep) -> Response:
     pid = await orgs.create_project_for(state.db, principal, segment(org_id), body.name or "", body.description)
-    return {"message": "Project created successfully.", "project_id": str(pid)}
+    return wire({"message": "Project created successfully.", "project_id": str(pid)})
 
 
-@router.get("/{org_id}/projects/{project_id}", summary="Get a project with all its settings (`fields` ignored)")
+@router.get(
+    "/{org_id}/projects/{project_id}",
+    summary="Get a project with all its settings (`fields` ignored)",
+    response_model=Project,
+)
 @error_shape("message")
 async def get_project(
     org_id: str,
@@ -183,74 +191,82 @@ async def get_project(
     state: StateDep,
     principal: PrincipalDep,
     fields: Annotated[list[str] | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     row, members = await project_settings.get_project(state.db, acting)
-    return project_out(row, members, acting)
+    return wire(project_out(row, members, acting))
 
 
-@router.patch("/{org_id}/projects/{project_id}", summary="Update project settings (null clears one)")
+@router.patch(
+    "/{org_id}/projects/{project_id}", summary="Update project settings (null clears one)", response_model=Message
+)
 @error_shape("message")
 async def update_project(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Response:
     body = await json_object(request)
     acting = await _project(request, principal, org_id, project_id)
     await project_settings.update_project(state.db, acting, body)
-    return {"message": "Project updated successfully"}
+    return wire({"message": "Project updated successfully"})
 
 
-@router.delete("/{org_id}/projects/{project_id}", summary="Delete a project and all its data")
+@router.delete("/{org_id}/projects/{project_id}", summary="Delete a project and all its data", response_model=Message)
 @error_shape("message")
 async def delete_project(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.delete_project(state.db, acting)
     state.key_cache.clear()
-    return {"message": "Project and related data deleted successfully."}
+    return wire({"message": "Project and related data deleted successfully."})
 
 
-@router.get("/{org_id}/projects/{project_id}/members", summary="Members with a role in the project")
+@router.get(
+    "/{org_id}/projects/{project_id}/members", summary="Members with a role in the project", response_model=Members
+)
 @error_shape("message")
 async def project_members(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Response:
     acting = await _project(request, principal, org_id, project_id)
-    return {"members": [_member_out(m) for m in await orgs.project_members(state.db, acting)]}
+    return wire({"members": [_member_out(m) for m in await orgs.project_members(state.db, acting)]})
 
 
-@router.post("/{org_id}/projects/{project_id}/members", summary="Add a member to the project")
+@router.post("/{org_id}/projects/{project_id}/members", summary="Add a member to the project", response_model=Message)
 @error_shape("message")
 async def add_project_member(
     org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=True)
     state.key_cache.clear()
-    return {"message": "User added to the project successfully."}
+    return wire({"message": "User added to the project successfully."})
 
 
-@router.put("/{org_id}/projects/{project_id}/members", summary="Change a member's project role")
+@router.put("/{org_id}/projects/{project_id}/members", summary="Change a member's project role", response_model=Message)
 @error_shape("message")
 async def set_project_member(
     org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=False)
     state.key_cache.clear()
-    return {"message": "User role updated successfully."}
+    return wire({"message": "User role updated successfully."})
 
 
-@router.delete("/{org_id}/projects/{project_id}/members", summary="Remove a member from the project (?email=)")
+@router.delete(
+    "/{org_id}/projects/{project_id}/members",
+    summary="Remove a member from the project (?email=)",
+    response_model=Message,
+)
 @error_shape("message")
 async def remove_project_member(
     org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep, email: str = ""
-) -> dict[str, Any]:
+) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.remove_project_member(state.db, acting, email)
     state.key_cache.clear()
-    return {"message": "Member removed from the project"}
+    return wire({"message": "Member removed from the project"})
 
 
 async def json_object(request: Request) -> dict[str, Any]:

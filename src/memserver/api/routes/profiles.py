@@ -5,31 +5,43 @@ Errors are `{"error": {"code", "message"}}` (plus `detail`), as the Platform's p
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
+from memserver.api.responses import EntityProfile, ProfileJob, ProfileJobAccepted, ProfileSettings, wire
 from memserver.api.routes.orgs import json_object
 from memserver.services import profiles
 
 router = APIRouter(tags=["profiles"])
 
 
-@router.get("/v2/profiles/settings", summary="Profile settings: enabled, and a JSON schema per entity type")
+@router.get(
+    "/v2/profiles/settings",
+    summary="Profile settings: enabled, and a JSON schema per entity type",
+    response_model=ProfileSettings,
+)
 @error_shape("error")
-async def get_settings(state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await profiles.get_settings(state.db, principal)
+async def get_settings(state: StateDep, principal: PrincipalDep) -> Response:
+    return wire(await profiles.get_settings(state.db, principal))
 
 
-@router.post("/v2/profiles/settings", summary="Change profile settings (omitted = unchanged, null = cleared)")
+@router.post(
+    "/v2/profiles/settings",
+    summary="Change profile settings (omitted = unchanged, null = cleared)",
+    response_model=ProfileSettings,
+)
 @error_shape("error")
-async def update_settings(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await profiles.update_settings(state.db, principal, await json_object(request))
+async def update_settings(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+    return wire(await profiles.update_settings(state.db, principal, await json_object(request)))
 
 
-@router.post("/v2/profiles/jobs", status_code=202, summary="Generate profiles: trigger (one entity) or sample")
+@router.post(
+    "/v2/profiles/jobs",
+    status_code=202,
+    summary="Generate profiles: trigger (one entity) or sample",
+    response_model=ProfileJobAccepted,
+)
 @error_shape("error")
 async def create_job(request: Request, state: StateDep, principal: PrincipalDep) -> JSONResponse:
     body = await json_object(request)
@@ -38,15 +50,22 @@ async def create_job(request: Request, state: StateDep, principal: PrincipalDep)
     return JSONResponse(out, status_code=202)
 
 
-@router.get("/v2/profiles/jobs/{job_id}", summary="A profile job's status and per-entity results")
+@router.get(
+    "/v2/profiles/jobs/{job_id}", summary="A profile job's status and per-entity results", response_model=ProfileJob
+)
 @error_shape("error")
-async def get_job(job_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await profiles.get_job(state.db, principal, segment(job_id))
+async def get_job(job_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+    return wire(await profiles.get_job(state.db, principal, segment(job_id)))
 
 
-@router.get("/v2/entities/{entity_type}/{entity_id}/profile", summary="An entity's profile and its status")
+@router.get(
+    "/v2/entities/{entity_type}/{entity_id}/profile",
+    summary="An entity's profile and its status",
+    response_model=EntityProfile,
+)
 @error_shape("error")
-async def get_profile(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await profiles.get_profile(
+async def get_profile(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+    profile = await profiles.get_profile(
         state.db, state.providers, state.queue, principal, segment(entity_type), segment(entity_id)
     )
+    return wire(profile)

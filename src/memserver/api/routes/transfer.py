@@ -7,18 +7,22 @@ Both act on the key's project, or on the project named by `?project_id=`; both n
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.responses import Imported, wire
 from memserver.services import tenants, transfer
 
 router = APIRouter(tags=["backup and restore"])
 
 
-@router.get("/v1/memserver/export", summary="Export the project as JSONL (memserver extension)")
+@router.get(
+    "/v1/memserver/export",
+    summary="Export the project as JSONL (memserver extension)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "One JSON object per line"}},
+)
 @error_shape("error")
 async def export_project(state: StateDep, principal: PrincipalDep) -> StreamingResponse:
     tenants.require_owner(principal, "exporting the project")  # before the response starts
@@ -31,8 +35,12 @@ async def export_project(state: StateDep, principal: PrincipalDep) -> StreamingR
     )
 
 
-@router.post("/v1/memserver/import", summary="Import a JSONL export or a Mem0 get_all dump (memserver extension)")
+@router.post(
+    "/v1/memserver/import",
+    summary="Import a JSONL export or a Mem0 get_all dump (memserver extension)",
+    response_model=Imported,
+)
 @error_shape("error")
-async def import_project(request: Request, state: StateDep, principal: PrincipalDep) -> dict[str, Any]:
+async def import_project(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
     counts = await transfer.import_lines(state.db, state.providers, principal, await request.body())
-    return {"message": "Import completed", "imported": counts}
+    return wire({"message": "Import completed", "imported": counts})
