@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from memserver.domain.rows import FeedbackRow
 from memserver.errors import BadRequest, NotFound
 from memserver.services import tenants
 from memserver.storage.db import Database
@@ -18,7 +19,7 @@ EVENT_TYPES = ["ADD", "UPDATE", "DELETE", "SEARCH", "GET_ALL", "GET", "DELETE_AL
 
 async def give_feedback(
     db: Database, principal: Principal, memory_id: uuid.UUID, feedback: str | None, reason: str | None
-) -> Any | None:
+) -> FeedbackRow | None:
     """One feedback per memory and member (upserted); feedback None removes it. Returns the stored row."""
     tenants.require_role(principal)
     value = None if feedback is None else str(feedback).strip().upper()
@@ -34,7 +35,7 @@ async def give_feedback(
         return await repo.upsert(principal.project_id, memory_id, principal.user_email, value, reason)
 
 
-async def list_feedback(db: Database, principal: Principal, memory_id: uuid.UUID | None) -> list[Any]:
+async def list_feedback(db: Database, principal: Principal, memory_id: uuid.UUID | None) -> list[FeedbackRow]:
     async with db.connect() as conn:
         return await FeedbackRepository(conn).list(principal.project_id, memory_id)
 

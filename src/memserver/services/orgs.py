@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from memserver.domain.rows import MemberProjectRow, MemberRoleRow, MemberRow, OrgRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.services import tenants
 from memserver.storage.db import Database
@@ -30,7 +31,7 @@ async def create_org_for(db: Database, principal: Principal, name: str) -> uuid.
     return await tenants.create_org(db, name, owner_email=principal.user_email)
 
 
-async def get_org(db: Database, principal: Principal, org_id: str) -> tuple[Any, list[Any]]:
+async def get_org(db: Database, principal: Principal, org_id: str) -> tuple[OrgRow, list[MemberRow]]:
     oid = tenants.require_org(principal, org_id)
     async with db.connect() as conn:
         repo = TenantRepository(conn)
@@ -47,7 +48,7 @@ async def delete_org(db: Database, principal: Principal, org_id: str) -> None:
             raise NotFound("Organization not found")
 
 
-async def org_members(db: Database, principal: Principal, org_id: str) -> list[Any]:
+async def org_members(db: Database, principal: Principal, org_id: str) -> list[MemberRow]:
     oid = tenants.require_org(principal, org_id)
     async with db.connect() as conn:
         return await TenantRepository(conn).list_members(oid)
@@ -90,7 +91,7 @@ async def remove_org_member(db: Database, principal: Principal, org_id: str, ema
 
 
 # -- projects -----------------------------------------------------------------------------------
-async def projects_of(db: Database, principal: Principal, org_id: str) -> list[Any]:
+async def projects_of(db: Database, principal: Principal, org_id: str) -> list[MemberProjectRow]:
     """The org's projects this key reaches and its member has a role in."""
     tenants.require_org(principal, org_id)
     assert principal.member_id is not None
@@ -122,7 +123,7 @@ async def delete_project(db: Database, principal: Principal) -> None:
             raise NotFound(tenants.PROJECT_NOT_FOUND)
 
 
-async def project_members(db: Database, principal: Principal) -> list[Any]:
+async def project_members(db: Database, principal: Principal) -> list[MemberRoleRow]:
     tenants.require_role(principal)
     async with db.connect() as conn:
         return await TenantRepository(conn).list_project_members(principal.project_id)

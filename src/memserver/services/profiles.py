@@ -23,7 +23,7 @@ from memserver.pipeline import documents
 from memserver.providers.registry import Providers
 from memserver.services import jobs, settings, tenants
 from memserver.services.documents import NO_LLM, require_llm
-from memserver.storage.db import Database
+from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.entities import EntityRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memories import MemoryRepository
@@ -172,7 +172,9 @@ async def create_job(
     return _accepted(job_id, payload, replayed=False)
 
 
-async def _entities(conn: Any, project_id: uuid.UUID, operation: str, etype: str, body: dict[str, Any]) -> list[str]:
+async def _entities(
+    conn: Connection, project_id: uuid.UUID, operation: str, etype: str, body: dict[str, Any]
+) -> list[str]:
     if operation == "trigger":
         name = body.get("entity_id")
         if not isinstance(name, str) or not name:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from memserver.domain.add import AddInput
+from memserver.domain.rows import MemberRoleRow, ProjectRow
 from memserver.errors import BadRequest, NotFound
 from memserver.services import tenants
 from memserver.storage.db import Database
@@ -68,7 +69,7 @@ class ProjectSettings(BaseModel):
         return out
 
 
-def from_row(row: Any) -> ProjectSettings:
+def from_row(row: ProjectRow) -> ProjectSettings:
     stored = dict(row.settings or {})
     stored.pop("profiles", None)
     known = {k: v for k, v in stored.items() if k in ProjectSettings.model_fields and v is not None}
@@ -131,7 +132,7 @@ def with_project_defaults(settings: ProjectSettings, inp: AddInput) -> AddInput:
     return inp.model_copy(update=missing) if missing else inp
 
 
-async def get_project(db: Database, principal: Principal) -> tuple[Any, list[Any]]:
+async def get_project(db: Database, principal: Principal) -> tuple[ProjectRow, list[MemberRoleRow]]:
     """The project row and its members (any role may read them)."""
     tenants.require_role(principal)
     async with db.connect() as conn:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from memserver.domain.rows import MemberRoleRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import KeyInfo, TenantRepository, hash_key
@@ -304,7 +306,7 @@ async def remove_member(db: Database, org: str, email: str, project: str | None 
         return member is not None and await repo.remove_project_member(pid, member.id)
 
 
-async def list_members(db: Database, org: str, project: str | None = None) -> list[Any]:
+async def list_members(db: Database, org: str, project: str | None = None) -> Sequence[MemberRoleRow]:
     async with db.connect() as conn:
         repo = TenantRepository(conn)
         org_id = await _org(repo, org)

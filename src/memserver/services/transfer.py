@@ -23,7 +23,7 @@ from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import tenants
-from memserver.storage.db import Database
+from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.tenants import TenantRepository
 from memserver.storage.repositories.transfer import KINDS, TransferRepository, columns
 from memserver.types import Principal
@@ -248,7 +248,7 @@ async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -
         m["embedding"] = [float(x) for x in m["embedding"]]
 
 
-async def _restore_settings(conn: Any, principal: Principal, project: dict[str, Any]) -> None:
+async def _restore_settings(conn: Connection, principal: Principal, project: dict[str, Any]) -> None:
     """The exported project's settings onto the target (its name and description stay its own)."""
     columns = {k: project.get(k) for k in ("custom_instructions", "custom_categories")}
     stored = found if isinstance(found := project.get("settings"), dict) else {}

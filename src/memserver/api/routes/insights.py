@@ -10,6 +10,7 @@ from memserver.api.deps import PrincipalDep, StateDep, error_shape
 from memserver.api.params import memory_uuid
 from memserver.api.responses import EntityFilters, FeedbackGiven, FeedbackList, Stats, wire
 from memserver.api.schemas import Schema
+from memserver.domain.rows import FeedbackRow
 from memserver.errors import BadRequest
 from memserver.services import insights
 
@@ -22,7 +23,7 @@ class FeedbackBody(Schema):
     feedback_reason: str | None = None
 
 
-def _feedback_out(row: Any) -> dict[str, Any]:
+def _feedback_out(row: FeedbackRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "memory_id": str(row.memory_id),

@@ -7,6 +7,7 @@ Errors here are `{"message": ...}` (with `detail`), as on the Platform. Authoris
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.responses import Members, Message, Org, OrgCreated, OrgSummary, Project, ProjectCreated, wire
 from memserver.api.schemas import Schema, reject_nul
+from memserver.domain.rows import MemberRoleRow, OrgRow, ProjectRow
 from memserver.errors import BadRequest
 from memserver.services import orgs, tenants
 from memserver.services import settings as project_settings
@@ -35,11 +37,11 @@ class MemberBody(Schema):
     role: str | None = None
 
 
-def _member_out(row: Any) -> dict[str, Any]:
+def _member_out(row: MemberRoleRow) -> dict[str, Any]:
     return {"username": row.email, "email": row.email, "role": row.role, "user_id": row.email}
 
 
-def _org_out(org: Any, members: list[Any], principal: Principal) -> dict[str, Any]:
+def _org_out(org: OrgRow, members: Sequence[MemberRoleRow], principal: Principal) -> dict[str, Any]:
     return {
         "org_id": str(org.id),
         "id": str(org.id),
@@ -56,7 +58,7 @@ def _org_out(org: Any, members: list[Any], principal: Principal) -> dict[str, An
     }
 
 
-def project_out(row: Any, members: list[Any], principal: Principal) -> dict[str, Any]:
+def project_out(row: ProjectRow, members: Sequence[MemberRoleRow], principal: Principal) -> dict[str, Any]:
     s = project_settings.from_row(row)
     return {
         "project_id": str(row.id),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memserver.domain.rows import FeedbackRow
 
 _FEEDBACK_COLS = "id, memory_id, member_email, feedback, feedback_reason, created_at, updated_at"
 
@@ -17,8 +19,8 @@ class FeedbackRepository:
 
     async def upsert(
         self, project_id: uuid.UUID, memory_id: uuid.UUID, email: str, feedback: str, reason: str | None
-    ) -> Any:
-        return (
+    ) -> FeedbackRow:
+        row = (
             await self.conn.execute(
                 text(
                     "INSERT INTO memory_feedback (id, project_id, memory_id, member_email, feedback, feedback_reason) "
@@ -29,6 +31,7 @@ class FeedbackRepository:
                 {"id": uuid.uuid4(), "p": project_id, "m": memory_id, "e": email, "f": feedback, "r": reason},
             )
         ).one()
+        return cast(FeedbackRow, row)
 
     async def remove(self, project_id: uuid.UUID, memory_id: uuid.UUID, email: str) -> bool:
         res = await self.conn.execute(
@@ -37,13 +40,14 @@ class FeedbackRepository:
         )
         return bool(res.rowcount)
 
-    async def list(self, project_id: uuid.UUID, memory_id: uuid.UUID | None) -> list[Any]:
+    async def list(self, project_id: uuid.UUID, memory_id: uuid.UUID | None) -> list[FeedbackRow]:
         sql = f"SELECT {_FEEDBACK_COLS} FROM memory_feedback WHERE project_id = :p"
         params: dict[str, Any] = {"p": project_id}
         if memory_id is not None:
             sql += " AND memory_id = :m"
             params["m"] = memory_id
-        return list((await self.conn.execute(text(sql + " ORDER BY updated_at DESC, id"), params)).all())
+        rows = list((await self.conn.execute(text(sql + " ORDER BY updated_at DESC, id"), params)).all())
+        return cast(list[FeedbackRow], rows)
 
 
 class StatsRepository:

@@ -7,11 +7,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from memserver.domain.rows import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
 from memserver.types import Principal
 
 KEY_PREFIX = "m0-"
@@ -171,8 +172,9 @@ class TenantRepository:
         row = await self._first("SELECT id FROM orgs WHERE name = :v OR id::text = :v", v=name_or_id)
         return None if row is None else row.id
 
-    async def get_org(self, org_id: uuid.UUID) -> Any | None:
-        return await self._first("SELECT id, name, created_at, updated_at FROM orgs WHERE id = :id", id=org_id)
+    async def get_org(self, org_id: uuid.UUID) -> OrgRow | None:
+        row = await self._first("SELECT id, name, created_at, updated_at FROM orgs WHERE id = :id", id=org_id)
+        return cast(OrgRow | None, row)
 
     async def delete_org(self, org_id: uuid.UUID) -> bool:
         res = await self.conn.execute(text("DELETE FROM orgs WHERE id = :id"), {"id": org_id})
@@ -195,10 +197,11 @@ class TenantRepository:
         return [dict(r._mapping) for r in rows]
 
     # -- members --------------------------------------------------------------------------------
-    async def get_member(self, org_id: uuid.UUID, email: str) -> Any | None:
-        return await self._first(
+    async def get_member(self, org_id: uuid.UUID, email: str) -> MemberRefRow | None:
+        row = await self._first(
             "SELECT id, email, role FROM members WHERE org_id = :o AND email = :e", o=org_id, e=email
         )
+        return cast(MemberRefRow | None, row)
 
     async def add_member(self, org_id: uuid.UUID, email: str, role: str) -> uuid.UUID:
         member_id = uuid.uuid4()
@@ -222,7 +225,7 @@ class TenantRepository:
         )
         return bool(res.rowcount)
 
-    async def list_members(self, org_id: uuid.UUID) -> list[Any]:
+    async def list_members(self, org_id: uuid.UUID) -> list[MemberRow]:
         return await self._rows(
             "SELECT id, email, role, created_at FROM members WHERE org_id = :o ORDER BY created_at, email", o=org_id
         )
@@ -231,7 +234,7 @@ class TenantRepository:
         row = await self._first("SELECT count(*) AS n FROM members WHERE org_id = :o AND role = 'OWNER'", o=org_id)
         return int(row.n) if row else 0
 
-    async def list_project_members(self, project_id: uuid.UUID) -> list[Any]:
+    async def list_project_members(self, project_id: uuid.UUID) -> list[MemberRoleRow]:
         """Members with a role in the project: its own members and the org's OWNERs."""
         return await self._rows(
             f"""
@@ -287,8 +290,9 @@ class TenantRepository:
         rows = (await self.conn.execute(text(sql), params)).all()
         return rows[0].id if len(rows) == 1 else None
 
-    async def get_project(self, project_id: uuid.UUID) -> Any | None:
-        return await self._first(f"SELECT {_PROJECT_COLS} FROM projects p WHERE p.id = :id", id=project_id)
+    async def get_project(self, project_id: uuid.UUID) -> ProjectRow | None:
+        row = await self._first(f"SELECT {_PROJECT_COLS} FROM projects p WHERE p.id = :id", id=project_id)
+        return cast(ProjectRow | None, row)
 
     async def update_project(self, project_id: uuid.UUID, columns: dict[str, Any], settings: dict[str, Any]) -> None:
         """Set plain columns and merge `settings` into the settings document (one statement)."""
@@ -324,7 +328,7 @@ class TenantRepository:
         rows = await self.conn.execute(text(sql + " ORDER BY p.created_at"), params)
         return [dict(r._mapping) for r in rows]
 
-    async def member_projects(self, member_id: uuid.UUID) -> list[Any]:
+    async def member_projects(self, member_id: uuid.UUID) -> list[MemberProjectRow]:
         """The projects of the member's org it has a role in, with that role."""
         return await self._rows(
             f"""
