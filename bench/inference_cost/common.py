@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.stats import percentile
 
-FAKE_KEYS = ("chat_requests", "prompt_tokens", "completion_tokens", "chat_handling_ms")
+FAKE_KEYS = ("chat_requests", "prompt_tokens", "completion_tokens", "prompt_chars", "chat_handling_ms")
 
 
 def fake_stats(llm_base_url: str) -> dict[str, float]:
@@ -34,6 +34,7 @@ def add_record(wall_s: float, cpu_s: float, fake: dict[str, float], statements: 
         "llm_calls": int(fake["chat_requests"]),
         "prompt_tokens": int(fake["prompt_tokens"]),
         "completion_tokens": int(fake["completion_tokens"]),
+        "prompt_chars": int(fake.get("prompt_chars", 0)),
         "db_statements": statements,
         **extra,
     }
@@ -53,7 +54,7 @@ def summarize(adds: list[dict[str, Any]]) -> dict[str, Any]:
         out[f"{key}_p50"] = round(percentile(vals, 0.50), 2)
         out[f"{key}_p95"] = round(percentile(vals, 0.95), 2)
         out[f"{key}_mean"] = round(statistics.fmean(vals), 2)
-    for key in ("llm_calls", "prompt_tokens", "completion_tokens", "db_statements", "memories_written"):
+    for key in ("llm_calls", "prompt_tokens", "prompt_chars", "completion_tokens", "db_statements", "memories_written"):
         vals = col(key)
         if vals:
             out[f"{key}_mean"] = round(statistics.fmean(vals), 2)

@@ -297,6 +297,7 @@ ROWS = [
     ("LLM calls per add", "llm_calls_mean"),
     ("prompt tokens per add", "prompt_tokens_mean"),
     ("prompt tokens, first add", "first_add_prompt_tokens"),
+    ("prompt characters per add", "prompt_chars_mean"),
     ("completion tokens per add", "completion_tokens_mean"),
     ("memories written per add", "memories_written_mean"),
 ]

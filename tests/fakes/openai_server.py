@@ -99,8 +99,9 @@ class FakeOpenAI:
                 self.stats[key] = self.stats.get(key, 0) + value
 
     def stats_snapshot(self) -> dict[str, float]:
-        """Requests served per kind, summed chat `usage`, and the chat requests' server-side handling time."""
-        keys = ("requests", "chat_requests", "embedding_requests", "prompt_tokens", "completion_tokens")
+        """Requests served per kind, summed chat `usage` (and prompt characters, a second proxy), and the chat
+        requests' server-side handling time."""
+        keys = ("requests", "chat_requests", "embedding_requests", "prompt_tokens", "completion_tokens", "prompt_chars")
         with self._lock:
             out = {k: self.stats.get(k, 0) for k in keys}
             out["chat_handling_ms"] = round(self.stats.get("chat_handling_ms", 0.0), 3)
@@ -138,9 +139,10 @@ class FakeOpenAI:
             # Shaped like llama.cpp's refusal; the text must never reach memserver's API clients.
             return self.reject_json_schema, {"error": {"message": "SECRET-PROVIDER-TEXT: json_schema unsupported"}}
         content = self._next_reply(body)
-        prompt = approx_tokens(" ".join(_message_text(m) for m in body.get("messages") or []))
+        prompt_text = " ".join(_message_text(m) for m in body.get("messages") or [])
+        prompt = approx_tokens(prompt_text)
         completion = approx_tokens(content)
-        self.count(prompt_tokens=prompt, completion_tokens=completion)
+        self.count(prompt_tokens=prompt, completion_tokens=completion, prompt_chars=len(prompt_text))
         return 200, {
             "id": "chatcmpl-fake",
             "object": "chat.completion",

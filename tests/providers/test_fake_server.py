@@ -82,4 +82,5 @@ def test_fake_server_answers_mem0s_prompt_in_mem0s_format_and_counts_usage() -> 
     assert stats["chat_requests"] == 2
     assert stats["prompt_tokens"] == sum(u["prompt_tokens"] for u in usage)
     assert stats["completion_tokens"] == sum(u["completion_tokens"] for u in usage)
+    assert stats["prompt_chars"] > len(MEM0_PROMPT) + len(PROMPT)
     assert stats["chat_handling_ms"] > 0
