@@ -241,6 +241,9 @@ def running(fake: FakeOpenAI | None = None, port: int = 0) -> Iterator[FakeOpenA
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
+        # Headers and body leave in two writes: without TCP_NODELAY a kept-alive connection could hold the
+        # body back until the client's delayed ACK of the headers (up to 40 ms on Linux).
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             started = time.perf_counter()  # the request line and headers are read: the fake's time starts
