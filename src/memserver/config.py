@@ -102,6 +102,22 @@ class SearchSettings(BaseModel):
     )
 
 
+class LimitsSettings(BaseModel):
+    """Bounds on the work one request may ask for; exceeding one is a 400 (413 for the body size)."""
+
+    max_body_bytes: int = Field(4 * 1024 * 1024, description="Largest request body in bytes (413 above it).")
+    max_messages: int = Field(1_000, description="Most messages in one add (each is one embedding).")
+    max_text_chars: int = Field(50_000, description="Longest text of one message or memory update, in characters.")
+    max_query_chars: int = Field(8_000, description="Longest search query, in characters.")
+    max_metadata_bytes: int = Field(64 * 1024, description="Largest `metadata` object, as JSON bytes.")
+    max_json_depth: int = Field(32, description="Deepest nesting of any JSON value in a request (metadata...).")
+    max_filter_depth: int = Field(16, description="Deepest nesting of AND/OR/NOT in `filters`.")
+    max_list_items: int = Field(
+        1_000, description="Most items in an `in` list, `memory_ids`, `categories` or batch of a filter."
+    )
+    max_entity_id_chars: int = Field(255, description="Longest user_id / agent_id / app_id / run_id.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEMSERVER_",
@@ -133,6 +149,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

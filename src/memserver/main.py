@@ -14,6 +14,7 @@ from memserver import __version__
 from memserver.api import http
 from memserver.api.routes import add, entities, events, listing, memory, system
 from memserver.config import Settings, get_settings
+from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
 from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, http.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
-    app.add_middleware(http.EdgeMiddleware)
+    app.add_middleware(http.EdgeMiddleware, limits=Limits(**settings.limits.model_dump()))
     for module in (system, add, listing, memory, entities, events):
         app.include_router(module.router)
     return app

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from memserver.domain import limits as request_limits
+from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
 from memserver.providers.errors import ProviderError
 
@@ -35,11 +37,15 @@ class EdgeMiddleware:
     * `//` collapses to `/` and a trailing slash is dropped, so both spellings reach the same
       route and nothing ever redirects (the Python SDK treats a 3xx as an error).
     * Assigns a request id (X-Request-ID in, or a new one) for logs and error bodies.
-    * Rejects NUL bytes in the query string (Postgres text cannot hold them).
+    * Rejects NUL bytes in the path and the query string (Postgres text cannot hold them).
+    * Limits the request body to `limits.max_body_bytes` (413), by Content-Length before anything
+      is read and by counting the bytes actually received (chunked bodies have no length).
+    * Installs the request limits (`domain.limits.current()`) for the validators.
     """
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, limits: Limits | None = None):
         self.app = app
+        self.limits = limits or Limits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +65,27 @@ class EdgeMiddleware:
         rid = rid or uuid.uuid4().hex[:16]
         scope["memserver.request_id"] = rid  # for the outermost 500 handler, after the contextvar reset
         token = request_id_var.set(rid)
+        limits_token = request_limits.use(self.limits)
+        max_body = self.limits.max_body_bytes
+        too_large = f"Request body larger than {max_body} bytes (MEMSERVER_LIMITS__MAX_BODY_BYTES)"
+        declared = -1
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+        received = 0
+
+        async def receive_counted() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_body:
+                    # FastAPI re-raises HTTPExceptions from body reading; the handler renders the JSON.
+                    raise StarletteHTTPException(413, detail=too_large)
+            return message
 
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -75,18 +102,17 @@ class EdgeMiddleware:
             await send_with_id(message)
 
         try:
-            if b"%00" in scope.get("query_string", b""):
-                resp = JSONResponse(
-                    {
-                        "error": "NUL bytes are not allowed",
-                        "detail": "NUL bytes are not allowed",
-                        "request_id": rid,
-                    },
-                    status_code=400,
-                )
-                await resp(scope, receive, send_with_id)
+            refusal: tuple[int, str] | None = None
+            if b"%00" in scope.get("query_string", b"") or b"%00" in raw or "\x00" in path:
+                refusal = (400, "NUL bytes are not allowed")
+            elif declared > max_body:
+                refusal = (413, too_large)
+            if refusal is not None:
+                status, message = refusal
+                body = {"error": message, "detail": message, "request_id": rid}
+                await JSONResponse(body, status_code=status)(scope, receive, send_with_id)
                 return
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive_counted, send_tracking)
         except Exception:
             # Answer the 500 here instead of re-raising: a re-raised error makes the server drop the
             # keep-alive connection, and the client's next request on it would fail too.
@@ -96,6 +122,7 @@ class EdgeMiddleware:
             body = {"error": "internal_error", "detail": "Internal server error", "request_id": rid}
             await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:
+            request_limits.reset(limits_token)
             request_id_var.reset(token)
 
 
