@@ -61,7 +61,11 @@ class EmbedderSettings(BaseModel):
     )
     threads: int = Field(0, description="Local embedder: texts embedded in parallel (0 = number of cores).")
     max_batch: int = Field(256, description="OpenAI-compatible embedder: most texts sent in one request.")
-    cache_size: int = Field(4096, description="Embeddings kept in an in-process LRU cache (0 disables).")
+    cache_size: int = Field(4096, description="Most embeddings kept in the in-process LRU cache (0 disables it).")
+    cache_max_bytes: int = Field(
+        16 * 1024 * 1024, description="Memory the embedding cache may use, in bytes (vectors and keys)."
+    )
+    cache_max_text_chars: int = Field(2_000, description="Texts longer than this are embedded without being cached.")
     timeout_s: float = Field(30.0, description="Timeout of one embeddings request (OpenAI-compatible).")
 
 

@@ -29,7 +29,12 @@ def build_embedder(settings: Settings) -> Embedder:
         if e.dim != LocalEmbedder.dim:
             raise ValueError(f"the local embedder produces {LocalEmbedder.dim} dimensions, not {e.dim}")
         return LocalEmbedder(
-            model_cache_dir(settings), quantized=e.quantized, threads=e.threads, cache_size=e.cache_size
+            model_cache_dir(settings),
+            quantized=e.quantized,
+            threads=e.threads,
+            cache_size=e.cache_size,
+            cache_max_bytes=e.cache_max_bytes,
+            cache_max_text_chars=e.cache_max_text_chars,
         )
     from memserver.providers.embedder.openai import OpenAIEmbedder
 
