@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 
 from memserver.config import Settings, get_settings
-from memserver.errors import NotFound
+from memserver.errors import MemserverError, NotFound
 from memserver.storage import migrate
 from memserver.storage.db import Database
 
@@ -169,10 +169,11 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 last = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
                 _out(f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  {k.name}  {status}  last used {last}")
         elif args.action == "revoke":
-            n = _run(settings, lambda db: tenants.revoke_key(db, args.key))
-            if n == 0:
-                raise SystemExit(f"memserver: no active key {args.key!r}")
-            _out(f"revoked {n} key(s)")
+            try:
+                k = _run(settings, lambda db: tenants.revoke_key(db, args.key))
+            except MemserverError as exc:
+                raise SystemExit(f"memserver: {exc.message}") from None
+            _out(f"revoked key {k.id} ({k.key_prefix}…, {k.org_name}/{k.project_name})")
 
 
 def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--name", default="cli")
     kc.add_argument("--email", default="admin@memserver.local", help="reported as user_email by /v1/ping/")
     ks.add_parser("list", help="list keys (prefixes only)")
-    kr = ks.add_parser("revoke", help="revoke a key by id or prefix")
+    kr = ks.add_parser("revoke", help="revoke one key by its id, the key itself, or 8+ characters of either")
     kr.add_argument("key")
     keys.set_defaults(func=cmd_keys)
 

@@ -6,11 +6,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "sk-placeholder", ""}
+_DEFAULT_DB_PASSWORDS = {"memserver", "postgres", "password"}
 
 
 def _default_data_dir() -> Path:
@@ -91,6 +93,9 @@ class AuthSettings(BaseModel):
         5.0,
         description="Seconds a resolved API key is cached in-process (revocation takes effect within this).",
     )
+    key_cache_size: int = Field(
+        10_000, description="Most API keys (known or unknown) the in-process key cache holds; least recently used go."
+    )
 
 
 class SearchSettings(BaseModel):
@@ -136,7 +141,14 @@ class Settings(BaseSettings):
     workers: int = Field(1, description="Number of HTTP worker processes (uvicorn).")
     log_level: str = Field("info", description="Log level.")
     public_url: str | None = Field(
-        None, description="External base URL used in pagination links (default: the request's own URL)."
+        None,
+        description="External base URL used in pagination links. Unset: the request's own URL when its Host "
+        "is in MEMSERVER_ALLOWED_HOSTS, else links are relative (path and query only).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description='Host names (no port) trusted to build absolute pagination links without public_url; "*" trusts any '
+        '(JSON list, e.g. ["api.example.com"]).',
     )
     database_url: SecretStr | None = Field(
         None,
@@ -164,7 +176,17 @@ class Settings(BaseSettings):
             ):
                 if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                     raise ValueError(f"MEMSERVER_{name.upper().replace('.', '__')} is a placeholder in prod")
+            if self.database_url is not None:
+                password = urlsplit(self.database_url.get_secret_value()).password or ""
+                if password.lower() in _PLACEHOLDER_SECRETS | _DEFAULT_DB_PASSWORDS:
+                    raise ValueError("MEMSERVER_DATABASE_URL has no password or a default one in prod")
+            if self.uses_redis() and not urlsplit(self.redis.url).password:
+                raise ValueError("MEMSERVER_REDIS__URL has no password in prod (redis://:password@host:6379/0)")
         return self
+
+    def uses_redis(self) -> bool:
+        """Whether anything is configured to go through Redis (Celery jobs, shared rate limits)."""
+        return self.worker.runner == "celery"
 
     def async_database_url(self) -> str | None:
         """The configured database URL, normalised to the asyncpg driver."""

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             db=db,
             providers=providers,
-            key_cache=KeyCache(settings.auth.key_cache_ttl_s),
+            key_cache=KeyCache(settings.auth.key_cache_ttl_s, settings.auth.key_cache_size),
             queue=queue,
         )
         await queue.start()

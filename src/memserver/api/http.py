@@ -172,10 +172,20 @@ async def memserver_error_handler(request: Request, exc: Exception) -> JSONRespo
     return _error_response(exc.status_code, error_body(exc.message, route_shape(request), exc.status_code, exc.extra))
 
 
+_PROVIDER_MESSAGES = {
+    502: "The embedding or LLM provider returned an error.",
+    503: "The embedding or LLM provider is unavailable.",
+    504: "The embedding or LLM provider did not answer in time.",
+}
+
+
 async def provider_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The upstream's own text (which can quote a key suffix or internal hosts) goes to the log only."""
     assert isinstance(exc, ProviderError)
     log.warning("provider failure: %s", exc)
-    return _error_response(exc.status_code, {"error": exc.code, "detail": str(exc)})
+    message = _PROVIDER_MESSAGES.get(exc.status_code, _PROVIDER_MESSAGES[502])
+    message += " The server log has the details under this request_id."
+    return _error_response(exc.status_code, {"error": exc.code, "detail": message}, request)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -166,6 +166,18 @@ def check_page(
     return p, size
 
 
+def link_base(request: Request, public_url: str | None) -> str:
+    """Scheme and host for absolute links: MEMSERVER_PUBLIC_URL, or the request's own when its Host header is
+    allowed (MEMSERVER_ALLOWED_HOSTS); otherwise "" (a relative link), so a forged Host never reaches a client."""
+    if public_url:
+        return public_url.rstrip("/")
+    allowed: list[str] = request.app.state.memserver.settings.allowed_hosts
+    host = request.url.hostname or ""
+    if "*" in allowed or host.strip("[]").lower() in {h.lower() for h in allowed}:
+        return str(request.base_url).rstrip("/")
+    return ""
+
+
 def envelope(
     request: Request, public_url: str | None, results: list[Any], total: int, page: int, page_size: int
 ) -> dict[str, Any]:
@@ -177,8 +189,7 @@ def envelope(
         params = dict(request.query_params)
         params["page"] = str(n)
         params["page_size"] = str(page_size)
-        base = (public_url or str(request.base_url)).rstrip("/")
-        return f"{base}{request.url.path}/?{urlencode(params)}"
+        return f"{link_base(request, public_url)}{request.url.path}/?{urlencode(params)}"
 
     return {
         "count": total,
