@@ -111,6 +111,21 @@ class SearchSettings(BaseModel):
     )
 
 
+class RateLimitSettings(BaseModel):
+    """Requests per window per API key and per project; 0 = unlimited. Over the limit: 429 + Retry-After."""
+
+    per_key: int = Field(0, description="Requests one API key may make per window (0 = no limit).")
+    per_project: int = Field(0, description="Requests all keys of one project may make per window (0 = no limit).")
+    window_s: int = Field(
+        60, description="Length of a rate-limit window in seconds (windows are aligned to the clock)."
+    )
+    backend: Literal["memory", "redis"] = Field(
+        "memory",
+        description="'memory' counts per API process; 'redis' shares the counts of every replica through "
+        "MEMSERVER_REDIS__URL.",
+    )
+
+
 class LimitsSettings(BaseModel):
     """Bounds on the work one request may ask for; exceeding one is a 400 (413 for the body size)."""
 
@@ -166,6 +181,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -186,7 +202,7 @@ class Settings(BaseSettings):
 
     def uses_redis(self) -> bool:
         """Whether anything is configured to go through Redis (Celery jobs, shared rate limits)."""
-        return self.worker.runner == "celery"
+        return self.worker.runner == "celery" or self.ratelimit.backend == "redis"
 
     def async_database_url(self) -> str | None:
         """The configured database URL, normalised to the asyncpg driver."""

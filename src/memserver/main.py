@@ -18,6 +18,7 @@ from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
 from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
+from memserver.services import ratelimit
 from memserver.services.runtime import Runtime
 from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
@@ -46,18 +47,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await check_embedding_dim(conn, settings.embedder.dim)
         providers = build_providers(settings)
         queue = build_queue(settings, db, providers)
+        limiter = ratelimit.build_limiter(settings.ratelimit, settings.redis.url)
         app.state.memserver = Runtime(
             settings=settings,
             db=db,
             providers=providers,
             key_cache=KeyCache(settings.auth.key_cache_ttl_s, settings.auth.key_cache_size),
             queue=queue,
+            limiter=limiter,
         )
         await queue.start()
         try:
             yield
         finally:
             await queue.aclose()
+            await limiter.aclose()
             await providers.aclose()
             await db.dispose()
 

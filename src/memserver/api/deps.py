@@ -9,12 +9,13 @@ from urllib.parse import unquote
 from fastapi import Depends, Request
 
 from memserver.errors import Unauthorized
-from memserver.services import tenants
+from memserver.services import ratelimit, tenants
 from memserver.services.runtime import Runtime
 from memserver.types import Principal
 
 INVALID_KEY = "Invalid API key. Create one with `memserver keys create` and send it as `Authorization: Token <key>`."
 F = TypeVar("F", bound=Callable[..., Any])
+RATE_LIMIT_HEADERS = "memserver.ratelimit_headers"  # scope key read by api.http.EdgeMiddleware
 
 
 AppState = Runtime
@@ -38,6 +39,12 @@ async def authenticate(request: Request) -> Principal:
     principal = await tenants.resolve_key(state.db, state.key_cache, key)
     if principal is None:
         raise Unauthorized(INVALID_KEY)
+    if state.limiter.enabled:
+        decision = await state.limiter.check(principal)
+        if decision is not None:
+            request.scope[RATE_LIMIT_HEADERS] = decision.headers()  # the edge adds them to the response
+            if not decision.allowed:
+                raise ratelimit.refusal(decision)
     return principal
 
 

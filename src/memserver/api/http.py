@@ -90,7 +90,8 @@ class EdgeMiddleware:
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                extra = scope.get("memserver.ratelimit_headers", [])  # set by api.deps.authenticate
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode()), *extra]
             await send(message)
 
         started = False

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from memserver.config import Settings
 from memserver.providers.registry import Providers
 from memserver.services.jobs import JobQueue
+from memserver.services.ratelimit import RateLimiter
 from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
 
@@ -18,3 +19,4 @@ class Runtime:
     providers: Providers
     key_cache: KeyCache
     queue: JobQueue
+    limiter: RateLimiter
