@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
+from memserver import logs
 from memserver.config import Settings, get_settings
 from memserver.errors import MemserverError, NotFound
 from memserver.storage import migrate
@@ -120,6 +121,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=None,  # uvicorn's records go through memserver's handler (text or JSON, request id)
             access_log=args.access_log,
             loop="uvloop",
             http="httptools",
@@ -262,11 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    for name in ("memserver", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(settings.log_level.upper())
+    logs.configure(settings.log_level, settings.log_format)
     return args.func(args, settings)
 
 

@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="HTTP port.")
     workers: int = Field(1, description="Number of HTTP worker processes (uvicorn).")
     log_level: str = Field("info", description="Log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="'json': one JSON object per log line (ts, level, logger, message, request_id)."
+    )
     public_url: str | None = Field(
         None,
         description="External base URL used in pagination links. Unset: the request's own URL when its Host "
@@ -162,8 +165,8 @@ class Settings(BaseSettings):
     )
     allowed_hosts: list[str] = Field(
         default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
-        description='Host names (no port) trusted to build absolute pagination links without public_url; "*" trusts any '
-        '(JSON list, e.g. ["api.example.com"]).',
+        description="Host names (no port) trusted to build absolute pagination links without public_url; "
+        '"*" trusts any (JSON list, e.g. ["api.example.com"]).',
     )
     database_url: SecretStr | None = Field(
         None,

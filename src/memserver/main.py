@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from memserver import __version__
+from memserver import __version__, logs
 from memserver.api import http
 from memserver.api.routes import add, entities, events, listing, memory, system
 from memserver.config import Settings, get_settings
@@ -86,4 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` with several worker processes."""
-    return create_app(get_settings())
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)  # a fresh process: logging is not set up yet
+    return create_app(settings)

@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from fastapi import Depends, Request
 
+from memserver import metrics
 from memserver.errors import Unauthorized
 from memserver.services import ratelimit, tenants
 from memserver.services.runtime import Runtime
@@ -44,6 +45,7 @@ async def authenticate(request: Request) -> Principal:
         if decision is not None:
             request.scope[RATE_LIMIT_HEADERS] = decision.headers()  # the edge adds them to the response
             if not decision.allowed:
+                metrics.RATE_LIMITED.inc()
                 raise ratelimit.refusal(decision)
     return principal
 

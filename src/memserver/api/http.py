@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -15,13 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from memserver import metrics
 from memserver.domain import limits as request_limits
 from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
+from memserver.logs import request_id_var
 from memserver.providers.errors import ProviderError
 
 log = logging.getLogger("memserver.http")
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SLASHES = re.compile(r"/{2,}")
 
 
@@ -95,11 +96,14 @@ class EdgeMiddleware:
             await send(message)
 
         started = False
+        status = 500
+        t0 = time.perf_counter()
 
         async def send_tracking(message: Any) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
             await send_with_id(message)
 
         try:
@@ -121,8 +125,14 @@ class EdgeMiddleware:
             if started:
                 raise
             body = {"error": "internal_error", "detail": "Internal server error", "request_id": rid}
+            status = 500
             await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"  # bounded label values: templates only
+            metrics.HTTP_LATENCY.labels(scope.get("method", ""), template, str(status)).observe(
+                time.perf_counter() - t0
+            )
             request_limits.reset(limits_token)
             request_id_var.reset(token)
 

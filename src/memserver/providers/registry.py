@@ -49,4 +49,6 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_providers(settings: Settings) -> Providers:
-    return Providers(embedder=build_embedder(settings))
+    from memserver.providers.instrumented import InstrumentedEmbedder
+
+    return Providers(embedder=InstrumentedEmbedder(build_embedder(settings)))

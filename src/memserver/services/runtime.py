@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from memserver.config import Settings
 from memserver.providers.registry import Providers
 from memserver.services.jobs import JobQueue
+from memserver.services.ops import ReadinessState
 from memserver.services.ratelimit import RateLimiter
 from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
@@ -20,3 +21,4 @@ class Runtime:
     key_cache: KeyCache
     queue: JobQueue
     limiter: RateLimiter
+    readiness: ReadinessState = field(default_factory=ReadinessState)

@@ -92,6 +92,19 @@ class Database:
         async with self.connect() as conn:
             await conn.execute(select(1))
 
+    def pool_status(self) -> dict[str, dict[str, int]]:
+        """Connections per pool (main, search) and state, for metrics."""
+        out: dict[str, dict[str, int]] = {}
+        for name, engine in (("main", self.engine), ("search", self._generic_engine)):
+            pool: Any = engine.pool
+            out[name] = {
+                "size": int(pool.size()),
+                "checked_out": int(pool.checkedout()),
+                "idle": int(pool.checkedin()),
+                "overflow": max(0, int(pool.overflow())),
+            }
+        return out
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         await self._generic_engine.dispose()
