@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memserver import __version__, logs
-from memserver.api import http
+from memserver.api import http, openapi
 from memserver.api.routes import add, entities, events, listing, memory, system
 from memserver.config import Settings, get_settings
 from memserver.domain.limits import Limits
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(http.EdgeMiddleware, limits=Limits(**settings.limits.model_dump()))
     for module in (system, add, listing, memory, entities, events):
         app.include_router(module.router)
+    app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     return app
 
 

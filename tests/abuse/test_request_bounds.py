@@ -171,3 +171,14 @@ def test_limit_defaults_match_the_settings() -> None:
     from memserver.config import LimitsSettings
 
     assert Limits(**LimitsSettings().model_dump()) == Limits()
+
+
+def test_huge_numbers_read_back_from_jsonb(api: httpx.Client) -> None:
+    """Found by schemathesis: jsonb prints 1e135 as a 136-digit integer, which the JSON encoder refused (500)."""
+    r = api.post("/v1/users/", json={"user_id": "big-numbers", "metadata": {"x": 3.1e135}})
+    assert r.status_code == 201, r.text
+    add = api.post(ADD_V3, json=verbatim_add_body("hi", user_id="big-numbers", metadata={"x": -2.6e200}))
+    assert add.status_code == 200, add.text
+    for path in ("/v1/entities/", "/v1/events/", "/v1/memories/?user_id=big-numbers"):
+        r = api.get(path)
+        assert r.status_code == 200, (path, r.text[:300])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -28,7 +29,18 @@ _SLASHES = re.compile(r"/{2,}")
 
 class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError:
+            # jsonb keeps numbers exactly and prints 1e135 as a 136-digit integer, which orjson (64-bit
+            # integers only) refuses; the standard library writes any integer.
+            return json.dumps(content, default=_json_default, ensure_ascii=False).encode()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy
+        return value.tolist()
+    return str(value)
 
 
 class EdgeMiddleware:
