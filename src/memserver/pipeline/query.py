@@ -144,7 +144,7 @@ class QueryHints:
 # No other quantifier follows the greedy one, so the match never backtracks (linear in the query).
 _CAPITALISED = re.compile(r"\b[A-Z][\w\-]*")
 _LOWER = re.compile(r"[a-z]")
-MAX_NAMES = 8
+MAX_NAMES = 4  # each name is one more full-text test per memory in scope; 2 in 1000 LoCoMo questions name more
 MAX_PERIODS = 16  # dates/months/years read from one query; the rest are ignored
 
 
