@@ -3,8 +3,6 @@ skips long texts (before: 4096 entries of any size, keyed by the plaintext, shar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -16,9 +14,9 @@ ENTRY = 384 * 4 + ENTRY_OVERHEAD
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Iterator[LocalEmbedder]:
+def embedder() -> LocalEmbedder:
     emb = LocalEmbedder(MODEL_CACHE, cache_max_bytes=10 * ENTRY, cache_max_text_chars=500)
-    yield emb
+    return emb
 
 
 async def test_long_texts_are_not_cached(embedder: LocalEmbedder) -> None:
@@ -42,11 +40,14 @@ async def test_cache_is_bounded_by_bytes(embedder: LocalEmbedder) -> None:
 def test_keys_are_digests_of_model_and_text() -> None:
     a, b = EmbeddingCache("model-a", max_bytes=10 * ENTRY), EmbeddingCache("model-b", max_bytes=10 * ENTRY)
     ka, kb = a.key("alice's secret"), b.key("alice's secret")
-    assert ka is not None and kb is not None
+    assert ka is not None
+    assert kb is not None
     assert ka != kb
-    assert len(ka) == 32 and b"secret" not in ka
+    assert len(ka) == 32
+    assert b"secret" not in ka
     a.put(ka, np.ones(384, dtype=np.float32))
-    assert a.get(ka) is not None and a.get(kb) is None
+    assert a.get(ka) is not None
+    assert a.get(kb) is None
 
 
 def test_disabled_cache_keeps_nothing() -> None:

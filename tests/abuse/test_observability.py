@@ -60,7 +60,8 @@ def test_metrics(server: LiveServer, fake: FakeOpenAI, tenant: tuple[str, str]) 
         'memserver_provider_errors_total{code="provider_error",kind="embedder",provider="openai:fake-embedding"}'
         in text
     )
-    assert "memserver_jobs_pending " in text and "memserver_jobs_oldest_pending_age_seconds " in text
+    assert "memserver_jobs_pending " in text
+    assert "memserver_jobs_oldest_pending_age_seconds " in text
     assert 'memserver_db_pool_connections{pool="main",state="checked_out"}' in text
 
 
@@ -73,7 +74,8 @@ def test_json_logs_carry_the_request_id(server: LiveServer, fake: FakeOpenAI, te
         timeout=30,
     )
     fake.fail_next = 0
-    assert r.status_code == 502 and r.headers["x-request-id"] == "req-abc-123"
+    assert r.status_code == 502
+    assert r.headers["x-request-id"] == "req-abc-123"
     lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
     mine = [rec for rec in lines if rec.get("request_id") == "req-abc-123"]
     assert mine, server.log.read_text()[-2000:]
@@ -88,10 +90,12 @@ def test_ready_fails_while_the_embedder_is_down(server: LiveServer, fake: FakeOp
     finally:
         fake.fail_next = 0
     assert r.status_code == 503
-    assert r.json()["embedder"].startswith("error") and r.json()["database"] == "ok"
+    assert r.json()["embedder"].startswith("error")
+    assert r.json()["database"] == "ok"
     assert httpx.get(f"{server.url}/health", timeout=30).status_code == 200  # liveness is not readiness
     r = httpx.get(f"{server.url}/ready", timeout=30)
-    assert r.status_code == 200 and r.json() == {"status": "ready", "database": "ok", "embedder": "ok"}
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready", "database": "ok", "embedder": "ok"}
 
 
 def test_ready_fails_while_the_database_is_down(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -95,7 +95,9 @@ def test_provider_error_text_does_not_reach_clients(
     fake.fail_next = 0
     assert r.status_code == 502
     assert r.json()["detail"]
-    assert "scripted failure" not in r.text and "Error code" not in r.text and "abcd" not in r.text
+    assert "scripted failure" not in r.text
+    assert "Error code" not in r.text
+    assert "abcd" not in r.text
     assert "scripted failure" in openai_server.log.read_text()  # the operator still sees it
 
 
@@ -107,7 +109,8 @@ def test_pagination_links_ignore_a_forged_host(api: httpx.Client) -> None:
     )
     assert r.status_code == 200, r.text
     nxt = r.json()["next"]
-    assert nxt and "evil.example" not in nxt
+    assert nxt
+    assert "evil.example" not in nxt
     assert nxt.startswith("/v1/memories/?")
     r = api.get("/v1/memories/", params={"user_id": "pages", "page": 1, "page_size": 1})
     assert r.json()["next"].startswith(str(api.base_url).rstrip("/") + "/v1/memories/?")  # 127.0.0.1 is allowed
@@ -136,7 +139,8 @@ def test_write_private_tightens_an_existing_file(tmp_path: Path) -> None:
     f.write_text("old")
     f.chmod(0o644)
     write_private(f, "new")
-    assert stat.S_IMODE(f.stat().st_mode) == 0o600 and f.read_text() == "new"
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert f.read_text() == "new"
 
 
 # --- keys revoke --------------------------------------------------------------------------------
