@@ -52,7 +52,8 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_response(
         str(tmp_path),
     ]
     env = {**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "NO_COLOR": "1"}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
+    # cwd: schemathesis keeps an example database (.schemathesis/) in its working directory
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path)
     out = done.stdout + done.stderr
     if done.returncode != 0:
         pytest.fail(f"schemathesis found problems (exit {done.returncode}):\n{out[-20000:]}")
