@@ -204,3 +204,26 @@ def test_prod_settings_accept_real_passwords() -> None:
         worker={"runner": "celery"},  # type: ignore[arg-type]
         redis={"url": "redis://:r3dis-pw@redis:6379/0"},  # type: ignore[arg-type]
     )
+
+
+async def test_provider_error_text_does_not_reach_events(db: Database, tenant: tuple[str, str]) -> None:
+    """A job that fails on a provider records a fixed reason: GET /v1/event/{id} is client-visible."""
+    from memserver.domain.jobs import JobKind, JobStatus
+    from memserver.providers.errors import ProviderError
+    from memserver.services import jobs
+    from memserver.storage.repositories.jobs import JobRepository
+
+    job_id = uuid.uuid4()
+    async with db.connect() as conn:
+        await JobRepository(conn).insert(uuid.UUID(tenant[0]), job_id, JobKind.ADD, {"messages": []})
+
+    async def failing(*args: object) -> None:
+        raise ProviderError("Error code: 401 - Incorrect API key provided: sk-...abcd")
+
+    status = await jobs.run(db, None, job_id, {JobKind.ADD: failing})  # type: ignore[arg-type, dict-item]
+    assert status == JobStatus.FAILED
+    async with db.connect() as conn:
+        error = (await conn.execute(text("SELECT error FROM events WHERE id = :id"), {"id": job_id})).scalar_one()
+    assert error
+    assert "abcd" not in error
+    assert "Incorrect API key" not in error

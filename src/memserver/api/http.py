@@ -21,7 +21,7 @@ from memserver.domain import limits as request_limits
 from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
 from memserver.logs import request_id_var
-from memserver.providers.errors import ProviderError
+from memserver.providers.errors import ProviderError, public_message
 
 log = logging.getLogger("memserver.http")
 _SLASHES = re.compile(r"/{2,}")
@@ -195,19 +195,11 @@ async def memserver_error_handler(request: Request, exc: Exception) -> JSONRespo
     return _error_response(exc.status_code, error_body(exc.message, route_shape(request), exc.status_code, exc.extra))
 
 
-_PROVIDER_MESSAGES = {
-    502: "The embedding or LLM provider returned an error.",
-    503: "The embedding or LLM provider is unavailable.",
-    504: "The embedding or LLM provider did not answer in time.",
-}
-
-
 async def provider_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """The upstream's own text (which can quote a key suffix or internal hosts) goes to the log only."""
     assert isinstance(exc, ProviderError)
     log.warning("provider failure: %s", exc)
-    message = _PROVIDER_MESSAGES.get(exc.status_code, _PROVIDER_MESSAGES[502])
-    message += " The server log has the details under this request_id."
+    message = public_message(exc) + " The server log has the details under this request_id."
     return _error_response(exc.status_code, {"error": exc.code, "detail": message}, request)
 
 

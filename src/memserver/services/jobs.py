@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.providers.errors import ProviderError, public_message
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
@@ -61,6 +62,9 @@ async def run(
         return JobStatus.SUCCEEDED
     except JobFailed as exc:
         error = str(exc)
+    except ProviderError as exc:  # the event is readable by the client: the upstream text goes to the log
+        log.warning("job %s: provider failure: %s", job_id, exc)
+        error = public_message(exc)
     except Exception as exc:  # recorded with its reason; never silently dropped
         log.exception("job %s failed", job_id)
         error = str(exc) if getattr(exc, "status_code", None) else f"{type(exc).__name__}: {exc}"
