@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness import MODEL_CACHE
 from memserver.providers.embedder.cache import ENTRY_OVERHEAD, EmbeddingCache
 from memserver.providers.embedder.local import LocalEmbedder
-from tests.conftest import MODEL_CACHE
 
 ENTRY = 384 * 4 + ENTRY_OVERHEAD
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.server import LiveServer, start_server, stop_server
 from memserver.storage import migrate
 from memserver.storage.embedded import EmbeddedPostgres
-from tests.conftest import LiveServer, start_server, stop_server
 from tests.fakes.openai_server import FakeOpenAI, running
 
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from harness.server import LiveServer, free_port, start_server, stop_server
 from memserver.services import tenants
 from memserver.storage.db import Database
-from tests.conftest import LiveServer, free_port, start_server, stop_server
 
 LIMIT = 5
 # A long window: the test's requests all fall in one window unless it started right at a boundary,

@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 
+from harness.server import LiveServer, start_server, stop_server
 from memserver.config import Settings
 from memserver.errors import BadRequest, Conflict
 from memserver.services import tenants
@@ -22,7 +23,6 @@ from memserver.storage.db import Database
 from memserver.storage.embedded import EmbeddedPostgres
 from memserver.types import Principal
 from tests.api.helpers import add_verbatim
-from tests.conftest import LiveServer, start_server, stop_server
 from tests.fakes.openai_server import FakeOpenAI, running
 
 
