@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-model.txt | sha1sum | cut -c1-12)
 
-.PHONY: install system-deps serve test test-sdk lint fmt migrate revision bench-speed bench-locomo compose-check clean env-example
+.PHONY: install system-deps serve test test-sdk lint fmt migrate revision bench-speed bench-locomo bench-inference compose-check clean env-example
 
 install: $(STAMP)
 
@@ -73,6 +73,9 @@ bench-speed: install
 
 bench-locomo: install
 	$(BIN)/python -m bench.locomo_recall $(BENCH_ARGS)
+
+bench-inference: install
+	$(BIN)/python -m bench.inference_cost $(BENCH_ARGS)
 
 compose-check:
 	bash .ci/check-deploy-files

@@ -14,6 +14,18 @@ computed here) and a dense-only run (the same server with retrieval="semantic").
                                                         # with MEMSERVER_EMBEDDER__CACHE_SIZE=0
     python -m bench.locomo_recall --conversations conv-26 --out result.json   # CI smoke
 
+Mode B (`--mode B`, infer=true): each session's turns go as consecutive two-message exchanges (turn 2k as
+`user`, 2k+1 as `assistant`; same user_id, content and session-date timestamp as mode A) through
+POST /v3/memories/add/ with infer=true and metadata {"dia_ids": [...], "session": n}, one at a time, each
+event polled until it ends. A retrieved memory covers an evidence turn when that turn is one of the
+`provenance.sources[*].message_indices` of the add (event) that carried it. Same metrics, k counting
+memories; plus memories per turn, LLM calls and prompt tokens per add (the events' metadata), and the
+share of evidence that any stored memory covers (the ceiling of frac@k). Without --url, the private
+server's LLM is the scripted echo fake (one fact per user message, verbatim): that proves the plumbing
+end to end and is NOT a quality figure; point --url at a server with a real model for one.
+
+    python -m bench.locomo_recall --mode B --conversations conv-26            # echo fake, ~1 minute
+
 (from the repository root, with the project's virtualenv).
 """
 
@@ -23,13 +35,14 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import math
 import os
 import re
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +109,28 @@ def load(path: Path, only: set[str] | None) -> list[dict[str, Any]]:
     return convs
 
 
+def exchanges(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each session's turns as consecutive two-message exchanges: turn 2k as `user`, turn 2k+1 as `assistant`
+    (a session with an odd number of turns ends with a one-message exchange). Keeps each exchange's dia_ids."""
+    out: list[dict[str, Any]] = []
+    for session, group in itertools.groupby(turns, key=lambda t: t["session"]):
+        rows = list(group)
+        for i in range(0, len(rows), 2):
+            pair = rows[i : i + 2]
+            out.append(
+                {
+                    "session": session,
+                    "ts": pair[0]["ts"],
+                    "dia_ids": [t["dia_id"] for t in pair],
+                    "messages": [
+                        {"role": role, "content": t["text"]}
+                        for role, t in zip(("user", "assistant"), pair, strict=False)
+                    ],
+                }
+            )
+    return out
+
+
 def gold_ids(evidence: list[str], ids: set[str]) -> list[str]:
     """Split on ; , and spaces; repair D:11:26 -> D11:26 and D30:05 -> D30:5; drop unknown ids."""
     out: list[str] = []
@@ -114,13 +149,19 @@ def gold_ids(evidence: list[str], ids: set[str]) -> list[str]:
 # metrics
 # ----------------------------------------------------------------------------------------------
 def score_question(ranked: list[str], gold: list[str]) -> dict[str, float]:
+    """Mode A: each hit is one turn."""
+    return score_covered([{h} for h in ranked], gold)
+
+
+def score_covered(covered: list[set[str]], gold: list[str]) -> dict[str, float]:
+    """Each hit covers a set of turns (mode A: its own; mode B: its provenance); k counts hits."""
     g = set(gold)
     row = {}
     for k in KS:
-        top = set(ranked[:k])
+        top = set().union(*covered[:k])
         row[f"frac@{k}"] = len(g & top) / len(g)
         row[f"all@{k}"] = float(g <= top)
-    row["mrr"] = next((1 / (i + 1) for i, h in enumerate(ranked[:50]) if h in g), 0.0)
+    row["mrr"] = next((1 / (i + 1) for i, h in enumerate(covered[:50]) if h & g), 0.0)
     return row
 
 
@@ -181,7 +222,17 @@ async def ingest(client: httpx.AsyncClient, conv: dict[str, Any], user: str) -> 
         assert r.json()["status"] == "SUCCEEDED", r.text
 
 
-async def search(client: httpx.AsyncClient, query: str, user: str, mode: str) -> tuple[list[str], float]:
+Covers = Callable[[dict[str, Any]], set[str]]
+
+
+def turn_of(hit: dict[str, Any]) -> set[str]:
+    """Mode A: a verbatim memory is its turn."""
+    return {hit["metadata"]["dia_id"]}
+
+
+async def search(
+    client: httpx.AsyncClient, query: str, user: str, mode: str, covers: Covers = turn_of
+) -> tuple[list[set[str]], float]:
     body = {"query": query, "filters": {"user_id": user}, "top_k": 50, "threshold": 0}
     if mode != "hybrid":
         body["retrieval"] = mode
@@ -189,39 +240,172 @@ async def search(client: httpx.AsyncClient, query: str, user: str, mode: str) ->
     r = await client.post("/v3/memories/search/", json=body)
     dt = (time.perf_counter() - t0) * 1000
     r.raise_for_status()
-    return [h["metadata"]["dia_id"] for h in r.json()["results"]], dt
+    return [covers(h) for h in r.json()["results"]], dt
 
 
-async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+# ----------------------------------------------------------------------------------------------
+# mode B: infer=true, two-message exchanges, scored by provenance
+# ----------------------------------------------------------------------------------------------
+async def wait_event(client: httpx.AsyncClient, event_id: str, timeout_s: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while time.monotonic() < deadline:
+        r = await client.get(f"/v1/event/{event_id}/")
+        r.raise_for_status()
+        event = r.json()
+        if event["status"] in ("SUCCEEDED", "FAILED"):
+            return dict(event)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.25)
+    raise TimeoutError(f"event {event_id} did not finish in {timeout_s} s")
+
+
+async def ingest_inferred(client: httpx.AsyncClient, conv: dict[str, Any], user: str) -> list[dict[str, Any]]:
+    """Each exchange as one infer=true add through v3, in order; each event awaited before the next add
+    (the next add must see the memories this one made). Returns one record per add."""
+    records = []
+    for ex in exchanges(conv["turns"]):
+        t0 = time.perf_counter()
+        r = await client.post(
+            "/v3/memories/add/",
+            json={
+                "messages": ex["messages"],
+                "user_id": user,
+                "infer": True,
+                "metadata": {"dia_ids": ex["dia_ids"], "session": ex["session"]},
+                "timestamp": ex["ts"],
+            },
+        )
+        r.raise_for_status()
+        event = await wait_event(client, r.json()["event_id"])
+        meta = event.get("metadata") or {}
+        ops = collections.Counter(str(e.get("event")) for e in event.get("results") or [])
+        records.append(
+            {
+                "event_id": r.json()["event_id"],
+                "dia_ids": ex["dia_ids"],
+                "status": event["status"],
+                "error": event.get("error"),
+                "seconds": round(time.perf_counter() - t0, 3),
+                "llm_calls": meta.get("llm_calls", 0),
+                "prompt_tokens": meta.get("prompt_tokens", 0),
+                "completion_tokens": meta.get("completion_tokens", 0),
+                "second_call": bool(meta.get("second_call")),
+                "ops": dict(ops),
+            }
+        )
+    return records
+
+
+def provenance_covers(adds: dict[str, list[str]]) -> Covers:
+    """Mode B: the turns a memory came from: each provenance source's message indices, mapped through the
+    dia_ids of the add (event) that carried them; the memory's own metadata (the first add's dia_ids) when a
+    source's event is unknown."""
+
+    def covers(hit: dict[str, Any]) -> set[str]:
+        out: set[str] = set()
+        fallback = (hit.get("metadata") or {}).get("dia_ids") or []
+        for src in (hit.get("provenance") or {}).get("sources") or []:
+            dia_ids = adds.get(str(src.get("event_id")), fallback)
+            out.update(dia_ids[i] for i in src.get("message_indices") or [] if 0 <= i < len(dia_ids))
+        return out
+
+    return covers
+
+
+async def stored_coverage(client: httpx.AsyncClient, user: str, covers: Covers) -> tuple[int, set[str]]:
+    """All the scope's memories (listed page by page): how many, and the turns their provenance covers."""
+    count, turns, page = 0, set(), 1
+    while True:
+        r = await client.post("/v3/memories/", json={"filters": {"user_id": user}, "page": page, "page_size": 200})
+        r.raise_for_status()
+        rows = r.json()["results"]
+        count += len(rows)
+        for row in rows:
+            turns |= covers(row)
+        if len(rows) < 200 or not r.json().get("next"):
+            return count, turns
+        page += 1
+
+
+def inferred_summary(records: list[dict[str, Any]], n_turns: int, seconds: float) -> dict[str, Any]:
+    done = [r for r in records if r["status"] == "SUCCEEDED"]
+    ops: collections.Counter[str] = collections.Counter()
+    for r in done:
+        ops.update(r["ops"])
+    live = ops["ADD"] - ops["DELETE"]
+    return {
+        "adds": len(records),
+        "turns": n_turns,
+        "failed": len(records) - len(done),
+        "failures": [r["error"] for r in records if r["status"] != "SUCCEEDED"][:5],
+        "seconds": round(seconds, 2),
+        "adds_per_s": round(len(records) / seconds, 2) if seconds else None,
+        "memory_events": dict(ops),
+        "memories": live,
+        "memories_per_turn": round(live / n_turns, 3) if n_turns else None,
+        "llm_calls_per_add": round(statistics.fmean(r["llm_calls"] for r in done), 3) if done else None,
+        "prompt_tokens_per_add": round(statistics.fmean(r["prompt_tokens"] for r in done), 1) if done else None,
+        "completion_tokens_per_add": round(statistics.fmean(r["completion_tokens"] for r in done), 1) if done else None,
+        "second_calls": sum(1 for r in done if r["second_call"]),
+        "add_seconds_p50": nearest_rank([r["seconds"] for r in records], 50) if records else None,
+    }
+
+
+async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int, mode: str = "A") -> dict[str, Any]:
     run_id = f"{int(time.time())}"
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Token {key}"}, timeout=120, limits=limits
     ) as client:
         users = {c["id"]: f"locomo-{c['id']}-{run_id}" for c in convs}
-        t0 = time.perf_counter()
-        await asyncio.gather(*(ingest(client, c, users[c["id"]]) for c in convs))
-        ingest_s = time.perf_counter() - t0
         n_turns = sum(len(c["turns"]) for c in convs)
-        results: dict[str, Any] = {
-            "ingest": {
-                "turns": n_turns,
-                "seconds": round(ingest_s, 2),
-                "turns_per_s": round(n_turns / ingest_s, 1),
+        covers: Covers = turn_of
+        t0 = time.perf_counter()
+        if mode == "B":
+            per_conv = await asyncio.gather(*(ingest_inferred(client, c, users[c["id"]]) for c in convs))
+            ingest_s = time.perf_counter() - t0
+            records = [r for rs in per_conv for r in rs]
+            covers = provenance_covers({r["event_id"]: r["dia_ids"] for r in records})
+            results: dict[str, Any] = {"inferred": inferred_summary(records, n_turns, ingest_s), "adds": records}
+            # The ceiling any retrieval can reach: the share of a question's evidence turns that some stored
+            # memory covers at all (an extractor that skips a turn loses it before search starts).
+            stored = await asyncio.gather(*(stored_coverage(client, users[c["id"]], covers) for c in convs))
+            reach = [
+                (q["cat"], len(set(q["gold"]) & turns) / len(q["gold"]))
+                for c, (_, turns) in zip(convs, stored, strict=True)
+                for q in c["questions"]
+            ]
+            pooled = [x for cat, x in reach if cat != 5]
+            results["inferred"] |= {
+                "memories_listed": sum(n for n, _ in stored),
+                "turns_covered_by_some_memory": round(sum(len(t) for _, t in stored) / n_turns, 3),
+                "evidence_reachable_1_4": round(statistics.fmean(pooled), 4) if pooled else None,
+                "evidence_reachable_5": round(statistics.fmean(x for cat, x in reach if cat == 5), 4)
+                if any(cat == 5 for cat, _ in reach)
+                else None,
             }
+        else:
+            await asyncio.gather(*(ingest(client, c, users[c["id"]]) for c in convs))
+            ingest_s = time.perf_counter() - t0
+            results = {}
+        results["ingest"] = {
+            "turns": n_turns,
+            "seconds": round(ingest_s, 2),
+            "turns_per_s": round(n_turns / ingest_s, 1),
         }
         jobs = [(c, q) for c in convs for q in c["questions"]]
-        for mode in MODES:
-            await search(client, jobs[0][1]["q"], users[jobs[0][0]["id"]], mode)  # warm
+        for retrieval in MODES:
+            await search(client, jobs[0][1]["q"], users[jobs[0][0]["id"]], retrieval, covers)  # warm
         # Concurrency 1, quality and latency: every question goes to every mode back to back (the order
         # alternating), so the modes' latencies are paired and a noisy neighbour hits both alike.
         rows: dict[str, list[tuple[int, dict[str, float]]]] = {m: [] for m in MODES}
         lat1: dict[str, list[float]] = {m: [] for m in MODES}
         for i, (c, q) in enumerate(jobs):
-            for mode in MODES if i % 2 == 0 else MODES[::-1]:
-                ranked, dt = await search(client, q["q"], users[c["id"]], mode)
-                rows[mode].append((q["cat"], score_question(ranked, q["gold"])))
-                lat1[mode].append(dt)
+            for retrieval in MODES if i % 2 == 0 else MODES[::-1]:
+                covered, dt = await search(client, q["q"], users[c["id"]], retrieval, covers)
+                rows[retrieval].append((q["cat"], score_covered(covered, q["gold"])))
+                lat1[retrieval].append(dt)
         for mode in MODES:
             lat8: list[float] = []
             sem = asyncio.Semaphore(concurrency)
@@ -234,7 +418,7 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int)
                 lat8: list[float] = lat8,
             ) -> None:
                 async with sem:
-                    _, dt = await search(client, q["q"], users[c["id"]], mode)
+                    _, dt = await search(client, q["q"], users[c["id"]], mode, covers)
                     lat8.append(dt)
 
             t1 = time.perf_counter()
@@ -268,10 +452,16 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int)
 # a private memserver when no URL is given
 # ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def private_server() -> Iterator[tuple[str, str]]:
-    """A private Postgres + `memserver serve` (the launcher the tests use); yields (URL, key)."""
+def private_server(echo_llm: bool = False) -> Iterator[tuple[str, str]]:
+    """A private Postgres + `memserver serve` (the launcher the tests use); yields (URL, key).
+
+    `echo_llm`: the server's LLM is the scripted OpenAI-compatible fake in echo mode (its own process):
+    one fact per user message, verbatim. It proves the infer=true plumbing; it is not a quality figure."""
+    import subprocess
+    import sys
+
     from harness.postgres import PostgresRun
-    from harness.server import start_server, stop_server
+    from harness.server import free_port, start_server, stop_server
     from harness.tenants import new_tenant
 
     with PostgresRun("memserver-locomo-") as run:
@@ -279,15 +469,40 @@ def private_server() -> Iterator[tuple[str, str]]:
         _, key = asyncio.run(new_tenant(url, "bench", f"locomo-{time.time_ns()}"))
         # No query-embedding cache: the hybrid pass runs first and would otherwise pay every query's
         # embedding while the dense-only pass reuses them, which skews the latency comparison.
-        server = start_server(url, run.workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0")
+        env = {"MEMSERVER_EMBEDDER__CACHE_SIZE": "0"}
+        fake = None
+        if echo_llm:
+            port = free_port()
+            fake = subprocess.Popen(
+                [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--echo", "--keep-alive"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+            )
+            assert fake.stdout is not None
+            fake.stdout.readline()  # "fake OpenAI server on ...": listening
+            env |= {
+                "MEMSERVER_LLM__BASE_URL": f"http://127.0.0.1:{port}/v1",
+                "MEMSERVER_LLM__API_KEY": "sk-fake",
+                "MEMSERVER_LLM__MODEL": "echo",
+            }
         try:
-            yield server.url, key
+            server = start_server(url, run.workdir / "memserver.log", **env)
+            try:
+                yield server.url, key
+            finally:
+                stop_server(server)
         finally:
-            stop_server(server)
+            if fake is not None:
+                fake.terminate()
+                fake.wait(10)
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["", "LoCoMo-ER mode A: frac@10 per category id (pooled = categories 1-4)", ""]
+    mode = results.get("meta", {}).get("mode", "A")
+    lines = ["", f"LoCoMo-ER mode {mode}: frac@10 per category id (pooled = categories 1-4)", ""]
+    if mode == "B":
+        lines.insert(2, "(hybrid/semantic: a memory covers the turns in its provenance; bm25 ranks the raw turns)")
+        lines.insert(3, f"LLM: {results['meta'].get('llm')}")
     head = f"{'system':10s} {'frac@10':>8s} {'all@10':>7s} {'MRR':>6s}  " + " ".join(f"{'c' + c:>6s}" for c in "12345")
     lines.append(head)
     for name in ("bm25", *MODES):
@@ -318,6 +533,20 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"hybrid minus semantic, same question, c1: p50 {extra['p50']} ms, p95 {extra['p95']} ms")
     ing = results["ingest"]
     lines.append(f"ingest: {ing['turns']} turns in {ing['seconds']} s = {ing['turns_per_s']} turns/s")
+    inf = results.get("inferred")
+    if inf:
+        lines.append(
+            f"infer=true: {inf['adds']} adds ({inf['failed']} failed), memory events {inf['memory_events']}, "
+            f"{inf['memories']} memories = {inf['memories_per_turn']} per turn; per add: "
+            f"{inf['llm_calls_per_add']} LLM calls ({inf['second_calls']} second calls), "
+            f"{inf['prompt_tokens_per_add']} prompt tokens, {inf['completion_tokens_per_add']} completion tokens; "
+            f"add + event p50 {inf['add_seconds_p50']} s"
+        )
+        lines.append(
+            f"stored memories listed: {inf.get('memories_listed')}; turns covered by some memory: "
+            f"{inf.get('turns_covered_by_some_memory')}; evidence reachable at all (ceiling of frac@k): "
+            f"{inf.get('evidence_reachable_1_4')} for categories 1-4, {inf.get('evidence_reachable_5')} for 5"
+        )
     return "\n".join(lines)
 
 
@@ -328,8 +557,16 @@ def main() -> None:
     p.add_argument("--url", help="a running memserver (default: start a private one)")
     p.add_argument("--key", default=os.environ.get("MEMSERVER_KEY"), help="API key for --url")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "locomo.json")
+    p.add_argument(
+        "--mode",
+        choices=["A", "B"],
+        default="A",
+        help="A: raw turns, infer=false (default). B: two-message exchanges, infer=true, scored by provenance "
+        "(a private server gets the echo fake as its LLM: plumbing only, not a quality figure)",
+    )
+    p.add_argument("--out", type=Path, help="default bench/results/locomo.json (mode B: locomo-b.json)")
     args = p.parse_args()
+    args.out = args.out or ROOT / "bench" / "results" / ("locomo-b.json" if args.mode == "B" else "locomo.json")
     only = set(args.conversations.split(",")) if args.conversations else None
     convs = load(args.data, only)
     if not convs:
@@ -337,11 +574,17 @@ def main() -> None:
     if args.url:
         if not args.key:
             raise SystemExit("--key (or MEMSERVER_KEY) is required with --url")
-        results = asyncio.run(run(args.url, args.key, convs, args.concurrency))
+        results = asyncio.run(run(args.url, args.key, convs, args.concurrency, args.mode))
     else:
-        with private_server() as (url, key):
-            results = asyncio.run(run(url, key, convs, args.concurrency))
+        with private_server(echo_llm=args.mode == "B") as (url, key):
+            results = asyncio.run(run(url, key, convs, args.concurrency, args.mode))
     results["meta"] = {
+        "mode": args.mode,
+        "llm": None
+        if args.mode == "A"
+        else "the server's own (--url)"
+        if args.url
+        else "echo fake (one fact per user message, verbatim): plumbing proof, not a quality figure",
         "data": str(args.data),
         "conversations": [c["id"] for c in convs],
         "questions": sum(len(c["questions"]) for c in convs),

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
+from memserver import logs
 from memserver.config import Settings, get_settings
 from memserver.errors import MemserverError
 from memserver.storage import migrate
@@ -120,6 +121,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=None,  # uvicorn's records go through memserver's handler (text or JSON, request id)
             access_log=args.access_log,
             loop="uvloop",
             http="httptools",
@@ -180,10 +182,11 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                     f"{k.name}  {status}  last used {last}"
                 )
         elif args.action == "revoke":
-            n = _run(settings, lambda db: tenants.revoke_key(db, args.key))
-            if n == 0:
-                raise SystemExit(f"memserver: no active key {args.key!r}")
-            _out(f"revoked {n} key(s)")
+            try:
+                k = _run(settings, lambda db: tenants.revoke_key(db, args.key))
+            except MemserverError as exc:
+                raise SystemExit(f"memserver: {exc.message}") from None
+            _out(f"revoked key {k.id} ({k.key_prefix}…, {k.org_name}/{k.project_name})")
 
 
 def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
@@ -357,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="set the member's role (scope project: in --project; scope org: in --org); new members: OWNER",
     )
     ks.add_parser("list", help="list keys (prefixes only)")
-    kr = ks.add_parser("revoke", help="revoke a key by id or prefix")
+    kr = ks.add_parser("revoke", help="revoke one key by its id, the key itself, or 8+ characters of either")
     kr.add_argument("key")
     keys.set_defaults(func=cmd_keys)
 
@@ -417,11 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    for name in ("memserver", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(settings.log_level.upper())
+    logs.configure(settings.log_level, settings.log_format)
     return args.func(args, settings)
 
 

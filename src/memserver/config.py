@@ -6,11 +6,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "sk-placeholder", ""}
+_DEFAULT_DB_PASSWORDS = {"memserver", "postgres", "password"}
 
 
 def _default_data_dir() -> Path:
@@ -61,7 +63,11 @@ class EmbedderSettings(BaseModel):
     )
     threads: int = Field(0, description="Local embedder: texts embedded in parallel (0 = number of cores).")
     max_batch: int = Field(256, description="OpenAI-compatible embedder: most texts sent in one request.")
-    cache_size: int = Field(4096, description="Embeddings kept in an in-process LRU cache (0 disables).")
+    cache_size: int = Field(4096, description="Most embeddings kept in the in-process LRU cache (0 disables it).")
+    cache_max_bytes: int = Field(
+        16 * 1024 * 1024, description="Memory the embedding cache may use, in bytes (vectors and keys)."
+    )
+    cache_max_text_chars: int = Field(2_000, description="Texts longer than this are embedded without being cached.")
     timeout_s: float = Field(30.0, description="Timeout of one embeddings request (OpenAI-compatible).")
 
 
@@ -118,6 +124,9 @@ class AuthSettings(BaseModel):
         5.0,
         description="Seconds a resolved API key is cached in-process (revocation takes effect within this).",
     )
+    key_cache_size: int = Field(
+        10_000, description="Most API keys (known or unknown) the in-process key cache holds; least recently used go."
+    )
 
 
 class SearchSettings(BaseModel):
@@ -147,6 +156,37 @@ class ConsoleSettings(BaseModel):
     enabled: bool = Field(True, description="Serve the web console (static HTML/JS, no build step) at /console.")
 
 
+class RateLimitSettings(BaseModel):
+    """Requests per window per API key and per project; 0 = unlimited. Over the limit: 429 + Retry-After."""
+
+    per_key: int = Field(0, description="Requests one API key may make per window (0 = no limit).")
+    per_project: int = Field(0, description="Requests all keys of one project may make per window (0 = no limit).")
+    window_s: int = Field(
+        60, description="Length of a rate-limit window in seconds (windows are aligned to the clock)."
+    )
+    backend: Literal["memory", "redis"] = Field(
+        "memory",
+        description="'memory' counts per API process; 'redis' shares the counts of every replica through "
+        "MEMSERVER_REDIS__URL.",
+    )
+
+
+class LimitsSettings(BaseModel):
+    """Bounds on the work one request may ask for; exceeding one is a 400 (413 for the body size)."""
+
+    max_body_bytes: int = Field(4 * 1024 * 1024, description="Largest request body in bytes (413 above it).")
+    max_messages: int = Field(1_000, description="Most messages in one add (each is one embedding).")
+    max_text_chars: int = Field(50_000, description="Longest text of one message or memory update, in characters.")
+    max_query_chars: int = Field(8_000, description="Longest search query, in characters.")
+    max_metadata_bytes: int = Field(64 * 1024, description="Largest `metadata` object, as JSON bytes.")
+    max_json_depth: int = Field(32, description="Deepest nesting of any JSON value in a request (metadata...).")
+    max_filter_depth: int = Field(16, description="Deepest nesting of AND/OR/NOT in `filters`.")
+    max_list_items: int = Field(
+        1_000, description="Most items in an `in` list, `memory_ids`, `categories` or batch of a filter."
+    )
+    max_entity_id_chars: int = Field(255, description="Longest user_id / agent_id / app_id / run_id.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEMSERVER_",
@@ -160,8 +200,18 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="HTTP port.")
     workers: int = Field(1, description="Number of HTTP worker processes (uvicorn).")
     log_level: str = Field("info", description="Log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="'json': one JSON object per log line (ts, level, logger, message, request_id)."
+    )
     public_url: str | None = Field(
-        None, description="External base URL used in pagination links (default: the request's own URL)."
+        None,
+        description="External base URL used in pagination links. Unset: the request's own URL when its Host "
+        "is in MEMSERVER_ALLOWED_HOSTS, else links are relative (path and query only).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host names (no port) trusted to build absolute pagination links without public_url; "
+        '"*" trusts any (JSON list, e.g. ["api.example.com"]).',
     )
     database_url: SecretStr | None = Field(
         None,
@@ -181,6 +231,8 @@ class Settings(BaseSettings):
     search: SearchSettings = Field(default_factory=SearchSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -191,7 +243,17 @@ class Settings(BaseSettings):
             ):
                 if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                     raise ValueError(f"MEMSERVER_{name.upper().replace('.', '__')} is a placeholder in prod")
+            if self.database_url is not None:
+                password = urlsplit(self.database_url.get_secret_value()).password or ""
+                if password.lower() in _PLACEHOLDER_SECRETS | _DEFAULT_DB_PASSWORDS:
+                    raise ValueError("MEMSERVER_DATABASE_URL has no password or a default one in prod")
+            if self.uses_redis() and not urlsplit(self.redis.url).password:
+                raise ValueError("MEMSERVER_REDIS__URL has no password in prod (redis://:password@host:6379/0)")
         return self
+
+    def uses_redis(self) -> bool:
+        """Whether anything is configured to go through Redis (Celery jobs, shared rate limits)."""
+        return self.worker.runner == "celery" or self.ratelimit.backend == "redis"
 
     def async_database_url(self) -> str | None:
         """The configured database URL, normalised to the asyncpg driver."""

@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from memserver import __version__
-from memserver.api import http
+from memserver import __version__, logs
+from memserver.api import http, openapi
 from memserver.api.routes import (
     add,
     documents,
@@ -28,10 +28,12 @@ from memserver.api.routes import (
 )
 from memserver.config import Settings, get_settings
 from memserver.console import mount_console
+from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
 from memserver.mcp.http import McpEndpoint
 from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
+from memserver.services import ratelimit
 from memserver.services.runtime import Runtime
 from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
@@ -60,12 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await check_embedding_dim(conn, settings.embedder.dim)
         providers = build_providers(settings)
         queue = build_queue(settings, db, providers)
+        limiter = ratelimit.build_limiter(settings.ratelimit, settings.redis.url)
         app.state.memserver = Runtime(
             settings=settings,
             db=db,
             providers=providers,
-            key_cache=KeyCache(settings.auth.key_cache_ttl_s),
+            key_cache=KeyCache(settings.auth.key_cache_ttl_s, settings.auth.key_cache_size),
             queue=queue,
+            limiter=limiter,
         )
         await queue.start()
         try:
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await queue.aclose()
+            await limiter.aclose()
             await providers.aclose()
             await db.dispose()
 
@@ -91,9 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, http.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
-    app.add_middleware(http.EdgeMiddleware)
+    app.add_middleware(http.EdgeMiddleware, limits=Limits(**settings.limits.model_dump()))
     for module in (system, add, listing, memory, insights, documents, profiles, entities, events, orgs, transfer):
         app.include_router(module.router)
+    app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     mcp = McpEndpoint(app, timeout_s=settings.mcp.timeout_s) if settings.mcp.enabled else None
     if mcp is not None:
         app.router.routes.append(Route("/mcp", endpoint=mcp))
@@ -104,4 +110,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` with several worker processes."""
-    return create_app(get_settings())
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)  # a fresh process: logging is not set up yet
+    return create_app(settings)

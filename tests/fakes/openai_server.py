@@ -10,7 +10,15 @@ with a status (`reject_json_schema`: 500 plays llama.cpp, 400 plays Ollama); eve
 (prompt_tokens) and of the reply (completion_tokens). It is the one stand-in the test suite allows: the real
 `openai` SDK talks to it over HTTP.
 
-Standalone (for benches): `python -m tests.fakes.openai_server --port N [--echo] [--delay-ms D]`.
+Standalone (for benches): `python -m tests.fakes.openai_server --port N [--echo] [--mem0-echo] [--keep-alive]
+[--delay-ms D]`. `GET /v1/_stats` answers what was served so far (requests per kind, summed `usage`, and the
+server-side handling time of chat requests), so a bench can take deltas around each operation and subtract the
+fake's own time from a client's.
+
+`mem0_echo=True` answers the additive extraction prompt of the open-source Mem0 library (`mem0ai` 2.2.x:
+`## New Messages` followed by `user: ...` / `assistant: ...` lines) in Mem0's own format,
+`{"memory": [{"id": "0", "text": ...}]}`, one memory per user message, so Mem0 embeds and stores what it
+extracted exactly as it would with a real model. memserver's prompts still get the memserver echo.
 
 Example:
     fake = FakeOpenAI(reject_json_schema=500, chat_replies=['{"facts": []}'])
@@ -71,6 +79,9 @@ class FakeOpenAI:
     chat_replies: list[str] = field(default_factory=list)  # reply contents, consumed in order
     chat_script: Callable[[dict[str, Any]], str] | None = None  # request body -> reply content
     echo: bool = False  # echo extractor: one ADD fact per message of the requested speaker
+    mem0_echo: bool = False  # answer Mem0 OSS's extraction prompt: one memory per user message, Mem0's format
+    keep_alive: bool = False  # HTTP/1.1 persistent connections (default HTTP/1.0: one connection per request)
+    stats: dict[str, float] = field(default_factory=dict)  # what /v1/_stats answers (see `count`)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,6 +92,20 @@ class FakeOpenAI:
                 setattr(self, name, getattr(self, name) - 1)
                 return True
             return False
+
+    def count(self, **deltas: float) -> None:
+        with self._lock:
+            for key, value in deltas.items():
+                self.stats[key] = self.stats.get(key, 0) + value
+
+    def stats_snapshot(self) -> dict[str, float]:
+        """Requests served per kind, summed chat `usage` (and prompt characters, a second proxy), and the chat
+        requests' server-side handling time."""
+        keys = ("requests", "chat_requests", "embedding_requests", "prompt_tokens", "completion_tokens", "prompt_chars")
+        with self._lock:
+            out = {k: self.stats.get(k, 0) for k in keys}
+            out["chat_handling_ms"] = round(self.stats.get("chat_handling_ms", 0.0), 3)
+            return out
 
     def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.requests.append({"path": path, "body": body})
@@ -114,8 +139,10 @@ class FakeOpenAI:
             # Shaped like llama.cpp's refusal; the text must never reach memserver's API clients.
             return self.reject_json_schema, {"error": {"message": "SECRET-PROVIDER-TEXT: json_schema unsupported"}}
         content = self._next_reply(body)
-        prompt = approx_tokens(" ".join(_message_text(m) for m in body.get("messages") or []))
+        prompt_text = " ".join(_message_text(m) for m in body.get("messages") or [])
+        prompt = approx_tokens(prompt_text)
         completion = approx_tokens(content)
+        self.count(prompt_tokens=prompt, completion_tokens=completion, prompt_chars=len(prompt_text))
         return 200, {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -132,6 +159,8 @@ class FakeOpenAI:
             return queued
         if self.chat_script is not None:
             return self.chat_script(body)
+        if self.mem0_echo and _is_mem0_prompt(body):
+            return mem0_echo_extractor(body)
         if self.echo:
             return echo_extractor(body)
         return "{}"
@@ -174,15 +203,70 @@ def echo_extractor(body: dict[str, Any]) -> str:
     return json.dumps({"facts": facts})
 
 
+_MEM0_NEW_MESSAGES = "## New Messages\n"
+_MEM0_ROLE_LINE = re.compile(r"^(user|assistant|system): (.*)$")
+
+
+def _is_mem0_prompt(body: dict[str, Any]) -> bool:
+    users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+    return bool(users) and _MEM0_NEW_MESSAGES in _message_text(users[-1])
+
+
+def mem0_echo_extractor(body: dict[str, Any]) -> str:
+    """Mem0 OSS's extraction reply, one memory per user message of the "## New Messages" section.
+
+    Mem0 2.2.x renders new messages as "role: content" lines (mem0.memory.utils.parse_messages; a message's
+    further lines follow unprefixed) and parses `{"memory": [{"id": "0", "text": ...}, ...]}`
+    (Memory._add_to_vector_store). Only user messages become memories, as memserver's echo does for an add
+    with a user_id, so both systems store the same texts.
+    """
+    users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+    prompt = _message_text(users[-1]) if users else ""
+    section = prompt.split(_MEM0_NEW_MESSAGES, 1)[1].split("\n\n## ", 1)[0] if _MEM0_NEW_MESSAGES in prompt else ""
+    messages: list[tuple[str, str]] = []  # (role, text)
+    for line in section.splitlines():
+        match = _MEM0_ROLE_LINE.match(line)
+        if match:
+            messages.append((match.group(1), match.group(2)))
+        elif messages and line.strip():
+            role, text = messages[-1]
+            messages[-1] = (role, f"{text}\n{line}")
+    texts = [text.strip() for role, text in messages if role == "user" and text.strip()]
+    return json.dumps({"memory": [{"id": str(i), "text": t} for i, t in enumerate(texts)]})
+
+
 @contextmanager
 def running(fake: FakeOpenAI | None = None, port: int = 0) -> Iterator[FakeOpenAI]:
     fake = fake or FakeOpenAI()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
+        # Headers and body leave in two writes: without TCP_NODELAY a kept-alive connection could hold the
+        # body back until the client's delayed ACK of the headers (up to 40 ms on Linux).
+        disable_nagle_algorithm = True
+
         def do_POST(self) -> None:
+            started = time.perf_counter()  # the request line and headers are read: the fake's time starts
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             status, payload = fake.handle(self.path, json.loads(raw or b"{}"))
             data = json.dumps(payload).encode()
+            # Counted before the reply leaves: a client that reads /v1/_stats right after its call sees it.
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if self.path.endswith("/chat/completions"):
+                fake.count(requests=1, chat_requests=1, chat_handling_ms=elapsed_ms)
+            elif self.path.endswith("/embeddings"):
+                fake.count(requests=1, embedding_requests=1)
+            else:
+                fake.count(requests=1)
+            self._send(status, data)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/_stats"):
+                self._send(200, json.dumps(fake.stats_snapshot()).encode())
+            else:
+                self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+
+        def _send(self, status: int, data: bytes) -> None:
             try:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -213,11 +297,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--dim", type=int, default=384, help="embedding dimension")
     parser.add_argument("--echo", action="store_true", help="answer chat completions with the echo extractor")
+    parser.add_argument(
+        "--mem0-echo", action="store_true", help="answer Mem0 OSS's extraction prompt: one memory per user message"
+    )
+    parser.add_argument("--keep-alive", action="store_true", help="HTTP/1.1 persistent connections")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before every answer (a slow LLM)")
     parser.add_argument("--reject-json-schema", type=int, default=None, help="status for json_schema requests")
     args = parser.parse_args(argv)
     fake = FakeOpenAI(
-        dim=args.dim, echo=args.echo, delay_s=args.delay_ms / 1000, reject_json_schema=args.reject_json_schema
+        dim=args.dim,
+        echo=args.echo,
+        mem0_echo=args.mem0_echo,
+        keep_alive=args.keep_alive,
+        delay_s=args.delay_ms / 1000,
+        reject_json_schema=args.reject_json_schema,
     )
     with running(fake, port=args.port):
         sys.stdout.write(f"fake OpenAI server on {fake.url}\n")

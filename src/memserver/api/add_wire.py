@@ -6,10 +6,11 @@ from typing import Any
 
 from memserver.api.params import as_date, as_timestamp, flat_entity_ids
 from memserver.api.schemas import AddRequest
+from memserver.domain import limits
 from memserver.domain.add import AddInput, AddMessage
 from memserver.domain.changes import Outcome
 from memserver.errors import BadRequest
-from memserver.pipeline.messages import normalize_messages
+from memserver.pipeline.messages import content_text, normalize_messages
 from memserver.services.ingest import AddResult
 
 
@@ -34,6 +35,9 @@ def add_input(body: AddRequest) -> AddInput:
         raise BadRequest("every message needs a content")
     if all(isinstance(m["content"], str) and not m["content"].strip() for m in messages):
         raise BadRequest("messages have no content to store")
+    max_chars = limits.current().max_text_chars
+    if any(len(content_text(m["content"]) or "") > max_chars for m in messages):
+        raise BadRequest(f"a message is longer than {max_chars} characters (MEMSERVER_LIMITS__MAX_TEXT_CHARS)")
     return AddInput(
         messages=[
             AddMessage(role=str(m.get("role") or "user"), content=m["content"], name=_name(m.get("name")))

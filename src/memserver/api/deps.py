@@ -9,13 +9,15 @@ from urllib.parse import unquote
 import orjson
 from fastapi import Depends, Request
 
+from memserver import metrics
 from memserver.errors import Unauthorized
-from memserver.services import tenants
+from memserver.services import ratelimit, tenants
 from memserver.services.runtime import Runtime
 from memserver.types import Principal
 
 INVALID_KEY = "Invalid API key. Create one with `memserver keys create` and send it as `Authorization: Token <key>`."
 F = TypeVar("F", bound=Callable[..., Any])
+RATE_LIMIT_HEADERS = "memserver.ratelimit_headers"  # scope key read by api.http.EdgeMiddleware
 
 
 AppState = Runtime
@@ -43,6 +45,13 @@ async def authenticate(request: Request) -> Principal:
     if org_id is not None or project_id is not None:
         principal = await tenants.act_on(state.db, state.key_cache, principal, org_id, project_id)
     tenants.require_role(principal)
+    if state.limiter.enabled:
+        decision = await state.limiter.check(principal)
+        if decision is not None:
+            request.scope[RATE_LIMIT_HEADERS] = decision.headers()  # the edge adds them to the response
+            if not decision.allowed:
+                metrics.RATE_LIMITED.inc()
+                raise ratelimit.refusal(decision)
     return principal
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
+import json
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -15,17 +16,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from memserver import metrics
+from memserver.domain import limits as request_limits
+from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
-from memserver.providers.errors import ProviderError
+from memserver.logs import request_id_var
+from memserver.providers.errors import ProviderError, public_message
 
 log = logging.getLogger("memserver.http")
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SLASHES = re.compile(r"/{2,}")
 
 
 class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        except TypeError:
+            # jsonb keeps numbers exactly and prints 1e135 as a 136-digit integer, which orjson (64-bit
+            # integers only) refuses; the standard library writes any integer.
+            return json.dumps(content, default=_json_default, ensure_ascii=False).encode()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy
+        return value.tolist()
+    return str(value)
 
 
 class EdgeMiddleware:
@@ -35,11 +50,15 @@ class EdgeMiddleware:
     * `//` collapses to `/` and a trailing slash is dropped, so both spellings reach the same
       route and nothing ever redirects (the Python SDK treats a 3xx as an error).
     * Assigns a request id (X-Request-ID in, or a new one) for logs and error bodies.
-    * Rejects NUL bytes in the query string (Postgres text cannot hold them).
+    * Rejects NUL bytes in the path and the query string (Postgres text cannot hold them).
+    * Limits the request body to `limits.max_body_bytes` (413), by Content-Length before anything
+      is read and by counting the bytes actually received (chunked bodies have no length).
+    * Installs the request limits (`domain.limits.current()`) for the validators.
     """
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, limits: Limits | None = None):
         self.app = app
+        self.limits = limits or Limits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,34 +78,58 @@ class EdgeMiddleware:
         rid = rid or uuid.uuid4().hex[:16]
         scope["memserver.request_id"] = rid  # for the outermost 500 handler, after the contextvar reset
         token = request_id_var.set(rid)
+        limits_token = request_limits.use(self.limits)
+        max_body = self.limits.max_body_bytes
+        too_large = f"Request body larger than {max_body} bytes (MEMSERVER_LIMITS__MAX_BODY_BYTES)"
+        declared = -1
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+        received = 0
+
+        async def receive_counted() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_body:
+                    # FastAPI re-raises HTTPExceptions from body reading; the handler renders the JSON.
+                    raise StarletteHTTPException(413, detail=too_large)
+            return message
 
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                extra = scope.get("memserver.ratelimit_headers", [])  # set by api.deps.authenticate
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode()), *extra]
             await send(message)
 
         started = False
+        status = 500
+        t0 = time.perf_counter()
 
         async def send_tracking(message: Any) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
             await send_with_id(message)
 
         try:
-            if b"%00" in scope.get("query_string", b""):
-                resp = JSONResponse(
-                    {
-                        "error": "NUL bytes are not allowed",
-                        "detail": "NUL bytes are not allowed",
-                        "request_id": rid,
-                    },
-                    status_code=400,
-                )
-                await resp(scope, receive, send_with_id)
+            refusal: tuple[int, str] | None = None
+            if b"%00" in scope.get("query_string", b"") or b"%00" in raw or "\x00" in path:
+                refusal = (400, "NUL bytes are not allowed")
+            elif declared > max_body:
+                refusal = (413, too_large)
+            if refusal is not None:
+                status, message = refusal
+                body = {"error": message, "detail": message, "request_id": rid}
+                await JSONResponse(body, status_code=status)(scope, receive, send_with_id)
                 return
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive_counted, send_tracking)
         except Exception:
             # Answer the 500 here instead of re-raising: a re-raised error makes the server drop the
             # keep-alive connection, and the client's next request on it would fail too.
@@ -94,8 +137,15 @@ class EdgeMiddleware:
             if started:
                 raise
             body = {"error": "internal_error", "detail": "Internal server error", "request_id": rid}
+            status = 500
             await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"  # bounded label values: templates only
+            metrics.HTTP_LATENCY.labels(scope.get("method", ""), template, str(status)).observe(
+                time.perf_counter() - t0
+            )
+            request_limits.reset(limits_token)
             request_id_var.reset(token)
 
 
@@ -146,9 +196,11 @@ async def memserver_error_handler(request: Request, exc: Exception) -> JSONRespo
 
 
 async def provider_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The upstream's own text (which can quote a key suffix or internal hosts) goes to the log only."""
     assert isinstance(exc, ProviderError)
     log.warning("provider failure: %s", exc)
-    return _error_response(exc.status_code, {"error": exc.code, "detail": str(exc)})
+    message = public_message(exc) + " The server log has the details under this request_id."
+    return _error_response(exc.status_code, {"error": exc.code, "detail": message}, request)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
+from memserver.domain import limits
 from memserver.domain.filters import (
     Bool,
     Cond,
@@ -33,7 +34,13 @@ def query_entity_ids(
 ) -> dict[str, str]:
     """The entity ids given as query parameters (empty ones count as absent)."""
     given = (("user_id", user_id), ("agent_id", agent_id), ("app_id", app_id), ("run_id", run_id))
-    return {k: v for k, v in given if v}
+    out = {k: v for k, v in given if v}
+    for k, v in out.items():
+        try:
+            limits.check_entity_id(k, v)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+    return out
 
 
 def metadata_param(raw: str | None) -> dict[str, Any] | None:
@@ -46,6 +53,10 @@ def metadata_param(raw: str | None) -> dict[str, Any] | None:
         raise BadRequest("metadata must be a JSON object") from None
     if not isinstance(meta, dict):
         raise BadRequest("metadata must be a JSON object")
+    try:
+        limits.check_json(meta)  # JSON escapes (\u0000, \ud800) get past the edge's NUL check
+    except ValueError as exc:
+        raise BadRequest(f"metadata: {exc}") from None
     return meta or None
 
 
@@ -155,6 +166,18 @@ def check_page(
     return p, size
 
 
+def link_base(request: Request, public_url: str | None) -> str:
+    """Scheme and host for absolute links: MEMSERVER_PUBLIC_URL, or the request's own when its Host header is
+    allowed (MEMSERVER_ALLOWED_HOSTS); otherwise "" (a relative link), so a forged Host never reaches a client."""
+    if public_url:
+        return public_url.rstrip("/")
+    allowed: list[str] = request.app.state.memserver.settings.allowed_hosts
+    host = request.url.hostname or ""
+    if "*" in allowed or host.strip("[]").lower() in {h.lower() for h in allowed}:
+        return str(request.base_url).rstrip("/")
+    return ""
+
+
 def envelope(
     request: Request, public_url: str | None, results: list[Any], total: int, page: int, page_size: int
 ) -> dict[str, Any]:
@@ -166,8 +189,7 @@ def envelope(
         params = dict(request.query_params)
         params["page"] = str(n)
         params["page_size"] = str(page_size)
-        base = (public_url or str(request.base_url)).rstrip("/")
-        return f"{base}{request.url.path}/?{urlencode(params)}"
+        return f"{link_base(request, public_url)}{request.url.path}/?{urlencode(params)}"
 
     return {
         "count": total,

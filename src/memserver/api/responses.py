@@ -382,7 +382,7 @@ class OrgSummary(Out):
     is_default: bool
     is_owner: bool
     user_role: str | None
-    projects: list[Any]
+    projects: int = Field(description="How many projects the organization has.")
 
 
 class Org(Out):
@@ -607,4 +607,5 @@ class Deliveries(Out):
 
 class Readiness(Out):
     status: Literal["ready", "unavailable"]
-    model_config = {"extra": "allow"}  # one key per check (database, embedder...): "ok" or what failed
+    database: str = Field(description="'ok' or 'error: <kind>'")
+    embedder: str = Field(description="'ok' or 'error: <kind>'")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from memserver.domain import limits
 
 
 def reject_nul(value: Any) -> None:
@@ -22,13 +25,33 @@ def reject_nul(value: Any) -> None:
             reject_nul(v)
 
 
+def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A metadata object within MEMSERVER_LIMITS__MAX_METADATA_BYTES (as JSON)."""
+    if value is not None:
+        limits.check_json(value)
+        n = limits.current().max_metadata_bytes
+        if len(orjson.dumps(value)) > n:
+            raise ValueError(f"metadata is larger than {n} bytes as JSON")
+    return value
+
+
+def check_text_length(value: str | None, what: str = "text") -> str | None:
+    if value is not None:
+        n = limits.current().max_text_chars
+        if len(value) > n:
+            raise ValueError(f"{what} is longer than {n} characters")
+    return value
+
+
 class Schema(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        reject_nul(data)  # Postgres text and jsonb cannot store NUL
+    def _storable(cls, data: Any) -> Any:
+        # Postgres text and jsonb cannot store NUL or lone surrogates; deep nesting is bounded
+        # (MEMSERVER_LIMITS__MAX_JSON_DEPTH). Stored values (metadata) are checked further.
+        limits.check_json(data, stored=False)
         return data
 
 
@@ -48,6 +71,7 @@ class EntityIds(Schema):
         if v is None:
             return None
         s = str(v)
+        limits.check_entity_id("entity id", s)
         return s if s.strip() else None
 
     def ids(self) -> dict[str, str]:
@@ -84,6 +108,30 @@ class AddRequest(EntityIds):
     def _no_bool_timestamp(cls, v: Any) -> Any:
         if isinstance(v, bool):  # pydantic would read true as 1 (1970-01-01)
             raise ValueError("timestamp must be unix seconds or an ISO-8601 string, not a boolean")
+        return v
+
+    @field_validator("messages", mode="after")
+    @classmethod
+    def _bounded_messages(cls, v: Any) -> Any:
+        n = limits.current().max_messages
+        if isinstance(v, list) and len(v) > n:
+            raise ValueError(f"at most {n} messages per add (MEMSERVER_LIMITS__MAX_MESSAGES)")
+        return v
+
+    @field_validator("metadata", mode="after")
+    @classmethod
+    def _bounded_metadata(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_metadata(v)
+
+    @field_validator("custom_instructions", "agent_custom_instructions", "includes", "excludes", mode="after")
+    @classmethod
+    def _bounded_text(cls, v: str | None) -> str | None:
+        return check_text_length(v)
+
+    @field_validator("categories", mode="after")
+    @classmethod
+    def _bounded_categories(cls, v: list[str] | None) -> list[str] | None:
+        limits.check_list("categories", v)
         return v
 
 
@@ -129,6 +177,19 @@ class SearchRequest(EntityIds):
         None, description="memserver extension: 'hybrid' (default), 'semantic' (dense only) or 'keyword'."
     )
 
+    @field_validator("query", mode="after")
+    @classmethod
+    def _bounded_query(cls, v: str) -> str:
+        n = limits.current().max_query_chars
+        if len(v) > n:
+            raise ValueError(f"query is longer than {n} characters (MEMSERVER_LIMITS__MAX_QUERY_CHARS)")
+        return v
+
+    @field_validator("metadata", mode="after")
+    @classmethod
+    def _bounded_metadata(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_metadata(v)
+
 
 class UpdateRequest(Schema):
     """PUT /v1/memories/{memory_id}/. `expiration_date: null` clears the expiry."""
@@ -140,11 +201,31 @@ class UpdateRequest(Schema):
     expiration_date: date | datetime | None = None
     timestamp: int | float | str | None = None
 
+    @field_validator("text", "data", "message", mode="after")
+    @classmethod
+    def _bounded_text(cls, v: str | None) -> str | None:
+        return check_text_length(v)
+
+    @field_validator("metadata", mode="after")
+    @classmethod
+    def _bounded_metadata(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_metadata(v)
+
 
 class BatchItem(Schema):
     memory_id: Any
     text: str | None = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("text", mode="after")
+    @classmethod
+    def _bounded_text(cls, v: str | None) -> str | None:
+        return check_text_length(v)
+
+    @field_validator("metadata", mode="after")
+    @classmethod
+    def _bounded_metadata(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_metadata(v)
 
 
 class BatchRequest(Schema):
@@ -159,3 +240,15 @@ class EntityCreate(Schema):
     run_id: str | None = None
     name: str | None = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("user_id", "agent_id", "app_id", "run_id", "name", mode="after")
+    @classmethod
+    def _bounded_id(cls, v: str | None) -> str | None:
+        if v is not None:
+            limits.check_entity_id("entity id", v)
+        return v
+
+    @field_validator("metadata", mode="after")
+    @classmethod
+    def _bounded_metadata(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_metadata(v)

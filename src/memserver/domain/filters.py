@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from memserver.domain import limits
 from memserver.domain.scope import ENTITY_FIELDS
 
 DATE_FIELDS = ("created_at", "updated_at", "timestamp", "expiration_date")
@@ -81,26 +82,52 @@ def parse_filters(obj: Any) -> Node:
     """Parse a filters object; raises FilterError with a client-facing message."""
     if not isinstance(obj, dict):
         raise FilterError("filters must be a JSON object")
-    return _parse_object(obj)
+    return _parse_object(obj, 0)
 
 
-def _parse_object(obj: dict[str, Any]) -> Node:
+def _check_depth(depth: int) -> None:
+    n = limits.current().max_filter_depth
+    if depth >= n:
+        raise FilterError(f"filters nest AND/OR/NOT deeper than {n} levels (MEMSERVER_LIMITS__MAX_FILTER_DEPTH)")
+
+
+def _check_list(name: str, items: Any) -> None:
+    try:
+        limits.check_list(name, items)
+    except ValueError as exc:
+        raise FilterError(f"{exc} (MEMSERVER_LIMITS__MAX_LIST_ITEMS)") from None
+
+
+def _entity_value(key: str, value: Any) -> str:
+    s = str(value)
+    try:
+        limits.check_entity_id(key, s)
+    except ValueError as exc:
+        raise FilterError(str(exc)) from None
+    return s
+
+
+def _parse_object(obj: dict[str, Any], depth: int) -> Node:
     parts: list[Node] = []
     for raw_key, value in obj.items():
         key = _CAMEL.get(raw_key, raw_key)
         if key in ("AND", "OR"):
+            _check_depth(depth)
             if isinstance(value, dict):
                 value = [{k: v} for k, v in value.items()]
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise FilterError(f"{key} takes a list of filter objects")
-            parts.append(Bool(key, tuple(_parse_object(v) for v in value)))
+            _check_list(key, value)
+            parts.append(Bool(key, tuple(_parse_object(v, depth + 1) for v in value)))
         elif key == "NOT":
+            _check_depth(depth)
             if isinstance(value, list):
                 if not all(isinstance(v, dict) for v in value):
                     raise FilterError("NOT takes a filter object")
-                inner: Node = Bool("AND", tuple(_parse_object(v) for v in value))
+                _check_list(key, value)
+                inner: Node = Bool("AND", tuple(_parse_object(v, depth + 1) for v in value))
             elif isinstance(value, dict):
-                inner = _parse_object(value)
+                inner = _parse_object(value, depth + 1)
             else:
                 raise FilterError("NOT takes a filter object")
             parts.append(Bool("NOT", (inner,)))
@@ -145,6 +172,7 @@ def _parse_condition(key: str, value: Any) -> list[Node]:
             ids = [ids]
         if not isinstance(ids, list):
             raise FilterError("memory_ids takes a list of memory ids")
+        _check_list("memory_ids", ids)
         parsed = []
         for v in ids:
             try:
@@ -164,17 +192,18 @@ def _entity_cond(key: str, value: Any) -> Node:
             return Cond(key, "is_null", None)
         if isinstance(value, (dict, list)):
             raise FilterError(f"{key} takes a string, '*', or an operator object (eq, ne, in)")
-        return Cond(key, "eq", str(value))
+        return Cond(key, "eq", _entity_value(key, value))
     parts: list[Node] = []
     for op, v in ops.items():
         if op == "eq":
-            parts.append(Cond(key, "any", None) if v == "*" else Cond(key, "eq", str(v)))
+            parts.append(Cond(key, "any", None) if v == "*" else Cond(key, "eq", _entity_value(key, v)))
         elif op == "ne":
-            parts.append(Cond(key, "ne", str(v)))
+            parts.append(Cond(key, "ne", _entity_value(key, v)))
         elif op == "in":
             if not isinstance(v, list) or not v:
                 raise FilterError(f"{key}: 'in' takes a non-empty list")
-            parts.append(Cond(key, "in", tuple(str(x) for x in v)))
+            _check_list(f"{key}: 'in'", v)
+            parts.append(Cond(key, "in", tuple(_entity_value(key, x) for x in v)))
         else:
             raise FilterError(f"Operator {op!r} is not supported for {key}; use eq, ne, in or '*'")
     return parts[0] if len(parts) == 1 else Bool("AND", tuple(parts))
@@ -221,6 +250,7 @@ def _date_conds(key: str, value: Any) -> list[Node]:
         if op == "in":
             if not isinstance(v, list) or not v:
                 raise FilterError(f"{key}: 'in' takes a non-empty list")
+            _check_list(f"{key}: 'in'", v)
             parts.append(Bool("OR", tuple(_date_eq(col, x) for x in v)))
         elif op == "ne":
             parts.append(Bool("NOT", (_date_eq(col, v),)))
@@ -248,6 +278,7 @@ def _categories_cond(value: Any) -> Node:
         if isinstance(value, str):
             return Cond("categories", "in", (value,))
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            _check_list("categories", value)
             return Cond("categories", "in", tuple(value))
         raise FilterError("categories takes a list of names or an operator object (in, contains)")
     parts: list[Node] = []
@@ -257,6 +288,7 @@ def _categories_cond(value: Any) -> Node:
                 v = [v]
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise FilterError("categories: 'in' takes a list of names")
+            _check_list("categories: 'in'", v)
             parts.append(Cond("categories", "in", tuple(v)))
         elif op in ("contains", "icontains"):
             if not isinstance(v, str):
@@ -270,6 +302,11 @@ def _categories_cond(value: Any) -> Node:
 def _metadata_conds(value: Any) -> list[Node]:
     if not isinstance(value, dict):
         raise FilterError("metadata takes an object of {key: value} or {key: {op: value}}")
+    _check_list("metadata", list(value))
+    try:
+        limits.check_json(value)
+    except ValueError as exc:
+        raise FilterError(f"metadata: {exc}") from None
     parts: list[Node] = []
     for k, v in value.items():
         ops = _op_dict(v)

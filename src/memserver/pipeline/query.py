@@ -140,16 +140,29 @@ class QueryHints:
     months: list[int] = field(default_factory=list)  # a month named without a year
 
 
+# A capitalised word and what follows it up to the end of the run of word characters and hyphens.
+# No other quantifier follows the greedy one, so the match never backtracks (linear in the query).
+_CAPITALISED = re.compile(r"\b[A-Z][\w\-]*")
+_LOWER = re.compile(r"[a-z]")
+MAX_NAMES = 4  # each name is one more full-text test per memory in scope; 2 in 1000 LoCoMo questions name more
+MAX_PERIODS = 16  # dates/months/years read from one query; the rest are ignored
+
+
 def names(query: str) -> list[str]:
     """Capitalised words that look like names ("Caroline", "Caroline's"), lower-cased, deduplicated."""
     out: list[str] = []
-    for m in re.finditer(r"\b([A-Z][\w\-]*[a-z][\w\-]*)(?:'s|’s)?\b", query):
-        word = m.group(1).lower()
+    for m in _CAPITALISED.finditer(query):
+        token = m.group(0).rstrip("-")
+        if not _LOWER.search(token, 1):  # a name has a lower-case letter after its capital (not "NASA")
+            continue
+        word = token.lower()
         if word in _NOT_NAMES or word in _MONTHS or word in _DAYS or len(word) < 2:
             continue
         if word not in out:
             out.append(word)
-    return out[:8]
+            if len(out) == MAX_NAMES:
+                break
+    return out
 
 
 def _day(d: date) -> datetime:
@@ -172,6 +185,8 @@ def periods(query: str) -> tuple[list[tuple[datetime, datetime]], list[int]]:
     ]
     for kind, pattern in patterns:
         for m in re.finditer(pattern, s):
+            if len(spans) >= MAX_PERIODS:  # bounds the overlap check below: linear in the query
+                break
             if any(m.start() < b and m.end() > a for a, b in spans):
                 continue
             try:

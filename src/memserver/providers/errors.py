@@ -13,6 +13,10 @@ class ProviderError(Exception):
     status_code = 502
     code = "provider_error"
 
+    def __init__(self, message: str = "", *, public: bool = False):
+        super().__init__(message)
+        self.public = public  # the message is the adapter's own words: clients may see it
+
 
 class ProviderUnavailable(ProviderError):
     status_code = 503
@@ -34,3 +38,19 @@ class ProviderInvalidReply(ProviderError):
     """The provider answered, but not with what was asked for (even after a repair attempt)."""
 
     code = "provider_invalid_reply"
+
+
+_PUBLIC_MESSAGES = {
+    502: "The embedding or LLM provider returned an error.",
+    503: "The embedding or LLM provider is unavailable.",
+    504: "The embedding or LLM provider did not answer in time.",
+}
+
+
+def public_message(exc: ProviderError) -> str:
+    """What a client may see of a provider failure: the upstream's own text (which can quote a key
+    suffix or internal hosts) belongs in the server log only. An adapter that writes its message in
+    its own words (what failed, never the provider's text, URL or key) marks it `public`."""
+    if exc.public:
+        return str(exc)
+    return _PUBLIC_MESSAGES.get(exc.status_code, _PUBLIC_MESSAGES[502])

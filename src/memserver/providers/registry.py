@@ -35,7 +35,12 @@ def build_embedder(settings: Settings) -> Embedder:
         if e.dim != LocalEmbedder.dim:
             raise ValueError(f"the local embedder produces {LocalEmbedder.dim} dimensions, not {e.dim}")
         return LocalEmbedder(
-            model_cache_dir(settings), quantized=e.quantized, threads=e.threads, cache_size=e.cache_size
+            model_cache_dir(settings),
+            quantized=e.quantized,
+            threads=e.threads,
+            cache_size=e.cache_size,
+            cache_max_bytes=e.cache_max_bytes,
+            cache_max_text_chars=e.cache_max_text_chars,
         )
     from memserver.providers.embedder.openai import OpenAIEmbedder
 
@@ -70,8 +75,15 @@ def build_llm(settings: Settings) -> LLM | None:
 
 
 def build_providers(settings: Settings) -> Providers:
+    from memserver.providers.instrumented import InstrumentedEmbedder, InstrumentedLLM
+
+    llm = build_llm(settings)
     d = settings.documents
     documents = DocumentReader(
         allow_private=d.allow_private_urls, max_bytes=d.max_bytes, max_chars=d.max_chars, timeout_s=d.timeout_s
     )
-    return Providers(embedder=build_embedder(settings), llm=build_llm(settings), documents=documents)
+    return Providers(
+        embedder=InstrumentedEmbedder(build_embedder(settings)),
+        llm=None if llm is None else InstrumentedLLM(llm, llm.name),
+        documents=documents,
+    )

@@ -35,7 +35,7 @@ from memserver.providers.registry import Providers
 from memserver.services import attachments
 from memserver.services import search as search_service
 from memserver.services import settings as project_settings
-from memserver.storage.db import Connection, Database
+from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -133,12 +133,22 @@ async def infer(
         )
         decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report)
         changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in candidates}, event_id)
-        try:
+        shown = {c.id: c for c, _ in candidates}
+
+        async def apply(
+            changes: ChangeSet = changes,
+            shown: dict[uuid.UUID, Candidate] = shown,
+            decisions: list[Decision] = decisions,
+        ) -> list[Outcome]:
             async with db.transaction() as conn:
-                await _check_fresh(conn, project_id, decisions, {c.id: c for c, _ in candidates})
+                await _check_fresh(conn, project_id, decisions, shown)
                 outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
                 await finish(conn, outcomes, report)
-            return outcomes, report
+                return outcomes
+
+        try:
+            # a deadlock or serialization failure with a concurrent add is retried (bounded)
+            return await retry_transient(apply), report
         except _Stale:
             log.info("add %s: a memory changed while the model was deciding; thinking again", event_id)
     raise ServiceUnavailable("the memories of this scope kept changing while the add was processed; retry the add")

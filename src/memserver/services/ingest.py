@@ -18,7 +18,7 @@ from memserver.domain.jobs import JobKind, JobStatus
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import inference, jobs, tenants
-from memserver.storage.db import Connection, Database
+from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
@@ -106,10 +106,14 @@ async def add_verbatim(db: Database, providers: Providers, principal: Principal,
     defaults = AddDefaults(
         metadata=inp.metadata, immutable=inp.immutable, expiration_date=inp.expiration_date, created_at=inp.timestamp
     )
-    async with db.connect() as conn:
-        outcomes = await MemoryWriter(conn).add(
-            principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
-        )
+
+    async def write() -> list[Outcome]:
+        async with db.connect() as conn:
+            return await MemoryWriter(conn).add(
+                principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
+            )
+
+    outcomes = await retry_transient(write)
     by_index = {o.index: o for o in outcomes}
     for index, text, h in duplicates:
         outcomes.append(Outcome(index=index, id=by_index[first_by_hash[h]].id, text=text, event=Op.NOOP))

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.providers.errors import ProviderError, public_message
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
@@ -62,10 +63,14 @@ async def complete(
 
 
 async def fail(db: Database, job: ClaimedJob, exc: BaseException) -> None:
-    """Record why a job failed (in our words for known errors; the type and text otherwise)."""
-    error = (
-        str(exc) if isinstance(exc, JobFailed) or getattr(exc, "status_code", None) else f"{type(exc).__name__}: {exc}"
-    )
+    """Record why a job failed: clients read it, so a provider's own text goes to the log, not the event."""
+    if isinstance(exc, ProviderError):
+        log.warning("job %s: provider failure: %s", job.id, exc)
+        error = public_message(exc)
+    elif isinstance(exc, JobFailed) or getattr(exc, "status_code", None):
+        error = str(exc)
+    else:
+        error = f"{type(exc).__name__}: {exc}"
     async with db.connect() as conn:
         await JobRepository(conn).finish(job.id, JobStatus.FAILED, error=error)
 

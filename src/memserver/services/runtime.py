@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from memserver.config import Settings
 from memserver.providers.registry import Providers
 from memserver.services.jobs import JobQueue
+from memserver.services.ops import ReadinessState
+from memserver.services.ratelimit import RateLimiter
 from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
 
@@ -18,3 +20,5 @@ class Runtime:
     providers: Providers
     key_cache: KeyCache
     queue: JobQueue
+    limiter: RateLimiter
+    readiness: ReadinessState = field(default_factory=ReadinessState)

@@ -6,6 +6,8 @@ scope (or the candidates of a large one), ranked here (`pipeline.ranking`), then
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import uuid
 from dataclasses import dataclass, field, replace
@@ -28,6 +30,12 @@ from memserver.storage.repositories.search import SearchRepository
 from memserver.types import Principal
 
 assert ranking.MAX_TERMS == search_sql.MAX_TERMS  # the terms bitmask: written by SQL, read by ranking
+
+
+RERANK_WINDOW = 100  # rerank reorders at most this many of the best hits
+# Ranking an evidence set this large costs milliseconds of numpy: run it on a worker thread so other
+# requests keep being served meanwhile. Smaller sets rank faster than a thread hop.
+OFFLOAD_ROWS = 2_000
 
 
 @dataclass
@@ -117,7 +125,8 @@ async def search_project(
                 exact_limit=config.exact_scan_limit,
                 show_expired=req.show_expired,
             )
-            scored = ranking.rank(
+            rank = functools.partial(
+                ranking.rank,
                 ranking.Evidence.from_columns(evidence, nterms),
                 periods=[(a.timestamp(), z.timestamp()) for a, z in h.periods],
                 months=h.months,
@@ -125,13 +134,14 @@ async def search_project(
                 gap_s=config.neighbour_gap_s,
                 limit=pool,
             )
+            scored = await asyncio.to_thread(rank) if len(ids) > OFFLOAD_ROWS else rank()
             scored = [s for s in scored if s.total > 0]
             by_id = await repo.rows(project_id, [ids[s.index] for s in scored])
             hits = [_hybrid_hit(by_id[ids[s.index]], s) for s in scored if ids[s.index] in by_id]
     if decay:
         hits = await _decay(db, project_id, hits)
     if req.rerank:
-        hits = _diversify(hits, req.top_k)
+        hits = await asyncio.to_thread(_diversify, hits, req.top_k) if len(hits) > 50 else _diversify(hits, req.top_k)
     out = [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
     if decay:
         async with db.connect() as conn:
@@ -175,22 +185,22 @@ def _diversify(hits: list[Hit], k: int) -> list[Hit]:
     """rerank=true: keep the best hit, then prefer hits that are not near-duplicates of those kept.
 
     Near-duplicates are judged by the words they share (Jaccard), so a pool of restatements of
-    one fact does not crowd out other facts. Scores are not changed, only the order.
+    one fact does not crowd out other facts. Scores are not changed, only the order. Only the best
+    RERANK_WINDOW hits are reordered (the rest follow by score), and each hit's largest overlap with
+    the kept ones is updated once per kept hit: O(window^2) set operations, whatever top_k is.
     """
-
-    def words(h: Hit) -> set[str]:
-        return {w for w in str(h.row.memory).lower().split() if len(w) > 3}
-
-    pool = [(h, words(h)) for h in hits]
-    chosen: list[tuple[Hit, set[str]]] = []
-    while pool and len(chosen) < k:
-
-        def value(item: tuple[Hit, set[str]]) -> float:
-            h, ws = item
-            overlap = max((len(ws & cw) / max(1, len(ws | cw)) for _, cw in chosen), default=0.0)
-            return h.score - 0.3 * overlap
-
-        best = max(pool, key=value)
-        pool.remove(best)
+    head, tail = hits[:RERANK_WINDOW], hits[RERANK_WINDOW:]
+    words = [{w for w in str(h.row.memory).lower().split() if len(w) > 3} for h in head]
+    overlap = [0.0] * len(head)
+    remaining = list(range(len(head)))
+    chosen: list[int] = []
+    while remaining and len(chosen) < k:
+        best = max(remaining, key=lambda i: head[i].score - 0.3 * overlap[i])
+        remaining.remove(best)
         chosen.append(best)
-    return [h for h, _ in chosen]
+        kept = words[best]
+        for i in remaining:
+            o = len(words[i] & kept) / max(1, len(words[i] | kept))
+            if o > overlap[i]:
+                overlap[i] = o
+    return ([head[i] for i in chosen] + tail)[:k]

@@ -9,8 +9,10 @@ then acts on it when the key reaches it and its member has a role there (403 oth
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -29,24 +31,42 @@ SCOPES = ("project", "org")
 PROJECT_NOT_FOUND = "Organization or project not found"
 
 
-class KeyCache:
-    """A short-lived map from key hash (and named project) to Principal: saves a database round trip."""
+# What `new_key` makes: the prefix and 40 URL-safe characters (a little slack for older or imported keys).
+_KEY_SHAPE = re.compile(r"m0-[A-Za-z0-9_-]{20,100}")
 
-    def __init__(self, ttl_s: float):
+
+def well_formed_key(key: str) -> bool:
+    """Whether a key could be one of ours; anything else is refused without a database round trip."""
+    return _KEY_SHAPE.fullmatch(key) is not None
+
+
+class KeyCache:
+    """A short-lived LRU map from key hash to Principal: saves a database round trip per request."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000):
         self.ttl_s = ttl_s
-        self._entries: dict[bytes, tuple[float, Principal | None]] = {}
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[float, Principal | None]] = OrderedDict()
 
     def get(self, key: str) -> tuple[bool, Principal | None]:
-        entry = self._entries.get(hash_key(key))
+        h = hash_key(key)
+        entry = self._entries.get(h)
         if entry is None or entry[0] < time.monotonic():
             return False, None
+        self._entries.move_to_end(h)
         return True, entry[1]
 
     def put(self, key: str, principal: Principal | None) -> None:
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        # Unknown keys are remembered briefly too, so a flood of bad keys cannot hammer the database.
-        self._entries[hash_key(key)] = (time.monotonic() + self.ttl_s, principal)
+        # Unknown (well-formed) keys are remembered briefly too, so repeating one cannot hammer the
+        # database; a flood of distinct ones only evicts the least recently used entries.
+        h = hash_key(key)
+        self._entries[h] = (time.monotonic() + self.ttl_s, principal)
+        self._entries.move_to_end(h)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def clear(self) -> None:
         """Forget everything (after a change of roles or members made by this process)."""
@@ -54,6 +74,8 @@ class KeyCache:
 
 
 async def resolve_key(db: Database, cache: KeyCache, key: str) -> Principal | None:
+    if not well_formed_key(key):
+        return None
     hit, principal = cache.get(key)
     if hit:
         return principal
@@ -360,6 +382,22 @@ async def list_keys(db: Database) -> list[KeyInfo]:
         return await TenantRepository(conn).list_keys()
 
 
-async def revoke_key(db: Database, id_or_prefix: str) -> int:
+MIN_REVOKE_PREFIX = 8
+
+
+async def revoke_key(db: Database, ref: str) -> KeyInfo:
+    """Revoke exactly one active key: by its full id, the plaintext key, or an unambiguous prefix of
+    its id or key of at least MIN_REVOKE_PREFIX characters (key prefixes alone have only 5 random ones)."""
+    ref = ref.strip()
+    if len(ref) < MIN_REVOKE_PREFIX:
+        raise BadRequest(f"give the key id, the key, or at least {MIN_REVOKE_PREFIX} characters of either")
     async with db.transaction() as conn:
-        return await TenantRepository(conn).revoke_key(id_or_prefix)
+        repo = TenantRepository(conn)
+        matches = await repo.active_keys_matching(ref)
+        if not matches:
+            raise NotFound(f"no active key {ref!r}")
+        if len(matches) > 1:
+            listed = ", ".join(f"{k.id} ({k.org_name}/{k.project_name})" for k in matches[:10])
+            raise Conflict(f"{ref!r} matches {len(matches)} active keys: {listed}; give the full key id")
+        await repo.revoke_key_id(matches[0].id)
+        return matches[0]

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from pgvector.asyncpg import register_vector
 from sqlalchemy import event, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from memserver.config import DatabaseSettings
+from memserver.errors import ServiceUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+# deadlock_detected, serialization_failure: the transaction did nothing and may simply run again
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 # The connection services hold and hand to repositories (services may not import SQLAlchemy themselves).
 Connection = AsyncConnection
@@ -85,6 +95,19 @@ class Database:
         async with self.connect() as conn:
             await conn.execute(select(1))
 
+    def pool_status(self) -> dict[str, dict[str, int]]:
+        """Connections per pool (main, search) and state, for metrics."""
+        out: dict[str, dict[str, int]] = {}
+        for name, engine in (("main", self.engine), ("search", self._generic_engine)):
+            pool: Any = engine.pool
+            out[name] = {
+                "size": int(pool.size()),
+                "checked_out": int(pool.checkedout()),
+                "idle": int(pool.checkedin()),
+                "overflow": max(0, int(pool.overflow())),
+            }
+        return out
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         await self._generic_engine.dispose()
@@ -93,3 +116,24 @@ class Database:
 def _register_vector_codec(dbapi_connection: Any, connection_record: Any) -> None:
     """Send and receive pgvector values in binary: 384 floats as text cost ~170 us to format, binary ~2 us."""
     dbapi_connection.run_async(register_vector)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: Postgres rolled the transaction back; running it again is safe."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+async def retry_transient(fn: Callable[[], Awaitable[T]], *, attempts: int = 4) -> T:
+    """Run a whole transaction (or single statement) again after a deadlock or serialization failure,
+    a bounded number of times with a short random back-off; then answer 503 rather than 500."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await fn()
+        except DBAPIError as exc:
+            if not is_retryable(exc):
+                raise
+            log.warning("transient database conflict (attempt %d/%d): %s", attempt, attempts, exc.orig)
+            if attempt == attempts:
+                raise ServiceUnavailable("The database is busy with conflicting writes; retry the request.") from exc
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -92,6 +92,16 @@ def _resolve_os_user(name: str) -> _RunAs:
     return _RunAs(pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a secret to a file that is 0600 from the moment it exists (never briefly world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: tighten it before writing
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 class EmbeddedPostgres:
     """A private Postgres cluster in `data_dir/pg`, listening on 127.0.0.1 only."""
 
@@ -182,11 +192,9 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(mode=0o700)
         os.chown(self.pgdata, self.run_as.uid, self.run_as.gid)
         password = secrets.token_urlsafe(24)
-        self.password_file.write_text(password)
-        self.password_file.chmod(0o600)
+        write_private(self.password_file, password)
         pwfile = self.data_dir / ".initpw"
-        pwfile.write_text(password)
-        pwfile.chmod(0o600)
+        write_private(pwfile, password)
         os.chown(pwfile, self.run_as.uid, self.run_as.gid)
         t0 = time.monotonic()
         res = self._run(

@@ -1,12 +1,15 @@
-"""Ping (what SDKs call at construction) and health."""
+"""Ping (what SDKs call at construction), health, readiness and metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from memserver import metrics
 from memserver.api.deps import PrincipalDep, StateDep
 from memserver.api.http import JSONResponse
-from memserver.api.responses import Health, Ping, wire
+from memserver.api.responses import Health, Ping, Readiness, wire
+from memserver.services import ops
 
 router = APIRouter(tags=["system"])
 
@@ -42,3 +45,21 @@ async def health(state: StateDep) -> Response:
         "embedder": state.providers.embedder.name,
     }
     return JSONResponse(body, status_code=200 if db == "ok" else 503)
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: 200 when the database and the embedder both answer, else 503 (no auth)",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "The database or the embedder is unavailable"}},
+)
+async def ready(state: StateDep) -> Response:
+    checks = await ops.readiness(state.db, state.providers, state.readiness)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics (no auth: expose it only to your scraper)", include_in_schema=False)
+async def prometheus_metrics(state: StateDep) -> Response:
+    await ops.refresh_metrics(state.db)
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

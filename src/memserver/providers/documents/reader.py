@@ -29,6 +29,9 @@ class DocumentError(ProviderError):
     status_code = 400
     code = "document_unreadable"
 
+    def __init__(self, message: str):
+        super().__init__(message, public=True)  # always our own words
+
 
 @dataclass
 class DocumentReader:

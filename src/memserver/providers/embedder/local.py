@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from memserver.providers.embedder.cache import EmbeddingCache
 from memserver.providers.embedder.minilm_onnx import HIDDEN, ensure_model_file, weights_dir
 from memserver.providers.errors import ProviderError
 
@@ -33,7 +33,16 @@ class LocalEmbedder:
 
     dim = HIDDEN
 
-    def __init__(self, cache_dir: Path, *, quantized: bool = True, threads: int = 0, cache_size: int = 4096):
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        quantized: bool = True,
+        threads: int = 0,
+        cache_size: int = 4096,
+        cache_max_bytes: int = 16 * 1024 * 1024,
+        cache_max_text_chars: int = 2_000,
+    ):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -52,8 +61,12 @@ class LocalEmbedder:
         self._tokenizer = tok
         self.workers = threads or (os.cpu_count() or 1)
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="embedder")
-        self._cache: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache = EmbeddingCache(
+            self.name,
+            max_bytes=cache_max_bytes if cache_size else 0,
+            max_entries=cache_size,
+            max_text_chars=cache_max_text_chars,
+        )
         self.calls = 0  # model invocations, for benchmarks
 
     def _one(self, text: str) -> NDArray[np.float32]:
@@ -75,8 +88,12 @@ class LocalEmbedder:
     async def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         result = np.empty((len(texts), HIDDEN), dtype=np.float32)
         missing: dict[str, list[int]] = {}
+        keys: dict[str, bytes | None] = {}
         for i, t in enumerate(texts):
-            hit = self._cache.get(t) if self._cache_size else None
+            if t not in keys:
+                keys[t] = self._cache.key(t)
+            key = keys[t]
+            hit = self._cache.get(key) if key is not None else None
             if hit is None:
                 missing.setdefault(t, []).append(i)
             else:
@@ -91,10 +108,9 @@ class LocalEmbedder:
                 raise ProviderError(f"local embedder failed: {exc}") from exc
             for t, vec in zip(unique, vectors, strict=True):
                 result[missing[t]] = vec
-                if self._cache_size:
-                    self._cache[t] = vec
-                    if len(self._cache) > self._cache_size:
-                        self._cache.popitem(last=False)
+                key = keys[t]
+                if key is not None:
+                    self._cache.put(key, vec)
         return result
 
     async def aclose(self) -> None:

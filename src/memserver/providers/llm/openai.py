@@ -102,7 +102,7 @@ class OpenAILLM:
             return Generation(parse_reply(text, response_model, context), usage)
         except ValidationError as exc:
             raise ProviderInvalidReply(
-                "the LLM reply did not match the expected JSON schema after one repair attempt"
+                "the LLM reply did not match the expected JSON schema after one repair attempt", public=True
             ) from exc
 
     async def aclose(self) -> None:
@@ -167,6 +167,11 @@ class OpenAILLM:
 
     def _translate(self, exc: Exception) -> ProviderError:
         """An SDK error as a ProviderError whose message is ours (no provider text, URL or key)."""
+        error = self._ours(exc)
+        error.public = True
+        return error
+
+    def _ours(self, exc: Exception) -> ProviderError:
         o = self._openai
         if isinstance(exc, o.APITimeoutError):  # before APIConnectionError: it is a subclass
             return ProviderTimeout(f"the LLM endpoint timed out after {self._timeout_s:g} s")

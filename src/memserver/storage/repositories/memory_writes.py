@@ -80,6 +80,13 @@ class _VectorArray(UserDefinedType[Any]):
         return "vector[]"
 
 
+class _RegClass(UserDefinedType[Any]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "regclass"
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
@@ -151,6 +158,19 @@ def _add_statement(record_event: bool) -> Select[Any]:
         .render_derived(name="v")
     )
     inp = select(items, vectors.c.embedding).select_from(items.join(vectors, vectors.c.pos == items.c.pos)).cte("input")
+    # Rows are inserted in hash order (below), so two adds of the same texts in opposite orders take
+    # the unique-index entries in the same order and queue behind each other instead of deadlocking.
+    # The conversational order search relies on (`seq`, `created_at`) is still the message order:
+    # sequence numbers are drawn here in message order (Postgres evaluates volatile output columns
+    # after ORDER BY) and given explicitly.
+    seqs = (
+        select(
+            inp.c.pos,
+            func.nextval(cast(func.pg_get_serial_sequence("memories", "seq"), _RegClass())).label("seq"),
+        )
+        .order_by(inp.c.pos)
+        .cte("seqs")
+    )
     project_id = cast(bindparam("project_id"), UUID(as_uuid=True))
     event_id = cast(bindparam("event_id"), UUID(as_uuid=True))
     base_ts = func.coalesce(cast(bindparam("created_at"), M.c.created_at.type), func.now())
@@ -174,10 +194,16 @@ def _add_statement(record_event: bool) -> Select[Any]:
         "event_id": event_id,
         "created_at": ts,
         "updated_at": ts,
+        "seq": seqs.c.seq,
     }
     ins = (
         insert(M)
-        .from_select(list(values), select(*values.values()).order_by(inp.c.pos))
+        .from_select(
+            list(values),
+            select(*values.values())
+            .select_from(inp.join(seqs, seqs.c.pos == inp.c.pos))
+            .order_by(inp.c.hash, inp.c.pos),
+        )
         .on_conflict_do_update(
             index_elements=[M.c.project_id, *(M.c[c] for c in ENTITY_FIELDS), M.c.hash],
             set_={"hash": insert(M).excluded.hash},

@@ -147,14 +147,27 @@ class TenantRepository:
         rows = await self.conn.execute(text(sql + " ORDER BY k.created_at"), params)
         return [KeyInfo(**r._mapping) for r in rows]
 
-    async def revoke_key(self, id_or_prefix: str) -> int:
-        res = await self.conn.execute(
+    async def active_keys_matching(self, ref: str) -> list[KeyInfo]:
+        """Active keys whose id is `ref`, whose plaintext is `ref`, or whose id or key starts with `ref`."""
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self.conn.execute(
             text(
-                "UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL AND (id::text = :v OR key_prefix = :v)"
+                "SELECT k.id, k.name, k.key_prefix, k.project_id, p.name AS project_name, o.name AS org_name, "
+                "k.created_at, k.last_used_at, k.revoked_at FROM api_keys k JOIN projects p ON p.id = k.project_id "
+                "JOIN orgs o ON o.id = p.org_id WHERE k.revoked_at IS NULL AND (k.id::text LIKE :pattern "
+                "OR k.key_hash = :hash OR (length(:ref) <= length(k.key_prefix) AND k.key_prefix LIKE :pattern)) "
+                "ORDER BY k.created_at"
             ),
-            {"v": id_or_prefix},
+            {"pattern": pattern, "hash": hash_key(ref), "ref": ref},
         )
-        return int(res.rowcount)
+        found = [KeyInfo(**r._mapping) for r in rows]
+        exact = [k for k in found if str(k.id) == ref]
+        return exact or found
+
+    async def revoke_key_id(self, key_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            text("UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"), {"id": key_id}
+        )
 
     # -- organisations --------------------------------------------------------------------------
     async def count_orgs(self) -> int:

@@ -1,0 +1,197 @@
+"""Hybrid search latency against dense-only, from a fresh start over plain HTTP (issue 13, point 10).
+
+A private Postgres + `memserver serve` (embedding cache off, so no query is answered from it) holds one
+LoCoMo conversation (~700 memories, one user, added in order through the v3 API). Then, per query
+length (the conversation's own questions, and 15-, 30- and 50-word queries built from its words), every
+query is unique and asked once with the default hybrid retrieval and once with `retrieval: "semantic"`
+(dense only), interleaved so both meet the same machine load, top_k 10, concurrency 1, after a short
+warm-up of other unique queries. Reported: p50/p95 per mode and the hybrid/dense p95 ratio (target
+<= 1.5 for queries up to 50 words).
+
+    .venv/bin/python bench/hybrid_latency.py                      # conv-26, 200 queries per length
+    .venv/bin/python bench/hybrid_latency.py --queries 60 --conversation conv-30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import ROOT
+
+DATA = next(
+    (
+        p
+        for p in (ROOT.parent / "shared" / "data" / "locomo-dev.json", Path("/work/shared/data/locomo-dev.json"))
+        if p.exists()
+    ),
+    Path("/work/shared/data/locomo-dev.json"),
+)
+LENGTHS = (15, 30, 50)
+
+
+def load_conversation(path: Path, sample_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+    for conv in json.loads(path.read_text()):
+        if conv["sample_id"] != sample_id:
+            continue
+        c = conv["conversation"]
+        turns, n = [], 1
+        while f"session_{n}" in c:
+            when = datetime.strptime(c[f"session_{n}_date_time"], "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
+            for t in c[f"session_{n}"]:
+                text = f"{t['speaker']}: {t['text']}"
+                if t.get("blip_caption"):
+                    text += f" [shares a photo: {t['blip_caption']}]"
+                turns.append({"text": text, "ts": int(when.timestamp()), "dia_id": t["dia_id"]})
+            n += 1
+        return turns, [q["question"] for q in conv["qa"]]
+    raise SystemExit(f"no conversation {sample_id} in {path}")
+
+
+def word_queries(turns: list[dict[str, Any]], words: int, count: int, rng: random.Random) -> list[str]:
+    """Unique queries of exactly `words` words: a run of the conversation's own words (realistic terms,
+    names and dates) starting at a random place, so no two queries are the same text."""
+    vocab = " ".join(t["text"] for t in turns).split()
+    out: set[str] = set()
+    while len(out) < count:
+        start = rng.randrange(0, len(vocab) - words)
+        out.add(" ".join(vocab[start : start + words]))
+    return sorted(out, key=lambda _: rng.random())
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
+
+
+async def search(client: httpx.AsyncClient, query: str, mode: str) -> float:
+    body: dict[str, Any] = {"query": query, "filters": {"user_id": "bench"}, "top_k": 10}
+    if mode == "semantic":
+        body["retrieval"] = "semantic"
+    t0 = time.perf_counter()
+    r = await client.post("/v3/memories/search/", json=body)
+    dt = (time.perf_counter() - t0) * 1000
+    r.raise_for_status()
+    return dt
+
+
+async def run(
+    url: str, key: str, turns: list[dict[str, Any]], questions: list[str], n: int, seed: int
+) -> dict[str, Any]:
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Token {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        t0 = time.perf_counter()
+        for t in turns:
+            r = await client.post(
+                "/v3/memories/add/",
+                json={
+                    "messages": [{"role": "user", "content": t["text"]}],
+                    "user_id": "bench",
+                    "infer": False,
+                    "metadata": {"dia_id": t["dia_id"]},
+                    "timestamp": t["ts"],
+                },
+            )
+            r.raise_for_status()
+        ingest_s = time.perf_counter() - t0
+        sets: dict[str, list[str]] = {"questions": list(dict.fromkeys(questions))[:n]}
+        for w in LENGTHS:
+            sets[f"{w} words"] = word_queries(turns, w, n, rng)
+        for q in word_queries(turns, 12, 20, random.Random(seed + 1)):  # warm-up: unique, not measured
+            await search(client, "warm " + q, "hybrid")
+            await search(client, "warm " + q, "semantic")
+        results: dict[str, Any] = {}
+        for name, queries in sets.items():
+            lat: dict[str, list[float]] = {"hybrid": [], "semantic": []}
+            for i, q in enumerate(queries):
+                order = ("hybrid", "semantic") if i % 2 == 0 else ("semantic", "hybrid")
+                for mode in order:
+                    lat[mode].append(await search(client, q, mode))  # the server's embedding cache is off
+            row = {
+                mode: {"p50_ms": round(statistics.median(v), 2), "p95_ms": round(pct(v, 95), 2), "n": len(v)}
+                for mode, v in lat.items()
+            }
+            row["p95_ratio"] = round(row["hybrid"]["p95_ms"] / row["semantic"]["p95_ms"], 2)
+            row["p50_ratio"] = round(row["hybrid"]["p50_ms"] / row["semantic"]["p50_ms"], 2)
+            results[name] = row
+    return {"memories": len(turns), "ingest_s": round(ingest_s, 1), "results": results}
+
+
+def start_private_server(workdir: Path) -> tuple[str, str, Any]:
+    from harness.server import free_port, start_server, stop_server
+    from memserver.services import tenants
+    from memserver.storage import migrate
+    from memserver.storage.db import Database
+    from memserver.storage.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(workdir / "pg", port=free_port())
+    pg.start()
+    url = pg.url()
+    migrate.upgrade(url, 384)
+
+    async def tenant() -> str:
+        db = Database(url)
+        try:
+            return (await tenants.create_tenant_with_key(db, "bench", f"hybrid-{time.time_ns()}"))[1]
+        finally:
+            await db.dispose()
+
+    key = asyncio.run(tenant())
+    server = start_server(url, workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0")
+
+    def stop() -> None:
+        stop_server(server)
+        pg.stop()
+
+    return server.url, key, stop
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--conversation", default="conv-26")
+    p.add_argument("--queries", type=int, default=200, help="unique queries per length")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hybrid_latency.json")
+    args = p.parse_args()
+    turns, questions = load_conversation(args.data, args.conversation)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="memserver-hybrid-", dir="/tmp") as tmp:
+        os.chmod(tmp, 0o755)  # the embedded Postgres runs as an unprivileged user
+        url, key, stop = start_private_server(Path(tmp))
+        try:
+            result = asyncio.run(run(url, key, turns, questions, args.queries, args.seed))
+        finally:
+            stop()
+    result.update(
+        conversation=args.conversation,
+        load_avg_start=load_before,
+        load_avg_end=os.getloadavg(),
+        when=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"{result['memories']} memories ({args.conversation}), top_k 10, concurrency 1, unique queries, no cache")
+    print(f"{'queries':<12} {'hybrid p50':>10} {'p95':>8} {'dense p50':>10} {'p95':>8} {'p95 ratio':>10}")
+    for name, row in result["results"].items():
+        h, d = row["hybrid"], row["semantic"]
+        print(
+            f"{name:<12} {h['p50_ms']:>10} {h['p95_ms']:>8} {d['p50_ms']:>10} {d['p95_ms']:>8} {row['p95_ratio']:>10}"
+        )
+    print(f"load average: start {load_before[0]:.1f}, end {result['load_avg_end'][0]:.1f}; JSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+from bench.inference_cost.run import main
+
+if __name__ == "__main__":
+    main()

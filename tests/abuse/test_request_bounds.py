@@ -1,0 +1,184 @@
+"""Review findings 1 and 2: every request does a bounded amount of work, and bad input is a 400, never a 500.
+
+Each probe is one request against a real `memserver serve` (loopback only) with its default limits.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+import pytest
+
+from memserver.domain.limits import Limits
+from tests.api.helpers import ADD_V3, verbatim_add_body
+
+LIMITS = Limits()  # the server under test runs with the defaults
+SEARCH = "/v3/memories/search/"
+
+
+def _json_error(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = r.json()
+    assert body["detail"]
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. request bodies are limited at the edge, streamed ones included
+# ---------------------------------------------------------------------------------------------
+def test_oversized_body_with_content_length_is_413(api: httpx.Client) -> None:
+    big = "x" * (LIMITS.max_body_bytes + 1)
+    r = api.post(SEARCH, json={"query": big, "filters": {"user_id": "u"}})
+    body = _json_error(r, 413)
+    assert str(LIMITS.max_body_bytes) in body["detail"]
+
+
+def test_oversized_chunked_body_is_413(api: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"filters": {"user_id": "u"}, "query": "'
+        for _ in range(LIMITS.max_body_bytes // 65536 + 2):
+            yield b"y" * 65536
+        yield b'"}'
+
+    # a generator body is sent with Transfer-Encoding: chunked, no Content-Length
+    r = api.post(SEARCH, content=chunks(), headers={"content-type": "application/json"})
+    _json_error(r, 413)
+
+
+def test_oversized_body_without_a_key_is_refused_without_reading_it(live_server: str) -> None:
+    """A huge declared body gets its answer before the body is sent (413 or 401, JSON, fast)."""
+    parts = urlsplit(live_server)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(
+            f"POST {SEARCH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {60 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        s.sendall(b'{"query": "')
+        started = time.monotonic()
+        reply = s.recv(65536)
+        assert time.monotonic() - started < 10
+    head = reply.split(b"\r\n", 1)[0]
+    assert head.split()[1] in (b"401", b"413"), reply[:300]
+
+
+def test_body_within_the_limit_is_served(api: httpx.Client) -> None:
+    r = api.post(SEARCH, json={"query": "hello", "filters": {"user_id": "u"}})
+    assert r.status_code == 200, r.text
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. per-request work is bounded: each limit is a documented 400
+# ---------------------------------------------------------------------------------------------
+def _nested(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth):
+        node = {"k": node}
+    return node
+
+
+def _not_filter(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"user_id": "u"}
+    for _ in range(depth):
+        node = {"NOT": node}
+    return {"AND": [{"user_id": "u"}, node]}
+
+
+ADD_PROBES: dict[str, dict[str, Any]] = {
+    "too many messages": verbatim_add_body(*[f"m{i}" for i in range(LIMITS.max_messages + 1)]),
+    "message too long": verbatim_add_body("w" * (LIMITS.max_text_chars + 1)),
+    "metadata nested 300 deep": verbatim_add_body("hi", metadata=_nested(300)),
+    "metadata too large": verbatim_add_body("hi", metadata={"blob": "b" * (LIMITS.max_metadata_bytes + 1)}),
+    "integer over 2^64": verbatim_add_body("hi", metadata={"n": 2**70}),
+    "entity id of 3 KB": verbatim_add_body("hi", user_id="u" * 3000),
+    "entity id of 3 KB in filters": verbatim_add_body("hi", filters={"user_id": "u" * 3000}),
+}
+
+
+@pytest.mark.parametrize("probe", list(ADD_PROBES))
+def test_add_limits(api: httpx.Client, probe: str) -> None:
+    _json_error(api.post(ADD_V3, json=ADD_PROBES[probe]), 400)
+
+
+def test_lone_surrogate_is_400(api: httpx.Client) -> None:
+    raw = b'{"messages": [{"role": "user", "content": "bad \\ud800 text"}], "user_id": "u", "infer": false}'
+    _json_error(api.post(ADD_V3, content=raw, headers={"content-type": "application/json"}), 400)
+    raw = b'{"query": "x", "filters": {"user_id": "u", "metadata": {"\\udfff": 1}}}'
+    _json_error(api.post(SEARCH, content=raw, headers={"content-type": "application/json"}), 400)
+
+
+SEARCH_PROBES: dict[str, dict[str, Any]] = {
+    "NOT filter 300 deep": {"query": "x", "filters": _not_filter(300)},
+    "40k-item in list": {"query": "x", "filters": {"user_id": {"in": [f"u{i}" for i in range(40_000)]}}},
+    "40k memory_ids": {
+        "query": "x",
+        "filters": {"user_id": "u", "memory_ids": ["00000000-0000-0000-0000-000000000000"] * 40_000},
+    },
+    "query too long": {"query": "q " * LIMITS.max_query_chars, "filters": {"user_id": "u"}},
+    "entity id of 3 KB": {"query": "x", "filters": {"user_id": "u" * 3000}},
+    "top_k over 2^64": {"query": "x", "filters": {"user_id": "u"}, "top_k": 2**70},
+}
+
+
+@pytest.mark.parametrize("probe", list(SEARCH_PROBES))
+def test_search_limits(api: httpx.Client, probe: str) -> None:
+    _json_error(api.post(SEARCH, json=SEARCH_PROBES[probe]), 400)
+
+
+def test_moderate_filters_still_work(api: httpx.Client) -> None:
+    ok = {"query": "x", "filters": {"user_id": "u", "OR": [{"AND": [{"OR": [{"user_id": "u"}]}]}]}}
+    assert api.post(SEARCH, json=ok).status_code == 200
+    ok = {"query": "x", "filters": {"user_id": {"in": [f"u{i}" for i in range(LIMITS.max_list_items)]}}}
+    assert api.post(SEARCH, json=ok).status_code == 200
+
+
+def test_list_in_and_depth_limits(api: httpx.Client) -> None:
+    _json_error(api.post("/v3/memories/", json={"filters": _not_filter(300)}), 400)
+    big_in = {"filters": {"AND": [{"user_id": "u"}, {"categories": {"in": ["c"] * 40_000}}]}}
+    _json_error(api.post("/v3/memories/", json=big_in), 400)
+
+
+def test_nul_in_a_path_segment_is_400(api: httpx.Client) -> None:
+    _json_error(api.get("/v2/entities/user/ab%00cd/"), 400)
+    _json_error(api.delete("/v2/entities/user/ab%00cd/"), 400)
+
+
+def test_nul_in_the_metadata_query_parameter_is_400(api: httpx.Client) -> None:
+    meta = orjson.dumps({"k": "a\x00b"}).decode()  # JSON escapes it as \u0000
+    _json_error(api.get("/v1/memories/", params={"user_id": "u", "metadata": meta}), 400)
+    _json_error(api.get("/v1/memories/", params={"user_id": "u", "metadata": '{"k": "\\ud800"}'}), 400)
+
+
+def test_long_entity_id_in_a_query_parameter_is_400(api: httpx.Client) -> None:
+    _json_error(api.get("/v1/memories/", params={"user_id": "u" * 3000}), 400)
+
+
+def test_update_limits(api: httpx.Client) -> None:
+    r = api.post(ADD_V3, json=verbatim_add_body("to update"))
+    mid = r.json()["results"][0]["id"]
+    _json_error(api.put(f"/v1/memories/{mid}/", json={"text": "t" * (LIMITS.max_text_chars + 1)}), 400)
+    _json_error(api.put(f"/v1/memories/{mid}/", json={"metadata": _nested(300)}), 400)
+    _json_error(api.put(f"/v1/memories/{mid}/", json={"metadata": {"n": -(2**70)}}), 400)
+
+
+def test_limit_defaults_match_the_settings() -> None:
+    from memserver.config import LimitsSettings
+
+    assert Limits(**LimitsSettings().model_dump()) == Limits()
+
+
+def test_huge_numbers_read_back_from_jsonb(api: httpx.Client) -> None:
+    """Found by schemathesis: jsonb prints 1e135 as a 136-digit integer, which the JSON encoder refused (500)."""
+    r = api.post("/v1/users/", json={"user_id": "big-numbers", "metadata": {"x": 3.1e135}})
+    assert r.status_code == 201, r.text
+    add = api.post(ADD_V3, json=verbatim_add_body("hi", user_id="big-numbers", metadata={"x": -2.6e200}))
+    assert add.status_code == 200, add.text
+    for path in ("/v1/entities/", "/v1/events/", "/v1/memories/?user_id=big-numbers"):
+        r = api.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
