@@ -18,7 +18,12 @@ from memserver.services import tenants, transfer
 router = APIRouter(tags=["backup and restore"])
 
 
-@router.get("/v1/memserver/export", summary="Export the project as JSONL (memserver extension)")
+@router.get(
+    "/v1/memserver/export",
+    summary="Export the project as JSONL (memserver extension)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+)
 @error_shape("error")
 async def export_project(state: StateDep, principal: PrincipalDep) -> StreamingResponse:
     tenants.require_owner(principal, "exporting the project")  # before the response starts
