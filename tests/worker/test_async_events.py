@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy import text
 
 from memserver.storage.db import Database
+from memserver.storage.embedded import EmbeddedPostgres
 from tests.conftest import LiveServer, free_port, server_env, start_server, stop_server
+from tests.worker.jobs_harness import fresh_database, make_tenant
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +149,16 @@ async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
         assert attempts == 1  # run exactly once
 
 
-async def test_in_process_runner_recovers_events_left_pending(
-    database_url: str, tenant: tuple[str, str], db: Database, tmp_path: Path
-) -> None:
-    lost = await insert_pending(db, tenant[0])
-    server = start_server(database_url, tmp_path / "api.log")  # the runner recovers at startup
+async def test_in_process_runner_recovers_events_left_pending(pg: EmbeddedPostgres, tmp_path: Path) -> None:
+    # A database of its own: the Celery-mode API above also sweeps, and would hand this job to Redis.
+    url = fresh_database(pg, "inproc")
+    tenant = make_tenant(url)
+    jdb = Database(url)
+    try:
+        lost = await insert_pending(jdb, tenant[0])
+    finally:
+        await jdb.dispose()
+    server = start_server(url, tmp_path / "api.log")  # the runner's sweep finds it
     try:
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {tenant[1]}"}) as client:
             ev = wait_status(client, lost)

@@ -9,6 +9,7 @@ class JobKind(StrEnum):
     """What a job does; stored as the event's `event_type`."""
 
     ADD = "ADD"
+    WEBHOOK = "WEBHOOK"  # one delivery of a memory change to one webhook (written as an outbox)
 
 
 class JobStatus(StrEnum):

@@ -16,7 +16,7 @@ from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import jobs
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import ClaimedJob
+from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
 
@@ -54,13 +54,16 @@ async def add(
     return await add_verbatim(db, providers, principal, inp)
 
 
-async def add_verbatim(db: Database, providers: Providers, principal: Principal, inp: AddInput) -> AddResult:
+async def add_verbatim(
+    db: Database, providers: Providers, principal: Principal, inp: AddInput, *, job: ClaimedJob | None = None
+) -> AddResult:
     """Store each non-system message verbatim; exact duplicates in the scope become NOOPs.
 
     Embeddings are computed first (no transaction open), then everything is written by one
-    statement, so a failing embedder or database leaves nothing half-written.
+    statement, so a failing embedder or database leaves nothing half-written. As a `job` (an
+    accepted asynchronous add), the memories and the job's SUCCEEDED commit together.
     """
-    event_id = uuid.uuid4()
+    event_id = job.id if job is not None else uuid.uuid4()
     texts = msgs.verbatim_texts([m.model_dump() for m in inp.messages])
     first_by_hash: dict[str, int] = {}
     items: list[NewMemory] = []
@@ -89,19 +92,48 @@ async def add_verbatim(db: Database, providers: Providers, principal: Principal,
     defaults = AddDefaults(
         metadata=inp.metadata, immutable=inp.immutable, expiration_date=inp.expiration_date, created_at=inp.timestamp
     )
-    async with db.connect() as conn:
-        outcomes = await MemoryWriter(conn).add(
-            principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
-        )
+    if job is None:
+        async with db.connect() as conn:
+            outcomes = await MemoryWriter(conn).add(
+                principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
+            )
+    else:
+        async with db.transaction() as conn:
+            outcomes = await MemoryWriter(conn).add(principal.project_id, items, defaults, event_id=event_id)
+            _with_duplicates(outcomes, duplicates, first_by_hash)
+            await jobs.complete(JobRepository(conn), job, [result_item(o) for o in outcomes])
+    _with_duplicates(outcomes, duplicates, first_by_hash)
+    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=STORED, results=outcomes)
+
+
+def _with_duplicates(outcomes: list[Outcome], duplicates: list[tuple[int, str, str]], first: dict[str, int]) -> None:
+    """Report repeated texts of one request as NOOPs of their first occurrence, in request order."""
+    if len(outcomes) == len(first) + len(duplicates):
+        return
     by_index = {o.index: o for o in outcomes}
     for index, text, h in duplicates:
-        outcomes.append(Outcome(index=index, id=by_index[first_by_hash[h]].id, text=text, event=Op.NOOP))
+        outcomes.append(Outcome(index=index, id=by_index[first[h]].id, text=text, event=Op.NOOP))
     outcomes.sort(key=lambda o: o.index)
-    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=STORED, results=outcomes)
+
+
+def result_item(o: Outcome) -> dict[str, Any]:
+    """A memory event as an event's `results` lists it (the shape a verbatim add's event records)."""
+    return {"id": str(o.id) if o.id else None, "event": o.event.value, "data": {"memory": o.text}}
 
 
 def _with_embedding(item: NewMemory, vector: Any) -> NewMemory:
     return replace(item, embedding=vector)
+
+
+async def run_verbatim_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
+    """Run an accepted add whose payload says infer=false (stored verbatim, like the synchronous path)."""
+    inp = AddInput.model_validate(job.payload)
+    await add_verbatim(db, providers, _job_principal(job), inp, job=job)
+
+
+def _job_principal(job: ClaimedJob) -> Principal:
+    nil = uuid.UUID(int=0)
+    return Principal(org_id=nil, project_id=job.project_id, key_id=nil, user_email="", org_name="", project_name="")
 
 
 async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
