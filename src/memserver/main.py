@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memserver import __version__
 from memserver.api import http
-from memserver.api.routes import add, entities, events, listing, memory, system
+from memserver.api.routes import add, entities, events, listing, memory, system, webhooks
 from memserver.config import Settings, get_settings
 from memserver.errors import MemserverError
 from memserver.providers.errors import ProviderError
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
     app.add_middleware(http.EdgeMiddleware)
-    for module in (system, add, listing, memory, entities, events):
+    for module in (system, add, listing, memory, entities, events, webhooks):
         app.include_router(module.router)
     return app
 
