@@ -91,7 +91,7 @@ class WorkerSettings(BaseModel):
     retry_backoff_max_s: float = Field(300.0, description="Longest delay between two attempts of a job.")
     poll_interval_s: float = Field(
         2.0,
-        description="Every runner sweeps for due jobs this often (failed hand-offs, expired leases, webhook deliveries).",
+        description="How often every runner sweeps for due jobs (failed hand-offs, expired leases, deliveries).",
     )
     redispatch_after_s: float = Field(
         120.0,

@@ -4,6 +4,7 @@ their jobs), tenants in it, a Redis on a free port, and Celery workers as real p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -160,10 +161,8 @@ def start_worker(database_url: str, redis_url: str, log: Path, **extra: str) -> 
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(10)
 
 

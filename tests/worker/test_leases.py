@@ -28,7 +28,7 @@ from tests.worker.jobs_harness import event_row, fresh_database, insert_job, mak
 
 @pytest.fixture(scope="module")
 def jobs_db_url(pg: EmbeddedPostgres) -> Iterator[str]:
-    yield fresh_database(pg, "leases")
+    return fresh_database(pg, "leases")
 
 
 @pytest.fixture
@@ -145,21 +145,25 @@ async def test_a_failing_job_is_retried_with_backoff_then_failed_with_its_reason
     c = ctx(jdb, boom, max_attempts=3, backoff_s=0.2)
     job_id = await insert_job(jdb, project, PAYLOAD, dispatched=True)
     first = await jobs.run(c, job_id)
-    assert first.status is JobStatus.PENDING and first.retry_in_s == pytest.approx(0.2)
+    assert first.status is JobStatus.PENDING
+    assert first.retry_in_s == pytest.approx(0.2)
     row = await event_row(jdb, job_id)
-    assert row.status == "PENDING" and row.error == "RuntimeError: embedder exploded"
+    assert row.status == "PENDING"
+    assert row.error == "RuntimeError: embedder exploded"
     assert (await jobs.run(c, job_id)).status is None  # not before its backoff has elapsed
     await asyncio.sleep(0.25)
     second = await jobs.run(c, job_id)
     assert second.retry_in_s == pytest.approx(0.4)  # exponential
     await asyncio.sleep(0.45)
     third = await jobs.run(c, job_id)
-    assert third.status is JobStatus.FAILED and third.retry_in_s is None
+    assert third.status is JobStatus.FAILED
+    assert third.retry_in_s is None
     assert calls == [1, 2, 3]
     row = await event_row(jdb, job_id)
     assert row.status == "FAILED"
     assert row.error == "RuntimeError: embedder exploded (gave up after 3 attempts)"
-    assert row.completed_at is not None and row.latency_ms is not None
+    assert row.completed_at is not None
+    assert row.latency_ms is not None
 
 
 async def test_a_job_whose_runners_keep_dying_ends_failed(jdb: Database, project: str) -> None:
@@ -173,7 +177,8 @@ async def test_a_job_whose_runners_keep_dying_ends_failed(jdb: Database, project
         assert await JobRepository(conn).claim(job_id, owner="third", lease_s=5, max_attempts=maxes) is None
     row = await event_row(jdb, job_id)
     assert row.status == "FAILED"
-    assert "gave up after 2 attempts" in row.error and "lease expired" in row.error
+    assert "gave up after 2 attempts" in row.error
+    assert "lease expired" in row.error
 
 
 async def test_jobs_of_one_scope_apply_in_acceptance_order(jdb: Database, project: str) -> None:
@@ -217,7 +222,8 @@ async def test_the_sweep_hands_out_every_due_job_once_and_no_live_claim(jdb: Dat
     a, b = await asyncio.gather(jobs.take_due(jdb, redispatch_after_s=60), jobs.take_due(jdb, redispatch_after_s=60))
     handed = a + b
     assert len(handed) == len(set(handed)) == n + 1
-    assert expired in handed and live not in handed
+    assert expired in handed
+    assert live not in handed
     assert await jobs.take_due(jdb, redispatch_after_s=60) == []  # all marked dispatched
     row = await event_row(jdb, live)
     assert (row.status, row.lease_owner) == ("RUNNING", "sibling")  # a sibling's live job is left alone

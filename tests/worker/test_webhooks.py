@@ -25,7 +25,7 @@ from tests.worker.jobs_harness import fresh_database, make_tenant
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk"))
 
-import envs  # noqa: E402
+import envs
 
 
 class Receiver:
@@ -133,7 +133,9 @@ def test_sdks_create_list_update_and_delete_webhooks(
     receiver_url = "http://127.0.0.1:9/hook"
     out = run_sdk(version, server.url, key, tmp_path, project_id, receiver_url, "create")
     created = out["created"]
-    assert created["url"] == receiver_url and created["name"] == "hook" and created["is_active"] is True
+    assert created["url"] == receiver_url
+    assert created["name"] == "hook"
+    assert created["is_active"] is True
     assert created["event_types"] == ["memory_add", "memory_update"]
     assert created["secret"].startswith("whsec_")
     assert [h["webhook_id"] for h in out["listed"]] == [created["webhook_id"]]
@@ -187,7 +189,8 @@ def test_signed_deliveries_are_retried_after_a_500_and_recorded(hooks_server: tu
             assert (first["headers"]["X-Memserver-Attempt"], retry["headers"]["X-Memserver-Attempt"]) == ("1", "2")
             body = json.loads(retry["body"])
             assert body["event_details"] == {"id": memory_id, "data": {"memory": "I like green tea"}, "event": "ADD"}
-            assert body["event_type"] == "memory_add" and body["user_id"] == "alice"
+            assert body["event_type"] == "memory_add"
+            assert body["user_id"] == "alice"
 
             def deliveries() -> list[dict[str, Any]]:
                 r = api.get(f"/api/v1/webhooks/{hook['webhook_id']}/deliveries/")
@@ -198,7 +201,9 @@ def test_signed_deliveries_are_retried_after_a_500_and_recorded(hooks_server: tu
             while deliveries()[0]["status"] != "SUCCEEDED" and time.monotonic() < deadline:
                 time.sleep(0.1)
             (d,) = deliveries()
-            assert d["status"] == "SUCCEEDED" and d["attempts"] == 2 and d["response_status"] == 200
+            assert d["status"] == "SUCCEEDED"
+            assert d["attempts"] == 2
+            assert d["response_status"] == 200
             assert [h["response_status"] for h in d["history"]] == [500, 200]
             assert d["last_error"] == "receiver answered HTTP 500"
 
@@ -259,7 +264,9 @@ def test_webhook_urls_are_checked(api: httpx.Client, tenant: tuple[str, str]) ->
         assert "url" in r.json()["detail"]
     r = api.post(path, json={"name": "n"})
     assert r.status_code == 400
-    assert r.json()["url"] == ["This field is required."] and r.json()["event_types"] == ["This field is required."]
+    assert r.json()["url"] == ["This field is required."]
+    assert r.json()["event_types"] == ["This field is required."]
     r = api.get("/api/v1/webhooks/projects/00000000-0000-0000-0000-000000000000/")
-    assert r.status_code == 403 and r.json()["error"] == "You don't have access to this project"
+    assert r.status_code == 403
+    assert r.json()["error"] == "You don't have access to this project"
     assert api.delete("/api/v1/webhooks/00000000-0000-0000-0000-000000000000/").status_code == 404
