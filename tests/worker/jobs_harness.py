@@ -176,3 +176,16 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
         kill_group(proc)
     except ProcessLookupError:
         pass
+
+
+async def insert_many(url: str, project: str, payloads: list[dict[str, Any]]) -> list[uuid.UUID]:
+    """Accepted ADD jobs left to the runners' sweeps (as after a failed hand-off)."""
+    db = Database(url)
+    try:
+        return [await insert_job(db, project, p, dispatched=False) for p in payloads]
+    finally:
+        await db.dispose()
+
+
+def run_async_harness(fn: Any) -> Any:
+    return asyncio.run(fn())

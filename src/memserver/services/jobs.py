@@ -170,7 +170,9 @@ async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) ->
         # The runner is shutting down: give the job back at once rather than wait for the lease.
         with contextlib.suppress(Exception):
             async with ctx.db.connect() as conn:
-                await asyncio.shield(JobRepository(conn).release(job, error="runner stopped", retry_in_s=0))
+                await asyncio.shield(
+                    JobRepository(conn).release(job, error="runner stopped", retry_in_s=0, handed_back=True)
+                )
         raise
     except JobFailed as exc:
         return await _record_failure(ctx, job, str(exc), final=True), None
@@ -235,6 +237,8 @@ async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) 
             return out
 
 
-async def undispatch(db: Database, job_id: uuid.UUID) -> None:
-    async with db.connect() as conn:
-        await JobRepository(conn).undispatch(job_id)
+async def undispatch(db: Database, job_ids: list[uuid.UUID]) -> None:
+    """Leave these jobs to the next sweep (their hand-off failed, or the runner holding them stops)."""
+    if job_ids:
+        async with db.connect() as conn:
+            await JobRepository(conn).undispatch(job_ids)

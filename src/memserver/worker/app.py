@@ -107,7 +107,7 @@ class _SweepThread(threading.Thread):
                     self._app.send_task("memserver.run_event", args=[str(job_id)], retry=False)
                 except Exception:
                     log.warning("recovery sweep: broker unavailable; job %s waits for the next sweep", job_id)
-                    rt.run(jobs.undispatch(rt.db, job_id))
+                    rt.run(jobs.undispatch(rt.db, [job_id]))
             if ids:
                 log.info("recovery sweep handed off %d job(s)", len(ids))
 

@@ -67,6 +67,8 @@ class InProcessQueue:
         self._sem = asyncio.Semaphore(settings.worker.inprocess_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._queued: set[uuid.UUID] = set()  # submitted and not yet run by this process
+        self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}  # released with backoff, re-submitted here
+        self._db = db
         self._sweeper = _Sweeper(db, settings, self.submit)
         self.max_pending: int | None = settings.worker.max_pending_per_project
         self.retry_after_s: float = settings.worker.retry_after_s
@@ -88,19 +90,30 @@ class InProcessQueue:
                 log.exception("in-process job %s crashed", job_id)
                 return
         if outcome.retry_in_s is not None:
-            asyncio.get_running_loop().call_later(outcome.retry_in_s, self.submit, job_id)
+            self._retries[job_id] = asyncio.get_running_loop().call_later(outcome.retry_in_s, self._retry, job_id)
         if outcome.next_id is not None:
             self.submit(outcome.next_id)
+
+    def _retry(self, job_id: uuid.UUID) -> None:
+        self._retries.pop(job_id, None)
+        self.submit(job_id)
 
     async def start(self) -> None:
         self._sweeper.start()
 
     async def aclose(self) -> None:
+        """Stop: running jobs give their claims back, and queued or scheduled ones go back to the sweep."""
         await self._sweeper.stop()
+        for handle in self._retries.values():
+            handle.cancel()
         tasks = list(self._tasks)
         for task in tasks:
-            task.cancel()  # a running job gives its claim back (services.jobs)
+            task.cancel()  # a running job releases its claim (services.jobs)
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await jobs.undispatch(self._db, [*self._queued, *self._retries])
+        except Exception:  # they are handed out again after redispatch_after_s
+            log.warning("could not hand %d queued job(s) back", len(self._queued) + len(self._retries))
 
 
 class CeleryQueue:
@@ -146,7 +159,7 @@ class CeleryQueue:
                 )
             self._down_until = time.monotonic() + 1.0
             try:
-                await jobs.undispatch(self._db, job_id)
+                await jobs.undispatch(self._db, [job_id])
             except Exception:  # the row keeps its old dispatched_at: re-handed after redispatch_after_s
                 log.warning("job %s: could not mark it for the recovery sweep", job_id, exc_info=True)
 

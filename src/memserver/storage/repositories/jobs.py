@@ -179,9 +179,19 @@ class JobRepository:
         return row is not None
 
     async def release(
-        self, job: ClaimedJob, *, error: str | None, retry_in_s: float, record: dict[str, Any] | None = None
+        self,
+        job: ClaimedJob,
+        *,
+        error: str | None,
+        retry_in_s: float,
+        record: dict[str, Any] | None = None,
+        handed_back: bool = False,
     ) -> bool:
-        """Give the job back as PENDING, due in `retry_in_s` (backoff), with its last error and attempt record."""
+        """Give the job back as PENDING, due in `retry_in_s` (backoff), with its last error and attempt record.
+
+        The releasing runner re-submits it when the backoff ends; `handed_back` (the runner is
+        stopping) leaves it to the next sweep of any runner instead.
+        """
         row = (
             await self.conn.execute(
                 text(
@@ -189,7 +199,8 @@ class JobRepository:
                     UPDATE events SET status = 'PENDING', error = :error, updated_at = now(),
                         lease_owner = NULL, lease_expires_at = NULL,
                         not_before = now() + make_interval(secs => :delay),
-                        dispatched_at = now() + make_interval(secs => :delay),
+                        dispatched_at = CASE WHEN :handed_back THEN NULL
+                                             ELSE now() + make_interval(secs => :delay) END,
                         results = CASE WHEN CAST(:record AS jsonb) IS NULL THEN results
                                        ELSE coalesce(results, '[]'::jsonb) || CAST(:record AS jsonb) END
                     WHERE id = :id AND status = 'RUNNING' AND lease_owner = :owner AND attempts = :attempt
@@ -203,6 +214,7 @@ class JobRepository:
                     "error": error,
                     "delay": retry_in_s,
                     "record": None if record is None else orjson.dumps([record]).decode(),
+                    "handed_back": handed_back,
                 },
             )
         ).first()
@@ -225,10 +237,11 @@ class JobRepository:
         ).first()
         return None if row is None else row.id
 
-    async def undispatch(self, job_id: uuid.UUID) -> None:
-        """The hand-off to the queue failed: the next recovery sweep hands it off again."""
+    async def undispatch(self, job_ids: list[uuid.UUID]) -> None:
+        """The hand-off failed, or the runner holding these ids stops: the next sweep hands them off again."""
         await self.conn.execute(
-            text("UPDATE events SET dispatched_at = NULL WHERE id = :id AND status = 'PENDING'"), {"id": job_id}
+            text("UPDATE events SET dispatched_at = NULL WHERE id = ANY(:ids) AND status = 'PENDING'"),
+            {"ids": job_ids},
         )
 
     async def take_due(self, *, redispatch_after_s: float, limit: int = 500) -> list[DueJob]:
