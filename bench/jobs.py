@@ -12,7 +12,7 @@ webhook delivery latency.
    measures the machinery (accept, hand-off, claim under a lease, finish), not extraction.
 2. **Webhook delivery latency**: a webhook on a local receiver, ``--webhook-adds`` verbatim adds one by
    one; latency = receiver arrival - add response, p50/p95, at the default sweep interval and a short one
-   (deliveries are an outbox handed out by the runners' sweep).
+   (deliveries are an outbox: Postgres notifies the runners on commit, the poll is the fallback).
 
     .venv/bin/python bench/jobs.py                 # about 3 minutes on 2 cores
     .venv/bin/python bench/jobs.py --adds 100 --workers 1,2
@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=8, help="clients posting at once")
     p.add_argument("--workers", default="1,2,4", help="Celery worker counts to measure")
     p.add_argument("--webhook-adds", type=int, default=40)
+    p.add_argument("--only-webhooks", action="store_true", help="skip the async add measurements")
     p.add_argument("--webhook-gap-s", type=float, default=0.1, help="pause between two webhook-triggering adds")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "jobs.json")
     args = p.parse_args(argv)
@@ -225,12 +226,15 @@ def main(argv: list[str] | None = None) -> int:
                 "MEMSERVER_WORKER__MAX_PENDING_PER_PROJECT": str(10 * args.adds),
             }
             adds: list[dict[str, Any]] = []
+            if args.only_webhooks:
+                args.workers = ""
             _, key = h.make_tenant(db_url)
-            server = start_server(db_url, tmp / "inproc.log", **env)
-            try:
-                adds.append(run_adds("inprocess", server.url, db_url, key, args))
-            finally:
-                stop_server(server)
+            if not args.only_webhooks:
+                server = start_server(db_url, tmp / "inproc.log", **env)
+                try:
+                    adds.append(run_adds("inprocess", server.url, db_url, key, args))
+                finally:
+                    stop_server(server)
             celery_env = {**env, "MEMSERVER_WORKER__RUNNER": "celery", "MEMSERVER_REDIS__URL": redis.url}
             server = start_server(db_url, tmp / "celery-api.log", **celery_env)
             try:

@@ -270,3 +270,33 @@ def test_webhook_urls_are_checked(api: httpx.Client, tenant: tuple[str, str]) ->
     assert r.status_code == 403
     assert r.json()["error"] == "You don't have access to this project"
     assert api.delete("/api/v1/webhooks/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_deliveries_go_out_on_commit_without_waiting_for_the_poll(pg: EmbeddedPostgres, tmp_path: Path) -> None:
+    """The outbox notifies the runners (LISTEN/NOTIFY, sent on commit): a 60 s poll does not delay deliveries."""
+    url = fresh_database(pg, "notify")
+    project_id, key = make_tenant(url)
+    server = start_server(
+        url,
+        tmp_path / "api.log",
+        MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
+        MEMSERVER_WORKER__POLL_INTERVAL_S="60",
+    )
+    receiver = Receiver()
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
+            r = api.post(
+                f"/api/v1/webhooks/projects/{project_id}/",
+                json={"url": receiver.url, "name": "r", "event_types": ["memory_add"]},
+            )
+            assert r.status_code == 201
+            time.sleep(1.0)  # past the sweep every runner makes when it starts
+            for i in range(3):
+                t0 = time.time()
+                msgs = [{"role": "user", "content": f"fact {i}"}]
+                assert api.post("/v3/memories/add/", json={"messages": msgs, "user_id": "n", "infer": False}).is_success
+                arrived = receiver.wait(i + 1, timeout=5)[-1]["at"]
+                assert arrived - t0 < 2.0
+    finally:
+        receiver.close()
+        stop_server(server)

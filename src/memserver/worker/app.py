@@ -82,34 +82,29 @@ def make_celery(settings: Settings) -> Any:
 
 
 class _SweepThread(threading.Thread):
-    """The recovery sweep of one worker (main process): its own event loop and a small pool."""
+    """The recovery sweep of one worker (main process): its own event loop, engine and LISTEN connection."""
 
     def __init__(self, app: Any, settings: Settings):
         super().__init__(name="memserver-sweep", daemon=True)
         self._app = app
         self._settings = settings
-        self._stop = threading.Event()
 
     def run(self) -> None:
         from memserver.services import jobs
+        from memserver.worker.runners import sweep_forever
 
         rt = _Runtime(self._settings, pool_size=1)
-        interval, first = self._settings.worker.poll_interval_s, True
-        while not self._stop.wait(0 if first else interval):
-            first = False
-            try:
-                ids = rt.run(jobs.take_due(rt.db, redispatch_after_s=self._settings.worker.redispatch_after_s))
-            except Exception:
-                log.warning("recovery sweep failed", exc_info=True)
-                continue
-            for job_id in ids:
+
+        async def hand_off(ids: list[uuid.UUID]) -> None:
+            for i, job_id in enumerate(ids):
                 try:
                     self._app.send_task("memserver.run_event", args=[str(job_id)], retry=False)
                 except Exception:
-                    log.warning("recovery sweep: broker unavailable; job %s waits for the next sweep", job_id)
-                    rt.run(jobs.undispatch(rt.db, [job_id]))
-            if ids:
-                log.info("recovery sweep handed off %d job(s)", len(ids))
+                    log.warning("recovery sweep: broker unavailable; %d job(s) wait for the next sweep", len(ids) - i)
+                    await jobs.undispatch(rt.db, ids[i:])
+                    return
+
+        rt.run(sweep_forever(rt.db, self._settings, hand_off))
 
 
 def run_worker(settings: Settings, concurrency: int) -> None:

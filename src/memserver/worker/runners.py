@@ -1,17 +1,20 @@
 """The two JobQueue implementations: in-process asyncio tasks (embedded default) and Celery.
 
-Both run the same sweep every `poll_interval_s` (`jobs.take_due`): jobs whose hand-off failed,
-whose queue message was lost, whose runner died (lease expired), and webhook deliveries written
-as an outbox. The sweep marks what it hands out, so any number of processes can sweep at once;
-it never resets a job another process holds (a live lease cannot be claimed).
+Both run the same sweep every `poll_interval_s` (`jobs.take_due`), and at once when Postgres
+notifies new undispatched jobs: jobs whose hand-off failed, whose queue message was lost, whose
+runner died (lease expired), and webhook deliveries written as an outbox. The sweep marks what it
+hands out, so any number of processes can sweep at once; it never resets a job another process
+holds (a live lease cannot be claimed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,39 +22,62 @@ from memserver.config import Settings
 from memserver.providers.registry import Providers
 from memserver.services import dispatch, jobs
 from memserver.storage.db import Database
+from memserver.storage.repositories.jobs import listening
 
 log = logging.getLogger(__name__)
 
 
-class _Sweeper:
-    """Hands due jobs to `submit` on a schedule, on the current event loop."""
+async def sweep_forever(
+    db: Database, settings: Settings, hand_off: Callable[[list[uuid.UUID]], Awaitable[None]]
+) -> None:
+    """Hand due jobs to `hand_off` every `poll_interval_s`, and at once when Postgres notifies new ones.
 
-    def __init__(self, db: Database, settings: Settings, submit: Any):
-        self._db = db
-        self._interval = settings.worker.poll_interval_s
-        self._redispatch = settings.worker.redispatch_after_s
-        self._submit = submit
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def sweep(self) -> int:
-        ids = await jobs.take_due(self._db, redispatch_after_s=self._redispatch)
-        for job_id in ids:
-            self._submit(job_id)
-        return len(ids)
-
-    async def _loop(self) -> None:
+    The notification (LISTEN on a connection of its own) only wakes the sweep early; if that
+    connection is lost, polling goes on and the listener is re-opened on a later round.
+    """
+    interval, redispatch = settings.worker.poll_interval_s, settings.worker.redispatch_after_s
+    wake = asyncio.Event()
+    url = db.engine.url.render_as_string(hide_password=False)
+    async with contextlib.AsyncExitStack() as stack:
+        listener: Any = None
         while True:
+            if listener is None or listener.is_closed():
+                await stack.aclose()
+                try:
+                    listener = await stack.enter_async_context(listening(url, wake.set))
+                except Exception as exc:  # polling still works
+                    log.warning("cannot LISTEN for new jobs (%s); polling every %.1fs", exc, interval)
+                    listener = None
+            wake.clear()
             try:
-                if n := await self.sweep():
-                    log.info("recovery sweep handed off %d job(s)", n)
+                ids = await jobs.take_due(db, redispatch_after_s=redispatch)
+                if ids:
+                    await hand_off(ids)
+                    log.info("recovery sweep handed off %d job(s)", len(ids))
             except asyncio.CancelledError:
                 raise
             except Exception:  # database away: try again next time
                 log.warning("recovery sweep failed", exc_info=True)
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval)
+
+
+class _Sweeper:
+    """Runs `sweep_forever` as a task of the current event loop, submitting to a queue."""
+
+    def __init__(self, db: Database, settings: Settings, submit: Callable[[uuid.UUID], None]):
+        self._db = db
+        self._settings = settings
+        self._submit = submit
+        self._task: asyncio.Task[None] | None = None
+
+    async def _hand_off(self, ids: list[uuid.UUID]) -> None:
+        for job_id in ids:
+            self._submit(job_id)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(sweep_forever(self._db, self._settings, self._hand_off))
 
     async def stop(self) -> None:
         if self._task is not None:

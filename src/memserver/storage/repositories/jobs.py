@@ -8,11 +8,14 @@ Jobs of one project and scope (`scope_key`) are claimed in the order they were a
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +29,9 @@ _SCOPE_KEY_SQL = (
     "CAST(:payload AS jsonb) ->> 'app_id', CAST(:payload AS jsonb) ->> 'run_id')::text)"
 )
 _OPEN = "('PENDING', 'RUNNING')"
+# Notified (on commit) when jobs nobody has handed off are written, e.g. webhook deliveries of the
+# outbox: runners LISTEN and sweep at once instead of at their next poll.
+JOBS_CHANNEL = "memserver_jobs"
 
 
 @dataclass(frozen=True)
@@ -275,3 +281,15 @@ class JobRepository:
             )
         ).all()
         return sorted((DueJob(r.id, r.created_at) for r in rows), key=lambda j: (j.created_at, j.id))
+
+
+@contextlib.asynccontextmanager
+async def listening(url: str, on_notify: Callable[[], None]) -> AsyncIterator[asyncpg.Connection]:
+    """A dedicated connection LISTENing on JOBS_CHANNEL; `on_notify` runs on the event loop per notification."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await conn.add_listener(JOBS_CHANNEL, lambda *_: on_notify())
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=2)

@@ -19,6 +19,7 @@ from memserver.domain.changes import Op
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.scope import ENTITY_FIELDS
 from memserver.storage.models import Event, Webhook
+from memserver.storage.repositories.jobs import JOBS_CHANNEL
 
 W = Webhook.__table__
 EV = Event.__table__
@@ -41,18 +42,30 @@ def _outbox(changed: CTE, event_type: str, details: ColumnElement[Any]) -> Inser
         func.now(),
     )
     payload = func.jsonb_build_object("webhook_id", cast(W.c.id, Text), "event_type", literal(event_type), "body", body)
-    return insert(EV).from_select(
-        ["id", "project_id", "event_type", "status", "payload"],
-        select(
-            func.gen_random_uuid(), changed.c.project_id, literal(JobKind.WEBHOOK.value), literal("PENDING"), payload
-        ).select_from(
-            changed.join(
-                W,
-                and_(
-                    W.c.project_id == changed.c.project_id, W.c.is_active, literal(event_type) == any_(W.c.event_types)
-                ),
-            )
-        ),
+    # RETURNING pg_notify: the runners hear of the deliveries when (and only if) the change commits;
+    # Postgres folds the identical notifications of one transaction into one.
+    return (
+        insert(EV)
+        .from_select(
+            ["id", "project_id", "event_type", "status", "payload"],
+            select(
+                func.gen_random_uuid(),
+                changed.c.project_id,
+                literal(JobKind.WEBHOOK.value),
+                literal("PENDING"),
+                payload,
+            ).select_from(
+                changed.join(
+                    W,
+                    and_(
+                        W.c.project_id == changed.c.project_id,
+                        W.c.is_active,
+                        literal(event_type) == any_(W.c.event_types),
+                    ),
+                )
+            ),
+        )
+        .returning(func.pg_notify(literal(JOBS_CHANNEL), literal("")))
     )
 
 
