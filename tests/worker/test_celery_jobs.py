@@ -196,7 +196,8 @@ def test_an_sdk_add_runs_on_a_celery_worker_and_an_accepted_add_becomes_searchab
 def test_a_worker_killed_mid_job_leaves_it_to_another_worker(
     celery_api: LiveServer, cdb_url: str, redis: h.Redis, stack_env: dict[str, str], fake: FakeOpenAI, tmp_path: Path
 ) -> None:
-    project, _ = h.make_tenant(cdb_url)
+    project, key = h.make_tenant(cdb_url)
+    feed = httpx.Client(base_url=celery_api.url, headers={"Authorization": f"Token {key}"}, timeout=30)
     w1 = worker(cdb_url, redis, stack_env, tmp_path / "w1.log")
     try:
         time.sleep(4)  # w1 ready
@@ -205,6 +206,9 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker(
         (job,) = insert_jobs(cdb_url, project, [h.verbatim_payload("killed", *texts)])
         (row,) = wait_rows(cdb_url, [job], done=("RUNNING", "SUCCEEDED", "FAILED"), timeout=30)
         assert row.status == "RUNNING", log_of(tmp_path / "w1.log")
+        ev = feed.get(f"/v1/event/{job}/").json()  # the events feed shows it running
+        assert (ev["status"], ev["completed_at"], ev["error"]) == ("RUNNING", None, None)
+        assert ev["started_at"] is not None
         time.sleep(0.5)  # inside the slow embedding call
         h.kill_group(w1)  # SIGKILL: no cleanup, the claim stays RUNNING under w1's lease
     finally:
@@ -217,8 +221,16 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker(
         assert [r["event"] for r in row.results] == ["ADD", "ADD", "ADD"]
         assert run_async(lambda: _count(cdb_url, project, job)) == 3  # nothing lost, nothing twice
         assert history_adds(cdb_url, job) == 3
+        ev = feed.get(f"/v1/event/{job}/").json()
+        assert ev["status"] == "SUCCEEDED"
+        assert ev["error"] is None
+        assert isinstance(ev["latency"], float)
+        assert ev["latency"] > 2000  # accepted, run, abandoned, taken over after the lease: all counted
+        assert [(r["event"], r["data"]["memory"]) for r in ev["results"]] == [("ADD", t) for t in texts]
+        assert ev["id"] in [e["id"] for e in feed.get("/v1/events/").json()["results"]]
     finally:
         h.stop_worker(w2)
+        feed.close()
 
 
 async def _count(db_url: str, project: str, job: uuid.UUID) -> int:

@@ -121,6 +121,26 @@ async def test_expired_lease_is_taken_over_and_the_stale_claim_applies_nothing(j
     assert await memory_count(jdb, project, event_id=job_id) == 2  # applied once
 
 
+async def test_only_the_claim_holding_the_job_finishes_it(jdb: Database, project: str) -> None:
+    """A stalled runner wakes while the runner that took its job over is still working: it must not finish it."""
+    a_handler, b_handler = SlowAdd(), SlowAdd()
+    job_id = await insert_job(jdb, project, PAYLOAD, dispatched=True)
+    a = asyncio.create_task(jobs.run(ctx(jdb, a_handler, lease_s=0.5, heartbeat_s=3600), job_id))
+    await a_handler.started.wait()
+    await asyncio.sleep(0.8)
+    b = asyncio.create_task(jobs.run(ctx(jdb, b_handler), job_id))
+    await b_handler.started.wait()  # B holds the job (attempt 2) and is working
+    a_handler.gate.set()
+    assert (await a).status is None  # A's completion is refused and its writes roll back
+    assert a_handler.applied == []
+    row = await event_row(jdb, job_id)
+    assert (row.status, row.attempts) == ("RUNNING", 2)
+    b_handler.gate.set()
+    assert (await b).status is JobStatus.SUCCEEDED
+    assert b_handler.applied == [(job_id, 2)]
+    assert await memory_count(jdb, project, event_id=job_id) == 2
+
+
 async def test_heartbeat_keeps_a_long_job_its_lease(jdb: Database, project: str) -> None:
     handler = SlowAdd()
     job_id = await insert_job(jdb, project, PAYLOAD, dispatched=True)
