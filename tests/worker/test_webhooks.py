@@ -6,6 +6,7 @@ a database of its own, with private URLs allowed (as the operator setting permit
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -300,3 +301,55 @@ def test_deliveries_go_out_on_commit_without_waiting_for_the_poll(pg: EmbeddedPo
     finally:
         receiver.close()
         stop_server(server)
+
+
+TS_SCRIPT = """
+import { MemoryClient } from "mem0ai";
+const client = new MemoryClient({ apiKey: process.env.MEMSERVER_KEY, host: process.env.MEMSERVER_URL });
+const url = process.argv[2];
+const out = {};
+out.created = await client.createWebhook({ name: "ts-hook", url, eventTypes: ["memory_add"] });
+out.listed = await client.getWebhooks();
+out.updated = await client.updateWebhook({
+  webhookId: out.created.webhookId, name: "ts-renamed", eventTypes: ["memory_add", "memory_delete"],
+});
+out.listedAfter = await client.getWebhooks();
+out.deleted = await client.deleteWebhook({ webhookId: out.created.webhookId });
+out.listedEnd = await client.getWebhooks();
+console.log("RESULT " + JSON.stringify(out));
+"""
+
+
+def test_the_ts_sdk_creates_lists_updates_and_deletes_webhooks(
+    hooks_server: tuple[LiveServer, str], tmp_path: Path
+) -> None:
+    server, url = hooks_server
+    _, key = make_tenant(url)
+    try:
+        sdk_dir = envs.node_sdk()
+    except envs.SDKEnvError as exc:
+        pytest.fail(f"could not build the npm mem0ai environment:\n{exc}", pytrace=False)
+    work = tmp_path / "ts"
+    work.mkdir()
+    (work / "node_modules").symlink_to(sdk_dir / "node_modules")
+    (work / "hooks.mjs").write_text(TS_SCRIPT)
+    node = shutil.which("node") or "node"
+    proc = subprocess.run(
+        [node, str(work / "hooks.mjs"), "https://example.com/hook"],
+        cwd=work,
+        env=envs.scenario_env(server.url, key, tmp_path / "mem0-home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))[7:])
+    created = out["created"]
+    assert created["name"] == "ts-hook"
+    assert created["isActive"] is True
+    assert created["eventTypes"] == ["memory_add"]
+    assert [h["webhookId"] for h in out["listed"]] == [created["webhookId"]]  # the same JSON type (===)
+    assert out["updated"]["message"] == "Webhook updated successfully"
+    assert out["listedAfter"][0]["eventTypes"] == ["memory_add", "memory_delete"]
+    assert out["deleted"]["message"] == "Webhook deleted successfully"
+    assert out["listedEnd"] == []
