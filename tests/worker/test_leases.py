@@ -230,6 +230,12 @@ async def test_the_sweep_hands_out_every_due_job_once_and_no_live_claim(jdb: Dat
             ),
             {"p": project, "n": n},
         )
+    foreign = uuid.uuid4()  # an open event that is not a job kind (another feature's row)
+    async with jdb.connect() as conn:
+        await conn.execute(
+            text("INSERT INTO events (id, project_id, event_type, status) VALUES (:id, :p, 'EXPORT', 'PENDING')"),
+            {"id": foreign, "p": project},
+        )
     live = await insert_job(jdb, project, {**PAYLOAD, "user_id": "live"}, dispatched=True)
     expired = await insert_job(jdb, project, {**PAYLOAD, "user_id": "expired"}, dispatched=True)
     maxes = {k.value: 5 for k in JobKind}
@@ -244,6 +250,7 @@ async def test_the_sweep_hands_out_every_due_job_once_and_no_live_claim(jdb: Dat
     assert len(handed) == len(set(handed)) == n + 1
     assert expired in handed
     assert live not in handed
+    assert foreign not in handed
     assert await jobs.take_due(jdb, redispatch_after_s=60) == []  # all marked dispatched
     row = await event_row(jdb, live)
     assert (row.status, row.lease_owner) == ("RUNNING", "sibling")  # a sibling's live job is left alone

@@ -32,6 +32,8 @@ _OPEN = "('PENDING', 'RUNNING')"
 # Notified (on commit) when jobs nobody has handed off are written, e.g. webhook deliveries of the
 # outbox: runners LISTEN and sweep at once instead of at their next poll.
 JOBS_CHANNEL = "memserver_jobs"
+# Only rows of a known kind are jobs: an open event of another type is never handed out or claimed.
+_KINDS = [k.value for k in JobKind]
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class JobRepository:
                     UPDATE events e SET status = 'RUNNING', attempts = e.attempts + 1, lease_owner = :owner,
                         lease_expires_at = now() + make_interval(secs => :lease), started_at = now(),
                         updated_at = now(), not_before = NULL
-                    WHERE e.id = :id
+                    WHERE e.id = :id AND e.event_type = ANY(:kinds)
                       AND ((e.status = 'PENDING' AND coalesce(e.not_before, '-infinity') <= now())
                            OR (e.status = 'RUNNING' AND e.lease_expires_at < now()
                                AND e.attempts < (CAST(:max AS jsonb) ->> e.event_type)::int))
@@ -108,7 +110,13 @@ class JobRepository:
                     RETURNING e.id, e.project_id, e.event_type, e.payload, e.attempts, e.results
                     """
                 ),
-                {"id": job_id, "owner": owner, "lease": lease_s, "max": orjson.dumps(max_attempts).decode()},
+                {
+                    "id": job_id,
+                    "owner": owner,
+                    "lease": lease_s,
+                    "max": orjson.dumps(max_attempts).decode(),
+                    "kinds": _KINDS,
+                },
             )
         ).first()
         if row is None:
@@ -265,7 +273,7 @@ class JobRepository:
                     UPDATE events SET dispatched_at = now()
                     WHERE id IN (
                         SELECT id FROM events
-                        WHERE status IN {_OPEN} AND (
+                        WHERE status IN {_OPEN} AND event_type = ANY(:kinds) AND (
                             (status = 'PENDING' AND coalesce(not_before, '-infinity') <= now()
                              AND (dispatched_at IS NULL
                                   OR dispatched_at < now() - make_interval(secs => :redispatch)))
@@ -277,7 +285,7 @@ class JobRepository:
                     RETURNING id, created_at
                     """
                 ),
-                {"redispatch": redispatch_after_s, "limit": limit},
+                {"redispatch": redispatch_after_s, "limit": limit, "kinds": _KINDS},
             )
         ).all()
         return sorted((DueJob(r.id, r.created_at) for r in rows), key=lambda j: (j.created_at, j.id))
