@@ -97,19 +97,17 @@ async def add_verbatim(
             outcomes = await MemoryWriter(conn).add(
                 principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
             )
+        _with_duplicates(outcomes, duplicates, first_by_hash)
     else:
         async with db.transaction() as conn:
             outcomes = await MemoryWriter(conn).add(principal.project_id, items, defaults, event_id=event_id)
             _with_duplicates(outcomes, duplicates, first_by_hash)
             await jobs.complete(JobRepository(conn), job, [result_item(o) for o in outcomes])
-    _with_duplicates(outcomes, duplicates, first_by_hash)
     return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=STORED, results=outcomes)
 
 
 def _with_duplicates(outcomes: list[Outcome], duplicates: list[tuple[int, str, str]], first: dict[str, int]) -> None:
     """Report repeated texts of one request as NOOPs of their first occurrence, in request order."""
-    if len(outcomes) == len(first) + len(duplicates):
-        return
     by_index = {o.index: o for o in outcomes}
     for index, text, h in duplicates:
         outcomes.append(Outcome(index=index, id=by_index[first[h]].id, text=text, event=Op.NOOP))
