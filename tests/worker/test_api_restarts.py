@@ -52,11 +52,19 @@ def test_restarting_api_processes_double_nothing(pg: EmbeddedPostgres, tmp_path:
         }
         servers = [start_server(url, tmp_path / f"api{i}.log", **env) for i in range(2)]
         try:
-            fake.hang_next = 6  # the first embedding calls take 1.5 s each
+            fake.hang_next = 12  # the first embedding calls take 1.5 s each
             payloads = [h.verbatim_payload(f"user-{i}", f"a {i}", f"b {i}") for i in range(8)]
             ids = h.run_async_harness(lambda: h.insert_many(url, project, payloads))
-            for _ in range(2):  # restart each process while jobs are running in both
-                time.sleep(1.0)
+            for _ in range(2):  # restart each process while jobs are running
+                deadline = time.monotonic() + 30
+                while True:
+                    rows = asyncio.run(_rows(url, ids))
+                    if any(r[0] == "RUNNING" for r in rows) or all(r[0] == "SUCCEEDED" for r in rows):
+                        break
+                    assert time.monotonic() < deadline, rows
+                    time.sleep(0.1)
+                if all(r[0] == "SUCCEEDED" for r in rows):
+                    break
                 for i in range(2):
                     stop_server(servers[i])
                     servers[i] = start_server(url, tmp_path / f"api{i}.log", **env)
