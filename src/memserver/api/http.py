@@ -179,7 +179,12 @@ def error_body(message: str, shape: str, status: int, extra: dict[str, Any] | No
 
 async def memserver_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemserverError)
-    return _error_response(exc.status_code, error_body(exc.message, route_shape(request), exc.status_code, exc.extra))
+    response = _error_response(
+        exc.status_code, error_body(exc.message, route_shape(request), exc.status_code, exc.extra)
+    )
+    if exc.status_code == 429 and "retry_after" in exc.extra:  # back-pressure: when to come back
+        response.headers["Retry-After"] = str(int(exc.extra["retry_after"]))
+    return response
 
 
 async def provider_error_handler(request: Request, exc: Exception) -> JSONResponse:
