@@ -19,6 +19,7 @@ from harness.postgres import PostgresRun
 from harness.server import LiveServer, start_server, stop_server
 from harness.tenants import new_tenant
 from memserver.storage.db import Database
+from memserver.storage.embedded import EmbeddedPostgres
 from tests.api.helpers import async_token_client, token_client
 
 
@@ -27,6 +28,12 @@ def pg_run() -> Iterator[PostgresRun]:
     base = os.environ.get("MEMSERVER_TEST_PGDIR")
     with PostgresRun(f"memserver-test-{os.getpid()}-", base=Path(base) if base else None, fast=True) as run:
         yield run
+
+
+@pytest.fixture(scope="session")
+def pg(pg_run: PostgresRun) -> EmbeddedPostgres:
+    """The run's Postgres server itself (tests that create databases of their own)."""
+    return pg_run.pg
 
 
 @pytest.fixture(scope="session")

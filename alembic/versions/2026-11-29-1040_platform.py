@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_platform"
-down_revision = "0005_history_event"
+down_revision = "0007_job_leases_webhooks"
 branch_labels = None
 depends_on = None
 

@@ -117,6 +117,43 @@ class WorkerSettings(BaseModel):
     runner: Literal["inprocess", "celery"] = Field(
         "inprocess", description="Where async jobs run: inside the API process, or Celery workers over Redis."
     )
+    inprocess_concurrency: int = Field(4, description="In-process runner: jobs run at once per API process.")
+    lease_s: float = Field(
+        30.0,
+        description="A claimed job's lease: renewed while it runs; once expired, any runner may take the job over.",
+    )
+    heartbeat_s: float = Field(10.0, description="How often a running job's lease is renewed (well under lease_s).")
+    max_attempts: int = Field(5, description="Attempts of a failing job before it ends FAILED with its reason.")
+    retry_backoff_s: float = Field(2.0, description="Delay before a failed job's first retry; doubles each attempt.")
+    retry_backoff_max_s: float = Field(300.0, description="Longest delay between two attempts of a job.")
+    poll_interval_s: float = Field(
+        2.0,
+        description="How often every runner sweeps for due jobs (failed hand-offs, expired leases, deliveries).",
+    )
+    redispatch_after_s: float = Field(
+        120.0,
+        description="A PENDING job handed off this long ago without being claimed is handed off again "
+        "(its queue message may be lost).",
+    )
+    handoff_timeout_s: float = Field(
+        2.0, description="Celery runner: longest wait for Redis when handing off a job (off the event loop)."
+    )
+    max_pending_per_project: int = Field(
+        10_000,
+        description="Asynchronous adds a project may have waiting or running; past it, adds get 429 with Retry-After.",
+    )
+    retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a back-pressure 429.")
+
+
+class WebhookSettings(BaseModel):
+    allow_private_urls: bool = Field(
+        False,
+        description="Accept webhook URLs on loopback, private or link-local addresses (tests, internal receivers).",
+    )
+    timeout_s: float = Field(10.0, description="Timeout of one webhook delivery request.")
+    max_attempts: int = Field(8, description="Attempts of one webhook delivery before it ends FAILED.")
+    retry_backoff_s: float = Field(5.0, description="Delay before a delivery's first retry; doubles each attempt.")
+    retry_backoff_max_s: float = Field(3600.0, description="Longest delay between two delivery attempts.")
 
 
 class AuthSettings(BaseModel):
@@ -227,6 +264,7 @@ class Settings(BaseSettings):
     documents: DocumentSettings = Field(default_factory=DocumentSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)

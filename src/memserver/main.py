@@ -25,6 +25,7 @@ from memserver.api.routes import (
     profiles,
     system,
     transfer,
+    webhooks,
 )
 from memserver.config import Settings, get_settings
 from memserver.console import mount_console
@@ -97,7 +98,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
     app.add_middleware(http.EdgeMiddleware, limits=Limits(**settings.limits.model_dump()))
-    for module in (system, add, listing, memory, insights, documents, profiles, entities, events, orgs, transfer):
+    for module in (
+        system,
+        add,
+        listing,
+        memory,
+        insights,
+        documents,
+        profiles,
+        entities,
+        events,
+        orgs,
+        transfer,
+        webhooks,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     mcp = McpEndpoint(app, timeout_s=settings.mcp.timeout_s) if settings.mcp.enabled else None

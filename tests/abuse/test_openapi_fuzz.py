@@ -12,12 +12,42 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness.server import start_server, stop_server
+from tests.fakes.openai_server import FakeOpenAI, echo_extractor, running
+from tests.fakes.platform_llm import platform_script
+
 EXAMPLES = os.environ.get("MEMSERVER_FUZZ_EXAMPLES", "12")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+def _any_prompt(body: dict[str, Any]) -> str:
+    """The scripted model answers every prompt memserver sends: extraction (echo) and the platform's tasks."""
+    system = str((body.get("messages") or [{}])[0].get("content", ""))
+    return platform_script(body) if system.startswith("TASK:") else echo_extractor(body)
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fully configured memserver (its LLM is the scripted model), so every route does its real work."""
+    with running(FakeOpenAI(chat_script=_any_prompt)) as fake:
+        server = start_server(
+            database_url, tmp_path_factory.mktemp("fuzz") / "memserver.log", MEMSERVER_LLM__BASE_URL=fake.url
+        )
+        try:
+            yield server.url
+        finally:
+            stop_server(server)
+
+
+@pytest.fixture
+def live_server(fuzz_server: str) -> str:
+    return fuzz_server
 
 
 def test_schemathesis_finds_no_server_error_and_no_undocumented_response(

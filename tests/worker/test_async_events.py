@@ -20,8 +20,10 @@ from sqlalchemy import text
 
 from harness.server import LiveServer, free_port, server_env, start_server, stop_server
 from memserver.storage.db import Database
+from memserver.storage.embedded import EmbeddedPostgres
 from tests.api.helpers import token_client
 from tests.fakes.openai_server import FakeOpenAI, running
+from tests.worker.jobs_harness import fresh_database, make_tenant
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +165,17 @@ async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
 
 
 async def test_in_process_runner_recovers_events_left_pending(
-    database_url: str, llm_env: dict[str, str], tenant: tuple[str, str], db: Database, tmp_path: Path
+    pg: EmbeddedPostgres, llm_env: dict[str, str], tmp_path: Path
 ) -> None:
-    lost = await insert_pending(db, tenant[0])
-    server = start_server(database_url, tmp_path / "api.log", **llm_env)  # the runner recovers at startup
+    # A database of its own: the Celery-mode API above also sweeps, and would hand this job to Redis.
+    url = fresh_database(pg, "inproc")
+    tenant = make_tenant(url)
+    jdb = Database(url)
+    try:
+        lost = await insert_pending(jdb, tenant[0])
+    finally:
+        await jdb.dispose()
+    server = start_server(url, tmp_path / "api.log", **llm_env)  # the runner's sweep finds it
     try:
         with token_client(server.url, tenant[1]) as client:
             ev = wait_status(client, lost)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 import uuid
 from typing import Any
 
-import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from memserver import metrics
+from memserver import jsonio, metrics
 from memserver.domain import limits as request_limits
 from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
@@ -29,18 +27,7 @@ _SLASHES = re.compile(r"/{2,}")
 
 class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
-        try:
-            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
-        except TypeError:
-            # jsonb keeps numbers exactly and prints 1e135 as a 136-digit integer, which orjson (64-bit
-            # integers only) refuses; the standard library writes any integer.
-            return json.dumps(content, default=_json_default, ensure_ascii=False).encode()
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # numpy
-        return value.tolist()
-    return str(value)
+        return jsonio.dumps(content)
 
 
 class EdgeMiddleware:
@@ -192,7 +179,12 @@ def error_body(message: str, shape: str, status: int, extra: dict[str, Any] | No
 
 async def memserver_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MemserverError)
-    return _error_response(exc.status_code, error_body(exc.message, route_shape(request), exc.status_code, exc.extra))
+    response = _error_response(
+        exc.status_code, error_body(exc.message, route_shape(request), exc.status_code, exc.extra)
+    )
+    if exc.status_code == 429 and "retry_after" in exc.extra:  # back-pressure: when to come back
+        response.headers["Retry-After"] = str(int(exc.extra["retry_after"]))
+    return response
 
 
 async def provider_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["detail"],
     "properties": {
         "detail": {"type": "string"},
-        "error": {"type": "string"},
+        "error": {"anyOf": [{"type": "string"}, {"type": "object"}]},
         "message": {"type": "string"},
         "details": {"type": "object"},
         "request_id": {"type": "string"},
@@ -32,6 +32,7 @@ _ERRORS = {
     "409": "Conflict with existing data",
     "413": "Request body larger than MEMSERVER_LIMITS__MAX_BODY_BYTES",
     "429": "Rate limit exceeded (Retry-After and X-RateLimit-* headers)",
+    "501": "The request needs an LLM and none is configured (MEMSERVER_LLM__BASE_URL)",
     "502": "The embedding or LLM provider failed",
     "503": "A dependency is unavailable (database busy, provider unreachable)",
     "504": "The embedding or LLM provider timed out",

@@ -11,6 +11,7 @@ class JobKind(StrEnum):
     ADD = "ADD"
     EXPORT = "EXPORT"  # fill a JSON schema from memories (services.documents)
     PROFILE = "PROFILE"  # generate entity profiles (services.profiles)
+    WEBHOOK = "WEBHOOK"  # one delivery of a memory change to one webhook (written as an outbox)
 
 
 class JobStatus(StrEnum):

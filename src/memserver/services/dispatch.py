@@ -1,20 +1,46 @@
-"""What runs each kind of job: the one table both job runners (in-process, Celery) use."""
+"""What runs each kind of job, and the job context both runners (in-process, Celery) build from settings."""
 
 from __future__ import annotations
 
 import uuid
 
-from memserver.domain.jobs import JobKind, JobStatus
+from memserver.config import Settings
+from memserver.domain.jobs import JobKind
 from memserver.providers.registry import Providers
-from memserver.services import documents, ingest, jobs, profiles
+from memserver.services import documents, ingest, jobs, profiles, webhooks
 from memserver.storage.db import Database
-
-HANDLERS: dict[JobKind, jobs.Handler] = {
-    JobKind.ADD: ingest.run_add_job,
-    JobKind.EXPORT: documents.run_export_job,
-    JobKind.PROFILE: profiles.run_profile_job,
-}
+from memserver.storage.repositories.jobs import ClaimedJob
 
 
-async def run_job(db: Database, providers: Providers, job_id: uuid.UUID) -> JobStatus | None:
-    return await jobs.run(db, providers, job_id, HANDLERS)
+async def _add(db: Database, providers: Providers, job: ClaimedJob) -> None:
+    """An accepted add: infer=false payloads are stored verbatim, the rest go through extraction."""
+    if job.payload.get("infer") is False:
+        await ingest.run_verbatim_add_job(db, providers, job)
+    else:
+        await ingest.run_add_job(db, providers, job)
+
+
+def handlers(settings: Settings) -> dict[JobKind, jobs.Handler]:
+    return {
+        JobKind.ADD: _add,
+        JobKind.WEBHOOK: webhooks.delivery_handler(settings.webhooks),
+        JobKind.EXPORT: documents.run_export_job,
+        JobKind.PROFILE: profiles.run_profile_job,
+    }
+
+
+def job_context(settings: Settings, db: Database, providers: Providers) -> jobs.JobContext:
+    w, wh = settings.worker, settings.webhooks
+    return jobs.JobContext(
+        db=db,
+        providers=providers,
+        handlers=handlers(settings),
+        lease_s=w.lease_s,
+        heartbeat_s=w.heartbeat_s,
+        policy=jobs.RetryPolicy(w.max_attempts, w.retry_backoff_s, w.retry_backoff_max_s),
+        policies={JobKind.WEBHOOK: jobs.RetryPolicy(wh.max_attempts, wh.retry_backoff_s, wh.retry_backoff_max_s)},
+    )
+
+
+async def run_job(ctx: jobs.JobContext, job_id: uuid.UUID) -> jobs.RunOutcome:
+    return await jobs.run(ctx, job_id)

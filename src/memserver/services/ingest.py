@@ -19,6 +19,7 @@ from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import inference, jobs, tenants
 from memserver.storage.db import Connection, Database, retry_transient
+from memserver.storage.repositories.events import EventRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
@@ -61,23 +62,53 @@ async def add(
     if not wait:
         event_id = await jobs.submit(db, queue, principal.project_id, JobKind.ADD, payload(inp))
         return AddResult(event_id=event_id, status=JobStatus.PENDING, message=ACCEPTED)
-    job = await jobs.claim(db, await jobs.create(db, principal.project_id, JobKind.ADD, payload(inp)))
-    assert job is not None  # just created, and no runner was told about it
+    return await _infer_now(db, providers, principal.project_id, inp)
+
+
+async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, inp: AddInput) -> AddResult:
+    """Process an infer=true add in the request: its event is written SUCCEEDED with the memories it
+    produced, in the same transaction, or FAILED with the reason (then the error reaches the client)."""
+    event_id = uuid.uuid4()
+
+    async def finish(conn: Any, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+        await EventRepository(conn).insert(
+            project_id,
+            event_id,
+            JobKind.ADD.value,
+            JobStatus.SUCCEEDED.value,
+            payload=payload(inp),
+            results=[o.as_event() for o in outcomes],
+            metadata=report.as_dict(),
+            completed=True,
+        )
+
     try:
-        outcomes = await _infer(db, providers, job)
+        outcomes, _ = await inference.infer(db, providers, project_id, inp, event_id=event_id, finish=finish)
     except Exception as exc:
-        await jobs.fail(db, job, exc)
+        async with db.connect() as conn:
+            await EventRepository(conn).insert(
+                project_id,
+                event_id,
+                JobKind.ADD.value,
+                JobStatus.FAILED.value,
+                payload=payload(inp),
+                error=jobs.failure_reason(exc),
+                completed=True,
+            )
         raise
-    return AddResult(event_id=job.id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes)
+    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes)
 
 
-async def add_verbatim(db: Database, providers: Providers, principal: Principal, inp: AddInput) -> AddResult:
+async def add_verbatim(
+    db: Database, providers: Providers, principal: Principal, inp: AddInput, *, job: ClaimedJob | None = None
+) -> AddResult:
     """Store each non-system message verbatim; exact duplicates in the scope become NOOPs.
 
     Embeddings are computed first (no transaction open), then everything is written by one
-    statement, so a failing embedder or database leaves nothing half-written.
+    statement, so a failing embedder or database leaves nothing half-written. As a `job` (an
+    accepted asynchronous add), the memories and the job's SUCCEEDED commit together.
     """
-    event_id = uuid.uuid4()
+    event_id = job.id if job is not None else uuid.uuid4()
     texts = msgs.verbatim_texts([m.model_dump() for m in inp.messages])
     first_by_hash: dict[str, int] = {}
     items: list[NewMemory] = []
@@ -108,21 +139,44 @@ async def add_verbatim(db: Database, providers: Providers, principal: Principal,
     )
 
     async def write() -> list[Outcome]:
-        async with db.connect() as conn:
-            return await MemoryWriter(conn).add(
-                principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
-            )
+        if job is None:
+            async with db.connect() as conn:
+                out = await MemoryWriter(conn).add(
+                    principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
+                )
+            _with_duplicates(out, duplicates, first_by_hash)
+            return out
+        async with db.transaction() as conn:
+            out = await MemoryWriter(conn).add(principal.project_id, items, defaults, event_id=event_id)
+            _with_duplicates(out, duplicates, first_by_hash)
+            await jobs.complete(JobRepository(conn), job, [o.as_event() for o in out])
+            return out
 
     outcomes = await retry_transient(write)
+    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=STORED, results=outcomes)
+
+
+def _with_duplicates(outcomes: list[Outcome], duplicates: list[tuple[int, str, str]], first: dict[str, int]) -> None:
+    """Report repeated texts of one request as NOOPs of their first occurrence, in request order."""
     by_index = {o.index: o for o in outcomes}
     for index, text, h in duplicates:
-        outcomes.append(Outcome(index=index, id=by_index[first_by_hash[h]].id, text=text, event=Op.NOOP))
+        outcomes.append(Outcome(index=index, id=by_index[first[h]].id, text=text, event=Op.NOOP))
     outcomes.sort(key=lambda o: o.index)
-    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=STORED, results=outcomes)
 
 
 def _with_embedding(item: NewMemory, vector: NDArray[np.float32]) -> NewMemory:
     return replace(item, embedding=vector)
+
+
+async def run_verbatim_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
+    """Run an accepted add whose payload says infer=false (stored verbatim, like the synchronous path)."""
+    inp = AddInput.model_validate(job.payload)
+    await add_verbatim(db, providers, _job_principal(job), inp, job=job)
+
+
+def _job_principal(job: ClaimedJob) -> Principal:
+    nil = uuid.UUID(int=0)
+    return Principal(org_id=nil, project_id=job.project_id, key_id=nil, user_email="", org_name="", project_name="")
 
 
 async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:

@@ -1,98 +1,251 @@
 """Asynchronous work: a job is an `events` row (the source of truth); a JobQueue only carries its id.
 
-An accepted job is committed PENDING before it is queued, so a lost queue message or a crashed
-runner never loses it: `recover()` re-queues what was left behind. A handler runs a claimed job and
-records its outcome with `complete()` inside the transaction that applies it, so a job's effects
-and its SUCCEEDED status commit together.
+An accepted job is committed PENDING before it is queued, so a lost queue message, a failed
+hand-off or a crashed runner never loses it: every runner sweeps for due jobs on a schedule
+(`take_due`). A runner claims a job under a lease that a heartbeat renews while the handler
+works; a handler records the outcome with `complete()` inside the transaction that applies it, so
+a job's effects and its SUCCEEDED status commit together, and only while the claim still holds
+the job: a runner that lost its lease (it stalled, another runner took over) rolls back.
+A handler that fails is retried with exponential backoff up to `max_attempts`, then FAILED with
+its reason; `JobFailed` is final at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.errors import TooManyRequests
 from memserver.providers.errors import ProviderError, public_message
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
+from memserver.storage.repositories.jobs import ORDERED_KINDS, ClaimedJob, JobRepository
 
 log = logging.getLogger(__name__)
 
 
 class JobQueue(Protocol):
-    """Carries job ids to whoever runs them (in-process tasks, or Celery workers)."""
+    """Carries job ids to whoever runs them (in-process tasks, or Celery workers).
+
+    `submit` never blocks and never raises: a hand-off that fails is left to the recovery sweep.
+    `max_pending` bounds a project's open adds (back-pressure; None = unbounded).
+    """
+
+    max_pending: int | None
+    retry_after_s: float
 
     def submit(self, job_id: uuid.UUID) -> None: ...
 
 
 class JobFailed(Exception):
-    """A job failed for a reason its event should show (the message is the reason)."""
+    """A job failed for a reason its event should show (the message is the reason); not retried."""
+
+
+class JobRetry(Exception):
+    """This attempt failed and the job should be retried with backoff; `record` is kept on the event."""
+
+    def __init__(self, message: str, record: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.record = record
 
 
 Handler = Callable[[Database, Providers, ClaimedJob], Awaitable[None]]
 
 
-async def create(db: Database, project_id: uuid.UUID, kind: JobKind, payload: Any) -> uuid.UUID:
-    """A committed PENDING job (not yet handed to a runner)."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_s: float = 2.0  # first retry after this, doubling each time
+    backoff_max_s: float = 300.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, attempt - 1)))
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a runner needs to run jobs: one per process (or per worker process)."""
+
+    db: Database
+    providers: Providers
+    handlers: Mapping[JobKind, Handler]
+    lease_s: float = 30.0
+    heartbeat_s: float = 10.0
+    policy: RetryPolicy = RetryPolicy()
+    policies: Mapping[JobKind, RetryPolicy] = field(default_factory=dict)  # per-kind overrides
+    owner: str = field(default_factory=lambda: new_owner())
+
+    def policy_for(self, kind: JobKind) -> RetryPolicy:
+        return self.policies.get(kind, self.policy)
+
+    def max_attempts(self) -> dict[str, int]:
+        """Attempts allowed per kind (a claim does not know the kind before it takes the row)."""
+        return {k.value: self.policy_for(k).max_attempts for k in JobKind}
+
+
+def new_owner() -> str:
+    """A claim owner id: unique per runner instance (host, pid, random)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a runner does after one run: re-submit after `retry_in_s`, hand on to `next_id`."""
+
+    status: JobStatus | None  # None: not claimed (held elsewhere, done, not due, or waiting its turn)
+    retry_in_s: float | None = None
+    next_id: uuid.UUID | None = None
+
+
+async def submit(
+    db: Database,
+    queue: JobQueue,
+    project_id: uuid.UUID,
+    kind: JobKind,
+    payload: Any,
+) -> uuid.UUID:
+    """Accept a job: durable first (PENDING row committed), then handed to the queue.
+
+    A project that already has the queue's `max_pending` open adds is refused with 429 and
+    nothing is written (back-pressure); what was accepted before still runs.
+    """
     job_id = uuid.uuid4()
+    limit = queue.max_pending
     async with db.connect() as conn:
-        await JobRepository(conn).insert(project_id, job_id, kind, payload)
-    return job_id
-
-
-async def submit(db: Database, queue: JobQueue, project_id: uuid.UUID, kind: JobKind, payload: Any) -> uuid.UUID:
-    job_id = await create(db, project_id, kind, payload)
+        repo = JobRepository(conn)
+        if limit is not None and kind in ORDERED_KINDS and await repo.count_open(project_id) >= limit:
+            raise TooManyRequests(
+                f"This project already has {limit} asynchronous adds waiting to run; retry later.",
+                extra={"retry_after": queue.retry_after_s},
+            )
+        await repo.insert(project_id, job_id, kind, payload)
     queue.submit(job_id)  # after the commit: the runner must find the row
     return job_id
-
-
-async def claim(db: Database, job_id: uuid.UUID) -> ClaimedJob | None:
-    async with db.connect() as conn:
-        return await JobRepository(conn).claim(job_id)
 
 
 async def complete(
     repo: JobRepository, job: ClaimedJob, results: list[dict[str, Any]], *, metadata: dict[str, Any] | None = None
 ) -> None:
-    """Mark a job SUCCEEDED from inside the transaction that applied it; raises if the claim was lost."""
-    if not await repo.finish(job.id, JobStatus.SUCCEEDED, results=results, metadata=metadata):
-        raise JobFailed(f"job {job.id} is no longer held by this runner")
+    """Mark a job SUCCEEDED from inside the transaction that applied it; raises if the claim was lost.
+
+    The raise rolls that transaction back, so a runner whose lease was taken over applies nothing.
+    """
+    if not await repo.finish(job, JobStatus.SUCCEEDED, results=results, metadata=metadata):
+        raise JobFailed(f"job {job.id} is no longer held by this claim (attempt {job.attempt})")
 
 
-async def fail(db: Database, job: ClaimedJob, exc: BaseException) -> None:
-    """Record why a job failed: clients read it, so a provider's own text goes to the log, not the event."""
-    if isinstance(exc, ProviderError):
-        log.warning("job %s: provider failure: %s", job.id, exc)
-        error = public_message(exc)
-    elif isinstance(exc, JobFailed) or getattr(exc, "status_code", None):
-        error = str(exc)
-    else:
-        error = f"{type(exc).__name__}: {exc}"
-    async with db.connect() as conn:
-        await JobRepository(conn).finish(job.id, JobStatus.FAILED, error=error)
-
-
-async def run(
-    db: Database, providers: Providers, job_id: uuid.UUID, handlers: Mapping[JobKind, Handler]
-) -> JobStatus | None:
-    """Claim and run one job; idempotent (a second delivery finds it no longer PENDING)."""
-    job = await claim(db, job_id)
+async def run(ctx: JobContext, job_id: uuid.UUID) -> RunOutcome:
+    """Claim and run one job under a lease; idempotent (a second delivery finds it claimed or done)."""
+    async with ctx.db.connect() as conn:
+        job = await JobRepository(conn).claim(
+            job_id, owner=ctx.owner, lease_s=ctx.lease_s, max_attempts=ctx.max_attempts()
+        )
     if job is None:
-        return None
+        return RunOutcome(None)
+    policy = ctx.policy_for(job.kind)
+    status, retry_in = await _run_claimed(ctx, job, policy)
+    next_id = None
+    if status is not None and job.kind in ORDERED_KINDS:
+        async with ctx.db.connect() as conn:
+            next_id = await JobRepository(conn).next_in_scope(job.id)
+    return RunOutcome(status, retry_in, next_id)
+
+
+async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) -> tuple[JobStatus | None, float | None]:
+    lost = asyncio.Event()
+    work = asyncio.ensure_future(ctx.handlers[job.kind](ctx.db, ctx.providers, job))
+    beat = asyncio.ensure_future(_heartbeat(ctx, job, work, lost))
     try:
-        await handlers[job.kind](db, providers, job)
-        return JobStatus.SUCCEEDED
+        await work
+        return JobStatus.SUCCEEDED, None
+    except asyncio.CancelledError:
+        if lost.is_set():  # another runner took the job over: nothing to record
+            log.warning("job %s attempt %d: lease lost, stopped", job.id, job.attempt)
+            return None, None
+        # The runner is shutting down: give the job back at once rather than wait for the lease.
+        with contextlib.suppress(Exception):
+            async with ctx.db.connect() as conn:
+                await asyncio.shield(
+                    JobRepository(conn).release(job, error="runner stopped", retry_in_s=0, handed_back=True)
+                )
+        raise
+    except JobFailed as exc:
+        return await _record_failure(ctx, job, str(exc), final=True), None
     except Exception as exc:  # recorded with its reason; never silently dropped
-        if not isinstance(exc, JobFailed) and not getattr(exc, "status_code", None):
-            log.exception("job %s failed", job_id)
-        await fail(db, job, exc)
-    return JobStatus.FAILED
+        reason = failure_reason(exc)
+        record = exc.record if isinstance(exc, JobRetry) else None
+        if job.attempt >= policy.max_attempts:
+            log.warning("job %s failed on its last attempt (%d): %s", job.id, job.attempt, reason)
+            final = f"{reason} (gave up after {job.attempt} attempts)"
+            return await _record_failure(ctx, job, final, final=True, record=record), None
+        delay = policy.delay(job.attempt)
+        log.warning("job %s attempt %d failed, retrying in %.1fs: %s", job.id, job.attempt, delay, reason)
+        async with ctx.db.connect() as conn:
+            released = await JobRepository(conn).release(job, error=reason, retry_in_s=delay, record=record)
+        return (JobStatus.PENDING, delay) if released else (None, None)
+    finally:
+        beat.cancel()
 
 
-async def recover(db: Database, *, stale_after_s: float = 600) -> list[uuid.UUID]:
-    """Jobs a dead runner left behind: RUNNING past the lease goes back to PENDING; returns all PENDING."""
-    async with db.connect() as conn:
-        return await JobRepository(conn).recover(stale_after_s=stale_after_s)
+async def _record_failure(
+    ctx: JobContext, job: ClaimedJob, error: str, *, final: bool, record: dict[str, Any] | None = None
+) -> JobStatus | None:
+    results = [*job.results, record] if record is not None else job.results
+    async with ctx.db.connect() as conn:
+        done = await JobRepository(conn).finish(job, JobStatus.FAILED, results=results, error=error)
+    return JobStatus.FAILED if done else None
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a job failed, as its event shows it: clients read it, so a provider's own text goes to the log."""
+    if isinstance(exc, ProviderError):
+        log.warning("provider failure: %s", exc)
+        return public_message(exc)
+    if isinstance(exc, JobRetry | JobFailed) or getattr(exc, "status_code", None):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _heartbeat(ctx: JobContext, job: ClaimedJob, work: asyncio.Future[None], lost: asyncio.Event) -> None:
+    """Renew the lease while the handler works; stop the handler if the claim was taken over."""
+    while not work.done():
+        await asyncio.sleep(ctx.heartbeat_s)
+        try:
+            async with ctx.db.connect() as conn:
+                held = await JobRepository(conn).renew(job, lease_s=ctx.lease_s)
+        except Exception:  # a database blip: the next beat tries again before the lease runs out
+            log.warning("job %s: lease renewal failed", job.id, exc_info=True)
+            continue
+        if not held:
+            lost.set()
+            work.cancel()
+            return
+
+
+async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) -> list[uuid.UUID]:
+    """Every job that needs a hand-off now (failed hand-offs, lost messages, expired leases, outbox rows).
+
+    Pages through all of them; each is marked dispatched, so concurrent sweepers split the work.
+    """
+    out: list[uuid.UUID] = []
+    while True:
+        async with db.connect() as conn:
+            batch = await JobRepository(conn).take_due(redispatch_after_s=redispatch_after_s, limit=page)
+        out += [j.id for j in batch]
+        if len(batch) < page:
+            return out
+
+
+async def undispatch(db: Database, job_ids: list[uuid.UUID]) -> None:
+    """Leave these jobs to the next sweep (their hand-off failed, or the runner holding them stops)."""
+    if job_ids:
+        async with db.connect() as conn:
+            await JobRepository(conn).undispatch(job_ids)

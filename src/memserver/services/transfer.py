@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from memserver import jsonio
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
@@ -44,7 +45,7 @@ def _default(value: Any) -> Any:
 
 
 def _line(obj: dict[str, Any]) -> bytes:
-    return orjson.dumps(obj, default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) + b"\n"
+    return jsonio.dumps(obj, default=_default) + b"\n"
 
 
 async def export_lines(db: Database, principal: Principal, embedding_dim: int) -> AsyncIterator[bytes]:

@@ -232,3 +232,24 @@ class Event(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(Text)  # the claim holding a RUNNING job
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scope_key: Mapped[str | None] = mapped_column(Text)  # jobs of one scope apply in acceptance order
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # retry backoff
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last hand-off to a queue
+
+
+class Webhook(Base):
+    """A project's webhook endpoint; its deliveries are `events` rows of kind WEBHOOK."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    secret: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

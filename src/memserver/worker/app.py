@@ -1,9 +1,16 @@
-"""Celery app. Tasks are thin sync shims running the async service on one event loop per process."""
+"""Celery app. Tasks are thin sync shims running the async service on one event loop per process.
+
+Tasks take a job id and are idempotent (a claim under a lease decides who runs a job), with
+`acks_late`: a worker killed mid-task leaves its message for another worker, and if the message
+is gone too, the job's lease expires and the recovery sweep (a timer thread in every worker's
+main process) hands it out again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,18 +21,21 @@ log = logging.getLogger(__name__)
 
 
 class _Runtime:
-    """Per worker process: one asyncio.Runner, one engine, one set of providers."""
+    """Per worker process: one asyncio.Runner, one engine, one set of providers, one job context."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, pool_size: int | None = None):
         from memserver.providers.registry import build_providers
+        from memserver.services import dispatch
         from memserver.storage.db import Database
 
         url = settings.async_database_url()
         if url is None:
             raise RuntimeError("the Celery worker needs MEMSERVER_DATABASE_URL")
+        db_settings = settings.db if pool_size is None else settings.db.model_copy(update={"pool_size": pool_size})
         self.runner = asyncio.Runner()
-        self.db = Database(url, settings.db, application_name="memserver-worker")
+        self.db = Database(url, db_settings, application_name="memserver-worker")
         self.providers = build_providers(settings)
+        self.ctx = dispatch.job_context(settings, self.db, self.providers)
 
     def run(self, coro: Any) -> Any:
         return self.runner.run(coro)
@@ -42,15 +52,16 @@ def runtime() -> _Runtime:
     return _runtime
 
 
-def _task(app: Any, name: str) -> Callable[[Callable[..., Any]], Any]:
-    """`app.task(name=...)`, typed: Celery ships no type information (the task object stays `Any`)."""
-    decorator: Callable[[Callable[..., Any]], Any] = app.task(name=name)
+def _task(app: Any, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`app.task(name=..., **options)`, typed: Celery ships no type information (the task object stays `Any`)."""
+    decorator: Callable[[Callable[..., Any]], Any] = app.task(name=name, **options)
     return decorator
 
 
 def make_celery(settings: Settings) -> Any:
     from celery import Celery
 
+    timeout = settings.worker.handoff_timeout_s
     app = Celery("memserver", broker=settings.redis.url, include=["memserver.worker.app"])
     app.conf.update(
         task_acks_late=True,  # a worker killed mid-task leaves the message for another worker
@@ -58,35 +69,65 @@ def make_celery(settings: Settings) -> Any:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=timeout,
+        broker_transport_options={"socket_connect_timeout": timeout, "socket_timeout": timeout},
         worker_hijack_root_logger=False,
     )
 
-    @_task(app, "memserver.run_event")
+    @_task(app, "memserver.run_event", acks_late=True)
     def run_event(event_id: str) -> None:
         from memserver.services import dispatch
 
         rt = runtime()
-        rt.run(dispatch.run_job(rt.db, rt.providers, uuid.UUID(event_id)))
-
-    @_task(app, "memserver.recover")
-    def recover() -> int:
-        from memserver.services import jobs
-
-        rt = runtime()
-        ids = rt.run(jobs.recover(rt.db))
-        for event_id in ids:
-            run_event.delay(str(event_id))
-        return len(ids)
+        outcome = rt.run(dispatch.run_job(rt.ctx, uuid.UUID(event_id)))
+        if outcome.retry_in_s is not None:
+            run_event.apply_async(args=[event_id], countdown=outcome.retry_in_s)
+        if outcome.next_id is not None:
+            run_event.delay(str(outcome.next_id))
 
     return app
 
 
+class _SweepThread(threading.Thread):
+    """The recovery sweep of one worker (main process): its own event loop, engine and LISTEN connection."""
+
+    def __init__(self, app: Any, settings: Settings):
+        super().__init__(name="memserver-sweep", daemon=True)
+        self._app = app
+        self._settings = settings
+
+    def run(self) -> None:
+        from memserver.services import jobs
+        from memserver.worker.runners import sweep_forever
+
+        rt = _Runtime(self._settings, pool_size=1)
+
+        async def hand_off(ids: list[uuid.UUID]) -> None:
+            for i, job_id in enumerate(ids):
+                try:
+                    self._app.send_task("memserver.run_event", args=[str(job_id)], retry=False)
+                except Exception:
+                    log.warning("recovery sweep: broker unavailable; %d job(s) wait for the next sweep", len(ids) - i)
+                    await jobs.undispatch(rt.db, ids[i:])
+                    return
+
+        rt.run(sweep_forever(rt.db, self._settings, hand_off))
+
+
 def run_worker(settings: Settings, concurrency: int) -> None:
-    """`memserver worker`: re-queue what earlier workers left behind, then consume."""
+    """`memserver worker`: consume jobs, and sweep for due ones on a schedule."""
+    from celery import signals
+
     global _settings
     _settings = settings
     app = make_celery(settings)
-    app.send_task("memserver.recover")
+
+    on_ready: Callable[[Callable[..., None]], Any] = signals.worker_ready.connect(weak=False)  # Celery is untyped
+
+    @on_ready
+    def _start_sweep(**_: Any) -> None:  # in the main process, after the pool has forked
+        _SweepThread(app, settings).start()
+
     app.worker_main(
         [
             "worker",
@@ -97,6 +138,6 @@ def run_worker(settings: Settings, concurrency: int) -> None:
             "--pool",
             "prefork",
             "-n",
-            "memserver@%h",
+            f"memserver-{uuid.uuid4().hex[:6]}@%h",
         ]
     )

@@ -1,68 +1,204 @@
-"""The two JobQueue implementations: in-process asyncio tasks (embedded default) and Celery."""
+"""The two JobQueue implementations: in-process asyncio tasks (embedded default) and Celery.
+
+Both run the same sweep every `poll_interval_s` (`jobs.take_due`), and at once when Postgres
+notifies new undispatched jobs: jobs whose hand-off failed, whose queue message was lost, whose
+runner died (lease expired), and webhook deliveries written as an outbox. The sweep marks what it
+hands out, so any number of processes can sweep at once; it never resets a job another process
+holds (a live lease cannot be claimed).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from memserver.config import Settings
 from memserver.providers.registry import Providers
 from memserver.services import dispatch, jobs
 from memserver.storage.db import Database
+from memserver.storage.repositories.jobs import listening
 
 log = logging.getLogger(__name__)
 
 
-class InProcessQueue:
-    """Runs events on the API's own event loop, a few at a time."""
+async def sweep_forever(
+    db: Database, settings: Settings, hand_off: Callable[[list[uuid.UUID]], Awaitable[None]]
+) -> None:
+    """Hand due jobs to `hand_off` every `poll_interval_s`, and at once when Postgres notifies new ones.
 
-    def __init__(self, db: Database, providers: Providers, concurrency: int = 4):
+    The notification (LISTEN on a connection of its own) only wakes the sweep early; if that
+    connection is lost, polling goes on and the listener is re-opened on a later round.
+    """
+    interval, redispatch = settings.worker.poll_interval_s, settings.worker.redispatch_after_s
+    wake = asyncio.Event()
+    url = db.engine.url.render_as_string(hide_password=False)
+    async with contextlib.AsyncExitStack() as stack:
+        listener: Any = None
+        while True:
+            if listener is None or listener.is_closed():
+                await stack.aclose()
+                try:
+                    listener = await stack.enter_async_context(listening(url, wake.set))
+                except Exception as exc:  # polling still works
+                    log.warning("cannot LISTEN for new jobs (%s); polling every %.1fs", exc, interval)
+                    listener = None
+            wake.clear()
+            try:
+                ids = await jobs.take_due(db, redispatch_after_s=redispatch)
+                if ids:
+                    await hand_off(ids)
+                    log.info("recovery sweep handed off %d job(s)", len(ids))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # database away: try again next time
+                log.warning("recovery sweep failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval)
+
+
+class _Sweeper:
+    """Runs `sweep_forever` as a task of the current event loop, submitting to a queue."""
+
+    def __init__(self, db: Database, settings: Settings, submit: Callable[[uuid.UUID], None]):
         self._db = db
-        self._providers = providers
-        self._sem = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._settings = settings
+        self._submit = submit
+        self._task: asyncio.Task[None] | None = None
 
-    def submit(self, event_id: uuid.UUID) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(event_id))
+    async def _hand_off(self, ids: list[uuid.UUID]) -> None:
+        for job_id in ids:
+            self._submit(job_id)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(sweep_forever(self._db, self._settings, self._hand_off))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class InProcessQueue:
+    """Runs jobs on the API's own event loop, a few at a time."""
+
+    def __init__(self, db: Database, providers: Providers, settings: Settings):
+        self._ctx = dispatch.job_context(settings, db, providers)
+        self._sem = asyncio.Semaphore(settings.worker.inprocess_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._queued: set[uuid.UUID] = set()  # submitted and not yet run by this process
+        self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}  # released with backoff, re-submitted here
+        self._db = db
+        self._sweeper = _Sweeper(db, settings, self.submit)
+        self.max_pending: int | None = settings.worker.max_pending_per_project
+        self.retry_after_s: float = settings.worker.retry_after_s
+
+    def submit(self, job_id: uuid.UUID) -> None:
+        if job_id in self._queued:
+            return
+        self._queued.add(job_id)
+        task = asyncio.get_running_loop().create_task(self._run(job_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, event_id: uuid.UUID) -> None:
+    async def _run(self, job_id: uuid.UUID) -> None:
         async with self._sem:
+            self._queued.discard(job_id)
             try:
-                await dispatch.run_job(self._db, self._providers, event_id)
-            except Exception:  # the row stays PENDING/RUNNING and is recovered on the next start
-                log.exception("in-process job %s crashed", event_id)
+                outcome = await dispatch.run_job(self._ctx, job_id)
+            except Exception:  # the row stays PENDING/RUNNING; the sweep hands it out again
+                log.exception("in-process job %s crashed", job_id)
+                return
+        if outcome.retry_in_s is not None:
+            self._retries[job_id] = asyncio.get_running_loop().call_later(outcome.retry_in_s, self._retry, job_id)
+        if outcome.next_id is not None:
+            self.submit(outcome.next_id)
+
+    def _retry(self, job_id: uuid.UUID) -> None:
+        self._retries.pop(job_id, None)
+        self.submit(job_id)
 
     async def start(self) -> None:
-        for event_id in await jobs.recover(self._db, stale_after_s=0):
-            self.submit(event_id)
+        self._sweeper.start()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        """Stop: running jobs give their claims back, and queued or scheduled ones go back to the sweep."""
+        await self._sweeper.stop()
+        for handle in self._retries.values():
+            handle.cancel()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()  # a running job releases its claim (services.jobs)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await jobs.undispatch(self._db, [*self._queued, *self._retries])
+        except Exception:  # they are handed out again after redispatch_after_s
+            log.warning("could not hand %d queued job(s) back", len(self._queued) + len(self._retries))
 
 
 class CeleryQueue:
-    """Sends event ids to Celery workers over Redis (task `memserver.run_event`)."""
+    """Hands job ids to Celery workers over Redis (task `memserver.run_event`), never blocking the loop.
 
-    def __init__(self, settings: Settings):
+    The PENDING row is committed before `submit`; the publish runs in a thread with a short
+    timeout. When Redis is away the job is marked not dispatched (and logged), and the sweep of
+    any process hands it off once Redis is back. After a failure, publishing pauses briefly so a
+    dead broker costs each request nothing.
+    """
+
+    def __init__(self, settings: Settings, db: Database):
         from memserver.worker.app import make_celery
 
         self._app = make_celery(settings)
+        self._db = db
+        self._timeout = settings.worker.handoff_timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="celery-handoff")
+        self._down_until = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper = _Sweeper(db, settings, self.submit)
+        self.max_pending: int | None = settings.worker.max_pending_per_project
+        self.retry_after_s: float = settings.worker.retry_after_s
 
-    def submit(self, event_id: uuid.UUID) -> None:
-        self._app.send_task("memserver.run_event", args=[str(event_id)])
+    def submit(self, job_id: uuid.UUID) -> None:
+        task = asyncio.get_running_loop().create_task(self._handoff(job_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _publish(self, job_id: uuid.UUID) -> None:
+        self._app.send_task("memserver.run_event", args=[str(job_id)], retry=False)
+
+    async def _handoff(self, job_id: uuid.UUID) -> None:
+        try:
+            if time.monotonic() < self._down_until:
+                raise ConnectionError("broker unavailable (recent failure)")
+            loop = asyncio.get_running_loop()
+            await asyncio.wait_for(loop.run_in_executor(self._pool, self._publish, job_id), self._timeout)
+        except Exception as exc:
+            if time.monotonic() >= self._down_until:
+                log.warning(
+                    "job %s accepted but not handed to Celery (%s); it runs once the broker is back", job_id, exc
+                )
+            self._down_until = time.monotonic() + 1.0
+            try:
+                await jobs.undispatch(self._db, [job_id])
+            except Exception:  # the row keeps its old dispatched_at: re-handed after redispatch_after_s
+                log.warning("job %s: could not mark it for the recovery sweep", job_id, exc_info=True)
 
     async def start(self) -> None:
-        pass
+        self._sweeper.start()
 
     async def aclose(self) -> None:
-        pass
+        await self._sweeper.stop()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def build_queue(settings: Settings, db: Database, providers: Providers) -> InProcessQueue | CeleryQueue:
     if settings.worker.runner == "celery":
-        return CeleryQueue(settings)
-    return InProcessQueue(db, providers)
+        return CeleryQueue(settings, db)
+    return InProcessQueue(db, providers, settings)

@@ -21,7 +21,12 @@ router = APIRouter(tags=["backup and restore"])
     "/v1/memserver/export",
     summary="Export the project as JSONL (memserver extension)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}, "description": "One JSON object per line"}},
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            "description": "One JSON object per line",
+        }
+    },
 )
 @error_shape("error")
 async def export_project(state: StateDep, principal: PrincipalDep) -> StreamingResponse:

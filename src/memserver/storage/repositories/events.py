@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.rows import EventPageRow, EventRow
 
+# Webhook deliveries are job rows too, but belong to their webhook (`/api/v1/webhooks/{id}/deliveries/`).
+_VISIBLE = "event_type <> 'WEBHOOK'"
 _COLS = (
     "id, event_type, status, payload, results, error, metadata, latency_ms, created_at, updated_at, "
     "started_at, completed_at"
@@ -60,7 +62,7 @@ class EventRepository:
     async def get(self, project_id: uuid.UUID, event_id: uuid.UUID) -> EventRow | None:
         row = (
             await self.conn.execute(
-                text(f"SELECT {_COLS} FROM events WHERE project_id = :p AND id = :id"),
+                text(f"SELECT {_COLS} FROM events WHERE project_id = :p AND id = :id AND {_VISIBLE}"),
                 {"p": project_id, "id": event_id},
             )
         ).first()
@@ -72,7 +74,7 @@ class EventRepository:
                 await self.conn.execute(
                     text(
                         f"SELECT {_COLS}, count(*) OVER () AS total FROM events WHERE project_id = :p "
-                        "ORDER BY created_at DESC, id DESC LIMIT :l OFFSET :o"
+                        f"AND {_VISIBLE} ORDER BY created_at DESC, id DESC LIMIT :l OFFSET :o"
                     ),
                     {"p": project_id, "l": limit, "o": offset},
                 )
@@ -81,6 +83,8 @@ class EventRepository:
         if rows:
             return cast(list[EventPageRow], rows), int(rows[0].total)
         total = (
-            await self.conn.execute(text("SELECT count(*) FROM events WHERE project_id = :p"), {"p": project_id})
+            await self.conn.execute(
+                text(f"SELECT count(*) FROM events WHERE project_id = :p AND {_VISIBLE}"), {"p": project_id}
+            )
         ).scalar_one()
         return [], int(total)

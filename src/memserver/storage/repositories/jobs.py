@@ -1,24 +1,39 @@
-"""Job rows: asynchronous work is an `events` row (kind = `event_type`), claimed, run and finished here."""
+"""Job rows: asynchronous work is an `events` row (kind = `event_type`), claimed, run and finished here.
+
+A claim is a lease: the row records who holds it (`lease_owner`), which attempt it is (`attempts`)
+and until when (`lease_expires_at`, renewed by the runner's heartbeat). Only the claim that holds
+the lease can finish or release the job; once the lease has expired any runner may take it over.
+Jobs of one project and scope (`scope_key`) are claimed in the order they were accepted.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import ColumnElement, Text, bindparam, cast, func, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.jobs import JobKind, JobStatus
-from memserver.storage.models import Event, table_of
 
-EV = table_of(Event)
-
-
-def _jsonb(value: Any) -> ColumnElement[Any]:
-    return cast(bindparam(None, orjson.dumps(value).decode(), type_=Text), JSONB)
+# Kinds whose jobs apply in acceptance order within their scope (the add's entity ids).
+ORDERED_KINDS = frozenset({JobKind.ADD})
+_SCOPE_KEY_SQL = (
+    "md5(jsonb_build_array(CAST(:payload AS jsonb) ->> 'user_id', CAST(:payload AS jsonb) ->> 'agent_id', "
+    "CAST(:payload AS jsonb) ->> 'app_id', CAST(:payload AS jsonb) ->> 'run_id')::text)"
+)
+_OPEN = "('PENDING', 'RUNNING')"
+# Notified (on commit) when jobs nobody has handed off are written, e.g. webhook deliveries of the
+# outbox: runners LISTEN and sweep at once instead of at their next poll.
+JOBS_CHANNEL = "memserver_jobs"
+# Only rows of a known kind are jobs: an open event of another type is never handed out or claimed.
+_KINDS = [k.value for k in JobKind]
 
 
 @dataclass(frozen=True)
@@ -28,39 +43,84 @@ class ClaimedJob:
     kind: JobKind
     payload: dict[str, Any]
     attempt: int
+    owner: str = ""
+    results: list[Any] = field(default_factory=list)  # what earlier attempts recorded (deliveries)
+
+
+@dataclass(frozen=True)
+class DueJob:
+    id: uuid.UUID
+    created_at: datetime
 
 
 class JobRepository:
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
 
-    async def insert(self, project_id: uuid.UUID, job_id: uuid.UUID, kind: JobKind, payload: Any) -> None:
-        """A PENDING job; committed before it is handed to a runner, so it is never lost."""
+    async def insert(
+        self, project_id: uuid.UUID, job_id: uuid.UUID, kind: JobKind, payload: Any, *, dispatched: bool = True
+    ) -> None:
+        """A PENDING job; committed before it is handed to a runner, so it is never lost.
+
+        `dispatched=False` leaves the hand-off to the recovery sweep (nobody will submit it now).
+        """
+        scope_key = _SCOPE_KEY_SQL if kind in ORDERED_KINDS else "NULL"
         await self.conn.execute(
-            EV.insert().values(
-                id=job_id,
-                project_id=project_id,
-                event_type=kind.value,
-                status=JobStatus.PENDING.value,
-                payload=_jsonb(payload),
-            )
+            text(
+                f"""
+                INSERT INTO events (id, project_id, event_type, status, payload, scope_key, dispatched_at)
+                VALUES (:id, :p, :kind, 'PENDING', CAST(:payload AS jsonb), {scope_key},
+                        {"now()" if dispatched else "NULL"})
+                """
+            ),
+            {"id": job_id, "p": project_id, "kind": kind.value, "payload": orjson.dumps(payload).decode()},
         )
 
-    async def claim(self, job_id: uuid.UUID) -> ClaimedJob | None:
-        """PENDING -> RUNNING; None when another runner has it or it is done (idempotent delivery)."""
-        stmt = (
-            update(EV)
-            .where(EV.c.id == job_id, EV.c.status == JobStatus.PENDING.value)
-            .values(
-                status=JobStatus.RUNNING.value,
-                attempts=EV.c.attempts + 1,
-                started_at=func.now(),
-                updated_at=func.now(),
-            )
-            .returning(EV.c.id, EV.c.project_id, EV.c.event_type, EV.c.payload, EV.c.attempts)
+    async def count_open(self, project_id: uuid.UUID, kinds: frozenset[JobKind] = ORDERED_KINDS) -> int:
+        """PENDING + RUNNING jobs of these kinds in the project (back-pressure)."""
+        stmt = text(
+            f"SELECT count(*) FROM events WHERE project_id = :p AND status IN {_OPEN} "
+            "AND scope_key IS NOT NULL AND event_type = ANY(:kinds)"
         )
-        row = (await self.conn.execute(stmt)).first()
+        return int((await self.conn.execute(stmt, {"p": project_id, "kinds": [k.value for k in kinds]})).scalar_one())
+
+    async def claim(
+        self, job_id: uuid.UUID, *, owner: str, lease_s: float, max_attempts: dict[str, int]
+    ) -> ClaimedJob | None:
+        """PENDING (or RUNNING with an expired lease) -> RUNNING under a new lease held by `owner`.
+
+        None when another claim holds it, it is done, its backoff has not elapsed, or an older job of
+        its scope is still open (that job's runner hands this one on when it finishes).
+        """
+        row = (
+            await self.conn.execute(
+                text(
+                    f"""
+                    UPDATE events e SET status = 'RUNNING', attempts = e.attempts + 1, lease_owner = :owner,
+                        lease_expires_at = now() + make_interval(secs => :lease), started_at = now(),
+                        updated_at = now(), not_before = NULL
+                    WHERE e.id = :id AND e.event_type = ANY(:kinds)
+                      AND ((e.status = 'PENDING' AND coalesce(e.not_before, '-infinity') <= now())
+                           OR (e.status = 'RUNNING' AND e.lease_expires_at < now()
+                               AND e.attempts < (CAST(:max AS jsonb) ->> e.event_type)::int))
+                      AND NOT EXISTS (
+                          SELECT 1 FROM events o
+                          WHERE o.project_id = e.project_id AND o.scope_key = e.scope_key
+                            AND o.status IN {_OPEN} AND (o.created_at, o.id) < (e.created_at, e.id))
+                    RETURNING e.id, e.project_id, e.event_type, e.payload, e.attempts, e.results
+                    """
+                ),
+                {
+                    "id": job_id,
+                    "owner": owner,
+                    "lease": lease_s,
+                    "max": orjson.dumps(max_attempts).decode(),
+                    "kinds": _KINDS,
+                },
+            )
+        ).first()
         if row is None:
+            await self._fail_abandoned(job_id, max_attempts)
             return None
         return ClaimedJob(
             id=row.id,
@@ -68,43 +128,184 @@ class JobRepository:
             kind=JobKind(row.event_type),
             payload=row.payload or {},
             attempt=row.attempts,
+            owner=owner,
+            results=row.results if isinstance(row.results, list) else [],
         )
+
+    async def _fail_abandoned(self, job_id: uuid.UUID, max_attempts: dict[str, int]) -> None:
+        """A job whose runners kept dying (lease expired on its last attempt) ends FAILED."""
+        await self.conn.execute(
+            text(
+                """
+                UPDATE events SET status = 'FAILED', completed_at = now(), updated_at = now(),
+                    lease_owner = NULL, lease_expires_at = NULL,
+                    latency_ms = 1000 * extract(epoch FROM now() - created_at),
+                    error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
+                            '(lease expired)' || coalesce('; last error: ' || error, '')
+                WHERE id = :id AND status = 'RUNNING' AND lease_expires_at < now()
+                  AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
+                """
+            ),
+            {"id": job_id, "max": orjson.dumps(max_attempts).decode()},
+        )
+
+    async def renew(self, job: ClaimedJob, *, lease_s: float) -> bool:
+        """Extend the lease (heartbeat); False when this claim no longer holds the job."""
+        row = (
+            await self.conn.execute(
+                text(
+                    """
+                    UPDATE events SET lease_expires_at = now() + make_interval(secs => :lease)
+                    WHERE id = :id AND status = 'RUNNING' AND lease_owner = :owner AND attempts = :attempt
+                    RETURNING id
+                    """
+                ),
+                {"id": job.id, "owner": job.owner, "attempt": job.attempt, "lease": lease_s},
+            )
+        ).first()
+        return row is not None
 
     async def finish(
         self,
-        job_id: uuid.UUID,
+        job: ClaimedJob,
         status: JobStatus,
         *,
         results: Any = None,
         error: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> bool:
-        """Record the outcome of a RUNNING job; False when it is no longer running (nothing written)."""
-        stmt = (
-            update(EV)
-            .where(EV.c.id == job_id, EV.c.status == JobStatus.RUNNING.value)
-            .values(
-                status=status.value,
-                results=_jsonb(results or []),
-                error=error,
-                metadata=_jsonb(metadata) if metadata is not None else EV.c.metadata,
-                completed_at=func.now(),
-                updated_at=func.now(),
-                latency_ms=1000 * func.extract("epoch", func.now() - EV.c.created_at),
+        """Record the outcome of the claim `job`; False when that claim no longer holds it (nothing written)."""
+        row = (
+            await self.conn.execute(
+                text(
+                    """
+                    UPDATE events SET status = :status, results = CAST(:results AS jsonb), error = :error,
+                        metadata = COALESCE(CAST(:metadata AS jsonb), metadata),
+                        completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+                        latency_ms = 1000 * extract(epoch FROM now() - created_at)
+                    WHERE id = :id AND status = 'RUNNING' AND lease_owner = :owner AND attempts = :attempt
+                    RETURNING id
+                    """
+                ),
+                {
+                    "id": job.id,
+                    "owner": job.owner,
+                    "attempt": job.attempt,
+                    "status": status.value,
+                    "results": orjson.dumps(results or []).decode(),
+                    "error": error,
+                    "metadata": None if metadata is None else orjson.dumps(metadata).decode(),
+                },
             )
-            .returning(EV.c.id)
-        )
-        return (await self.conn.execute(stmt)).first() is not None
+        ).first()
+        return row is not None
 
-    async def recover(self, *, stale_after_s: float, limit: int = 10_000) -> list[uuid.UUID]:
-        """Jobs a dead runner left behind go back to PENDING; returns the PENDING ones, oldest first."""
-        await self.conn.execute(
-            update(EV)
-            .where(
-                EV.c.status == JobStatus.RUNNING.value,
-                EV.c.started_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after_s),
+    async def release(
+        self,
+        job: ClaimedJob,
+        *,
+        error: str | None,
+        retry_in_s: float,
+        record: dict[str, Any] | None = None,
+        handed_back: bool = False,
+    ) -> bool:
+        """Give the job back as PENDING, due in `retry_in_s` (backoff), with its last error and attempt record.
+
+        The releasing runner re-submits it when the backoff ends; `handed_back` (the runner is
+        stopping) leaves it to the next sweep of any runner instead.
+        """
+        row = (
+            await self.conn.execute(
+                text(
+                    """
+                    UPDATE events SET status = 'PENDING', error = :error, updated_at = now(),
+                        lease_owner = NULL, lease_expires_at = NULL,
+                        not_before = now() + make_interval(secs => :delay),
+                        dispatched_at = CASE WHEN :handed_back THEN NULL
+                                             ELSE now() + make_interval(secs => :delay) END,
+                        results = CASE WHEN CAST(:record AS jsonb) IS NULL THEN results
+                                       ELSE coalesce(results, '[]'::jsonb) || CAST(:record AS jsonb) END
+                    WHERE id = :id AND status = 'RUNNING' AND lease_owner = :owner AND attempts = :attempt
+                    RETURNING id
+                    """
+                ),
+                {
+                    "id": job.id,
+                    "owner": job.owner,
+                    "attempt": job.attempt,
+                    "error": error,
+                    "delay": retry_in_s,
+                    "record": None if record is None else orjson.dumps([record]).decode(),
+                    "handed_back": handed_back,
+                },
             )
-            .values(status=JobStatus.PENDING.value, updated_at=func.now())
+        ).first()
+        return row is not None
+
+    async def next_in_scope(self, job_id: uuid.UUID) -> uuid.UUID | None:
+        """The oldest PENDING job of this job's scope (handed on when this one finishes)."""
+        row = (
+            await self.conn.execute(
+                text(
+                    f"""
+                    SELECT o.id FROM events e JOIN events o
+                      ON o.project_id = e.project_id AND o.scope_key = e.scope_key
+                    WHERE e.id = :id AND o.status IN {_OPEN} AND o.id <> e.id
+                    ORDER BY o.created_at, o.id LIMIT 1
+                    """
+                ),
+                {"id": job_id},
+            )
+        ).first()
+        return None if row is None else row.id
+
+    async def undispatch(self, job_ids: list[uuid.UUID]) -> None:
+        """The hand-off failed, or the runner holding these ids stops: the next sweep hands them off again."""
+        await self.conn.execute(
+            text("UPDATE events SET dispatched_at = NULL WHERE id = ANY(:ids) AND status = 'PENDING'"),
+            {"ids": job_ids},
         )
-        stmt = select(EV.c.id).where(EV.c.status == JobStatus.PENDING.value).order_by(EV.c.created_at).limit(limit)
-        return list((await self.conn.execute(stmt)).scalars())
+
+    async def take_due(self, *, redispatch_after_s: float, limit: int = 500) -> list[DueJob]:
+        """Mark up to `limit` jobs that need a hand-off as dispatched now, and return them.
+
+        Due: PENDING past its backoff and never handed off (or not for `redispatch_after_s`: its
+        message may be lost), or RUNNING with an expired lease and not handed off since it expired.
+        SKIP LOCKED + the dispatched_at update let every process sweep at once without handing
+        the same job out twice; callers repeat until a short page (no cap on the total).
+        """
+        rows = (
+            await self.conn.execute(
+                text(
+                    f"""
+                    UPDATE events SET dispatched_at = now()
+                    WHERE id IN (
+                        SELECT id FROM events
+                        WHERE status IN {_OPEN} AND event_type = ANY(:kinds) AND (
+                            (status = 'PENDING' AND coalesce(not_before, '-infinity') <= now()
+                             AND (dispatched_at IS NULL
+                                  OR dispatched_at < now() - make_interval(secs => :redispatch)))
+                            OR (status = 'RUNNING' AND lease_expires_at < now()
+                                AND (dispatched_at IS NULL OR dispatched_at < lease_expires_at)))
+                        ORDER BY created_at, id
+                        LIMIT :limit
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING id, created_at
+                    """
+                ),
+                {"redispatch": redispatch_after_s, "limit": limit, "kinds": _KINDS},
+            )
+        ).all()
+        return sorted((DueJob(r.id, r.created_at) for r in rows), key=lambda j: (j.created_at, j.id))
+
+
+@contextlib.asynccontextmanager
+async def listening(url: str, on_notify: Callable[[], None]) -> AsyncIterator[asyncpg.Connection]:
+    """A dedicated connection LISTENing on JOBS_CHANNEL; `on_notify` runs on the event loop per notification."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await conn.add_listener(JOBS_CHANNEL, lambda *_: on_notify())
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=2)

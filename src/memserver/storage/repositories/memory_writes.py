@@ -1,7 +1,9 @@
 """The single write path for memory changes: every insert, edit and removal of a memory, with its history row.
 
-`MemoryWriter.add` is ONE statement (memories, their ADD history, the entities and, for a verbatim
-add, the event), so a verbatim add is all or nothing without a transaction round trip.
+`MemoryWriter.add` is ONE statement (memories, their ADD history, the entities, the webhook
+deliveries, an outbox: `repositories.webhooks`, and, for a verbatim add, the event), so a verbatim
+add is all or nothing without a transaction round trip. Every other change writes its history row
+and its webhook deliveries in its own statement too.
 `MemoryWriter.apply` applies a `ChangeSet` (the ADD/UPDATE/DELETE/NOOP decisions of an inferred
 add) inside the caller's transaction. History rows point at the add's event, which holds the
 request's input once, instead of copying the input into every row.
@@ -52,6 +54,7 @@ from memserver.domain.scope import ENTITY_FIELDS
 from memserver.errors import Conflict
 from memserver.storage.models import Entity, Event, Memory, MemoryHistory, table_of
 from memserver.storage.repositories.memories import READ_COLUMNS, by_entity, by_ids, where_of
+from memserver.storage.repositories.webhooks import categorize_outbox_insert, outbox_insert
 
 M = table_of(Memory)
 H = table_of(MemoryHistory)
@@ -235,7 +238,7 @@ def _add_statement(record_event: bool) -> Select[Any]:
         .cte("ent")
     )
     stmt = select(outcome.c.ord, outcome.c.id, outcome.c.memory, outcome.c.event).order_by(outcome.c.ord)
-    stmt = stmt.add_cte(hist).add_cte(ent)
+    stmt = stmt.add_cte(hist).add_cte(ent).add_cte(outbox_insert(added, Op.ADD, added.c.memory).cte("outbox"))
     if record_event:
         item = func.jsonb_build_object(
             "id", outcome.c.id, "event", outcome.c.event, "data", func.jsonb_build_object("memory", outcome.c.memory)
@@ -379,6 +382,9 @@ class MemoryWriter:
         previous = select(old.c.memory).scalar_subquery()
         hist = history_insert(upd, Op.UPDATE, old=previous, new=upd.c.memory, event_id=_event(event_id)).cte("hist")
         stmt = select(upd, previous.label("previous")).add_cte(hist)
+        stmt = stmt.add_cte(outbox_insert(upd, Op.UPDATE, upd.c.memory).cte("outbox"))
+        if edit.categories is not UNSET:
+            stmt = stmt.add_cte(categorize_outbox_insert(upd).cte("outbox_categorize"))
         try:
             row = typing.cast(EditedMemoryRow, (await self.conn.execute(stmt)).one())
         except IntegrityError:
@@ -392,6 +398,7 @@ class MemoryWriter:
         deleted = delete(M).where(M.c.project_id == project_id, where).returning(*_CHANGED).cte("deleted")
         hist = history_insert(deleted, Op.DELETE, old=deleted.c.memory, new=null(), event_id=_event(event_id))
         stmt = select(func.count()).select_from(deleted).add_cte(hist.cte("hist"))
+        stmt = stmt.add_cte(outbox_insert(deleted, Op.DELETE, deleted.c.memory).cte("outbox"))
         return int((await self.conn.execute(stmt)).scalar_one())
 
     async def delete_ids(self, project_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
@@ -416,6 +423,7 @@ class MemoryWriter:
         )
         hist = history_insert(upd, Op.DELETE, old=upd.c.memory, new=null(), event_id=_event(event_id))
         stmt = select(func.count()).select_from(upd).add_cte(hist.cte("hist"))
+        stmt = stmt.add_cte(outbox_insert(upd, Op.DELETE, upd.c.memory).cte("outbox"))
         return int((await self.conn.execute(stmt)).scalar_one())
 
     async def apply(

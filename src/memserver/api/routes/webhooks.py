@@ -1,0 +1,148 @@
+"""Webhooks (`/api/v1/webhooks/...`): the paths and bodies the Python (0.1, 1.0, 2.x) and TS (3.x) SDKs send.
+
+`GET /api/v1/webhooks/{webhook_id}/deliveries/` is a memserver extension: each delivery with its
+status, attempts, last response status and last error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.http import JSONResponse
+from memserver.api.params import check_page
+from memserver.api.responses import Deliveries, Message, Webhook, WebhookCreated, wire
+from memserver.errors import BadRequest
+from memserver.services import webhooks
+
+router = APIRouter(tags=["webhooks"])
+
+
+def webhook_out(row: Any, project_name: str) -> dict[str, Any]:
+    return {
+        "webhook_id": str(row.id),
+        "name": row.name,
+        "url": row.url,
+        "event_types": list(row.event_types),
+        "is_active": row.is_active,
+        "project": project_name,
+        "owner": row.owner,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def delivery_out(row: Any) -> dict[str, Any]:
+    attempts = row.results if isinstance(row.results, list) else []
+    last = attempts[-1] if attempts else {}
+    return {
+        "delivery_id": str(row.id),
+        "event_type": (row.payload or {}).get("event_type"),
+        "status": row.status,
+        "attempts": row.attempts,
+        "response_status": last.get("response_status"),
+        # a delivery that succeeded on a retry still shows why the earlier attempts failed
+        "last_error": row.error or next((a["error"] for a in reversed(attempts) if a.get("error")), None),
+        "next_attempt_at": row.not_before if row.status == "PENDING" else None,
+        "history": attempts,
+        "body": (row.payload or {}).get("body"),
+        "created_at": row.created_at,
+        "completed_at": row.completed_at,
+        "latency": row.latency_ms,
+    }
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def _fields(body: dict[str, Any], *, required: bool) -> dict[str, Any]:
+    """name/url/event_types checked like Mem0's API: field-keyed 400s ({"name": ["This field is required."]})."""
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    for key in ("name", "url"):
+        value = body.get(key)
+        if value is None:
+            if required:
+                errors[key] = ["This field is required."]
+        elif not isinstance(value, str) or not value.strip():
+            errors[key] = ["Not a valid string."]
+        else:
+            out[key] = value.strip()
+    types = body.get("event_types")
+    if types is None:
+        if required:
+            errors["event_types"] = ["This field is required."]
+    elif not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        errors["event_types"] = ["Expected a list of items."]
+    else:
+        out["event_types"] = types
+    if errors:
+        raise BadRequest("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), extra=errors)
+    return out
+
+
+@router.get("/api/v1/webhooks/projects/{project_id}", summary="List a project's webhooks", response_model=list[Webhook])
+@error_shape("error")
+async def list_webhooks(project_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+    rows = await webhooks.list_webhooks(state.db, principal, segment(project_id))
+    return wire([webhook_out(r, principal.project_name) for r in rows])
+
+
+@router.post(
+    "/api/v1/webhooks/projects/{project_id}", summary="Create a webhook", status_code=201, response_model=WebhookCreated
+)
+@error_shape("error")
+async def create_webhook(project_id: str, request: Request, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+    """201 with the webhook and its signing `secret` (shown once; a memserver extension)."""
+    f = _fields(await _json_object(request), required=True)
+    row = await webhooks.create(
+        state.db,
+        state.settings.webhooks,
+        principal,
+        segment(project_id),
+        name=f["name"],
+        url=f["url"],
+        event_types=f["event_types"],
+    )
+    return JSONResponse({**webhook_out(row, principal.project_name), "secret": row.secret}, status_code=201)
+
+
+@router.put("/api/v1/webhooks/{webhook_id}", summary="Update a webhook", response_model=Message)
+@error_shape("error")
+async def update_webhook(webhook_id: str, request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+    body = await _json_object(request)
+    changes = _fields(body, required=False)
+    if isinstance(body.get("is_active"), bool):
+        changes["is_active"] = body["is_active"]
+    await webhooks.update(state.db, state.settings.webhooks, principal, segment(webhook_id), changes)
+    return wire({"message": "Webhook updated successfully"})
+
+
+@router.delete("/api/v1/webhooks/{webhook_id}", summary="Delete a webhook", response_model=Message)
+@error_shape("error")
+async def delete_webhook(webhook_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+    await webhooks.delete(state.db, principal, segment(webhook_id))
+    return wire({"message": "Webhook deleted successfully"})
+
+
+@router.get(
+    "/api/v1/webhooks/{webhook_id}/deliveries",
+    summary="A webhook's deliveries (memserver extension)",
+    response_model=Deliveries,
+)
+@error_shape("error")
+async def list_deliveries(
+    webhook_id: str, state: StateDep, principal: PrincipalDep, page: int = 1, page_size: int = 50
+) -> Response:
+    p, size = check_page(page, page_size, max_size=500)
+    rows = await webhooks.deliveries(state.db, principal, segment(webhook_id), page=p, page_size=size)
+    return wire({"results": [delivery_out(r) for r in rows], "page": p, "page_size": size})

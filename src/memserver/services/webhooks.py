@@ -1,0 +1,229 @@
+"""Webhooks: per-project endpoints, and the job that delivers one memory change to one of them.
+
+Deliveries are written by the memory write path in the same statement as the change (an outbox),
+so none is lost or sent for a change that rolled back, and none delays the request: the recovery
+sweep hands them to a runner. Each delivery is a job (kind WEBHOOK): retried with exponential
+backoff, its attempts, response status and last error recorded on its row.
+
+Signature (a memserver extension; Mem0 documents none): header
+`X-Mem0-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`. The
+timestamp is signed with the body, so a receiver that rejects old timestamps (e.g. older than five
+minutes) and remembers `X-Memserver-Delivery` ids is safe against replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from memserver.config import WebhookSettings
+from memserver.errors import BadRequest, Forbidden, NotFound
+from memserver.providers.registry import Providers
+from memserver.services import jobs
+from memserver.storage.db import Database
+from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
+from memserver.storage.repositories.webhooks import CATEGORIZE, EVENT_TYPES, WebhookRepository
+from memserver.types import Principal
+
+EVENT_TYPE_NAMES = frozenset({*EVENT_TYPES.values(), CATEGORIZE})
+# Accepted for compatibility (the spec lists them); memserver has no ingest jobs that emit them yet.
+OTHER_EVENT_TYPES = frozenset(
+    {"ingest_job_completed", "ingest_job_partially_completed", "ingest_job_failed", "ingest_job_cancelled"}
+)
+SIGNATURE_HEADER = "X-Mem0-Signature"
+NO_ACCESS = "You don't have access to this project"
+NOT_FOUND = "Webhook not found"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header value of one delivery."""
+    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, *, tolerance_s: float = 300, now: float | None = None) -> bool:
+    """What a receiver does: check the HMAC and that the signed timestamp is recent (replay-safe)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        ts = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else time.time()) - ts) > tolerance_s:
+        return False
+    return hmac.compare_digest(sign(secret, ts, body), header)
+
+
+# ----------------------------------------------------------------------------------------------
+# URL check
+# ----------------------------------------------------------------------------------------------
+async def check_url(url: str, settings: WebhookSettings) -> None:
+    """http(s) only; loopback, private, link-local and other internal addresses refused unless allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest("url: must be an http:// or https:// URL with a host")
+    if settings.allow_private_urls:
+        return
+    for addr in await _addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)):
+        if not addr.is_global or addr.is_multicast:
+            raise BadRequest(
+                f"url: {parts.hostname} resolves to a non-public address ({addr}); "
+                "set MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS=true to allow internal receivers"
+            )
+
+
+async def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise BadRequest(f"url: cannot resolve host {host}") from None
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+def _event_types(value: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for t in value:
+        name = t.replace(":", "_")  # old spec samples spell them memory:add
+        if name not in EVENT_TYPE_NAMES | OTHER_EVENT_TYPES:
+            raise BadRequest(f"event_types: unknown event type {t!r}")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# use cases
+# ----------------------------------------------------------------------------------------------
+def _check_project(principal: Principal, project_id: str) -> None:
+    if project_id != str(principal.project_id):
+        raise Forbidden(NO_ACCESS)
+
+
+def _webhook_uuid(webhook_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(webhook_id)
+    except ValueError:
+        raise NotFound(NOT_FOUND) from None
+
+
+async def create(
+    db: Database,
+    settings: WebhookSettings,
+    principal: Principal,
+    project_id: str,
+    *,
+    name: str,
+    url: str,
+    event_types: Sequence[str],
+) -> Any:
+    _check_project(principal, project_id)
+    await check_url(url, settings)
+    types = _event_types(event_types)
+    async with db.connect() as conn:
+        return await WebhookRepository(conn).create(
+            principal.project_id,
+            name=name,
+            url=url,
+            event_types=types,
+            secret="whsec_" + secrets.token_urlsafe(32),
+            owner=principal.user_email,
+        )
+
+
+async def list_webhooks(db: Database, principal: Principal, project_id: str) -> list[Any]:
+    _check_project(principal, project_id)
+    async with db.connect() as conn:
+        return await WebhookRepository(conn).list(principal.project_id)
+
+
+async def update(
+    db: Database, settings: WebhookSettings, principal: Principal, webhook_id: str, changes: dict[str, Any]
+) -> None:
+    wid = _webhook_uuid(webhook_id)
+    values = {k: v for k, v in changes.items() if v is not None}
+    if "url" in values:
+        await check_url(values["url"], settings)
+    if "event_types" in values:
+        values["event_types"] = _event_types(values["event_types"])
+    async with db.connect() as conn:
+        repo = WebhookRepository(conn)
+        found = (
+            await repo.update(principal.project_id, wid, values)
+            if values
+            else await repo.get(principal.project_id, wid)
+        )
+    if not found:
+        raise NotFound(NOT_FOUND)
+
+
+async def delete(db: Database, principal: Principal, webhook_id: str) -> None:
+    wid = _webhook_uuid(webhook_id)
+    async with db.transaction() as conn:
+        if not await WebhookRepository(conn).delete(principal.project_id, wid):
+            raise NotFound(NOT_FOUND)
+
+
+async def deliveries(db: Database, principal: Principal, webhook_id: str, *, page: int, page_size: int) -> list[Any]:
+    wid = _webhook_uuid(webhook_id)
+    async with db.connect() as conn:
+        repo = WebhookRepository(conn)
+        if await repo.get(principal.project_id, wid) is None:
+            raise NotFound(NOT_FOUND)
+        return await repo.deliveries(principal.project_id, wid, limit=page_size, offset=(page - 1) * page_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# delivery (a job)
+# ----------------------------------------------------------------------------------------------
+def delivery_handler(settings: WebhookSettings) -> jobs.Handler:
+    """The WEBHOOK job: POST the body, signed; 2xx succeeds, anything else is retried with backoff."""
+
+    async def deliver(db: Database, providers: Providers, job: ClaimedJob) -> None:
+        async with db.connect() as conn:
+            hook = await WebhookRepository(conn).get(job.project_id, uuid.UUID(job.payload["webhook_id"]))
+        if hook is None or not hook.is_active:
+            raise jobs.JobFailed("webhook deleted or disabled")
+        body = orjson.dumps(job.payload["body"])
+        ts = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "memserver-webhooks",
+            SIGNATURE_HEADER: sign(hook.secret, ts, body),
+            "X-Memserver-Timestamp": str(ts),
+            "X-Memserver-Delivery": str(job.id),
+            "X-Memserver-Event": str(job.payload.get("event_type", "")),
+            "X-Memserver-Attempt": str(job.attempt),
+        }
+        record: dict[str, Any] = {"attempt": job.attempt, "at": datetime.now(UTC).isoformat()}
+        started = time.perf_counter()
+        try:
+            await check_url(hook.url, settings)  # again at delivery: DNS may have changed since creation
+            async with httpx.AsyncClient(timeout=settings.timeout_s, follow_redirects=False, trust_env=False) as c:
+                response = await c.post(hook.url, content=body, headers=headers)
+        except (httpx.HTTPError, BadRequest) as exc:
+            reason = f"delivery failed: {type(exc).__name__}: {exc}"
+            raise jobs.JobRetry(reason, record={**record, "response_status": None, "error": reason}) from None
+        record.update(response_status=response.status_code, duration_ms=round(1000 * (time.perf_counter() - started)))
+        if not 200 <= response.status_code < 300:
+            reason = f"receiver answered HTTP {response.status_code}"
+            raise jobs.JobRetry(reason, record={**record, "error": reason})
+        async with db.transaction() as conn:
+            await jobs.complete(JobRepository(conn), job, [*job.results, record])
+
+    return deliver
