@@ -133,6 +133,20 @@ class SearchSettings(BaseModel):
     )
 
 
+class GraphSettings(BaseModel):
+    neo4j_url: str | None = Field(
+        None,
+        description="bolt:// or neo4j:// URL of a Neo4j that mirrors the graph (unset: the graph lives in Postgres "
+        "only, which is always its store of record).",
+    )
+    neo4j_user: str | None = Field(None, description="Neo4j user name.")
+    neo4j_password: SecretStr | None = Field(None, description="Neo4j password.")
+    neo4j_database: str | None = Field(None, description="Neo4j database name (unset: the server's default).")
+    search_relations: int = Field(
+        10, description="Most relations a v1/v2 search with enable_graph returns (of the entities the query names)."
+    )
+
+
 class McpSettings(BaseModel):
     enabled: bool = Field(True, description="Serve the Model Context Protocol over streamable HTTP at /mcp.")
     url: str = Field(
@@ -179,6 +193,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
@@ -188,6 +203,7 @@ class Settings(BaseSettings):
             for name, secret in (
                 ("llm.api_key", self.llm.api_key),
                 ("embedder.api_key", self.embedder.api_key),
+                ("graph.neo4j_password", self.graph.neo4j_password),
             ):
                 if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                     raise ValueError(f"MEMSERVER_{name.upper().replace('.', '__')} is a placeholder in prod")

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from memserver import __version__
 from memserver.api import http
-from memserver.api.routes import add, entities, events, listing, memory, system
+from memserver.api.routes import add, entities, events, graph, listing, memory, system
 from memserver.config import Settings, get_settings
 from memserver.console import mount_console
 from memserver.errors import MemserverError
@@ -48,6 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await check_embedding_dim(conn, settings.embedder.dim)
         providers = build_providers(settings)
         queue = build_queue(settings, db, providers)
+        if providers.graph_mirror is not None:  # constraints and indexes first; a Neo4j outage must not stop us
+            try:
+                await providers.graph_mirror.setup()
+            except ProviderError:
+                log.warning("the Neo4j graph mirror is unreachable; its setup is retried with the first sync")
         app.state.memserver = Runtime(
             settings=settings,
             db=db,
@@ -80,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
     app.add_middleware(http.EdgeMiddleware)
-    for module in (system, add, listing, memory, entities, events):
+    for module in (system, add, listing, memory, entities, events, graph):
         app.include_router(module.router)
     mcp = McpEndpoint(app, timeout_s=settings.mcp.timeout_s) if settings.mcp.enabled else None
     if mcp is not None:

@@ -9,6 +9,7 @@ class JobKind(StrEnum):
     """What a job does; stored as the event's `event_type`."""
 
     ADD = "ADD"
+    GRAPH_SYNC = "GRAPH_SYNC"  # mirror a scope's graph to Neo4j (services.graph.sync_job)
 
 
 class JobStatus(StrEnum):

@@ -23,7 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM
+from memserver.pipeline.graph import ExtractedRelation, render_context
+from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM, GRAPH_SYSTEM
 from memserver.pipeline.types import Action, ChatMessage, ExtractionRequest, Speaker
 
 _ACTION_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "CREATE": "ADD", "REMOVE": "DELETE"}
@@ -36,6 +37,7 @@ class ExtractedFact(BaseModel):
     categories: list[str] = Field(default_factory=list, description="Names from the category list.")
     action: Action = Field("ADD", description="ADD, UPDATE, DELETE or NOOP.")
     ref: int | None = Field(None, description="The existing memory's ref; absent for ADD.")
+    relations: list[ExtractedRelation] = Field(default_factory=list, description="enable_graph only.")
 
     @field_validator("text")
     @classmethod
@@ -58,6 +60,12 @@ class ExtractedFact(BaseModel):
     @classmethod
     def _sources(cls, v: Any) -> Any:
         return [v] if isinstance(v, int) else v
+
+    @field_validator("relations", mode="before")
+    @classmethod
+    def _relations(cls, v: Any, info: ValidationInfo) -> Any:
+        # Relations were not asked for (graph off): ignored, never an error.
+        return v if (info.context or {}).get("graph", True) else []
 
     @field_validator("categories")
     @classmethod
@@ -111,6 +119,8 @@ def reply_context(req: ExtractionRequest) -> dict[str, Any]:
         "sources": req.source_roles(),
         "speakers": req.speakers,
         "categories": frozenset(req.categories),
+        "graph": req.graph is not None,
+        "relation_refs": frozenset(r.ref for r in req.graph.relations) if req.graph else frozenset(),
     }
 
 
@@ -119,9 +129,12 @@ def build_prompt(req: ExtractionRequest) -> list[ChatMessage]:
     sections = [
         *_header(req),
         "Existing memories:\n" + _render_candidates(req),
+        *([render_context(req.graph)] if req.graph is not None else []),
         "New messages:\n" + _render_messages(req),
     ]
-    return [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": "\n\n".join(sections)}]
+    # The graph instructions are sent only with enable_graph: every other add keeps the compact prompt.
+    system = EXTRACT_SYSTEM if req.graph is None else f"{EXTRACT_SYSTEM}\n\n{GRAPH_SYSTEM}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(sections)}]
 
 
 def facts_without_ref(reply: ExtractionReply) -> list[ExtractedFact]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from memserver.config import Settings
 from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
+from memserver.providers.graph.base import GraphMirror
 from memserver.providers.llm.base import LLM
 
 
@@ -16,9 +17,12 @@ class Providers:
     embedder: Embedder
     llm: LLM | None = None  # None when no LLM endpoint is configured (infer=true cannot extract)
     documents: DocumentReader = field(default_factory=DocumentReader)
+    graph_mirror: GraphMirror | None = None  # Neo4j, when configured (Postgres always holds the graph)
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
+        if self.graph_mirror is not None:
+            await self.graph_mirror.aclose()
         if self.llm is not None:
             await self.llm.aclose()
 
@@ -69,9 +73,25 @@ def build_llm(settings: Settings) -> LLM | None:
     )
 
 
+def build_graph_mirror(settings: Settings) -> GraphMirror | None:
+    """The Neo4j mirror when MEMSERVER_GRAPH__NEO4J_URL is set (the driver is imported only then)."""
+    g = settings.graph
+    if not g.neo4j_url:
+        return None
+    from memserver.providers.graph.neo4j import Neo4jGraphMirror
+
+    password = g.neo4j_password.get_secret_value() if g.neo4j_password else None
+    return Neo4jGraphMirror(g.neo4j_url, g.neo4j_user, password, g.neo4j_database)
+
+
 def build_providers(settings: Settings) -> Providers:
     d = settings.documents
     documents = DocumentReader(
         allow_private=d.allow_private_urls, max_bytes=d.max_bytes, max_chars=d.max_chars, timeout_s=d.timeout_s
     )
-    return Providers(embedder=build_embedder(settings), llm=build_llm(settings), documents=documents)
+    return Providers(
+        embedder=build_embedder(settings),
+        llm=build_llm(settings),
+        documents=documents,
+        graph_mirror=build_graph_mirror(settings),
+    )

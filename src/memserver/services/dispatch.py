@@ -6,10 +6,10 @@ import uuid
 
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.providers.registry import Providers
-from memserver.services import ingest, jobs
+from memserver.services import graph, ingest, jobs
 from memserver.storage.db import Database
 
-HANDLERS: dict[JobKind, jobs.Handler] = {JobKind.ADD: ingest.run_add_job}
+HANDLERS: dict[JobKind, jobs.Handler] = {JobKind.ADD: ingest.run_add_job, JobKind.GRAPH_SYNC: graph.sync_job}
 
 
 async def run_job(db: Database, providers: Providers, job_id: uuid.UUID) -> JobStatus | None:

@@ -23,6 +23,7 @@ import numpy as np
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
 from memserver.domain.filters import Bool, Cond, Node
+from memserver.domain.graph import GraphChanges
 from memserver.domain.scope import Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
 from memserver.pipeline import extract, reconcile
@@ -32,6 +33,7 @@ from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InM
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments
+from memserver.services import graph as graph_service
 from memserver.services import search as search_service
 from memserver.storage.db import Database
 from memserver.storage.filters import compile_filter
@@ -71,6 +73,8 @@ class InferenceReport:
     candidates: int = 0
     thinks: int = 0
     notes: list[str] = field(default_factory=list)
+    graph: GraphChanges | None = None  # enable_graph: what the add did to the graph
+    graph_sync_job: uuid.UUID | None = None  # the Neo4j mirror's GRAPH_SYNC job, when one is configured
 
     def add_usage(self, usage: Usage) -> None:
         self.llm_calls += usage.calls
@@ -85,6 +89,7 @@ class InferenceReport:
             "second_call": self.second_call,
             "candidates": self.candidates,
             "notes": self.notes,
+            **({"graph": self.graph.summary()} if self.graph is not None else {}),
         }
 
 
@@ -112,10 +117,16 @@ async def infer(
     )
     speakers = speakers_for(user_id=inp.user_id, agent_id=inp.agent_id)
     scopes = {s: _scope_of(inp, s) for s in speakers}
+    graph_on = await graph_service.enabled_for_add(db, project_id, inp)
     for _ in range(MAX_THINKS):
         report.thinks += 1
         candidates = await _load_candidates(db, providers, project_id, scopes.values(), messages)
         report.candidates = len(candidates)
+        plan = (
+            await graph_service.load_context(db, project_id, inp, scopes, [c for c, _ in candidates], messages)
+            if graph_on
+            else None
+        )
         req = ExtractionRequest(
             messages=messages,
             candidates=[c for c, _ in candidates],
@@ -126,13 +137,27 @@ async def infer(
             custom_instructions=inp.custom_instructions,
             agent_custom_instructions=inp.agent_custom_instructions,
             categories=catalogue(inp.custom_categories),
+            graph=plan.context if plan is not None else None,
         )
         decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report)
+        if plan is not None:
+            await graph_service.plan_writes(providers, plan, decisions, scopes)
         changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in candidates}, event_id)
         try:
             async with db.transaction() as conn:
                 await _check_fresh(conn, project_id, decisions, {c.id: c for c, _ in candidates})
                 outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
+                if plan is not None:  # the relations commit with the memories they came from
+                    report.graph = await graph_service.write(
+                        conn,
+                        project_id,
+                        plan,
+                        _memory_of(decisions, outcomes),
+                        event_id=event_id,
+                        observed_at=req.observed_at,
+                    )
+                    if providers.graph_mirror is not None and report.graph.relation_ids:
+                        report.graph_sync_job = await graph_service.enqueue_sync(conn, project_id, scopes.values())
                 await finish(conn, outcomes, report)
             return outcomes, report
         except _Stale:
@@ -308,6 +333,12 @@ def _changes(
         elif d.op == "NOOP":
             changes.noops.append(Noop(memory_id=d.target_id, text=d.text, index=i))
     return changes
+
+
+def _memory_of(decisions: list[Decision], outcomes: list[Outcome]) -> dict[int, uuid.UUID | None]:
+    """Decision index -> the memory it wrote (ADD, or the duplicate it met) or kept (UPDATE, NOOP)."""
+    added = {o.index: o.id for o in outcomes if o.index >= 0}
+    return {i: added.get(i) if d.op == "ADD" else d.target_id for i, d in enumerate(decisions)}
 
 
 def _superseder(deleted: Decision, decisions: list[Decision]) -> int | None:

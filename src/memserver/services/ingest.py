@@ -11,10 +11,11 @@ from typing import Any
 
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
+from memserver.domain.graph import GraphChanges
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import inference, jobs
+from memserver.services import graph, inference, jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -31,6 +32,7 @@ class AddResult:
     status: JobStatus
     message: str
     results: list[Outcome] = field(default_factory=list)
+    graph: GraphChanges | None = None  # enable_graph on a processed add: relations added and retired
 
 
 def payload(inp: AddInput) -> dict[str, Any]:
@@ -60,11 +62,13 @@ async def add(
     job = await jobs.claim(db, await jobs.create(db, principal.project_id, JobKind.ADD, payload(inp)))
     assert job is not None  # just created, and no runner was told about it
     try:
-        outcomes = await _infer(db, providers, job)
+        outcomes, report = await _infer(db, providers, job)
     except Exception as exc:
         await jobs.fail(db, job, exc)
         raise
-    return AddResult(event_id=job.id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes)
+    return AddResult(
+        event_id=job.id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes, graph=report.graph
+    )
 
 
 async def add_verbatim(db: Database, providers: Providers, principal: Principal, inp: AddInput) -> AddResult:
@@ -122,11 +126,17 @@ async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> No
     await _infer(db, providers, job)
 
 
-async def _infer(db: Database, providers: Providers, job: ClaimedJob) -> list[Outcome]:
+async def _infer(
+    db: Database, providers: Providers, job: ClaimedJob
+) -> tuple[list[Outcome], inference.InferenceReport]:
     inp = AddInput.model_validate(job.payload)
 
     async def finish(conn: Any, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
         await jobs.complete(JobRepository(conn), job, [o.as_event() for o in outcomes], metadata=report.as_dict())
 
-    outcomes, _ = await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)
-    return outcomes
+    outcomes, report = await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)
+    if report.graph_sync_job is not None:
+        # Mirror now, after the add committed: a Neo4j outage fails only the GRAPH_SYNC job (its event
+        # shows why), never the add; the next sync of the scope copies it whole again.
+        await jobs.run(db, providers, report.graph_sync_job, {JobKind.GRAPH_SYNC: graph.sync_job})
+    return outcomes, report
