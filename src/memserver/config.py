@@ -142,6 +142,9 @@ class GraphSettings(BaseModel):
     neo4j_user: str | None = Field(None, description="Neo4j user name.")
     neo4j_password: SecretStr | None = Field(None, description="Neo4j password.")
     neo4j_database: str | None = Field(None, description="Neo4j database name (unset: the server's default).")
+    neo4j_timeout_s: float = Field(
+        5.0, description="Connection timeout and retry budget of one Neo4j sync (a failed sync job is retried later)."
+    )
     search_relations: int = Field(
         10, description="Most relations a v1/v2 search with enable_graph returns (of the entities the query names)."
     )

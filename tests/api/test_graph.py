@@ -4,6 +4,7 @@ test_inference.py), the real local embedder, and the Postgres graph store."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, free_port, start_server, stop_server
 from tests.api.test_inference import fact, prompt_of
 from tests.fakes.openai_server import FakeOpenAI, running
 
@@ -386,3 +387,51 @@ def test_a_bad_at_is_a_400(client: httpx.Client, llm: FakeOpenAI, bad: str) -> N
     add_graph(client, "I live in Oslo.")
     assert timeline(client, "alice", at=bad).status_code == 400
     assert uuid.UUID(timeline(client, "alice").json()["relations"][0]["id"])
+
+
+# ----------------------------------------------------------------------------------------------
+# the Neo4j mirror: an outage delays the copy, never fails the add
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mirrored_server(
+    database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A memserver whose Neo4j mirror is configured but unreachable (nothing listens on the port)."""
+    server = start_server(
+        database_url,
+        tmp_path_factory.mktemp("graph-neo4j-down") / "memserver.log",
+        MEMSERVER_LLM__BASE_URL=fake.url,
+        MEMSERVER_LLM__API_KEY="sk-test-secret-key-1234",
+        MEMSERVER_LLM__MODEL="scripted",
+        MEMSERVER_GRAPH__NEO4J_URL=f"bolt://127.0.0.1:{free_port()}",
+        MEMSERVER_GRAPH__NEO4J_USER="neo4j",
+        MEMSERVER_GRAPH__NEO4J_PASSWORD="not-a-real-password",
+        MEMSERVER_GRAPH__NEO4J_TIMEOUT_S="1",
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def test_a_neo4j_outage_fails_only_the_graph_sync_job(
+    mirrored_server: LiveServer, tenant: tuple[str, str], llm: FakeOpenAI
+) -> None:
+    with httpx.Client(base_url=mirrored_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
+        say(llm, lambda p: [fact("Lives in Oslo", relations=[rel("alice", "lives_in", "Oslo")])])
+        out = add_graph(c, "I live in Oslo.")
+        assert out["relations"]["added_entities"] == [
+            [{"source": "alice", "relationship": "lives_in", "target": "Oslo"}]
+        ]
+        assert triples(relations(c)) == {("alice", "lives_in", "Oslo")}  # Postgres holds the graph
+        deadline = time.monotonic() + 30
+        while True:  # the mirror syncs in the background, after the add answered
+            events = c.get("/v1/events/").json()
+            items = events["results"] if isinstance(events, dict) else events
+            [sync] = [e for e in items if e["event_type"] == "GRAPH_SYNC"]
+            if sync["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert sync["status"] == "FAILED"
+        assert sync["error"] == "Neo4j is unreachable"
+        assert sync["payload"] == {"scopes": [{"user_id": "alice", "agent_id": None, "app_id": None, "run_id": None}]}

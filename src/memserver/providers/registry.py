@@ -81,7 +81,7 @@ def build_graph_mirror(settings: Settings) -> GraphMirror | None:
     from memserver.providers.graph.neo4j import Neo4jGraphMirror
 
     password = g.neo4j_password.get_secret_value() if g.neo4j_password else None
-    return Neo4jGraphMirror(g.neo4j_url, g.neo4j_user, password, g.neo4j_database)
+    return Neo4jGraphMirror(g.neo4j_url, g.neo4j_user, password, g.neo4j_database, timeout_s=g.neo4j_timeout_s)
 
 
 def build_providers(settings: Settings) -> Providers:

@@ -5,6 +5,7 @@ transaction; a configured Neo4j is a mirror fed by GRAPH_SYNC jobs (`sync_job`).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -238,6 +239,19 @@ async def enqueue_sync(conn: Any, project_id: uuid.UUID, scopes: Sequence[Scope]
     payload = {"scopes": [s.as_dict() for s in dict.fromkeys(scopes)]}
     await JobRepository(conn).insert(project_id, job_id, JobKind.GRAPH_SYNC, payload)
     return job_id
+
+
+_SYNCS: set[asyncio.Task[Any]] = set()  # running mirror syncs (a reference, so none is collected mid-run)
+
+
+def start_sync(db: Database, providers: Providers, job_id: uuid.UUID) -> None:
+    """Run a committed GRAPH_SYNC job in the background; if this process stops first, the job stays
+    PENDING and the job runner recovers it."""
+    from memserver.services import jobs
+
+    task = asyncio.get_running_loop().create_task(jobs.run(db, providers, job_id, {JobKind.GRAPH_SYNC: sync_job}))
+    _SYNCS.add(task)
+    task.add_done_callback(_SYNCS.discard)
 
 
 async def sync_job(db: Database, providers: Providers, job: ClaimedJob) -> None:

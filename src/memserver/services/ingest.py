@@ -136,7 +136,7 @@ async def _infer(
 
     outcomes, report = await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)
     if report.graph_sync_job is not None:
-        # Mirror now, after the add committed: a Neo4j outage fails only the GRAPH_SYNC job (its event
-        # shows why), never the add; the next sync of the scope copies it whole again.
-        await jobs.run(db, providers, report.graph_sync_job, {JobKind.GRAPH_SYNC: graph.sync_job})
+        # Mirror after the add committed, without making the add wait: a Neo4j outage fails only the
+        # GRAPH_SYNC job (its event shows why); the next sync of the scope copies it whole again.
+        graph.start_sync(db, providers, report.graph_sync_job)
     return outcomes, report

@@ -91,9 +91,20 @@ class Neo4jUnavailable(ProviderError):
 class Neo4jGraphMirror:
     name = "neo4j"
 
-    def __init__(self, url: str, user: str | None, password: str | None, database: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        user: str | None,
+        password: str | None,
+        database: str | None = None,
+        *,
+        timeout_s: float = 5.0,
+    ):
         auth = (user, password) if user and password is not None else None
-        self._driver = AsyncGraphDatabase.driver(url, auth=auth)
+        # Bounded: an unreachable Neo4j fails a GRAPH_SYNC job within seconds (the driver would retry 30 s).
+        self._driver = AsyncGraphDatabase.driver(
+            url, auth=auth, connection_timeout=timeout_s, max_transaction_retry_time=timeout_s
+        )
         self._database = database
         self._ready = False
 
