@@ -45,7 +45,8 @@ def upgrade() -> None:
         "CREATE UNIQUE INDEX uq_graph_nodes_scope_key ON graph_nodes "
         "(project_id, user_id, agent_id, app_id, run_id, key) NULLS NOT DISTINCT"
     )
-    op.execute("CREATE INDEX ix_graph_nodes_aliases ON graph_nodes USING gin (aliases)")
+    # fastupdate off: lookups stay fast right after bulk writes (no pending list to scan); writes are few.
+    op.execute("CREATE INDEX ix_graph_nodes_aliases ON graph_nodes USING gin (aliases) WITH (fastupdate = off)")
     op.execute("CREATE INDEX ix_graph_nodes_project_user ON graph_nodes (project_id, user_id, agent_id)")
     # Search names entities by the words of the query (key) or by meaning (HNSW, iterative scans filter).
     op.execute("CREATE INDEX ix_graph_nodes_project_key ON graph_nodes (project_id, key)")

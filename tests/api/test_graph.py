@@ -435,3 +435,16 @@ def test_a_neo4j_outage_fails_only_the_graph_sync_job(
         assert sync["status"] == "FAILED"
         assert sync["error"] == "Neo4j is unreachable"
         assert sync["payload"] == {"scopes": [{"user_id": "alice", "agent_id": None, "app_id": None, "run_id": None}]}
+
+
+def test_a_filter_without_an_entity_equality_reads_no_relations(client: httpx.Client, llm: FakeOpenAI) -> None:
+    for user in ("alice", "bob"):
+        say(llm, lambda p, user=user: [fact("Lives in Oslo", relations=[rel(user, "lives_in", "Oslo")])])
+        add_graph(client, "I live in Oslo.", user_id=user)
+    either = {"OR": [{"user_id": "alice"}, {"user_id": "bob"}]}
+    r = client.post("/v2/memories/", json={"filters": either, "enable_graph": True})
+    assert len(r.json()["results"]) == 2
+    assert r.json()["relations"] == []
+    both = {"AND": [{"user_id": "alice"}, {"created_at": {"gte": "2000-01-01"}}]}
+    r = client.post("/v2/memories/", json={"filters": both, "enable_graph": True})
+    assert triples(r.json()["relations"]) == {("alice", "lives_in", "Oslo")}

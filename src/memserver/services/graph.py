@@ -71,13 +71,15 @@ async def load_context(
 ) -> GraphPlan:
     """The current relations the model may end: those of the memories shown to it and of the entities the
     messages name (at most MAX_SHOWN_RELATIONS, newest first)."""
-    said = name_key(" ".join(m.text for m in messages))
+    said = query_grams(" ".join(m.text for m in messages)[:4000])
+    names = [inp.user_id, inp.agent_id]  # the speakers are entities of their own scope
+    grams = [*said, *(name_key(n) for n in names if n)]
     async with db.connect() as conn:
         records = await PostgresGraphStore(conn).context(
             project_id,
             list(dict.fromkeys(scopes.values())),
             [c.id for c in candidates],
-            f" {said} ",
+            grams,
             limit=MAX_SHOWN_RELATIONS,
         )
     shown = [
@@ -148,7 +150,10 @@ async def write(
 # reads
 # ----------------------------------------------------------------------------------------------
 def entity_ids(node: Node | None) -> dict[str, str]:
-    """The entity id equalities a filter requires of every memory it matches (its top-level AND)."""
+    """The entity id equalities a filter requires of every memory it matches (its top-level AND).
+
+    Graph reads are scoped by these; a filter without any (only an OR, or `*`) reads no relations.
+    """
     out: dict[str, str] = {}
     if isinstance(node, Cond):
         if node.field in ENTITY_FIELDS and node.op == "eq" and isinstance(node.value, str):
@@ -163,8 +168,11 @@ async def current_relations(
     db: Database, principal: Principal, node: Node | None, *, limit: int
 ) -> list[RelationRecord]:
     """The relations that hold now in the request's entity scope (v2 get_all `relations`)."""
+    ids = entity_ids(node)
+    if not ids:  # no entity id equality to scope the graph by (an OR, a wildcard): no relations, never all
+        return []
     async with db.connect() as conn:
-        return await PostgresGraphStore(conn).current(principal.project_id, entity_ids(node), limit=limit)
+        return await PostgresGraphStore(conn).current(principal.project_id, ids, limit=limit)
 
 
 def query_grams(query: str) -> list[str]:
@@ -179,12 +187,15 @@ async def search_relations(
     db: Database, providers: Providers, principal: Principal, query: str, node: Node | None, *, limit: int
 ) -> list[RelationRecord]:
     """Current relations of the entities the query names, with a 0..1 `score` (v2 search `relations`)."""
+    ids = entity_ids(node)
+    if not ids:  # as current_relations: the graph is read only within named entity scopes
+        return []
     vector = (await providers.embedder.embed([query]))[0]
     raw = [re.sub(r"\s+", " ", query.strip())]
     async with db.connect() as conn:
         return await PostgresGraphStore(conn).search(
             principal.project_id,
-            entity_ids(node),
+            ids,
             [*query_grams(query), *raw],
             vector,
             limit=limit,

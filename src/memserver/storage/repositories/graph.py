@@ -25,19 +25,40 @@ from memserver.storage.repositories.search import _VECTOR_ARRAY, _VECTOR_PARAM
 # Entity resolution is a decision (pipeline.graph.resolve); the service hands it to the store.
 Resolver = Callable[[list[tuple[str, str, Any]], list[KnownNode]], list[Resolution]]
 
-_SCOPE_EXACT = " AND ".join(f"{c} IS NOT DISTINCT FROM :{c}" for c in ENTITY_FIELDS)
+
+def _scope_exact(alias: str = "") -> str:
+    """Exactly the scope given as parameters :user_id, :agent_id, :app_id, :run_id (unset ones must be unset)."""
+    return " AND ".join(f"{alias}{c} IS NOT DISTINCT FROM :{c}" for c in ENTITY_FIELDS)
+
+
+_SCOPE_EXACT = _scope_exact()
 _NEAREST_PER_NAME = 5
+
+# A scope of at most EXACT_LIMIT entities (a user's) is scanned exactly through its B-tree index: walking the
+# project-wide HNSW index for a small scope would read far more entities than the scope has. A larger scope
+# uses the HNSW index (iterative scans keep the filter). The size is counted only up to the limit.
+EXACT_LIMIT = 2000
+_SMALL = f"""(SELECT count(*) FROM (SELECT 1 FROM graph_nodes c WHERE c.project_id = :project_id AND
+    {_scope_exact("c.")} LIMIT {EXACT_LIMIT + 1}) s) <= {EXACT_LIMIT}"""
 
 _KNOWN = text(
     f"""
+    WITH q AS (SELECT v FROM unnest(CAST(:vectors AS vector[])) AS q(v)), near AS (
+        SELECT near.id FROM q CROSS JOIN LATERAL (
+          SELECT id FROM graph_nodes
+          WHERE project_id = :project_id AND {_SCOPE_EXACT} AND embedding IS NOT NULL AND {_SMALL}
+          ORDER BY (embedding <=> q.v) + 0 LIMIT {_NEAREST_PER_NAME}
+        ) AS near
+        UNION ALL
+        SELECT near.id FROM q CROSS JOIN LATERAL (
+          SELECT id FROM graph_nodes
+          WHERE project_id = :project_id AND {_SCOPE_EXACT} AND embedding IS NOT NULL AND NOT {_SMALL}
+          ORDER BY embedding <=> q.v LIMIT {_NEAREST_PER_NAME}
+        ) AS near
+    )
     SELECT id, name, type, aliases, embedding FROM graph_nodes
     WHERE project_id = :project_id AND {_SCOPE_EXACT}
-      AND (key = ANY(:keys) OR aliases && :names OR id IN (
-        SELECT near.id FROM unnest(CAST(:vectors AS vector[])) AS q(v) CROSS JOIN LATERAL (
-          SELECT id FROM graph_nodes
-          WHERE project_id = :project_id AND {_SCOPE_EXACT} AND embedding IS NOT NULL
-          ORDER BY embedding <=> q.v LIMIT {_NEAREST_PER_NAME}
-        ) AS near))
+      AND (key = ANY(:keys) OR aliases && :names OR id IN (SELECT id FROM near))
     """
 ).bindparams(bindparam("vectors", type_=_VECTOR_ARRAY))
 
@@ -321,23 +342,36 @@ class PostgresGraphStore:
         project_id: uuid.UUID,
         scopes: Sequence[Scope],
         memory_ids: Sequence[uuid.UUID],
-        text_lower: str,
+        grams: Sequence[str],
         *,
         limit: int,
     ) -> list[RelationRecord]:
         """Current relations an add's extraction should see: those of the memories shown to the model, and
-        those of the scopes' entities the new messages name."""
-        scope_sql = " OR ".join(
-            "(" + " AND ".join(f"r.{c} IS NOT DISTINCT FROM :s{i}_{c}" for c in ENTITY_FIELDS) + ")"
+        those of the scopes' entities the new messages name (`grams`: their normalised word n-grams)."""
+        node_scope = " OR ".join(
+            "(" + " AND ".join(f"n.{c} IS NOT DISTINCT FROM :s{i}_{c}" for c in ENTITY_FIELDS) + ")"
             for i in range(len(scopes))
         )
-        params: dict[str, Any] = {"project_id": project_id, "mids": list(memory_ids), "q": text_lower, "limit": limit}
+        params: dict[str, Any] = {
+            "project_id": project_id,
+            "mids": list(memory_ids),
+            "grams": list(grams),
+            "limit": limit,
+        }
         for i, s in enumerate(scopes):
             params.update({f"s{i}_{c}": v for c, v in s.as_dict().items()})
         stmt = text(
-            f"""{_SELECT}
-            WHERE r.project_id = :project_id AND ({scope_sql}) AND r.expired_at IS NULL
-              AND (r.memory_id = ANY(:mids) OR strpos(:q, s.key) > 0 OR strpos(:q, t.key) > 0)
+            f"""
+            WITH named AS (
+                SELECT n.id FROM graph_nodes n
+                WHERE n.project_id = :project_id AND n.key = ANY(:grams) AND ({node_scope})
+            ), ids AS (
+                SELECT r.id FROM graph_relations r WHERE r.memory_id = ANY(:mids) AND r.project_id = :project_id
+                UNION SELECT r.id FROM named JOIN graph_relations r ON r.source_id = named.id
+                UNION SELECT r.id FROM named JOIN graph_relations r ON r.target_id = named.id
+            )
+            {_SELECT} JOIN ids ON ids.id = r.id
+            WHERE r.expired_at IS NULL
             ORDER BY r.created_at DESC LIMIT :limit
             """
         )
@@ -366,6 +400,11 @@ class PostgresGraphStore:
         first: score = how well the query names its best endpoint (1 for a name it contains, else cosine)."""
         cond, params = _eq_filter(ids, "n")
         rcond, rparams = _eq_filter(ids, "r")
+        ccond, _ = _eq_filter(ids, "c")
+        small = (
+            f"(SELECT count(*) FROM (SELECT 1 FROM graph_nodes c WHERE c.project_id = :project_id{ccond} "
+            f"LIMIT {EXACT_LIMIT + 1}) s) <= {EXACT_LIMIT}"
+        )
         stmt = text(
             f"""
             WITH named AS (
@@ -374,15 +413,24 @@ class PostgresGraphStore:
                 UNION ALL
                 SELECT near.id, near.score FROM (
                     SELECT n.id, 1 - (n.embedding <=> CAST(:qvec AS vector)) AS score FROM graph_nodes n
-                    WHERE n.project_id = :project_id{cond} AND n.embedding IS NOT NULL
+                    WHERE n.project_id = :project_id{cond} AND n.embedding IS NOT NULL AND {small}
+                    ORDER BY (n.embedding <=> CAST(:qvec AS vector)) + 0 LIMIT 10
+                ) near WHERE near.score >= :min_similarity
+                UNION ALL
+                SELECT near.id, near.score FROM (
+                    SELECT n.id, 1 - (n.embedding <=> CAST(:qvec AS vector)) AS score FROM graph_nodes n
+                    WHERE n.project_id = :project_id{cond} AND n.embedding IS NOT NULL AND NOT {small}
                     ORDER BY n.embedding <=> CAST(:qvec AS vector) LIMIT 10
                 ) near WHERE near.score >= :min_similarity
             ), hit AS (SELECT id, max(score) AS score FROM named GROUP BY id),
-            rel AS (
-                SELECT r.id, max(h.score) AS score FROM graph_relations r
-                JOIN hit h ON h.id IN (r.source_id, r.target_id)
-                WHERE r.project_id = :project_id{rcond} AND {_CURRENT}
-                GROUP BY r.id
+            rel AS (  -- two index joins (source, target): an OR join would read the whole scope
+                SELECT id, max(score) AS score FROM (
+                    SELECT r.id, h.score FROM hit h JOIN graph_relations r ON r.source_id = h.id
+                    WHERE r.project_id = :project_id{rcond} AND {_CURRENT}
+                    UNION ALL
+                    SELECT r.id, h.score FROM hit h JOIN graph_relations r ON r.target_id = h.id
+                    WHERE r.project_id = :project_id{rcond} AND {_CURRENT}
+                ) x GROUP BY id
             )
             {_SELECT.replace("FROM graph_relations r", ", rel.score FROM graph_relations r")} JOIN rel ON rel.id = r.id
             ORDER BY rel.score DESC, r.created_at DESC LIMIT :limit
