@@ -102,9 +102,14 @@ async def load_context(
 
 
 async def plan_writes(
-    providers: Providers, plan: GraphPlan, decisions: Sequence[Decision], scopes: Mapping[Speaker, Scope]
+    providers: Providers,
+    plan: GraphPlan,
+    decisions: Sequence[Decision],
+    scopes: Mapping[Speaker, Scope],
+    vectors: Mapping[str, Any],
 ) -> None:
-    """Turn the decisions' relations into drafts and embed every entity name (one embedding request)."""
+    """Turn the decisions' relations into drafts; entity names take their embedding from `vectors` (embedded
+    with the memory texts), any other is embedded now."""
     plan.drafts, plan.draft_decisions = [], []
     for i, d in enumerate(decisions):
         if d.op == "DELETE":
@@ -127,7 +132,9 @@ async def plan_writes(
             )
             plan.draft_decisions.append(i)
     names = list(dict.fromkeys(n for d in plan.drafts for n in (d.source, d.target)))
-    plan.vectors = dict(zip(names, await providers.embedder.embed(names), strict=True)) if names else {}
+    missing = [n for n in names if n not in vectors]
+    fresh = dict(zip(missing, await providers.embedder.embed(missing), strict=True)) if missing else {}
+    plan.vectors = {n: vectors[n] if n in vectors else fresh[n] for n in names}
 
 
 async def write(

@@ -141,7 +141,7 @@ async def infer(
         )
         decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report)
         if plan is not None:
-            await graph_service.plan_writes(providers, plan, decisions, scopes)
+            await graph_service.plan_writes(providers, plan, decisions, scopes, vectors)
         changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in candidates}, event_id)
         try:
             async with db.transaction() as conn:
@@ -243,7 +243,9 @@ async def _think(
 
 
 async def _embed(providers: Providers, decisions: list[Decision]) -> dict[str, Any]:
-    texts = list(dict.fromkeys(d.text for d in decisions if d.op in ("ADD", "UPDATE")))
+    """The new memory texts' embeddings, and (enable_graph) the entity names', in one request."""
+    names = [n for d in decisions if d.op != "DELETE" for r in d.relations for n in (r.source, r.target)]
+    texts = list(dict.fromkeys([*(d.text for d in decisions if d.op in ("ADD", "UPDATE")), *names]))
     if not texts:
         return {}
     return dict(zip(texts, await providers.embedder.embed(texts), strict=True))
