@@ -149,3 +149,21 @@ def test_different_names_stay_apart() -> None:
     known = [KnownNode(1, "Jane Doe", "person", (), vec("jane"))]
     [r] = resolve([("John Doe", "person", vec("john"))], known)
     assert r.node_id == -1
+
+
+def test_a_followup_reconciliation_keeps_the_first_replys_relations() -> None:
+    from memserver.pipeline.types import Candidate
+
+    req = request(GraphContext(user_name="alice"))
+    first = reply(req, {"source": "alice", "relationship": "lives_in", "target": "Berlin"})
+    other = Candidate(ref=1, id=uuid4(), text="Lives in Lisbon")
+    req2 = req.model_copy(update={"candidates": [other]})
+    second = ExtractionReply.model_validate_json(
+        json.dumps(
+            {"facts": [{"text": "Lives in Berlin", "speaker": "user", "sources": [0], "action": "UPDATE", "ref": 1}]}
+        ),
+        context=reply_context(req2),
+    )
+    [decision] = reconcile.decide(req, first, (req2, second))
+    assert decision.op == "UPDATE"
+    assert [(r.source, r.relationship, r.target) for r in decision.relations] == [("alice", "lives_in", "Berlin")]
