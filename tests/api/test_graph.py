@@ -448,3 +448,17 @@ def test_a_filter_without_an_entity_equality_reads_no_relations(client: httpx.Cl
     both = {"AND": [{"user_id": "alice"}, {"created_at": {"gte": "2000-01-01"}}]}
     r = client.post("/v2/memories/", json={"filters": both, "enable_graph": True})
     assert triples(r.json()["relations"]) == {("alice", "lives_in", "Oslo")}
+
+
+def test_rewriting_a_memory_by_hand_retires_the_relations_it_gave(client: httpx.Client, llm: FakeOpenAI) -> None:
+    say(
+        llm, lambda p: [fact("Works at Acme", relations=[rel("alice", "works_at", "Acme", target_type="organization")])]
+    )
+    mid = add_graph(client, "I work at Acme.")["results"][0]["id"]
+    assert client.put(f"/v1/memories/{mid}/", json={"metadata": {"k": 1}}).status_code == 200
+    assert triples(relations(client)) == {("alice", "works_at", "Acme")}  # text unchanged: still stated
+    assert client.put(f"/v1/memories/{mid}/", json={"text": "Works at Globex"}).status_code == 200
+    assert relations(client) == []
+    [old] = timeline(client, "Acme").json()["relations"]
+    assert old["expired_at"] is not None
+    assert old["invalid_at"] is None  # memserver stopped recording it; when it stopped holding is unknown

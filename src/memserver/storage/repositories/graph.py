@@ -300,6 +300,16 @@ class PostgresGraphStore:
                 changes.retired.append(Triple(r.source, r.source_type, r.relationship, r.target, r.target_type))
                 changes.relation_ids.append(r.id)
 
+    async def expire_memory_relations(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> int:
+        """A memory's text was rewritten by hand: the relations it gave are no longer stated by any memory.
+        They are retired as recorded knowledge (expired_at), their valid time left as it was."""
+        stmt = text(
+            "UPDATE graph_relations SET expired_at = now() "
+            "WHERE project_id = :project_id AND memory_id = :memory_id AND expired_at IS NULL"
+        )
+        result = await self.conn.execute(stmt, {"project_id": project_id, "memory_id": memory_id})
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def delete_orphans(self, project_id: uuid.UUID, node_ids: Sequence[int]) -> int:
         """Delete those nodes that no relation uses any more (after their memories were deleted)."""
         if not node_ids:
