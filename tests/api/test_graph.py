@@ -462,3 +462,31 @@ def test_rewriting_a_memory_by_hand_retires_the_relations_it_gave(client: httpx.
     [old] = timeline(client, "Acme").json()["relations"]
     assert old["expired_at"] is not None
     assert old["invalid_at"] is None  # memserver stopped recording it; when it stopped holding is unknown
+
+
+def test_a_queued_v3_add_builds_the_graph_in_one_call_and_its_event_says_so(
+    client: httpx.Client, llm: FakeOpenAI
+) -> None:
+    say(llm, lambda p: [fact("Lives in Oslo", relations=[rel("alice", "lives_in", "Oslo")])])
+    r = client.post(
+        "/v3/memories/add/",
+        json={"messages": [{"role": "user", "content": "I live in Oslo."}], "user_id": "alice", "enable_graph": True},
+    )
+    assert set(r.json()) == {"message", "status", "event_id"}  # the v3 response is unchanged
+    deadline = time.monotonic() + 20
+    while (event := client.get(f"/v1/event/{r.json()['event_id']}/").json())["status"] not in ("SUCCEEDED", "FAILED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert event["status"] == "SUCCEEDED"
+    assert event["graph_status"] == "SUCCEEDED"
+    assert event["metadata"]["graph"] == {"relations_added": 1, "relations_retired": 0}
+    assert event["metadata"]["llm_calls"] == 1
+    assert triples(relations(client)) == {("alice", "lives_in", "Oslo")}
+    # an add without enable_graph has no graph status
+    say(llm, lambda p: [fact("Likes tea")])
+    plain = add_graph(client, "I like tea.", enable_graph=False, async_mode=True)["results"][0]["event_id"]
+    deadline = time.monotonic() + 20
+    while (event := client.get(f"/v1/event/{plain}/").json())["status"] not in ("SUCCEEDED", "FAILED"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert event["graph_status"] is None
