@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from memserver.pipeline import reconcile
-from memserver.pipeline.extract import ExtractionReply, build_prompt, reply_context
+from memserver.pipeline.extract import ExtractionReply, build_prompt, relations_of, reply_context, reply_model
 from memserver.pipeline.graph import (
     ExtractedRelation,
     GraphContext,
@@ -43,7 +43,7 @@ def shown(ref: int, source: str, relationship: str, target: str) -> ShownRelatio
 
 def reply(req: ExtractionRequest, *relations: dict[str, Any]) -> ExtractionReply:
     data = {"facts": [{"text": "Lives in Berlin", "speaker": "user", "sources": [0], "relations": list(relations)}]}
-    return ExtractionReply.model_validate_json(json.dumps(data), context=reply_context(req))
+    return reply_model(req).model_validate_json(json.dumps(data), context=reply_context(req))
 
 
 def test_relations_are_normalised_and_dates_read_leniently() -> None:
@@ -81,14 +81,16 @@ def test_relations_are_normalised_and_dates_read_leniently() -> None:
 def test_replaces_must_name_a_relation_that_was_shown() -> None:
     req = request(GraphContext(user_name="alice", relations=[shown(1, "alice", "lives_in", "Lisbon")]))
     ok = reply(req, {"source": "alice", "relationship": "lives_in", "target": "Berlin", "replaces": [1]})
-    assert ok.facts[0].relations[0].replaces == [1]
+    assert relations_of(ok.facts[0])[0].replaces == [1]
     with pytest.raises(ValidationError, match="not refs of the existing relations"):
         reply(req, {"source": "alice", "relationship": "lives_in", "target": "Berlin", "replaces": [2]})
 
 
-def test_relations_are_ignored_when_the_graph_is_off() -> None:
+def test_relations_are_ignored_when_the_graph_is_off_and_its_schema_stays_compact() -> None:
     req = request(None)
-    assert reply(req, {"source": "alice", "relationship": "lives_in", "target": "Berlin"}).facts[0].relations == []
+    assert relations_of(reply(req, {"source": "alice", "relationship": "lives_in", "target": "Berlin"}).facts[0]) == []
+    assert reply_model(req) is ExtractionReply
+    assert "relations" not in json.dumps(ExtractionReply.model_json_schema())
 
 
 def test_the_prompt_grows_only_with_enable_graph() -> None:

@@ -37,7 +37,6 @@ class ExtractedFact(BaseModel):
     categories: list[str] = Field(default_factory=list, description="Names from the category list.")
     action: Action = Field("ADD", description="ADD, UPDATE, DELETE or NOOP.")
     ref: int | None = Field(None, description="The existing memory's ref; absent for ADD.")
-    relations: list[ExtractedRelation] = Field(default_factory=list, description="enable_graph only.")
 
     @field_validator("text")
     @classmethod
@@ -60,12 +59,6 @@ class ExtractedFact(BaseModel):
     @classmethod
     def _sources(cls, v: Any) -> Any:
         return [v] if isinstance(v, int) else v
-
-    @field_validator("relations", mode="before")
-    @classmethod
-    def _relations(cls, v: Any, info: ValidationInfo) -> Any:
-        # Relations were not asked for (graph off): ignored, never an error.
-        return v if (info.context or {}).get("graph", True) else []
 
     @field_validator("categories")
     @classmethod
@@ -112,6 +105,27 @@ class ExtractionReply(BaseModel):
         return {"facts": data} if isinstance(data, list) else data
 
 
+class GraphExtractedFact(ExtractedFact):
+    """A fact with the relations it states (enable_graph)."""
+
+    relations: list[ExtractedRelation] = Field(default_factory=list, description="Relations the fact states.")
+
+
+class GraphExtractionReply(ExtractionReply):
+    """The reply with enable_graph: a separate model, so the schema of every other add stays compact."""
+
+    facts: list[GraphExtractedFact] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+def reply_model(req: ExtractionRequest) -> type[ExtractionReply]:
+    """The reply model of a request: with relations when the request has graph memory on."""
+    return GraphExtractionReply if req.graph is not None else ExtractionReply
+
+
+def relations_of(fact: ExtractedFact) -> list[ExtractedRelation]:
+    return list(getattr(fact, "relations", None) or [])
+
+
 def reply_context(req: ExtractionRequest) -> dict[str, Any]:
     """The validation context that checks a reply against what this request showed the model."""
     return {
@@ -119,7 +133,6 @@ def reply_context(req: ExtractionRequest) -> dict[str, Any]:
         "sources": req.source_roles(),
         "speakers": req.speakers,
         "categories": frozenset(req.categories),
-        "graph": req.graph is not None,
         "relation_refs": frozenset(r.ref for r in req.graph.relations) if req.graph else frozenset(),
     }
 

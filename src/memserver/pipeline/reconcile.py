@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from memserver.pipeline.extract import ExtractedFact, ExtractionReply
+from memserver.pipeline.extract import ExtractedFact, ExtractionReply, GraphExtractedFact, relations_of
 from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest
 
 
@@ -56,7 +56,7 @@ def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict
         "speaker": fact.speaker,
         "categories": fact.categories,
         "sources": fact.sources,
-        "relations": fact.relations,
+        "relations": relations_of(fact),
     }
     if fact.action in ("ADD", "UPDATE") and text in by_text:
         same = by_text[text]  # already stored word for word: nothing to ask or change
@@ -75,10 +75,12 @@ def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict
 
 def _keep_relations(fact: ExtractedFact, first: ExtractionReply) -> ExtractedFact:
     """A follow-up fact keeps the relations the first reply gave the same fact (the follow-up only reconciles)."""
-    if fact.relations:
+    if relations_of(fact):
         return fact
-    same = [f.relations for f in first.facts if f.ref is None and normalize(f.text) == normalize(fact.text)]
-    return fact.model_copy(update={"relations": same[0]}) if same and same[0] else fact
+    same = [relations_of(f) for f in first.facts if f.ref is None and normalize(f.text) == normalize(fact.text)]
+    if not same or not same[0]:
+        return fact
+    return GraphExtractedFact.model_construct(**dict(fact), relations=same[0])
 
 
 def _merge(first: Decision, dup: Decision) -> Decision:

@@ -223,7 +223,7 @@ async def _think(
     prompt = extract.build_prompt(req)
     if images:  # a vision model sees the images next to the conversation
         prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
-    first = await llm.generate(prompt, extract.ExtractionReply, context=extract.reply_context(req))
+    first = await llm.generate(prompt, extract.reply_model(req), context=extract.reply_context(req))
     report.add_usage(first.usage)
     reply = first.value
     decisions = reconcile.decide(req, reply)
