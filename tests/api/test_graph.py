@@ -490,3 +490,22 @@ def test_a_queued_v3_add_builds_the_graph_in_one_call_and_its_event_says_so(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert event["graph_status"] is None
+
+
+def test_a_relation_that_holds_again_after_it_ended_is_a_new_period(client: httpx.Client, llm: FakeOpenAI) -> None:
+    lisbon = {"valid_from": "2015-01-01", "valid_to": "2020-01-01"}
+    say(llm, lambda p: [fact("Lived in Lisbon 2015-2020", relations=[rel("alice", "lives_in", "Lisbon", **lisbon)])])
+    add_graph(client, "I lived in Lisbon from 2015 to 2020.")
+    say(
+        llm,
+        lambda p: [
+            fact("Back in Lisbon since 2024", relations=[rel("alice", "lives_in", "Lisbon", valid_from="2024-01-01")])
+        ],
+    )
+    out = add_graph(client, "I moved back to Lisbon in 2024.")
+    assert out["relations"]["added_entities"] == [[{"source": "alice", "relationship": "lives_in", "target": "Lisbon"}]]
+    assert len(timeline(client, "Lisbon").json()["relations"]) == 2
+    assert len(timeline(client, "alice", at="2018-06-01").json()["relations"]) == 1
+    assert timeline(client, "alice", at="2022-06-01").json()["relations"] == []
+    assert len(timeline(client, "alice", at="2025-06-01").json()["relations"]) == 1
+    assert triples(relations(client)) == {("alice", "lives_in", "Lisbon")}

@@ -77,11 +77,14 @@ _ADD_ALIAS = text(
     """
 )
 
+# The same relation is already recorded for the new one's start: current, and not ended before it began
+# (one that ended earlier, "lived in Lisbon until 2020", and holds again, "back in Lisbon since 2024", is a
+# new period). Two concurrent adds may still both write one: no constraint, a rare and harmless duplicate.
 _CURRENT_SAME = text(
     """
     SELECT id FROM graph_relations
     WHERE project_id = :project_id AND source_id = :source_id AND relationship = :relationship
-      AND target_id = :target_id AND expired_at IS NULL
+      AND target_id = :target_id AND expired_at IS NULL AND (invalid_at IS NULL OR invalid_at > :starts)
     LIMIT 1
     """
 )
@@ -231,7 +234,8 @@ class PostgresGraphStore(GraphReads):
         changes: GraphChanges,
     ) -> None:
         same = {"project_id": project_id, "source_id": src[0], "relationship": d.relationship, "target_id": tgt[0]}
-        if (await self.conn.execute(_CURRENT_SAME, same)).first() is None:
+        starts = d.valid_at or observed_at
+        if (await self.conn.execute(_CURRENT_SAME, {**same, "starts": starts})).first() is None:
             rid = uuid.uuid4()
             await self.conn.execute(
                 _INSERT_RELATION,
@@ -242,7 +246,7 @@ class PostgresGraphStore(GraphReads):
                     "fact": d.fact,
                     "memory_id": d.memory_id,
                     "event_id": event_id,
-                    "valid_at": d.valid_at or observed_at,
+                    "valid_at": starts,
                     "invalid_at": d.invalid_at,
                 },
             )
