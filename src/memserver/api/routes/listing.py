@@ -25,7 +25,7 @@ from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
 from memserver.domain.filters import Node, and_all
 from memserver.errors import BadRequest
-from memserver.services import ingest, memories, search
+from memserver.services import graph, ingest, memories, search
 from memserver.types import Principal
 
 router = APIRouter(tags=["list and search"])
@@ -133,9 +133,23 @@ async def list_v2(
         state.db, principal, node, page=p, page_size=size, show_expired=body.show_expired
     )
     items = _page_items(rows, principal, body.fields)
-    if paged:
-        return envelope(request, state.settings.public_url, items, total, p, size)
-    return items
+    out = envelope(request, state.settings.public_url, items, total, p, size) if paged else items
+    if body.enable_graph:  # the v1/v2-era graph shape: top-level `relations` next to the memories
+        relations = _relations_out(await graph.current_relations(state.db, principal, node, limit=max(size, 100)))
+        return {**out, "relations": relations} if paged else {"results": items, "relations": relations}
+    return out
+
+
+def _relations_out(records: list[Any], *, scored: bool = False) -> list[dict[str, Any]]:
+    """Relations as v2 search/get_all list them: source, source_type, relationship, target, target_type
+    (and `score` on search)."""
+    out = []
+    for r in records:
+        item = r.triple.as_mem0()
+        if scored:
+            item["score"] = r.score
+        out.append(item)
+    return out
 
 
 async def _add_body(request: Request) -> AddRequest:
@@ -226,10 +240,21 @@ async def _run_search(state: StateDep, principal: Principal, body: SearchRequest
 
 
 async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> Any:
-    """v1 and v2: a bare array, or {results, relations} with output_format=v1.1."""
+    """v1 and v2: a bare array, or {results, relations} with output_format=v1.1 or enable_graph."""
     results = await _run_search(state, principal, body, version)
-    if body.output_format == "v1.1":
-        return {"results": results, "relations": []}
+    relations: list[dict[str, Any]] = []
+    if body.enable_graph:
+        records = await graph.search_relations(
+            state.db,
+            state.providers,
+            principal,
+            body.query.strip(),
+            _search_input(body, version=version).node,
+            limit=state.settings.graph.search_relations,
+        )
+        relations = _relations_out(records, scored=True)
+    if body.output_format == "v1.1" or body.enable_graph:
+        return {"results": results, "relations": relations}
     return results
 
 
