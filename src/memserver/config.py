@@ -179,6 +179,23 @@ class SearchSettings(BaseModel):
     )
 
 
+class GraphSettings(BaseModel):
+    neo4j_url: str | None = Field(
+        None,
+        description="bolt:// or neo4j:// URL of a Neo4j that mirrors the graph (unset: the graph lives in Postgres "
+        "only, which is always its store of record).",
+    )
+    neo4j_user: str | None = Field(None, description="Neo4j user name.")
+    neo4j_password: SecretStr | None = Field(None, description="Neo4j password.")
+    neo4j_database: str | None = Field(None, description="Neo4j database name (unset: the server's default).")
+    neo4j_timeout_s: float = Field(
+        5.0, description="Connection timeout and retry budget of one Neo4j sync (a failed sync job is retried later)."
+    )
+    search_relations: int = Field(
+        10, description="Most relations a v1/v2 search with enable_graph returns (of the entities the query names)."
+    )
+
+
 class McpSettings(BaseModel):
     enabled: bool = Field(True, description="Serve the Model Context Protocol over streamable HTTP at /mcp.")
     url: str = Field(
@@ -267,6 +284,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
@@ -278,6 +296,7 @@ class Settings(BaseSettings):
             for name, secret in (
                 ("llm.api_key", self.llm.api_key),
                 ("embedder.api_key", self.embedder.api_key),
+                ("graph.neo4j_password", self.graph.neo4j_password),
             ):
                 if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                     raise ValueError(f"MEMSERVER_{name.upper().replace('.', '__')} is a placeholder in prod")

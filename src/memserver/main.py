@@ -18,6 +18,7 @@ from memserver.api.routes import (
     documents,
     entities,
     events,
+    graph,
     insights,
     listing,
     memory,
@@ -64,6 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         providers = build_providers(settings)
         queue = build_queue(settings, db, providers)
         limiter = ratelimit.build_limiter(settings.ratelimit, settings.redis.url)
+        if providers.graph_mirror is not None:  # constraints and indexes first; a Neo4j outage must not stop us
+            try:
+                await providers.graph_mirror.setup()
+            except ProviderError:
+                log.warning("the Neo4j graph mirror is unreachable; its setup is retried with the first sync")
         app.state.memserver = Runtime(
             settings=settings,
             db=db,
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orgs,
         transfer,
         webhooks,
+        graph,
     ):
         app.include_router(module.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]

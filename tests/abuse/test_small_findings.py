@@ -220,8 +220,9 @@ async def test_provider_error_text_does_not_reach_events(db: Database, tenant: t
     async def failing(*args: object) -> None:
         raise ProviderError("Error code: 401 - Incorrect API key provided: sk-...abcd")
 
-    status = await jobs.run(db, None, job_id, {JobKind.ADD: failing})  # type: ignore[arg-type, dict-item]
-    assert status == JobStatus.FAILED
+    ctx = jobs.JobContext(db=db, providers=None, handlers={JobKind.ADD: failing})  # type: ignore[arg-type, dict-item]
+    outcome = await jobs.run(ctx, job_id)
+    assert outcome.status == JobStatus.FAILED  # a rejected request is not retried
     async with db.connect() as conn:
         error = (await conn.execute(text("SELECT error FROM events WHERE id = :id"), {"id": job_id})).scalar_one()
     assert error

@@ -178,6 +178,10 @@ def echo_extractor(body: dict[str, Any]) -> str:
     It reads memserver's prompt format (pipeline/extract.py): the "Extract facts stated by:" line and the
     "[n] role (name): text" lines under "New messages:" (continuation lines are indented). A follow-up prompt
     ("Facts to reconcile:", one JSON fact per line) is answered with those facts as ADDs.
+
+    With graph memory on (the system prompt says "Graph memory is on"), a message of the form
+    "Source relationship words Target." (two capitalised names around lower-case words, e.g. "Maria works
+    at Acme.") also gives its fact the relation (Source, relationship_words, Target).
     """
     users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
     prompt = _message_text(users[-1]) if users else ""
@@ -195,8 +199,12 @@ def echo_extractor(body: dict[str, Any]) -> str:
         elif line.startswith("    ") and blocks:  # a continuation line of the previous message
             index, role, text = blocks[-1]
             blocks[-1] = (index, role, f"{text} {line.strip()}")
+    graph = any(
+        "Graph memory is on" in _message_text(m) for m in body.get("messages") or [] if m.get("role") == "system"
+    )
     facts = [
         {"text": text, "speaker": speaker, "sources": [index], "categories": [], "action": "ADD"}
+        | ({"relations": _echo_relations(text)} if graph else {})
         for index, role, text in blocks
         if role == speaker and text
     ]
@@ -233,6 +241,16 @@ def mem0_echo_extractor(body: dict[str, Any]) -> str:
             messages[-1] = (role, f"{text}\n{line}")
     texts = [text.strip() for role, text in messages if role == "user" and text.strip()]
     return json.dumps({"memory": [{"id": str(i), "text": t} for i, t in enumerate(texts)]})
+
+
+_RELATION_TEXT = re.compile(r"^([A-Z][\w-]*) ([a-z][a-z ]*?) ([A-Z][\w-]*)\.?$")
+
+
+def _echo_relations(text: str) -> list[dict[str, str]]:
+    match = _RELATION_TEXT.match(text.strip())
+    if not match:
+        return []
+    return [{"source": match.group(1), "relationship": match.group(2), "target": match.group(3)}]
 
 
 @contextmanager

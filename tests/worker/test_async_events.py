@@ -68,13 +68,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def celery_db(pg: EmbeddedPostgres) -> str:
+    """A database of its own: the in-process runners of the session's other servers (one has no LLM) sweep
+    the shared database and would run this module's queued jobs themselves."""
+    return fresh_database(pg, "celery_events")
+
+
+@pytest.fixture(scope="module")
 def celery_api(
-    database_url: str, redis_url: str, llm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    celery_db: str, redis_url: str, llm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("celery-api") / "api.log"
-    server = start_server(
-        database_url, log, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url, **llm_env
-    )
+    server = start_server(celery_db, log, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url, **llm_env)
     yield server
     stop_server(server)
 
@@ -124,14 +129,10 @@ async def insert_pending(db: Database, project_id: str) -> str:
 
 
 async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
-    celery_api: LiveServer,
-    database_url: str,
-    redis_url: str,
-    llm_env: dict[str, str],
-    tenant: tuple[str, str],
-    db: Database,
-    tmp_path: Path,
+    celery_api: LiveServer, celery_db: str, redis_url: str, llm_env: dict[str, str], tmp_path: Path
 ) -> None:
+    tenant = make_tenant(celery_db)
+    db = Database(celery_db)
     with token_client(celery_api.url, tenant[1]) as client:
         r = client.post(
             "/v3/memories/add/",
@@ -145,7 +146,7 @@ async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
         # With the Celery runner the API process does not run events itself.
         assert event(client, queued)["status"] == "PENDING"
 
-        worker = start_worker(database_url, redis_url, tmp_path / "worker.log", llm_env)
+        worker = start_worker(celery_db, redis_url, tmp_path / "worker.log", llm_env)
         try:
             for event_id in (queued, lost):
                 ev = wait_status(client, event_id, timeout=60)
@@ -157,10 +158,13 @@ async def test_celery_worker_runs_accepted_adds_and_recovers_lost_ones(
         finally:
             worker.terminate()
             worker.wait(20)
-        async with db.connect() as conn:
-            attempts = (
-                await conn.execute(text("SELECT attempts FROM events WHERE id = :id"), {"id": queued})
-            ).scalar_one()
+        try:
+            async with db.connect() as conn:
+                attempts = (
+                    await conn.execute(text("SELECT attempts FROM events WHERE id = :id"), {"id": queued})
+                ).scalar_one()
+        finally:
+            await db.dispose()
         assert attempts == 1  # run exactly once
 
 

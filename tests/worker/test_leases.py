@@ -233,7 +233,9 @@ async def test_the_sweep_hands_out_every_due_job_once_and_no_live_claim(jdb: Dat
     foreign = uuid.uuid4()  # an open event that is not a job kind (another feature's row)
     async with jdb.connect() as conn:
         await conn.execute(
-            text("INSERT INTO events (id, project_id, event_type, status) VALUES (:id, :p, 'EXPORT', 'PENDING')"),
+            text(
+                "INSERT INTO events (id, project_id, event_type, status) VALUES (:id, :p, 'NOT_A_JOB_KIND', 'PENDING')"
+            ),
             {"id": foreign, "p": project},
         )
     live = await insert_job(jdb, project, {**PAYLOAD, "user_id": "live"}, dispatched=True)

@@ -124,9 +124,9 @@ class SearchResults(Out):
 
 
 class SearchResultsV11(SearchResults):
-    """v1/v2 search with output_format=v1.1."""
+    """v1/v2 search with output_format=v1.1 or enable_graph (`relations`: those of the entities the query names)."""
 
-    relations: list[Any]
+    relations: list[Relation]
 
 
 class MemoryData(Out):
@@ -158,10 +158,10 @@ class AddResponse(AddQueued):
 
 
 class AddResponseV11(Out):
-    """v1 add with output_format=v1.1."""
+    """v1 add with output_format=v1.1 (`relations`: the graph changes of a processed add with enable_graph)."""
 
     results: list[AddQueued | MemoryEvent]
-    relations: list[Any]
+    relations: GraphChanges | list[Any]
 
 
 class HistoryEntry(Out):
@@ -348,13 +348,36 @@ class GraphEntity(Out):
     created_at: datetime
 
 
+class TimelineRelation(Out):
+    """A relation with both time axes: when it held (valid/invalid) and when memserver knew it (created/expired)."""
+
+    id: str
+    source: str
+    source_type: str | None = None
+    relationship: str
+    target: str
+    target_type: str | None = None
+    fact: str | None = None
+    memory_id: str | None
+    event_id: str | None
+    valid_at: datetime | None
+    invalid_at: datetime | None
+    created_at: datetime
+    expired_at: datetime | None
+    invalidated_by: str | None
+    user_id: str | None = None
+    agent_id: str | None = None
+    app_id: str | None = None
+    run_id: str | None = None
+
+
 class GraphTimeline(Out):
     """An entity's nodes in the scope and every relation of them, current and retired (memserver extension)."""
 
     name: str
     entities: list[GraphEntity]
     at: datetime | None
-    relations: list[dict[str, Any]]
+    relations: list[TimelineRelation]
 
 
 # -- organisations, projects, members -----------------------------------------------------------

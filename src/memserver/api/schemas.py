@@ -152,6 +152,7 @@ class ListRequest(EntityIds):
         False, description="Accepted; memserver never merges records (duplicates are NOOP at add time)."
     )
     messages: Any = None  # pre-release clients sent adds here
+    enable_graph: bool = Field(False, description="v2: also return the scope's current `relations` (graph memory).")
 
 
 class SearchRequest(EntityIds):
@@ -175,6 +176,9 @@ class SearchRequest(EntityIds):
     )
     retrieval: str | None = Field(
         None, description="memserver extension: 'hybrid' (default), 'semantic' (dense only) or 'keyword'."
+    )
+    enable_graph: bool = Field(
+        False, description="v1/v2: also return `relations` of the entities the query names (ignored on v3)."
     )
 
     @field_validator("query", mode="after")

@@ -119,5 +119,6 @@ def event_out(row: EventRow) -> dict[str, Any]:
         "started_at": row.started_at,
         "completed_at": row.completed_at,
         "latency": row.latency_ms,
-        "graph_status": None,
+        # an add with enable_graph wrote its relations with its memories: same status (metadata.graph)
+        "graph_status": row.status if isinstance(row.metadata, dict) and "graph" in row.metadata else None,
     }

@@ -12,6 +12,7 @@ class JobKind(StrEnum):
     EXPORT = "EXPORT"  # fill a JSON schema from memories (services.documents)
     PROFILE = "PROFILE"  # generate entity profiles (services.profiles)
     WEBHOOK = "WEBHOOK"  # one delivery of a memory change to one webhook (written as an outbox)
+    GRAPH_SYNC = "GRAPH_SYNC"  # mirror a scope's graph to Neo4j (services.graph.sync_job)
 
 
 class JobStatus(StrEnum):

@@ -23,7 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM
+from memserver.pipeline.graph import ExtractedRelation, render_context
+from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM, GRAPH_SYSTEM
 from memserver.pipeline.types import Action, ChatMessage, ExtractionRequest, Speaker
 
 _ACTION_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "CREATE": "ADD", "REMOVE": "DELETE"}
@@ -104,6 +105,27 @@ class ExtractionReply(BaseModel):
         return {"facts": data} if isinstance(data, list) else data
 
 
+class GraphExtractedFact(ExtractedFact):
+    """A fact with the relations it states (enable_graph)."""
+
+    relations: list[ExtractedRelation] = Field(default_factory=list, description="Relations the fact states.")
+
+
+class GraphExtractionReply(ExtractionReply):
+    """The reply with enable_graph: a separate model, so the schema of every other add stays compact."""
+
+    facts: list[GraphExtractedFact] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+def reply_model(req: ExtractionRequest) -> type[ExtractionReply]:
+    """The reply model of a request: with relations when the request has graph memory on."""
+    return GraphExtractionReply if req.graph is not None else ExtractionReply
+
+
+def relations_of(fact: ExtractedFact) -> list[ExtractedRelation]:
+    return list(getattr(fact, "relations", None) or [])
+
+
 def reply_context(req: ExtractionRequest) -> dict[str, Any]:
     """The validation context that checks a reply against what this request showed the model."""
     return {
@@ -111,6 +133,7 @@ def reply_context(req: ExtractionRequest) -> dict[str, Any]:
         "sources": req.source_roles(),
         "speakers": req.speakers,
         "categories": frozenset(req.categories),
+        "relation_refs": frozenset(r.ref for r in req.graph.relations) if req.graph else frozenset(),
     }
 
 
@@ -119,9 +142,12 @@ def build_prompt(req: ExtractionRequest) -> list[ChatMessage]:
     sections = [
         *_header(req),
         "Existing memories:\n" + _render_candidates(req),
+        *([render_context(req.graph)] if req.graph is not None else []),
         "New messages:\n" + _render_messages(req),
     ]
-    return [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": "\n\n".join(sections)}]
+    # The graph instructions are sent only with enable_graph: every other add keeps the compact prompt.
+    system = EXTRACT_SYSTEM if req.graph is None else f"{EXTRACT_SYSTEM}\n\n{GRAPH_SYSTEM}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(sections)}]
 
 
 def facts_without_ref(reply: ExtractionReply) -> list[ExtractedFact]:

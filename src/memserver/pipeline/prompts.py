@@ -59,3 +59,18 @@ UPDATE); choose its action and ref.
 {_RECONCILE}
 
 {_FIELDS}"""
+
+# Appended to EXTRACT_SYSTEM only when the add has enable_graph: the same call also returns the relations.
+GRAPH_SYSTEM = """\
+Graph memory is on: give each fact the relations it states between named entities, as "relations": \
+[{"source", "source_type", "relationship", "target", "target_type", "valid_from", "valid_to", "replaces"}].
+- source, target: entity names as written in the conversation; the speakers are the entities named under Graph.
+- source_type, target_type: person, place, organization, object, event, concept or another short noun.
+- relationship: short, timeless, snake_case (lives_in, works_at, sister_of, likes), from source to target.
+- valid_from, valid_to: ISO dates when the relation started or ended, if the conversation says (absolute, \
+computed from the observation date); omit them otherwise.
+- replaces: refs N of "rel N" existing relations that this relation ends (a new home ends lives_in the old \
+one). Never for relations that can hold together (likes sushi does not end likes pizza). Omit when none.
+A fact with no relation between named entities has "relations": [].
+Example relation: {"source": "alice", "source_type": "person", "relationship": "lives_in", "target": "Lisbon", \
+"target_type": "place", "valid_from": "2025-03-01", "replaces": [2]}"""

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TypedDict
 from uuid import UUID
 
-from memserver.pipeline.extract import ExtractedFact, ExtractionReply
+from memserver.pipeline.extract import ExtractedFact, ExtractionReply, GraphExtractedFact, relations_of
+from memserver.pipeline.graph import ExtractedRelation
 from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest, Speaker
 
 
@@ -19,6 +20,7 @@ class _FactFields(TypedDict):
     speaker: Speaker
     categories: list[str]
     sources: list[int]
+    relations: list[ExtractedRelation]
 
 
 def decide(
@@ -32,7 +34,7 @@ def decide(
     first reply's ref-less facts are replaced by the follow-up's decisions against the other candidates.
     """
     first = [(f, req) for f in reply.facts if followup is None or f.ref is not None]
-    second = [(f, followup[0]) for f in followup[1].facts] if followup else []
+    second = [(_keep_relations(f, reply), followup[0]) for f in followup[1].facts] if followup else []
     candidates = [*req.candidates, *(followup[0].candidates if followup else [])]
     by_text = {normalize(c.text): c for c in candidates}
     out: list[Decision] = []
@@ -61,7 +63,12 @@ def decide(
 
 def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict[str, Candidate]) -> Decision | None:
     text = normalize(fact.text)
-    common: _FactFields = {"speaker": fact.speaker, "categories": fact.categories, "sources": fact.sources}
+    common: _FactFields = {
+        "speaker": fact.speaker,
+        "categories": fact.categories,
+        "sources": fact.sources,
+        "relations": relations_of(fact),
+    }
     if fact.action in ("ADD", "UPDATE") and text in by_text:
         same = by_text[text]  # already stored word for word: nothing to ask or change
         return Decision(op="NOOP", text=same.text, target_id=same.id, previous_text=same.text, **common)
@@ -77,12 +84,23 @@ def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict
     return Decision(op=op, text=target.text, target_id=target.id, previous_text=target.text, **common)
 
 
+def _keep_relations(fact: ExtractedFact, first: ExtractionReply) -> ExtractedFact:
+    """A follow-up fact keeps the relations the first reply gave the same fact (the follow-up only reconciles)."""
+    if relations_of(fact):
+        return fact
+    same = [relations_of(f) for f in first.facts if f.ref is None and normalize(f.text) == normalize(fact.text)]
+    if not same or not same[0]:
+        return fact
+    return GraphExtractedFact.model_construct(**dict(fact), relations=same[0])
+
+
 def _merge(first: Decision, dup: Decision) -> Decision:
     """A repeated fact adds its sources and categories to the first occurrence."""
     return first.model_copy(
         update={
             "sources": list(dict.fromkeys([*first.sources, *dup.sources])),
             "categories": list(dict.fromkeys([*first.categories, *dup.categories])),
+            "relations": [*first.relations, *dup.relations],
         }
     )
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memserver.pipeline.categories import DEFAULT_CATEGORIES
+from memserver.pipeline.graph import ExtractedRelation, GraphContext
 
 Speaker = Literal["user", "assistant"]
 Action = Literal["ADD", "UPDATE", "DELETE", "NOOP"]
@@ -52,6 +53,7 @@ class ExtractionRequest(BaseModel):
     custom_instructions: str | None = None
     agent_custom_instructions: str | None = None
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
+    graph: GraphContext | None = None  # enable_graph: facts also carry the relations they state
 
     @model_validator(mode="after")
     def _consistent(self) -> ExtractionRequest:
@@ -90,3 +92,4 @@ class Decision(BaseModel):
     speaker: Speaker
     categories: list[str] = Field(default_factory=list)
     sources: list[int] = Field(default_factory=list)
+    relations: list[ExtractedRelation] = Field(default_factory=list)  # enable_graph only

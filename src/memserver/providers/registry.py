@@ -8,6 +8,7 @@ from pathlib import Path
 from memserver.config import Settings
 from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
+from memserver.providers.graph.base import GraphMirror
 from memserver.providers.llm.base import LLM
 
 
@@ -16,9 +17,12 @@ class Providers:
     embedder: Embedder
     llm: LLM | None = None  # None when no LLM endpoint is configured (infer=true cannot extract)
     documents: DocumentReader = field(default_factory=DocumentReader)
+    graph_mirror: GraphMirror | None = None  # Neo4j, when configured (Postgres always holds the graph)
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
+        if self.graph_mirror is not None:
+            await self.graph_mirror.aclose()
         if self.llm is not None:
             await self.llm.aclose()
 
@@ -74,6 +78,17 @@ def build_llm(settings: Settings) -> LLM | None:
     )
 
 
+def build_graph_mirror(settings: Settings) -> GraphMirror | None:
+    """The Neo4j mirror when MEMSERVER_GRAPH__NEO4J_URL is set (the driver is imported only then)."""
+    g = settings.graph
+    if not g.neo4j_url:
+        return None
+    from memserver.providers.graph.neo4j import Neo4jGraphMirror
+
+    password = g.neo4j_password.get_secret_value() if g.neo4j_password else None
+    return Neo4jGraphMirror(g.neo4j_url, g.neo4j_user, password, g.neo4j_database, timeout_s=g.neo4j_timeout_s)
+
+
 def build_providers(settings: Settings) -> Providers:
     from memserver.providers.instrumented import InstrumentedEmbedder, InstrumentedLLM
 
@@ -86,4 +101,5 @@ def build_providers(settings: Settings) -> Providers:
         embedder=InstrumentedEmbedder(build_embedder(settings)),
         llm=None if llm is None else InstrumentedLLM(llm, llm.name),
         documents=documents,
+        graph_mirror=build_graph_mirror(settings),
     )

@@ -7,7 +7,7 @@ import uuid
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
 from memserver.providers.registry import Providers
-from memserver.services import documents, ingest, jobs, profiles, webhooks
+from memserver.services import documents, graph, ingest, jobs, profiles, webhooks
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob
 
@@ -26,6 +26,7 @@ def handlers(settings: Settings) -> dict[JobKind, jobs.Handler]:
         JobKind.WEBHOOK: webhooks.delivery_handler(settings.webhooks),
         JobKind.EXPORT: documents.run_export_job,
         JobKind.PROFILE: profiles.run_profile_job,
+        JobKind.GRAPH_SYNC: graph.sync_job,
     }
 
 

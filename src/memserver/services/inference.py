@@ -11,6 +11,7 @@ Load -> think -> apply, with no transaction open across an embedding or LLM call
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
 from memserver.domain.filters import Bool, Cond, Node
+from memserver.domain.graph import GraphChanges
 from memserver.domain.scope import Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
 from memserver.pipeline import extract, reconcile
@@ -33,6 +35,7 @@ from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InM
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments
+from memserver.services import graph as graph_service
 from memserver.services import search as search_service
 from memserver.services import settings as project_settings
 from memserver.storage.db import Connection, Database, retry_transient
@@ -73,6 +76,8 @@ class InferenceReport:
     candidates: int = 0
     thinks: int = 0
     notes: list[str] = field(default_factory=list)
+    graph: GraphChanges | None = None  # enable_graph: what the add did to the graph
+    graph_sync_job: uuid.UUID | None = None  # the Neo4j mirror's GRAPH_SYNC job, when one is configured
 
     def add_usage(self, usage: Usage) -> None:
         self.llm_calls += usage.calls
@@ -87,6 +92,7 @@ class InferenceReport:
             "second_call": self.second_call,
             "candidates": self.candidates,
             "notes": self.notes,
+            **({"graph": self.graph.summary()} if self.graph is not None else {}),
         }
 
 
@@ -116,10 +122,16 @@ async def infer(
     )
     speakers = speakers_for(user_id=inp.user_id, agent_id=inp.agent_id)
     scopes = {s: _scope_of(inp, s) for s in speakers}
+    graph_on = await graph_service.enabled_for_add(db, project_id, inp)
     for _ in range(MAX_THINKS):
         report.thinks += 1
         candidates = await _load_candidates(db, providers, project_id, scopes.values(), messages)
         report.candidates = len(candidates)
+        plan = (
+            await graph_service.load_context(db, project_id, inp, scopes, [c for c, _ in candidates], messages)
+            if graph_on
+            else None
+        )
         req = ExtractionRequest(
             messages=messages,
             candidates=[c for c, _ in candidates],
@@ -130,28 +142,55 @@ async def infer(
             custom_instructions=inp.custom_instructions,
             agent_custom_instructions=inp.agent_custom_instructions,
             categories=catalogue(inp.custom_categories),
+            graph=plan.context if plan is not None else None,
         )
         decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report)
+        if plan is not None:
+            await graph_service.plan_writes(providers, plan, decisions, scopes, vectors)
         changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in candidates}, event_id)
         shown = {c.id: c for c, _ in candidates}
-
-        async def apply(
-            changes: ChangeSet = changes,
-            shown: dict[uuid.UUID, Candidate] = shown,
-            decisions: list[Decision] = decisions,
-        ) -> list[Outcome]:
-            async with db.transaction() as conn:
-                await _check_fresh(conn, project_id, decisions, shown)
-                outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
-                await finish(conn, outcomes, report)
-                return outcomes
-
+        apply = functools.partial(
+            _apply, db, providers, project_id, inp, changes, decisions, shown, plan, req.observed_at, event_id
+        )
         try:
             # a deadlock or serialization failure with a concurrent add is retried (bounded)
-            return await retry_transient(apply), report
+            return await retry_transient(functools.partial(apply, report, finish)), report
         except _Stale:
             log.info("add %s: a memory changed while the model was deciding; thinking again", event_id)
     raise ServiceUnavailable("the memories of this scope kept changing while the add was processed; retry the add")
+
+
+async def _apply(
+    db: Database,
+    providers: Providers,
+    project_id: uuid.UUID,
+    inp: AddInput,
+    changes: ChangeSet,
+    decisions: list[Decision],
+    shown: dict[uuid.UUID, Candidate],
+    plan: Any,
+    observed_at: datetime,
+    event_id: uuid.UUID,
+    report: InferenceReport,
+    finish: Finish,
+) -> list[Outcome]:
+    """One transaction: the decided memories are still as the model saw them (else _Stale), the changes,
+    the graph (enable_graph) and the job's completion commit together."""
+    async with db.transaction() as conn:
+        await _check_fresh(conn, project_id, decisions, shown)
+        outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
+        if plan is not None:  # the relations commit with the memories they came from
+            report.graph = await graph_service.write(
+                conn, project_id, plan, _memory_of(decisions, outcomes), event_id=event_id, observed_at=observed_at
+            )
+            if providers.graph_mirror is not None and report.graph.relation_ids:
+                report.graph_sync_job = await graph_service.enqueue_sync(conn, project_id, _scopes(inp, decisions))
+        await finish(conn, outcomes, report)
+        return outcomes
+
+
+def _scopes(inp: AddInput, decisions: list[Decision]) -> list[Scope]:
+    return list(dict.fromkeys(_scope_of(inp, d.speaker) for d in decisions))
 
 
 def _scope_of(inp: AddInput, speaker: Speaker) -> Scope:
@@ -212,7 +251,7 @@ async def _think(
     prompt = extract.build_prompt(req)
     if images:  # a vision model sees the images next to the conversation
         prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
-    first = await llm.generate(prompt, extract.ExtractionReply, context=extract.reply_context(req))
+    first = await llm.generate(prompt, extract.reply_model(req), context=extract.reply_context(req))
     report.add_usage(first.usage)
     reply = first.value
     decisions = reconcile.decide(req, reply)
@@ -232,7 +271,9 @@ async def _think(
 
 
 async def _embed(providers: Providers, decisions: list[Decision]) -> dict[str, Any]:
-    texts = list(dict.fromkeys(d.text for d in decisions if d.op in ("ADD", "UPDATE")))
+    """The new memory texts' embeddings, and (enable_graph) the entity names', in one request."""
+    names = [n for d in decisions if d.op != "DELETE" for r in d.relations for n in (r.source, r.target)]
+    texts = list(dict.fromkeys([*(d.text for d in decisions if d.op in ("ADD", "UPDATE")), *names]))
     if not texts:
         return {}
     return dict(zip(texts, await providers.embedder.embed(texts), strict=True))
@@ -322,6 +363,12 @@ def _changes(
         elif d.op == "NOOP":
             changes.noops.append(Noop(memory_id=d.target_id, text=d.text, index=i))
     return changes
+
+
+def _memory_of(decisions: list[Decision], outcomes: list[Outcome]) -> dict[int, uuid.UUID | None]:
+    """Decision index -> the memory it wrote (ADD, or the duplicate it met) or kept (UPDATE, NOOP)."""
+    added = {o.index: o.id for o in outcomes if o.index >= 0}
+    return {i: added.get(i) if d.op == "ADD" else d.target_id for i, d in enumerate(decisions)}
 
 
 def _superseder(deleted: Decision, decisions: list[Decision]) -> int | None:

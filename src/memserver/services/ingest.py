@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
+from memserver.domain.graph import GraphChanges
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
@@ -35,6 +36,7 @@ class AddResult:
     status: JobStatus
     message: str
     results: list[Outcome] = field(default_factory=list)
+    graph: GraphChanges | None = None  # enable_graph on a processed add: relations added and retired
 
 
 def payload(inp: AddInput) -> dict[str, Any]:
@@ -83,7 +85,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
         )
 
     try:
-        outcomes, _ = await inference.infer(db, providers, project_id, inp, event_id=event_id, finish=finish)
+        outcomes, report = await inference.infer(db, providers, project_id, inp, event_id=event_id, finish=finish)
     except Exception as exc:
         async with db.connect() as conn:
             await EventRepository(conn).insert(
@@ -96,7 +98,9 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
                 completed=True,
             )
         raise
-    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes)
+    return AddResult(
+        event_id=event_id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes, graph=report.graph
+    )
 
 
 async def add_verbatim(
@@ -184,11 +188,12 @@ async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> No
     await _infer(db, providers, job)
 
 
-async def _infer(db: Database, providers: Providers, job: ClaimedJob) -> list[Outcome]:
+async def _infer(
+    db: Database, providers: Providers, job: ClaimedJob
+) -> tuple[list[Outcome], inference.InferenceReport]:
     inp = AddInput.model_validate(job.payload)
 
     async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
         await jobs.complete(JobRepository(conn), job, [o.as_event() for o in outcomes], metadata=report.as_dict())
 
-    outcomes, _ = await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)
-    return outcomes
+    return await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)

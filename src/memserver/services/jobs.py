@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.errors import TooManyRequests
 from memserver.providers.errors import ProviderError, public_message
@@ -177,10 +179,11 @@ async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) ->
                     JobRepository(conn).release(job, error="runner stopped", retry_in_s=0, handed_back=True)
                 )
         raise
-    except JobFailed as exc:
-        return await _record_failure(ctx, job, str(exc), final=True), None
     except Exception as exc:  # recorded with its reason; never silently dropped
         reason = failure_reason(exc)
+        if _final(exc):
+            log.warning("job %s failed for a reason a retry cannot change: %s", job.id, reason)
+            return await _record_failure(ctx, job, reason, final=True), None
         record = exc.record if isinstance(exc, JobRetry) else None
         if job.attempt >= policy.max_attempts:
             log.warning("job %s failed on its last attempt (%d): %s", job.id, job.attempt, reason)
@@ -202,6 +205,16 @@ async def _record_failure(
     async with ctx.db.connect() as conn:
         done = await JobRepository(conn).finish(job, JobStatus.FAILED, results=results, error=error)
     return JobStatus.FAILED if done else None
+
+
+def _final(exc: BaseException) -> bool:
+    """Failures a retry cannot change: the job says so, its input is invalid, or the provider refused the
+    request or answered with something invalid after its repair attempt (retrying would only spend more
+    LLM calls). Timeouts, unreachable providers and database trouble are retried."""
+    if isinstance(exc, JobFailed | ValidationError):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and status < 503 and not isinstance(exc, JobRetry)
 
 
 def failure_reason(exc: BaseException) -> str:

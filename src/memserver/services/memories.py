@@ -18,6 +18,7 @@ from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import tenants
 from memserver.storage.db import Database
+from memserver.storage.repositories.graph import PostgresGraphStore
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
@@ -88,6 +89,8 @@ async def _apply_update(
         created_at=change.created_at,
     )
     updated, _previous = await writer.edit(principal.project_id, edit)
+    if text_changed:  # the old text's graph relations are no longer stated by this memory
+        await PostgresGraphStore(writer.conn).expire_memory_relations(principal.project_id, row.id)
     return updated
 
 

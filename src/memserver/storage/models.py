@@ -253,3 +253,45 @@ class Webhook(Base):
     owner: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class GraphNode(Base):
+    """An entity of graph memory, resolved per exact scope (see the 0009_graph migration)."""
+
+    __tablename__ = "graph_nodes"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(Text)
+    agent_id: Mapped[str | None] = mapped_column(Text)
+    app_id: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(Text)
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    embedding: Mapped[Any | None] = mapped_column(Vector(DEFAULT_DIM))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class GraphRelation(Base):
+    """A typed, bi-temporal relation between two graph nodes, from one memory."""
+
+    __tablename__ = "graph_relations"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(Text)
+    agent_id: Mapped[str | None] = mapped_column(Text)
+    app_id: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[int] = mapped_column(ForeignKey("graph_nodes.id", ondelete="CASCADE"))
+    relationship: Mapped[str] = mapped_column(Text)
+    target_id: Mapped[int] = mapped_column(ForeignKey("graph_nodes.id", ondelete="CASCADE"))
+    fact: Mapped[str | None] = mapped_column(Text)
+    memory_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"))
+    event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    valid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # began to hold
+    invalid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # stopped holding
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())  # recorded
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # retired by memserver
+    invalidated_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -180,3 +180,16 @@ def check_inferred_event(event: dict, what: str) -> str:
     results = event.get("results") or []
     check_eq([(r.get("event"), (r.get("data") or {}).get("memory")) for r in results], [("ADD", INFER_TEXT)], what)
     return check_uuid(results[0].get("id"), f"{what}: memory id")
+
+
+def check_relations(items: Any, expected: set[tuple[str, str, str]], what: str, *, scored: bool = False) -> None:
+    """`relations` as v2 get_all/search list them: source, source_type, relationship, target, target_type
+    (+ score on search)."""
+    check(isinstance(items, list), f"{what}: relations should be a list", items)
+    keys = {"source", "source_type", "relationship", "target", "target_type"} | ({"score"} if scored else set())
+    for r in items:
+        check_eq(set(r), keys, f"{what}: keys of a relation")
+        if scored:
+            check(0.0 <= r["score"] <= 1.0, f"{what}: score in 0..1", r)
+    got = {(r["source"], r["relationship"], r["target"]) for r in items}
+    check(expected <= got, f"{what}: expected relations {sorted(expected)}", sorted(got))

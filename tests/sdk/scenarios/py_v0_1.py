@@ -33,6 +33,7 @@ from _common import (
     check_eq,
     check_inferred_event,
     check_keys,
+    check_relations,
     check_scores,
     check_timestamp,
     check_uuid,
@@ -366,6 +367,45 @@ def infer() -> None:
     check_eq(len(listed_now), 2, "memories after the sync add")
 
 
+def graph() -> None:
+    """enable_graph on 0.1.x: the v1.1 add (version v2) reports added_entities; get_all/search with
+    version="v2" and v1 search with output_format v1.1 answer a top-level `relations` list."""
+    url, key = env()
+    user = f"graph-{suffix()}"
+    client = MemoryClient(api_key=key, host=url)
+    step("add with enable_graph, async_mode=False -> relations.added_entities")
+    resp = client.add(
+        [{"role": "user", "content": "Maria works at Acme."}], user_id=user, enable_graph=True, async_mode=False
+    )
+    check_keys(resp, ["results", "relations"], "graph add")
+    check_eq(
+        resp["relations"],
+        {
+            "added_entities": [[{"source": "Maria", "relationship": "works_at", "target": "Acme"}]],
+            "deleted_entities": [],
+        },
+        "graph add relations",
+    )
+    step("queued add with enable_graph, polled to SUCCEEDED")
+    resp = client.add([{"role": "user", "content": "Maria lives in Porto."}], user_id=user, enable_graph=True)
+    poll_event(client.client, check_uuid(resp["results"][0]["event_id"], "queued event_id"))
+    step("get_all(version='v2', enable_graph=True) -> relations")
+    listed_now = client.get_all(version="v2", user_id=user, enable_graph=True)
+    check_keys(listed_now, ["results", "relations"], "get_all v2 with graph")
+    check_eq(len(listed_now["results"]), 2, "memories listed with graph")
+    check_relations(listed_now["relations"], {("Maria", "works_at", "Acme"), ("Maria", "lives_in", "Porto")}, "get_all")
+    step("search(version='v2', enable_graph=True) -> scored relations")
+    found = client.search("Where does Maria work?", version="v2", user_id=user, enable_graph=True)
+    check_keys(found, ["results", "relations"], "search v2 with graph")
+    check_relations(found["relations"], {("Maria", "works_at", "Acme")}, "search v2", scored=True)
+    step("v1 search, output_format v1.1, enable_graph -> scored relations")
+    found = client.search("Maria", user_id=user, enable_graph=True, output_format="v1.1")
+    check_keys(found, ["results", "relations"], "search v1 with graph")
+    check_relations(
+        found["relations"], {("Maria", "works_at", "Acme"), ("Maria", "lives_in", "Porto")}, "search v1", scored=True
+    )
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "full"
-    run({"wrong-key": wrong_key, "infer": infer}.get(mode, scenario), f"{NAME} {mode}")
+    run({"wrong-key": wrong_key, "infer": infer, "graph": graph}.get(mode, scenario), f"{NAME} {mode}")

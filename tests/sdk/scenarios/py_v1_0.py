@@ -28,6 +28,7 @@ from _common import (
     check_eq,
     check_inferred_event,
     check_keys,
+    check_relations,
     check_scores,
     check_timestamp,
     check_uuid,
@@ -330,6 +331,37 @@ def infer() -> None:
     check_eq(len(listed_now), 2, "memories after the sync add")
 
 
+def graph() -> None:
+    """enable_graph (the v1/v2-era graph memory): a processed v1.1 add reports added_entities; get_all and
+    search (POST /v2/...) answer a top-level `relations` list next to the memories."""
+    url, key = env()
+    user = f"graph-{suffix()}"
+    client = MemoryClient(api_key=key, host=url)
+    step("add with enable_graph, async_mode=False -> relations.added_entities")
+    resp = client.add("Maria works at Acme.", user_id=user, enable_graph=True, async_mode=False)
+    check_keys(resp, ["results", "relations"], "graph add")
+    check_eq(
+        resp["relations"],
+        {
+            "added_entities": [[{"source": "Maria", "relationship": "works_at", "target": "Acme"}]],
+            "deleted_entities": [],
+        },
+        "graph add relations",
+    )
+    step("queued add with enable_graph, polled to SUCCEEDED")
+    resp = client.add("Maria lives in Porto.", user_id=user, enable_graph=True)
+    poll_event(client.client, check_uuid(resp["results"][0]["event_id"], "queued event_id"))
+    step("get_all(enable_graph=True) -> relations")
+    listed_now = client.get_all(user_id=user, enable_graph=True)
+    check_keys(listed_now, ["results", "relations"], "get_all with graph")
+    check_eq(len(listed_now["results"]), 2, "memories listed with graph")
+    check_relations(listed_now["relations"], {("Maria", "works_at", "Acme"), ("Maria", "lives_in", "Porto")}, "get_all")
+    step("search(enable_graph=True) -> scored relations")
+    found = client.search("Where does Maria work?", user_id=user, enable_graph=True)
+    check_keys(found, ["results", "relations"], "search with graph")
+    check_relations(found["relations"], {("Maria", "works_at", "Acme")}, "search", scored=True)
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "full"
-    run({"wrong-key": wrong_key, "infer": infer}.get(mode, scenario), f"{NAME} {mode}")
+    run({"wrong-key": wrong_key, "infer": infer, "graph": graph}.get(mode, scenario), f"{NAME} {mode}")

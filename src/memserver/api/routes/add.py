@@ -40,5 +40,8 @@ async def add_v1(body: AddRequest, state: StateDep, principal: PrincipalDep) -> 
     else:
         items = [event_item(o) for o in result.results]
     if body.output_format == "v1.1":
-        return wire({"results": items, "relations": []})
+        # A processed add with enable_graph reports its graph changes in the shape Mem0's graph clients
+        # read; a queued add has none yet (as on the Platform: read them with get_all).
+        relations: Any = result.graph.as_v11() if result.graph is not None else []
+        return wire({"results": items, "relations": relations})
     return wire(items)

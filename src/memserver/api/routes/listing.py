@@ -24,8 +24,10 @@ from memserver.api.params import (
 )
 from memserver.api.responses import (
     AddResponse,
+    MemoriesWithRelations,
     Memory,
     MemoryPage,
+    MemoryPageWithRelations,
     SearchHit,
     SearchResults,
     SearchResultsV11,
@@ -36,7 +38,7 @@ from memserver.api.serialize import memory_out, project_fields, search_hit_out
 from memserver.domain.filters import Node, and_all
 from memserver.domain.rows import MemoryRow
 from memserver.errors import BadRequest
-from memserver.services import ingest, memories, search
+from memserver.services import graph, ingest, memories, search
 from memserver.types import Principal
 
 router = APIRouter(tags=["list and search"])
@@ -124,7 +126,11 @@ def _list_node(body: ListRequest, *, allow_top_level_ids: bool) -> Node:
     return result
 
 
-@router.post("/v2/memories", summary="List memories (v2, deprecated)", response_model=list[Memory] | MemoryPage)
+@router.post(
+    "/v2/memories",
+    summary="List memories (v2, deprecated)",
+    response_model=list[Memory] | MemoryPage | MemoriesWithRelations | MemoryPageWithRelations,
+)
 @error_shape("message")
 async def list_v2(
     request: Request,
@@ -144,9 +150,25 @@ async def list_v2(
         state.db, principal, node, page=p, page_size=size, show_expired=body.show_expired
     )
     items = _page_items(rows, principal, body.fields)
-    if paged:
-        return wire(envelope(request, state.settings.public_url, items, total, p, size))
-    return wire(items)
+    listed = envelope(request, state.settings.public_url, items, total, p, size) if paged else None
+    if body.enable_graph:  # the v1/v2-era graph shape: top-level `relations` next to the memories
+        relations = _relations_out(await graph.current_relations(state.db, principal, node, limit=max(size, 100)))
+        return wire(
+            {**listed, "relations": relations} if listed is not None else {"results": items, "relations": relations}
+        )
+    return wire(listed if listed is not None else items)
+
+
+def _relations_out(records: list[Any], *, scored: bool = False) -> list[dict[str, Any]]:
+    """Relations as v2 search/get_all list them: source, source_type, relationship, target, target_type
+    (and `score` on search)."""
+    out = []
+    for r in records:
+        item = r.triple.as_mem0()
+        if scored:
+            item["score"] = r.score
+        out.append(item)
+    return out
 
 
 async def _add_body(request: Request) -> AddRequest:
@@ -243,10 +265,21 @@ async def _run_search(state: StateDep, principal: Principal, body: SearchRequest
 
 
 async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> Response:
-    """v1 and v2: a bare array, or {results, relations} with output_format=v1.1."""
+    """v1 and v2: a bare array, or {results, relations} with output_format=v1.1 or enable_graph."""
     results = await _run_search(state, principal, body, version)
-    if body.output_format == "v1.1":
-        return wire({"results": results, "relations": []})
+    relations: list[dict[str, Any]] = []
+    if body.enable_graph:
+        records = await graph.search_relations(
+            state.db,
+            state.providers,
+            principal,
+            body.query.strip(),
+            _search_input(body, version=version).node,
+            limit=state.settings.graph.search_relations,
+        )
+        relations = _relations_out(records, scored=True)
+    if body.output_format == "v1.1" or body.enable_graph:
+        return wire({"results": results, "relations": relations})
     return wire(results)
 
 

@@ -50,9 +50,10 @@ from memserver.domain.changes import UNSET, AddDefaults, ChangeSet, MemoryEdit, 
 from memserver.domain.filters import Node
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.rows import EditedMemoryRow
-from memserver.domain.scope import ENTITY_FIELDS
+from memserver.domain.scope import ENTITY_FIELDS, ENTITY_TYPES
 from memserver.errors import Conflict
-from memserver.storage.models import Entity, Event, Memory, MemoryHistory, table_of
+from memserver.storage.models import Entity, Event, GraphRelation, Memory, MemoryHistory, table_of
+from memserver.storage.repositories.graph import PostgresGraphStore
 from memserver.storage.repositories.memories import READ_COLUMNS, by_entity, by_ids, where_of
 from memserver.storage.repositories.webhooks import categorize_outbox_insert, outbox_insert
 
@@ -60,6 +61,7 @@ M = table_of(Memory)
 H = table_of(MemoryHistory)
 E = table_of(Entity)
 EV = table_of(Event)
+GR = table_of(GraphRelation)
 
 # Columns of a memory row that a change returns (the history row copies its scope from them).
 _CHANGED = (
@@ -394,18 +396,38 @@ class MemoryWriter:
     async def delete_where(
         self, project_id: uuid.UUID, where: ColumnElement[bool], *, event_id: uuid.UUID | None = None
     ) -> int:
-        """Delete matching memories and write a DELETE history row for each; returns the count."""
+        """Delete matching memories and write a DELETE history row for each; returns the count.
+
+        The graph relations the memories gave go with them, in the same statement; then the entities
+        those relations leave without any relation (graph and memories never disagree).
+        """
         deleted = delete(M).where(M.c.project_id == project_id, where).returning(*_CHANGED).cte("deleted")
         hist = history_insert(deleted, Op.DELETE, old=deleted.c.memory, new=null(), event_id=_event(event_id))
-        stmt = select(func.count()).select_from(deleted).add_cte(hist.cte("hist"))
+        graph = (
+            delete(GR)
+            .where(GR.c.project_id == project_id, GR.c.memory_id.in_(select(deleted.c.id)))
+            .returning(GR.c.source_id, GR.c.target_id)
+            .cte("graph")
+        )
+        ends = select(
+            func.array_cat(func.array_agg(graph.c.source_id), func.array_agg(graph.c.target_id))
+        ).scalar_subquery()
+        count = select(func.count()).select_from(deleted).scalar_subquery()
+        stmt = select(count.label("n"), ends.label("ends")).add_cte(hist.cte("hist")).add_cte(graph)
         stmt = stmt.add_cte(outbox_insert(deleted, Op.DELETE, deleted.c.memory).cte("outbox"))
-        return int((await self.conn.execute(stmt)).scalar_one())
+        row = (await self.conn.execute(stmt)).one()
+        if row.ends:
+            await PostgresGraphStore(self.conn).delete_orphans(project_id, sorted(set(row.ends)))
+        return int(row.n)
 
     async def delete_ids(self, project_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
         return await self.delete_where(project_id, by_ids(ids))
 
     async def delete_entity(self, project_id: uuid.UUID, etype: str, name: str) -> int:
-        return await self.delete_where(project_id, by_entity(etype, name))
+        """Delete an entity's memories, and every graph entity of its scopes (a deleted user leaves no graph)."""
+        n = await self.delete_where(project_id, by_entity(etype, name))
+        await PostgresGraphStore(self.conn).delete_entity_nodes(project_id, {ENTITY_TYPES[etype]: name})
+        return n
 
     async def delete_matching(self, project_id: uuid.UUID, node: Node) -> int:
         where = where_of(node)

@@ -1,0 +1,229 @@
+"""Graph reads of the Postgres graph store: the relations an add is shown, what holds now, search, timelines.
+
+Every method takes the project id; reads also take the request's entity ids (`user_id`, `agent_id`,
+`app_id`, `run_id` equalities). `PostgresGraphStore` (`storage.repositories.graph`) adds the writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pgvector import Vector
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memserver.domain.graph import RelationRecord, Triple, name_key
+from memserver.domain.scope import ENTITY_FIELDS, Scope
+from memserver.storage.repositories.search import _VECTOR_PARAM
+
+# A scope of at most EXACT_LIMIT entities (a user's) is scanned exactly through its B-tree index: walking the
+# project-wide HNSW index for a small scope would read far more entities than the scope has. A larger scope
+# uses the HNSW index (iterative scans keep the filter). The size is counted only up to the limit.
+EXACT_LIMIT = 2000
+
+_SELECT = """
+    SELECT r.id, s.name AS source, s.type AS source_type, r.relationship, t.name AS target,
+           t.type AS target_type, r.fact, r.memory_id, r.event_id, r.valid_at, r.invalid_at, r.created_at,
+           r.expired_at, r.invalidated_by, r.user_id, r.agent_id, r.app_id, r.run_id
+    FROM graph_relations r
+    JOIN graph_nodes s ON s.id = r.source_id
+    JOIN graph_nodes t ON t.id = r.target_id
+"""
+_CURRENT = "r.expired_at IS NULL AND (r.invalid_at IS NULL OR r.invalid_at > now())"
+
+
+def eq_filter(ids: Mapping[str, str], alias: str) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters for the request's entity id equalities on table `alias`."""
+    conds, params = [], {}
+    for col in ENTITY_FIELDS:
+        if col in ids:
+            conds.append(f"{alias}.{col} = :f_{col}")
+            params[f"f_{col}"] = ids[col]
+    return "".join(f" AND {c}" for c in conds), params
+
+
+def record(row: Any, score: float | None = None) -> RelationRecord:
+    return RelationRecord(
+        id=row.id,
+        triple=Triple(row.source, row.source_type, row.relationship, row.target, row.target_type),
+        fact=row.fact,
+        memory_id=row.memory_id,
+        event_id=row.event_id,
+        valid_at=row.valid_at,
+        invalid_at=row.invalid_at,
+        created_at=row.created_at,
+        expired_at=row.expired_at,
+        invalidated_by=row.invalidated_by,
+        scope=Scope(user_id=row.user_id, agent_id=row.agent_id, app_id=row.app_id, run_id=row.run_id),
+        score=score,
+    )
+
+
+class GraphReads:
+    """Graph reads on one connection."""
+
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    async def project_default(self, project_id: uuid.UUID) -> bool:
+        """The project setting `enable_graph` (false when unset)."""
+        stmt = text("SELECT (settings ->> 'enable_graph')::boolean FROM projects WHERE id = :id")
+        return bool((await self.conn.execute(stmt, {"id": project_id})).scalar_one_or_none())
+
+    async def context(
+        self,
+        project_id: uuid.UUID,
+        scopes: Sequence[Scope],
+        memory_ids: Sequence[uuid.UUID],
+        grams: Sequence[str],
+        *,
+        limit: int,
+    ) -> list[RelationRecord]:
+        """Current relations an add's extraction should see: those of the memories shown to the model, and
+        those of the scopes' entities the new messages name (`grams`: their normalised word n-grams)."""
+        node_scope = " OR ".join(
+            "(" + " AND ".join(f"n.{c} IS NOT DISTINCT FROM :s{i}_{c}" for c in ENTITY_FIELDS) + ")"
+            for i in range(len(scopes))
+        )
+        params: dict[str, Any] = {
+            "project_id": project_id,
+            "mids": list(memory_ids),
+            "grams": list(grams),
+            "limit": limit,
+        }
+        for i, s in enumerate(scopes):
+            params.update({f"s{i}_{c}": v for c, v in s.as_dict().items()})
+        stmt = text(
+            f"""
+            WITH named AS (
+                SELECT n.id FROM graph_nodes n
+                WHERE n.project_id = :project_id AND n.key = ANY(:grams) AND ({node_scope})
+            ), ids AS (
+                SELECT r.id FROM graph_relations r WHERE r.memory_id = ANY(:mids) AND r.project_id = :project_id
+                UNION SELECT r.id FROM named JOIN graph_relations r ON r.source_id = named.id
+                UNION SELECT r.id FROM named JOIN graph_relations r ON r.target_id = named.id
+            )
+            {_SELECT} JOIN ids ON ids.id = r.id
+            WHERE r.expired_at IS NULL
+            ORDER BY r.created_at DESC LIMIT :limit
+            """
+        )
+        return [record(r) for r in await self.conn.execute(stmt, params)]
+
+    async def current(self, project_id: uuid.UUID, ids: Mapping[str, str], *, limit: int) -> list[RelationRecord]:
+        """The scope's relations that hold now, newest first (v2 get_all `relations`)."""
+        cond, params = eq_filter(ids, "r")
+        stmt = text(
+            f"{_SELECT} WHERE r.project_id = :project_id{cond} AND {_CURRENT} ORDER BY r.created_at DESC LIMIT :limit"
+        )
+        rows = await self.conn.execute(stmt, {"project_id": project_id, "limit": limit, **params})
+        return [record(r) for r in rows]
+
+    async def search(
+        self,
+        project_id: uuid.UUID,
+        ids: Mapping[str, str],
+        grams: Sequence[str],
+        vector: Any,
+        *,
+        limit: int,
+        min_similarity: float,
+    ) -> list[RelationRecord]:
+        """Current relations of the entities the query names (by name or alias words, or by meaning), best
+        first: score = how well the query names its best endpoint (1 for a name it contains, else cosine)."""
+        cond, params = eq_filter(ids, "n")
+        rcond, rparams = eq_filter(ids, "r")
+        ccond, _ = eq_filter(ids, "c")
+        small = (
+            f"(SELECT count(*) FROM (SELECT 1 FROM graph_nodes c WHERE c.project_id = :project_id{ccond} "
+            f"LIMIT {EXACT_LIMIT + 1}) s) <= {EXACT_LIMIT}"
+        )
+        stmt = text(
+            f"""
+            WITH named AS (
+                SELECT n.id, 1.0::float8 AS score FROM graph_nodes n
+                WHERE n.project_id = :project_id{cond} AND (n.key = ANY(:grams) OR n.aliases && :raw)
+                UNION ALL
+                SELECT near.id, near.score FROM (
+                    SELECT n.id, 1 - (n.embedding <=> CAST(:qvec AS vector)) AS score FROM graph_nodes n
+                    WHERE n.project_id = :project_id{cond} AND n.embedding IS NOT NULL AND {small}
+                    ORDER BY (n.embedding <=> CAST(:qvec AS vector)) + 0 LIMIT 10
+                ) near WHERE near.score >= :min_similarity
+                UNION ALL
+                SELECT near.id, near.score FROM (
+                    SELECT n.id, 1 - (n.embedding <=> CAST(:qvec AS vector)) AS score FROM graph_nodes n
+                    WHERE n.project_id = :project_id{cond} AND n.embedding IS NOT NULL AND NOT {small}
+                    ORDER BY n.embedding <=> CAST(:qvec AS vector) LIMIT 10
+                ) near WHERE near.score >= :min_similarity
+            ), hit AS (SELECT id, max(score) AS score FROM named GROUP BY id),
+            rel AS (  -- two index joins (source, target): an OR join would read the whole scope
+                SELECT id, max(score) AS score FROM (
+                    SELECT r.id, h.score FROM hit h JOIN graph_relations r ON r.source_id = h.id
+                    WHERE r.project_id = :project_id{rcond} AND {_CURRENT}
+                    UNION ALL
+                    SELECT r.id, h.score FROM hit h JOIN graph_relations r ON r.target_id = h.id
+                    WHERE r.project_id = :project_id{rcond} AND {_CURRENT}
+                ) x GROUP BY id
+            )
+            {_SELECT.replace("FROM graph_relations r", ", rel.score FROM graph_relations r")} JOIN rel ON rel.id = r.id
+            ORDER BY rel.score DESC, r.created_at DESC LIMIT :limit
+            """
+        ).bindparams(bindparam("qvec", type_=_VECTOR_PARAM))
+        params.update(rparams)
+        rows = await self.conn.execute(
+            stmt,
+            {
+                "project_id": project_id,
+                "grams": list(grams),
+                "raw": list(grams),
+                "qvec": Vector(vector),
+                "min_similarity": min_similarity,
+                "limit": limit,
+                **params,
+            },
+        )
+        return [record(r, round(max(0.0, min(1.0, float(r.score))), 6)) for r in rows]
+
+    async def scope_relations(self, project_id: uuid.UUID, scope: Scope) -> list[RelationRecord]:
+        """Every relation of exactly this scope, current and retired (what the Neo4j mirror copies)."""
+        stmt = text(
+            f"{_SELECT} WHERE r.project_id = :project_id AND "
+            + " AND ".join(f"r.{c} IS NOT DISTINCT FROM :{c}" for c in ENTITY_FIELDS)
+            + " ORDER BY r.created_at"
+        )
+        return [record(r) for r in await self.conn.execute(stmt, {"project_id": project_id, **scope.as_dict()})]
+
+    async def nodes_named(self, project_id: uuid.UUID, ids: Mapping[str, str], name: str) -> list[Any]:
+        """The scope's nodes with this name or alias (normalised)."""
+        cond, params = eq_filter(ids, "n")
+        stmt = text(
+            f"""
+            SELECT n.id, n.name, n.type, n.aliases, n.user_id, n.agent_id, n.app_id, n.run_id, n.created_at
+            FROM graph_nodes n WHERE n.project_id = :project_id{cond}
+              AND (n.key = :key OR :name = ANY(n.aliases)) ORDER BY n.id
+            """
+        )
+        rows = await self.conn.execute(stmt, {"project_id": project_id, "key": name_key(name), "name": name, **params})
+        return list(rows)
+
+    async def timeline(
+        self, project_id: uuid.UUID, node_ids: Sequence[int], *, at: datetime | None = None
+    ) -> list[RelationRecord]:
+        """Every relation of these nodes, current or retired, in valid-time order; with `at`, only those that
+        held at that moment (valid_at <= at < invalid_at), whatever memserver learnt since."""
+        when = ""
+        if at is not None:
+            when = " AND COALESCE(r.valid_at, r.created_at) <= :at AND (r.invalid_at IS NULL OR r.invalid_at > :at)"
+        stmt = text(
+            f"""{_SELECT}
+            WHERE r.project_id = :project_id AND (r.source_id = ANY(:ids) OR r.target_id = ANY(:ids)){when}
+            ORDER BY COALESCE(r.valid_at, r.created_at), r.created_at
+            """
+        )
+        params: dict[str, Any] = {"project_id": project_id, "ids": list(node_ids)}
+        if at is not None:
+            params["at"] = at
+        return [record(r) for r in await self.conn.execute(stmt, params)]
