@@ -13,7 +13,7 @@ EXPECTED = {
     ("post", "/v3/memories/add"): {"AddResponse"},
     ("post", "/v1/memories"): {"AddQueued", "MemoryEvent", "AddResponseV11"},
     ("post", "/v3/memories"): {"MemoryPage", "AddResponse"},
-    ("post", "/v2/memories"): {"Memory", "MemoryPage"},
+    ("post", "/v2/memories"): {"Memory", "MemoryPage", "MemoriesWithRelations", "MemoryPageWithRelations"},
     ("get", "/v1/memories"): {"Memory", "MemoryPage"},
     ("post", "/v3/memories/search"): {"SearchResults"},
     ("post", "/v2/memories/search"): {"SearchHit", "SearchResultsV11"},
