@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from harness.server import LiveServer, free_port, start_server, stop_server
+from memserver.storage.embedded import EmbeddedPostgres
 from tests.api.test_inference import fact, prompt_of
 from tests.fakes.openai_server import FakeOpenAI, running
+from tests.worker.jobs_harness import fresh_database, make_tenant
 
 Relation = dict[str, Any]
 
@@ -393,12 +395,16 @@ def test_a_bad_at_is_a_400(client: httpx.Client, llm: FakeOpenAI, bad: str) -> N
 # the Neo4j mirror: an outage delays the copy, never fails the add
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def mirrored_server(
-    database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+def mirror_db(pg: EmbeddedPostgres) -> str:
+    """A database of its own: the session's other servers (no mirror configured) sweep the shared one."""
+    return fresh_database(pg, "graph_mirror")
+
+
+@pytest.fixture(scope="module")
+def mirrored_server(mirror_db: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A memserver whose Neo4j mirror is configured but unreachable (nothing listens on the port)."""
     server = start_server(
-        database_url,
+        mirror_db,
         tmp_path_factory.mktemp("graph-neo4j-down") / "memserver.log",
         MEMSERVER_LLM__BASE_URL=fake.url,
         MEMSERVER_LLM__API_KEY="sk-test-secret-key-1234",
@@ -415,8 +421,9 @@ def mirrored_server(
 
 
 def test_a_neo4j_outage_fails_only_the_graph_sync_job(
-    mirrored_server: LiveServer, tenant: tuple[str, str], llm: FakeOpenAI
+    mirrored_server: LiveServer, mirror_db: str, llm: FakeOpenAI
 ) -> None:
+    tenant = make_tenant(mirror_db)
     with httpx.Client(base_url=mirrored_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
         say(llm, lambda p: [fact("Lives in Oslo", relations=[rel("alice", "lives_in", "Oslo")])])
         out = add_graph(c, "I live in Oslo.")
@@ -429,10 +436,11 @@ def test_a_neo4j_outage_fails_only_the_graph_sync_job(
             events = c.get("/v1/events/").json()
             items = events["results"] if isinstance(events, dict) else events
             [sync] = [e for e in items if e["event_type"] == "GRAPH_SYNC"]
-            if sync["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+            if sync["status"] == "SUCCEEDED" or sync["error"] or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert sync["status"] == "FAILED"
+        # the attempt failed and is retried with backoff (FAILED once the attempts run out); nothing is lost
+        assert sync["status"] in ("PENDING", "FAILED")
         assert sync["error"] == "Neo4j is unreachable"
         assert sync["payload"] == {"scopes": [{"user_id": "alice", "agent_id": None, "app_id": None, "run_id": None}]}
 

@@ -87,6 +87,9 @@ class Neo4jUnavailable(ProviderError):
     status_code = 503
     code = "graph_store_unavailable"
 
+    def __init__(self, message: str):
+        super().__init__(message, public=True)  # our own words, never the driver's
+
 
 class Neo4jGraphMirror:
     name = "neo4j"
