@@ -161,7 +161,14 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 key_id, key = _run(
                     settings,
                     lambda db: tenants.create_key(
-                        db, args.org, args.project, args.name, args.email, scope=args.scope, role=args.role
+                        db,
+                        args.org,
+                        args.project,
+                        args.name,
+                        args.email,
+                        scope=args.scope,
+                        role=args.role,
+                        defaults={"user_id": args.default_user_id, "agent_id": args.default_agent_id},
                     ),
                 )
             except MemserverError as exc:
@@ -344,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--org", default="default")
     kc.add_argument("--project", default="default")
     kc.add_argument("--name", default="cli")
+    kc.add_argument("--default-user-id", help="user_id for MCP tool calls made with this key that name no entity")
+    kc.add_argument("--default-agent-id", help="agent_id for MCP tool calls made with this key that name no entity")
     kc.add_argument(
         "--email", default="admin@memserver.local", help="the member the key belongs to (user_email of /v1/ping/)"
     )

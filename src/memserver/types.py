@@ -22,3 +22,5 @@ class Principal:
     org_role: str = "OWNER"  # the member's role in the organisation: OWNER | READER
     key_scope: str = "project"  # 'project': only its own project; 'org': any project its member has a role in
     key_project_id: uuid.UUID | None = None  # the key's own (default) project
+    default_user_id: str | None = None  # the key's default entity ids (MCP tool calls that name none)
+    default_agent_id: str | None = None

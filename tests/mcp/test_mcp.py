@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -261,3 +262,37 @@ async def test_stdio_without_a_key_says_how_to_give_one(live_server: str) -> Non
     assert proc.returncode == 1
     assert b"MEM0_API_KEY" in proc.stderr
     assert proc.stdout == b""  # stdout is the MCP channel: nothing else may be written to it
+
+
+async def test_a_keys_stored_default_user_is_used_when_a_call_names_none(database_url: str, live_server: str) -> None:
+    """`memserver keys create --default-user-id erin`: MCP calls with that key that name no entity act for erin
+    (a default on the connection still wins); ping reports it."""
+    from memserver.services import tenants
+    from memserver.storage.db import Database
+
+    suffix = uuid.uuid4().hex[:8]
+
+    async def make() -> str:
+        db = Database(database_url)
+        try:
+            await tenants.create_org(db, f"mcp-org-{suffix}")
+            await tenants.create_project(db, f"mcp-org-{suffix}", "mcp")
+            _, key = await tenants.create_key(
+                db, f"mcp-org-{suffix}", "mcp", "mcp", "mcp@example.com", defaults={"user_id": "erin"}
+            )
+            return key
+        finally:
+            await db.dispose()
+
+    key = await make()
+    async with httpx.AsyncClient(base_url=live_server, headers={"Authorization": f"Token {key}"}) as api:
+        assert (await api.get("/v1/ping/")).json()["default_user_id"] == "erin"
+    async with over_http(live_server, key) as session:
+        await call(session, "add_memories", text="Erin keeps bees.")
+    async with httpx.AsyncClient(base_url=live_server, headers={"Authorization": f"Token {key}"}) as api:
+        page = (await api.post("/v3/memories/", json={"filters": {"user_id": "erin"}})).json()
+        assert memories_of(page) == ["Erin keeps bees."]
+    async with over_stdio(live_server, key) as session:
+        assert memories_of(await call(session, "list_memories")) == ["Erin keeps bees."]
+    async with over_http(live_server, key, query="?user_id=frank") as session:
+        assert (await call(session, "list_memories"))["count"] == 0  # the connection's default wins

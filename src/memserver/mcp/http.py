@@ -16,7 +16,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from memserver.mcp.tools import ENTITY_KEYS, Connection, build_server
+from memserver.mcp.tools import ENTITY_KEYS, Connection, build_server, key_defaults
 
 INTERNAL_BASE_URL = "http://memserver.internal"
 DEFAULT_ID_HEADERS = {k: f"x-memserver-{k.replace('_', '-')}" for k in ENTITY_KEYS}
@@ -55,7 +55,12 @@ class McpEndpoint:
         request = ctx.request_context.request
         headers = getattr(request, "headers", None) or {}
         query = getattr(request, "query_params", None) or {}
-        return Connection(self.client, headers.get("authorization"), default_ids(query, headers))
+        authorization = headers.get("authorization")
+        defaults = default_ids(query, headers)
+        if not defaults:  # none on the connection: the key's own defaults, if it has any
+            ping = await self.client.get("/v1/ping/", headers={"Authorization": authorization} if authorization else {})
+            defaults = key_defaults(ping.json()) if ping.status_code == 200 else {}
+        return Connection(self.client, authorization, defaults)
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:

@@ -8,7 +8,7 @@ import anyio
 import httpx
 from mcp.server.mcpserver import Context
 
-from memserver.mcp.tools import Connection, api_error, build_server
+from memserver.mcp.tools import Connection, api_error, build_server, key_defaults
 
 NO_KEY = (
     "memserver mcp: no API key. Set MEM0_API_KEY (or MEMSERVER_API_KEY) in the environment of this command "
@@ -36,6 +36,8 @@ async def serve(url: str, key: str | None, defaults: dict[str, str], *, timeout_
         else:
             if ping.status_code in (401, 403):
                 _fail(f"memserver mcp: {url} refused the API key: {api_error(ping)}")
+            if not defaults and ping.status_code == 200:  # none given: the key's own defaults, if any
+                defaults = key_defaults(ping.json())
         connection = Connection(client, authorization, defaults)
 
         async def resolve(ctx: Context) -> Connection:

@@ -26,6 +26,12 @@ app_id and/or run_id. Search before answering questions about the user; add dura
 shares (preferences, plans, names). Every call is confined to the API key's project."""
 
 
+def key_defaults(ping: Mapping[str, Any]) -> dict[str, str]:
+    """The key's stored default entity ids, as `GET /v1/ping/` reports them (memserver extension)."""
+    pairs = (("user_id", ping.get("default_user_id")), ("agent_id", ping.get("default_agent_id")))
+    return {k: str(v) for k, v in pairs if v}
+
+
 @dataclass
 class Connection:
     """How one tool call reaches the REST API: an HTTP client, the caller's credentials and default ids."""

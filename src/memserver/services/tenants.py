@@ -278,8 +278,10 @@ async def create_key(
     *,
     scope: str = "project",
     role: str | None = None,
+    defaults: dict[str, str | None] | None = None,
 ) -> tuple[uuid.UUID, str]:
-    """A key of the member `email` (created if new), with `project` as its own project.
+    """A key of the member `email` (created if new), with `project` as its own project; `defaults`
+    (user_id, agent_id) are used by clients whose calls name no entity (MCP tools).
 
     scope='project': the key reaches that project only; the member gets `role` there (OWNER for a new
     member). scope='org': the key reaches every project its member has a role in; `role` is the
@@ -301,7 +303,7 @@ async def create_key(
             member_id = await ensure_member(
                 repo, org_id, email, org_role=None, project_id=project_id, project_role=role
             )
-        return await repo.create_key(project_id, name, member_id, email, scope=scope)
+        return await repo.create_key(project_id, name, member_id, email, scope=scope, defaults=defaults)
 
 
 async def add_member(db: Database, org: str, email: str, role: str, project: str | None = None) -> None:

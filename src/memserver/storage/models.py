@@ -85,6 +85,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    default_user_id: Mapped[str | None] = mapped_column(Text)  # for clients that name no entity (MCP)
+    default_agent_id: Mapped[str | None] = mapped_column(Text)
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(Text, server_default="project")  # 'project' | 'org'
 

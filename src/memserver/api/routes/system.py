@@ -23,6 +23,15 @@ async def ping(principal: PrincipalDep) -> Response:
         "user_email": principal.user_email,
         "org_name": principal.org_name,
         "project_name": principal.project_name,
+        # memserver extension: the key's default entity ids (MCP clients use them when a call names none)
+        **{
+            k: v
+            for k, v in (
+                ("default_user_id", principal.default_user_id),
+                ("default_agent_id", principal.default_agent_id),
+            )
+            if v
+        },
     }
     return wire(body)
 

@@ -22,13 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.jobs import JobKind, JobStatus
 
+# Status values in SQL come from the enum (never typed out as text).
+_PENDING, _RUNNING, _FAILED = JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.FAILED.value
+
 # Kinds whose jobs apply in acceptance order within their scope (the add's entity ids).
 ORDERED_KINDS = frozenset({JobKind.ADD})
 _SCOPE_KEY_SQL = (
     "md5(jsonb_build_array(CAST(:payload AS jsonb) ->> 'user_id', CAST(:payload AS jsonb) ->> 'agent_id', "
     "CAST(:payload AS jsonb) ->> 'app_id', CAST(:payload AS jsonb) ->> 'run_id')::text)"
 )
-_OPEN = "('PENDING', 'RUNNING')"
+_OPEN = f"('{_PENDING}', '{_RUNNING}')"
 # Notified (on commit) when jobs nobody has handed off are written, e.g. webhook deliveries of the
 # outbox: runners LISTEN and sweep at once instead of at their next poll.
 JOBS_CHANNEL = "memserver_jobs"
@@ -69,7 +72,7 @@ class JobRepository:
             text(
                 f"""
                 INSERT INTO events (id, project_id, event_type, status, payload, scope_key, dispatched_at)
-                VALUES (:id, :p, :kind, 'PENDING', CAST(:payload AS jsonb), {scope_key},
+                VALUES (:id, :p, :kind, '{_PENDING}', CAST(:payload AS jsonb), {scope_key},
                         {"now()" if dispatched else "NULL"})
                 """
             ),
@@ -96,12 +99,12 @@ class JobRepository:
             await self.conn.execute(
                 text(
                     f"""
-                    UPDATE events e SET status = 'RUNNING', attempts = e.attempts + 1, lease_owner = :owner,
+                    UPDATE events e SET status = '{_RUNNING}', attempts = e.attempts + 1, lease_owner = :owner,
                         lease_expires_at = now() + make_interval(secs => :lease), started_at = now(),
                         updated_at = now(), not_before = NULL
                     WHERE e.id = :id AND e.event_type = ANY(:kinds)
-                      AND ((e.status = 'PENDING' AND coalesce(e.not_before, '-infinity') <= now())
-                           OR (e.status = 'RUNNING' AND e.lease_expires_at < now()
+                      AND ((e.status = '{_PENDING}' AND coalesce(e.not_before, '-infinity') <= now())
+                           OR (e.status = '{_RUNNING}' AND e.lease_expires_at < now()
                                AND e.attempts < (CAST(:max AS jsonb) ->> e.event_type)::int))
                       AND NOT EXISTS (
                           SELECT 1 FROM events o
@@ -136,13 +139,13 @@ class JobRepository:
         """A job whose runners kept dying (lease expired on its last attempt) ends FAILED."""
         await self.conn.execute(
             text(
-                """
-                UPDATE events SET status = 'FAILED', completed_at = now(), updated_at = now(),
+                f"""
+                UPDATE events SET status = '{_FAILED}', completed_at = now(), updated_at = now(),
                     lease_owner = NULL, lease_expires_at = NULL,
                     latency_ms = 1000 * extract(epoch FROM now() - created_at),
                     error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
                             '(lease expired)' || coalesce('; last error: ' || error, '')
-                WHERE id = :id AND status = 'RUNNING' AND lease_expires_at < now()
+                WHERE id = :id AND status = '{_RUNNING}' AND lease_expires_at < now()
                   AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
                 """
             ),
@@ -154,9 +157,9 @@ class JobRepository:
         row = (
             await self.conn.execute(
                 text(
-                    """
+                    f"""
                     UPDATE events SET lease_expires_at = now() + make_interval(secs => :lease)
-                    WHERE id = :id AND status = 'RUNNING' AND lease_owner = :owner AND attempts = :attempt
+                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                     RETURNING id
                     """
                 ),
@@ -178,12 +181,12 @@ class JobRepository:
         row = (
             await self.conn.execute(
                 text(
-                    """
+                    f"""
                     UPDATE events SET status = :status, results = CAST(:results AS jsonb), error = :error,
                         metadata = COALESCE(CAST(:metadata AS jsonb), metadata),
                         completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
                         latency_ms = 1000 * extract(epoch FROM now() - created_at)
-                    WHERE id = :id AND status = 'RUNNING' AND lease_owner = :owner AND attempts = :attempt
+                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                     RETURNING id
                     """
                 ),
@@ -217,15 +220,15 @@ class JobRepository:
         row = (
             await self.conn.execute(
                 text(
-                    """
-                    UPDATE events SET status = 'PENDING', error = :error, updated_at = now(),
+                    f"""
+                    UPDATE events SET status = '{_PENDING}', error = :error, updated_at = now(),
                         lease_owner = NULL, lease_expires_at = NULL,
                         not_before = now() + make_interval(secs => :delay),
                         dispatched_at = CASE WHEN :handed_back THEN NULL
                                              ELSE now() + make_interval(secs => :delay) END,
                         results = CASE WHEN CAST(:record AS jsonb) IS NULL THEN results
                                        ELSE coalesce(results, '[]'::jsonb) || CAST(:record AS jsonb) END
-                    WHERE id = :id AND status = 'RUNNING' AND lease_owner = :owner AND attempts = :attempt
+                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                     RETURNING id
                     """
                 ),
@@ -262,7 +265,7 @@ class JobRepository:
     async def undispatch(self, job_ids: list[uuid.UUID]) -> None:
         """The hand-off failed, or the runner holding these ids stops: the next sweep hands them off again."""
         await self.conn.execute(
-            text("UPDATE events SET dispatched_at = NULL WHERE id = ANY(:ids) AND status = 'PENDING'"),
+            text(f"UPDATE events SET dispatched_at = NULL WHERE id = ANY(:ids) AND status = '{_PENDING}'"),
             {"ids": job_ids},
         )
 
@@ -282,10 +285,10 @@ class JobRepository:
                     WHERE id IN (
                         SELECT id FROM events
                         WHERE status IN {_OPEN} AND event_type = ANY(:kinds) AND (
-                            (status = 'PENDING' AND coalesce(not_before, '-infinity') <= now()
+                            (status = '{_PENDING}' AND coalesce(not_before, '-infinity') <= now()
                              AND (dispatched_at IS NULL
                                   OR dispatched_at < now() - make_interval(secs => :redispatch)))
-                            OR (status = 'RUNNING' AND lease_expires_at < now()
+                            OR (status = '{_RUNNING}' AND lease_expires_at < now()
                                 AND (dispatched_at IS NULL OR dispatched_at < lease_expires_at)))
                         ORDER BY created_at, id
                         LIMIT :limit

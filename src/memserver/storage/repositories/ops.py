@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from memserver.domain.jobs import JobStatus
+
+_PENDING, _RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+
 
 @dataclass(frozen=True)
 class QueueStats:
@@ -19,10 +23,10 @@ async def queue_stats(conn: AsyncConnection) -> QueueStats:
     row = (
         await conn.execute(
             text(
-                "SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending, "
-                "count(*) FILTER (WHERE status = 'RUNNING') AS running, "
-                "coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'PENDING')), 0) AS age "
-                "FROM events WHERE status IN ('PENDING', 'RUNNING')"
+                f"SELECT count(*) FILTER (WHERE status = '{_PENDING}') AS pending, "
+                f"count(*) FILTER (WHERE status = '{_RUNNING}') AS running, "
+                f"coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = '{_PENDING}')), 0) AS age "
+                f"FROM events WHERE status IN ('{_PENDING}', '{_RUNNING}')"
             )
         )
     ).one()

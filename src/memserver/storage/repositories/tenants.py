@@ -64,6 +64,7 @@ class TenantRepository:
         row = await self._first(
             f"""
             SELECT k.id, k.owner_email, k.scope, k.member_id, m.role AS org_role, {_EFFECTIVE_ROLE} AS role,
+                   k.default_user_id, k.default_agent_id,
                    p.id AS project_id, p.name AS project_name, o.id AS org_id, o.name AS org_name
             FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN orgs o ON o.id = p.org_id
             JOIN members m ON m.id = k.member_id
@@ -86,6 +87,8 @@ class TenantRepository:
             org_role=row.org_role,
             key_scope=row.scope,
             key_project_id=row.project_id,
+            default_user_id=row.default_user_id,
+            default_agent_id=row.default_agent_id,
         )
 
     async def member_project(self, member_id: uuid.UUID, project_id: uuid.UUID) -> Any | None:
@@ -111,15 +114,21 @@ class TenantRepository:
         )
 
     async def create_key(
-        self, project_id: uuid.UUID, name: str, member_id: uuid.UUID, owner_email: str, scope: str = "project"
+        self,
+        project_id: uuid.UUID,
+        name: str,
+        member_id: uuid.UUID,
+        owner_email: str,
+        scope: str = "project",
+        defaults: dict[str, str | None] | None = None,
     ) -> tuple[uuid.UUID, str]:
         """Create a key of a member; returns (id, plaintext). Only the hash is stored."""
         key = new_key()
         key_id = uuid.uuid4()
         await self.conn.execute(
             text(
-                "INSERT INTO api_keys (id, project_id, name, key_prefix, key_hash, owner_email, member_id, scope) "
-                "VALUES (:id, :p, :n, :prefix, :h, :e, :m, :s)"
+                "INSERT INTO api_keys (id, project_id, name, key_prefix, key_hash, owner_email, member_id, scope, "
+                "default_user_id, default_agent_id) VALUES (:id, :p, :n, :prefix, :h, :e, :m, :s, :du, :da)"
             ),
             {
                 "id": key_id,
@@ -130,6 +139,8 @@ class TenantRepository:
                 "e": owner_email,
                 "m": member_id,
                 "s": scope,
+                "du": (defaults or {}).get("user_id"),
+                "da": (defaults or {}).get("agent_id"),
             },
         )
         return key_id, key
