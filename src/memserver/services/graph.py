@@ -21,7 +21,7 @@ from memserver.errors import NotFound
 from memserver.pipeline.graph import MAX_SHOWN_RELATIONS, GraphContext, ShownRelation, name_key, resolve
 from memserver.pipeline.types import Candidate, Decision, InMessage, Speaker
 from memserver.providers.registry import Providers
-from memserver.storage.db import Database
+from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.graph import PostgresGraphStore
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.types import Principal
@@ -137,7 +137,7 @@ async def plan_writes(
 
 
 async def write(
-    conn: Any,
+    conn: Connection,
     project_id: uuid.UUID,
     plan: GraphPlan,
     memory_of: Mapping[int, uuid.UUID | None],
@@ -250,7 +250,7 @@ async def delete_entity_node(db: Database, principal: Principal, node_id: int) -
 # ----------------------------------------------------------------------------------------------
 # the Neo4j mirror
 # ----------------------------------------------------------------------------------------------
-async def enqueue_sync(conn: Any, project_id: uuid.UUID, scopes: Sequence[Scope]) -> uuid.UUID:
+async def enqueue_sync(conn: Connection, project_id: uuid.UUID, scopes: Sequence[Scope]) -> uuid.UUID:
     """Record, in the caller's transaction, that these scopes' graph must be mirrored (a GRAPH_SYNC job)."""
     job_id = uuid.uuid4()
     payload = {"scopes": [s.as_dict() for s in dict.fromkeys(scopes)]}

@@ -72,7 +72,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
     produced, in the same transaction, or FAILED with the reason (then the error reaches the client)."""
     event_id = uuid.uuid4()
 
-    async def finish(conn: Any, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+    async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
         await EventRepository(conn).insert(
             project_id,
             event_id,

@@ -30,6 +30,7 @@ import httpx
 import orjson
 
 from memserver.config import WebhookSettings
+from memserver.domain.rows import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest, Forbidden, NotFound
 from memserver.providers.registry import Providers
 from memserver.services import jobs
@@ -131,7 +132,7 @@ async def create(
     name: str,
     url: str,
     event_types: Sequence[str],
-) -> Any:
+) -> WebhookRow:
     _check_project(principal, project_id)
     await check_url(url, settings)
     types = _event_types(event_types)
@@ -146,7 +147,7 @@ async def create(
         )
 
 
-async def list_webhooks(db: Database, principal: Principal, project_id: str) -> list[Any]:
+async def list_webhooks(db: Database, principal: Principal, project_id: str) -> list[WebhookRow]:
     _check_project(principal, project_id)
     async with db.connect() as conn:
         return await WebhookRepository(conn).list(principal.project_id)
@@ -179,7 +180,9 @@ async def delete(db: Database, principal: Principal, webhook_id: str) -> None:
             raise NotFound(NOT_FOUND)
 
 
-async def deliveries(db: Database, principal: Principal, webhook_id: str, *, page: int, page_size: int) -> list[Any]:
+async def deliveries(
+    db: Database, principal: Principal, webhook_id: str, *, page: int, page_size: int
+) -> list[DeliveryRow]:
     wid = _webhook_uuid(webhook_id)
     async with db.connect() as conn:
         repo = WebhookRepository(conn)

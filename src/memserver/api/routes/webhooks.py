@@ -14,13 +14,14 @@ from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.params import check_page
 from memserver.api.responses import Deliveries, Message, Webhook, WebhookCreated, wire
+from memserver.domain.rows import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest
 from memserver.services import webhooks
 
 router = APIRouter(tags=["webhooks"])
 
 
-def webhook_out(row: Any, project_name: str) -> dict[str, Any]:
+def webhook_out(row: WebhookRow, project_name: str) -> dict[str, Any]:
     return {
         "webhook_id": str(row.id),
         "name": row.name,
@@ -34,7 +35,7 @@ def webhook_out(row: Any, project_name: str) -> dict[str, Any]:
     }
 
 
-def delivery_out(row: Any) -> dict[str, Any]:
+def delivery_out(row: DeliveryRow) -> dict[str, Any]:
     attempts = row.results if isinstance(row.results, list) else []
     last = attempts[-1] if attempts else {}
     return {

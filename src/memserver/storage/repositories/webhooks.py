@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import builtins
+import typing
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.sql.expression import CTE
 
 from memserver.domain.changes import Op
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.domain.rows import DeliveryRow, WebhookRow
 from memserver.domain.scope import ENTITY_FIELDS
 from memserver.storage.models import Event, Webhook, table_of
 from memserver.storage.repositories.jobs import JOBS_CHANNEL
@@ -100,7 +102,7 @@ class WebhookRepository:
 
     async def create(
         self, project_id: uuid.UUID, *, name: str, url: str, event_types: Sequence[str], secret: str, owner: str
-    ) -> Any:
+    ) -> WebhookRow:
         stmt = (
             insert(W)
             .values(
@@ -114,15 +116,15 @@ class WebhookRepository:
             )
             .returning(*W.c)
         )
-        return (await self.conn.execute(stmt)).one()
+        return typing.cast(WebhookRow, (await self.conn.execute(stmt)).one())
 
-    async def list(self, project_id: uuid.UUID) -> list[Any]:
+    async def list(self, project_id: uuid.UUID) -> list[WebhookRow]:
         stmt = select(W).where(W.c.project_id == project_id).order_by(W.c.created_at, W.c.id)
-        return list((await self.conn.execute(stmt)).all())
+        return typing.cast(list[WebhookRow], list((await self.conn.execute(stmt)).all()))
 
-    async def get(self, project_id: uuid.UUID, webhook_id: uuid.UUID) -> Any | None:
+    async def get(self, project_id: uuid.UUID, webhook_id: uuid.UUID) -> WebhookRow | None:
         stmt = select(W).where(W.c.project_id == project_id, W.c.id == webhook_id)
-        return (await self.conn.execute(stmt)).first()
+        return typing.cast(WebhookRow | None, (await self.conn.execute(stmt)).first())
 
     async def update(self, project_id: uuid.UUID, webhook_id: uuid.UUID, values: dict[str, Any]) -> bool:
         stmt = (
@@ -152,7 +154,7 @@ class WebhookRepository:
 
     async def deliveries(
         self, project_id: uuid.UUID, webhook_id: uuid.UUID, *, limit: int, offset: int
-    ) -> builtins.list[Any]:
+    ) -> builtins.list[DeliveryRow]:
         stmt = (
             select(EV)
             .where(
@@ -164,4 +166,4 @@ class WebhookRepository:
             .limit(limit)
             .offset(offset)
         )
-        return list((await self.conn.execute(stmt)).all())
+        return typing.cast(builtins.list[DeliveryRow], list((await self.conn.execute(stmt)).all()))
