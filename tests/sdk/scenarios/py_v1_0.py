@@ -22,11 +22,9 @@ import importlib.metadata
 import sys
 
 from _common import (
-    INFER_TEXT,
     by_id,
     check,
     check_eq,
-    check_inferred_event,
     check_keys,
     check_relations,
     check_scores,
@@ -39,6 +37,7 @@ from _common import (
     run,
     step,
     suffix,
+    v1_infer,
     wait_for,
 )
 from mem0 import MemoryClient
@@ -305,30 +304,7 @@ def wrong_key() -> None:
 
 
 def infer() -> None:
-    """infer=true (the default): the v1 add is queued (PENDING event), then processed; async_mode=False
-    processes it in the request and answers the memory events."""
-    url, key = env()
-    user = f"tea-{suffix()}"
-    client = MemoryClient(api_key=key, host=url)
-    step("add without infer (default true) -> a queued PENDING event")
-    resp = client.add([{"role": "user", "content": INFER_TEXT}], user_id=user)
-    items = resp["results"] if isinstance(resp, dict) else resp
-    check(isinstance(items, list) and len(items) == 1, "one queued item", resp)
-    check_eq(items[0].get("status"), "PENDING", "queued status")
-    event_id = check_uuid(items[0].get("event_id"), "queued event_id")
-    step("poll the event until SUCCEEDED")
-    memory_id = check_inferred_event(poll_event(client.client, event_id), "inferred add")
-    listed_now = client.get_all(user_id=user)
-    listed_now = listed_now["results"] if isinstance(listed_now, dict) else listed_now
-    check_eq([m["id"] for m in listed_now], [memory_id], "get_all after the inferred add")
-    step("async_mode=False -> the memory events in the response")
-    resp = client.add([{"role": "user", "content": "I also bake sourdough bread."}], user_id=user, async_mode=False)
-    items = resp["results"] if isinstance(resp, dict) else resp
-    check_eq([(i.get("event"), i.get("memory")) for i in items], [("ADD", "I also bake sourdough bread.")], "sync add")
-    check_uuid(items[0].get("id"), "sync add id")
-    listed_now = client.get_all(user_id=user)
-    listed_now = listed_now["results"] if isinstance(listed_now, dict) else listed_now
-    check_eq(len(listed_now), 2, "memories after the sync add")
+    v1_infer(MemoryClient)
 
 
 def graph() -> None:
