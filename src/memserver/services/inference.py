@@ -77,7 +77,6 @@ class InferenceReport:
     thinks: int = 0
     notes: list[str] = field(default_factory=list)
     graph: GraphChanges | None = None  # enable_graph: what the add did to the graph
-    graph_sync_job: uuid.UUID | None = None  # the Neo4j mirror's GRAPH_SYNC job, when one is configured
 
     def add_usage(self, usage: Usage) -> None:
         self.llm_calls += usage.calls
@@ -184,7 +183,7 @@ async def _apply(
                 conn, project_id, plan, _memory_of(decisions, outcomes), event_id=event_id, observed_at=observed_at
             )
             if providers.graph_mirror is not None and report.graph.relation_ids:
-                report.graph_sync_job = await graph_service.enqueue_sync(conn, project_id, _scopes(inp, decisions))
+                await graph_service.enqueue_sync(conn, project_id, _scopes(inp, decisions))
         await finish(conn, outcomes, report)
         return outcomes
 

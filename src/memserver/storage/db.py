@@ -13,6 +13,7 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.types import UserDefinedType
 
 from memserver.config import DatabaseSettings
 from memserver.errors import ServiceUnavailable
@@ -137,3 +138,20 @@ async def retry_transient(fn: Callable[[], Awaitable[T]], *, attempts: int = 4) 
                 raise ServiceUnavailable("The database is busy with conflicting writes; retry the request.") from exc
             await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Passthrough(UserDefinedType[Any]):
+    """A pgvector parameter passed to the driver untouched: the binary codec above encodes it
+    (SQLAlchemy's own Vector type would format it as text first)."""
+
+    cache_ok = True
+
+    def __init__(self, spec: str):
+        self.spec = spec
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return self.spec
+
+
+VECTOR_PARAM = _Passthrough("vector")
+VECTOR_ARRAY_PARAM = _Passthrough("vector[]")

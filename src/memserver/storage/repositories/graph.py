@@ -21,8 +21,8 @@ from sqlalchemy import bindparam, text
 
 from memserver.domain.graph import GraphChanges, KnownNode, RelationDraft, Resolution, Triple, name_key
 from memserver.domain.scope import ENTITY_FIELDS, Scope
+from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.graph_reads import EXACT_LIMIT, GraphReads, eq_filter
-from memserver.storage.repositories.search import _VECTOR_ARRAY, _VECTOR_PARAM
 
 # Entity resolution is a decision (pipeline.graph.resolve); the service hands it to the store.
 Resolver = Callable[[list[tuple[str, str, Any]], list[KnownNode]], list[Resolution]]
@@ -59,7 +59,7 @@ _KNOWN = text(
     WHERE project_id = :project_id AND {_SCOPE_EXACT}
       AND (key = ANY(:keys) OR aliases && :names OR id IN (SELECT id FROM near))
     """
-).bindparams(bindparam("vectors", type_=_VECTOR_ARRAY))
+).bindparams(bindparam("vectors", type_=VECTOR_ARRAY_PARAM))
 
 _INSERT_NODE = text(
     """
@@ -68,7 +68,7 @@ _INSERT_NODE = text(
     ON CONFLICT (project_id, user_id, agent_id, app_id, run_id, key) DO UPDATE SET updated_at = now()
     RETURNING id, name
     """
-).bindparams(bindparam("embedding", type_=_VECTOR_PARAM))
+).bindparams(bindparam("embedding", type_=VECTOR_PARAM))
 
 _ADD_ALIAS = text(
     """

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.graph import RelationRecord, Triple, name_key
 from memserver.domain.scope import ENTITY_FIELDS, Scope
-from memserver.storage.repositories.search import _VECTOR_PARAM
+from memserver.storage.db import VECTOR_PARAM
 
 # A scope of at most EXACT_LIMIT entities (a user's) is scanned exactly through its B-tree index: walking the
 # project-wide HNSW index for a small scope would read far more entities than the scope has. A larger scope
@@ -171,7 +171,7 @@ class GraphReads:
             {_SELECT.replace("FROM graph_relations r", ", rel.score FROM graph_relations r")} JOIN rel ON rel.id = r.id
             ORDER BY rel.score DESC, r.created_at DESC LIMIT :limit
             """
-        ).bindparams(bindparam("qvec", type_=_VECTOR_PARAM))
+        ).bindparams(bindparam("qvec", type_=VECTOR_PARAM))
         params.update(rparams)
         rows = await self.conn.execute(
             stmt,

@@ -52,6 +52,7 @@ from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.rows import EditedMemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, ENTITY_TYPES
 from memserver.errors import Conflict
+from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.models import Entity, Event, GraphRelation, Memory, MemoryHistory, table_of
 from memserver.storage.repositories.graph import PostgresGraphStore
 from memserver.storage.repositories.memories import READ_COLUMNS, by_entity, by_ids, where_of
@@ -74,15 +75,6 @@ _CHANGED = (
     M.c.metadata,
 )
 _RETURNED = (*READ_COLUMNS, M.c.project_id)
-
-
-class _VectorArray(UserDefinedType[Any]):
-    """A vector[] parameter passed through untouched: the connection's binary codec encodes each vector."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "vector[]"
 
 
 class _RegClass(UserDefinedType[Any]):
@@ -158,7 +150,7 @@ def _add_statement(record_event: bool) -> Select[Any]:
         .render_derived(name="i", with_types=True)
     )
     vectors = (
-        func.unnest(cast(bindparam("vectors"), _VectorArray()))
+        func.unnest(cast(bindparam("vectors"), VECTOR_ARRAY_PARAM))
         .table_valued("embedding", with_ordinality="pos")
         .render_derived(name="v")
     )
@@ -297,7 +289,7 @@ def _edit_values(edit: MemoryEdit) -> dict[str, Any]:
     if edit.text is not None:
         values["memory"] = edit.text
         values["hash"] = edit.hash
-        values["embedding"] = cast(bindparam("embedding", Vector(edit.embedding)), _VECTOR)
+        values["embedding"] = cast(bindparam("embedding", Vector(edit.embedding)), VECTOR_PARAM)
     if edit.metadata is not UNSET:
         values["metadata"] = _nullable_json("metadata", edit.metadata)
     if edit.categories is not UNSET:
@@ -309,16 +301,6 @@ def _edit_values(edit: MemoryEdit) -> dict[str, Any]:
     if edit.provenance is not UNSET:
         values["provenance"] = _nullable_json("provenance", edit.provenance)
     return values
-
-
-class _Vector(UserDefinedType[Any]):
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "vector"
-
-
-_VECTOR = _Vector()
 
 
 class MemoryWriter:

@@ -40,33 +40,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import NullType, UserDefinedType
+from sqlalchemy.types import NullType
 
 from memserver.domain.rows import DenseHitRow, MemoryRow
+from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
-
-
-class _VectorParam(UserDefinedType[Any]):
-    """A pgvector parameter passed through untouched: the connection's binary codec encodes it."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "vector"
-
-
-_VECTOR_PARAM = _VectorParam()
-
-
-class _VectorArrayParam(UserDefinedType[Any]):
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "vector[]"
-
-
-_VECTOR_ARRAY = _VectorArrayParam()
-
 
 MAX_TERMS = 8  # query terms scored by BM25: bits of the terms mask
 
@@ -106,7 +84,7 @@ class SearchRepository:
         index and sorted: exact, and the fastest there is at that size. A larger scope walks the
         HNSW index (iterative scans, so filters still fill the result). One statement decides.
         """
-        q = bindparam("qvec", Vector(query_vector), type_=_VECTOR_PARAM)
+        q = bindparam("qvec", Vector(query_vector), type_=VECTOR_PARAM)
         distance = M.c.embedding.cosine_distance(q)
         conds = self._conds(project_id, where, show_expired)
         size, small = self._scope_size(conds, exact_limit)
@@ -143,7 +121,7 @@ class SearchRepository:
         if len(vectors) == 0:
             return []
         queries = (
-            func.unnest(cast(bindparam("qvecs", [Vector(v) for v in vectors]), _VECTOR_ARRAY))
+            func.unnest(cast(bindparam("qvecs", [Vector(v) for v in vectors]), VECTOR_ARRAY_PARAM))
             .table_valued("v", with_ordinality="n")
             .render_derived(name="q")
         )
@@ -242,7 +220,7 @@ _TERMS_MASK = " | ".join(
 
 
 # The parts of the evidence statement that never change, built once (bound values come at execution).
-_QVEC = bindparam("qvec", type_=_VECTOR_PARAM)
+_QVEC = bindparam("qvec", type_=VECTOR_PARAM)
 _DISTANCE = M.c.embedding.cosine_distance(_QVEC)
 # in Evidence.from_columns' order, then the names share ('ent', per query)
 _EVIDENCE: tuple[ColumnElement[Any], ...] = (
