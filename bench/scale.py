@@ -126,7 +126,7 @@ async def bulk_load(dsn: str, project_id: uuid.UUID, n: int, users: int, batch: 
         print(f"  loaded {done}/{n} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
     load_s = time.perf_counter() - t0
     built: dict[str, float] = {}
-    await conn.execute("SET maintenance_work_mem = '1GB'")
+    # maintenance_work_mem comes from the server's configuration (--pg-conf): the HNSW graph must fit in it.
     for ix in indexes:
         t1 = time.perf_counter()
         await conn.execute(ix["indexdef"])
