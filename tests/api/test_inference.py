@@ -411,6 +411,33 @@ def test_a_second_call_only_when_the_nearest_memory_was_not_shown(client: httpx.
     assert "The user lives in Berlin" not in [m["memory"] for m in memories(client)]
 
 
+def test_each_messages_own_nearest_memories_are_shown_in_the_one_call(client: httpx.Client, llm: FakeOpenAI) -> None:
+    """A short message in a long exchange: the exchange's nearest memories are all about the long message, but
+    the short message's own nearest memory is shown too, so the model reconciles it in the one call."""
+    hobbies = [f"Enjoys weekend hobby number {i} with friends" for i in range(12)]
+    script(llm, lambda p: [fact(h) for h in hobbies] + [fact("Drives a red bicycle to work")])
+    add_v3(client, "My weekend hobbies with friends, and how I get to work.")
+
+    seen: list[str] = []
+
+    def decide(p: str) -> list[dict[str, Any]]:
+        seen.append(p)
+        refs = refs_in(p)
+        if "Drives a red bicycle to work" in refs:
+            return [fact("Drives a red bicycle to work", action="NOOP", ref=refs["Drives a red bicycle to work"])]
+        return [fact("Drives a red bicycle to work", sources=[1])]
+
+    script(llm, decide)
+    long_message = " ".join(f"Weekend hobby number {i} with friends is great fun." for i in range(12))
+    event = add_v3(client, long_message, "I cycle.")
+    assert event["status"] == "SUCCEEDED", event
+    assert len(seen) == 1, "one LLM call"
+    assert event["metadata"]["llm_calls"] == 1
+    assert event["metadata"]["second_call"] is False
+    assert [r["event"] for r in event["results"]] == ["NOOP"]
+    assert event["metadata"]["candidates"] > 10  # the ten nearest to the exchange, plus the message's own
+
+
 # ----------------------------------------------------------------------------------------------
 # multimodal parts
 # ----------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from memserver.domain.filters import Bool, Cond, Node
 from memserver.domain.graph import GraphChanges
 from memserver.domain.scope import Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
-from memserver.pipeline import extract, reconcile
+from memserver.pipeline import coverage, extract, reconcile
 from memserver.pipeline.categories import catalogue
 from memserver.pipeline.messages import text_hash
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage, Speaker, speakers_for
@@ -51,7 +51,12 @@ NO_LLM = (
     "chat endpoint with MEMSERVER_LLM__BASE_URL (and MEMSERVER_LLM__API_KEY, MEMSERVER_LLM__MODEL), e.g. "
     "OpenAI, Ollama, vLLM, LM Studio or a llama.cpp server; or send infer=false to store the messages verbatim."
 )
-CANDIDATES = 10  # memories shown to the model: the nearest to the new messages
+CANDIDATES = 10  # memories shown to the model: the nearest to the new messages (hybrid search)
+# ... plus each message's own nearest, so a fact's nearest memories are usually shown without asking
+# (facts come from single messages; the exchange as a whole can sit far from some of them). Messages
+# beyond PER_MESSAGE_LIMIT are searched for as one text, and their facts checked after the reply.
+PER_MESSAGE = 3
+PER_MESSAGE_LIMIT = 8
 # A new fact whose nearest stored memory is at least this similar, and was not shown to the model,
 # is reconciled in a second call. (all-MiniLM-L6-v2: restatements of one fact score ~0.75-0.95,
 # unrelated facts of one person ~0.1-0.4.)
@@ -121,10 +126,11 @@ async def infer(
     )
     speakers = speakers_for(user_id=inp.user_id, agent_id=inp.agent_id)
     scopes = {s: _scope_of(inp, s) for s in speakers}
-    graph_on = await graph_service.enabled_for_add(db, project_id, inp)
+    graph_on = bool(inp.enable_graph)  # the request's, else the project's (with_project_defaults)
     for _ in range(MAX_THINKS):
         report.thinks += 1
-        candidates = await _load_candidates(db, providers, project_id, scopes.values(), messages)
+        loaded = await _load_candidates(db, providers, project_id, scopes.values(), messages)
+        candidates = loaded.candidates
         report.candidates = len(candidates)
         plan = (
             await graph_service.load_context(db, project_id, inp, scopes, [c for c, _ in candidates], messages)
@@ -143,7 +149,7 @@ async def infer(
             categories=catalogue(inp.custom_categories),
             graph=plan.context if plan is not None else None,
         )
-        decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report)
+        decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report, loaded.radii)
         if plan is not None:
             await graph_service.plan_writes(providers, plan, decisions, scopes, vectors)
         changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in candidates}, event_id)
@@ -214,26 +220,56 @@ def _scopes_node(scopes: Collection[Scope]) -> Node:
     return nodes[0] if len(nodes) == 1 else Bool("OR", nodes)
 
 
+@dataclass
+class _Loaded:
+    """The memories shown to the model, and what they prove about the rest (pipeline.coverage)."""
+
+    candidates: list[tuple[Candidate, Any]]  # (candidate, its provenance)
+    radii: dict[int, tuple[NDArray[np.float32], float]] = field(default_factory=dict)  # message -> (vector, radius)
+
+
 async def _load_candidates(
     db: Database, providers: Providers, project_id: uuid.UUID, scopes: Collection[Scope], messages: list[InMessage]
-) -> list[tuple[Candidate, Any]]:
-    """The target scopes' memories nearest to the new messages: (candidate, its provenance)."""
-    query = " ".join(m.text for m in messages if m.role in ("user", "assistant"))[:2000].strip()
+) -> _Loaded:
+    """The target scopes' memories nearest to the new messages (one hybrid search) and to each message."""
+    speaking = [m for m in messages if m.role in ("user", "assistant") and m.text.strip()]
+    query = " ".join(m.text for m in speaking)[:2000].strip()
     if not query:
-        return []
+        return _Loaded([])
+    node = _scopes_node(scopes)
+    per_message = speaking if len(speaking) <= PER_MESSAGE_LIMIT else []
+    vector = None
+    if per_message:  # one embedding per message; their mean stands for the exchange
+        vecs = await providers.embedder.embed([m.text for m in per_message])
+        mean = vecs.mean(axis=0)
+        vector = mean / (float(np.linalg.norm(mean)) or 1.0)
     hits = await search_service.search_project(
         db,
         providers,
         project_id,
-        search_service.SearchInput(query=query, node=_scopes_node(scopes), top_k=CANDIDATES, threshold=0.0),
+        search_service.SearchInput(query=query, node=node, top_k=CANDIDATES, threshold=0.0, vector=vector),
     )
-    return [
-        (
-            Candidate(ref=i, id=h.row.id, text=h.row.memory, created_at=h.row.created_at, immutable=h.row.immutable),
-            h.row.provenance,
-        )
-        for i, h in enumerate(hits, start=1)
-    ]
+    rows = [h.row for h in hits]
+    radii: dict[int, tuple[NDArray[np.float32], float]] = {}
+    if per_message:
+        async with db.connect() as conn:
+            repo = SearchRepository(conn)
+            near = await repo.nearest_each(project_id, compile_filter(node), vecs, k=PER_MESSAGE)
+            shown = {r.id for r in rows}
+            extra = list(dict.fromkeys(mid for each in near for mid, _ in each if mid not in shown))
+            found = await repo.rows(project_id, extra) if extra else {}
+        rows += [found[mid] for mid in extra if mid in found]
+        shown |= set(found)
+        for m, v, each in zip(per_message, vecs, near, strict=True):
+            if all(mid in shown for mid, _ in each):
+                radii[m.index] = (v, coverage.radius([sim for _, sim in each], PER_MESSAGE))
+    return _Loaded(
+        [
+            (Candidate(ref=i, id=r.id, text=r.memory, created_at=r.created_at, immutable=r.immutable), r.provenance)
+            for i, r in enumerate(rows, start=1)
+        ],
+        radii,
+    )
 
 
 async def _think(
@@ -245,6 +281,7 @@ async def _think(
     scopes: dict[Speaker, Scope],
     images: list[dict[str, Any]],
     report: InferenceReport,
+    radii: dict[int, tuple[NDArray[np.float32], float]],
 ) -> tuple[list[Decision], dict[str, Any]]:
     """The LLM decides; returns the decisions and the embedding of each new text."""
     prompt = extract.build_prompt(req)
@@ -255,7 +292,7 @@ async def _think(
     reply = first.value
     decisions = reconcile.decide(req, reply)
     vectors = await _embed(providers, decisions)
-    followup = await _followup_request(db, project_id, req, reply, decisions, vectors, scopes)
+    followup = await _followup_request(db, project_id, req, reply, decisions, vectors, scopes, radii)
     if followup is not None:
         report.second_call = True
         second = await llm.generate(
@@ -286,9 +323,20 @@ async def _followup_request(
     decisions: list[Decision],
     vectors: dict[str, Any],
     scopes: dict[Speaker, Scope],
+    radii: dict[int, tuple[NDArray[np.float32], float]],
 ) -> ExtractionRequest | None:
-    """The second call's request when a new fact's nearest stored memory was not shown; else None."""
-    adds = [d for d in decisions if d.op == "ADD"]
+    """The second call's request when a new fact's nearest stored memory was not shown; else None.
+
+    Facts whose source message's shown neighbourhood provably holds every memory that close
+    (pipeline.coverage) need no lookup."""
+    adds = [
+        d
+        for d in decisions
+        if d.op == "ADD"
+        and not any(
+            coverage.covered(vectors[d.text], *radii[i], SECOND_CALL_SIMILARITY) for i in d.sources if i in radii
+        )
+    ]
     if not adds or not extract.facts_without_ref(reply):
         return None
     shown = {c.id for c in req.candidates}
