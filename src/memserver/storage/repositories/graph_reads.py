@@ -246,7 +246,7 @@ class GraphReads:
             WITH RECURSIVE named AS MATERIALIZED (
                 SELECT n.id FROM graph_nodes n
                 WHERE n.project_id = :project_id{ncond} AND (n.key = ANY(:keys) OR n.aliases && :names)
-                ORDER BY n.id LIMIT :max_named
+                LIMIT :max_named
             ), scope_size AS MATERIALIZED (
                 SELECT count(*)::float8 AS n FROM (
                     SELECT 1 FROM graph_relations c WHERE c.project_id = :project_id{ccond} LIMIT :cap
