@@ -26,6 +26,14 @@ end to end and is NOT a quality figure; point --url at a server with a real mode
 
     python -m bench.locomo_recall --mode B --conversations conv-26            # echo fake, ~1 minute
 
+Graph-aware search (`--graph 0.2,0.5`, mode B, private server only): the adds carry enable_graph=true and
+the echo fake also answers heuristic relations, (speaker, mentions, name) for each capitalised run of words
+that does not start a sentence (tests/fakes/openai_server.py `heuristic_mentions`: NOT a model's graph).
+The questions then also go, paired, to one more server per weight on the same database, started with
+MEMSERVER_SEARCH__GRAPH_WEIGHT=<w> (system "graph@<w>"; the plain "hybrid" server has the weight 0).
+
+    python -m bench.locomo_recall --mode B --graph 0.2,0.5 --conversations conv-26
+
 (from the repository root, with the project's virtualenv).
 """
 
@@ -234,7 +242,7 @@ async def search(
     client: httpx.AsyncClient, query: str, user: str, mode: str, covers: Covers = turn_of
 ) -> tuple[list[set[str]], float]:
     body = {"query": query, "filters": {"user_id": user}, "top_k": 50, "threshold": 0}
-    if mode != "hybrid":
+    if mode in MODES and mode != "hybrid":  # graph@w: hybrid, on the server with that weight
         body["retrieval"] = mode
     t0 = time.perf_counter()
     r = await client.post("/v3/memories/search/", json=body)
@@ -260,7 +268,9 @@ async def wait_event(client: httpx.AsyncClient, event_id: str, timeout_s: float 
     raise TimeoutError(f"event {event_id} did not finish in {timeout_s} s")
 
 
-async def ingest_inferred(client: httpx.AsyncClient, conv: dict[str, Any], user: str) -> list[dict[str, Any]]:
+async def ingest_inferred(
+    client: httpx.AsyncClient, conv: dict[str, Any], user: str, graph: bool = False
+) -> list[dict[str, Any]]:
     """Each exchange as one infer=true add through v3, in order; each event awaited before the next add
     (the next add must see the memories this one made). Returns one record per add."""
     records = []
@@ -274,6 +284,7 @@ async def ingest_inferred(client: httpx.AsyncClient, conv: dict[str, Any], user:
                 "infer": True,
                 "metadata": {"dia_ids": ex["dia_ids"], "session": ex["session"]},
                 "timestamp": ex["ts"],
+                **({"enable_graph": True} if graph else {}),
             },
         )
         r.raise_for_status()
@@ -352,18 +363,37 @@ def inferred_summary(records: list[dict[str, Any]], n_turns: int, seconds: float
     }
 
 
-async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int, mode: str = "A") -> dict[str, Any]:
+async def run(
+    url: str,
+    key: str,
+    convs: list[dict[str, Any]],
+    concurrency: int,
+    mode: str = "A",
+    graph_urls: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """graph_urls: system name ("graph@w") -> a server on the same database with that graph weight."""
     run_id = f"{int(time.time())}"
+    graph_urls = graph_urls or {}
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Token {key}"}, timeout=120, limits=limits
-    ) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=120, limits=limits)
+        )
+        clients = dict.fromkeys(MODES, client) | {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(base_url=u, headers={"Authorization": f"Token {key}"}, timeout=120, limits=limits)
+            )
+            for name, u in graph_urls.items()
+        }
+        modes = tuple(clients)
         users = {c["id"]: f"locomo-{c['id']}-{run_id}" for c in convs}
         n_turns = sum(len(c["turns"]) for c in convs)
         covers: Covers = turn_of
         t0 = time.perf_counter()
         if mode == "B":
-            per_conv = await asyncio.gather(*(ingest_inferred(client, c, users[c["id"]]) for c in convs))
+            per_conv = await asyncio.gather(
+                *(ingest_inferred(client, c, users[c["id"]], graph=bool(graph_urls)) for c in convs)
+            )
             ingest_s = time.perf_counter() - t0
             records = [r for rs in per_conv for r in rs]
             covers = provenance_covers({r["event_id"]: r["dia_ids"] for r in records})
@@ -395,18 +425,18 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int,
             "turns_per_s": round(n_turns / ingest_s, 1),
         }
         jobs = [(c, q) for c in convs for q in c["questions"]]
-        for retrieval in MODES:
-            await search(client, jobs[0][1]["q"], users[jobs[0][0]["id"]], retrieval, covers)  # warm
+        for retrieval in modes:
+            await search(clients[retrieval], jobs[0][1]["q"], users[jobs[0][0]["id"]], retrieval, covers)  # warm
         # Concurrency 1, quality and latency: every question goes to every mode back to back (the order
         # alternating), so the modes' latencies are paired and a noisy neighbour hits both alike.
-        rows: dict[str, list[tuple[int, dict[str, float]]]] = {m: [] for m in MODES}
-        lat1: dict[str, list[float]] = {m: [] for m in MODES}
+        rows: dict[str, list[tuple[int, dict[str, float]]]] = {m: [] for m in modes}
+        lat1: dict[str, list[float]] = {m: [] for m in modes}
         for i, (c, q) in enumerate(jobs):
-            for retrieval in MODES if i % 2 == 0 else MODES[::-1]:
-                covered, dt = await search(client, q["q"], users[c["id"]], retrieval, covers)
+            for retrieval in modes if i % 2 == 0 else modes[::-1]:
+                covered, dt = await search(clients[retrieval], q["q"], users[c["id"]], retrieval, covers)
                 rows[retrieval].append((q["cat"], score_covered(covered, q["gold"])))
                 lat1[retrieval].append(dt)
-        for mode in MODES:
+        for mode in modes:
             lat8: list[float] = []
             sem = asyncio.Semaphore(concurrency)
 
@@ -418,7 +448,7 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int,
                 lat8: list[float] = lat8,
             ) -> None:
                 async with sem:
-                    _, dt = await search(client, q["q"], users[c["id"]], mode, covers)
+                    _, dt = await search(clients[mode], q["q"], users[c["id"]], mode, covers)
                     lat8.append(dt)
 
             t1 = time.perf_counter()
@@ -443,6 +473,9 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int,
         # the same question, hybrid minus dense-only, at concurrency 1
         extra = [h - d for h, d in zip(lat1["hybrid"], lat1["semantic"], strict=True)]
         results["hybrid_over_semantic_ms"] = {"p50": nearest_rank(extra, 50), "p95": nearest_rank(extra, 95)}
+        for name in graph_urls:  # the same question, graph-aware minus plain hybrid, at concurrency 1
+            extra = [g - h for g, h in zip(lat1[name], lat1["hybrid"], strict=True)]
+            results[f"{name}_over_hybrid_ms"] = {"p50": nearest_rank(extra, 50), "p95": nearest_rank(extra, 95)}
     rows = [(q["cat"], score_question(bm25_rank(c["turns"], q["q"]), q["gold"])) for c in convs for q in c["questions"]]
     results["bm25"] = {"metrics": aggregate(rows)}
     return results
@@ -452,11 +485,15 @@ async def run(url: str, key: str, convs: list[dict[str, Any]], concurrency: int,
 # a private memserver when no URL is given
 # ----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def private_server(echo_llm: bool = False) -> Iterator[tuple[str, str]]:
-    """A private Postgres + `memserver serve` (the launcher the tests use); yields (URL, key).
+def private_server(
+    echo_llm: bool = False, graph_weights: tuple[float, ...] = ()
+) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """A private Postgres + `memserver serve` (the launcher the tests use); yields (URL, key, graph URLs).
 
     `echo_llm`: the server's LLM is the scripted OpenAI-compatible fake in echo mode (its own process):
-    one fact per user message, verbatim. It proves the infer=true plumbing; it is not a quality figure."""
+    one fact per user message, verbatim. It proves the infer=true plumbing; it is not a quality figure.
+    `graph_weights`: the fake also answers heuristic relations, and one more server per weight, on the same
+    database, searches with MEMSERVER_SEARCH__GRAPH_WEIGHT=<w> (graph URLs: "graph@<w>" -> its URL)."""
     import subprocess
     import sys
 
@@ -474,7 +511,16 @@ def private_server(echo_llm: bool = False) -> Iterator[tuple[str, str]]:
         if echo_llm:
             port = free_port()
             fake = subprocess.Popen(
-                [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--echo", "--keep-alive"],
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.fakes.openai_server",
+                    "--port",
+                    str(port),
+                    "--echo",
+                    "--keep-alive",
+                    *(["--heuristic-graph"] if graph_weights else []),
+                ],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
             )
@@ -485,13 +531,21 @@ def private_server(echo_llm: bool = False) -> Iterator[tuple[str, str]]:
                 "MEMSERVER_LLM__API_KEY": "sk-fake",
                 "MEMSERVER_LLM__MODEL": "echo",
             }
+        servers = []
         try:
-            server = start_server(url, run.workdir / "memserver.log", **env)
-            try:
-                yield server.url, key
-            finally:
-                stop_server(server)
+            servers.append(start_server(url, run.workdir / "memserver.log", **env))
+            graph_urls = {}
+            for w in graph_weights:
+                log = run.workdir / f"memserver-graph-{w}.log"
+                servers.append(start_server(url, log, **env, MEMSERVER_SEARCH__GRAPH_WEIGHT=str(w)))
+                graph_urls[f"graph@{w}"] = servers[-1].url
+            yield servers[0].url, key, graph_urls
         finally:
+            for server in servers:
+                stop_server(server)
+            if fake is not None:
+                fake.terminate()
+                fake.wait(10)
             if fake is not None:
                 fake.terminate()
                 fake.wait(10)
@@ -505,7 +559,8 @@ def table(results: dict[str, Any]) -> str:
         lines.insert(3, f"LLM: {results['meta'].get('llm')}")
     head = f"{'system':10s} {'frac@10':>8s} {'all@10':>7s} {'MRR':>6s}  " + " ".join(f"{'c' + c:>6s}" for c in "12345")
     lines.append(head)
-    for name in ("bm25", *MODES):
+    systems = ("bm25", *(k for k in results if (k in MODES or k.startswith("graph@")) and "metrics" in results[k]))
+    for name in systems:
         m = results[name]["metrics"]
         pooled = m["1-4"]
         cats = " ".join(f"{m[c]['frac@10']:6.3f}" if c in m else f"{'-':>6s}" for c in "12345")
@@ -513,7 +568,7 @@ def table(results: dict[str, Any]) -> str:
     lines += ["", "every k (frac@k / all@k), MRR, per group:", ""]
     head = f"{'system':10s} {'group':>5s} {'n':>4s} " + " ".join(f"{'@' + str(k):>11s}" for k in KS) + f" {'MRR':>6s}"
     lines.append(head)
-    for name in ("bm25", *MODES):
+    for name in systems:
         m = results[name]["metrics"]
         for group in ("1-4", "1", "2", "3", "4", "5"):
             if group not in m:
@@ -522,7 +577,7 @@ def table(results: dict[str, Any]) -> str:
             cells = " ".join(f"{g[f'frac@{k}']:.3f}/{g[f'all@{k}']:.3f}" for k in KS)
             lines.append(f"{name:10s} {group:>5s} {g['n']:4d} {cells} {g['mrr']:6.3f}")
     lines.append("")
-    for name in MODES:
+    for name in systems[1:]:
         lat = results[name]["latency_ms"]
         lines.append(
             f"{name:10s} latency ms "
@@ -531,6 +586,10 @@ def table(results: dict[str, Any]) -> str:
     extra = results.get("hybrid_over_semantic_ms")
     if extra:
         lines.append(f"hybrid minus semantic, same question, c1: p50 {extra['p50']} ms, p95 {extra['p95']} ms")
+    for name in systems[1:]:
+        extra = results.get(f"{name}_over_hybrid_ms")
+        if extra:
+            lines.append(f"{name} minus hybrid, same question, c1: p50 {extra['p50']} ms, p95 {extra['p95']} ms")
     ing = results["ingest"]
     lines.append(f"ingest: {ing['turns']} turns in {ing['seconds']} s = {ing['turns_per_s']} turns/s")
     inf = results.get("inferred")
@@ -564,8 +623,16 @@ def main() -> None:
         help="A: raw turns, infer=false (default). B: two-message exchanges, infer=true, scored by provenance "
         "(a private server gets the echo fake as its LLM: plumbing only, not a quality figure)",
     )
+    p.add_argument(
+        "--graph",
+        help="mode B, private server: comma-separated graph weights; adds build a heuristic graph and the "
+        "questions also go to one server per weight (MEMSERVER_SEARCH__GRAPH_WEIGHT)",
+    )
     p.add_argument("--out", type=Path, help="default bench/results/locomo.json (mode B: locomo-b.json)")
     args = p.parse_args()
+    weights = tuple(float(w) for w in args.graph.split(",")) if args.graph else ()
+    if weights and (args.mode != "B" or args.url):
+        raise SystemExit("--graph needs --mode B and a private server (no --url)")
     args.out = args.out or ROOT / "bench" / "results" / ("locomo-b.json" if args.mode == "B" else "locomo.json")
     only = set(args.conversations.split(",")) if args.conversations else None
     convs = load(args.data, only)
@@ -576,8 +643,8 @@ def main() -> None:
             raise SystemExit("--key (or MEMSERVER_KEY) is required with --url")
         results = asyncio.run(run(args.url, args.key, convs, args.concurrency, args.mode))
     else:
-        with private_server(echo_llm=args.mode == "B") as (url, key):
-            results = asyncio.run(run(url, key, convs, args.concurrency, args.mode))
+        with private_server(echo_llm=args.mode == "B", graph_weights=weights) as (url, key, graph_urls):
+            results = asyncio.run(run(url, key, convs, args.concurrency, args.mode, graph_urls))
     results["meta"] = {
         "mode": args.mode,
         "llm": None
@@ -588,11 +655,14 @@ def main() -> None:
         "data": str(args.data),
         "conversations": [c["id"] for c in convs],
         "questions": sum(len(c["questions"]) for c in convs),
+        "graph": "heuristic (speaker, mentions, name) relations from the echo fake; graph@w: search weight w"
+        if weights
+        else None,
         "when": datetime.now(UTC).isoformat(),
     }
-    print(table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
+    print(table(results))
     print(f"\nwrote {args.out}")
 
 

@@ -177,6 +177,18 @@ class SearchSettings(BaseModel):
         description="Memories added one after another to a scope within this many seconds are conversational "
         "neighbours for search.",
     )
+    graph_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="Graph-aware hybrid search: weight of the `graph` score of memories linked through current "
+        "relations to the entities a query names (0: off, no graph query; see bench/README.md for the measurement).",
+    )
+    graph_hops: int = Field(
+        2, ge=1, le=3, description="Graph-aware search: relations walked away from a named entity, at most."
+    )
+    graph_fanout: int = Field(
+        20, ge=1, le=100, description="Graph-aware search: relations followed per entity (newest first), at most."
+    )
 
 
 class GraphSettings(BaseModel):

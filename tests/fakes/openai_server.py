@@ -80,6 +80,7 @@ class FakeOpenAI:
     chat_script: Callable[[dict[str, Any]], str] | None = None  # request body -> reply content
     echo: bool = False  # echo extractor: one ADD fact per message of the requested speaker
     mem0_echo: bool = False  # answer Mem0 OSS's extraction prompt: one memory per user message, Mem0's format
+    heuristic_graph: bool = False  # echo with graph on: "Speaker: text" facts mention the text's names (see below)
     keep_alive: bool = False  # HTTP/1.1 persistent connections (default HTTP/1.0: one connection per request)
     stats: dict[str, float] = field(default_factory=dict)  # what /v1/_stats answers (see `count`)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -162,7 +163,7 @@ class FakeOpenAI:
         if self.mem0_echo and _is_mem0_prompt(body):
             return mem0_echo_extractor(body)
         if self.echo:
-            return echo_extractor(body)
+            return echo_extractor(body, heuristic_graph=self.heuristic_graph)
         return "{}"
 
     def embedding_requests(self) -> list[dict[str, Any]]:
@@ -172,7 +173,7 @@ class FakeOpenAI:
         return [r for r in self.requests if r["path"].endswith("/chat/completions")]
 
 
-def echo_extractor(body: dict[str, Any]) -> str:
+def echo_extractor(body: dict[str, Any], *, heuristic_graph: bool = False) -> str:
     """An extraction reply with one ADD fact per message of the requested speaker, citing its own index.
 
     It reads memserver's prompt format (pipeline/extract.py): the "Extract facts stated by:" line and the
@@ -181,7 +182,9 @@ def echo_extractor(body: dict[str, Any]) -> str:
 
     With graph memory on (the system prompt says "Graph memory is on"), a message of the form
     "Source relationship words Target." (two capitalised names around lower-case words, e.g. "Maria works
-    at Acme.") also gives its fact the relation (Source, relationship_words, Target).
+    at Acme.") also gives its fact the relation (Source, relationship_words, Target). With `heuristic_graph`,
+    any other "Speaker: text" message (LoCoMo's turns) gives (Speaker, mentions, Name) for each name of the
+    text (`heuristic_mentions`): heuristic entities for benches, NOT what a model would extract.
     """
     users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
     prompt = _message_text(users[-1]) if users else ""
@@ -204,7 +207,11 @@ def echo_extractor(body: dict[str, Any]) -> str:
     )
     facts = [
         {"text": text, "speaker": speaker, "sources": [index], "categories": [], "action": "ADD"}
-        | ({"relations": _echo_relations(text)} if graph else {})
+        | (
+            {"relations": _echo_relations(text) or (heuristic_mentions(text) if heuristic_graph else [])}
+            if graph
+            else {}
+        )
         for index, role, text in blocks
         if role == speaker and text
     ]
@@ -246,11 +253,52 @@ def mem0_echo_extractor(body: dict[str, Any]) -> str:
 _RELATION_TEXT = re.compile(r"^([A-Z][\w-]*) ([a-z][a-z ]*?) ([A-Z][\w-]*)\.?$")
 
 
+def _relations(text: str, heuristic_graph: bool) -> list[dict[str, str]]:
+    return _echo_relations(text) or (heuristic_mentions(text) if heuristic_graph else [])
+
+
 def _echo_relations(text: str) -> list[dict[str, str]]:
     match = _RELATION_TEXT.match(text.strip())
     if not match:
         return []
     return [{"source": match.group(1), "relationship": match.group(2), "target": match.group(3)}]
+
+
+_SPEAKER = re.compile(r"^([A-Z][\w-]*): (.+)$", re.S)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_NOT_NAMES = frozenset(
+    ["I", "I'm", "I've", "I'll", "I'd", "OK", "Ok", "Oh", "Hey", "Hi", "Yes", "Yeah", "No", "Wow", "Thanks", "Thank"]
+)
+
+
+def heuristic_mentions(text: str) -> list[dict[str, str]]:
+    """Heuristic entities of a "Speaker: text" message: (Speaker, mentions, Name) for each run of capitalised
+    words of the text that does not start a sentence ("Caroline: I went to the LGBTQ support group in New
+    York." -> LGBTQ, New York), possessive and punctuation stripped, a few interjections and "I" skipped.
+
+    Deterministic and crude on purpose: it gives graph-aware search a graph to walk on LoCoMo without a
+    model; it is not what an LLM would extract (no types, no relationships but `mentions`).
+    """
+    match = _SPEAKER.match(text.strip())
+    if not match:
+        return []
+    speaker, body = match.group(1), match.group(2)
+    names: list[str] = []
+    for sentence in _SENTENCE.split(body):
+        words = [w.strip('.,;:!?"()[]') for w in sentence.split()]
+        run: list[str] = []
+        for i, word in enumerate([*words, ""]):
+            w = word[:-2] if word.endswith(("'s", "’s")) else word
+            if i > 0 and w[:1].isupper() and w not in _NOT_NAMES:
+                run.append(w)
+                if w == word:  # a possessive ends the name
+                    continue
+            if run:
+                name = " ".join(run)
+                if name != speaker and name not in names:
+                    names.append(name)
+                run = []
+    return [{"source": speaker, "relationship": "mentions", "target": n} for n in names]
 
 
 @contextmanager
@@ -318,6 +366,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--mem0-echo", action="store_true", help="answer Mem0 OSS's extraction prompt: one memory per user message"
     )
+    parser.add_argument(
+        "--heuristic-graph",
+        action="store_true",
+        help="with --echo and graph on: (speaker, mentions, name) relations for the names of 'Speaker: text' turns",
+    )
     parser.add_argument("--keep-alive", action="store_true", help="HTTP/1.1 persistent connections")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before every answer (a slow LLM)")
     parser.add_argument("--reject-json-schema", type=int, default=None, help="status for json_schema requests")
@@ -326,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         dim=args.dim,
         echo=args.echo,
         mem0_echo=args.mem0_echo,
+        heuristic_graph=args.heuristic_graph,
         keep_alive=args.keep_alive,
         delay_s=args.delay_ms / 1000,
         reject_json_schema=args.reject_json_schema,

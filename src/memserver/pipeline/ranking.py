@@ -16,7 +16,9 @@ mentions, when it was recorded, its scope and insertion order. From those:
   share of the query that the memory matches, in [0, 1];
 * entity: the share of the names in the query that the memory mentions;
 * time: whether the memory was recorded in a period the query names (or in, or a week before the
-  end of, a month it names).
+  end of, a month it names);
+* graph (graph-aware search, weight 0 unless configured): how closely a relation of the memory links it
+  to an entity the query names (scored by storage: `GraphReads.memory_scores`).
 
 total = the weighted sum (weights in `Weights`) + `neighbour` x the best neighbour's sum, and the
 reported score is tanh(total): a fixed 0..1 scale whatever the query or the collection. A purely
@@ -48,6 +50,7 @@ class Weights:
     entity: float = 0.2
     time: float = 0.2
     neighbour: float = 0.2
+    graph: float = 0.0
     # BM25 term saturation and length normalisation. b = 0: memories are a sentence or two, and a
     # longer one is no less about a word it contains (on LoCoMo, b = 0.75 loses 1.2 points of frac@10).
     k1: float = 1.0
@@ -73,10 +76,12 @@ class Evidence:
     terms: NDArray[np.int64]  # bit k: its text contains the query's k-th term; bit k + 8: its metadata does
     names: NDArray[np.float64]  # share of the query's names it mentions
     query_terms: int  # distinct stemmed terms in the query (at most MAX_TERMS)
+    graph: NDArray[np.float64] | None = None  # graph score (0..1); None: no memory has one
 
     @classmethod
-    def from_columns(cls, columns: list[list[Any]], query_terms: int) -> Evidence:
-        """Columns (seq, scope, created, cos, length, terms, names), each one value per memory."""
+    def from_columns(cls, columns: list[list[Any]], query_terms: int, graph: list[float] | None = None) -> Evidence:
+        """Columns (seq, scope, created, cos, length, terms, names), each one value per memory; `graph`
+        likewise, when the query names graph entities."""
         seq, scope, created, cos, length, terms, names = columns
         return cls(
             seq=np.asarray(seq, dtype=np.int64),
@@ -87,6 +92,7 @@ class Evidence:
             terms=np.asarray(terms, dtype=np.int64),
             names=np.asarray(names, dtype=np.float64),
             query_terms=query_terms,
+            graph=None if graph is None else np.asarray(graph, dtype=np.float64),
         )
 
 
@@ -99,6 +105,7 @@ class Scored:
     entity: float
     temporal: float
     context: float
+    graph: float = 0.0
 
 
 def rank(
@@ -182,7 +189,8 @@ def rank(
     )
     entity = weights.entity * ev.names[order]
     temporal = weights.time * _in_time(t, periods, months)
-    base = semantic + keyword + entity + temporal
+    graph = weights.graph * ev.graph[order] if ev.graph is not None else np.zeros(n)
+    base = semantic + keyword + entity + temporal + graph
     # a memory is also partly as relevant as its best neighbour
     context = weights.neighbour * np.maximum(vp1 * shifted(base, 1), vn1 * shifted(base, -1))
     total = base + context
@@ -197,6 +205,7 @@ def rank(
             entity=float(entity[i]),
             temporal=float(temporal[i]),
             context=float(context[i]),
+            graph=float(graph[i]),
         )
         for i in best
     ]

@@ -2,6 +2,8 @@
 
 Dense-only search is one statement. Hybrid search is two: the evidence for every memory in the
 scope (or the candidates of a large one), ranked here (`pipeline.ranking`), then the winners' rows.
+Graph-aware search (`graph_weight` > 0) adds one before them when the query names something and the
+filter names an entity scope: the graph scores of the memories linked to the entities the query names.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
+from memserver.services import graph as graph_service
 from memserver.services.settings import project_settings
-from memserver.storage.db import Database
+from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
+from memserver.storage.repositories.graph_reads import GraphReads
 from memserver.storage.repositories.reads import ReadRepository
 from memserver.storage.repositories.search import SearchRepository
 from memserver.types import Principal
@@ -36,6 +40,8 @@ RERANK_WINDOW = 100  # rerank reorders at most this many of the best hits
 # Ranking an evidence set this large costs milliseconds of numpy: run it on a worker thread so other
 # requests keep being served meanwhile. Smaller sets rank faster than a thread hop.
 OFFLOAD_ROWS = 2_000
+# Graph-aware search: a relation one step further from a named entity counts this much less.
+GRAPH_HOP_DECAY = 0.5
 
 
 @dataclass
@@ -62,6 +68,9 @@ class Hit:
 class SearchConfig:
     exact_scan_limit: int = 20_000
     neighbour_gap_s: float = 3600.0
+    graph_weight: float = 0.0  # graph-aware search off unless configured (internal searches leave it off)
+    graph_hops: int = 2
+    graph_fanout: int = 20
 
 
 def _weights(req: SearchInput) -> Weights:
@@ -117,6 +126,7 @@ async def search_project(
             hits = [_dense_hit(r) for r in rows]
         else:
             h = query_understanding.hints(req.query)
+            graph = await _graph_scores(conn, project_id, req, h.names, config)
             ids, evidence, nterms = await repo.hybrid_evidence(
                 project_id,
                 where,
@@ -128,17 +138,17 @@ async def search_project(
             )
             rank = functools.partial(
                 ranking.rank,
-                ranking.Evidence.from_columns(evidence, nterms),
+                ranking.Evidence.from_columns(evidence, nterms, [graph.get(i, 0.0) for i in ids] if graph else None),
                 periods=[(a.timestamp(), z.timestamp()) for a, z in h.periods],
                 months=h.months,
-                weights=_weights(req),
+                weights=replace(_weights(req), graph=config.graph_weight),
                 gap_s=config.neighbour_gap_s,
                 limit=pool,
             )
             scored = await asyncio.to_thread(rank) if len(ids) > OFFLOAD_ROWS else rank()
             scored = [s for s in scored if s.total > 0]
             by_id = await repo.rows(project_id, [ids[s.index] for s in scored])
-            hits = [_hybrid_hit(by_id[ids[s.index]], s) for s in scored if ids[s.index] in by_id]
+            hits = [_hybrid_hit(by_id[ids[s.index]], s, bool(graph)) for s in scored if ids[s.index] in by_id]
     if decay:
         hits = await _decay(db, project_id, hits)
     if req.rerank:
@@ -168,18 +178,47 @@ def _dense_hit(r: DenseHitRow) -> Hit:
     return Hit(row=r, score=score, breakdown={"semantic": score, "bm25": 0.0, "entity": 0.0})
 
 
-def _hybrid_hit(row: MemoryRow, s: ranking.Scored) -> Hit:
-    return Hit(
-        row=row,
-        score=round(math.tanh(s.total), 6),  # compared with thresholds exactly as reported
-        breakdown={
-            "semantic": s.semantic,
-            "bm25": s.keyword,
-            "entity": s.entity,
-            "temporal": s.temporal,
-            "context": s.context,
-        },
+async def _graph_scores(
+    conn: Connection, project_id: uuid.UUID, req: SearchInput, names: list[str], config: SearchConfig
+) -> dict[uuid.UUID, float]:
+    """Graph-aware search: memory id -> graph score, or {} (no query at all) when the feature is off, the
+    query names nothing capitalised, or the filter names no entity scope (graph reads never read them all)."""
+    if config.graph_weight <= 0 or req.retrieval != "hybrid" or not names:
+        return {}
+    ids = graph_service.entity_ids(req.node)
+    if not ids:
+        return {}
+    return await GraphReads(conn).memory_scores(
+        project_id,
+        ids,
+        graph_service.query_grams(req.query),
+        _written_grams(req.query),
+        hops=config.graph_hops,
+        fanout=config.graph_fanout,
+        hop_decay=GRAPH_HOP_DECAY,
     )
+
+
+def _written_grams(query: str) -> list[str]:
+    """The query's runs of 1..MAX_GRAM words as written (aliases are stored as written)."""
+    words = [w.strip(".,;:!?\"'()[]") for w in query.split()]
+    words = [w for w in words if w]
+    n = graph_service.MAX_GRAM
+    return list(dict.fromkeys(" ".join(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)))
+
+
+def _hybrid_hit(row: MemoryRow, s: ranking.Scored, graph: bool) -> Hit:
+    breakdown = {
+        "semantic": s.semantic,
+        "bm25": s.keyword,
+        "entity": s.entity,
+        "temporal": s.temporal,
+        "context": s.context,
+    }
+    if graph:  # the query named graph entities: every hit says how much the graph gave it (often 0)
+        breakdown["graph"] = s.graph
+    # the score is compared with thresholds exactly as reported
+    return Hit(row=row, score=round(math.tanh(s.total), 6), breakdown=breakdown)
 
 
 def _diversify(hits: list[Hit], k: int) -> list[Hit]:

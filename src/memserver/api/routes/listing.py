@@ -256,6 +256,9 @@ async def _run_search(state: StateDep, principal: Principal, body: SearchRequest
     config = search.SearchConfig(
         exact_scan_limit=state.settings.search.exact_scan_limit,
         neighbour_gap_s=state.settings.search.neighbour_gap_s,
+        graph_weight=state.settings.search.graph_weight,
+        graph_hops=state.settings.search.graph_hops,
+        graph_fanout=state.settings.search.graph_fanout,
     )
     hits = await search.search(state.db, state.providers, principal, _search_input(body, version=version), config)
     return [

@@ -23,6 +23,10 @@ from memserver.storage.db import VECTOR_PARAM
 # project-wide HNSW index for a small scope would read far more entities than the scope has. A larger scope
 # uses the HNSW index (iterative scans keep the filter). The size is counted only up to the limit.
 EXACT_LIMIT = 2000
+# Graph-aware search: at most this many entities named by one query start a walk, and relation counts (the
+# IDF of an entity) stop at IDF_CAP: past it, an entity is as common as the scope is large.
+MAX_NAMED = 10
+IDF_CAP = 10_000
 
 _SELECT = """
     SELECT r.id, s.name AS source, s.type AS source_type, r.relationship, t.name AS target,
@@ -186,6 +190,96 @@ class GraphReads:
             },
         )
         return [record(r, round(max(0.0, min(1.0, float(r.score))), 6)) for r in rows]
+
+    async def memory_scores(
+        self,
+        project_id: uuid.UUID,
+        ids: Mapping[str, str],
+        keys: Sequence[str],
+        names: Sequence[str],
+        *,
+        hops: int,
+        fanout: int,
+        hop_decay: float,
+    ) -> dict[uuid.UUID, float]:
+        """Graph-aware search: memory id -> 0..1 graph score, from the neighbourhood of the entities the query
+        names (`keys`: normalised word n-grams matched against entity names; `names`: n-grams as written,
+        matched against aliases).
+
+        A walk from each named entity along current relations (not retired, not invalidated), `fanout`
+        newest per entity and side, up to `hops` relations away. A relation touching an entity reached at
+        hop h scores w(entity): w(named) = idf(named), w(next) = w(prev) x hop_decay x idf(next); a memory
+        scores its best relation. idf(e) = ln((N + 1) / df) / ln(N + 1), N the scope's relations (retired
+        included: an index-only count) and df the entity's unretired ones, both counted up to IDF_CAP: 1 for
+        an entity in one relation, about 0 for one in all of them (a speaker named in every message carries
+        no signal).
+        """
+        ncond, params = eq_filter(ids, "n")
+        rcond, rparams = eq_filter(ids, "r")
+        ccond, _ = eq_filter(ids, "c")
+        edges = f"""
+            SELECT e.memory_id, e.other FROM (
+                (SELECT r.memory_id, r.target_id AS other, r.created_at FROM graph_relations r
+                 WHERE r.source_id = {{node}} AND r.expired_at IS NULL AND (r.invalid_at IS NULL OR r.invalid_at > now())
+                   AND r.project_id = :project_id{rcond}
+                 ORDER BY r.created_at DESC LIMIT :fanout)
+                UNION ALL
+                (SELECT r.memory_id, r.source_id AS other, r.created_at FROM graph_relations r
+                 WHERE r.target_id = {{node}} AND r.expired_at IS NULL AND (r.invalid_at IS NULL OR r.invalid_at > now())
+                   AND r.project_id = :project_id{rcond}
+                 ORDER BY r.created_at DESC LIMIT :fanout)
+            ) e ORDER BY e.created_at DESC LIMIT :fanout
+        """
+        idf = """
+            SELECT CASE WHEN s.n < 2 THEN 1.0::float8
+                        ELSE greatest(0.0, ln((s.n + 1) / greatest(d.df, 1)) / ln(s.n + 1)) END AS w
+            FROM scope_size s, (SELECT count(*)::float8 AS df FROM (
+                SELECT 1 FROM graph_relations d WHERE d.source_id = {node} AND d.expired_at IS NULL
+                UNION ALL SELECT 1 FROM graph_relations d WHERE d.target_id = {node} AND d.expired_at IS NULL
+                LIMIT :cap
+            ) y) d
+        """
+        # The walk's rows are relations: (memory, the entity at its far end, hop, weight). CTEs are read
+        # lazily: when the query names no entity of the scope, nothing past `named` runs.
+        stmt = text(
+            f"""
+            WITH RECURSIVE named AS MATERIALIZED (
+                SELECT n.id FROM graph_nodes n
+                WHERE n.project_id = :project_id{ncond} AND (n.key = ANY(:keys) OR n.aliases && :names)
+                LIMIT :max_named
+            ), scope_size AS MATERIALIZED (
+                SELECT count(*)::float8 AS n FROM (
+                    SELECT 1 FROM graph_relations c WHERE c.project_id = :project_id{ccond} LIMIT :cap
+                ) x
+            ), walk (memory_id, other, hop, weight) AS (
+                SELECT e.memory_id, e.other, 0, idf.w
+                FROM named CROSS JOIN LATERAL ({idf.format(node="named.id")}) idf
+                CROSS JOIN LATERAL ({edges.format(node="named.id")}) e
+                UNION ALL
+                SELECT e.memory_id, e.other, w.hop + 1, w.weight * :hop_decay * idf.w
+                FROM walk w CROSS JOIN LATERAL ({idf.format(node="w.other")}) idf
+                CROSS JOIN LATERAL ({edges.format(node="w.other")}) e
+                WHERE w.hop + 1 < :hops AND w.weight > 0
+            )
+            SELECT memory_id, max(weight) AS score FROM walk WHERE memory_id IS NOT NULL GROUP BY memory_id
+            """
+        )
+        params.update(rparams)
+        rows = await self.conn.execute(
+            stmt,
+            {
+                "project_id": project_id,
+                "keys": list(keys),
+                "names": list(names),
+                "max_named": MAX_NAMED,
+                "cap": IDF_CAP,
+                "fanout": fanout,
+                "hops": hops,
+                "hop_decay": hop_decay,
+                **params,
+            },
+        )
+        return {r.memory_id: round(max(0.0, min(1.0, float(r.score))), 6) for r in rows}
 
     async def scope_relations(self, project_id: uuid.UUID, scope: Scope) -> list[RelationRecord]:
         """Every relation of exactly this scope, current and retired (what the Neo4j mirror copies)."""
