@@ -220,6 +220,31 @@ async def measure(url: str, key: str, users: int, queries: int, adds: int, seed:
     return out
 
 
+async def reuse_tenant(url: str) -> tuple[uuid.UUID, str]:
+    """The loaded project of a previous run, and a new key for it."""
+    import asyncpg
+
+    from memserver.services import tenants
+    from memserver.storage.db import Database
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT o.name AS org, p.name AS project, p.id FROM projects p JOIN orgs o ON o.id = p.org_id "
+            "WHERE o.name = 'bench' AND p.name LIKE 'scale-%'"
+        )
+    finally:
+        await conn.close()
+    if row is None:
+        raise SystemExit("--reuse: no project of a previous bench.scale run in this database")
+    db = Database(url)
+    try:
+        _, key = await tenants.create_key(db, row["org"], row["project"], "scale-reuse", tenants.DEFAULT_EMAIL)
+        return row["id"], key
+    finally:
+        await db.dispose()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1_000_000, help="memories in the project")
@@ -236,6 +261,12 @@ def main() -> None:
     )
     p.add_argument("--pg-conf", action="append", default=None, help="postgresql.conf line (repeatable)")
     p.add_argument("--workdir", type=Path, default=None, help="keep the database here (default: a temp dir)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure again on the database a previous run left in --workdir (no load; its load figures are "
+        "copied from the previous --out)",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = p.parse_args()
 
@@ -245,6 +276,8 @@ def main() -> None:
     from memserver.storage.db import Database
     from memserver.storage.embedded import EmbeddedPostgres
 
+    if args.reuse and (args.workdir is None or not (args.workdir / "pg").exists()):
+        p.error("--reuse needs the --workdir of a previous run")
     load_start = os.getloadavg()
     tmp = tempfile.TemporaryDirectory(prefix="memserver-scale-", dir="/tmp") if args.workdir is None else None
     work = Path(tmp.name) if tmp else args.workdir
@@ -254,19 +287,24 @@ def main() -> None:
     server = None
     try:
         url = pg.url()
-        migrate.upgrade(url, DIM)
+        if args.reuse:
+            project_id, key = asyncio.run(reuse_tenant(url))
+            load = {**json.loads(args.out.read_text())["load"], "reused": True} if args.out.exists() else {}
+        else:
+            migrate.upgrade(url, DIM)
 
-        async def tenant() -> tuple[uuid.UUID, str]:
-            db = Database(url)
-            try:
-                return await tenants.create_tenant_with_key(db, "bench", f"scale-{time.time_ns()}")
-            finally:
-                await db.dispose()
+            async def tenant() -> tuple[uuid.UUID, str]:
+                db = Database(url)
+                try:
+                    return await tenants.create_tenant_with_key(db, "bench", f"scale-{time.time_ns()}")
+                finally:
+                    await db.dispose()
 
-        project_id, key = asyncio.run(tenant())
+            project_id, key = asyncio.run(tenant())
+            dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+            print(f"bulk loading {args.n} memories for {args.users} users", file=sys.stderr)
+            load = asyncio.run(bulk_load(dsn, project_id, args.n, args.users, args.batch, args.seed))
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        print(f"bulk loading {args.n} memories for {args.users} users", file=sys.stderr)
-        load = asyncio.run(bulk_load(dsn, project_id, args.n, args.users, args.batch, args.seed))
         env = {"MEMSERVER_EMBEDDER__CACHE_SIZE": "0"}
         if args.exact_scan_limit is not None:
             env["MEMSERVER_SEARCH__EXACT_SCAN_LIMIT"] = str(args.exact_scan_limit)

@@ -24,6 +24,7 @@ from pgvector import Vector
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Integer,
     Text,
     and_,
     bindparam,
@@ -64,7 +65,7 @@ class SearchRepository:
     def _scope_size(self, conds: list[Any], cap: int) -> tuple[Any, ColumnElement[bool]]:
         """A one-row CTE with the scope's size, counted only up to cap + 1 (an index scan at most that
         long), and the condition "the scope is small enough to scan whole"."""
-        capped = select(literal(1)).select_from(M).where(and_(true(), *conds)).limit(cap + 1).subquery()
+        capped = select(literal(1)).select_from(M).where(and_(true(), *conds)).limit(_inline(cap + 1)).subquery()
         size = select(func.count().label("n")).select_from(capped).cte("scope_size").prefix_with("MATERIALIZED")
         return size, select(size.c.n).scalar_subquery() <= cap
 
@@ -93,13 +94,13 @@ class SearchRepository:
             select(*READ_COLUMNS, distance.label("distance"))
             .where(and_(true(), *conds), small)
             .order_by(distance + 0)
-            .limit(limit)
+            .limit(_inline(limit))
         )
         ann = (
             select(*READ_COLUMNS, distance.label("distance"))
             .where(and_(true(), *conds), ~small)
             .order_by(distance)
-            .limit(limit)
+            .limit(_inline(limit))
         )
         both = union_all(scan, ann).cte("nearest").prefix_with("MATERIALIZED")
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
@@ -130,7 +131,7 @@ class SearchRepository:
             select(M.c.id, distance.label("distance"))
             .where(and_(true(), *self._conds(project_id, where, False)))
             .order_by(distance + 0)
-            .limit(k)
+            .limit(_inline(k))
             .lateral("near")
         )
         stmt = select(queries.c.n, near.c.id, near.c.distance).select_from(queries.join(near, true()))
@@ -175,14 +176,14 @@ class SearchRepository:
         per_word = (
             select(M.c.id)
             .where(and_(true(), *conds), ~small, M.c.tsv.op("@@")(literal_column("terms.q[words.k]")))
-            .limit(per_term)
+            .limit(_inline(per_term))
             .lateral("per_word")
         )
         pool = select(per_word.c.id).select_from(words.join(terms, true()).join(per_word, true())).subquery()
         by_text = (
             select(M.c.id).where(M.c.id.in_(select(pool.c.id))).order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
         )
-        ids = union(by_vector.limit(candidates), by_text.limit(candidates)).subquery()
+        ids = union(by_vector.limit(_inline(candidates)), by_text.limit(_inline(candidates))).subquery()
         scored = union_all(
             columns.where(and_(true(), *conds), small),
             columns.where(M.c.id.in_(select(ids.c.id)), ~small),
@@ -240,6 +241,18 @@ _EVIDENCE: tuple[ColumnElement[Any], ...] = (
     func.length(M.c.tsv).label("dl"),
     literal_column(_TERMS_MASK).label("terms_mask"),
 )
+def _inline(n: int) -> Any:
+    """A LIMIT written into the SQL text, not sent as a parameter.
+
+    Search statements run as prepared statements with generic plans (planned once, `Database.connect(
+    generic_plans=True)`), and a generic plan cannot see a parameter's value: it assumed the candidate
+    union could be 100k rows and hash-joined it against a sequential scan of the whole table, 640 ms per
+    project-wide hybrid search at 1M memories against 140 ms with the limits visible (bench.scale). The
+    values are a handful of fixed settings, so the statement cache stays small.
+    """
+    return bindparam(None, n, type_=Integer, literal_execute=True)
+
+
 _ROWS_BY_ID = select(*READ_COLUMNS).where(
     M.c.project_id == bindparam("project_id"), M.c.id == func.any(bindparam("ids"))
 )  # built once: the winners' rows
