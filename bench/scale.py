@@ -12,8 +12,9 @@ then answers over HTTP:
 - single-message verbatim adds to random users, p50/p95;
 - disk (database, table, each index) and RAM (server RSS, Postgres shared_buffers), also per million.
 
-    .venv/bin/python bench/scale.py --n 1000000 --users 10000      # the 1M run (see bench/README.md)
-    .venv/bin/python bench/scale.py --n 20000 --users 200          # small size (what ran here)
+    .venv/bin/python -m bench.scale --n 1000000 --users 10000 --workdir DIR --pg-conf ...  # the 1M run
+    .venv/bin/python -m bench.scale --reuse --workdir DIR ...      # measure again, no load (same DIR)
+    .venv/bin/python -m bench.scale --n 20000 --users 200          # a small size, minutes
 """
 
 from __future__ import annotations
