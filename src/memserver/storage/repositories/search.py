@@ -241,6 +241,8 @@ _EVIDENCE: tuple[ColumnElement[Any], ...] = (
     func.length(M.c.tsv).label("dl"),
     literal_column(_TERMS_MASK).label("terms_mask"),
 )
+
+
 def _inline(n: int) -> Any:
     """A LIMIT written into the SQL text, not sent as a parameter.
 
