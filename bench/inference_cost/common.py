@@ -10,7 +10,15 @@ from typing import Any
 
 from harness.stats import percentile
 
-FAKE_KEYS = ("chat_requests", "prompt_tokens", "completion_tokens", "prompt_chars", "chat_handling_ms")
+FAKE_KEYS = (
+    "chat_requests",
+    "embedding_requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_chars",
+    "chat_handling_ms",
+    "embedding_handling_ms",
+)
 
 
 def fake_stats(llm_base_url: str) -> dict[str, float]:
@@ -24,12 +32,15 @@ def fake_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, f
 
 
 def add_record(wall_s: float, cpu_s: float, fake: dict[str, float], statements: int, **extra: Any) -> dict[str, Any]:
-    """One add's costs; `own_ms` = wall time minus the fake's handling of the chat requests of this add."""
+    """One add's costs; `own_ms` = wall time minus the fake's handling of this add's provider requests (chat,
+    and embeddings when the embedder is the fake's too: `--remote-embedder`)."""
     wall_ms = wall_s * 1000
+    provider_ms = fake["chat_handling_ms"] + fake.get("embedding_handling_ms", 0.0)
     return {
         "wall_ms": round(wall_ms, 3),
         "llm_ms": round(fake["chat_handling_ms"], 3),
-        "own_ms": round(wall_ms - fake["chat_handling_ms"], 3),
+        "embedding_ms": round(fake.get("embedding_handling_ms", 0.0), 3),
+        "own_ms": round(wall_ms - provider_ms, 3),
         "cpu_ms": round(cpu_s * 1000, 3),
         "llm_calls": int(fake["chat_requests"]),
         "prompt_tokens": int(fake["prompt_tokens"]),
@@ -49,7 +60,7 @@ def summarize(adds: list[dict[str, Any]]) -> dict[str, Any]:
         return [float(a[key]) for a in adds if a.get(key) is not None]
 
     out: dict[str, Any] = {"adds": len(adds)}
-    for key in ("own_ms", "wall_ms", "llm_ms", "cpu_ms"):
+    for key in ("own_ms", "wall_ms", "llm_ms", "embedding_ms", "cpu_ms"):
         vals = col(key)
         out[f"{key}_p50"] = round(percentile(vals, 0.50), 2)
         out[f"{key}_p95"] = round(percentile(vals, 0.95), 2)

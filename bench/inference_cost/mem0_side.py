@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--collection", default="mem0_infer_bench")
     p.add_argument("--torch-threads", type=int, help="torch.set_num_threads (default: torch's own, the cores)")
+    p.add_argument("--embedder-base-url", help="embed through this OpenAI-compatible URL instead of local MiniLM")
     return p.parse_args(argv)
 
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         collection=args.collection,
         model_path=default_model_path(),
         llm_base_url=args.llm_base_url,
+        embedder_base_url=args.embedder_base_url,
     )
     drop_collection(args.database_url, args.collection)
     memory, config = build_memory(ns, history_dir)

@@ -67,6 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "its OpenMP threads thrash and Mem0's time balloons: 1 shows the calmer case)",
     )
     p.add_argument("--embedder-cache", action="store_true", help="keep memserver's embedding cache (default: off)")
+    p.add_argument(
+        "--remote-embedder",
+        action="store_true",
+        help="both systems embed through the fake's OpenAI-compatible /embeddings (instant, deterministic) "
+        "instead of the local MiniLM, and its handling time is subtracted like the LLM's: the systems' own "
+        "overhead without embedding compute",
+    )
     p.add_argument("--keep", action="store_true", help="keep the run directory (Postgres, logs)")
     p.add_argument(
         "--profile",
@@ -262,6 +269,8 @@ def mem0_side(
     out: Path,
     profile: Path | None = None,
     torch_threads: int | None = None,
+    *,
+    remote_embedder: bool = False,
 ) -> dict[str, Any]:
     cmd = [
         py, "-m", "bench.inference_cost.mem0_side",
@@ -270,6 +279,8 @@ def mem0_side(
     ]  # fmt: skip
     if torch_threads:
         cmd += ["--torch-threads", str(torch_threads)]
+    if remote_embedder:
+        cmd += ["--embedder-base-url", llm_url]
     spy = Path(sys.executable).with_name("py-spy")
     if profile is not None and spy.exists():  # the whole peer process, imports included
         profile.mkdir(parents=True, exist_ok=True)
@@ -287,10 +298,11 @@ def mem0_side(
 # report
 # ----------------------------------------------------------------------------------------------
 ROWS = [
-    ("own time p50 ms (wall - fake LLM)", "own_ms_p50"),
+    ("own time p50 ms (wall - fake providers)", "own_ms_p50"),
     ("own time p95 ms", "own_ms_p95"),
     ("wall time p50 ms", "wall_ms_p50"),
     ("fake LLM handling p50 ms", "llm_ms_p50"),
+    ("fake embedder handling p50 ms (--remote-embedder)", "embedding_ms_p50"),
     ("CPU ms per add, own process", "cpu_ms_mean"),
     ("DB statements per add (pg_stat_statements)", "db_statements_mean"),
     ("DB time per add ms (plan + execute)", "db_ms_mean"),
@@ -334,7 +346,7 @@ def table(result: dict[str, Any]) -> str:
         f"Inference cost per add, LLM excluded: {ms['adds']} two-message exchanges of "
         f"{result['workload']['conversation']}, one user, sequential",
         "",
-        f"{'':44s} {'memserver':>10s} {'Mem0 OSS':>10s} {'ratio':>7s}",
+        f"{'':50s} {'memserver':>10s} {'Mem0 OSS':>10s} {'ratio':>7s}",
     ]
 
     def cell(v: Any) -> str:
@@ -342,7 +354,7 @@ def table(result: dict[str, Any]) -> str:
 
     for label, key in ROWS:
         r = ratio.get(key)
-        lines.append(f"{label:44s} {cell(ms.get(key))} {cell(m0.get(key))} {(f'{r:7.3f}' if r else '      -')}")
+        lines.append(f"{label:50s} {cell(ms.get(key))} {cell(m0.get(key))} {(f'{r:7.3f}' if r else '      -')}")
     extra = []
     if m0:
         extra.append(
@@ -386,7 +398,8 @@ def main(argv: list[str] | None = None) -> None:
             "one_user": work["user_id"],
         },
         "method": {
-            "own_time": "wall time of the add minus the fake LLM's server-side handling of its chat requests",
+            "own_time": "wall time of the add minus the fake's server-side handling of its chat requests (and of "
+            "its embedding requests with --remote-embedder)",
             "db_statements": "pg_stat_statements calls in the system's own database (BEGIN/COMMIT included)",
             "llm": "the fake's /v1/_stats deltas; usage = ceil(whitespace words * 1.3), same rule both sides",
             "cpu": "CPU time of the system's own process (memserver API process; Mem0 peer process)",
@@ -408,6 +421,13 @@ def main(argv: list[str] | None = None) -> None:
             }
             if not args.embedder_cache:
                 env["MEMSERVER_EMBEDDER__CACHE_SIZE"] = "0"
+            if args.remote_embedder:
+                env.update(
+                    MEMSERVER_EMBEDDER__PROVIDER="openai",
+                    MEMSERVER_EMBEDDER__BASE_URL=llm_url,
+                    MEMSERVER_EMBEDDER__API_KEY="sk-fake",
+                    MEMSERVER_EMBEDDER__MODEL="fake-embed",
+                )
             server = start_server(url, run.workdir / "memserver.log", **env)
             try:
                 log(f"memserver: {len(work['warmup'])} warm-up + {len(work['measured'])} adds ...")
@@ -422,7 +442,14 @@ def main(argv: list[str] | None = None) -> None:
                 work_file = run.workdir / "workload.json"
                 work_file.write_text(json.dumps(work))
                 result["mem0"] = mem0_side(
-                    py, pg_base, llm_url, work_file, run.workdir / "mem0.json", args.profile, args.peer_torch_threads
+                    py,
+                    pg_base,
+                    llm_url,
+                    work_file,
+                    run.workdir / "mem0.json",
+                    args.profile,
+                    args.peer_torch_threads,
+                    remote_embedder=args.remote_embedder,
                 )
         finally:
             fake.terminate()

@@ -63,6 +63,16 @@ def build_memory(args: argparse.Namespace, history_dir: str) -> Any:
         },
         "history_db_path": os.path.join(history_dir, "history.db"),
     }
+    if getattr(args, "embedder_base_url", None):  # bench.inference_cost --remote-embedder
+        config["embedder"] = {
+            "provider": "openai",
+            "config": {
+                "model": "fake-embed",
+                "api_key": "sk-fake",
+                "openai_base_url": args.embedder_base_url,
+                "embedding_dims": 384,
+            },
+        }
     return Memory.from_config(config), config
 
 

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import math
@@ -75,6 +76,7 @@ class FakeOpenAI:
     hang_s: float = 5.0
     delay_s: float = 0.0  # every request answers after this long (a slow LLM)
     wrong_dim_next: int = 0
+    floats_only: bool = False  # ignore encoding_format=base64 and answer lists of floats (as some servers do)
     reject_json_schema: int | None = None  # answer this status to chat requests asking for json_schema
     chat_replies: list[str] = field(default_factory=list)  # reply contents, consumed in order
     chat_script: Callable[[dict[str, Any]], str] | None = None  # request body -> reply content
@@ -101,11 +103,12 @@ class FakeOpenAI:
 
     def stats_snapshot(self) -> dict[str, float]:
         """Requests served per kind, summed chat `usage` (and prompt characters, a second proxy), and the chat
-        requests' server-side handling time."""
+        and embedding requests' server-side handling time."""
         keys = ("requests", "chat_requests", "embedding_requests", "prompt_tokens", "completion_tokens", "prompt_chars")
         with self._lock:
             out = {k: self.stats.get(k, 0) for k in keys}
             out["chat_handling_ms"] = round(self.stats.get("chat_handling_ms", 0.0), 3)
+            out["embedding_handling_ms"] = round(self.stats.get("embedding_handling_ms", 0.0), 3)
             return out
 
     def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -126,7 +129,15 @@ class FakeOpenAI:
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
         dim = self.dim + 1 if self._take("wrong_dim_next") else self.dim
-        data = [{"object": "embedding", "index": i, "embedding": fake_embedding(t, dim)} for i, t in enumerate(texts)]
+        as_base64 = body.get("encoding_format") == "base64" and not self.floats_only
+
+        def encoded(vector: list[float]) -> str | list[float]:  # OpenAI: base64 of little-endian float32
+            return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode() if as_base64 else vector
+
+        data = [
+            {"object": "embedding", "index": i, "embedding": encoded(fake_embedding(t, dim))}
+            for i, t in enumerate(texts)
+        ]
         return 200, {
             "object": "list",
             "data": data,
@@ -321,7 +332,7 @@ def running(fake: FakeOpenAI | None = None, port: int = 0) -> Iterator[FakeOpenA
             if self.path.endswith("/chat/completions"):
                 fake.count(requests=1, chat_requests=1, chat_handling_ms=elapsed_ms)
             elif self.path.endswith("/embeddings"):
-                fake.count(requests=1, embedding_requests=1)
+                fake.count(requests=1, embedding_requests=1, embedding_handling_ms=elapsed_ms)
             else:
                 fake.count(requests=1)
             self._send(status, data)

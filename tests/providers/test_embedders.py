@@ -56,14 +56,17 @@ async def test_similar_texts_are_closer_than_unrelated_ones(int8: LocalEmbedder)
     assert float(a @ b) > float(a @ c) + 0.3
 
 
-async def test_openai_compatible_embedder_batches_and_normalises() -> None:
-    with running(FakeOpenAI(dim=8)) as fake:
+@pytest.mark.parametrize("floats_only", [False, True], ids=["base64", "floats"])
+async def test_openai_compatible_embedder_batches_and_normalises(floats_only: bool) -> None:
+    """Vectors come back as asked (base64 float32) or as lists of floats from servers that ignore the format."""
+    with running(FakeOpenAI(dim=8, floats_only=floats_only)) as fake:
         emb = OpenAIEmbedder(base_url=fake.url, api_key="k", model="m", dim=8, timeout_s=5, max_batch=2)
         texts = ["one", "two", "three"]
         got = await emb.embed(texts)
         await emb.aclose()
     assert len(fake.embedding_requests()) == 2  # 2 + 1 texts
     assert fake.embedding_requests()[0]["body"]["model"] == "m"
+    assert fake.embedding_requests()[0]["body"]["encoding_format"] == "base64"
     assert np.allclose(got, np.asarray([fake_embedding(t, 8) for t in texts]), atol=1e-6)
 
 

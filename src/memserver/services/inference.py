@@ -11,6 +11,7 @@ Load -> think -> apply, with no transaction open across an embedding or LLM call
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import uuid
@@ -31,12 +32,12 @@ from memserver.errors import NotConfigured, ServiceUnavailable
 from memserver.pipeline import coverage, extract, reconcile
 from memserver.pipeline.categories import catalogue
 from memserver.pipeline.messages import text_hash
+from memserver.pipeline.query import hints as query_hints
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments
 from memserver.services import graph as graph_service
-from memserver.services import search as search_service
 from memserver.services import settings as project_settings
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.filters import compile_filter
@@ -57,6 +58,8 @@ CANDIDATES = 10  # memories shown to the model: the nearest to the new messages 
 # beyond PER_MESSAGE_LIMIT are searched for as one text, and their facts checked after the reply.
 PER_MESSAGE = 3
 PER_MESSAGE_LIMIT = 8
+NAME_CANDIDATES = 5  # ... and the newest memories that mention a name the messages use
+MAX_NAMES = 8
 # A new fact whose nearest stored memory is at least this similar, and was not shown to the model,
 # is reconciled in a second call. (all-MiniLM-L6-v2: restatements of one fact score ~0.75-0.95,
 # unrelated facts of one person ~0.1-0.4.)
@@ -118,18 +121,24 @@ async def infer(
 ) -> tuple[list[Outcome], InferenceReport]:
     """Extract and reconcile; `finish(conn, outcomes, report)` runs inside the apply transaction."""
     llm = require_llm(providers)
-    # The project's instructions, categories and prompts apply where the request gave none.
-    inp = project_settings.with_project_defaults(await project_settings.project_settings(db, project_id), inp)
     report = InferenceReport()
     messages, images = await attachments.read_messages(
         inp.messages, reader=providers.documents, vision=llm.vision, notes=report.notes
     )
     speakers = speakers_for(user_id=inp.user_id, agent_id=inp.agent_id)
     scopes = {s: _scope_of(inp, s) for s in speakers}
-    graph_on = bool(inp.enable_graph)  # the request's, else the project's (with_project_defaults)
-    for _ in range(MAX_THINKS):
+    # The project's settings are read while the messages are embedded and the candidates loaded.
+    settings, loaded = await asyncio.gather(
+        project_settings.project_settings(db, project_id),
+        _load_candidates(db, providers, project_id, scopes.values(), messages),
+    )
+    # The project's instructions, categories and prompts apply where the request gave none.
+    inp = project_settings.with_project_defaults(settings, inp)
+    graph_on = bool(inp.enable_graph)  # the request's, else the project's
+    for attempt in range(MAX_THINKS):
         report.thinks += 1
-        loaded = await _load_candidates(db, providers, project_id, scopes.values(), messages)
+        if attempt:  # a concurrent add changed a memory the model decided on: load again
+            loaded = await _load_candidates(db, providers, project_id, scopes.values(), messages)
         candidates = loaded.candidates
         report.candidates = len(candidates)
         plan = (
@@ -231,42 +240,36 @@ class _Loaded:
 async def _load_candidates(
     db: Database, providers: Providers, project_id: uuid.UUID, scopes: Collection[Scope], messages: list[InMessage]
 ) -> _Loaded:
-    """The target scopes' memories nearest to the new messages (one hybrid search) and to each message."""
+    """The target scopes' memories the model must see, in one round trip: the CANDIDATES nearest to the
+    exchange (the messages' mean embedding), each message's PER_MESSAGE nearest, and the newest
+    NAME_CANDIDATES that mention a name the messages use (a vector can miss a person's memories)."""
     speaking = [m for m in messages if m.role in ("user", "assistant") and m.text.strip()]
     query = " ".join(m.text for m in speaking)[:2000].strip()
     if not query:
         return _Loaded([])
-    node = _scopes_node(scopes)
     per_message = speaking if len(speaking) <= PER_MESSAGE_LIMIT else []
-    vector = None
     if per_message:  # one embedding per message; their mean stands for the exchange
         vecs = await providers.embedder.embed([m.text for m in per_message])
         mean = vecs.mean(axis=0)
-        vector = mean / (float(np.linalg.norm(mean)) or 1.0)
-    hits = await search_service.search_project(
-        db,
-        providers,
-        project_id,
-        search_service.SearchInput(query=query, node=node, top_k=CANDIDATES, threshold=0.0, vector=vector),
-    )
-    rows = [h.row for h in hits]
+        vectors = np.vstack([mean / (float(np.linalg.norm(mean)) or 1.0), vecs]).astype(np.float32)
+    else:
+        vectors = await providers.embedder.embed([query])
+    names = query_hints(query).names[:MAX_NAMES]
+    async with db.connect(generic_plans=True) as conn:
+        nearest, named, rows = await SearchRepository(conn).add_candidates(
+            project_id, list(dict.fromkeys(scopes)), vectors, names, k=CANDIDATES, k_names=NAME_CANDIDATES
+        )
+    shown = [mid for mid, _ in nearest[0]]
+    for each in nearest[1:]:
+        shown += [mid for mid, _ in each[:PER_MESSAGE]]
+    shown = list(dict.fromkeys([*shown, *named]))
     radii: dict[int, tuple[NDArray[np.float32], float]] = {}
-    if per_message:
-        async with db.connect() as conn:
-            repo = SearchRepository(conn)
-            near = await repo.nearest_each(project_id, compile_filter(node), vecs, k=PER_MESSAGE)
-            shown = {r.id for r in rows}
-            extra = list(dict.fromkeys(mid for each in near for mid, _ in each if mid not in shown))
-            found = await repo.rows(project_id, extra) if extra else {}
-        rows += [found[mid] for mid in extra if mid in found]
-        shown |= set(found)
-        for m, v, each in zip(per_message, vecs, near, strict=True):
-            if all(mid in shown for mid, _ in each):
-                radii[m.index] = (v, coverage.radius([sim for _, sim in each], PER_MESSAGE))
+    for m, v, each in zip(per_message, vectors[1:], nearest[1:], strict=True):
+        radii[m.index] = (v, coverage.radius([sim for _, sim in each[:PER_MESSAGE]], PER_MESSAGE))
     return _Loaded(
         [
             (Candidate(ref=i, id=r.id, text=r.memory, created_at=r.created_at, immutable=r.immutable), r.provenance)
-            for i, r in enumerate(rows, start=1)
+            for i, r in enumerate((rows[mid] for mid in shown), start=1)
         ],
         radii,
     )

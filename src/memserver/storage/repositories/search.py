@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     text,
     true,
@@ -44,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
 from memserver.domain.rows import DenseHitRow, MemoryRow
+from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
 
@@ -141,6 +143,44 @@ class SearchRepository:
         for hits in out:
             hits.sort(key=lambda h: -h[1])
         return out
+
+    async def add_candidates(
+        self,
+        project_id: uuid.UUID,
+        scopes: Sequence[Scope],
+        vectors: NDArray[np.float32],
+        names: Sequence[str],
+        *,
+        k: int,
+        k_names: int,
+    ) -> tuple[list[list[tuple[uuid.UUID, float]]], list[uuid.UUID], dict[uuid.UUID, Any]]:
+        """What an inferred add shows the model, in one round trip: each vector's k nearest memories of exactly
+        these scopes (an exact scan, never the approximate index: the caller reasons about what was not
+        shown), and up to k_names of the newest memories that mention one of `names` (a name's memories can
+        sit far from the messages in vector space).
+
+        Returns the nearest (id, cosine similarity) per vector, the name matches' ids, and every row found
+        (id, memory, created_at, immutable, provenance).
+        """
+        shapes = tuple(tuple(getattr(s, c) is not None for c in ENTITY_FIELDS) for s in scopes)
+        params: dict[str, Any] = {
+            "project_id": project_id,
+            "qvecs": [Vector(v) for v in vectors],
+            **{f"s{i}_{c}": getattr(s, c) for i, s in enumerate(scopes) for c in ENTITY_FIELDS},
+            **{f"name_{i}": n for i, n in enumerate(names)},
+        }
+        nearest: list[list[tuple[uuid.UUID, float]]] = [[] for _ in range(len(vectors))]
+        named: list[uuid.UUID] = []
+        rows: dict[uuid.UUID, Any] = {}
+        for r in await self.conn.execute(_candidates_statement(shapes, len(names), k, k_names), params):
+            rows[r.id] = r
+            if r.n == 0:
+                named.append(r.id)
+            else:
+                nearest[int(r.n) - 1].append((r.id, float(r.sim)))
+        for each in nearest:
+            each.sort(key=lambda h: -h[1])
+        return nearest, named, rows
 
     async def hybrid_evidence(
         self,
@@ -270,6 +310,56 @@ _EVIDENCE: tuple[ColumnElement[Any], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=128)
+def _candidates_statement(shapes: tuple[tuple[bool, ...], ...], names: int, k: int, k_names: int) -> Any:
+    """`add_candidates`' statement for scopes of these shapes (which entity ids each sets), built once: every
+    value is a named parameter. Building it per add cost ~1 ms of SQLAlchemy (measured, of a ~10 ms add)."""
+    scope = or_(
+        *(
+            and_(
+                *(
+                    M.c[c] == bindparam(f"s{i}_{c}", type_=Text) if is_set else M.c[c].is_(None)
+                    for c, is_set in zip(ENTITY_FIELDS, shape, strict=True)
+                )
+            )
+            for i, shape in enumerate(shapes)
+        )
+    )
+    conds = [M.c.project_id == bindparam("project_id"), scope, not_expired()]
+    queries = (
+        func.unnest(cast(bindparam("qvecs"), VECTOR_ARRAY_PARAM))
+        .table_valued("v", with_ordinality="n")
+        .render_derived(name="q")
+    )
+    distance = M.c.embedding.cosine_distance(queries.c.v)
+    near = (
+        select(M.c.id, distance.label("distance"))
+        .where(*conds)
+        .order_by(distance + 0)  # + 0: an exact scan of the scope
+        .limit(literal_column(str(int(k)), Integer))
+        .lateral("near")
+    )
+    parts: list[Any] = [
+        select(queries.c.n, near.c.id, (1 - near.c.distance).label("sim")).select_from(queries.join(near, true()))
+    ]
+    if names:
+        mentioned = or_(
+            *(
+                M.c.tsv.op("@@")(func.plainto_tsquery("english", bindparam(f"name_{i}", type_=Text)))
+                for i in range(names)
+            )
+        )
+        parts.append(
+            select(literal_column("0", Integer).label("n"), M.c.id, literal_column("0.0", Float).label("sim"))
+            .where(*conds, mentioned)
+            .order_by(M.c.created_at.desc())
+            .limit(literal_column(str(int(k_names)), Integer))
+        )
+    both: Any = union_all(*parts) if len(parts) > 1 else parts[0]
+    hits = both.subquery("hits")
+    return select(hits.c.n, hits.c.sim, *_CANDIDATE_COLUMNS).select_from(hits.join(M, M.c.id == hits.c.id))
+
+
 def _inline(n: int) -> Any:
     """A LIMIT written into the SQL text, not sent as a parameter.
 
@@ -287,6 +377,7 @@ _ROWS_BY_ID = select(*READ_COLUMNS).where(
 )  # built once: the winners' rows
 _EVIDENCE_COLUMNS = (*(c.name for c in _EVIDENCE), "ent")
 _TEXT_ARRAY = ARRAY(Text)
+_CANDIDATE_COLUMNS = (M.c.id, M.c.memory, M.c.created_at, M.c.immutable, M.c.provenance)
 _PLAIN = NullType()  # arrays come back as asyncpg decodes them, with no per-element processing
 _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),
