@@ -112,18 +112,24 @@ class FakeOpenAI:
             return out
 
     def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The reply is decided when the request arrives and sent after any scripted wait: a hung request
+        that wakes up after its client gave up must not take a reply (or run a script) meant for a later
+        request, which is what happened when a test's slow-LLM requests woke inside the next test."""
         self.requests.append({"path": path, "body": body})
-        if self._take("hang_next"):
+        hang = self._take("hang_next")
+        if self._take("fail_next"):
+            reply = self.fail_status, {"error": {"message": "scripted failure", "type": "server_error"}}
+        elif path.endswith("/embeddings"):
+            reply = self._embeddings(body)
+        elif path.endswith("/chat/completions"):
+            reply = self._chat(body)
+        else:
+            reply = 404, {"error": {"message": f"no route {path}"}}
+        if hang:
             time.sleep(self.hang_s)
         if self.delay_s:
             time.sleep(self.delay_s)
-        if self._take("fail_next"):
-            return self.fail_status, {"error": {"message": "scripted failure", "type": "server_error"}}
-        if path.endswith("/embeddings"):
-            return self._embeddings(body)
-        if path.endswith("/chat/completions"):
-            return self._chat(body)
-        return 404, {"error": {"message": f"no route {path}"}}
+        return reply
 
     def _embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         inputs = body.get("input")
