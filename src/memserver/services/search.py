@@ -62,7 +62,6 @@ class SearchInput:
     rerank: bool = False
     keyword_search: bool = False
     retrieval: str = "hybrid"  # hybrid | semantic | keyword
-    vector: Any = None  # the query's embedding when the caller already has it (inference candidates)
 
 
 @dataclass
@@ -115,7 +114,7 @@ async def search_project(
     reads, and the hits returned count as reads. Internal searches (inference candidates) leave it off.
     """
     config = config or SearchConfig()
-    vector = req.vector if req.vector is not None else (await providers.embedder.embed([req.query]))[0]
+    vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
     pool = max(req.top_k, 50) if req.rerank else req.top_k
     if decay:  # decay reorders: rank it over more than the winners
