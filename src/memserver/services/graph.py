@@ -31,22 +31,6 @@ MAX_GRAM = 4  # longest entity name matched word for word in a query, in words
 
 
 # ----------------------------------------------------------------------------------------------
-# is the graph on for this add
-# ----------------------------------------------------------------------------------------------
-async def project_enable_graph_default(db: Database, project_id: uuid.UUID) -> bool:
-    """The project's default for adds that do not say `enable_graph` (the project setting `enable_graph`)."""
-    async with db.connect() as conn:
-        return await PostgresGraphStore(conn).project_default(project_id)
-
-
-async def enabled_for_add(db: Database, project_id: uuid.UUID, inp: AddInput) -> bool:
-    """The request's `enable_graph` wins; without it, the project's default."""
-    if inp.enable_graph is not None:
-        return inp.enable_graph
-    return await project_enable_graph_default(db, project_id)
-
-
-# ----------------------------------------------------------------------------------------------
 # an inferred add: load (context), think (drafts + name embeddings), apply (write)
 # ----------------------------------------------------------------------------------------------
 @dataclass

@@ -72,11 +72,6 @@ class GraphReads:
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
 
-    async def project_default(self, project_id: uuid.UUID) -> bool:
-        """The project setting `enable_graph` (false when unset)."""
-        stmt = text("SELECT (settings ->> 'enable_graph')::boolean FROM projects WHERE id = :id")
-        return bool((await self.conn.execute(stmt, {"id": project_id})).scalar_one_or_none())
-
     async def context(
         self,
         project_id: uuid.UUID,
