@@ -167,7 +167,15 @@ async def current_relations(
 
 def query_grams(query: str) -> list[str]:
     """Every run of 1..MAX_GRAM words of the query, normalised as entity names are."""
-    words = name_key(query).split()
+    return _runs(name_key(query).split())
+
+
+def written_grams(query: str) -> list[str]:
+    """Every run of 1..MAX_GRAM words of the query as written, punctuation trimmed (aliases are stored as written)."""
+    return _runs([w for w in (w.strip(".,;:!?\"'()[]") for w in query.split()) if w])
+
+
+def _runs(words: list[str]) -> list[str]:
     return list(
         dict.fromkeys(" ".join(words[i : i + n]) for n in range(1, MAX_GRAM + 1) for i in range(len(words) - n + 1))
     )

@@ -208,19 +208,11 @@ async def _graph_scores(
         project_id,
         ids,
         graph_service.query_grams(req.query),
-        _written_grams(req.query),
+        graph_service.written_grams(req.query),
         hops=config.graph_hops,
         fanout=config.graph_fanout,
         hop_decay=GRAPH_HOP_DECAY,
     )
-
-
-def _written_grams(query: str) -> list[str]:
-    """The query's runs of 1..MAX_GRAM words as written (aliases are stored as written)."""
-    words = [w.strip(".,;:!?\"'()[]") for w in query.split()]
-    words = [w for w in words if w]
-    n = graph_service.MAX_GRAM
-    return list(dict.fromkeys(" ".join(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)))
 
 
 def _hybrid_hit(row: MemoryRow, s: ranking.Scored, graph: bool) -> Hit:
