@@ -25,7 +25,6 @@ from numpy.typing import NDArray
 
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
-from memserver.domain.filters import Bool, Cond, Node
 from memserver.domain.graph import GraphChanges
 from memserver.domain.scope import Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
@@ -40,7 +39,6 @@ from memserver.services import attachments
 from memserver.services import graph as graph_service
 from memserver.services import settings as project_settings
 from memserver.storage.db import Connection, Database, retry_transient
-from memserver.storage.filters import compile_filter
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.storage.repositories.search import SearchRepository
@@ -52,7 +50,7 @@ NO_LLM = (
     "chat endpoint with MEMSERVER_LLM__BASE_URL (and MEMSERVER_LLM__API_KEY, MEMSERVER_LLM__MODEL), e.g. "
     "OpenAI, Ollama, vLLM, LM Studio or a llama.cpp server; or send infer=false to store the messages verbatim."
 )
-CANDIDATES = 10  # memories shown to the model: the nearest to the new messages (hybrid search)
+CANDIDATES = 10  # memories shown to the model: the nearest to the new messages (their mean embedding)
 # ... plus each message's own nearest, so a fact's nearest memories are usually shown without asking
 # (facts come from single messages; the exchange as a whole can sit far from some of them). Messages
 # beyond PER_MESSAGE_LIMIT are searched for as one text, and their facts checked after the reply.
@@ -218,17 +216,6 @@ def _scope_of(inp: AddInput, speaker: Speaker) -> Scope:
     )
 
 
-def _scope_node(scope: Scope) -> Node:
-    """Exactly this scope (unset ids must be unset), where new memories of it are written."""
-    conds = [Cond(c, "eq", v) if v is not None else Cond(c, "is_null", None) for c, v in scope.as_dict().items()]
-    return Bool("AND", tuple(conds))
-
-
-def _scopes_node(scopes: Collection[Scope]) -> Node:
-    nodes = tuple(_scope_node(s) for s in dict.fromkeys(scopes))
-    return nodes[0] if len(nodes) == 1 else Bool("OR", nodes)
-
-
 @dataclass
 class _Loaded:
     """The memories shown to the model, and what they prove about the rest (pipeline.coverage)."""
@@ -346,10 +333,7 @@ async def _followup_request(
     async with db.connect() as conn:
         repo = SearchRepository(conn)
         near = await repo.nearest_each(
-            project_id,
-            compile_filter(_scopes_node(list(scopes.values()))),
-            _stack([vectors[d.text] for d in adds]),
-            k=3,
+            project_id, list(dict.fromkeys(scopes.values())), _stack([vectors[d.text] for d in adds]), k=3
         )
         missing = list(
             dict.fromkeys(

@@ -110,36 +110,16 @@ class SearchRepository:
         return typing.cast(list[DenseHitRow], list((await self.conn.execute(stmt)).all()))
 
     async def nearest_each(
-        self,
-        project_id: uuid.UUID,
-        where: ColumnElement[bool] | None,
-        vectors: NDArray[np.float32],
-        *,
-        k: int,
+        self, project_id: uuid.UUID, scopes: Sequence[Scope], vectors: NDArray[np.float32], *, k: int
     ) -> list[list[tuple[uuid.UUID, float]]]:
-        """For each vector, its k nearest memories in the scope as (id, cosine similarity): one round trip.
-
-        Used at add time, where the scope is one entity's memories (exact scan per vector).
-        """
+        """For each vector, its k nearest memories of exactly these scopes as (id, cosine similarity), best
+        first: one round trip, an exact scan per vector (used at add time, on one entity's memories)."""
         if len(vectors) == 0:
             return []
-        queries = (
-            func.unnest(cast(bindparam("qvecs", [Vector(v) for v in vectors]), VECTOR_ARRAY_PARAM))
-            .table_valued("v", with_ordinality="n")
-            .render_derived(name="q")
-        )
-        distance = M.c.embedding.cosine_distance(queries.c.v)
-        near = (
-            select(M.c.id, distance.label("distance"))
-            .where(and_(true(), *self._conds(project_id, where, False)))
-            .order_by(distance + 0)
-            .limit(_inline(k))
-            .lateral("near")
-        )
-        stmt = select(queries.c.n, near.c.id, near.c.distance).select_from(queries.join(near, true()))
+        shapes, params = _scope_params(project_id, scopes, vectors)
         out: list[list[tuple[uuid.UUID, float]]] = [[] for _ in range(len(vectors))]
-        for n, mid, dist in await self.conn.execute(stmt):
-            out[int(n) - 1].append((mid, 1.0 - float(dist)))
+        for r in await self.conn.execute(_nearest_statement(shapes, k), params):
+            out[int(r.n) - 1].append((r.id, float(r.sim)))
         for hits in out:
             hits.sort(key=lambda h: -h[1])
         return out
@@ -162,13 +142,8 @@ class SearchRepository:
         Returns the nearest (id, cosine similarity) per vector, the name matches' ids, and every row found
         (id, memory, created_at, immutable, provenance).
         """
-        shapes = tuple(tuple(getattr(s, c) is not None for c in ENTITY_FIELDS) for s in scopes)
-        params: dict[str, Any] = {
-            "project_id": project_id,
-            "qvecs": [Vector(v) for v in vectors],
-            **{f"s{i}_{c}": getattr(s, c) for i, s in enumerate(scopes) for c in ENTITY_FIELDS},
-            **{f"name_{i}": n for i, n in enumerate(names)},
-        }
+        shapes, params = _scope_params(project_id, scopes, vectors)
+        params.update({f"name_{i}": n for i, n in enumerate(names)})
         nearest: list[list[tuple[uuid.UUID, float]]] = [[] for _ in range(len(vectors))]
         named: list[uuid.UUID] = []
         rows: dict[uuid.UUID, Any] = {}
@@ -310,10 +285,24 @@ _EVIDENCE: tuple[ColumnElement[Any], ...] = (
 )
 
 
-@functools.lru_cache(maxsize=128)
-def _candidates_statement(shapes: tuple[tuple[bool, ...], ...], names: int, k: int, k_names: int) -> Any:
-    """`add_candidates`' statement for scopes of these shapes (which entity ids each sets), built once: every
-    value is a named parameter. Building it per add cost ~1 ms of SQLAlchemy (measured, of a ~10 ms add)."""
+Shapes = tuple[tuple[bool, ...], ...]  # per scope, which entity ids it sets (ENTITY_FIELDS order)
+
+
+def _scope_params(
+    project_id: uuid.UUID, scopes: Sequence[Scope], vectors: NDArray[np.float32]
+) -> tuple[Shapes, dict[str, Any]]:
+    """The shapes of these scopes (what a statement is built and cached for) and the values it is run with."""
+    shapes = tuple(tuple(getattr(s, c) is not None for c in ENTITY_FIELDS) for s in scopes)
+    params: dict[str, Any] = {
+        "project_id": project_id,
+        "qvecs": [Vector(v) for v in vectors],
+        **{f"s{i}_{c}": getattr(s, c) for i, s in enumerate(scopes) for c in ENTITY_FIELDS},
+    }
+    return shapes, params
+
+
+def _in_scopes(shapes: Shapes) -> list[Any]:
+    """The project's unexpired memories of exactly these scopes (an entity id a scope leaves unset is unset)."""
     scope = or_(
         *(
             and_(
@@ -325,7 +314,11 @@ def _candidates_statement(shapes: tuple[tuple[bool, ...], ...], names: int, k: i
             for i, shape in enumerate(shapes)
         )
     )
-    conds = [M.c.project_id == bindparam("project_id"), scope, not_expired()]
+    return [M.c.project_id == bindparam("project_id"), scope, not_expired()]
+
+
+def _nearest(shapes: Shapes, k: int) -> Any:
+    """(n, id, sim): each query vector's (`qvecs`, numbered from 1) k nearest memories, by an exact scan."""
     queries = (
         func.unnest(cast(bindparam("qvecs"), VECTOR_ARRAY_PARAM))
         .table_valued("v", with_ordinality="n")
@@ -334,14 +327,25 @@ def _candidates_statement(shapes: tuple[tuple[bool, ...], ...], names: int, k: i
     distance = M.c.embedding.cosine_distance(queries.c.v)
     near = (
         select(M.c.id, distance.label("distance"))
-        .where(*conds)
-        .order_by(distance + 0)  # + 0: an exact scan of the scope
-        .limit(literal_column(str(int(k)), Integer))
+        .where(*_in_scopes(shapes))
+        .order_by(distance + 0)  # + 0: an exact scan of the scope, never the approximate index
+        .limit(_inline(k))
         .lateral("near")
     )
-    parts: list[Any] = [
-        select(queries.c.n, near.c.id, (1 - near.c.distance).label("sim")).select_from(queries.join(near, true()))
-    ]
+    return select(queries.c.n, near.c.id, (1 - near.c.distance).label("sim")).select_from(queries.join(near, true()))
+
+
+# Built once per shape, every value a named parameter: building them per add cost ~1 ms of SQLAlchemy
+# (measured, of a ~10 ms add).
+@functools.lru_cache(maxsize=128)
+def _nearest_statement(shapes: Shapes, k: int) -> Any:
+    return _nearest(shapes, k)
+
+
+@functools.lru_cache(maxsize=128)
+def _candidates_statement(shapes: Shapes, names: int, k: int, k_names: int) -> Any:
+    """`add_candidates`: the nearest, and the newest memories that mention one of the names."""
+    parts: list[Any] = [_nearest(shapes, k)]
     if names:
         mentioned = or_(
             *(
@@ -351,9 +355,9 @@ def _candidates_statement(shapes: tuple[tuple[bool, ...], ...], names: int, k: i
         )
         parts.append(
             select(literal_column("0", Integer).label("n"), M.c.id, literal_column("0.0", Float).label("sim"))
-            .where(*conds, mentioned)
+            .where(*_in_scopes(shapes), mentioned)
             .order_by(M.c.created_at.desc())
-            .limit(literal_column(str(int(k_names)), Integer))
+            .limit(_inline(k_names))
         )
     both: Any = union_all(*parts) if len(parts) > 1 else parts[0]
     hits = both.subquery("hits")
