@@ -208,10 +208,8 @@ def _read(content: bytes, usage: Usage) -> str:
     usage.calls += 1
     try:
         reply = orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        raise ProviderInvalidReply(
-            "the LLM endpoint answered with something that is not a chat completion", public=True
-        ) from exc
+    except orjson.JSONDecodeError:
+        reply = None
     if not isinstance(reply, dict):
         raise ProviderInvalidReply(
             "the LLM endpoint answered with something that is not a chat completion", public=True
