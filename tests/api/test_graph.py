@@ -14,50 +14,12 @@ import pytest
 
 from harness.server import LiveServer, free_port, start_server, stop_server
 from memserver.storage.embedded import EmbeddedPostgres
-from tests.api.test_inference import fact, prompt_of
-from tests.fakes.openai_server import FakeOpenAI, running
+from tests.api.scripted_llm import client, fact, fake, llm, llm_env, llm_server, prompt_of
+from tests.fakes.openai_server import FakeOpenAI
 from tests.worker.jobs_harness import fresh_database, make_tenant
 
 Relation = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with running(FakeOpenAI()) as f:
-        yield f
-
-
-@pytest.fixture(scope="module")
-def llm_server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(
-        database_url,
-        tmp_path_factory.mktemp("graph-server") / "memserver.log",
-        MEMSERVER_LLM__BASE_URL=fake.url,
-        MEMSERVER_LLM__API_KEY="sk-test-secret-key-1234",
-        MEMSERVER_LLM__MODEL="scripted",
-        MEMSERVER_LLM__TIMEOUT_S="5",
-        MEMSERVER_LLM__MAX_RETRIES="1",
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
-
-
-@pytest.fixture
-def llm(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    """The scripted model, reset for each test."""
-    fake.chat_replies.clear()
-    fake.requests.clear()
-    fake.chat_script = None
-    yield fake
-    fake.chat_script = None
-
-
-@pytest.fixture
-def client(llm_server: LiveServer, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=llm_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
-        yield c
+__all__ = ["client", "fake", "llm", "llm_server"]  # the scripted model's fixtures
 
 
 def rel(source: str, relationship: str, target: str, **extra: Any) -> Relation:
@@ -406,13 +368,13 @@ def mirrored_server(mirror_db: str, fake: FakeOpenAI, tmp_path_factory: pytest.T
     server = start_server(
         mirror_db,
         tmp_path_factory.mktemp("graph-neo4j-down") / "memserver.log",
-        MEMSERVER_LLM__BASE_URL=fake.url,
-        MEMSERVER_LLM__API_KEY="sk-test-secret-key-1234",
-        MEMSERVER_LLM__MODEL="scripted",
-        MEMSERVER_GRAPH__NEO4J_URL=f"bolt://127.0.0.1:{free_port()}",
-        MEMSERVER_GRAPH__NEO4J_USER="neo4j",
-        MEMSERVER_GRAPH__NEO4J_PASSWORD="not-a-real-password",
-        MEMSERVER_GRAPH__NEO4J_TIMEOUT_S="1",
+        **llm_env(
+            fake,
+            MEMSERVER_GRAPH__NEO4J_URL=f"bolt://127.0.0.1:{free_port()}",
+            MEMSERVER_GRAPH__NEO4J_USER="neo4j",
+            MEMSERVER_GRAPH__NEO4J_PASSWORD="not-a-real-password",
+            MEMSERVER_GRAPH__NEO4J_TIMEOUT_S="1",
+        ),
     )
     try:
         yield server

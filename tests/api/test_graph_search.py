@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from harness.server import LiveServer, start_server, stop_server
-from tests.api.test_graph import add_graph, fake, llm, llm_server, rel, say, shown_relations
-from tests.api.test_inference import fact
+from tests.api.helpers import token_client
+from tests.api.scripted_llm import fact, fake, llm, llm_env, llm_server
+from tests.api.test_graph import add_graph, rel, say, shown_relations
 from tests.fakes.openai_server import FakeOpenAI
 
-__all__ = ["fake", "llm", "llm_server"]  # fixtures shared with test_graph.py
+__all__ = ["fake", "llm", "llm_server"]  # the scripted model's fixtures
 
 WEIGHT = 2.0  # large enough that one relation outweighs a distractor's name and words (the mechanism, not the tuning)
 
@@ -25,11 +26,7 @@ def graph_server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.T
     server = start_server(
         database_url,
         tmp_path_factory.mktemp("graph-search-server") / "memserver.log",
-        MEMSERVER_LLM__BASE_URL=fake.url,
-        MEMSERVER_LLM__API_KEY="sk-test-secret-key-1234",
-        MEMSERVER_LLM__MODEL="scripted",
-        MEMSERVER_SEARCH__GRAPH_WEIGHT=str(WEIGHT),
-        MEMSERVER_SEARCH__GRAPH_HOPS="2",
+        **llm_env(fake, MEMSERVER_SEARCH__GRAPH_WEIGHT=str(WEIGHT), MEMSERVER_SEARCH__GRAPH_HOPS="2"),
     )
     try:
         yield server
@@ -40,14 +37,14 @@ def graph_server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.T
 @pytest.fixture
 def client(llm_server: LiveServer, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
     """Writes, and searches with graph-aware search off."""
-    with httpx.Client(base_url=llm_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
+    with token_client(llm_server.url, tenant[1]) as c:
         yield c
 
 
 @pytest.fixture
 def on(graph_server: LiveServer, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
     """The same project, searched with graph-aware search on."""
-    with httpx.Client(base_url=graph_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
+    with token_client(graph_server.url, tenant[1]) as c:
         yield c
 
 

@@ -4,80 +4,23 @@ server on 127.0.0.1 that plays the model (each test decides what it answers)."""
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
 
-from harness.server import LiveServer, start_server, stop_server
-from tests.fakes.openai_server import FakeOpenAI, running
+from tests.api.scripted_llm import client, fact, facts, fake, llm, llm_server, prompt_of
+from tests.fakes.openai_server import FakeOpenAI
+
+__all__ = ["client", "fake", "llm", "llm_server"]  # the scripted model's fixtures
 
 ADD = "/v3/memories/add/"
 Script = Callable[[str], list[dict[str, Any]]]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with running(FakeOpenAI()) as f:
-        yield f
-
-
-@pytest.fixture(scope="module")
-def llm_server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(
-        database_url,
-        tmp_path_factory.mktemp("llm-server") / "memserver.log",
-        MEMSERVER_LLM__BASE_URL=fake.url,
-        MEMSERVER_LLM__API_KEY="sk-test-secret-key-1234",
-        MEMSERVER_LLM__MODEL="scripted",
-        MEMSERVER_LLM__TIMEOUT_S="2",
-        MEMSERVER_LLM__MAX_RETRIES="1",
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
-
-
-@pytest.fixture
-def llm(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    """The scripted model, reset for each test."""
-    fake.chat_replies.clear()
-    fake.requests.clear()
-    fake.chat_script = None
-    fake.echo = False
-    fake.fail_next = fake.hang_next = 0
-    fake.reject_json_schema = None
-    yield fake
-    fake.chat_script = None
-
-
-@pytest.fixture
-def client(llm_server: LiveServer, tenant: tuple[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=llm_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
-        yield c
-
-
-def facts(*items: dict[str, Any]) -> str:
-    return json.dumps({"facts": list(items)})
-
-
-def fact(text: str, *, action: str = "ADD", ref: int | None = None, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"text": text, "speaker": "user", "sources": [0], "categories": [], "action": action}
-    if ref is not None:
-        out["ref"] = ref
-    out.update(extra)
-    return out
-
-
-def prompt_of(body: dict[str, Any]) -> str:
-    return "\n".join(str(m.get("content")) for m in body["messages"])
+LLM_TIMEOUT_S = "2"  # the slow-LLM test hangs the fake for longer than this
 
 
 def refs_in(prompt: str) -> dict[str, int]:
