@@ -131,9 +131,8 @@ async def run(
 
 def start_private_server(workdir: Path) -> tuple[str, str, Any]:
     from harness.server import free_port, start_server, stop_server
-    from memserver.services import tenants
+    from harness.tenants import new_tenant
     from memserver.storage import migrate
-    from memserver.storage.db import Database
     from memserver.storage.embedded import EmbeddedPostgres
 
     pg = EmbeddedPostgres(workdir / "pg", port=free_port())
@@ -141,14 +140,7 @@ def start_private_server(workdir: Path) -> tuple[str, str, Any]:
     url = pg.url()
     migrate.upgrade(url, 384)
 
-    async def tenant() -> str:
-        db = Database(url)
-        try:
-            return (await tenants.create_tenant_with_key(db, "bench", f"hybrid-{time.time_ns()}"))[1]
-        finally:
-            await db.dispose()
-
-    key = asyncio.run(tenant())
+    _, key = asyncio.run(new_tenant(url, "bench", f"hybrid-{time.time_ns()}"))
     server = start_server(url, workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0")
 
     def stop() -> None:

@@ -272,9 +272,8 @@ def main() -> None:
     args = p.parse_args()
 
     from harness.server import free_port, start_server, stop_server
-    from memserver.services import tenants
+    from harness.tenants import new_tenant
     from memserver.storage import migrate
-    from memserver.storage.db import Database
     from memserver.storage.embedded import EmbeddedPostgres
 
     if args.reuse and (args.workdir is None or not (args.workdir / "pg").exists()):
@@ -293,15 +292,7 @@ def main() -> None:
             load = {**json.loads(args.out.read_text())["load"], "reused": True} if args.out.exists() else {}
         else:
             migrate.upgrade(url, DIM)
-
-            async def tenant() -> tuple[uuid.UUID, str]:
-                db = Database(url)
-                try:
-                    return await tenants.create_tenant_with_key(db, "bench", f"scale-{time.time_ns()}")
-                finally:
-                    await db.dispose()
-
-            project_id, key = asyncio.run(tenant())
+            project_id, key = asyncio.run(new_tenant(url, "bench", f"scale-{time.time_ns()}"))
             dsn = url.replace("postgresql+asyncpg://", "postgresql://")
             print(f"bulk loading {args.n} memories for {args.users} users", file=sys.stderr)
             load = asyncio.run(bulk_load(dsn, project_id, args.n, args.users, args.batch, args.seed))

@@ -174,9 +174,8 @@ def main() -> None:
         result = asyncio.run(run(args, args.url, args.key, args.pid))
     else:
         from harness.server import free_port, start_server, stop_server
-        from memserver.services import tenants
+        from harness.tenants import new_tenant
         from memserver.storage import migrate
-        from memserver.storage.db import Database
         from memserver.storage.embedded import EmbeddedPostgres
 
         with tempfile.TemporaryDirectory(prefix="memserver-soak-", dir="/tmp") as tmp:
@@ -187,14 +186,7 @@ def main() -> None:
                 url = pg.url()
                 migrate.upgrade(url, 384)
 
-                async def tenant() -> str:
-                    db = Database(url)
-                    try:
-                        return (await tenants.create_tenant_with_key(db, "bench", f"soak-{time.time_ns()}"))[1]
-                    finally:
-                        await db.dispose()
-
-                key = asyncio.run(tenant())
+                _, key = asyncio.run(new_tenant(url, "bench", f"soak-{time.time_ns()}"))
                 server = start_server(url, Path(tmp) / "memserver.log")
                 try:
                     result = asyncio.run(run(args, server.url, key, server.proc.pid))
