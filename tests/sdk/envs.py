@@ -46,7 +46,7 @@ def scenario_command(
 
     Builds the SDK environment first if needed. ``mode`` is ``"full"`` or ``"wrong-key"``.
     Node resolves the bare ``"mem0ai"`` import relative to the importing file and ignores NODE_PATH
-    for ES modules, so the .mjs is copied into ``workdir`` next to a symlink to the cached
+    for ES modules, so the .mjs (and the ``_common.mjs`` it imports) is copied into ``workdir`` next to a symlink to the cached
     ``node_modules``; ``workdir`` must be a private (e.g. per-test temporary) directory.
     """
     script_name, version = (scenarios or GENERATIONS)[generation]
@@ -60,6 +60,7 @@ def scenario_command(
         link.symlink_to(env_dir / "node_modules", target_is_directory=True)
     copy = workdir / script.name
     shutil.copyfile(script, copy)
+    shutil.copyfile(SCENARIO_DIR / "_common.mjs", workdir / "_common.mjs")  # the scenarios' shared checks
     node = shutil.which("node") or "node"
     return [node, str(copy), mode], workdir
 

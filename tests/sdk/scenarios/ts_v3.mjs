@@ -31,84 +31,21 @@ import {
   MemoryNotFoundError,
   ValidationError,
 } from "mem0ai";
+import {
+  check,
+  checkDate,
+  checkEq,
+  checkKeys,
+  checkUuid,
+  env,
+  expectReject,
+  fail,
+  run,
+  show,
+  step,
+} from "./_common.mjs";
 
 const NAME = "ts-v3 mem0ai 3.x";
-let currentStep = "setup";
-
-class CheckFailed extends Error {}
-
-function step(name) {
-  currentStep = name;
-  console.log(`--> ${name}`);
-}
-
-function show(value) {
-  let text;
-  try {
-    text = JSON.stringify(value, null, 1);
-  } catch {
-    text = String(value);
-  }
-  if (text === undefined) text = String(value);
-  return text.length < 4000 ? text : `${text.slice(0, 4000)} ...(truncated)`;
-}
-
-function fail(message, value) {
-  throw new CheckFailed(value === undefined ? message : `${message}\n    got: ${show(value)}`);
-}
-
-function check(condition, message, value) {
-  if (!condition) fail(message, value);
-}
-
-function deepEqual(a, b) {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(v) {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (v && typeof v === "object") {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
-  }
-  return v;
-}
-
-function checkEq(actual, expected, what) {
-  if (!deepEqual(actual, expected)) {
-    fail(`${what}: expected ${show(expected)}, got ${show(actual)}`);
-  }
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function checkUuid(value, what) {
-  check(typeof value === "string" && UUID_RE.test(value), `${what} is not a UUID`, value);
-  return value;
-}
-
-function checkDate(value, what) {
-  check(typeof value === "string" && !Number.isNaN(new Date(value).getTime()), `${what} is not a date`, value);
-}
-
-function checkKeys(obj, keys, what) {
-  check(obj && typeof obj === "object" && !Array.isArray(obj), `${what} should be a JSON object`, obj);
-  const missing = keys.filter((k) => !(k in obj));
-  check(missing.length === 0, `${what} lacks keys ${JSON.stringify(missing)}`, obj);
-}
-
-async function expectReject(ErrorClass, fn, what) {
-  let result;
-  try {
-    result = await fn();
-  } catch (err) {
-    if (err instanceof ErrorClass) {
-      console.log(`    ok: ${what} rejected with ${err.name}: ${String(err.message).slice(0, 160)}`);
-      return err;
-    }
-    fail(`${what}: expected ${ErrorClass.name}, got ${err && err.name}: ${err && err.message}`);
-  }
-  fail(`${what}: expected ${ErrorClass.name}, but the call resolved`, result);
-}
 
 function texts(items) {
   return items.map((m) => m.memory).sort();
@@ -140,15 +77,6 @@ const T_BOB2 = "Bob is allergic to peanuts.";
 const T_FOOD_NEW = "My favourite food is Neapolitan pizza with buffalo mozzarella.";
 const T_UA_NEW = "Alice wants the travel agent to always book window seats on flights.";
 
-function env() {
-  const url = process.env.MEMSERVER_URL;
-  const key = process.env.MEMSERVER_KEY;
-  if (!url || !key) {
-    console.error("MEMSERVER_URL and MEMSERVER_KEY must be set");
-    process.exit(3);
-  }
-  return { url: url.replace(/\/+$/, ""), key };
-}
 
 // A v3 infer=false add reply, camelCased by the SDK: {message, status, eventId, results:[{id, data, event}]}
 function added(resp, expectedTexts, what) {
@@ -422,18 +350,4 @@ async function infer() {
   check(hits.results.length > 0 && hits.results[0].id === memoryId, "search should find the inferred memory", hits);
 }
 
-const mode = process.argv[2] || "full";
-const started = Date.now();
-try {
-  await (mode === "wrong-key" ? wrongKey() : mode === "infer" ? infer() : scenario());
-  console.log(`OK [${NAME} ${mode}] in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  process.exit(0);
-} catch (err) {
-  if (err instanceof CheckFailed) {
-    console.error(`FAIL [${NAME} ${mode}] [${currentStep}]: ${err.message}`);
-    process.exit(1);
-  }
-  console.error(err);
-  console.error(`ERROR [${NAME} ${mode}] [${currentStep}]: unexpected ${err && err.name}: ${err && err.message}`);
-  process.exit(2);
-}
+await run(NAME, (mode) => (mode === "wrong-key" ? wrongKey() : mode === "infer" ? infer() : scenario()));
