@@ -46,8 +46,8 @@ def scenario_command(
 
     Builds the SDK environment first if needed. ``mode`` is ``"full"`` or ``"wrong-key"``.
     Node resolves the bare ``"mem0ai"`` import relative to the importing file and ignores NODE_PATH
-    for ES modules, so the .mjs (and the ``_common.mjs`` it imports) is copied into ``workdir`` next to a symlink to the cached
-    ``node_modules``; ``workdir`` must be a private (e.g. per-test temporary) directory.
+    for ES modules, so the .mjs (and the ``_common.mjs`` it imports) is copied into ``workdir`` next to a
+    symlink to the cached ``node_modules``; ``workdir`` must be a private (e.g. per-test temporary) directory.
     """
     script_name, version = (scenarios or GENERATIONS)[generation]
     script = SCENARIO_DIR / script_name
