@@ -64,7 +64,7 @@ def docs_url() -> Iterator[str]:
 async def test_base64_text_and_pdf_are_read() -> None:
     reader = DocumentReader()
     text, cut = await reader.read("txt_url", base64.b64encode(b"Plain notes about tea.").decode())
-    assert (text, cut) == ("Plain notes about tea.", False)
+    assert (text, cut) == ("Plain notes about tea.", None)
     data_uri = "data:application/pdf;base64," + base64.b64encode(minimal_pdf("Allergic to penicillin")).decode()
     text, _ = await reader.read("pdf_url", data_uri)
     assert "Allergic to penicillin" in text
@@ -80,7 +80,7 @@ async def test_loopback_and_private_urls_are_refused_by_default(docs_url: str) -
 async def test_allowed_urls_are_fetched_with_size_and_text_limits(docs_url: str) -> None:
     reader = DocumentReader(allow_private=True, max_bytes=1000, max_chars=20)
     text, cut = await reader.read("mdx_url", f"{docs_url}/note.txt")
-    assert (text, cut) == ("The user's passport ", True)
+    assert (text, cut) == ("The user's passport ", "chars")
     with pytest.raises(DocumentError, match="larger than 1000 bytes"):
         await reader.read("txt_url", f"{docs_url}/big.txt")
     with pytest.raises(DocumentError, match="HTTP 404"):
