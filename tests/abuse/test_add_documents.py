@@ -190,8 +190,10 @@ def test_document_text_of_one_add_is_bounded_in_total_with_a_note(
     event = wait_event(client, r.json()["event_id"])
     assert event["status"] == "SUCCEEDED", event
     prompt = prompt_of(llm.chat_requests()[-1]["body"])
-    assert "a" * 40_000 in prompt and "b" * 40_000 in prompt
-    assert "c" * 20_000 in prompt and "c" * 20_001 not in prompt
+    assert "a" * 40_000 in prompt
+    assert "b" * 40_000 in prompt
+    assert "c" * 20_000 in prompt
+    assert "c" * 20_001 not in prompt
     assert "dddd" not in prompt
     assert [p.split("/")[-1] for p in doc_server.served()] == ["a", "b", "c"]
     notes = event["metadata"]["notes"]
