@@ -279,5 +279,5 @@ def test_the_api_answers_while_a_pdf_burns_cpu(client: httpx.Client, llm: FakeOp
         r = adding.result()
     assert_error(r, 400, detail=f"more than {PDF_CPU_S} s of CPU time (MEMSERVER_DOCUMENTS__PDF_CPU_S)")
     assert len(latencies) >= 5, latencies  # the probes ran while the PDF was parsed
-    assert max(latencies) < 0.5, max(latencies)
+    assert max(latencies) < 1.0, max(latencies)  # (the parse on the event loop held it for minutes)
     assert llm.chat_requests() == []

@@ -111,7 +111,7 @@ async def test_the_event_loop_keeps_running_while_a_pdf_is_parsed() -> None:
     with pytest.raises(DocumentError, match=r"more than 2 s of CPU time \(MEMSERVER_DOCUMENTS__PDF_CPU_S\)"):
         await parsing
     assert ticks > 50  # the loop ran all along (2 s of CPU: well over a hundred 10 ms ticks)
-    assert worst < 0.5, worst
+    assert worst < 1.0, worst
 
 
 async def test_the_wall_clock_timeout_kills_the_child() -> None:
