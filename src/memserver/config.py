@@ -107,6 +107,36 @@ class DocumentSettings(BaseModel):
     max_bytes: int = Field(5_000_000, description="Largest document (download or base64) read from a message part.")
     max_chars: int = Field(50_000, description="Text kept from one document part (the rest is cut, with a note).")
     timeout_s: float = Field(15.0, description="Timeout of one document download, in seconds.")
+    max_parts: int = Field(
+        5, description="Most document parts (pdf_url, txt_url, mdx_url) in one add; more is refused (400)."
+    )
+    max_total_chars: int = Field(
+        100_000,
+        description="Document text one add may give the model, all its documents together (the rest is cut, "
+        "with a note on the add's event).",
+    )
+    deadline_s: float = Field(
+        30.0,
+        description="One deadline for fetching and parsing all documents of an add, in seconds; past it the "
+        "add is refused (400, or FAILED when asynchronous) and nothing is written.",
+    )
+    max_images: int = Field(5, description="Most image parts in one add (sent to a vision model); more is a 400.")
+    max_image_bytes: int = Field(
+        2_000_000, description="Largest inline (base64) image of an add, in bytes; larger is refused (400)."
+    )
+    pdf_max_pages: int = Field(500, description="Pages read from one PDF (the rest is cut, with a note).")
+    pdf_cpu_s: int = Field(
+        10, description="CPU seconds the child process that parses one PDF may use; then it is killed (400)."
+    )
+    pdf_memory_mb: int = Field(
+        512, description="Address space of the child process that parses one PDF, in MB; more is refused (400)."
+    )
+    pdf_timeout_s: float = Field(
+        20.0, description="Wall-clock seconds one PDF may take to parse; then its child process is killed (400)."
+    )
+    pdf_concurrency: int = Field(
+        2, description="PDFs parsed at once per process (each in its own child process); the others wait."
+    )
 
 
 class RedisSettings(BaseModel):

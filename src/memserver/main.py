@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, http.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
-    app.add_middleware(http.EdgeMiddleware, limits=Limits(**settings.limits.model_dump()))
+    app.add_middleware(http.EdgeMiddleware, limits=request_limits(settings))
     for module in (
         system,
         add,
@@ -127,6 +127,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.console.enabled:
         mount_console(app)
     return app
+
+
+def request_limits(settings: Settings) -> Limits:
+    """The bounds the HTTP edge checks: MEMSERVER_LIMITS__*, and the counts and sizes of an add's media."""
+    d = settings.documents
+    return Limits(
+        **settings.limits.model_dump(),
+        max_document_parts=d.max_parts,
+        max_document_bytes=d.max_bytes,
+        max_images=d.max_images,
+        max_image_bytes=d.max_image_bytes,
+    )
 
 
 def create_app_from_env() -> FastAPI:

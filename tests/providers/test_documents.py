@@ -11,29 +11,7 @@ from typing import Any
 import pytest
 
 from memserver.providers.documents.reader import DocumentError, DocumentReader
-
-
-def minimal_pdf(text: str) -> bytes:
-    """A one-page PDF whose page draws `text` (hand-written objects; the xref offsets are computed)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+from tests.fakes.pdfs import text_pdf
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +42,8 @@ def docs_url() -> Iterator[str]:
 async def test_base64_text_and_pdf_are_read() -> None:
     reader = DocumentReader()
     text, cut = await reader.read("txt_url", base64.b64encode(b"Plain notes about tea.").decode())
-    assert (text, cut) == ("Plain notes about tea.", False)
-    data_uri = "data:application/pdf;base64," + base64.b64encode(minimal_pdf("Allergic to penicillin")).decode()
+    assert (text, cut) == ("Plain notes about tea.", None)
+    data_uri = "data:application/pdf;base64," + base64.b64encode(text_pdf("Allergic to penicillin")).decode()
     text, _ = await reader.read("pdf_url", data_uri)
     assert "Allergic to penicillin" in text
 
@@ -80,7 +58,7 @@ async def test_loopback_and_private_urls_are_refused_by_default(docs_url: str) -
 async def test_allowed_urls_are_fetched_with_size_and_text_limits(docs_url: str) -> None:
     reader = DocumentReader(allow_private=True, max_bytes=1000, max_chars=20)
     text, cut = await reader.read("mdx_url", f"{docs_url}/note.txt")
-    assert (text, cut) == ("The user's passport ", True)
+    assert (text, cut) == ("The user's passport ", "chars")
     with pytest.raises(DocumentError, match="larger than 1000 bytes"):
         await reader.read("txt_url", f"{docs_url}/big.txt")
     with pytest.raises(DocumentError, match="HTTP 404"):
@@ -93,3 +71,27 @@ async def test_garbage_is_a_clear_error() -> None:
         await reader.read("txt_url", "%%% not base64 %%%")
     with pytest.raises(DocumentError, match="pdf document could not be read"):
         await reader.read("pdf_url", base64.b64encode(b"not a pdf").decode())
+
+
+def test_the_defaults_of_the_reader_and_the_edge_are_the_settings() -> None:
+    """The reader (and its PDF parser) and the HTTP edge's limits start from the documented settings."""
+    from memserver.config import DocumentSettings
+    from memserver.domain.limits import Limits
+
+    d, r, edge = DocumentSettings(), DocumentReader(), Limits()
+    assert (r.max_bytes, r.max_chars, r.timeout_s) == (d.max_bytes, d.max_chars, d.timeout_s)
+    assert (r.max_parts, r.max_total_chars, r.deadline_s) == (d.max_parts, d.max_total_chars, d.deadline_s)
+    assert (r.max_images, r.max_image_bytes) == (d.max_images, d.max_image_bytes)
+    assert (r.pdf.max_pages, r.pdf.cpu_s, r.pdf.memory_mb, r.pdf.timeout_s, r.pdf.concurrency) == (
+        d.pdf_max_pages,
+        d.pdf_cpu_s,
+        d.pdf_memory_mb,
+        d.pdf_timeout_s,
+        d.pdf_concurrency,
+    )
+    assert (edge.max_document_parts, edge.max_document_bytes, edge.max_images, edge.max_image_bytes) == (
+        d.max_parts,
+        d.max_bytes,
+        d.max_images,
+        d.max_image_bytes,
+    )

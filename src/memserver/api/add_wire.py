@@ -10,7 +10,7 @@ from memserver.domain import limits
 from memserver.domain.add import AddInput, AddMessage
 from memserver.domain.changes import Outcome
 from memserver.errors import BadRequest
-from memserver.pipeline.messages import content_text, normalize_messages
+from memserver.pipeline.messages import check_media, content_text, normalize_messages
 from memserver.services.ingest import AddResult
 
 
@@ -35,9 +35,20 @@ def add_input(body: AddRequest) -> AddInput:
         raise BadRequest("every message needs a content")
     if all(isinstance(m["content"], str) and not m["content"].strip() for m in messages):
         raise BadRequest("messages have no content to store")
-    max_chars = limits.current().max_text_chars
+    bounds = limits.current()
+    max_chars = bounds.max_text_chars
     if any(len(content_text(m["content"]) or "") > max_chars for m in messages):
         raise BadRequest(f"a message is longer than {max_chars} characters (MEMSERVER_LIMITS__MAX_TEXT_CHARS)")
+    try:  # documents and images: refused here, before anything is fetched, parsed or queued
+        check_media(
+            [m["content"] for m in messages],
+            max_documents=bounds.max_document_parts,
+            max_document_bytes=bounds.max_document_bytes,
+            max_images=bounds.max_images,
+            max_image_bytes=bounds.max_image_bytes,
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     return AddInput(
         messages=[
             AddMessage(role=str(m.get("role") or "user"), content=m["content"], name=_name(m.get("name")))

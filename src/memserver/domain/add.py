@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from memserver.domain.scope import Scope
 
+DOCUMENT_PARTS = ("pdf_url", "txt_url", "mdx_url")  # content parts whose text is read (fetched or inline)
+
 
 class AddMessage(BaseModel):
     model_config = ConfigDict(frozen=True)

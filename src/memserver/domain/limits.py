@@ -28,6 +28,11 @@ class Limits:
     max_filter_depth: int = 16
     max_list_items: int = 1_000
     max_entity_id_chars: int = 255
+    # The media of one add (MEMSERVER_DOCUMENTS__*): counts and inline sizes are refused before any work.
+    max_document_parts: int = 5
+    max_document_bytes: int = 5_000_000
+    max_images: int = 5
+    max_image_bytes: int = 2_000_000
 
 
 _current: ContextVar[Limits] = ContextVar("memserver_limits", default=Limits())  # noqa: B039

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memserver.config import Settings
+from memserver.providers.documents.pdf import PdfParser
 from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
 from memserver.providers.graph.base import GraphMirror
@@ -95,7 +96,22 @@ def build_providers(settings: Settings) -> Providers:
     llm = build_llm(settings)
     d = settings.documents
     documents = DocumentReader(
-        allow_private=d.allow_private_urls, max_bytes=d.max_bytes, max_chars=d.max_chars, timeout_s=d.timeout_s
+        allow_private=d.allow_private_urls,
+        max_bytes=d.max_bytes,
+        max_chars=d.max_chars,
+        timeout_s=d.timeout_s,
+        max_parts=d.max_parts,
+        max_total_chars=d.max_total_chars,
+        deadline_s=d.deadline_s,
+        max_images=d.max_images,
+        max_image_bytes=d.max_image_bytes,
+        pdf=PdfParser(
+            max_pages=d.pdf_max_pages,
+            cpu_s=d.pdf_cpu_s,
+            memory_mb=d.pdf_memory_mb,
+            timeout_s=d.pdf_timeout_s,
+            concurrency=d.pdf_concurrency,
+        ),
     )
     return Providers(
         embedder=InstrumentedEmbedder(build_embedder(settings)),

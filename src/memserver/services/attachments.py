@@ -1,38 +1,76 @@
-"""The messages of an add as the model reads them: text, document text, and (for a vision model) images."""
+"""The messages of an add as the model reads them: text, document text, and (for a vision model) images.
+
+One add does a bounded amount of document work, whoever sent it: at most `max_parts` documents and
+`max_images` images (the HTTP edge refuses more before any work; this re-checks for adds queued under
+other settings), at most `max_total_chars` characters of document text in all (the rest is cut, with a
+note), and one deadline for fetching and parsing all of them (past it the add fails; nothing is written).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from memserver.domain.add import AddMessage
+from memserver.domain.add import DOCUMENT_PARTS, AddMessage
+from memserver.pipeline.messages import check_media, content_parts, media_ref
 from memserver.pipeline.types import InMessage
-from memserver.providers.documents.reader import DOCUMENT_TYPES, DocumentReader
+from memserver.providers.documents.reader import DocumentError, DocumentReader
 
 
 async def read_messages(
     messages: list[AddMessage], *, reader: DocumentReader, vision: bool, notes: list[str]
 ) -> tuple[list[InMessage], list[dict[str, Any]]]:
-    """(messages with their text, image parts for a vision model); what was skipped goes into `notes`."""
+    """(messages with their text, image parts for a vision model); what was skipped or cut goes into `notes`."""
+    try:
+        check_media(
+            [m.content for m in messages],
+            max_documents=reader.max_parts,
+            max_document_bytes=reader.max_bytes,
+            max_images=reader.max_images,
+            max_image_bytes=reader.max_image_bytes,
+        )
+    except ValueError as exc:
+        raise DocumentError(str(exc)) from None
+    deadline = asyncio.timeout(reader.deadline_s)
+    try:
+        async with deadline:
+            return await _read(messages, reader, vision, notes)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise DocumentError(
+            f"reading the add's documents took longer than {reader.deadline_s:g} s (MEMSERVER_DOCUMENTS__DEADLINE_S)"
+        ) from None
+
+
+async def _read(
+    messages: list[AddMessage], reader: DocumentReader, vision: bool, notes: list[str]
+) -> tuple[list[InMessage], list[dict[str, Any]]]:
     out: list[InMessage] = []
     images: list[dict[str, Any]] = []
     skipped = 0
+    budget = reader.max_total_chars  # document characters this add may still put into the prompt
     for i, m in enumerate(messages):
         texts: list[str] = []
-        for part in _parts(m.content):
-            kind = part.get("type")
+        for part in content_parts(m.content):
+            kind = str(part.get("type"))
             if kind == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
             elif kind == "image_url":
                 if vision:
-                    images.append({"type": "image_url", "image_url": {"url": _ref(part, kind)}})
+                    images.append({"type": "image_url", "image_url": {"url": media_ref(part, kind)}})
                     texts.append(f"[image {len(images)} attached]")
                 else:
                     skipped += 1
-            elif kind in DOCUMENT_TYPES:
-                text, cut = await reader.read(str(kind), _ref(part, str(kind)))
+            elif kind in DOCUMENT_PARTS:
+                if budget <= 0:  # nothing more may be read: not even fetched
+                    notes.append(f"message {i}: a document was not read: {_total_note(reader)}")
+                    continue
+                text, cut = await reader.read(kind, media_ref(part, kind), max_chars=budget)
+                budget -= len(text)
                 texts.append(f"[document]\n{text}")
                 if cut:
-                    notes.append(f"message {i}: a document was cut to {reader.max_chars} characters")
+                    notes.append(f"message {i}: {_cut_note(reader, cut, budget)}")
         out.append(InMessage(index=i, role=m.role, name=m.name, text="\n".join(t for t in texts if t)))
     if skipped:
         notes.append(
@@ -41,19 +79,15 @@ async def read_messages(
     return out, images
 
 
-def _parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if isinstance(content, dict):
-        return [content]
-    if isinstance(content, list):
-        return [p if isinstance(p, dict) else {"type": "text", "text": str(p)} for p in content]
-    return []
+def _total_note(reader: DocumentReader) -> str:
+    return (
+        f"the add's documents reached {reader.max_total_chars} characters in all (MEMSERVER_DOCUMENTS__MAX_TOTAL_CHARS)"
+    )
 
 
-def _ref(part: dict[str, Any], kind: str) -> str:
-    """The URL (or base64 data) of a media part: {"type": k, k: {"url": ...}} or {"type": k, k: "..."}."""
-    value = part.get(kind)
-    if isinstance(value, dict):
-        value = value.get("url") or value.get("data")
-    return str(value or "")
+def _cut_note(reader: DocumentReader, cut: str, budget: int) -> str:
+    if cut == "pages":
+        return f"a pdf document was cut to its first {reader.pdf.max_pages} pages (MEMSERVER_DOCUMENTS__PDF_MAX_PAGES)"
+    if budget <= 0:
+        return f"a document was cut: {_total_note(reader)}"
+    return f"a document was cut to {reader.max_chars} characters (MEMSERVER_DOCUMENTS__MAX_CHARS)"

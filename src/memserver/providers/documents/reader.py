@@ -2,7 +2,8 @@
 
 URLs are fetched over http(s) only, and never from private, loopback or link-local addresses unless
 the operator allows it (`MEMSERVER_DOCUMENTS__ALLOW_PRIVATE_URLS`): an add must not be able to make
-the server probe its own network. Downloads and text are size-limited.
+the server probe its own network. Downloads and text are size-limited, and PDFs are parsed in a
+child process under CPU, memory, page and output limits (`pdf.py`), never in this one.
 """
 
 from __future__ import annotations
@@ -10,27 +11,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import ipaddress
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
 
-from memserver.providers.errors import ProviderError
+from memserver.domain.add import DOCUMENT_PARTS
+from memserver.providers.documents.errors import DocumentError
+from memserver.providers.documents.pdf import PdfParser
 
-DOCUMENT_TYPES = ("pdf_url", "txt_url", "mdx_url")
-
-
-class DocumentError(ProviderError):
-    """A document part could not be read (the message says why, in our words)."""
-
-    status_code = 400
-    code = "document_unreadable"
-
-    def __init__(self, message: str):
-        super().__init__(message, public=True)  # always our own words
+DOCUMENT_TYPES = DOCUMENT_PARTS
+__all__ = ["DOCUMENT_TYPES", "DocumentError", "DocumentReader"]
 
 
 @dataclass
@@ -40,12 +33,23 @@ class DocumentReader:
     max_chars: int = 50_000
     timeout_s: float = 15.0
 
-    async def read(self, kind: str, ref: str) -> tuple[str, bool]:
-        """The text of a document given by URL or base64 (`data:` URI or bare); (text, was it cut)."""
+    # What one add may ask of the reader (services/attachments.py enforces them; the HTTP edge refuses
+    # the counts and inline sizes before any work).
+    max_parts: int = 5
+    max_total_chars: int = 100_000
+    deadline_s: float = 30.0
+    max_images: int = 5
+    max_image_bytes: int = 2_000_000
+    pdf: PdfParser = field(default_factory=PdfParser)
+
+    async def read(self, kind: str, ref: str, *, max_chars: int | None = None) -> tuple[str, str | None]:
+        """The text of a document given by URL or base64 (`data:` URI or bare), at most `max_chars` (default
+        and ceiling: the reader's own) characters; (text, None) or (text, why it was cut: "chars"/"pages")."""
+        limit = self.max_chars if max_chars is None else max(0, min(max_chars, self.max_chars))
         data = self._decode_inline(ref) if not ref.startswith(("http://", "https://")) else await self._fetch(ref)
-        text = _pdf_text(data) if kind == "pdf_url" else data.decode("utf-8", "replace")
+        text, cut = await self._pdf_text(data, limit) if kind == "pdf_url" else (data.decode("utf-8", "replace"), None)
         text = text.replace("\x00", "")
-        return (text[: self.max_chars], True) if len(text) > self.max_chars else (text, False)
+        return (text[:limit], cut or "chars") if len(text) > limit else (text, cut)
 
     def _decode_inline(self, ref: str) -> bytes:
         payload = ref.split(",", 1)[1] if ref.startswith("data:") else ref
@@ -55,6 +59,11 @@ class DocumentReader:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             raise DocumentError("a document part is neither an http(s) URL nor valid base64") from None
+
+    async def _pdf_text(self, data: bytes, max_chars: int) -> tuple[str, str | None]:
+        """Parsed in a child process under CPU, memory, page and output limits (`pdf.py`), never here."""
+        out = await self.pdf.text(data, max_chars=max_chars)
+        return out.text, out.cut
 
     async def _fetch(self, url: str) -> bytes:
         await self._check_host(url)
@@ -93,14 +102,3 @@ class DocumentReader:
             ip = ipaddress.ip_address(info[4][0])
             if not ip.is_global:
                 raise DocumentError("document URLs on private, loopback or link-local addresses are not fetched")
-
-
-def _pdf_text(data: bytes) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        return "\n".join(page.extract_text() or "" for page in reader.pages)
-    except (PdfReadError, ValueError, KeyError, TypeError):
-        raise DocumentError("a pdf document could not be read") from None
