@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
 
 class OutboundError(Exception):
@@ -116,15 +117,15 @@ class OutboundGuard:
             raise URLRefused(f"a {s} has an invalid port")
         host = parsed.raw_host.decode("ascii", "replace")
         ip = literal_address(host)
-        if ip is None and "%" not in host and not _HOST_NAME.match(host.lower()):
-            raise URLRefused(f"a {s} must be an http:// or https:// URL with a valid host name")
-        if ip is None and "%" in host:  # a scope id on something that is not an IPv6 address
+        if ip is None and ("%" in host or not _HOST_NAME.match(host.lower())):  # '%': escapes, or a stray scope id
             raise URLRefused(f"a {s} must be an http:// or https:// URL with a valid host name")
         if ip is None and is_loopback_name(host):
-            ip = literal_address("127.0.0.1")
+            ip = _LOOPBACK
         if ip is not None and not self._allowed(ip):
             log.info("outbound %s refused: %s is %s", s, host, refused_class(ip) or "not allowed")
-            raise AddressRefused(f"a {s} on a private, loopback, link-local or reserved address is refused")
+            raise AddressRefused(
+                f"a {s} on a private, loopback or link-local address (or another non-public one) is refused"
+            )
         return parsed
 
     def _allowed(self, ip: IPAddress) -> bool:
@@ -156,7 +157,8 @@ class OutboundGuard:
             if not self._allowed(ip):
                 log.info("outbound %s refused: %s resolves to %s (%s)", s, host, ip, refused_class(ip))
                 raise AddressRefused(
-                    f"a {s} whose host resolves to a private, loopback, link-local or reserved address is refused"
+                    f"a {s} whose host resolves to a private, loopback or link-local address "
+                    "(or another non-public one) is refused"
                 )
         return addresses
 
