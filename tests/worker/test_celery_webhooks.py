@@ -95,3 +95,15 @@ def test_a_jobs_worker_runs_adds_and_leaves_deliveries_to_a_webhooks_worker(
             if proc is not None:
                 h.stop_worker(proc)
         stop_server(api)
+
+
+def test_the_worker_command_names_its_queues() -> None:
+    from memserver.cli import build_parser
+    from memserver.worker.app import QUEUES
+
+    parser = build_parser()
+    assert parser.parse_args(["worker"]).queues == ["jobs", "webhooks"]
+    assert parser.parse_args(["worker", "--queues", "webhooks"]).queues == ["webhooks"]
+    assert set(QUEUES) == {"jobs", "webhooks"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["worker", "--queues", "jobs,mail"])
