@@ -222,5 +222,5 @@ def test_silent_receivers_do_not_delay_another_tenants_async_add(
                 time.sleep(0.1)
             elapsed = time.monotonic() - t0
         assert status == "SUCCEEDED"
-        assert elapsed < 8, f"the add waited {elapsed:.1f} s behind webhook deliveries"
+        assert elapsed < 12, f"the add waited {elapsed:.1f} s behind webhook deliveries"
         assert len(receiver.requests) <= 2  # deliveries never ran beyond their own slots
