@@ -303,12 +303,19 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     _out(f"imported into {args.org}/{args.project}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+def _queues(value: str) -> list[str]:
+    names = [q.strip() for q in value.split(",") if q.strip()]
+    if not names or any(q not in ("jobs", "webhooks") for q in names):
+        raise argparse.ArgumentTypeError("a comma-separated list of: jobs, webhooks")
+    return names
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from memserver.worker.app import run_worker
 
     with database(settings) as settings:
         _migrate(settings)
-        run_worker(settings, args.concurrency)
+        run_worker(settings, args.concurrency, tuple(args.queues))
 
 
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> None:
@@ -334,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a Celery worker for asynchronous events (needs Redis)")
     worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    worker.add_argument(
+        "--queues",
+        type=_queues,
+        default=["jobs", "webhooks"],
+        help="what this worker runs: jobs, webhooks, or both (default jobs,webhooks; a worker of its own for "
+        "webhooks keeps slow receivers away from adds)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     mcp = sub.add_parser(

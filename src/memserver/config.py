@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "sk-placeholder", ""}
 _DEFAULT_DB_PASSWORDS = {"memserver", "postgres", "password"}
+
+
+def _check_networks(values: list[str]) -> list[str]:
+    for value in values:
+        ipaddress.ip_network(value.strip(), strict=False)  # ValueError names the bad value
+    return values
+
+
+Networks = Annotated[list[str], AfterValidator(_check_networks)]
 
 
 def _default_data_dir() -> Path:
@@ -106,7 +116,6 @@ class DocumentSettings(BaseModel):
     )
     max_bytes: int = Field(5_000_000, description="Largest document (download or base64) read from a message part.")
     max_chars: int = Field(50_000, description="Text kept from one document part (the rest is cut, with a note).")
-    timeout_s: float = Field(15.0, description="Timeout of one document download, in seconds.")
     max_parts: int = Field(
         5, description="Most document parts (pdf_url, txt_url, mdx_url) in one add; more is refused (400)."
     )
@@ -136,6 +145,19 @@ class DocumentSettings(BaseModel):
     )
     pdf_concurrency: int = Field(
         2, description="PDFs parsed at once per process (each in its own child process); the others wait."
+    )
+    timeout_s: float = Field(
+        15.0,
+        description="One deadline for a whole document download (resolution, connection, redirects and body), "
+        "in seconds; a server that drips bytes is cut off at it.",
+    )
+    allowed_networks: Networks = Field(
+        default_factory=list,
+        description='Networks (CIDRs, JSON list, e.g. ["10.0.5.0/24"]) documents may be fetched from although '
+        "private, while every other internal address stays refused.",
+    )
+    max_redirects: int = Field(
+        3, ge=0, description="Redirects followed when fetching a document; each target is checked like the URL."
     )
 
 
@@ -180,7 +202,23 @@ class WebhookSettings(BaseModel):
         False,
         description="Accept webhook URLs on loopback, private or link-local addresses (tests, internal receivers).",
     )
-    timeout_s: float = Field(10.0, description="Timeout of one webhook delivery request.")
+    allowed_networks: Networks = Field(
+        default_factory=list,
+        description='Networks (CIDRs, JSON list, e.g. ["10.0.5.0/24"]) webhook receivers may be on although '
+        "private, while every other internal address stays refused.",
+    )
+    timeout_s: float = Field(
+        10.0,
+        description="One deadline for a whole delivery attempt (resolution, connection, request and answer), "
+        "in seconds; a receiver that answers slowly or drips bytes is cut off at it.",
+    )
+    concurrency: int = Field(
+        4,
+        ge=1,
+        description="In-process runner: deliveries sent at once per process, apart from the slots of adds "
+        "(a slow receiver never holds a slot an add needs).",
+    )
+    max_per_project: int = Field(20, ge=1, description="Webhooks one project may have; creating one more is a 400.")
     max_attempts: int = Field(8, description="Attempts of one webhook delivery before it ends FAILED.")
     retry_backoff_s: float = Field(5.0, description="Delay before a delivery's first retry; doubles each attempt.")
     retry_backoff_max_s: float = Field(3600.0, description="Longest delay between two delivery attempts.")

@@ -248,7 +248,7 @@ async def test_the_sweep_hands_out_every_due_job_once_and_no_live_claim(jdb: Dat
     await asyncio.sleep(0.05)
     # Two processes sweep at once: between them every due job is handed out exactly once.
     a, b = await asyncio.gather(jobs.take_due(jdb, redispatch_after_s=60), jobs.take_due(jdb, redispatch_after_s=60))
-    handed = a + b
+    handed = [j.id for j in a + b]
     assert len(handed) == len(set(handed)) == n + 1
     assert expired in handed
     assert live not in handed

@@ -5,6 +5,8 @@ a database of its own, with private URLs allowed (as the operator setting permit
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import shutil
 import subprocess
@@ -182,7 +184,17 @@ def test_signed_deliveries_are_retried_after_a_500_and_recorded(hooks_server: tu
             first, retry = receiver.wait(2)
             assert retry["at"] - first["at"] >= 0.25  # backoff before the retry
             for req in (first, retry):
-                assert verify(secret, req["headers"][SIGNATURE_HEADER], req["body"])
+                # the documented scheme, computed here: HMAC-SHA256(secret, "<t>.<raw body>"), hex
+                header = req["headers"][SIGNATURE_HEADER]
+                fields = dict(part.split("=", 1) for part in header.split(","))
+                assert set(fields) == {"t", "v1"}, header
+                assert fields["t"] == req["headers"]["X-Memserver-Timestamp"]
+                assert abs(int(fields["t"]) - req["at"]) < 60
+                expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + req["body"], hashlib.sha256)
+                assert hmac.compare_digest(fields["v1"], expected.hexdigest())
+                # the receiver helper memserver ships agrees, and refuses what a receiver must refuse
+                assert verify(secret, header, req["body"])
+                assert not verify(secret, header, req["body"] + b" ")
                 assert not verify("whsec_wrong", req["headers"][SIGNATURE_HEADER], req["body"])
                 # a replayed delivery with an old timestamp is refused by the receiver's check
                 assert not verify(secret, req["headers"][SIGNATURE_HEADER], req["body"], now=time.time() + 3600)

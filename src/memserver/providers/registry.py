@@ -11,6 +11,7 @@ from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
 from memserver.providers.graph.base import GraphMirror
 from memserver.providers.llm.base import LLM
+from memserver.providers.net import Resolver, SystemResolver
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Providers:
     llm: LLM | None = None  # None when no LLM endpoint is configured (infer=true cannot extract)
     documents: DocumentReader = field(default_factory=DocumentReader)
     graph_mirror: GraphMirror | None = None  # Neo4j, when configured (Postgres always holds the graph)
+    resolver: Resolver = field(default_factory=SystemResolver)  # host names of outbound URLs (webhooks)
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
@@ -95,6 +97,7 @@ def build_providers(settings: Settings) -> Providers:
 
     llm = build_llm(settings)
     d = settings.documents
+    resolver = SystemResolver()
     documents = DocumentReader(
         allow_private=d.allow_private_urls,
         max_bytes=d.max_bytes,
@@ -112,10 +115,14 @@ def build_providers(settings: Settings) -> Providers:
             timeout_s=d.pdf_timeout_s,
             concurrency=d.pdf_concurrency,
         ),
+        allowed_networks=tuple(d.allowed_networks),
+        max_redirects=d.max_redirects,
+        resolver=resolver,
     )
     return Providers(
         embedder=InstrumentedEmbedder(build_embedder(settings)),
         llm=None if llm is None else InstrumentedLLM(llm, llm.name),
         documents=documents,
         graph_mirror=build_graph_mirror(settings),
+        resolver=resolver,
     )

@@ -29,7 +29,7 @@ from memserver.errors import TooManyRequests
 from memserver.providers.errors import ProviderError, public_message
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import ORDERED_KINDS, ClaimedJob, JobRepository
+from memserver.storage.repositories.jobs import ORDERED_KINDS, ClaimedJob, DueJob, JobRepository
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,15 @@ log = logging.getLogger(__name__)
 class JobQueue(Protocol):
     """Carries job ids to whoever runs them (in-process tasks, or Celery workers).
 
-    `submit` never blocks and never raises: a hand-off that fails is left to the recovery sweep.
+    `submit` never blocks and never raises: a hand-off that fails is left to the recovery sweep. `kind`
+    lets a runner keep webhook deliveries apart from other jobs (None: run with the other jobs).
     `max_pending` bounds a project's open adds (back-pressure; None = unbounded).
     """
 
     max_pending: int | None
     retry_after_s: float
 
-    def submit(self, job_id: uuid.UUID) -> None: ...
+    def submit(self, job_id: uuid.UUID, kind: JobKind | None = None) -> None: ...
 
 
 class JobFailed(Exception):
@@ -104,7 +105,8 @@ class RunOutcome:
 
     status: JobStatus | None  # None: not claimed (held elsewhere, done, not due, or waiting its turn)
     retry_in_s: float | None = None
-    next_id: uuid.UUID | None = None
+    next_id: uuid.UUID | None = None  # of the same kind
+    kind: JobKind | None = None  # of the job run (None when it was not claimed)
 
 
 async def submit(
@@ -129,7 +131,7 @@ async def submit(
                 extra={"retry_after": queue.retry_after_s},
             )
         await repo.insert(project_id, job_id, kind, payload)
-    queue.submit(job_id)  # after the commit: the runner must find the row
+    queue.submit(job_id, kind)  # after the commit: the runner must find the row
     return job_id
 
 
@@ -158,7 +160,7 @@ async def run(ctx: JobContext, job_id: uuid.UUID) -> RunOutcome:
     if status is not None and job.kind in ORDERED_KINDS:
         async with ctx.db.connect() as conn:
             next_id = await JobRepository(conn).next_in_scope(job.id)
-    return RunOutcome(status, retry_in, next_id)
+    return RunOutcome(status, retry_in, next_id, job.kind)
 
 
 async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) -> tuple[JobStatus | None, float | None]:
@@ -243,16 +245,16 @@ async def _heartbeat(ctx: JobContext, job: ClaimedJob, work: asyncio.Future[None
             return
 
 
-async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) -> list[uuid.UUID]:
+async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) -> list[DueJob]:
     """Every job that needs a hand-off now (failed hand-offs, lost messages, expired leases, outbox rows).
 
     Pages through all of them; each is marked dispatched, so concurrent sweepers split the work.
     """
-    out: list[uuid.UUID] = []
+    out: list[DueJob] = []
     while True:
         async with db.connect() as conn:
             batch = await JobRepository(conn).take_due(redispatch_after_s=redispatch_after_s, limit=page)
-        out += [j.id for j in batch]
+        out += batch
         if len(batch) < page:
             return out
 

@@ -13,25 +13,21 @@ minutes) and remembers `X-Memserver-Delivery` ids is safe against replays.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import ipaddress
 import secrets
-import socket
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
 from memserver.config import WebhookSettings
 from memserver.domain.rows import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest, Forbidden, NotFound
+from memserver.providers.net import AddressRefused, OutboundError, OutboundGuard, OutboundPolicy, parse_networks
 from memserver.providers.registry import Providers
 from memserver.services import jobs
 from memserver.storage.db import Database
@@ -47,6 +43,9 @@ OTHER_EVENT_TYPES = frozenset(
 SIGNATURE_HEADER = "X-Mem0-Signature"
 NO_ACCESS = "You don't have access to this project"
 NOT_FOUND = "Webhook not found"
+# A receiver's answer is read up to this many bytes, then dropped: only its status counts, and a hostile
+# receiver must not make a delivery read (or inflate) an unbounded body.
+RESPONSE_BYTES = 65_536
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -70,31 +69,29 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: float = 300, n
 # ----------------------------------------------------------------------------------------------
 # URL check
 # ----------------------------------------------------------------------------------------------
-async def check_url(url: str, settings: WebhookSettings) -> None:
-    """http(s) only; loopback, private, link-local and other internal addresses refused unless allowed."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest("url: must be an http:// or https:// URL with a host")
-    if settings.allow_private_urls:
-        return
-    for addr in await _addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)):
-        if not addr.is_global or addr.is_multicast:
-            raise BadRequest(
-                f"url: {parts.hostname} resolves to a non-public address ({addr}); "
-                "set MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS=true to allow internal receivers"
-            )
+def outbound_policy(settings: WebhookSettings) -> OutboundPolicy:
+    """Webhook requests under the outbound guard: one deadline per attempt, redirects not followed."""
+    return OutboundPolicy(
+        subject="webhook URL",
+        allow_private=settings.allow_private_urls,
+        allowed_networks=parse_networks(settings.allowed_networks),
+        deadline_s=settings.timeout_s,
+        max_redirects=0,
+    )
 
 
-async def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def check_url(url: str, settings: WebhookSettings) -> None:
+    """Syntax and literal addresses only. A host name is resolved, checked and pinned at each delivery,
+    so one that cannot be resolved right now (no DNS here, a receiver not deployed yet) is accepted."""
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        raise BadRequest(f"url: cannot resolve host {host}") from None
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        OutboundGuard(outbound_policy(settings)).check(url)
+    except OutboundError as exc:  # our words, never an address
+        hint = (
+            "; the operator can allow internal receivers (MEMSERVER_WEBHOOKS__ALLOWED_NETWORKS)"
+            if isinstance(exc, AddressRefused)
+            else ""
+        )
+        raise BadRequest(f"url: {exc}{hint}") from None
 
 
 def _event_types(value: Sequence[str]) -> list[str]:
@@ -134,17 +131,24 @@ async def create(
     event_types: Sequence[str],
 ) -> WebhookRow:
     _check_project(principal, project_id)
-    await check_url(url, settings)
+    check_url(url, settings)
     types = _event_types(event_types)
-    async with db.connect() as conn:
-        return await WebhookRepository(conn).create(
+    async with db.transaction() as conn:
+        row = await WebhookRepository(conn).create(
             principal.project_id,
             name=name,
             url=url,
             event_types=types,
             secret="whsec_" + secrets.token_urlsafe(32),
             owner=principal.user_email,
+            limit=settings.max_per_project,
         )
+    if row is None:
+        raise BadRequest(
+            f"This project already has {settings.max_per_project} webhooks, the most it may have "
+            "(MEMSERVER_WEBHOOKS__MAX_PER_PROJECT); delete one first."
+        )
+    return row
 
 
 async def list_webhooks(db: Database, principal: Principal, project_id: str) -> list[WebhookRow]:
@@ -159,7 +163,7 @@ async def update(
     wid = _webhook_uuid(webhook_id)
     values = {k: v for k, v in changes.items() if v is not None}
     if "url" in values:
-        await check_url(values["url"], settings)
+        check_url(values["url"], settings)
     if "event_types" in values:
         values["event_types"] = _event_types(values["event_types"])
     async with db.connect() as conn:
@@ -215,16 +219,17 @@ def delivery_handler(settings: WebhookSettings) -> jobs.Handler:
         }
         record: dict[str, Any] = {"attempt": job.attempt, "at": datetime.now(UTC).isoformat()}
         started = time.perf_counter()
-        try:
-            await check_url(hook.url, settings)  # again at delivery: DNS may have changed since creation
-            async with httpx.AsyncClient(timeout=settings.timeout_s, follow_redirects=False, trust_env=False) as c:
-                response = await c.post(hook.url, content=body, headers=headers)
-        except (httpx.HTTPError, BadRequest) as exc:
-            reason = f"delivery failed: {type(exc).__name__}: {exc}"
+        guard = OutboundGuard(outbound_policy(settings), providers.resolver)
+        try:  # resolved, checked and pinned again at each attempt: DNS may have changed since creation
+            got = await guard.fetch(
+                hook.url, method="POST", content=body, headers=headers, max_body=RESPONSE_BYTES, body="discard"
+            )
+        except OutboundError as exc:  # our words, never an address
+            reason = f"delivery failed: {exc}"
             raise jobs.JobRetry(reason, record={**record, "response_status": None, "error": reason}) from None
-        record.update(response_status=response.status_code, duration_ms=round(1000 * (time.perf_counter() - started)))
-        if not 200 <= response.status_code < 300:
-            reason = f"receiver answered HTTP {response.status_code}"
+        record.update(response_status=got.status, duration_ms=round(1000 * (time.perf_counter() - started)))
+        if not 200 <= got.status < 300:
+            reason = f"receiver answered HTTP {got.status}"
             raise jobs.JobRetry(reason, record={**record, "error": reason})
         async with db.transaction() as conn:
             await jobs.complete(JobRepository(conn), job, [*job.results, record])

@@ -4,6 +4,10 @@ Tasks take a job id and are idempotent (a claim under a lease decides who runs a
 `acks_late`: a worker killed mid-task leaves its message for another worker, and if the message
 is gone too, the job's lease expires and the recovery sweep (a timer thread in every worker's
 main process) hands it out again.
+
+Webhook deliveries travel on a queue of their own (`memserver.webhooks`): `memserver worker` consumes both
+queues by default, and `--queues jobs` / `--queues webhooks` split them between workers so that receivers
+that are slow to answer never hold a process an add needs.
 """
 
 from __future__ import annotations
@@ -16,8 +20,18 @@ from collections.abc import Callable
 from typing import Any
 
 from memserver.config import Settings, get_settings
+from memserver.domain.jobs import JobKind
 
 log = logging.getLogger(__name__)
+
+JOBS_QUEUE = "celery"  # Celery's default queue, where every job went before deliveries had their own
+WEBHOOKS_QUEUE = "memserver.webhooks"
+QUEUES = {"jobs": JOBS_QUEUE, "webhooks": WEBHOOKS_QUEUE}
+
+
+def queue_for(kind: JobKind | None) -> str:
+    """The Celery queue a job of this kind is published to."""
+    return WEBHOOKS_QUEUE if kind is JobKind.WEBHOOK else JOBS_QUEUE
 
 
 class _Runtime:
@@ -80,10 +94,11 @@ def make_celery(settings: Settings) -> Any:
 
         rt = runtime()
         outcome = rt.run(dispatch.run_job(rt.ctx, uuid.UUID(event_id)))
+        queue = queue_for(outcome.kind)
         if outcome.retry_in_s is not None:
-            run_event.apply_async(args=[event_id], countdown=outcome.retry_in_s)
+            run_event.apply_async(args=[event_id], countdown=outcome.retry_in_s, queue=queue)
         if outcome.next_id is not None:
-            run_event.delay(str(outcome.next_id))
+            run_event.apply_async(args=[str(outcome.next_id)], queue=queue)
 
     return app
 
@@ -98,24 +113,27 @@ class _SweepThread(threading.Thread):
 
     def run(self) -> None:
         from memserver.services import jobs
+        from memserver.storage.repositories.jobs import DueJob
         from memserver.worker.runners import sweep_forever
 
         rt = _Runtime(self._settings, pool_size=1)
 
-        async def hand_off(ids: list[uuid.UUID]) -> None:
-            for i, job_id in enumerate(ids):
+        async def hand_off(due: list[DueJob]) -> None:
+            for i, job in enumerate(due):
                 try:
-                    self._app.send_task("memserver.run_event", args=[str(job_id)], retry=False)
+                    self._app.send_task(
+                        "memserver.run_event", args=[str(job.id)], queue=queue_for(job.kind), retry=False
+                    )
                 except Exception:
-                    log.warning("recovery sweep: broker unavailable; %d job(s) wait for the next sweep", len(ids) - i)
-                    await jobs.undispatch(rt.db, ids[i:])
+                    log.warning("recovery sweep: broker unavailable; %d job(s) wait for the next sweep", len(due) - i)
+                    await jobs.undispatch(rt.db, [j.id for j in due[i:]])
                     return
 
         rt.run(sweep_forever(rt.db, self._settings, hand_off))
 
 
-def run_worker(settings: Settings, concurrency: int) -> None:
-    """`memserver worker`: consume jobs, and sweep for due ones on a schedule."""
+def run_worker(settings: Settings, concurrency: int, queues: tuple[str, ...] = ("jobs", "webhooks")) -> None:
+    """`memserver worker`: consume jobs (of `queues`: jobs, webhooks), and sweep for due ones on a schedule."""
     from celery import signals
 
     global _settings
@@ -137,6 +155,8 @@ def run_worker(settings: Settings, concurrency: int) -> None:
             str(concurrency),
             "--pool",
             "prefork",
+            "--queues",
+            ",".join(QUEUES[q] for q in queues),
             "-n",
             f"memserver-{uuid.uuid4().hex[:6]}@%h",
         ]

@@ -19,17 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from memserver.config import Settings
+from memserver.domain.jobs import JobKind
 from memserver.providers.registry import Providers
 from memserver.services import dispatch, jobs
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import listening
+from memserver.storage.repositories.jobs import DueJob, listening
+from memserver.worker.app import queue_for
 
 log = logging.getLogger(__name__)
 
 
-async def sweep_forever(
-    db: Database, settings: Settings, hand_off: Callable[[list[uuid.UUID]], Awaitable[None]]
-) -> None:
+async def sweep_forever(db: Database, settings: Settings, hand_off: Callable[[list[DueJob]], Awaitable[None]]) -> None:
     """Hand due jobs to `hand_off` every `poll_interval_s`, and at once when Postgres notifies new ones.
 
     The notification (LISTEN on a connection of its own) only wakes the sweep early; if that
@@ -50,10 +50,10 @@ async def sweep_forever(
                     listener = None
             wake.clear()
             try:
-                ids = await jobs.take_due(db, redispatch_after_s=redispatch)
-                if ids:
-                    await hand_off(ids)
-                    log.info("recovery sweep handed off %d job(s)", len(ids))
+                due = await jobs.take_due(db, redispatch_after_s=redispatch)
+                if due:
+                    await hand_off(due)
+                    log.info("recovery sweep handed off %d job(s)", len(due))
             except asyncio.CancelledError:
                 raise
             except Exception:  # database away: try again next time
@@ -65,15 +65,15 @@ async def sweep_forever(
 class _Sweeper:
     """Runs `sweep_forever` as a task of the current event loop, submitting to a queue."""
 
-    def __init__(self, db: Database, settings: Settings, submit: Callable[[uuid.UUID], None]):
+    def __init__(self, db: Database, settings: Settings, submit: Callable[[uuid.UUID, JobKind | None], None]):
         self._db = db
         self._settings = settings
         self._submit = submit
         self._task: asyncio.Task[None] | None = None
 
-    async def _hand_off(self, ids: list[uuid.UUID]) -> None:
-        for job_id in ids:
-            self._submit(job_id)
+    async def _hand_off(self, due: list[DueJob]) -> None:
+        for job in due:
+            self._submit(job.id, job.kind)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -86,11 +86,16 @@ class _Sweeper:
 
 
 class InProcessQueue:
-    """Runs jobs on the API's own event loop, a few at a time."""
+    """Runs jobs on the API's own event loop, a few at a time.
+
+    Webhook deliveries have slots of their own (`MEMSERVER_WEBHOOKS__CONCURRENCY`): they wait on receivers
+    other people run, so a slow or silent receiver holds a delivery slot, never one an add needs.
+    """
 
     def __init__(self, db: Database, providers: Providers, settings: Settings):
         self._ctx = dispatch.job_context(settings, db, providers)
         self._sem = asyncio.Semaphore(settings.worker.inprocess_concurrency)
+        self._delivery_sem = asyncio.Semaphore(settings.webhooks.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._queued: set[uuid.UUID] = set()  # submitted and not yet run by this process
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}  # released with backoff, re-submitted here
@@ -99,30 +104,32 @@ class InProcessQueue:
         self.max_pending: int | None = settings.worker.max_pending_per_project
         self.retry_after_s: float = settings.worker.retry_after_s
 
-    def submit(self, job_id: uuid.UUID) -> None:
+    def submit(self, job_id: uuid.UUID, kind: JobKind | None = None) -> None:
         if job_id in self._queued:
             return
         self._queued.add(job_id)
-        task = asyncio.get_running_loop().create_task(self._run(job_id))
+        task = asyncio.get_running_loop().create_task(self._run(job_id, kind))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, job_id: uuid.UUID) -> None:
-        async with self._sem:
+    async def _run(self, job_id: uuid.UUID, kind: JobKind | None) -> None:
+        async with self._delivery_sem if kind is JobKind.WEBHOOK else self._sem:
             self._queued.discard(job_id)
             try:
                 outcome = await dispatch.run_job(self._ctx, job_id)
             except Exception:  # the row stays PENDING/RUNNING; the sweep hands it out again
                 log.exception("in-process job %s crashed", job_id)
                 return
+        kind = outcome.kind or kind
         if outcome.retry_in_s is not None:
-            self._retries[job_id] = asyncio.get_running_loop().call_later(outcome.retry_in_s, self._retry, job_id)
+            loop = asyncio.get_running_loop()
+            self._retries[job_id] = loop.call_later(outcome.retry_in_s, self._retry, job_id, kind)
         if outcome.next_id is not None:
-            self.submit(outcome.next_id)
+            self.submit(outcome.next_id, kind)
 
-    def _retry(self, job_id: uuid.UUID) -> None:
+    def _retry(self, job_id: uuid.UUID, kind: JobKind | None) -> None:
         self._retries.pop(job_id, None)
-        self.submit(job_id)
+        self.submit(job_id, kind)
 
     async def start(self) -> None:
         self._sweeper.start()
@@ -145,6 +152,9 @@ class InProcessQueue:
 class CeleryQueue:
     """Hands job ids to Celery workers over Redis (task `memserver.run_event`), never blocking the loop.
 
+    Webhook deliveries go to a queue of their own (`queue_for`), which a dedicated worker can consume
+    (`memserver worker --queues webhooks`), so slow receivers never hold a process that adds need.
+
     The PENDING row is committed before `submit`; the publish runs in a thread with a short
     timeout. When Redis is away the job is marked not dispatched (and logged), and the sweep of
     any process hands it off once Redis is back. After a failure, publishing pauses briefly so a
@@ -164,20 +174,20 @@ class CeleryQueue:
         self.max_pending: int | None = settings.worker.max_pending_per_project
         self.retry_after_s: float = settings.worker.retry_after_s
 
-    def submit(self, job_id: uuid.UUID) -> None:
-        task = asyncio.get_running_loop().create_task(self._handoff(job_id))
+    def submit(self, job_id: uuid.UUID, kind: JobKind | None = None) -> None:
+        task = asyncio.get_running_loop().create_task(self._handoff(job_id, kind))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _publish(self, job_id: uuid.UUID) -> None:
-        self._app.send_task("memserver.run_event", args=[str(job_id)], retry=False)
+    def _publish(self, job_id: uuid.UUID, kind: JobKind | None) -> None:
+        self._app.send_task("memserver.run_event", args=[str(job_id)], queue=queue_for(kind), retry=False)
 
-    async def _handoff(self, job_id: uuid.UUID) -> None:
+    async def _handoff(self, job_id: uuid.UUID, kind: JobKind | None) -> None:
         try:
             if time.monotonic() < self._down_until:
                 raise ConnectionError("broker unavailable (recent failure)")
             loop = asyncio.get_running_loop()
-            await asyncio.wait_for(loop.run_in_executor(self._pool, self._publish, job_id), self._timeout)
+            await asyncio.wait_for(loop.run_in_executor(self._pool, self._publish, job_id, kind), self._timeout)
         except Exception as exc:
             if time.monotonic() >= self._down_until:
                 log.warning(

@@ -1,26 +1,30 @@
 """Reading the text of document parts of a message: `pdf_url`, `txt_url`, `mdx_url`, by URL or base64.
 
-URLs are fetched over http(s) only, and never from private, loopback or link-local addresses unless
-the operator allows it (`MEMSERVER_DOCUMENTS__ALLOW_PRIVATE_URLS`): an add must not be able to make
-the server probe its own network. Downloads and text are size-limited, and PDFs are parsed in a
-child process under CPU, memory, page and output limits (`pdf.py`), never in this one.
+URLs are fetched through the outbound guard (`memserver.providers.net`): http(s) only, never from private,
+loopback, link-local or other internal addresses unless the operator allows it
+(`MEMSERVER_DOCUMENTS__ALLOW_PRIVATE_URLS`, `__ALLOWED_NETWORKS`), connected to the address that was checked,
+up to `max_redirects` redirects (each checked), within one deadline: an add must not be able to make the
+server probe its own network. Downloads and text are size-limited, and PDFs are parsed in a child process
+under CPU, memory, page and output limits (`pdf.py`), never in this one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import ipaddress
-import socket
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
-
-import httpx
 
 from memserver.domain.add import DOCUMENT_PARTS
 from memserver.providers.documents.errors import DocumentError
 from memserver.providers.documents.pdf import PdfParser
+from memserver.providers.net import (
+    OutboundError,
+    OutboundGuard,
+    OutboundPolicy,
+    Resolver,
+    SystemResolver,
+    parse_networks,
+)
 
 DOCUMENT_TYPES = DOCUMENT_PARTS
 __all__ = ["DOCUMENT_TYPES", "DocumentError", "DocumentReader"]
@@ -31,8 +35,10 @@ class DocumentReader:
     allow_private: bool = False
     max_bytes: int = 5_000_000
     max_chars: int = 50_000
-    timeout_s: float = 15.0
-
+    timeout_s: float = 15.0  # one deadline for the whole download, redirects included
+    allowed_networks: tuple[str, ...] = ()  # reachable although private (CIDRs)
+    max_redirects: int = 3
+    resolver: Resolver = field(default_factory=SystemResolver)
     # What one add may ask of the reader (services/attachments.py enforces them; the HTTP edge refuses
     # the counts and inline sizes before any work).
     max_parts: int = 5
@@ -41,6 +47,18 @@ class DocumentReader:
     max_images: int = 5
     max_image_bytes: int = 2_000_000
     pdf: PdfParser = field(default_factory=PdfParser)
+
+    _guard: OutboundGuard = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        policy = OutboundPolicy(
+            subject="document URL",
+            allow_private=self.allow_private,
+            allowed_networks=parse_networks(self.allowed_networks),
+            deadline_s=self.timeout_s,
+            max_redirects=self.max_redirects,
+        )
+        self._guard = OutboundGuard(policy, self.resolver)
 
     async def read(self, kind: str, ref: str, *, max_chars: int | None = None) -> tuple[str, str | None]:
         """The text of a document given by URL or base64 (`data:` URI or bare), at most `max_chars` (default
@@ -66,39 +84,10 @@ class DocumentReader:
         return out.text, out.cut
 
     async def _fetch(self, url: str) -> bytes:
-        await self._check_host(url)
         try:
-            async with (
-                httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as client,
-                client.stream("GET", url) as resp,
-            ):
-                if resp.status_code != 200:
-                    raise DocumentError(f"fetching a document answered HTTP {resp.status_code}")
-                chunks, size = [], 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise DocumentError(f"a document is larger than {self.max_bytes} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.TimeoutException:
-            raise DocumentError(f"fetching a document timed out after {self.timeout_s:g} s") from None
-        except httpx.HTTPError:
-            raise DocumentError("a document URL could not be fetched") from None
-
-    async def _check_host(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DocumentError("document URLs must be http(s)")
-        if self.allow_private:
-            return
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            raise DocumentError("a document URL's host could not be resolved") from None
-        for info in infos:
-            ip = ipaddress.ip_address(info[4][0])
-            if not ip.is_global:
-                raise DocumentError("document URLs on private, loopback or link-local addresses are not fetched")
+            got = await self._guard.fetch(url, max_body=self.max_bytes)
+        except OutboundError as exc:  # our words, never an address
+            raise DocumentError(str(exc)) from None
+        if got.status != 200:
+            raise DocumentError(f"fetching a document answered HTTP {got.status}")
+        return got.body

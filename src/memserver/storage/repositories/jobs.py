@@ -54,6 +54,7 @@ class ClaimedJob:
 class DueJob:
     id: uuid.UUID
     created_at: datetime
+    kind: JobKind
 
 
 class JobRepository:
@@ -293,13 +294,15 @@ class JobRepository:
                         ORDER BY created_at, id
                         LIMIT :limit
                         FOR UPDATE SKIP LOCKED)
-                    RETURNING id, created_at
+                    RETURNING id, created_at, event_type
                     """
                 ),
                 {"redispatch": redispatch_after_s, "limit": limit, "kinds": _KINDS},
             )
         ).all()
-        return sorted((DueJob(r.id, r.created_at) for r in rows), key=lambda j: (j.created_at, j.id))
+        return sorted(
+            (DueJob(r.id, r.created_at, JobKind(r.event_type)) for r in rows), key=lambda j: (j.created_at, j.id)
+        )
 
 
 @contextlib.asynccontextmanager

@@ -101,22 +101,36 @@ class WebhookRepository:
         self.conn = conn
 
     async def create(
-        self, project_id: uuid.UUID, *, name: str, url: str, event_types: Sequence[str], secret: str, owner: str
-    ) -> WebhookRow:
-        stmt = (
-            insert(W)
-            .values(
-                id=uuid.uuid4(),
-                project_id=project_id,
-                name=name,
-                url=url,
-                event_types=list(event_types),
-                secret=secret,
-                owner=owner,
-            )
-            .returning(*W.c)
-        )
-        return typing.cast(WebhookRow, (await self.conn.execute(stmt)).one())
+        self,
+        project_id: uuid.UUID,
+        *,
+        name: str,
+        url: str,
+        event_types: Sequence[str],
+        secret: str,
+        owner: str,
+        limit: int | None = None,
+    ) -> WebhookRow | None:
+        """The new webhook; None when the project already has `limit` webhooks (run inside a transaction)."""
+        if limit is not None:
+            # Creations of one project take turns (released at commit), so two at once cannot both pass the count.
+            key = func.hashtextextended(literal(f"webhooks:{project_id}"), 0)
+            await self.conn.execute(select(func.pg_advisory_xact_lock(key)))
+        row = {
+            "id": uuid.uuid4(),
+            "project_id": project_id,
+            "name": name,
+            "url": url,
+            "event_types": list(event_types),
+            "secret": secret,
+            "owner": owner,
+        }
+        values = select(*(literal(v, W.c[k].type) for k, v in row.items()))
+        if limit is not None:
+            count = select(func.count()).select_from(W).where(W.c.project_id == project_id).scalar_subquery()
+            values = values.where(count < limit)
+        stmt = insert(W).from_select(list(row), values).returning(*W.c)
+        return typing.cast(WebhookRow | None, (await self.conn.execute(stmt)).first())
 
     async def list(self, project_id: uuid.UUID) -> list[WebhookRow]:
         stmt = select(W).where(W.c.project_id == project_id).order_by(W.c.created_at, W.c.id)
