@@ -94,7 +94,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
                 JobKind.ADD.value,
                 JobStatus.FAILED.value,
                 payload=payload(inp),
-                error=jobs.failure_reason(exc),
+                error=jobs.failure_reason(exc, event_id),
                 completed=True,
             )
         raise

@@ -282,7 +282,7 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
             gen = await llm.generate(prompt, documents.schema_reply(schema), context={"schema": schema})
             doc = prune(gen.value.data, schema)
         except Exception as exc:  # recorded on the profile and in the job's results
-            status, error = "failed", str(exc) or type(exc).__name__
+            status, error = "failed", jobs.failure_reason(exc)
     async with db.transaction() as conn:
         profile_id = await ProfileRepository(conn).store(
             project_id, etype, name, status=status, profile=doc, memory_count=total, error=error
