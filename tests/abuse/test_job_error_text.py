@@ -7,6 +7,7 @@ a message that stands for anything internal; the model is the scripted fake (tes
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,11 +17,13 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from harness.server import LiveServer
 from memserver.storage.db import Database
-from tests.api.scripted_llm import client, fact, facts, fake, llm, llm_server
+from tests.api.helpers import async_token_client
+from tests.api.scripted_llm import fact, facts, fake, llm, llm_server
 from tests.fakes.openai_server import FakeOpenAI
 
-__all__ = ["client", "fake", "llm", "llm_server"]  # the scripted model's fixtures
+__all__ = ["fake", "llm", "llm_server"]  # the scripted model's fixtures
 
 SECRET = "internal-detail-7f3a"
 
@@ -54,28 +57,28 @@ async def refusing_memories(db: Database, marker: str) -> AsyncIterator[None]:
             await conn.execute(text(f"DROP FUNCTION IF EXISTS {name}()"))
 
 
-def failed_attempt(client: httpx.Client, event_id: str, timeout: float = 30) -> dict[str, Any]:
+async def failed_attempt(client: httpx.AsyncClient, event_id: str) -> dict[str, Any]:
     """The event once an attempt has failed (its `error` is set while it waits to retry, or FAILED)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        event = client.get(f"/v1/event/{event_id}/").json()
+        event = (await client.get(f"/v1/event/{event_id}/")).json()
         if event.get("error") or event["status"] in ("SUCCEEDED", "FAILED"):
             return dict(event)
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     raise AssertionError(f"event {event_id} did not fail")
 
 
 async def test_an_internal_errors_text_never_reaches_the_event(
-    client: httpx.Client, llm: FakeOpenAI, db: Database
+    llm_server: LiveServer, tenant: tuple[str, str], llm: FakeOpenAI, db: Database
 ) -> None:
     marker = f"mk{uuid.uuid4().hex[:8]}"
     llm.chat_script = lambda body: facts(fact(f"Collects stamps {marker}"))
-    async with refusing_memories(db, marker):
-        r = client.post(
+    async with refusing_memories(db, marker), async_token_client(llm_server.url, tenant[1]) as client:
+        r = await client.post(
             "/v3/memories/add/", json={"messages": [{"role": "user", "content": "I collect stamps."}], "user_id": "u"}
         )
         assert r.status_code == 200, r.text
-        event = failed_attempt(client, r.json()["event_id"])
+        event = await failed_attempt(client, r.json()["event_id"])
     assert event["status"] in ("PENDING", "FAILED"), event  # the add did not apply
     error = str(event["error"])
     for internal in (SECRET, "secret_table", "db-internal", "INSERT", "asyncpg", "sqlalchemy", "Error:"):
