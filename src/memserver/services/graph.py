@@ -109,8 +109,9 @@ async def plan_writes(
             continue
         for r in d.relations:
             foreign = [x for x in r.replaces if x in plan.ref_scopes and plan.ref_scopes[x] != scopes[d.speaker]]
-            if foreign and notes is not None:
-                notes.append(f"a {d.speaker} relation cannot end relations of another scope (rel {foreign})")
+            note = f"a {d.speaker} relation cannot end relations of another scope (rel {foreign})"
+            if foreign and notes is not None and note not in notes:
+                notes.append(note)
             plan.drafts.append(
                 RelationDraft(
                     scope=scopes[d.speaker],

@@ -71,6 +71,10 @@ class InferenceReport:
     notes: list[str] = field(default_factory=list)
     graph: GraphChanges | None = None  # enable_graph: what the add did to the graph
 
+    def note(self, notes: list[str]) -> None:
+        """Add notes once each (an add thought again decides, and notes, again)."""
+        self.notes += [n for n in notes if n not in self.notes]
+
     def add_usage(self, usage: Usage) -> None:
         self.llm_calls += usage.calls
         self.prompt_tokens += usage.prompt_tokens
@@ -231,7 +235,7 @@ async def _think(
     vectors = await _embed(providers, decisions)
     found = await lookup.followup(db, project_id, req, reply, decisions, vectors, scopes, radii)
     if found is None:
-        report.notes += notes
+        report.note(notes)
         return decisions, vectors, []
     followup, later = found
     report.second_call = True
@@ -243,7 +247,7 @@ async def _think(
     report.add_usage(second.usage)
     notes.clear()  # decided again, with the follow-up's answers
     decisions = reconcile.decide(req, reply, (followup, second.value), notes=notes)
-    report.notes += notes
+    report.note(notes)
     return decisions, await _embed(providers, decisions), later
 
 
