@@ -169,6 +169,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                         scope=args.scope,
                         role=args.role,
                         defaults={"user_id": args.default_user_id, "agent_id": args.default_agent_id},
+                        binding={"user_id": args.bind_user_id, "agent_id": args.bind_agent_id},
                     ),
                 )
             except MemserverError as exc:
@@ -178,6 +179,9 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 if args.scope == "org"
                 else (f"{args.org}/{args.project}")
             )
+            bound = [f"{k}={v}" for k, v in (("user_id", args.bind_user_id), ("agent_id", args.bind_agent_id)) if v]
+            if bound:
+                reach += f", bound to {' '.join(bound)}"
             _out(f"key id {key_id} of {args.email} for {reach} (shown only once):")
             _out(key)
         elif args.action == "list":
@@ -185,8 +189,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 status = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
                 last = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
                 _out(
-                    f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  scope={k.scope}  {k.owner_email}  "
-                    f"{k.name}  {status}  last used {last}"
+                    f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  scope={k.scope}{_bound(k)}  "
+                    f"{k.owner_email}  {k.name}  {status}  last used {last}"
                 )
         elif args.action == "revoke":
             try:
@@ -194,6 +198,10 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
             except MemserverError as exc:
                 raise SystemExit(f"memserver: {exc.message}") from None
             _out(f"revoked key {k.id} ({k.key_prefix}…, {k.org_name}/{k.project_name})")
+
+
+def _bound(k: Any) -> str:
+    return "".join(f"  bound {c}={v}" for c in ("user_id", "agent_id") if (v := getattr(k, f"bound_{c}", None)))
 
 
 def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
@@ -367,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--name", default="cli")
     kc.add_argument("--default-user-id", help="user_id for MCP tool calls made with this key that name no entity")
     kc.add_argument("--default-agent-id", help="agent_id for MCP tool calls made with this key that name no entity")
+    kc.add_argument(
+        "--bind-user-id",
+        help="confine the key to this user's memories on every route (REST and MCP): the way to give an agent a key",
+    )
+    kc.add_argument("--bind-agent-id", help="confine the key to this agent's memories on every route")
     kc.add_argument(
         "--email", default="admin@memserver.local", help="the member the key belongs to (user_email of /v1/ping/)"
     )

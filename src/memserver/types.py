@@ -24,3 +24,12 @@ class Principal:
     key_project_id: uuid.UUID | None = None  # the key's own (default) project
     default_user_id: str | None = None  # the key's default entity ids (MCP tool calls that name none)
     default_agent_id: str | None = None
+    # A bound key reaches only memories carrying these ids, on every route (`memserver.domain.binding`).
+    bound_user_id: str | None = None
+    bound_agent_id: str | None = None
+
+    @property
+    def binding(self) -> dict[str, str]:
+        """The entity ids this key is bound to (empty: not bound)."""
+        pairs = (("user_id", self.bound_user_id), ("agent_id", self.bound_agent_id))
+        return {k: v for k, v in pairs if v is not None}

@@ -3,6 +3,7 @@ and the clear JSON error every one of them answers when no LLM is configured."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -11,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
-from tests.api.helpers import add_verbatim
+from memserver.storage.db import Database
+from tests.api.helpers import add_verbatim, async_token_client, verbatim_add_body
 
 SCHEMA = {
     "type": "object",
@@ -273,3 +276,42 @@ def test_every_llm_endpoint_says_no_llm_is_configured(api: httpx.Client) -> None
         assert "needs an LLM, and no LLM is configured on this memserver" in r.json()["detail"]
         assert "MEMSERVER_LLM__BASE_URL" in r.json()["detail"]
     assert api.get("/v2/entities/user/alice/profile/").json()["status"] == "pending"
+
+
+async def test_concurrent_reads_of_a_stale_profile_queue_one_regeneration(
+    llm_live: tuple[Any, Any], make_tenant: Callable[[], tuple[str, str]], db: Database
+) -> None:
+    """Twenty clients read a profile at once, first when it has never been made, then when it is behind:
+    each time exactly one generation job is queued (one events row), not one per read."""
+    project_id, key = make_tenant()
+
+    async def profile_jobs() -> int:
+        async with db.connect() as conn:
+            sql = "SELECT count(*) FROM events WHERE project_id = :p AND event_type = 'PROFILE'"
+            return int((await conn.execute(text(sql), {"p": uuid.UUID(project_id)})).scalar_one())
+
+    async def twenty_reads(api: httpx.AsyncClient) -> None:
+        got = await asyncio.gather(*(api.get("/v2/entities/user/erin/profile/") for _ in range(20)))
+        assert {r.status_code for r in got} == {200}
+
+    async def status(api: httpx.AsyncClient) -> str:
+        return str((await api.get("/v2/entities/user/erin/profile/")).json()["status"])
+
+    async with async_token_client(llm_live[0].url, key) as api:
+        r = await api.post(
+            "/v2/profiles/settings/",
+            json={"enabled": True, "entities": {"user": {"schema": PROFILE_SCHEMA, "custom_instructions": None}}},
+        )
+        assert r.status_code == 200, r.text
+        body = verbatim_add_body("Erin sails.", user_id="erin")
+        assert (await api.post("/v3/memories/add/", json=body)).status_code == 200
+        await twenty_reads(api)
+        assert await profile_jobs() == 1  # never made: one job
+        for _ in range(100):
+            if await status(api) == "succeeded":
+                break
+            await asyncio.sleep(0.2)
+        body = verbatim_add_body(*[f"Erin fact number {i}." for i in range(10)], user_id="erin")
+        assert (await api.post("/v3/memories/add/", json=body)).status_code == 200
+        await twenty_reads(api)
+        assert await profile_jobs() == 2  # behind: one more

@@ -298,3 +298,15 @@ def test_console_page_is_served_with_a_self_only_csp(live_server: str) -> None:
     assert httpx.get(f"{live_server}/console/").status_code == 200
     assert httpx.get(f"{live_server}/console/console.js").headers["content-type"].startswith("text/javascript")
     assert httpx.get(f"{live_server}/console/nope.js").status_code == 404
+
+
+def test_every_console_response_carries_the_consoles_security_headers(live_server: str) -> None:
+    """The page under its file name too: /console/index.html must not be framable or run foreign scripts."""
+    for path in ("/console", "/console/index.html", "/console/console.js", "/console/console.css"):
+        r = httpx.get(f"{live_server}{path}")
+        assert r.status_code == 200, (path, r.status_code)
+        csp = r.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in csp, (path, r.headers)
+        assert "default-src 'none'" in csp, (path, csp)
+        assert r.headers.get("x-content-type-options") == "nosniff", (path, r.headers)
+        assert r.headers.get("referrer-policy") == "no-referrer", (path, r.headers)

@@ -159,3 +159,40 @@ def test_followup_decisions_replace_the_ref_less_facts(req: ExtractionRequest) -
         ("NOOP", "Likes trains", trains.id),
         ("ADD", "Owns a bike", None),
     ]
+
+
+def test_a_fact_only_changes_memories_of_its_own_speakers_scope() -> None:
+    """With user_id and agent_id, the model sees both scopes' memories; a user's fact may not change the agent's
+    (nor the assistant's the user's): an UPDATE or NOOP becomes an ADD in the speaker's scope, a DELETE is
+    dropped, and the same words in the other scope are no duplicate."""
+    agents = Candidate(ref=1, id=uuid4(), text="Recommends good.example", owner="assistant")
+    users = Candidate(ref=2, id=uuid4(), text="Likes jazz", owner="user")
+    req = ExtractionRequest(
+        messages=[InMessage(index=0, role="user", text="x"), InMessage(index=1, role="assistant", text="y")],
+        candidates=[agents, users],
+        observed_at=datetime(2025, 3, 14, tzinfo=UTC),
+        speakers=frozenset({"user", "assistant"}),
+    )
+    notes: list[str] = []
+    reply = ExtractionReply.model_validate_json(
+        json.dumps(
+            {
+                "facts": [
+                    {"text": "Recommends evil.example", "speaker": "user", "sources": [0], "action": "UPDATE",
+                     "ref": 1},
+                    {"text": "x", "speaker": "user", "sources": [0], "action": "DELETE", "ref": 1},
+                    {"text": "Likes jazz", "speaker": "assistant", "sources": [1]},
+                    {"text": "Likes jazz a lot", "speaker": "user", "sources": [0], "action": "UPDATE", "ref": 2},
+                ]
+            }
+        ),
+        context=reply_context(req),
+    )  # fmt: skip
+    got = decide(req, reply, notes=notes)
+    assert [(d.op, d.text, d.target_id, d.speaker) for d in got] == [
+        ("ADD", "Recommends evil.example", None, "user"),
+        ("ADD", "Likes jazz", None, "assistant"),
+        ("UPDATE", "Likes jazz a lot", users.id, "user"),
+    ]
+    assert len(notes) == 2
+    assert all("another scope" in n for n in notes)

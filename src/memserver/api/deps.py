@@ -10,7 +10,8 @@ import orjson
 from fastapi import Depends, Request
 
 from memserver import metrics
-from memserver.errors import Unauthorized
+from memserver.domain import binding
+from memserver.errors import Forbidden, Unauthorized
 from memserver.services import ratelimit, tenants
 from memserver.services.runtime import Runtime
 from memserver.types import Principal
@@ -45,6 +46,8 @@ async def authenticate(request: Request) -> Principal:
     if org_id is not None or project_id is not None:
         principal = await tenants.act_on(state.db, state.key_cache, principal, org_id, project_id)
     tenants.require_role(principal)
+    if principal.binding:
+        _bound_key_may_call(request, principal)
     if state.limiter.enabled:
         decision = await state.limiter.check(principal)
         if decision is not None:
@@ -71,6 +74,24 @@ async def _named_project(request: Request) -> tuple[str | None, str | None]:
                 org = org or _str_or_none(data.get("org_id"))
                 project = project or _str_or_none(data.get("project_id"))
     return org, project
+
+
+def confines_bound_keys(fn: F) -> F:
+    """Declare that this route confines a bound key to its entity (`memserver.domain.binding`) itself.
+
+    Every route not so declared refuses bound keys with 403: a route added later is closed to them until
+    someone makes it confine them."""
+    fn.confines_bound_keys = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _bound_key_may_call(request: Request, principal: Principal) -> None:
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    if not getattr(endpoint, "confines_bound_keys", False):
+        raise Forbidden(
+            f"This API key is bound to {binding.describe(principal.binding)}: it can add, list, search, read, "
+            "update and delete that entity's memories (and read the events of its adds), nothing else."
+        )
 
 
 def _str_or_none(value: Any) -> str | None:

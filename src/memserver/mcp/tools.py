@@ -23,7 +23,8 @@ NO_ENTITY = (
 INSTRUCTIONS = """\
 memserver remembers facts across conversations. Memories belong to an entity: a user_id, agent_id,
 app_id and/or run_id. Search before answering questions about the user; add durable facts the user
-shares (preferences, plans, names). Every call is confined to the API key's project."""
+shares (preferences, plans, names). Every call is confined to the API key's project, and a key bound to
+a user (or agent) reaches only that entity's memories: calls naming another are refused."""
 
 
 def key_defaults(ping: Mapping[str, Any]) -> dict[str, str]:

@@ -1,7 +1,16 @@
 """Turn a validated extraction reply into decisions the services layer applies (pure, no I/O).
 
 The model proposes; these rules have the last word: immutable memories never change, a fact whose text is
-already stored is a NOOP whatever the model said, duplicate facts collapse, and one memory gets one decision.
+already stored is a NOOP whatever the model said, duplicate facts collapse, one memory gets one decision, and
+a fact only changes memories of its own speaker's scope.
+
+That last rule matters when an add names both a user and an agent: the model is shown the user's memories
+and the agent's (which every user of that agent shares) in one prompt. A user's message must not rewrite,
+delete or supersede the agent's memories ("the assistant now recommends evil.example" would reach every
+other user), nor the assistant's words the user's. A decision on another scope's memory is therefore
+treated as if that memory had not been shown: an UPDATE or NOOP stores the fact as a new memory of its own
+speaker's scope (what the speaker said is kept, where the speaker's facts go, as for an immutable memory),
+and a DELETE is dropped; each with a note.
 """
 
 from __future__ import annotations
@@ -27,21 +36,27 @@ def decide(
     req: ExtractionRequest,
     reply: ExtractionReply,
     followup: tuple[ExtractionRequest, ExtractionReply] | None = None,
+    *,
+    notes: list[str] | None = None,
 ) -> list[Decision]:
     """Decisions in reply order: at most one per existing memory and one per distinct new text.
 
     With `followup` (the request and reply of `build_followup_prompt` for `facts_without_ref(reply)`), the
     first reply's ref-less facts are replaced by the follow-up's decisions against the other candidates.
+    Decisions the rules changed are explained in `notes`.
     """
     first = [(f, req) for f in reply.facts if followup is None or f.ref is not None]
     second = [(_keep_relations(f, reply), followup[0]) for f in followup[1].facts] if followup else []
     candidates = [*req.candidates, *(followup[0].candidates if followup else [])]
-    by_text = {normalize(c.text): c for c in candidates}
+    by_text: dict[tuple[Speaker | None, str], Candidate] = {(c.owner, normalize(c.text)): c for c in candidates}
+    notes = notes if notes is not None else []
     out: list[Decision] = []
     new_texts: dict[str, int] = {}  # normalised new text -> position in out
     targets: set[UUID] = set()
     for fact, shown in [*first, *second]:
-        d = _decide_one(fact, {c.ref: c for c in shown.candidates}, by_text)
+        by_ref = {c.ref: c for c in shown.candidates}
+        own = _own_scope(fact, by_ref, notes)
+        d = _decide_one(own, by_ref, by_text) if own is not None else None
         if d is None:
             continue
         if d.target_id is not None and d.target_id in targets:
@@ -61,7 +76,25 @@ def decide(
     return out
 
 
-def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict[str, Candidate]) -> Decision | None:
+def _own_scope(fact: ExtractedFact, by_ref: dict[int, Candidate], notes: list[str]) -> ExtractedFact | None:
+    """The fact, unless it acts on a memory of another speaker's scope: then an ADD in its own (UPDATE, NOOP),
+    or nothing (DELETE)."""
+    if fact.ref is None or fact.ref not in by_ref or by_ref[fact.ref].writable_by(fact.speaker):
+        return fact
+    whose = "the assistant's" if fact.speaker == "user" else "the user's"
+    if fact.action == "DELETE":
+        notes.append(f"a {fact.speaker} fact's DELETE of a memory of another scope ({whose}) was dropped")
+        return None
+    notes.append(
+        f"a {fact.speaker} fact's {fact.action} of a memory of another scope ({whose}) was stored as a new "
+        f"memory of the {fact.speaker}'s scope"
+    )
+    return fact.model_copy(update={"action": "ADD", "ref": None})
+
+
+def _decide_one(
+    fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict[tuple[Speaker | None, str], Candidate]
+) -> Decision | None:
     text = normalize(fact.text)
     common: _FactFields = {
         "speaker": fact.speaker,
@@ -69,8 +102,10 @@ def _decide_one(fact: ExtractedFact, by_ref: dict[int, Candidate], by_text: dict
         "sources": fact.sources,
         "relations": relations_of(fact),
     }
-    if fact.action in ("ADD", "UPDATE") and text in by_text:
-        same = by_text[text]  # already stored word for word: nothing to ask or change
+    # Already stored word for word in the speaker's own scope: nothing to ask or change. (The same words in
+    # another speaker's scope are about someone else: "Likes jazz" of the assistant is not the user's.)
+    same = by_text.get((fact.speaker, text)) or by_text.get((None, text))
+    if fact.action in ("ADD", "UPDATE") and same is not None:
         return Decision(op="NOOP", text=same.text, target_id=same.id, previous_text=same.text, **common)
     target = by_ref.get(fact.ref) if fact.ref is not None else None
     if fact.action == "ADD" or (fact.action == "UPDATE" and (target is None or target.immutable)):

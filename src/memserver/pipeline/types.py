@@ -39,6 +39,12 @@ class Candidate(BaseModel):
     text: str
     created_at: datetime | None = None
     immutable: bool = False
+    # The speaker whose scope holds it (an add with user_id and agent_id shows the memories of both scopes);
+    # only that speaker's facts may change it. None: the add has one scope, every candidate is in it.
+    owner: Speaker | None = None
+
+    def writable_by(self, speaker: Speaker) -> bool:
+        return self.owner is None or self.owner == speaker
 
 
 class ExtractionRequest(BaseModel):

@@ -39,6 +39,7 @@ class GraphPlan:
 
     context: GraphContext
     ref_ids: dict[int, uuid.UUID] = field(default_factory=dict)  # shown relation ref -> relation id
+    ref_scopes: dict[int, Scope] = field(default_factory=dict)  # shown relation ref -> its scope
     drafts: list[RelationDraft] = field(default_factory=list)
     draft_decisions: list[int] = field(default_factory=list)  # the decision (index) each draft came from
     vectors: dict[str, Any] = field(default_factory=dict)  # entity name -> unit embedding
@@ -81,7 +82,11 @@ async def load_context(
         agent_name=inp.agent_id if "assistant" in scopes else None,
         relations=shown,
     )
-    return GraphPlan(context=ctx, ref_ids={s.ref: s.id for s in shown})
+    return GraphPlan(
+        context=ctx,
+        ref_ids={s.ref: s.id for s in shown},
+        ref_scopes={s.ref: r.scope for s, r in zip(shown, records, strict=True)},
+    )
 
 
 async def plan_writes(
@@ -90,14 +95,23 @@ async def plan_writes(
     decisions: Sequence[Decision],
     scopes: Mapping[Speaker, Scope],
     vectors: Mapping[str, Any],
+    *,
+    notes: list[str] | None = None,
 ) -> None:
     """Turn the decisions' relations into drafts; entity names take their embedding from `vectors` (embedded
-    with the memory texts), any other is embedded now."""
+    with the memory texts), any other is embedded now.
+
+    A relation only ends relations of its own speaker's scope (a user's words never retire the agent's
+    relations, which every user of the agent shares); a `replaces` of another scope's is dropped with a note."""
     plan.drafts, plan.draft_decisions = [], []
     for i, d in enumerate(decisions):
         if d.op == "DELETE":
             continue
         for r in d.relations:
+            foreign = [x for x in r.replaces if x in plan.ref_scopes and plan.ref_scopes[x] != scopes[d.speaker]]
+            note = f"a {d.speaker} relation cannot end relations of another scope (rel {foreign})"
+            if foreign and notes is not None and note not in notes:
+                notes.append(note)
             plan.drafts.append(
                 RelationDraft(
                     scope=scopes[d.speaker],
@@ -110,7 +124,7 @@ async def plan_writes(
                     invalid_at=r.valid_to,
                     memory_id=None,  # known after the memories are written (decision index below)
                     fact=d.text,
-                    replaces=tuple(plan.ref_ids[x] for x in r.replaces if x in plan.ref_ids),
+                    replaces=tuple(plan.ref_ids[x] for x in r.replaces if x in plan.ref_ids and x not in foreign),
                 )
             )
             plan.draft_decisions.append(i)

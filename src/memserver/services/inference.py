@@ -15,7 +15,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,22 +26,21 @@ from numpy.typing import NDArray
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
 from memserver.domain.graph import GraphChanges
-from memserver.domain.scope import Scope
+from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
-from memserver.pipeline import coverage, extract, reconcile
+from memserver.pipeline import extract, reconcile
 from memserver.pipeline.categories import catalogue
 from memserver.pipeline.messages import text_hash
-from memserver.pipeline.query import hints as query_hints
-from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage, Speaker, speakers_for
+from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments
+from memserver.services import candidate_lookup as lookup
 from memserver.services import graph as graph_service
 from memserver.services import settings as project_settings
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
-from memserver.storage.repositories.search import SearchRepository
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +49,6 @@ NO_LLM = (
     "chat endpoint with MEMSERVER_LLM__BASE_URL (and MEMSERVER_LLM__API_KEY, MEMSERVER_LLM__MODEL), e.g. "
     "OpenAI, Ollama, vLLM, LM Studio or a llama.cpp server; or send infer=false to store the messages verbatim."
 )
-CANDIDATES = 10  # memories shown to the model: the nearest to the new messages (their mean embedding)
-# ... plus each message's own nearest, so a fact's nearest memories are usually shown without asking
-# (facts come from single messages; the exchange as a whole can sit far from some of them). Messages
-# beyond PER_MESSAGE_LIMIT are searched for as one text, and their facts checked after the reply.
-PER_MESSAGE = 3
-PER_MESSAGE_LIMIT = 8
-NAME_CANDIDATES = 5  # ... and the newest memories that mention a name the messages use
-MAX_NAMES = 8
-# A new fact whose nearest stored memory is at least this similar, and was not shown to the model,
-# is reconciled in a second call. (all-MiniLM-L6-v2: restatements of one fact score ~0.75-0.95,
-# unrelated facts of one person ~0.1-0.4.)
-SECOND_CALL_SIMILARITY = 0.75
 MAX_THINKS = 3  # a concurrent add changed a decided-on memory: think again, at most this often
 
 
@@ -83,6 +70,10 @@ class InferenceReport:
     thinks: int = 0
     notes: list[str] = field(default_factory=list)
     graph: GraphChanges | None = None  # enable_graph: what the add did to the graph
+
+    def note(self, notes: list[str]) -> None:
+        """Add notes once each (an add thought again decides, and notes, again)."""
+        self.notes += [n for n in notes if n not in self.notes]
 
     def add_usage(self, usage: Usage) -> None:
         self.llm_calls += usage.calls
@@ -128,7 +119,7 @@ async def infer(
     # The project's settings are read while the messages are embedded and the candidates loaded.
     settings, loaded = await asyncio.gather(
         project_settings.project_settings(db, project_id),
-        _load_candidates(db, providers, project_id, scopes.values(), messages),
+        lookup.load(db, providers, project_id, scopes, messages),
     )
     # The project's instructions, categories and prompts apply where the request gave none.
     inp = project_settings.with_project_defaults(settings, inp)
@@ -136,7 +127,7 @@ async def infer(
     for attempt in range(MAX_THINKS):
         report.thinks += 1
         if attempt:  # a concurrent add changed a memory the model decided on: load again
-            loaded = await _load_candidates(db, providers, project_id, scopes.values(), messages)
+            loaded = await lookup.load(db, providers, project_id, scopes, messages)
         candidates = loaded.candidates
         report.candidates = len(candidates)
         plan = (
@@ -156,13 +147,16 @@ async def infer(
             categories=catalogue(inp.custom_categories),
             graph=plan.context if plan is not None else None,
         )
-        decisions, vectors = await _think(db, providers, llm, project_id, req, scopes, images, report, loaded.radii)
+        decisions, vectors, later = await _think(
+            db, providers, llm, project_id, req, scopes, images, report, loaded.radii
+        )
         if plan is not None:
-            await graph_service.plan_writes(providers, plan, decisions, scopes, vectors)
-        changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in candidates}, event_id)
-        shown = {c.id: c for c, _ in candidates}
+            await graph_service.plan_writes(providers, plan, decisions, scopes, vectors, notes=report.notes)
+        seen = [*candidates, *later]  # the first prompt's memories and the follow-up's, alike
+        changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in seen}, event_id)
+        shown = {c.id: c for c, _ in seen}
         apply = functools.partial(
-            _apply, db, providers, project_id, inp, changes, decisions, shown, plan, req.observed_at, event_id
+            _apply, db, providers, project_id, inp, scopes, changes, decisions, shown, plan, req.observed_at, event_id
         )
         try:
             # a deadlock or serialization failure with a concurrent add is retried (bounded)
@@ -177,6 +171,7 @@ async def _apply(
     providers: Providers,
     project_id: uuid.UUID,
     inp: AddInput,
+    scopes: dict[Speaker, Scope],
     changes: ChangeSet,
     decisions: list[Decision],
     shown: dict[uuid.UUID, Candidate],
@@ -189,7 +184,7 @@ async def _apply(
     """One transaction: the decided memories are still as the model saw them (else _Stale), the changes,
     the graph (enable_graph) and the job's completion commit together."""
     async with db.transaction() as conn:
-        await _check_fresh(conn, project_id, decisions, shown)
+        await _check_fresh(conn, project_id, decisions, shown, scopes)
         outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
         if plan is not None:  # the relations commit with the memories they came from
             report.graph = await graph_service.write(
@@ -216,52 +211,6 @@ def _scope_of(inp: AddInput, speaker: Speaker) -> Scope:
     )
 
 
-@dataclass
-class _Loaded:
-    """The memories shown to the model, and what they prove about the rest (pipeline.coverage)."""
-
-    candidates: list[tuple[Candidate, Any]]  # (candidate, its provenance)
-    radii: dict[int, tuple[NDArray[np.float32], float]] = field(default_factory=dict)  # message -> (vector, radius)
-
-
-async def _load_candidates(
-    db: Database, providers: Providers, project_id: uuid.UUID, scopes: Collection[Scope], messages: list[InMessage]
-) -> _Loaded:
-    """The target scopes' memories the model must see, in one round trip: the CANDIDATES nearest to the
-    exchange (the messages' mean embedding), each message's PER_MESSAGE nearest, and the newest
-    NAME_CANDIDATES that mention a name the messages use (a vector can miss a person's memories)."""
-    speaking = [m for m in messages if m.role in ("user", "assistant") and m.text.strip()]
-    query = " ".join(m.text for m in speaking)[:2000].strip()
-    if not query:
-        return _Loaded([])
-    per_message = speaking if len(speaking) <= PER_MESSAGE_LIMIT else []
-    if per_message:  # one embedding per message; their mean stands for the exchange
-        vecs = await providers.embedder.embed([m.text for m in per_message])
-        mean = vecs.mean(axis=0)
-        vectors = np.vstack([mean / (float(np.linalg.norm(mean)) or 1.0), vecs]).astype(np.float32)
-    else:
-        vectors = await providers.embedder.embed([query])
-    names = query_hints(query).names[:MAX_NAMES]
-    async with db.connect(generic_plans=True) as conn:
-        nearest, named, rows = await SearchRepository(conn).add_candidates(
-            project_id, list(dict.fromkeys(scopes)), vectors, names, k=CANDIDATES, k_names=NAME_CANDIDATES
-        )
-    shown = [mid for mid, _ in nearest[0]]
-    for each in nearest[1:]:
-        shown += [mid for mid, _ in each[:PER_MESSAGE]]
-    shown = list(dict.fromkeys([*shown, *named]))
-    radii: dict[int, tuple[NDArray[np.float32], float]] = {}
-    for m, v, each in zip(per_message, vectors[1:], nearest[1:], strict=True):
-        radii[m.index] = (v, coverage.radius([sim for _, sim in each[:PER_MESSAGE]], PER_MESSAGE))
-    return _Loaded(
-        [
-            (Candidate(ref=i, id=r.id, text=r.memory, created_at=r.created_at, immutable=r.immutable), r.provenance)
-            for i, r in enumerate((rows[mid] for mid in shown), start=1)
-        ],
-        radii,
-    )
-
-
 async def _think(
     db: Database,
     providers: Providers,
@@ -272,28 +221,34 @@ async def _think(
     images: list[dict[str, Any]],
     report: InferenceReport,
     radii: dict[int, tuple[NDArray[np.float32], float]],
-) -> tuple[list[Decision], dict[str, Any]]:
-    """The LLM decides; returns the decisions and the embedding of each new text."""
+) -> tuple[list[Decision], dict[str, Any], list[lookup.Shown]]:
+    """The LLM decides; returns the decisions, the embedding of each new text, and the memories the
+    follow-up call showed (the first prompt's are the request's)."""
     prompt = extract.build_prompt(req)
     if images:  # a vision model sees the images next to the conversation
         prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
     first = await llm.generate(prompt, extract.reply_model(req), context=extract.reply_context(req))
     report.add_usage(first.usage)
     reply = first.value
-    decisions = reconcile.decide(req, reply)
+    notes: list[str] = []
+    decisions = reconcile.decide(req, reply, notes=notes)
     vectors = await _embed(providers, decisions)
-    followup = await _followup_request(db, project_id, req, reply, decisions, vectors, scopes, radii)
-    if followup is not None:
-        report.second_call = True
-        second = await llm.generate(
-            extract.build_followup_prompt(followup, extract.facts_without_ref(reply)),
-            extract.ExtractionReply,
-            context=extract.reply_context(followup),
-        )
-        report.add_usage(second.usage)
-        decisions = reconcile.decide(req, reply, (followup, second.value))
-        vectors = await _embed(providers, decisions)
-    return decisions, vectors
+    found = await lookup.followup(db, project_id, req, reply, decisions, vectors, scopes, radii)
+    if found is None:
+        report.note(notes)
+        return decisions, vectors, []
+    followup, later = found
+    report.second_call = True
+    second = await llm.generate(
+        extract.build_followup_prompt(followup, extract.facts_without_ref(reply)),
+        extract.ExtractionReply,
+        context=extract.reply_context(followup),
+    )
+    report.add_usage(second.usage)
+    notes.clear()  # decided again, with the follow-up's answers
+    decisions = reconcile.decide(req, reply, (followup, second.value), notes=notes)
+    report.note(notes)
+    return decisions, await _embed(providers, decisions), later
 
 
 async def _embed(providers: Providers, decisions: list[Decision]) -> dict[str, Any]:
@@ -303,55 +258,6 @@ async def _embed(providers: Providers, decisions: list[Decision]) -> dict[str, A
     if not texts:
         return {}
     return dict(zip(texts, await providers.embedder.embed(texts), strict=True))
-
-
-async def _followup_request(
-    db: Database,
-    project_id: uuid.UUID,
-    req: ExtractionRequest,
-    reply: extract.ExtractionReply,
-    decisions: list[Decision],
-    vectors: dict[str, Any],
-    scopes: dict[Speaker, Scope],
-    radii: dict[int, tuple[NDArray[np.float32], float]],
-) -> ExtractionRequest | None:
-    """The second call's request when a new fact's nearest stored memory was not shown; else None.
-
-    Facts whose source message's shown neighbourhood provably holds every memory that close
-    (pipeline.coverage) need no lookup."""
-    adds = [
-        d
-        for d in decisions
-        if d.op == "ADD"
-        and not any(
-            coverage.covered(vectors[d.text], *radii[i], SECOND_CALL_SIMILARITY) for i in d.sources if i in radii
-        )
-    ]
-    if not adds or not extract.facts_without_ref(reply):
-        return None
-    shown = {c.id for c in req.candidates}
-    async with db.connect() as conn:
-        repo = SearchRepository(conn)
-        near = await repo.nearest_each(
-            project_id, list(dict.fromkeys(scopes.values())), _stack([vectors[d.text] for d in adds]), k=3
-        )
-        missing = list(
-            dict.fromkeys(
-                mid for hits in near for mid, sim in hits if sim >= SECOND_CALL_SIMILARITY and mid not in shown
-            )
-        )
-        if not missing:
-            return None
-        rows = await MemoryRepository(conn).get_many(project_id, missing)
-    extra = [
-        Candidate(ref=i, id=r.id, text=r.memory, created_at=r.created_at, immutable=r.immutable)
-        for i, r in enumerate(rows, start=len(req.candidates) + 1)
-    ]
-    return req.model_copy(update={"candidates": extra})
-
-
-def _stack(vectors: list[NDArray[np.float32]]) -> NDArray[np.float32]:
-    return np.stack(vectors).astype(np.float32)
 
 
 def _changes(
@@ -418,18 +324,27 @@ def _superseder(deleted: Decision, decisions: list[Decision]) -> int | None:
 
 
 async def _check_fresh(
-    conn: Connection, project_id: uuid.UUID, decisions: list[Decision], shown: dict[uuid.UUID, Candidate]
+    conn: Connection,
+    project_id: uuid.UUID,
+    decisions: list[Decision],
+    shown: dict[uuid.UUID, Candidate],
+    scopes: dict[Speaker, Scope],
 ) -> None:
-    """Lock the memories the model decided on; any that changed or vanished since it saw them -> _Stale."""
-    targets = [d.target_id for d in decisions if d.op in ("UPDATE", "DELETE") and d.target_id is not None]
+    """Lock the memories the model decided on; any that changed or vanished since it saw them -> _Stale.
+
+    Every target was shown (first prompt or follow-up) and is of its speaker's scope (pipeline.reconcile);
+    a target that is not is never written."""
+    targets = {d.target_id: d.speaker for d in decisions if d.op in ("UPDATE", "DELETE") and d.target_id is not None}
     if not targets:
         return
-    rows = {r.id: r for r in await MemoryRepository(conn).get_for_update(project_id, targets)}
-    for mid in targets:
+    rows = {r.id: r for r in await MemoryRepository(conn).get_for_update(project_id, list(targets))}
+    for mid, speaker in targets.items():
         row = rows.get(mid)
         seen = shown.get(mid)
-        if row is None or (seen is not None and row.memory != seen.text) or row.immutable:
+        if row is None or seen is None or row.memory != seen.text or row.immutable:
             raise _Stale(str(mid))
+        if Scope(**{c: getattr(row, c) for c in ENTITY_FIELDS}) != scopes[speaker]:
+            raise RuntimeError(f"add decided on memory {mid} of another scope than its speaker's")
 
 
 def _defaults(inp: AddInput) -> AddDefaults:

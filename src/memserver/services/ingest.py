@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from memserver.domain import binding
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.graph import GraphChanges
@@ -58,6 +59,7 @@ async def add(
     Without an LLM an infer=true add is refused at once: nothing is accepted that can only fail later.
     """
     tenants.require_owner(principal, "adding memories")
+    inp = _confined(principal, inp)
     if not inp.infer:
         return await add_verbatim(db, providers, principal, inp)
     inference.require_llm(providers)
@@ -65,6 +67,16 @@ async def add(
         event_id = await jobs.submit(db, queue, principal.project_id, JobKind.ADD, payload(inp))
         return AddResult(event_id=event_id, status=JobStatus.PENDING, message=ACCEPTED)
     return await _infer_now(db, providers, principal.project_id, inp)
+
+
+def _confined(principal: Principal, inp: AddInput) -> AddInput:
+    """A bound key's add carries its bound ids, and writes no memory without them (`domain.binding`)."""
+    if not principal.binding:
+        return inp
+    ids = binding.confine_ids(principal.binding, {"user_id": inp.user_id, "agent_id": inp.agent_id})
+    if inp.infer:
+        binding.check_inferred_scopes(principal.binding, ids)
+    return inp.model_copy(update=ids)
 
 
 async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, inp: AddInput) -> AddResult:
@@ -94,7 +106,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
                 JobKind.ADD.value,
                 JobStatus.FAILED.value,
                 payload=payload(inp),
-                error=jobs.failure_reason(exc),
+                error=jobs.failure_reason(exc, event_id),
                 completed=True,
             )
         raise

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from memserver.domain.jobs import JobKind, JobStatus
-from memserver.errors import TooManyRequests
+from memserver.errors import MemserverError, TooManyRequests
 from memserver.providers.errors import ProviderError, public_message
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
@@ -182,7 +182,7 @@ async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) ->
                 )
         raise
     except Exception as exc:  # recorded with its reason; never silently dropped
-        reason = failure_reason(exc)
+        reason = failure_reason(exc, job.id)
         if _final(exc):
             log.warning("job %s failed for a reason a retry cannot change: %s", job.id, reason)
             return await _record_failure(ctx, job, reason, final=True), None
@@ -219,14 +219,20 @@ def _final(exc: BaseException) -> bool:
     return isinstance(status, int) and status < 503 and not isinstance(exc, JobRetry)
 
 
-def failure_reason(exc: BaseException) -> str:
-    """Why a job failed, as its event shows it: clients read it, so a provider's own text goes to the log."""
+INTERNAL_FAILURE = "an internal error stopped this job; the server log has the details under this event's id"
+
+
+def failure_reason(exc: BaseException, event_id: uuid.UUID | None = None) -> str:
+    """Why a job failed, as its event shows it. Clients read it, so it is memserver's own words: the message of
+    a memserver error, a provider failure's public message; anything else (a database or driver error, a
+    bug) is INTERNAL_FAILURE, its type and text (SQL, internal names and hosts) going to the log only."""
     if isinstance(exc, ProviderError):
         log.warning("provider failure: %s", exc)
         return public_message(exc)
-    if isinstance(exc, JobRetry | JobFailed) or getattr(exc, "status_code", None):
+    if isinstance(exc, JobRetry | JobFailed | MemserverError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    log.error("event %s: internal error", event_id, exc_info=exc)
+    return INTERNAL_FAILURE
 
 
 async def _heartbeat(ctx: JobContext, job: ClaimedJob, work: asyncio.Future[None], lost: asyncio.Event) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from memserver.domain import binding
 from memserver.domain.changes import UNSET, MemoryEdit, Unset
 from memserver.domain.filters import Node
 from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
@@ -24,12 +26,19 @@ from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.types import Principal
 
 MAX_BATCH = 1000
+R = TypeVar("R")
+
+
+def _reachable(principal: Principal, rows: Sequence[R]) -> list[R]:
+    """The rows the key may reach: a bound key's view has only its entity's memories (`domain.binding`); it
+    is told of another's exactly what it is told of a memory that does not exist."""
+    return [r for r in rows if not principal.binding or binding.allows(principal.binding, r)]
 
 
 async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> MemoryRow:
     async with db.connect() as conn:
         row = await MemoryRepository(conn).get(principal.project_id, memory_id)
-    if row is None:
+    if row is None or not _reachable(principal, [row]):
         raise NotFound("Memory not found!")
     return row
 
@@ -63,7 +72,7 @@ async def update(
     vector = (await providers.embedder.embed([change.text]))[0] if change.text is not None else None
     async with db.transaction() as conn:
         repo = MemoryRepository(conn)
-        rows = await repo.get_for_update(principal.project_id, [memory_id])
+        rows = _reachable(principal, await repo.get_for_update(principal.project_id, [memory_id]))
         if not rows:
             raise NotFound("Memory not found!")
         return await _apply_update(MemoryWriter(conn), principal, rows[0], change, vector)
@@ -101,11 +110,15 @@ async def delete(db: Database, principal: Principal, memory_id: uuid.UUID, *, de
         repo = MemoryRepository(conn)
         # Locked first: an unknown (or already deleted) id is a 404 that must not cascade to the
         # memories that still point at it.
-        if not await repo.get_for_update(principal.project_id, [memory_id]):
+        if not _reachable(principal, await repo.get_for_update(principal.project_id, [memory_id])):
             raise NotFound("Memory not found!")
         ids = [memory_id]
-        if delete_linked:
-            ids += await repo.linked_ids(principal.project_id, memory_id)
+        if delete_linked:  # a bound key's cascade stays within its entity's memories
+            linked = await repo.linked_ids(principal.project_id, memory_id)
+            if principal.binding and linked:
+                rows = await repo.get_for_update(principal.project_id, linked)
+                linked = [r.id for r in _reachable(principal, rows)]
+            ids += linked
         count = await MemoryWriter(conn).delete_ids(principal.project_id, ids)
     return count - 1
 
@@ -123,6 +136,10 @@ async def history(db: Database, principal: Principal, memory_id: uuid.UUID) -> l
         rows = await repo.history(principal.project_id, memory_id)
         if not rows and await repo.get(principal.project_id, memory_id) is None:
             raise NotFound("Memory not found!")
+        if principal.binding:  # a memory's history is of its one scope; the memory may be gone (hard delete)
+            memory = await repo.get(principal.project_id, memory_id)
+            if not _reachable(principal, [memory] if memory is not None else rows[:1]):
+                raise NotFound("Memory not found!")
     return rows
 
 
@@ -153,7 +170,7 @@ async def batch_update(
     vectors = iter(await providers.embedder.embed(texts)) if texts else iter(())
     async with db.transaction() as conn:
         repo = MemoryRepository(conn)
-        rows = {r.id: r for r in await repo.get_for_update(principal.project_id, ids)}
+        rows = {r.id: r for r in _reachable(principal, await repo.get_for_update(principal.project_id, ids))}
         missing = [str(i) for i in ids if i not in rows]
         if missing:
             raise NotFound(f"Memory not found: {', '.join(missing)}")
@@ -170,7 +187,7 @@ async def batch_delete(db: Database, principal: Principal, ids: list[uuid.UUID])
     unique = list(dict.fromkeys(ids))
     async with db.transaction() as conn:
         repo = MemoryRepository(conn)
-        found = {r.id for r in await repo.get_for_update(principal.project_id, unique)}
+        found = {r.id for r in _reachable(principal, await repo.get_for_update(principal.project_id, unique))}
         missing = [str(i) for i in unique if i not in found]
         if missing:
             raise NotFound(f"Memory not found: {', '.join(missing)}")

@@ -282,7 +282,7 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
             gen = await llm.generate(prompt, documents.schema_reply(schema), context={"schema": schema})
             doc = prune(gen.value.data, schema)
         except Exception as exc:  # recorded on the profile and in the job's results
-            status, error = "failed", str(exc) or type(exc).__name__
+            status, error = "failed", jobs.failure_reason(exc)
     async with db.transaction() as conn:
         profile_id = await ProfileRepository(conn).store(
             project_id, etype, name, status=status, profile=doc, memory_count=total, error=error
@@ -317,7 +317,11 @@ async def get_profile(
         status = "insufficient_data" if count < MIN_MEMORIES else "pending"
     else:
         status = row.status
-    stale = row is None or (row.status == "succeeded" and count >= row.memory_count + REFRESH_EVERY)
+    stale = (
+        row is None
+        or row.status in ("not_enabled", "insufficient_data")
+        or (row.status == "succeeded" and count >= row.memory_count + REFRESH_EVERY)
+    )
     if status != "not_enabled" and count >= MIN_MEMORIES and stale and providers.llm is not None:
         await _refresh(db, queue, principal.project_id, etype, name, count)
         status = status if status == "succeeded" else "pending"
@@ -334,16 +338,11 @@ async def get_profile(
 async def _refresh(
     db: Database, queue: jobs.JobQueue, project_id: uuid.UUID, etype: str, name: str, count: int
 ) -> None:
+    """Queue a regeneration, unless a concurrent read just did (one job for any number of readers)."""
     payload = {"operation": "trigger", "entity_type": etype, "entity_ids": [name], "automatic": True}
     job_id = uuid.uuid4()
     async with db.transaction() as conn:
-        repo = ProfileRepository(conn)
-        row = await repo.get(project_id, etype, name)
-        if row is not None and row.status == "pending":
-            return  # a job is already on its way
-        if row is None:
-            await repo.mark(project_id, etype, name, "pending")
-        else:  # keep serving the current profile; counting from now, the next reads do not enqueue again
-            await repo.seen(project_id, etype, name, count)
+        if not await ProfileRepository(conn).claim_refresh(project_id, etype, name, count, REFRESH_EVERY):
+            return  # already on its way
         await JobRepository(conn).insert(project_id, job_id, JobKind.PROFILE, payload)
     queue.submit(job_id)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from memserver.domain.binding import BINDABLE
 from memserver.domain.rows import MemberRoleRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.storage.db import Database
@@ -279,9 +280,12 @@ async def create_key(
     scope: str = "project",
     role: str | None = None,
     defaults: dict[str, str | None] | None = None,
+    binding: dict[str, str | None] | None = None,
 ) -> tuple[uuid.UUID, str]:
     """A key of the member `email` (created if new), with `project` as its own project; `defaults`
-    (user_id, agent_id) are used by clients whose calls name no entity (MCP tools).
+    (user_id, agent_id) are used by clients whose calls name no entity (MCP tools). A `binding` (user_id,
+    agent_id) confines the key to that entity's memories on every route (`domain.binding`); it is also
+    the key's default.
 
     scope='project': the key reaches that project only; the member gets `role` there (OWNER for a new
     member). scope='org': the key reaches every project its member has a role in; `role` is the
@@ -290,6 +294,7 @@ async def create_key(
     if scope not in SCOPES:
         raise BadRequest(f"scope must be one of {', '.join(SCOPES)}")
     role = None if role is None else parse_role(role)
+    bound, defaults = _binding(binding, defaults)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         org_id = await _org(repo, org)
@@ -303,7 +308,25 @@ async def create_key(
             member_id = await ensure_member(
                 repo, org_id, email, org_role=None, project_id=project_id, project_role=role
             )
-        return await repo.create_key(project_id, name, member_id, email, scope=scope, defaults=defaults)
+        return await repo.create_key(project_id, name, member_id, email, scope=scope, defaults=defaults, binding=bound)
+
+
+def _binding(
+    binding: dict[str, str | None] | None, defaults: dict[str, str | None] | None
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """The key's binding (ids given, trimmed) and its defaults, which a binding sets (and may not contradict)."""
+    bound = {k: v.strip() for k, v in (binding or {}).items() if v is not None}
+    for k, v in bound.items():
+        if k not in BINDABLE:
+            raise BadRequest(f"a key can be bound to {' or '.join(BINDABLE)}, not {k}")
+        if not v or v == "*":
+            raise BadRequest(f"a key's bound {k} must be one entity id")
+    merged = dict(defaults or {})
+    for k, v in bound.items():
+        if merged.get(k) not in (None, v):
+            raise BadRequest(f"a key bound to {k} {v!r} cannot default to {k} {merged[k]!r}")
+        merged[k] = v
+    return bound, merged
 
 
 async def add_member(db: Database, org: str, email: str, role: str, project: str | None = None) -> None:

@@ -87,6 +87,8 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     default_user_id: Mapped[str | None] = mapped_column(Text)  # for clients that name no entity (MCP)
     default_agent_id: Mapped[str | None] = mapped_column(Text)
+    bound_user_id: Mapped[str | None] = mapped_column(Text)  # the key reaches only this entity's memories
+    bound_agent_id: Mapped[str | None] = mapped_column(Text)
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(Text, server_default="project")  # 'project' | 'org'
 

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys, error_shape, segment
 from memserver.api.params import check_page, envelope
 from memserver.api.responses import Event, EventPage, wire
 from memserver.api.serialize import event_out
@@ -18,6 +18,7 @@ router = APIRouter(tags=["events"])
 
 @router.get("/v1/event/{event_id}", summary="Get an event (status, results, error)", response_model=Event)
 @error_shape("error")
+@confines_bound_keys  # events.get_event: only the events of the bound entity's adds
 async def get_event(event_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     try:
         eid = uuid.UUID(segment(event_id))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from memserver.api.add_wire import add_input, v3_response
-from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys, error_shape
 from memserver.api.params import (
     ENTITY_REQUIRED_SEARCH,
     ENTITY_REQUIRED_V1,
@@ -35,6 +35,7 @@ from memserver.api.responses import (
 )
 from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
+from memserver.domain import binding
 from memserver.domain.filters import Node, and_all
 from memserver.domain.rows import MemoryRow
 from memserver.errors import BadRequest
@@ -55,6 +56,7 @@ def _page_items(rows: Sequence[MemoryRow], principal: Principal, fields: list[st
 # ----------------------------------------------------------------------------------------------
 @router.get("/v1/memories", summary="List memories (v1, deprecated)", response_model=list[Memory] | MemoryPage)
 @error_shape("message")
+@confines_bound_keys
 async def list_v1(
     request: Request,
     state: StateDep,
@@ -91,6 +93,7 @@ async def list_v1(
             end_date=end_date,
         ),
     )
+    node = binding.confine_filter(principal.binding, node)
     assert node is not None
     if page is not None and page_size is not None:
         p, size = check_page(page, page_size)
@@ -108,7 +111,7 @@ async def list_v1(
     return wire(_page_items(rows, principal, fields))
 
 
-def _list_node(body: ListRequest, *, allow_top_level_ids: bool) -> Node:
+def _list_node(body: ListRequest, principal: Principal, *, allow_top_level_ids: bool) -> Node:
     ids = body.ids()
     if ids and not allow_top_level_ids:
         raise BadRequest(TOP_LEVEL_IDS_V3)
@@ -121,7 +124,7 @@ def _list_node(body: ListRequest, *, allow_top_level_ids: bool) -> Node:
         end_date=body.end_date,
         latest_only=body.latest_only,
     )
-    result = and_all(node, extra)
+    result = binding.confine_filter(principal.binding, and_all(node, extra))
     assert result is not None
     return result
 
@@ -132,6 +135,7 @@ def _list_node(body: ListRequest, *, allow_top_level_ids: bool) -> Node:
     response_model=list[Memory] | MemoryPage | MemoriesWithRelations | MemoryPageWithRelations,
 )
 @error_shape("message")
+@confines_bound_keys
 async def list_v2(
     request: Request,
     body: ListRequest,
@@ -141,7 +145,7 @@ async def list_v2(
     page_size: int | None = None,
 ) -> Response:
     """`filters` or top-level ids; a bare array, or a page when page and page_size are given."""
-    node = _list_node(body, allow_top_level_ids=True)
+    node = _list_node(body, principal, allow_top_level_ids=True)
     page = page if page is not None else body.page
     page_size = page_size if page_size is not None else body.page_size
     paged = page is not None and page_size is not None
@@ -189,6 +193,7 @@ async def _add_body(request: Request) -> AddRequest:
     "(a body with `messages`): those are answered as POST /v3/memories/add/.",
 )
 @error_shape("error")
+@confines_bound_keys
 async def list_v3(
     request: Request,
     body: ListRequest,
@@ -203,7 +208,7 @@ async def list_v3(
         add = await _add_body(request)
         result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(add))
         return wire(v3_response(result, infer=add.infer))
-    node = _list_node(body, allow_top_level_ids=False)
+    node = _list_node(body, principal, allow_top_level_ids=False)
     p, size = check_page(
         page if page is not None else body.page, page_size if page_size is not None else body.page_size
     )
@@ -216,7 +221,7 @@ async def list_v3(
 # ----------------------------------------------------------------------------------------------
 # search
 # ----------------------------------------------------------------------------------------------
-def _search_input(body: SearchRequest, *, version: str) -> search.SearchInput:
+def _search_input(body: SearchRequest, principal: Principal, *, version: str) -> search.SearchInput:
     query = body.query.strip()
     if not query:
         raise BadRequest("query must not be empty")
@@ -229,6 +234,7 @@ def _search_input(body: SearchRequest, *, version: str) -> search.SearchInput:
         node,
         shortcut_nodes(categories=body.categories, metadata=body.metadata, latest_only=body.latest_only),
     )
+    node = binding.confine_filter(principal.binding, node)
     assert node is not None
     top_k = body.top_k if body.top_k is not None else (body.limit if body.limit is not None else 10)
     if not 1 <= top_k <= 1000:
@@ -260,7 +266,9 @@ async def _run_search(state: StateDep, principal: Principal, body: SearchRequest
         graph_hops=state.settings.search.graph_hops,
         graph_fanout=state.settings.search.graph_fanout,
     )
-    hits = await search.search(state.db, state.providers, principal, _search_input(body, version=version), config)
+    hits = await search.search(
+        state.db, state.providers, principal, _search_input(body, principal, version=version), config
+    )
     return [
         project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
         for h in hits
@@ -277,7 +285,7 @@ async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequ
             state.providers,
             principal,
             body.query.strip(),
-            _search_input(body, version=version).node,
+            _search_input(body, principal, version=version).node,
             limit=state.settings.graph.search_relations,
         )
         relations = _relations_out(records, scored=True)
@@ -292,6 +300,7 @@ async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequ
     response_model=list[SearchHit] | SearchResultsV11,
 )
 @error_shape("message")
+@confines_bound_keys
 async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     return await _legacy_search(state, principal, body, "v1")
 
@@ -302,12 +311,14 @@ async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDe
     response_model=list[SearchHit] | SearchResultsV11,
 )
 @error_shape("message")
+@confines_bound_keys
 async def search_v2(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     return await _legacy_search(state, principal, body, "v2")
 
 
 @router.post("/v3/memories/search", summary="Search memories (v3)", response_model=SearchResults)
 @error_shape("error")
+@confines_bound_keys
 async def search_v3(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     """Hybrid search; every hit has a 0..1 `score` and its `score_breakdown`."""
     return wire({"results": await _run_search(state, principal, body, "v3")})

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys, error_shape, segment
 from memserver.api.params import (
     as_date,
     as_timestamp,
@@ -32,6 +32,7 @@ from memserver.api.responses import (
 )
 from memserver.api.schemas import BatchItem, BatchRequest, UpdateRequest
 from memserver.api.serialize import history_out, memory_out
+from memserver.domain import binding
 from memserver.domain.filters import Bool, Cond, and_all
 from memserver.domain.scope import TYPE_ALIASES, entity_type
 from memserver.errors import BadRequest
@@ -87,6 +88,7 @@ def _batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateI
 @router.put("/v1/batch", summary="Update up to 1000 memories, all or nothing", response_model=Message)
 @router.put("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
+@confines_bound_keys  # memories.batch_update: another entity's memory is not found
 async def batch_update(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     n = await memories.batch_update(state.db, state.providers, principal, _batch_changes(body))
     return wire({"message": f"Successfully updated {n} memories"})
@@ -95,6 +97,7 @@ async def batch_update(body: BatchRequest, state: StateDep, principal: Principal
 @router.delete("/v1/batch", summary="Delete up to 1000 memories, all or nothing (JSON body)", response_model=Message)
 @router.delete("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
+@confines_bound_keys  # memories.batch_delete: another entity's memory is not found
 async def batch_delete(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
     n = await memories.batch_delete(state.db, principal, _batch_ids(body))
     return wire({"message": f"Successfully deleted {n} memories"})
@@ -102,6 +105,7 @@ async def batch_delete(body: BatchRequest, state: StateDep, principal: Principal
 
 @router.delete("/v1/memories", summary="Delete all memories of an entity ('*' = any)", response_model=MemoriesDeleted)
 @error_shape("error")
+@confines_bound_keys
 async def delete_all(
     state: StateDep,
     principal: PrincipalDep,
@@ -123,6 +127,8 @@ async def delete_all(
         raise BadRequest(
             "At least one filter is required: user_id, agent_id, app_id, run_id (use '*' for all) or metadata"
         )
+    node = binding.confine_filter(principal.binding, node)
+    assert node is not None
     n = await memories.delete_matching(state.db, principal, node)
     return wire({"message": "Memories deleted successfully!", "deleted_count": n})
 
@@ -130,6 +136,7 @@ async def delete_all(
 # -- one memory --------------------------------------------------------------------------------
 @router.get("/v1/memories/{memory_id}", summary="Get a memory", response_model=Memory)
 @error_shape("error")
+@confines_bound_keys  # memories.get: another entity's memory is not found
 async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -> Response:
     row = await memories.get(state.db, principal, memory_uuid(segment(memory_id)))
     return wire(memory_out(row, owner=principal.user_email))
@@ -141,6 +148,7 @@ async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -
     response_model=Memory,
 )
 @error_shape("error")
+@confines_bound_keys  # memories.update: another entity's memory is not found
 async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep) -> Response:
     mid = memory_uuid(segment(memory_id))
     fields = body.model_fields_set
@@ -160,6 +168,7 @@ async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, pr
 
 @router.delete("/v1/memories/{memory_id}", summary="Delete a memory", response_model=MemoryDeleted)
 @error_shape("error")
+@confines_bound_keys  # memories.delete: another entity's memory is not found
 async def delete_memory(
     memory_id: str, state: StateDep, principal: PrincipalDep, delete_linked: bool = False
 ) -> Response:
@@ -176,6 +185,7 @@ async def delete_memory(
     response_model=list[HistoryEntry] | EntityMemoryPage,
 )
 @error_shape("error")
+@confines_bound_keys  # memories.history; an entity's page is filtered
 async def memory_subresource(
     first: str, second: str, request: Request, state: StateDep, principal: PrincipalDep, page: int = 1
 ) -> Response:
@@ -185,7 +195,7 @@ async def memory_subresource(
         entries = await memories.history(state.db, principal, memory_uuid(first))
         return wire([history_out(r) for r in entries])
     etype = entity_type(first)
-    node = entity_node({f"{etype}_id": second})
+    node = binding.confine_filter(principal.binding, entity_node({f"{etype}_id": second}))
     p, size = check_page(page, 100)
     rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size, show_expired=True)
     results = [

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from memserver import metrics
-from memserver.api.deps import PrincipalDep, StateDep
+from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys
 from memserver.api.http import JSONResponse
 from memserver.api.responses import Health, Ping, Readiness, wire
 from memserver.services import ops
@@ -15,6 +15,7 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/v1/ping", summary="Validate the API key; returns its org and project", response_model=Ping)
+@confines_bound_keys  # reads nothing but the key's own description
 async def ping(principal: PrincipalDep) -> Response:
     body = {
         "status": "ok",
@@ -29,6 +30,9 @@ async def ping(principal: PrincipalDep) -> Response:
             for k, v in (
                 ("default_user_id", principal.default_user_id),
                 ("default_agent_id", principal.default_agent_id),
+                # ... and the entity ids a bound key is confined to
+                ("bound_user_id", principal.bound_user_id),
+                ("bound_agent_id", principal.bound_agent_id),
             )
             if v
         },

@@ -141,6 +141,8 @@ class Neo4jGraphMirror:
                 await session.execute_write(work)
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
             raise Neo4jUnavailable("Neo4j is unreachable") from exc
+        except Neo4jError as exc:  # the driver's text names the server and the statement: the log only
+            raise Neo4jUnavailable(f"Neo4j refused a statement ({exc.code})") from exc
 
     async def scope_relations(self, project_id: uuid.UUID, scope: Scope) -> list[dict[str, object]]:
         return await self._run(_READ, project_id=str(project_id), scope=scope_key(scope))

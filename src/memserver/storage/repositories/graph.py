@@ -99,13 +99,14 @@ _INSERT_RELATION = text(
 )
 
 # Retire: it stopped holding when the new relation started (Graphiti's invalid_at), and memserver
-# learnt that now (expired_at). A relation the conversation already closed keeps its own invalid_at.
+# learnt that now (expired_at). A relation the conversation already closed keeps its own invalid_at. Only
+# relations of the new relation's own scope: an add never retires another scope's (an agent's shared graph).
 _RETIRE = text(
-    """
+    f"""
     UPDATE graph_relations r
     SET invalid_at = COALESCE(r.invalid_at, :ended_at), expired_at = now(), invalidated_by = :by
     FROM graph_nodes s, graph_nodes t
-    WHERE r.project_id = :project_id AND r.id = ANY(:ids) AND r.expired_at IS NULL
+    WHERE r.project_id = :project_id AND r.id = ANY(:ids) AND r.expired_at IS NULL AND {_scope_exact("r.")}
       AND s.id = r.source_id AND t.id = r.target_id
     RETURNING r.id, s.name AS source, s.type AS source_type, r.relationship, t.name AS target, t.type AS target_type
     """
@@ -257,7 +258,13 @@ class PostgresGraphStore(GraphReads):
         if d.replaces:
             retired = await self.conn.execute(
                 _RETIRE,
-                {"project_id": project_id, "ids": list(d.replaces), "by": rid, "ended_at": d.valid_at or observed_at},
+                {
+                    "project_id": project_id,
+                    "ids": list(d.replaces),
+                    "by": rid,
+                    "ended_at": d.valid_at or observed_at,
+                    **_scope_params(d.scope),
+                },
             )
             for r in retired:
                 changes.retired.append(Triple(r.source, r.source_type, r.relationship, r.target, r.target_type))

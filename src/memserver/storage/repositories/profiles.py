@@ -84,12 +84,35 @@ class ProfileRepository:
         ).one()
         return uuid.UUID(str(row.id))
 
-    async def seen(self, project_id: uuid.UUID, entity_type: str, entity_id: str, memory_count: int) -> None:
-        """Count the profile as up to date with this many memories (a refresh was queued for them)."""
-        await self.conn.execute(
-            text("UPDATE profiles SET memory_count = :n WHERE project_id = :p AND entity_type = :t AND entity_id = :e"),
-            {"p": project_id, "t": entity_type, "e": entity_id, "n": memory_count},
-        )
+    async def claim_refresh(
+        self, project_id: uuid.UUID, entity_type: str, entity_id: str, memory_count: int, every: int
+    ) -> bool:
+        """Record that a regeneration is queued for this many memories, if one is due; True when this call did.
+
+        Due: no profile yet, one that was never generated (not enabled, or too few memories, back then), or a
+        generated one `every` memories behind. One statement: concurrent readers of a due profile all reach
+        the row, Postgres serialises them on it, and only the first finds it still due (the others see the
+        row it wrote), so one job is queued, not one per reader."""
+        row = (
+            await self.conn.execute(
+                text(
+                    """
+                    INSERT INTO profiles (id, project_id, entity_type, entity_id, status)
+                    VALUES (:id, :p, :t, :e, 'pending')
+                    ON CONFLICT (project_id, entity_type, entity_id) DO UPDATE SET
+                        -- a generated profile keeps being served while the new one is made
+                        status = CASE WHEN profiles.status = 'succeeded' THEN 'succeeded' ELSE 'pending' END,
+                        memory_count = CASE WHEN profiles.status = 'succeeded' THEN :n ELSE profiles.memory_count END
+                    WHERE profiles.status IN ('not_enabled', 'insufficient_data')
+                       OR (profiles.status = 'succeeded' AND :n >= profiles.memory_count + :every)
+                    RETURNING id
+                    """
+                ),
+                {"id": uuid.uuid4(), "p": project_id, "t": entity_type, "e": entity_id, "n": memory_count,
+                 "every": every},
+            )
+        ).first()  # fmt: skip
+        return row is not None
 
     async def memory_count(self, project_id: uuid.UUID, entity_type: str, entity_id: str) -> int:
         column = {"user": "user_id", "agent": "agent_id"}[entity_type]

@@ -140,7 +140,7 @@ class SearchRepository:
         sit far from the messages in vector space).
 
         Returns the nearest (id, cosine similarity) per vector, the name matches' ids, and every row found
-        (id, memory, created_at, immutable, provenance).
+        (id, memory, created_at, immutable, provenance and the entity ids).
         """
         shapes, params = _scope_params(project_id, scopes, vectors)
         params.update({f"name_{i}": n for i, n in enumerate(names)})
@@ -381,7 +381,14 @@ _ROWS_BY_ID = select(*READ_COLUMNS).where(
 )  # built once: the winners' rows
 _EVIDENCE_COLUMNS = (*(c.name for c in _EVIDENCE), "ent")
 _TEXT_ARRAY = ARRAY(Text)
-_CANDIDATE_COLUMNS = (M.c.id, M.c.memory, M.c.created_at, M.c.immutable, M.c.provenance)
+_CANDIDATE_COLUMNS = (
+    M.c.id,
+    M.c.memory,
+    M.c.created_at,
+    M.c.immutable,
+    M.c.provenance,
+    *(M.c[c] for c in ENTITY_FIELDS),
+)
 _PLAIN = NullType()  # arrays come back as asyncpg decodes them, with no per-element processing
 _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),

@@ -38,6 +38,8 @@ class KeyInfo:
     last_used_at: datetime | None
     revoked_at: datetime | None
     scope: str = "project"
+    bound_user_id: str | None = None
+    bound_agent_id: str | None = None
     owner_email: str = ""
 
 
@@ -64,7 +66,7 @@ class TenantRepository:
         row = await self._first(
             f"""
             SELECT k.id, k.owner_email, k.scope, k.member_id, m.role AS org_role, {_EFFECTIVE_ROLE} AS role,
-                   k.default_user_id, k.default_agent_id,
+                   k.default_user_id, k.default_agent_id, k.bound_user_id, k.bound_agent_id,
                    p.id AS project_id, p.name AS project_name, o.id AS org_id, o.name AS org_name
             FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN orgs o ON o.id = p.org_id
             JOIN members m ON m.id = k.member_id
@@ -89,6 +91,8 @@ class TenantRepository:
             key_project_id=row.project_id,
             default_user_id=row.default_user_id,
             default_agent_id=row.default_agent_id,
+            bound_user_id=row.bound_user_id,
+            bound_agent_id=row.bound_agent_id,
         )
 
     async def member_project(self, member_id: uuid.UUID, project_id: uuid.UUID) -> Any | None:
@@ -121,6 +125,7 @@ class TenantRepository:
         owner_email: str,
         scope: str = "project",
         defaults: dict[str, str | None] | None = None,
+        binding: dict[str, str] | None = None,
     ) -> tuple[uuid.UUID, str]:
         """Create a key of a member; returns (id, plaintext). Only the hash is stored."""
         key = new_key()
@@ -128,7 +133,8 @@ class TenantRepository:
         await self.conn.execute(
             text(
                 "INSERT INTO api_keys (id, project_id, name, key_prefix, key_hash, owner_email, member_id, scope, "
-                "default_user_id, default_agent_id) VALUES (:id, :p, :n, :prefix, :h, :e, :m, :s, :du, :da)"
+                "default_user_id, default_agent_id, bound_user_id, bound_agent_id) "
+                "VALUES (:id, :p, :n, :prefix, :h, :e, :m, :s, :du, :da, :bu, :ba)"
             ),
             {
                 "id": key_id,
@@ -141,6 +147,8 @@ class TenantRepository:
                 "s": scope,
                 "du": (defaults or {}).get("user_id"),
                 "da": (defaults or {}).get("agent_id"),
+                "bu": (binding or {}).get("user_id"),
+                "ba": (binding or {}).get("agent_id"),
             },
         )
         return key_id, key
@@ -148,7 +156,7 @@ class TenantRepository:
     async def list_keys(self, project_id: uuid.UUID | None = None) -> list[KeyInfo]:
         sql = (
             "SELECT k.id, k.name, k.key_prefix, k.project_id, p.name AS project_name, o.name AS org_name, "
-            "k.created_at, k.last_used_at, k.revoked_at, k.scope, k.owner_email "
+            "k.created_at, k.last_used_at, k.revoked_at, k.scope, k.owner_email, k.bound_user_id, k.bound_agent_id "
             "FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN orgs o ON o.id = p.org_id"
         )
         params: dict[str, object] = {}
