@@ -178,15 +178,16 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 if args.scope == "org"
                 else (f"{args.org}/{args.project}")
             )
-            _out(f"key id {key_id} of {args.email} for {reach} (shown only once):")
+            may = f"a {args.role} key" if args.role else "with its member's role"
+            _out(f"key id {key_id} of {args.email} for {reach}, {may} (shown only once):")
             _out(key)
         elif args.action == "list":
             for k in _run(settings, tenants.list_keys):
                 status = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
                 last = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
                 _out(
-                    f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  scope={k.scope}  {k.owner_email}  "
-                    f"{k.name}  {status}  last used {last}"
+                    f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  scope={k.scope}  "
+                    f"role={k.role or 'member'}  {k.owner_email}  {k.name}  {status}  last used {last}"
                 )
         elif args.action == "revoke":
             try:
@@ -366,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         type=str.upper,
         choices=("OWNER", "READER"),
-        help="set the member's role (scope project: in --project; scope org: in --org); new members: OWNER",
+        help="the key's own role: READER makes a read-only key whatever its member may do (the member is not "
+        "changed); default: the member's role. A new member gets this role (default OWNER)",
     )
     ks.add_parser("list", help="list keys (prefixes only)")
     kr = ks.add_parser("revoke", help="revoke one key by its id, the key itself, or 8+ characters of either")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from memserver.api.add_wire import add_input, event_item, v3_response
-from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.deps import OwnerDep, StateDep, error_shape
 from memserver.api.responses import AddQueued, AddResponse, AddResponseV11, MemoryEvent, wire
 from memserver.api.schemas import AddRequest
 from memserver.services import ingest
@@ -17,7 +17,7 @@ router = APIRouter(tags=["add"])
 
 @router.post("/v3/memories/add", summary="Add memories (v3)", response_model=AddResponse)
 @error_shape("add")
-async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def add_v3(body: AddRequest, state: StateDep, principal: OwnerDep) -> Response:
     """infer=false stores each message verbatim and answers SUCCEEDED with the memory events."""
     result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(body))
     return wire(v3_response(result, infer=body.infer))
@@ -29,7 +29,7 @@ async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> 
     response_model=list[AddQueued | MemoryEvent] | AddResponseV11,
 )
 @error_shape("add")
-async def add_v1(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def add_v1(body: AddRequest, state: StateDep, principal: OwnerDep) -> Response:
     """v1.0 answers a bare array; output_format=v1.1 wraps it in {results, relations}."""
     # v1 with async_mode=false processes the add in the request and lists its memory events.
     wait = not body.async_mode

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape, segment
 from memserver.api.params import (
     as_date,
     as_timestamp,
@@ -43,7 +43,7 @@ router = APIRouter(tags=["memory"])
 # -- static paths first: they must win over /v1/memories/{memory_id}/ ---------------------------
 @router.get("/v1/memories/events", summary="History entries of the project, paginated", response_model=HistoryPage)
 async def memory_events(
-    request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, limit: int = 100
+    request: Request, state: StateDep, principal: ReaderDep, page: int = 1, limit: int = 100
 ) -> Response:
     p, size = check_page(page, limit, max_size=1000)
     rows, total = await memories.history_page(state.db, principal, page=p, limit=size)
@@ -87,7 +87,7 @@ def _batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateI
 @router.put("/v1/batch", summary="Update up to 1000 memories, all or nothing", response_model=Message)
 @router.put("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
-async def batch_update(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def batch_update(body: BatchRequest, state: StateDep, principal: OwnerDep) -> Response:
     n = await memories.batch_update(state.db, state.providers, principal, _batch_changes(body))
     return wire({"message": f"Successfully updated {n} memories"})
 
@@ -95,7 +95,7 @@ async def batch_update(body: BatchRequest, state: StateDep, principal: Principal
 @router.delete("/v1/batch", summary="Delete up to 1000 memories, all or nothing (JSON body)", response_model=Message)
 @router.delete("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
-async def batch_delete(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def batch_delete(body: BatchRequest, state: StateDep, principal: OwnerDep) -> Response:
     n = await memories.batch_delete(state.db, principal, _batch_ids(body))
     return wire({"message": f"Successfully deleted {n} memories"})
 
@@ -104,7 +104,7 @@ async def batch_delete(body: BatchRequest, state: StateDep, principal: Principal
 @error_shape("error")
 async def delete_all(
     state: StateDep,
-    principal: PrincipalDep,
+    principal: OwnerDep,
     user_id: str | None = None,
     agent_id: str | None = None,
     app_id: str | None = None,
@@ -130,7 +130,7 @@ async def delete_all(
 # -- one memory --------------------------------------------------------------------------------
 @router.get("/v1/memories/{memory_id}", summary="Get a memory", response_model=Memory)
 @error_shape("error")
-async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_memory(memory_id: str, state: StateDep, principal: ReaderDep) -> Response:
     row = await memories.get(state.db, principal, memory_uuid(segment(memory_id)))
     return wire(memory_out(row, owner=principal.user_email))
 
@@ -141,7 +141,7 @@ async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -
     response_model=Memory,
 )
 @error_shape("error")
-async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: OwnerDep) -> Response:
     mid = memory_uuid(segment(memory_id))
     fields = body.model_fields_set
     text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
@@ -160,9 +160,7 @@ async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, pr
 
 @router.delete("/v1/memories/{memory_id}", summary="Delete a memory", response_model=MemoryDeleted)
 @error_shape("error")
-async def delete_memory(
-    memory_id: str, state: StateDep, principal: PrincipalDep, delete_linked: bool = False
-) -> Response:
+async def delete_memory(memory_id: str, state: StateDep, principal: OwnerDep, delete_linked: bool = False) -> Response:
     cascade = await memories.delete(state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
     out: dict[str, Any] = {"message": "Memory deleted successfully!"}
     if delete_linked:
@@ -177,7 +175,7 @@ async def delete_memory(
 )
 @error_shape("error")
 async def memory_subresource(
-    first: str, second: str, request: Request, state: StateDep, principal: PrincipalDep, page: int = 1
+    first: str, second: str, request: Request, state: StateDep, principal: ReaderDep, page: int = 1
 ) -> Response:
     """`/v1/memories/{memory_id}/history/` or `/v1/memories/{user|agent|app|run}/{entity_id}/`."""
     first, second = segment(first), segment(second)
