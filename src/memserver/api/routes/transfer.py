@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from memserver.api.deps import OwnerDep, StateDep, error_shape
 from memserver.api.responses import Imported, wire
-from memserver.services import tenants, transfer
+from memserver.services import transfer
 
 router = APIRouter(tags=["backup and restore"])
 
@@ -30,11 +30,10 @@ router = APIRouter(tags=["backup and restore"])
 )
 @error_shape("error")
 async def export_project(state: StateDep, principal: OwnerDep) -> StreamingResponse:
-    tenants.require_owner(principal, "exporting the project")  # before the response starts
-    lines = transfer.export_lines(state.db, principal, state.providers.embedder.dim)
+    spooled = await transfer.export_file(state.db, principal, state.providers.embedder.dim)  # errors: before 200
     name = f"memserver-{principal.project_name}.jsonl".replace('"', "")
     return StreamingResponse(
-        lines,
+        transfer.read_chunks(spooled),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
