@@ -33,6 +33,7 @@ async def create_export(request: Request, state: StateDep, principal: ReaderDep)
         filters=body.get("filters"),
         instructions=body.get("export_instructions"),
         top_level=body,
+        max_open=state.settings.worker.max_pending_exports_per_project,
     )
     return JSONResponse({"message": EXPORT_ACCEPTED, "id": str(export_id)}, status_code=201)
 
