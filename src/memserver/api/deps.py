@@ -90,7 +90,8 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]  # a valid key with a
 
 
 class Role(StrEnum):
-    """What a route needs (checked for the project the request acts on, the one its path names first)."""
+    """What a route needs, checked for the project the request acts on (`org_id`/`project_id` named in the path,
+    the query or the body; else the key's own)."""
 
     PUBLIC = "PUBLIC"  # no key (health, readiness, metrics)
     READER = "READER"  # any role in the project: reads, and the searches and lists sent as POST
@@ -104,10 +105,11 @@ ROLE_ATTR = "memserver_required_role"
 def _gate(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def gate(request: Request, principal: PrincipalDep) -> Principal:
         params = request.path_params
-        if "project_id" in params:  # a path that names a project acts on it
+        if "org_id" in params and "project_id" in params:  # /orgs/{org_id}/projects/{project_id}/...: acts on it
             state: AppState = request.app.state.memserver
-            org = segment(params["org_id"]) if "org_id" in params else None
-            principal = await tenants.act_on(state.db, state.key_cache, principal, org, segment(params["project_id"]))
+            org, project = segment(params["org_id"]), segment(params["project_id"])
+            principal = await tenants.act_on(state.db, state.key_cache, principal, org, project)
+        # (any other path that names a project, as the webhooks' do, must name the one acted on: its service checks)
         tenants.require_role(principal)
         route = request.scope.get("route")
         action = f"{request.method} {getattr(route, 'path_format', None) or request.url.path}"
