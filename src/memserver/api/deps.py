@@ -111,16 +111,20 @@ def _gate(role: Role) -> Callable[..., Awaitable[Principal]]:
             principal = await tenants.act_on(state.db, state.key_cache, principal, org, project)
         # (any other path that names a project, as the webhooks' do, must name the one acted on: its service checks)
         tenants.require_role(principal)
-        route = request.scope.get("route")
-        action = f"{request.method} {getattr(route, 'path_format', None) or request.url.path}"
-        if role is Role.OWNER:
-            tenants.require_owner(principal, action)
+        if role is Role.OWNER and principal.role != "OWNER":
+            tenants.require_owner(principal, _action(request))
         elif role is Role.ORG_OWNER:
-            tenants.require_org_key_owner(principal, action)
+            tenants.require_org_key_owner(principal, _action(request))
         return principal
 
     setattr(gate, ROLE_ATTR, role)
     return gate
+
+
+def _action(request: Request) -> str:
+    """What a refused request asked for, as its method and route template (`DELETE /api/v1/webhooks/{webhook_id}`)."""
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path_format', None) or request.url.path}"
 
 
 async def _public() -> None:

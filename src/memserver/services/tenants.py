@@ -336,10 +336,9 @@ async def create_key(
     """A key of the member `email` (created if new), with `project` as its own project; `defaults`
     (user_id, agent_id) are used by clients whose calls name no entity (MCP tools).
 
-    `role` is the key's own: READER makes a read-only key whatever its member may do (the key acts with
-    the lesser of its role and its member's); None: the key has its member's roles. scope='project': the
-    key reaches that project only; scope='org': every project its member has a role in.
-    """
+    `role` is the key's own: READER makes a read-only key whatever its member may do (it acts with the lesser
+    of the two); None: its member's roles. scope='project': the key reaches that project only; 'org': every
+    project its member has a role in."""
     if scope not in SCOPES:
         raise BadRequest(f"scope must be one of {', '.join(SCOPES)}")
     role = None if role is None else parse_role(role)
