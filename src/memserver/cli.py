@@ -182,7 +182,8 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
             bound = [f"{k}={v}" for k, v in (("user_id", args.bind_user_id), ("agent_id", args.bind_agent_id)) if v]
             if bound:
                 reach += f", bound to {' '.join(bound)}"
-            _out(f"key id {key_id} of {args.email} for {reach} (shown only once):")
+            may = f"a {args.role} key" if args.role else "with its member's role"
+            _out(f"key id {key_id} of {args.email} for {reach}, {may} (shown only once):")
             _out(key)
         elif args.action == "list":
             for k in _run(settings, tenants.list_keys):
@@ -190,7 +191,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 last = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
                 _out(
                     f"{k.id}  {k.key_prefix}…  {k.org_name}/{k.project_name}  scope={k.scope}{_bound(k)}  "
-                    f"{k.owner_email}  {k.name}  {status}  last used {last}"
+                    f"role={k.role or 'member'}  {k.owner_email}  {k.name}  {status}  last used {last}"
                 )
         elif args.action == "revoke":
             try:
@@ -393,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         type=str.upper,
         choices=("OWNER", "READER"),
-        help="set the member's role (scope project: in --project; scope org: in --org); new members: OWNER",
+        help="the key's own role: READER makes a read-only key whatever its member may do (the member is not "
+        "changed); default: the member's role. A new member gets this role (default OWNER)",
     )
     ks.add_parser("list", help="list keys (prefixes only)")
     kr = ks.add_parser("revoke", help="revoke one key by its id, the key itself, or 8+ characters of either")

@@ -194,6 +194,11 @@ class WorkerSettings(BaseModel):
         10_000,
         description="Asynchronous adds a project may have waiting or running; past it, adds get 429 with Retry-After.",
     )
+    max_pending_exports_per_project: int = Field(
+        50,
+        description="Memory exports (LLM jobs, POST /v1/exports/) a project may have waiting or running; "
+        "past it, 429 with Retry-After.",
+    )
     retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a back-pressure 429.")
 
 
@@ -319,6 +324,10 @@ class LimitsSettings(BaseModel):
         1_000, description="Most items in an `in` list, `memory_ids`, `categories` or batch of a filter."
     )
     max_entity_id_chars: int = Field(255, description="Longest user_id / agent_id / app_id / run_id.")
+    max_categories: int = Field(
+        50, description="Most `custom_categories` of an add or a project (each one is in every extraction prompt)."
+    )
+    max_category_chars: int = Field(500, description="Longest custom category: its name and description together.")
 
 
 class Settings(BaseSettings):

@@ -25,7 +25,10 @@ def test_members_roles_and_key_scopes(database_url: str, live_server: str) -> No
         database_url, "keys", "create", "--org", org, "--project", "a", "--email", "r@example.com", "--role", "reader"
     )
     assert made.returncode == 0, made.stderr
-    reader = made.stdout.strip().splitlines()[-1]
+    capped = made.stdout.strip().splitlines()[-1]  # a READER key: it stays one whatever its member becomes
+    made = cli(database_url, "keys", "create", "--org", org, "--project", "a", "--email", "r@example.com")
+    assert made.returncode == 0, made.stderr
+    reader = made.stdout.strip().splitlines()[-1]  # no --role: the key acts with its member's role
     listing = cli(database_url, "members", "list", "--org", org, "--project", "a").stdout
     assert "boss@example.com  OWNER" in listing
     assert "r@example.com  READER" in listing
@@ -57,6 +60,7 @@ def test_members_roles_and_key_scopes(database_url: str, live_server: str) -> No
     )
     time.sleep(5.5)  # the server caches a resolved key for MEMSERVER_AUTH__KEY_CACHE_TTL_S
     assert call(reader, "POST", "/v3/memories/add/", json=add).status_code == 200
+    assert call(capped, "POST", "/v3/memories/add/", json=add).status_code == 403
     assert cli(database_url, "members", "remove", "r@example.com", "--org", org).returncode == 0
     assert cli(database_url, "projects", "delete", "b", "--org", org).returncode == 0
     assert "/b " not in cli(database_url, "projects", "list", "--org", org).stdout
@@ -64,3 +68,4 @@ def test_members_roles_and_key_scopes(database_url: str, live_server: str) -> No
     time.sleep(5.5)
     assert call(boss, "GET", "/v1/ping/").status_code == 401
     assert call(reader, "GET", "/v1/ping/").status_code == 401
+    assert call(capped, "GET", "/v1/ping/").status_code == 401

@@ -85,6 +85,11 @@ def custom_categories(value: Any) -> dict[str, str] | None:
     for item in items:
         if not isinstance(item, dict):
             raise BadRequest(f'custom_categories: Expected a dictionary of items but got type "{type(item).__name__}"')
+    try:
+        limits.check_categories(items)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    for item in items:
         for name, description in item.items():
             out[str(name)] = str(description)
     return out

@@ -1,13 +1,22 @@
-"""Dependencies: resources built once in the lifespan, and the caller's Principal."""
+"""Dependencies: resources built once in the lifespan, the caller's Principal, and the role each route needs.
+
+Every route declares the role it needs in its signature, with one of `ReaderDep`, `OwnerDep`, `OrgOwnerDep`
+(the Principal it acts as) or `dependencies=[PUBLIC]` (no key), as Polar's `webhook/auth.py` does.
+`route_role(route)` reads the declaration back; /openapi.json publishes it on each operation
+(`x-memserver-role`), and one test walks them all (`tests/api/test_route_roles.py`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 
 import orjson
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from memserver import metrics
 from memserver.domain import binding
@@ -98,7 +107,69 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-PrincipalDep = Annotated[Principal, Depends(authenticate)]
+PrincipalDep = Annotated[Principal, Depends(authenticate)]  # a valid key with a role; declares nothing
+
+
+class Role(StrEnum):
+    """What a route needs, checked for the project the request acts on (`org_id`/`project_id` named in the path,
+    the query or the body; else the key's own)."""
+
+    PUBLIC = "PUBLIC"  # no key (health, readiness, metrics)
+    READER = "READER"  # any role in the project: reads, and the searches and lists sent as POST
+    OWNER = "OWNER"  # OWNER of the project: writes memories, settings, members, webhooks, graph
+    ORG_OWNER = "ORG_OWNER"  # an org-scoped key of an org OWNER: the org, its members and projects
+
+
+ROLE_ATTR = "memserver_required_role"
+
+
+def _gate(role: Role) -> Callable[..., Awaitable[Principal]]:
+    async def gate(request: Request, principal: PrincipalDep) -> Principal:
+        params = request.path_params
+        if "org_id" in params and "project_id" in params:  # /orgs/{org_id}/projects/{project_id}/...: acts on it
+            state: AppState = request.app.state.memserver
+            org, project = segment(params["org_id"]), segment(params["project_id"])
+            principal = await tenants.act_on(state.db, state.key_cache, principal, org, project)
+        # (any other path that names a project, as the webhooks' do, must name the one acted on: its service checks)
+        tenants.require_role(principal)
+        if role is Role.OWNER and principal.role != "OWNER":
+            tenants.require_owner(principal, _action(request))
+        elif role is Role.ORG_OWNER:
+            tenants.require_org_key_owner(principal, _action(request))
+        return principal
+
+    setattr(gate, ROLE_ATTR, role)
+    return gate
+
+
+def _action(request: Request) -> str:
+    """What a refused request asked for, as its method and route template (`DELETE /api/v1/webhooks/{webhook_id}`)."""
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path_format', None) or request.url.path}"
+
+
+async def _public() -> None:
+    """No key needed."""
+
+
+setattr(_public, ROLE_ATTR, Role.PUBLIC)
+
+ReaderDep = Annotated[Principal, Depends(_gate(Role.READER))]
+OwnerDep = Annotated[Principal, Depends(_gate(Role.OWNER))]
+OrgOwnerDep = Annotated[Principal, Depends(_gate(Role.ORG_OWNER))]
+PUBLIC = Depends(_public)  # `@router.get(..., dependencies=[PUBLIC])`
+
+
+def route_role(route: APIRoute) -> Role | None:
+    """The role a route declares (None: it declares none), read from its dependency tree."""
+    stack: list[Dependant] = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        role = getattr(dependant.call, ROLE_ATTR, None)
+        if isinstance(role, Role):
+            return role
+        stack.extend(dependant.dependencies)
+    return None
 
 
 def error_shape(shape: str) -> Callable[[F], F]:

@@ -7,6 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from memserver.api.deps import route_role
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -27,7 +30,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERRORS = {
     "400": "Invalid input (validation errors and documented limits)",
     "401": "Missing or invalid API key",
-    "403": "Not allowed (e.g. changing an immutable memory)",
+    "403": "Not allowed: the key's role is below the operation's `x-memserver-role` (or e.g. an immutable memory)",
     "404": "Not found (or a page past the end)",
     "409": "Conflict with existing data",
     "413": "Request body larger than MEMSERVER_LIMITS__MAX_BODY_BYTES",
@@ -66,5 +69,20 @@ def build(app: FastAPI) -> dict[str, Any]:
                     name: {"schema": {"type": "integer"}}
                     for name in ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
                 }
+    _declare_roles(app, doc)
     app.openapi_schema = doc
     return doc
+
+
+def _declare_roles(app: FastAPI, doc: dict[str, Any]) -> None:
+    """Each operation's `x-memserver-role`: the role its route declares (api.deps.Role)."""
+    paths = doc.get("paths", {})
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        ops = paths.get(str(ctx.path_format))
+        if not isinstance(route, APIRoute) or ops is None:
+            continue
+        role = route_role(route)
+        for method in route.methods or ():
+            if method.lower() in ops and role is not None:
+                ops[method.lower()]["x-memserver-role"] = role.value

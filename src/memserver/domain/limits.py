@@ -33,6 +33,8 @@ class Limits:
     max_document_bytes: int = 5_000_000
     max_images: int = 5
     max_image_bytes: int = 2_000_000
+    max_categories: int = 50
+    max_category_chars: int = 500
 
 
 _current: ContextVar[Limits] = ContextVar("memserver_limits", default=Limits())  # noqa: B039
@@ -100,6 +102,23 @@ def check_entity_id(name: str, value: str) -> None:
     n = current().max_entity_id_chars
     if len(value) > n:
         raise ValueError(f"{name} is longer than {n} characters")
+
+
+def check_categories(items: list[Any]) -> None:
+    """`custom_categories` (of an add, or a project setting): each category goes into every extraction prompt,
+    so their number and the size of each (name and description) are bounded."""
+    lim = current()
+    pairs = [(k, v) for item in items for k, v in (item.items() if isinstance(item, dict) else [(item, "")])]
+    if len(pairs) > lim.max_categories:
+        raise ValueError(
+            f"custom_categories has more than {lim.max_categories} categories (MEMSERVER_LIMITS__MAX_CATEGORIES)"
+        )
+    for name, description in pairs:
+        if len(str(name)) + len(str(description)) > lim.max_category_chars:
+            raise ValueError(
+                f"custom_categories: {str(name)[:40]!r} is longer than {lim.max_category_chars} characters, "
+                "name and description together (MEMSERVER_LIMITS__MAX_CATEGORY_CHARS)"
+            )
 
 
 def check_list(name: str, items: Any) -> None:

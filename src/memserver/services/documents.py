@@ -142,8 +142,9 @@ async def create_export(
     filters: Any,
     instructions: str | None,
     top_level: dict[str, Any],
+    max_open: int | None = None,
 ) -> uuid.UUID:
-    """Accept an export: a job that fills `schema` from the matching memories."""
+    """Accept an export: a job that fills `schema` from the matching memories (429 past `max_open` open ones)."""
     tenants.require_role(principal)
     require_llm(providers, "A memory export (POST /v1/exports/)")
     parsed = parse_schema(schema)
@@ -155,7 +156,7 @@ async def create_export(
         "instructions": instructions,
         "match": _match(filters, top_level),
     }
-    return await jobs.submit(db, queue, principal.project_id, JobKind.EXPORT, payload)
+    return await jobs.submit(db, queue, principal.project_id, JobKind.EXPORT, payload, max_open=max_open)
 
 
 async def run_export_job(db: Database, providers: Providers, job: ClaimedJob) -> None:

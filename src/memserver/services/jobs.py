@@ -115,11 +115,14 @@ async def submit(
     project_id: uuid.UUID,
     kind: JobKind,
     payload: Any,
+    *,
+    max_open: int | None = None,
 ) -> uuid.UUID:
     """Accept a job: durable first (PENDING row committed), then handed to the queue.
 
-    A project that already has the queue's `max_pending` open adds is refused with 429 and
-    nothing is written (back-pressure); what was accepted before still runs.
+    A project that already has the queue's `max_pending` open adds (or, for another kind, `max_open`
+    open jobs of that kind) is refused with 429 and nothing is written (back-pressure); what was
+    accepted before still runs.
     """
     job_id = uuid.uuid4()
     limit = queue.max_pending
@@ -128,6 +131,15 @@ async def submit(
         if limit is not None and kind in ORDERED_KINDS and await repo.count_open(project_id) >= limit:
             raise TooManyRequests(
                 f"This project already has {limit} asynchronous adds waiting to run; retry later.",
+                extra={"retry_after": queue.retry_after_s},
+            )
+        if (
+            max_open is not None
+            and kind not in ORDERED_KINDS
+            and await repo.count_open_of_kind(project_id, kind) >= max_open
+        ):
+            raise TooManyRequests(
+                f"This project already has {max_open} {kind.value.lower()} jobs waiting to run; retry later.",
                 extra={"retry_after": queue.retry_after_s},
             )
         await repo.insert(project_id, job_id, kind, payload)

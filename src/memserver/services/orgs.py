@@ -20,8 +20,12 @@ from memserver.types import Principal
 
 # -- organisations ------------------------------------------------------------------------------
 async def list_orgs_of(db: Database, principal: Principal) -> list[dict[str, Any]]:
+    """The org of the key's member (members are per org: the same email elsewhere is another tenant's)."""
+    if principal.member_id is None:
+        return []
     async with db.connect() as conn:
-        return await TenantRepository(conn).list_orgs(principal.user_email)
+        rows = await TenantRepository(conn).list_orgs(principal.member_id)
+    return [{**r, "role": principal.org_role} for r in rows]  # as this key may act: capped by its own role
 
 
 async def create_org_for(db: Database, principal: Principal, name: str) -> uuid.UUID:
@@ -69,11 +73,9 @@ async def set_org_member_role(db: Database, principal: Principal, org_id: str, e
     email, role = tenants.parse_email(email), tenants.parse_role(role)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
-        member = await repo.get_member(oid, email)
-        if member is None:
+        await tenants.keep_an_owner(repo, oid, email, role)  # locks the OWNER rows: concurrent demotions queue
+        if await repo.get_member(oid, email) is None:
             raise NotFound(f"{email} is not a member of the organization")
-        if member.role == "OWNER" and role != "OWNER" and await repo.count_org_owners(oid) <= 1:
-            raise BadRequest("the organization's last OWNER cannot be demoted")
         await repo.set_member_role(oid, email, role)
 
 
@@ -82,12 +84,9 @@ async def remove_org_member(db: Database, principal: Principal, org_id: str, ema
     email = tenants.parse_email(email)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
-        member = await repo.get_member(oid, email)
-        if member is None:
+        await tenants.keep_an_owner(repo, oid, email, None)
+        if not await repo.remove_member(oid, email):
             raise NotFound(f"{email} is not a member of the organization")
-        if member.role == "OWNER" and await repo.count_org_owners(oid) <= 1:
-            raise BadRequest("the organization's last OWNER cannot be removed")
-        await repo.remove_member(oid, email)
 
 
 # -- projects -----------------------------------------------------------------------------------

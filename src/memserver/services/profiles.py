@@ -69,7 +69,15 @@ async def update_settings(db: Database, principal: Principal, body: dict[str, An
     """Nested body ({enabled, entities: {user: {schema, custom_instructions}}}); a flat body is taken as the
     user's. Omitted = unchanged, null = cleared."""
     tenants.require_owner(principal, "changing profile settings")
-    stored = await settings.section(db, principal.project_id, SECTION)
+    stored = merge_settings(await settings.section(db, principal.project_id, SECTION), body)
+    await settings.set_section(db, principal.project_id, SECTION, stored)
+    return _settings_out(stored)
+
+
+def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The profile settings `body` makes of `stored`, checked (400 on a bad value): what POST
+    /v2/profiles/settings/ applies, and what an import restores."""
+    stored = dict(stored)
     entities: dict[str, Any] = dict(stored.get("entities") or {})
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
@@ -100,8 +108,7 @@ async def update_settings(db: Database, principal: Principal, body: dict[str, An
             current["custom_instructions"] = ci
         entities[etype] = current
     stored["entities"] = entities
-    await settings.set_section(db, principal.project_id, SECTION, stored)
-    return _settings_out(stored)
+    return stored
 
 
 def _entity_settings(stored: dict[str, Any], etype: str) -> tuple[bool, dict[str, Any] | None, str | None]:

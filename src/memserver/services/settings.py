@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from memserver.domain import limits
 from memserver.domain.add import AddInput
 from memserver.domain.rows import MemberRoleRow, ProjectRow
 from memserver.errors import BadRequest, NotFound
@@ -159,24 +160,36 @@ def _coerce(key: str, value: Any) -> Any:
             raise BadRequest(f"{key} must be a list")
         if key == "custom_categories" and not all(isinstance(v, str | dict) for v in value):
             raise BadRequest("custom_categories must be a list of names or of {name: description} objects")
+        if key == "custom_categories":
+            try:
+                limits.check_categories(value)
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from None
     return value
 
 
-async def update_project(db: Database, principal: Principal, body: dict[str, Any]) -> list[str]:
-    """Set the given settings (null = back to the default); unknown keys are ignored. Returns the keys set."""
-    tenants.require_owner(principal, "changing project settings")
+def validate_changes(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings a body sets, checked (400 on a bad one; unknown keys ignored): (column values, values of the
+    settings document). What PATCH applies, and what an import restores."""
     changes = {k: _coerce(k, v) for k, v in body.items() if k in SETTABLE}
     if "name" in changes and not changes["name"]:
         raise BadRequest("name must not be empty")
     columns = {k: v for k, v in changes.items() if k in COLUMNS}
     stored = {k: v for k, v in changes.items() if k not in COLUMNS}
+    return columns, stored
+
+
+async def update_project(db: Database, principal: Principal, body: dict[str, Any]) -> list[str]:
+    """Set the given settings (null = back to the default); unknown keys are ignored. Returns the keys set."""
+    tenants.require_owner(principal, "changing project settings")
+    columns, stored = validate_changes(body)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         if await repo.get_project(principal.project_id) is None:
             raise NotFound(tenants.PROJECT_NOT_FOUND)
         await repo.update_project(principal.project_id, columns, stored)
     _cache.entries.pop(principal.project_id, None)
-    return sorted(changes)
+    return sorted({*columns, *stored})
 
 
 async def set_section(db: Database, project_id: uuid.UUID, name: str, value: dict[str, Any]) -> None:

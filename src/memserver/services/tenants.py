@@ -4,7 +4,9 @@ members and keys. The same objects over HTTP, for a key's member: `services.orgs
 Roles are OWNER and READER, in an organisation and in a project. An org OWNER owns every project of
 the org; anyone else needs a project role. A key belongs to a member and is scoped to its own
 project or to its organisation; a request may name another project (`org_id`/`project_id`) and
-then acts on it when the key reaches it and its member has a role there (403 otherwise).
+then acts on it when the key reaches it and its member has a role there (403 otherwise). A key may
+carry its own role, a cap: a READER key only reads, whatever its member may do (`Principal.key_role`).
+An organisation never loses its last OWNER (demotions and removals lock its OWNER rows).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from memserver.domain.rows import MemberRoleRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import KeyInfo, TenantRepository, hash_key
-from memserver.types import Principal
+from memserver.types import Principal, capped
 
 DEFAULT_ORG = "default"
 DEFAULT_PROJECT = "default"
@@ -119,7 +121,9 @@ async def act_on(
         async with db.connect() as conn:
             row = await TenantRepository(conn).member_project(principal.member_id, pid)
         if row is not None:
-            cached = replace(principal, project_id=row.id, project_name=row.name, role=row.role)
+            cached = replace(
+                principal, project_id=row.id, project_name=row.name, role=capped(row.role, principal.key_role)
+            )
         cache.put(cache_key, cached)
     if cached is None:
         raise Forbidden(f"This API key has no access to project {project_id}")
@@ -149,16 +153,37 @@ def require_org(principal: Principal, org_id: str) -> uuid.UUID:
     return principal.org_id
 
 
-def require_org_owner(principal: Principal, org_id: str, action: str) -> uuid.UUID:
-    """An org-scoped key of an org OWNER: manages the org, its members and its projects."""
-    oid = require_org(principal, org_id)
+def require_org_key_owner(principal: Principal, action: str) -> None:
+    """An org-scoped key of an org OWNER (its own org): manages the org, its members and its projects."""
     if principal.key_scope != "org":
-        raise Forbidden(f"Unauthorized: {action} needs an organization-scoped key (memserver keys create --scope org)")
+        raise Forbidden(
+            f"Unauthorized: {action} needs an organization-scoped key of an OWNER (memserver keys create --scope org)"
+        )
     if principal.org_role != "OWNER":
         raise Forbidden(
             f"Unauthorized: {principal.user_email} is {principal.org_role} of the org; {action} needs OWNER"
         )
+
+
+def require_org_owner(principal: Principal, org_id: str, action: str) -> uuid.UUID:
+    """`require_org_key_owner` for the org a path names, which must be the key's own."""
+    oid = require_org(principal, org_id)
+    require_org_key_owner(principal, action)
     return oid
+
+
+async def keep_an_owner(repo: TenantRepository, org_id: uuid.UUID, email: str, new_role: str | None) -> None:
+    """Refuse a change that would leave the org without an OWNER: `email` made `new_role` (None: removed).
+
+    Locks the org's OWNER rows first, so of two concurrent demotions of its last two OWNERs the second
+    waits for the first and is refused (call it inside the transaction that makes the change)."""
+    if new_role == "OWNER":
+        return
+    owners = await repo.lock_org_owners(org_id)
+    member = await repo.get_member(org_id, email)
+    if member is not None and member.id in owners and len(owners) <= 1:
+        verb = "removed" if new_role is None else "demoted"
+        raise BadRequest(f"{email} is the organization's last OWNER and cannot be {verb}; make another OWNER first")
 
 
 def parse_role(role: str | None) -> str:
@@ -253,7 +278,9 @@ async def ensure_member(
     project_id: uuid.UUID | None,
     project_role: str | None,
 ) -> uuid.UUID:
-    """The member for an email (created with `org_role`, READER by default), with the given roles set."""
+    """The member for an email (created with `org_role`, READER by default), with the given roles set.
+
+    The operator's way to change roles: never leaves the org without an OWNER (`keep_an_owner`)."""
     member = await repo.get_member(org_id, email)
     if member is None:
         member_id = await repo.add_member(org_id, email, org_role or "READER")
@@ -261,6 +288,7 @@ async def ensure_member(
     else:
         member_id = member.id
         if org_role is not None and org_role != member.role:
+            await keep_an_owner(repo, org_id, email, org_role)
             await repo.set_member_role(org_id, email, org_role)
         is_owner = (org_role or member.role) == "OWNER"
     if project_id is not None and project_role is not None:
@@ -268,6 +296,31 @@ async def ensure_member(
     elif project_id is not None and not is_owner and await repo.project_role(project_id, member_id) is None:
         await repo.set_project_member(project_id, member_id, "OWNER")
     return member_id
+
+
+async def _key_member(
+    repo: TenantRepository, org_id: uuid.UUID, project_id: uuid.UUID, email: str, *, scope: str, role: str | None
+) -> uuid.UUID:
+    """The member a new key belongs to. A new email becomes a member with `role` (OWNER when none is given):
+    in the org for an org-scoped key (and in the key's project, when that role is READER), in the project
+    otherwise. An existing member's roles are never changed by making a key: the key's role only caps them."""
+    member = await repo.get_member(org_id, email)
+    if member is None:
+        member_role = role or "OWNER"
+        if scope == "org":
+            member_id = await repo.add_member(org_id, email, member_role)
+            if member_role != "OWNER":
+                await repo.set_project_member(project_id, member_id, member_role)
+        else:
+            member_id = await repo.add_member(org_id, email, "READER")
+            await repo.set_project_member(project_id, member_id, member_role)
+        return member_id
+    if scope == "project" and member.role != "OWNER" and await repo.project_role(project_id, member.id) is None:
+        raise BadRequest(
+            f"{email} has no role in this project, so a key of theirs for it could do nothing: give them one first "
+            "(memserver members add EMAIL --org ORG --project PROJECT --role READER|OWNER)"
+        )
+    return member.id
 
 
 async def create_key(
@@ -287,10 +340,9 @@ async def create_key(
     agent_id) confines the key to that entity's memories on every route (`domain.binding`); it is also
     the key's default.
 
-    scope='project': the key reaches that project only; the member gets `role` there (OWNER for a new
-    member). scope='org': the key reaches every project its member has a role in; `role` is the
-    member's org role (OWNER for a new member).
-    """
+    `role` is the key's own: READER makes a read-only key whatever its member may do (it acts with the lesser
+    of the two); None: its member's roles. scope='project': the key reaches that project only; 'org': every
+    project its member has a role in."""
     if scope not in SCOPES:
         raise BadRequest(f"scope must be one of {', '.join(SCOPES)}")
     role = None if role is None else parse_role(role)
@@ -299,16 +351,10 @@ async def create_key(
         repo = TenantRepository(conn)
         org_id = await _org(repo, org)
         project_id = await _project(repo, org_id, org, project)
-        if scope == "org":
-            exists = await repo.get_member(org_id, email) is not None
-            member_id = await ensure_member(
-                repo, org_id, email, org_role=role or (None if exists else "OWNER"), project_id=None, project_role=None
-            )
-        else:
-            member_id = await ensure_member(
-                repo, org_id, email, org_role=None, project_id=project_id, project_role=role
-            )
-        return await repo.create_key(project_id, name, member_id, email, scope=scope, defaults=defaults, binding=bound)
+        member_id = await _key_member(repo, org_id, project_id, email, scope=scope, role=role)
+        return await repo.create_key(
+            project_id, name, member_id, email, scope=scope, defaults=defaults, binding=bound, role=role
+        )
 
 
 def _binding(
@@ -347,6 +393,7 @@ async def remove_member(db: Database, org: str, email: str, project: str | None 
         repo = TenantRepository(conn)
         org_id = await _org(repo, org)
         if project is None:
+            await keep_an_owner(repo, org_id, email, None)
             return await repo.remove_member(org_id, email)
         member = await repo.get_member(org_id, email)
         pid = await _project(repo, org_id, org, project)

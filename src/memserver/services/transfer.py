@@ -4,37 +4,45 @@ The file is one JSON object per line. The first line is a header
 (`{"record": "header", "format": "memserver-export", "version": 1, "project": {...}, "embedding_dim": N}`),
 then `memory` (with its embedding), `history`, `event`, `entity`, `feedback` and `read` lines
 (`"record"` says which), each a row of its table. Importing it into an empty project reproduces the
-memories, their embeddings, history, events and settings; memory ids are kept unless they already
-exist on this server (then every id is renewed, consistently). A Mem0 Platform `get_all` dump (a JSON
-array, `{"results": [...]}`, or one memory object per line) is imported too: each memory is embedded
-and gets an ADD history entry.
+memories, their embeddings, history, events and settings; ids are kept unless one of them already
+exists on this server (then every id is renewed, consistently). An import is data, never work: its
+events arrive finished (one still open in the export is FAILED "imported while PENDING", so nothing
+runs it) and webhook deliveries are left out (the webhooks are not exported; a delivery could only be
+re-sent, signed with this project's secret); its settings pass the checks PATCH and the profile
+settings apply. A Mem0 Platform `get_all` dump (a JSON array, `{"results": [...]}`, or one memory
+object per line) is imported too: each memory is embedded and gets an ADD history entry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from memserver import jsonio
+from memserver.domain.jobs import JobKind, JobStatus
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import tenants
-from memserver.storage.db import Connection, Database
+from memserver.services import profiles, settings, tenants
+from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
-from memserver.storage.repositories.transfer import KINDS, TransferRepository, columns
+from memserver.storage.repositories.transfer import KINDS, TransferRepository, column_kinds
 from memserver.types import Principal
 
 FORMAT = "memserver-export"
 VERSION = 1
 ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
-_UUIDS = {"id", "memory_id", "event_id", "replaced_by"}
-_TIMES = {"created_at", "updated_at", "started_at", "completed_at", "last_read_at"}
 _ORDER = ("entity", "event", "memory", "history", "feedback", "read")  # rows referenced first
+_OWN_IDS = ("memory", "history", "event", "feedback")  # their ids are unique across the server
+_FINISHED = {JobStatus.SUCCEEDED.value, JobStatus.FAILED.value}
+_RUNTIME = ("lease_owner", "lease_expires_at", "not_before", "dispatched_at", "scope_key")  # this server's own
 
 
 def _default(value: Any) -> Any:
@@ -78,6 +86,40 @@ async def export_lines(db: Database, principal: Principal, embedding_dim: int) -
                     yield _line({"record": kind, **row})
 
 
+SPOOL_CHUNK = 1 << 20  # bytes per write to, and per read from, an export's temporary file
+
+
+async def export_file(db: Database, principal: Principal, embedding_dim: int) -> IO[bytes]:
+    """The project as JSONL in an anonymous temporary file (no name: nothing stays behind), rewound.
+
+    The database connection is held only while the rows are copied to the file (local disk speed), never while
+    a client reads the export: twenty clients reading slowly would otherwise hold twenty pooled connections
+    and starve every tenant's requests (tests/api/test_export_slow_readers.py)."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the response, which closes it (read_chunks)
+    try:
+        pending = bytearray()
+        async for line in export_lines(db, principal, embedding_dim):
+            pending += line
+            if len(pending) >= SPOOL_CHUNK:
+                await asyncio.to_thread(out.write, bytes(pending))
+                pending.clear()
+        await asyncio.to_thread(out.write, bytes(pending))
+        await asyncio.to_thread(out.seek, 0)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+async def read_chunks(spooled: IO[bytes]) -> AsyncIterator[bytes]:
+    """A spooled export, chunk by chunk off the event loop; closes (and so deletes) the file at the end."""
+    try:
+        while chunk := await asyncio.to_thread(spooled.read, SPOOL_CHUNK):
+            yield chunk
+    finally:
+        spooled.close()
+
+
 def parse(content: bytes) -> list[dict[str, Any]]:
     """JSONL, or one JSON document (an array of memories, or a get_all page with `results`)."""
     text = content.strip()
@@ -115,29 +157,91 @@ def _time(value: Any) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def _row(kind: str, obj: dict[str, Any], ids: dict[str, uuid.UUID]) -> dict[str, Any]:
-    """A JSON line -> column values, with ids mapped to their new values when they were renewed."""
-    allowed = set(columns(KINDS[kind][0]))
+def _uuid(value: Any, kind: str, key: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise BadRequest(f"a {kind} record's {key} is not a UUID: {str(value)[:60]!r}") from None
+
+
+def _own_ids(lines: dict[str, list[dict[str, Any]]]) -> dict[str, list[uuid.UUID]]:
+    """The ids of the kinds that carry their own, checked: each record has one, a UUID, used once."""
+    out: dict[str, list[uuid.UUID]] = {}
+    for kind in _OWN_IDS:
+        ids: list[uuid.UUID] = []
+        for o in lines[kind]:
+            if o.get("id") is None:
+                raise BadRequest(f"a {kind} record has no id")
+            ids.append(_uuid(o["id"], kind, "id"))
+        if len(set(ids)) < len(ids):
+            twice = next(i for i, n in Counter(ids).items() if n > 1)
+            raise BadRequest(f"two {kind} records have the id {twice}")
+        out[kind] = ids
+    return out
+
+
+def _mapped(ids: dict[uuid.UUID, uuid.UUID], value: Any) -> str:
+    """An id kept inside a JSON document (provenance, an event's results), renewed with the rest."""
+    try:
+        return str(ids.get(uuid.UUID(str(value)), value))
+    except ValueError:
+        return str(value)
+
+
+_NUMBER = (int, float)
+_SHAPES: dict[str, Callable[[Any], bool]] = {  # what a JSON value must be for a column of each kind
+    "text": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, _NUMBER) and not isinstance(v, bool),
+    "texts": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "vector": lambda v: isinstance(v, list) and all(isinstance(x, _NUMBER) and not isinstance(x, bool) for x in v),
+}
+
+
+def _row(kind: str, obj: dict[str, Any], ids: dict[uuid.UUID, uuid.UUID]) -> dict[str, Any]:
+    """A JSON line -> column values (checked: a value of the wrong type is a 400), with ids mapped to their new
+    values when they were renewed."""
+    kinds = column_kinds(kind)
     row: dict[str, Any] = {}
     for key, value in obj.items():
-        if key not in allowed:
+        if key not in kinds:
             continue
-        if key in _UUIDS and value is not None:
-            value = ids.get(str(value), uuid.UUID(str(value)))
-        elif key in _TIMES:
+        what = kinds[key]
+        if value is None or what == "json":
+            pass
+        elif what == "uuid":
+            value = ids.get(u := _uuid(value, kind, key), u)
+        elif what == "time":
             value = _time(value)
-        elif key == "expiration_date" and value is not None:
-            value = date.fromisoformat(str(value)[:10])
+        elif what == "date":
+            try:
+                value = date.fromisoformat(str(value)[:10])
+            except ValueError:
+                raise BadRequest(f"a {kind} record's {key} is not a date: {str(value)[:40]!r}") from None
+        elif not _SHAPES[what](value):
+            raise BadRequest(f"a {kind} record's {key} must be {what.replace('texts', 'a list of strings')}")
         row[key] = value
     if kind == "memory" and isinstance(row.get("provenance"), dict) and "event_id" in row["provenance"]:
-        event = str(row["provenance"]["event_id"])
-        row["provenance"] = {**row["provenance"], "event_id": str(ids.get(event, event))}
-    if kind == "event" and isinstance(row.get("results"), list):
-        row["results"] = [
-            {**r, "id": str(ids.get(str(r["id"]), r["id"]))} if isinstance(r, dict) and "id" in r else r
-            for r in row["results"]
-        ]
+        row["provenance"] = {**row["provenance"], "event_id": _mapped(ids, row["provenance"]["event_id"])}
+    if kind == "event":
+        if isinstance(row.get("results"), list):
+            row["results"] = [
+                {**r, "id": _mapped(ids, r["id"])} if isinstance(r, dict) and "id" in r else r for r in row["results"]
+            ]
+        _finished(row)
     return row
+
+
+def _finished(event: dict[str, Any]) -> None:
+    """An imported event is a record of work done elsewhere, never work for this server: one still open is
+    FAILED with the reason, and the runners' own columns (lease, schedule, ordering) start empty."""
+    status = event.get("status")
+    if status not in _FINISHED:
+        event["status"] = JobStatus.FAILED.value
+        event["error"] = f"imported while {str(status)[:20]}: not run on this server"
+        event["completed_at"] = event.get("completed_at") or datetime.now(UTC)
+    event.update(dict.fromkeys(_RUNTIME))
 
 
 def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -204,37 +308,51 @@ async def import_lines(db: Database, providers: Providers, principal: Principal,
     tenants.require_owner(principal, "importing into the project")
     objs = parse(content)
     header = objs[0] if objs and objs[0].get("record") == "header" else None
+    restored = None
     if header is not None:
-        if header.get("format") != FORMAT or int(header.get("version", 0)) > VERSION:
-            raise BadRequest(f"unsupported export: {header.get('format')} version {header.get('version')}")
-        lines: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
-        for obj in objs[1:]:
-            kind = obj.get("record")
-            if kind not in KINDS:
-                raise BadRequest(f"unknown record {kind!r}")
-            lines[str(kind)].append(obj)
+        lines = _records(header, objs[1:])
+        if header.get("project") is not None:
+            restored = _settings_to_restore(header["project"])  # checked before anything is written
     else:
         lines = {k: [] for k in KINDS} | _from_mem0(objs)
+    own = _own_ids(lines)
     async with db.connect() as conn:
         repo = TransferRepository(conn)
         for kind in ("memory", "history", "event"):
             if await repo.count(kind, principal.project_id):
                 raise Conflict(f"project {principal.project_name!r} is not empty: import into an empty project")
-        memory_ids = [uuid.UUID(str(m["id"])) for m in lines["memory"]]
-        renew = await repo.taken_memory_ids(memory_ids)
-    ids: dict[str, uuid.UUID] = {}
-    if renew:  # the same ids exist in another project here: give every row a new id, consistently
-        for kind in ("memory", "history", "event", "feedback"):
-            ids.update({str(o["id"]): uuid.uuid4() for o in lines[kind] if "id" in o})
+        renew = [kind for kind in _OWN_IDS if await repo.taken_ids(kind, own[kind])]
+    # Some ids exist elsewhere on this server (the same export imported twice, a copy of a project): every id
+    # is renewed, consistently, so references between the records still hold.
+    ids = {old: uuid.uuid4() for kind in _OWN_IDS for old in own[kind]} if renew else {}
     rows = {kind: [_row(kind, o, ids) for o in lines[kind]] for kind in KINDS}
     await _embed_missing(providers, rows["memory"])
     async with db.transaction() as conn:
         repo = TransferRepository(conn)
         for kind in _ORDER:
             await repo.insert(kind, principal.project_id, rows[kind])
-        if header is not None and isinstance(header.get("project"), dict):
-            await _restore_settings(conn, principal, header["project"])
+        if restored is not None:
+            await TenantRepository(conn).update_project(principal.project_id, *restored)
     return {kind: len(rows[kind]) for kind in KINDS}
+
+
+def _records(header: dict[str, Any], objs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A memserver export's lines by kind; webhook deliveries are left out (see the module's doc)."""
+    try:
+        version = int(header.get("version", 0))
+    except (TypeError, ValueError):
+        version = VERSION + 1
+    if header.get("format") != FORMAT or version > VERSION:
+        raise BadRequest(f"unsupported export: {header.get('format')} version {header.get('version')}")
+    lines: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+    for obj in objs:
+        kind = obj.get("record")
+        if kind not in KINDS:
+            raise BadRequest(f"unknown record {kind!r}")
+        if kind == "event" and obj.get("event_type") == JobKind.WEBHOOK.value:
+            continue
+        lines[str(kind)].append(obj)
+    return lines
 
 
 async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -> None:
@@ -249,8 +367,19 @@ async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -
         m["embedding"] = [float(x) for x in m["embedding"]]
 
 
-async def _restore_settings(conn: Connection, principal: Principal, project: dict[str, Any]) -> None:
-    """The exported project's settings onto the target (its name and description stay its own)."""
-    columns = {k: project.get(k) for k in ("custom_instructions", "custom_categories")}
-    stored = found if isinstance(found := project.get("settings"), dict) else {}
-    await TenantRepository(conn).update_project(principal.project_id, columns, stored)
+def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The exported project's settings, checked as PATCH and the profile settings check them: (columns, settings
+    document). The target keeps its own name and description; settings this server does not know are dropped."""
+    if not isinstance(project, dict):
+        raise BadRequest("the header's project must be an object")
+    document = project.get("settings") or {}
+    if not isinstance(document, dict):
+        raise BadRequest("the header's project settings must be an object")
+    body = {k: v for k, v in document.items() if k in settings.SETTABLE and k not in ("name", "description")}
+    body |= {k: project.get(k) for k in ("custom_instructions", "custom_categories")}
+    columns, stored = settings.validate_changes(body)
+    if (section := document.get(profiles.SECTION)) is not None:
+        if not isinstance(section, dict):
+            raise BadRequest("the header's profile settings must be an object")
+        stored[profiles.SECTION] = profiles.merge_settings({}, section)
+    return columns, stored

@@ -10,6 +10,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -91,6 +92,8 @@ class ApiKey(Base):
     bound_agent_id: Mapped[str | None] = mapped_column(Text)
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(Text, server_default="project")  # 'project' | 'org'
+    # The key's own cap on its member's roles (READER: a read-only key); NULL: the member's roles.
+    role: Mapped[str | None] = mapped_column(Text, CheckConstraint("role IN ('OWNER', 'READER')", name="role"))
 
 
 class Member(Base):

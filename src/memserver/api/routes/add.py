@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from memserver.api.add_wire import add_input, event_item, v3_response
-from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys, error_shape
+from memserver.api.deps import OwnerDep, StateDep, confines_bound_keys, error_shape
 from memserver.api.responses import AddQueued, AddResponse, AddResponseV11, MemoryEvent, wire
 from memserver.api.schemas import AddRequest
 from memserver.services import ingest
@@ -18,7 +18,7 @@ router = APIRouter(tags=["add"])
 @router.post("/v3/memories/add", summary="Add memories (v3)", response_model=AddResponse)
 @error_shape("add")
 @confines_bound_keys  # ingest.add: the bound ids
-async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def add_v3(body: AddRequest, state: StateDep, principal: OwnerDep) -> Response:
     """infer=false stores each message verbatim and answers SUCCEEDED with the memory events."""
     result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(body))
     return wire(v3_response(result, infer=body.infer))
@@ -31,7 +31,7 @@ async def add_v3(body: AddRequest, state: StateDep, principal: PrincipalDep) -> 
 )
 @error_shape("add")
 @confines_bound_keys  # ingest.add: the bound ids
-async def add_v1(body: AddRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def add_v1(body: AddRequest, state: StateDep, principal: OwnerDep) -> Response:
     """v1.0 answers a bare array; output_format=v1.1 wraps it in {results, relations}."""
     # v1 with async_mode=false processes the add in the request and lists its memory events.
     wait = not body.async_mode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.deps import ReaderDep, StateDep, error_shape
 from memserver.api.http import JSONResponse
 from memserver.api.responses import ExportAccepted, ExportDocument, Summary, wire
 from memserver.api.routes.orgs import json_object
@@ -22,7 +22,7 @@ EXPORT_ACCEPTED = "Memory export request received. The export will be ready in a
     response_model=ExportAccepted,
 )
 @error_shape("message")
-async def create_export(request: Request, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+async def create_export(request: Request, state: StateDep, principal: ReaderDep) -> JSONResponse:
     body = await json_object(request)
     export_id = await documents.create_export(
         state.db,
@@ -33,6 +33,7 @@ async def create_export(request: Request, state: StateDep, principal: PrincipalD
         filters=body.get("filters"),
         instructions=body.get("export_instructions"),
         top_level=body,
+        max_open=state.settings.worker.max_pending_exports_per_project,
     )
     return JSONResponse({"message": EXPORT_ACCEPTED, "id": str(export_id)}, status_code=201)
 
@@ -43,7 +44,7 @@ async def create_export(request: Request, state: StateDep, principal: PrincipalD
     response_model=ExportDocument,
 )
 @error_shape("error")
-async def get_export(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_export(request: Request, state: StateDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
     document = await documents.get_export(
         state.db, principal, body.get("memory_export_id") or body.get("id"), body.get("filters"), body
@@ -57,6 +58,6 @@ async def get_export(request: Request, state: StateDep, principal: PrincipalDep)
     response_model=list[Summary],
 )
 @error_shape("error")
-async def summary(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+async def summary(request: Request, state: StateDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
     return wire([await documents.summarize(state.db, state.providers, principal, body.get("filters"), body)])

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import OwnerDep, PrincipalDep, ReaderDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.params import check_page, envelope
 from memserver.api.responses import (
@@ -31,7 +31,7 @@ router = APIRouter(tags=["entities"])
 
 @router.get("/v1/entities", summary="List users, agents, apps and runs", response_model=EntityPage)
 async def list_entities(
-    request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, page_size: int = 100
+    request: Request, state: StateDep, principal: ReaderDep, page: int = 1, page_size: int = 100
 ) -> Response:
     p, size = check_page(page, page_size, max_size=1000)
     rows, totals = await entities.list_entities(state.db, principal, page=p, page_size=size)
@@ -50,7 +50,7 @@ async def list_entities(
 
 @router.get("/v2/entities/{entity_type}/{entity_id}", summary="Get an entity by name", response_model=list[Entity])
 @error_shape("message")
-async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: ReaderDep) -> Response:
     etype = entity_type_of(segment(entity_type))
     row = await entities.get_entity(state.db, principal, etype, segment(entity_id))
     return wire([] if row is None else [entity_out(row, owner=principal.user_email, organization=principal.org_name)])
@@ -62,7 +62,7 @@ async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, princ
     response_model=EntityDeleted,
 )
 @error_shape("message")
-async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: OwnerDep) -> Response:
     etype = entity_type_of(segment(entity_type))
     deleted = await entities.delete_entity(state.db, principal, etype, segment(entity_id))
     return wire({"message": "Entity deleted successfully.", "deleted_memories": deleted})
@@ -74,7 +74,7 @@ async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, pr
     response_model=EntityDeleted,
 )
 @error_shape("error")
-async def delete_entity_v1(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def delete_entity_v1(entity_type: str, entity_id: str, state: StateDep, principal: OwnerDep) -> Response:
     etype = entity_type_of(segment(entity_type))
     try:
         numeric = int(segment(entity_id))
@@ -112,23 +112,23 @@ async def _create(state: StateDep, principal: PrincipalDep, etype: str, body: En
 # 201 bodies go out through orjson (http.JSONResponse), as they always have: datetimes as +00:00.
 @router.post("/v1/users", status_code=201, summary="Create a user entity", response_model=CreatedUser)
 @error_shape("error")
-async def create_user(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+async def create_user(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
     return await _create(state, principal, "user", body)
 
 
 @router.post("/v1/agents", status_code=201, summary="Create an agent entity", response_model=CreatedAgent)
 @error_shape("error")
-async def create_agent(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+async def create_agent(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
     return await _create(state, principal, "agent", body)
 
 
 @router.post("/v1/apps", status_code=201, summary="Create an app entity", response_model=CreatedApp)
 @error_shape("error")
-async def create_app(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+async def create_app(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
     return await _create(state, principal, "app", body)
 
 
 @router.post("/v1/runs", status_code=201, summary="Create a run entity", response_model=CreatedRun)
 @error_shape("error")
-async def create_run(body: EntityCreate, state: StateDep, principal: PrincipalDep) -> Response:
+async def create_run(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
     return await _create(state, principal, "run", body)

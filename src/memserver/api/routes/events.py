@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys, error_shape, segment
+from memserver.api.deps import ReaderDep, StateDep, confines_bound_keys, error_shape, segment
 from memserver.api.params import check_page, envelope
 from memserver.api.responses import Event, EventPage, wire
 from memserver.api.serialize import event_out
@@ -19,7 +19,7 @@ router = APIRouter(tags=["events"])
 @router.get("/v1/event/{event_id}", summary="Get an event (status, results, error)", response_model=Event)
 @error_shape("error")
 @confines_bound_keys  # events.get_event: only the events of the bound entity's adds
-async def get_event(event_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_event(event_id: str, state: StateDep, principal: ReaderDep) -> Response:
     try:
         eid = uuid.UUID(segment(event_id))
     except ValueError:
@@ -29,7 +29,7 @@ async def get_event(event_id: str, state: StateDep, principal: PrincipalDep) -> 
 
 @router.get("/v1/events", summary="List events", response_model=EventPage)
 async def list_events(
-    request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, page_size: int = 50
+    request: Request, state: StateDep, principal: ReaderDep, page: int = 1, page_size: int = 50
 ) -> Response:
     p, size = check_page(page, page_size, max_size=1000)
     rows, total = await events.list_events(state.db, principal, page=p, page_size=size)

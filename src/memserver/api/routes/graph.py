@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape, segment
 from memserver.api.params import ENTITY_REQUIRED_V1, as_timestamp, query_entity_ids
 from memserver.api.responses import GraphTimeline, Message, wire
 from memserver.errors import BadRequest
@@ -29,7 +29,7 @@ router = APIRouter(tags=["graph (memserver extension)"])
 async def entity_relations(
     name: str,
     state: StateDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     user_id: str | None = None,
     agent_id: str | None = None,
     app_id: str | None = None,
@@ -50,6 +50,6 @@ async def entity_relations(
     responses={404: {"description": "No such graph entity"}},
 )
 @error_shape("error")
-async def delete_graph_entity(node_id: int, state: StateDep, principal: PrincipalDep) -> Response:
+async def delete_graph_entity(node_id: int, state: StateDep, principal: OwnerDep) -> Response:
     await graph.delete_entity_node(state.db, principal, node_id)
     return wire({"message": "Graph entity deleted successfully."})

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape
 from memserver.api.params import memory_uuid
 from memserver.api.responses import EntityFilters, FeedbackGiven, FeedbackList, Stats, wire
 from memserver.api.schemas import Schema
@@ -39,7 +39,7 @@ def _feedback_out(row: FeedbackRow) -> dict[str, Any]:
     "/v1/feedback", summary="Give feedback on a memory (null feedback removes yours)", response_model=FeedbackGiven
 )
 @error_shape("error")
-async def give_feedback(body: FeedbackBody, state: StateDep, principal: PrincipalDep) -> Response:
+async def give_feedback(body: FeedbackBody, state: StateDep, principal: OwnerDep) -> Response:
     if not body.memory_id:
         raise BadRequest("memory_id is required")
     mid = memory_uuid(body.memory_id)
@@ -62,14 +62,14 @@ async def give_feedback(body: FeedbackBody, state: StateDep, principal: Principa
     response_model=FeedbackList,
 )
 @error_shape("error")
-async def list_feedback(state: StateDep, principal: PrincipalDep, memory_id: str | None = None) -> Response:
+async def list_feedback(state: StateDep, principal: ReaderDep, memory_id: str | None = None) -> Response:
     rows = await insights.list_feedback(state.db, principal, memory_uuid(memory_id) if memory_id else None)
     return wire({"count": len(rows), "results": [_feedback_out(r) for r in rows]})
 
 
 @router.get("/v1/stats", summary="Counts of memories, events and entities of the project", response_model=Stats)
 @error_shape("error")
-async def stats(state: StateDep, principal: PrincipalDep) -> Response:
+async def stats(state: StateDep, principal: ReaderDep) -> Response:
     return wire(await insights.stats(state.db, principal))
 
 
@@ -77,5 +77,5 @@ async def stats(state: StateDep, principal: PrincipalDep) -> Response:
     "/v1/entities/filters", summary="Values the project's memories can be filtered by", response_model=EntityFilters
 )
 @error_shape("error")
-async def entity_filters(state: StateDep, principal: PrincipalDep) -> Response:
+async def entity_filters(state: StateDep, principal: ReaderDep) -> Response:
     return wire(await insights.filter_values(state.db, principal))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from memserver.api.add_wire import add_input, v3_response
-from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys, error_shape
+from memserver.api.deps import ReaderDep, StateDep, confines_bound_keys, error_shape
 from memserver.api.params import (
     ENTITY_REQUIRED_SEARCH,
     ENTITY_REQUIRED_V1,
@@ -60,7 +60,7 @@ def _page_items(rows: Sequence[MemoryRow], principal: Principal, fields: list[st
 async def list_v1(
     request: Request,
     state: StateDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     user_id: str | None = None,
     agent_id: str | None = None,
     app_id: str | None = None,
@@ -140,7 +140,7 @@ async def list_v2(
     request: Request,
     body: ListRequest,
     state: StateDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     page: int | None = None,
     page_size: int | None = None,
 ) -> Response:
@@ -198,7 +198,7 @@ async def list_v3(
     request: Request,
     body: ListRequest,
     state: StateDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     page: int | None = None,
     page_size: int | None = None,
 ) -> Response:
@@ -301,7 +301,7 @@ async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequ
 )
 @error_shape("message")
 @confines_bound_keys
-async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def search_v1(body: SearchRequest, state: StateDep, principal: ReaderDep) -> Response:
     return await _legacy_search(state, principal, body, "v1")
 
 
@@ -312,13 +312,13 @@ async def search_v1(body: SearchRequest, state: StateDep, principal: PrincipalDe
 )
 @error_shape("message")
 @confines_bound_keys
-async def search_v2(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def search_v2(body: SearchRequest, state: StateDep, principal: ReaderDep) -> Response:
     return await _legacy_search(state, principal, body, "v2")
 
 
 @router.post("/v3/memories/search", summary="Search memories (v3)", response_model=SearchResults)
 @error_shape("error")
 @confines_bound_keys
-async def search_v3(body: SearchRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def search_v3(body: SearchRequest, state: StateDep, principal: ReaderDep) -> Response:
     """Hybrid search; every hit has a 0..1 `score` and its `score_breakdown`."""
     return wire({"results": await _run_search(state, principal, body, "v3")})

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys, error_shape, segment
+from memserver.api.deps import OwnerDep, ReaderDep, StateDep, confines_bound_keys, error_shape, segment
 from memserver.api.params import (
     as_date,
     as_timestamp,
@@ -44,7 +44,7 @@ router = APIRouter(tags=["memory"])
 # -- static paths first: they must win over /v1/memories/{memory_id}/ ---------------------------
 @router.get("/v1/memories/events", summary="History entries of the project, paginated", response_model=HistoryPage)
 async def memory_events(
-    request: Request, state: StateDep, principal: PrincipalDep, page: int = 1, limit: int = 100
+    request: Request, state: StateDep, principal: ReaderDep, page: int = 1, limit: int = 100
 ) -> Response:
     p, size = check_page(page, limit, max_size=1000)
     rows, total = await memories.history_page(state.db, principal, page=p, limit=size)
@@ -89,7 +89,7 @@ def _batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateI
 @router.put("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
 @confines_bound_keys  # memories.batch_update: another entity's memory is not found
-async def batch_update(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def batch_update(body: BatchRequest, state: StateDep, principal: OwnerDep) -> Response:
     n = await memories.batch_update(state.db, state.providers, principal, _batch_changes(body))
     return wire({"message": f"Successfully updated {n} memories"})
 
@@ -98,7 +98,7 @@ async def batch_update(body: BatchRequest, state: StateDep, principal: Principal
 @router.delete("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
 @confines_bound_keys  # memories.batch_delete: another entity's memory is not found
-async def batch_delete(body: BatchRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def batch_delete(body: BatchRequest, state: StateDep, principal: OwnerDep) -> Response:
     n = await memories.batch_delete(state.db, principal, _batch_ids(body))
     return wire({"message": f"Successfully deleted {n} memories"})
 
@@ -108,7 +108,7 @@ async def batch_delete(body: BatchRequest, state: StateDep, principal: Principal
 @confines_bound_keys
 async def delete_all(
     state: StateDep,
-    principal: PrincipalDep,
+    principal: OwnerDep,
     user_id: str | None = None,
     agent_id: str | None = None,
     app_id: str | None = None,
@@ -137,7 +137,7 @@ async def delete_all(
 @router.get("/v1/memories/{memory_id}", summary="Get a memory", response_model=Memory)
 @error_shape("error")
 @confines_bound_keys  # memories.get: another entity's memory is not found
-async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_memory(memory_id: str, state: StateDep, principal: ReaderDep) -> Response:
     row = await memories.get(state.db, principal, memory_uuid(segment(memory_id)))
     return wire(memory_out(row, owner=principal.user_email))
 
@@ -149,7 +149,7 @@ async def get_memory(memory_id: str, state: StateDep, principal: PrincipalDep) -
 )
 @error_shape("error")
 @confines_bound_keys  # memories.update: another entity's memory is not found
-async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: PrincipalDep) -> Response:
+async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: OwnerDep) -> Response:
     mid = memory_uuid(segment(memory_id))
     fields = body.model_fields_set
     text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
@@ -169,9 +169,7 @@ async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, pr
 @router.delete("/v1/memories/{memory_id}", summary="Delete a memory", response_model=MemoryDeleted)
 @error_shape("error")
 @confines_bound_keys  # memories.delete: another entity's memory is not found
-async def delete_memory(
-    memory_id: str, state: StateDep, principal: PrincipalDep, delete_linked: bool = False
-) -> Response:
+async def delete_memory(memory_id: str, state: StateDep, principal: OwnerDep, delete_linked: bool = False) -> Response:
     cascade = await memories.delete(state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
     out: dict[str, Any] = {"message": "Memory deleted successfully!"}
     if delete_linked:
@@ -187,7 +185,7 @@ async def delete_memory(
 @error_shape("error")
 @confines_bound_keys  # memories.history; an entity's page is filtered
 async def memory_subresource(
-    first: str, second: str, request: Request, state: StateDep, principal: PrincipalDep, page: int = 1
+    first: str, second: str, request: Request, state: StateDep, principal: ReaderDep, page: int = 1
 ) -> Response:
     """`/v1/memories/{memory_id}/history/` or `/v1/memories/{user|agent|app|run}/{entity_id}/`."""
     first, second = segment(first), segment(second)

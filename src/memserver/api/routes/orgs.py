@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import OrgOwnerDep, OwnerDep, ReaderDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.responses import Members, Message, Org, OrgCreated, OrgSummary, Project, ProjectCreated, wire
 from memserver.api.schemas import Schema, reject_nul
@@ -90,7 +90,7 @@ async def _project(request: Request, principal: Principal, org_id: str, project_
 # -- organisations --------------------------------------------------------------------------------
 @router.get("", summary="Organizations the key's member belongs to", response_model=list[OrgSummary])
 @error_shape("message")
-async def list_orgs(state: StateDep, principal: PrincipalDep) -> Response:
+async def list_orgs(state: StateDep, principal: ReaderDep) -> Response:
     rows = await orgs.list_orgs_of(state.db, principal)
     body = [
         {
@@ -111,7 +111,7 @@ async def list_orgs(state: StateDep, principal: PrincipalDep) -> Response:
 
 @router.post("", status_code=201, summary="Create an organization owned by the caller", response_model=OrgCreated)
 @error_shape("message")
-async def create_org(body: NameBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+async def create_org(body: NameBody, state: StateDep, principal: OrgOwnerDep) -> JSONResponse:
     if not body.name or not body.name.strip():
         raise BadRequest("name is required", extra={"errors": {"name": ["This field is required."]}})
     org_id = await orgs.create_org_for(state.db, principal, body.name.strip())
@@ -120,14 +120,14 @@ async def create_org(body: NameBody, state: StateDep, principal: PrincipalDep) -
 
 @router.get("/{org_id}", summary="Get an organization", response_model=Org)
 @error_shape("message")
-async def get_org(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_org(org_id: str, state: StateDep, principal: ReaderDep) -> Response:
     org, members = await orgs.get_org(state.db, principal, segment(org_id))
     return wire(_org_out(org, members, principal))
 
 
 @router.delete("/{org_id}", summary="Delete an organization with all its projects", response_model=Message)
 @error_shape("message")
-async def delete_org(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def delete_org(org_id: str, state: StateDep, principal: OrgOwnerDep) -> Response:
     await orgs.delete_org(state.db, principal, segment(org_id))
     state.key_cache.clear()
     return wire({"message": "Organization deleted successfully!"})
@@ -135,21 +135,21 @@ async def delete_org(org_id: str, state: StateDep, principal: PrincipalDep) -> R
 
 @router.get("/{org_id}/members", summary="Members of an organization", response_model=Members)
 @error_shape("message")
-async def org_members(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def org_members(org_id: str, state: StateDep, principal: ReaderDep) -> Response:
     rows = await orgs.org_members(state.db, principal, segment(org_id))
     return wire({"members": [_member_out(m) for m in rows]})
 
 
 @router.post("/{org_id}/members", status_code=201, summary="Add a member to an organization", response_model=Message)
 @error_shape("message")
-async def add_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+async def add_org_member(org_id: str, body: MemberBody, state: StateDep, principal: OrgOwnerDep) -> JSONResponse:
     await orgs.add_org_member(state.db, principal, segment(org_id), body.email or "", body.role or "")
     return JSONResponse({"message": "User added to the organization."}, status_code=201)
 
 
 @router.put("/{org_id}/members", summary="Change a member's organization role", response_model=Message)
 @error_shape("message")
-async def set_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> Response:
+async def set_org_member(org_id: str, body: MemberBody, state: StateDep, principal: OrgOwnerDep) -> Response:
     await orgs.set_org_member_role(state.db, principal, segment(org_id), body.email or "", body.role or "")
     state.key_cache.clear()
     return wire({"message": "User role updated successfully"})
@@ -159,7 +159,7 @@ async def set_org_member(org_id: str, body: MemberBody, state: StateDep, princip
     "/{org_id}/members", summary="Remove a member (JSON body {email}); its keys stop working", response_model=Message
 )
 @error_shape("message")
-async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, principal: PrincipalDep) -> Response:
+async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, principal: OrgOwnerDep) -> Response:
     await orgs.remove_org_member(state.db, principal, segment(org_id), body.email or "")
     state.key_cache.clear()
     return wire({"message": "User removed from organization."})
@@ -168,14 +168,14 @@ async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, prin
 # -- projects -------------------------------------------------------------------------------------
 @router.get("/{org_id}/projects", summary="Projects of the organization the key reaches", response_model=list[Project])
 @error_shape("message")
-async def list_projects(org_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def list_projects(org_id: str, state: StateDep, principal: ReaderDep) -> Response:
     rows = await orgs.projects_of(state.db, principal, segment(org_id))
     return wire([project_out(r, [], replace(principal, project_id=r.id, role=r.role)) for r in rows])
 
 
 @router.post("/{org_id}/projects", summary="Create a project", response_model=ProjectCreated)
 @error_shape("message")
-async def create_project(org_id: str, body: NameBody, state: StateDep, principal: PrincipalDep) -> Response:
+async def create_project(org_id: str, body: NameBody, state: StateDep, principal: OrgOwnerDep) -> Response:
     pid = await orgs.create_project_for(state.db, principal, segment(org_id), body.name or "", body.description)
     return wire({"message": "Project created successfully.", "project_id": str(pid)})
 
@@ -191,7 +191,7 @@ async def get_project(
     project_id: str,
     request: Request,
     state: StateDep,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     fields: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
@@ -204,7 +204,7 @@ async def get_project(
 )
 @error_shape("message")
 async def update_project(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: OwnerDep
 ) -> Response:
     body = await json_object(request)
     acting = await _project(request, principal, org_id, project_id)
@@ -215,7 +215,7 @@ async def update_project(
 @router.delete("/{org_id}/projects/{project_id}", summary="Delete a project and all its data", response_model=Message)
 @error_shape("message")
 async def delete_project(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: OwnerDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.delete_project(state.db, acting)
@@ -228,7 +228,7 @@ async def delete_project(
 )
 @error_shape("message")
 async def project_members(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: ReaderDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     return wire({"members": [_member_out(m) for m in await orgs.project_members(state.db, acting)]})
@@ -237,7 +237,7 @@ async def project_members(
 @router.post("/{org_id}/projects/{project_id}/members", summary="Add a member to the project", response_model=Message)
 @error_shape("message")
 async def add_project_member(
-    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
+    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: OwnerDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=True)
@@ -248,7 +248,7 @@ async def add_project_member(
 @router.put("/{org_id}/projects/{project_id}/members", summary="Change a member's project role", response_model=Message)
 @error_shape("message")
 async def set_project_member(
-    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: PrincipalDep
+    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: OwnerDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=False)
@@ -263,7 +263,7 @@ async def set_project_member(
 )
 @error_shape("message")
 async def remove_project_member(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: PrincipalDep, email: str = ""
+    org_id: str, project_id: str, request: Request, state: StateDep, principal: OwnerDep, email: str = ""
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
     await orgs.remove_project_member(state.db, acting, email)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.responses import EntityProfile, ProfileJob, ProfileJobAccepted, ProfileSettings, wire
 from memserver.api.routes.orgs import json_object
@@ -22,7 +22,7 @@ router = APIRouter(tags=["profiles"])
     response_model=ProfileSettings,
 )
 @error_shape("error")
-async def get_settings(state: StateDep, principal: PrincipalDep) -> Response:
+async def get_settings(state: StateDep, principal: ReaderDep) -> Response:
     return wire(await profiles.get_settings(state.db, principal))
 
 
@@ -32,7 +32,7 @@ async def get_settings(state: StateDep, principal: PrincipalDep) -> Response:
     response_model=ProfileSettings,
 )
 @error_shape("error")
-async def update_settings(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+async def update_settings(request: Request, state: StateDep, principal: OwnerDep) -> Response:
     return wire(await profiles.update_settings(state.db, principal, await json_object(request)))
 
 
@@ -43,7 +43,7 @@ async def update_settings(request: Request, state: StateDep, principal: Principa
     response_model=ProfileJobAccepted,
 )
 @error_shape("error")
-async def create_job(request: Request, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+async def create_job(request: Request, state: StateDep, principal: OwnerDep) -> JSONResponse:
     body = await json_object(request)
     key = request.headers.get("idempotency-key")
     out = await profiles.create_job(state.db, state.providers, state.queue, principal, body, key)
@@ -54,7 +54,7 @@ async def create_job(request: Request, state: StateDep, principal: PrincipalDep)
     "/v2/profiles/jobs/{job_id}", summary="A profile job's status and per-entity results", response_model=ProfileJob
 )
 @error_shape("error")
-async def get_job(job_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_job(job_id: str, state: StateDep, principal: ReaderDep) -> Response:
     return wire(await profiles.get_job(state.db, principal, segment(job_id)))
 
 
@@ -64,7 +64,7 @@ async def get_job(job_id: str, state: StateDep, principal: PrincipalDep) -> Resp
     response_model=EntityProfile,
 )
 @error_shape("error")
-async def get_profile(entity_type: str, entity_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def get_profile(entity_type: str, entity_id: str, state: StateDep, principal: ReaderDep) -> Response:
     profile = await profiles.get_profile(
         state.db, state.providers, state.queue, principal, segment(entity_type), segment(entity_id)
     )

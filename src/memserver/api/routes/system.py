@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from memserver import metrics
-from memserver.api.deps import PrincipalDep, StateDep, confines_bound_keys
+from memserver.api.deps import PUBLIC, ReaderDep, StateDep, confines_bound_keys
 from memserver.api.http import JSONResponse
 from memserver.api.responses import Health, Ping, Readiness, wire
 from memserver.services import ops
@@ -16,7 +16,7 @@ router = APIRouter(tags=["system"])
 
 @router.get("/v1/ping", summary="Validate the API key; returns its org and project", response_model=Ping)
 @confines_bound_keys  # reads nothing but the key's own description
-async def ping(principal: PrincipalDep) -> Response:
+async def ping(principal: ReaderDep) -> Response:
     body = {
         "status": "ok",
         "org_id": str(principal.org_id),
@@ -43,6 +43,7 @@ async def ping(principal: PrincipalDep) -> Response:
 @router.get(
     "/health",
     summary="Liveness and database check (no auth)",
+    dependencies=[PUBLIC],
     response_model=Health,
     responses={503: {"model": Health, "description": "The database does not answer"}},
 )
@@ -63,6 +64,7 @@ async def health(state: StateDep) -> Response:
 @router.get(
     "/ready",
     summary="Readiness: 200 when the database and the embedder both answer, else 503 (no auth)",
+    dependencies=[PUBLIC],
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "The database or the embedder is unavailable"}},
 )
@@ -72,7 +74,12 @@ async def ready(state: StateDep) -> Response:
     return JSONResponse({"status": "ready" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (no auth: expose it only to your scraper)", include_in_schema=False)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (no auth: expose it only to your scraper)",
+    include_in_schema=False,
+    dependencies=[PUBLIC],
+)
 async def prometheus_metrics(state: StateDep) -> Response:
     await ops.refresh_metrics(state.db)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

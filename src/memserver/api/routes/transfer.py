@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape
+from memserver.api.deps import OwnerDep, StateDep, error_shape
 from memserver.api.responses import Imported, wire
-from memserver.services import tenants, transfer
+from memserver.services import transfer
 
 router = APIRouter(tags=["backup and restore"])
 
@@ -29,12 +29,11 @@ router = APIRouter(tags=["backup and restore"])
     },
 )
 @error_shape("error")
-async def export_project(state: StateDep, principal: PrincipalDep) -> StreamingResponse:
-    tenants.require_owner(principal, "exporting the project")  # before the response starts
-    lines = transfer.export_lines(state.db, principal, state.providers.embedder.dim)
+async def export_project(state: StateDep, principal: OwnerDep) -> StreamingResponse:
+    spooled = await transfer.export_file(state.db, principal, state.providers.embedder.dim)  # errors: before 200
     name = f"memserver-{principal.project_name}.jsonl".replace('"', "")
     return StreamingResponse(
-        lines,
+        transfer.read_chunks(spooled),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -46,6 +45,6 @@ async def export_project(state: StateDep, principal: PrincipalDep) -> StreamingR
     response_model=Imported,
 )
 @error_shape("error")
-async def import_project(request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+async def import_project(request: Request, state: StateDep, principal: OwnerDep) -> Response:
     counts = await transfer.import_lines(state.db, state.providers, principal, await request.body())
     return wire({"message": "Import completed", "imported": counts})

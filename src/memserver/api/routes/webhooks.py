@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import PrincipalDep, StateDep, error_shape, segment
+from memserver.api.deps import OwnerDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.params import check_page
 from memserver.api.responses import Deliveries, Message, Webhook, WebhookCreated, wire
@@ -93,7 +93,7 @@ def _fields(body: dict[str, Any], *, required: bool) -> dict[str, Any]:
 
 @router.get("/api/v1/webhooks/projects/{project_id}", summary="List a project's webhooks", response_model=list[Webhook])
 @error_shape("error")
-async def list_webhooks(project_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def list_webhooks(project_id: str, state: StateDep, principal: OwnerDep) -> Response:
     rows = await webhooks.list_webhooks(state.db, principal, segment(project_id))
     return wire([webhook_out(r, principal.project_name) for r in rows])
 
@@ -102,7 +102,7 @@ async def list_webhooks(project_id: str, state: StateDep, principal: PrincipalDe
     "/api/v1/webhooks/projects/{project_id}", summary="Create a webhook", status_code=201, response_model=WebhookCreated
 )
 @error_shape("error")
-async def create_webhook(project_id: str, request: Request, state: StateDep, principal: PrincipalDep) -> JSONResponse:
+async def create_webhook(project_id: str, request: Request, state: StateDep, principal: OwnerDep) -> JSONResponse:
     """201 with the webhook and its signing `secret` (shown once; a memserver extension)."""
     f = _fields(await _json_object(request), required=True)
     row = await webhooks.create(
@@ -119,7 +119,7 @@ async def create_webhook(project_id: str, request: Request, state: StateDep, pri
 
 @router.put("/api/v1/webhooks/{webhook_id}", summary="Update a webhook", response_model=Message)
 @error_shape("error")
-async def update_webhook(webhook_id: str, request: Request, state: StateDep, principal: PrincipalDep) -> Response:
+async def update_webhook(webhook_id: str, request: Request, state: StateDep, principal: OwnerDep) -> Response:
     body = await _json_object(request)
     changes = _fields(body, required=False)
     if isinstance(body.get("is_active"), bool):
@@ -130,7 +130,7 @@ async def update_webhook(webhook_id: str, request: Request, state: StateDep, pri
 
 @router.delete("/api/v1/webhooks/{webhook_id}", summary="Delete a webhook", response_model=Message)
 @error_shape("error")
-async def delete_webhook(webhook_id: str, state: StateDep, principal: PrincipalDep) -> Response:
+async def delete_webhook(webhook_id: str, state: StateDep, principal: OwnerDep) -> Response:
     await webhooks.delete(state.db, principal, segment(webhook_id))
     return wire({"message": "Webhook deleted successfully"})
 
@@ -142,7 +142,7 @@ async def delete_webhook(webhook_id: str, state: StateDep, principal: PrincipalD
 )
 @error_shape("error")
 async def list_deliveries(
-    webhook_id: str, state: StateDep, principal: PrincipalDep, page: int = 1, page_size: int = 50
+    webhook_id: str, state: StateDep, principal: OwnerDep, page: int = 1, page_size: int = 50
 ) -> Response:
     p, size = check_page(page, page_size, max_size=500)
     rows = await webhooks.deliveries(state.db, principal, segment(webhook_id), page=p, page_size=size)

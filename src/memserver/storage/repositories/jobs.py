@@ -88,6 +88,11 @@ class JobRepository:
         )
         return int((await self.conn.execute(stmt, {"p": project_id, "kinds": [k.value for k in kinds]})).scalar_one())
 
+    async def count_open_of_kind(self, project_id: uuid.UUID, kind: JobKind) -> int:
+        """PENDING + RUNNING jobs of one kind in the project (back-pressure of unordered kinds: exports)."""
+        stmt = text(f"SELECT count(*) FROM events WHERE project_id = :p AND status IN {_OPEN} AND event_type = :k")
+        return int((await self.conn.execute(stmt, {"p": project_id, "k": kind.value})).scalar_one())
+
     async def claim(
         self, job_id: uuid.UUID, *, owner: str, lease_s: float, max_attempts: dict[str, int]
     ) -> ClaimedJob | None:

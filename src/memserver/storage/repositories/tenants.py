@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.rows import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
-from memserver.types import Principal
+from memserver.types import Principal, capped
 
 KEY_PREFIX = "m0-"
 
@@ -41,6 +41,7 @@ class KeyInfo:
     bound_user_id: str | None = None
     bound_agent_id: str | None = None
     owner_email: str = ""
+    role: str | None = None  # the key's own cap; None: its member's roles
 
 
 # The member's role in a project: an org OWNER owns every project of the org; others need a project role.
@@ -66,7 +67,7 @@ class TenantRepository:
         row = await self._first(
             f"""
             SELECT k.id, k.owner_email, k.scope, k.member_id, m.role AS org_role, {_EFFECTIVE_ROLE} AS role,
-                   k.default_user_id, k.default_agent_id, k.bound_user_id, k.bound_agent_id,
+                   k.role AS key_role, k.default_user_id, k.default_agent_id, k.bound_user_id, k.bound_agent_id,
                    p.id AS project_id, p.name AS project_name, o.id AS org_id, o.name AS org_name
             FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN orgs o ON o.id = p.org_id
             JOIN members m ON m.id = k.member_id
@@ -85,14 +86,15 @@ class TenantRepository:
             org_name=row.org_name,
             project_name=row.project_name,
             member_id=row.member_id,
-            role=row.role,
-            org_role=row.org_role,
+            role=capped(row.role, row.key_role),
+            org_role=capped(row.org_role, row.key_role) or row.org_role,
             key_scope=row.scope,
             key_project_id=row.project_id,
             default_user_id=row.default_user_id,
             default_agent_id=row.default_agent_id,
             bound_user_id=row.bound_user_id,
             bound_agent_id=row.bound_agent_id,
+            key_role=row.key_role,
         )
 
     async def member_project(self, member_id: uuid.UUID, project_id: uuid.UUID) -> Any | None:
@@ -126,15 +128,17 @@ class TenantRepository:
         scope: str = "project",
         defaults: dict[str, str | None] | None = None,
         binding: dict[str, str] | None = None,
+        role: str | None = None,
     ) -> tuple[uuid.UUID, str]:
-        """Create a key of a member; returns (id, plaintext). Only the hash is stored."""
+        """Create a key of a member, capped at `role` (None: its member's roles); returns (id, plaintext).
+        Only the hash is stored."""
         key = new_key()
         key_id = uuid.uuid4()
         await self.conn.execute(
             text(
                 "INSERT INTO api_keys (id, project_id, name, key_prefix, key_hash, owner_email, member_id, scope, "
-                "default_user_id, default_agent_id, bound_user_id, bound_agent_id) "
-                "VALUES (:id, :p, :n, :prefix, :h, :e, :m, :s, :du, :da, :bu, :ba)"
+                "default_user_id, default_agent_id, bound_user_id, bound_agent_id, role) "
+                "VALUES (:id, :p, :n, :prefix, :h, :e, :m, :s, :du, :da, :bu, :ba, :r)"
             ),
             {
                 "id": key_id,
@@ -149,6 +153,7 @@ class TenantRepository:
                 "da": (defaults or {}).get("agent_id"),
                 "bu": (binding or {}).get("user_id"),
                 "ba": (binding or {}).get("agent_id"),
+                "r": role,
             },
         )
         return key_id, key
@@ -156,7 +161,8 @@ class TenantRepository:
     async def list_keys(self, project_id: uuid.UUID | None = None) -> list[KeyInfo]:
         sql = (
             "SELECT k.id, k.name, k.key_prefix, k.project_id, p.name AS project_name, o.name AS org_name, "
-            "k.created_at, k.last_used_at, k.revoked_at, k.scope, k.owner_email, k.bound_user_id, k.bound_agent_id "
+            "k.created_at, k.last_used_at, k.revoked_at, k.scope, k.owner_email, k.bound_user_id, k.bound_agent_id, "
+            "k.role "
             "FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN orgs o ON o.id = p.org_id"
         )
         params: dict[str, object] = {}
@@ -212,9 +218,10 @@ class TenantRepository:
         res = await self.conn.execute(text("DELETE FROM orgs WHERE id = :id"), {"id": org_id})
         return bool(res.rowcount)
 
-    async def list_orgs(self, email: str | None = None) -> list[dict[str, object]]:
-        """Every org (operator view), or the orgs an email is a member of (with its role)."""
-        if email is None:
+    async def list_orgs(self, member_id: uuid.UUID | None = None) -> list[dict[str, object]]:
+        """Every org (operator view), or the org of one member (with its role): a member is one email in one org,
+        so the same email in other orgs (other tenants) is never listed."""
+        if member_id is None:
             rows = await self._rows(
                 "SELECT o.id, o.name, o.created_at, o.updated_at, count(p.id) AS projects, NULL AS role FROM orgs o "
                 "LEFT JOIN projects p ON p.org_id = o.id GROUP BY o.id ORDER BY o.created_at"
@@ -223,8 +230,8 @@ class TenantRepository:
             rows = await self._rows(
                 "SELECT o.id, o.name, o.created_at, o.updated_at, "
                 "(SELECT count(*) FROM projects p WHERE p.org_id = o.id) AS projects, m.role "
-                "FROM orgs o JOIN members m ON m.org_id = o.id AND m.email = :e ORDER BY o.created_at",
-                e=email,
+                "FROM orgs o JOIN members m ON m.org_id = o.id AND m.id = :m ORDER BY o.created_at",
+                m=member_id,
             )
         return [dict(r._mapping) for r in rows]
 
@@ -262,9 +269,14 @@ class TenantRepository:
             "SELECT id, email, role, created_at FROM members WHERE org_id = :o ORDER BY created_at, email", o=org_id
         )
 
-    async def count_org_owners(self, org_id: uuid.UUID) -> int:
-        row = await self._first("SELECT count(*) AS n FROM members WHERE org_id = :o AND role = 'OWNER'", o=org_id)
-        return int(row.n) if row else 0
+    async def lock_org_owners(self, org_id: uuid.UUID) -> set[uuid.UUID]:
+        """The org's OWNERs, locked until the transaction ends (FOR UPDATE, in id order: no deadlock between two
+        callers). Two concurrent demotions or removals serialise here; the second, once the first has committed,
+        no longer sees the member the first demoted (READ COMMITTED re-checks a locked row's WHERE)."""
+        rows = await self._rows(
+            "SELECT id FROM members WHERE org_id = :o AND role = 'OWNER' ORDER BY id FOR UPDATE", o=org_id
+        )
+        return {r.id for r in rows}
 
     async def list_project_members(self, project_id: uuid.UUID) -> list[MemberRoleRow]:
         """Members with a role in the project: its own members and the org's OWNERs."""

@@ -10,11 +10,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import ARRAY, Boolean, Date, DateTime, Float, Integer, Table, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import UserDefinedType
 
+from memserver.errors import BadRequest, Conflict
 from memserver.storage.models import Entity, Event, Memory, MemoryFeedback, MemoryHistory, MemoryRead
 
 M: Table = Memory.__table__  # type: ignore[assignment]
@@ -59,6 +61,30 @@ def columns(table: Table) -> list[str]:
     return [c.key for c in table.columns if c.key not in skip]
 
 
+# What a JSON value of a column must be: the column type's kind (the most specific first: Boolean is no Integer).
+_TYPE_KINDS = (
+    (UUID, "uuid"),
+    (DateTime, "time"),
+    (Date, "date"),
+    (JSONB, "json"),
+    (ARRAY, "texts"),
+    (Boolean, "bool"),
+    (Integer, "int"),
+    (Float, "number"),
+    (Text, "text"),
+)
+
+
+def column_kinds(kind: str) -> dict[str, str]:
+    """The importable columns of a kind of record and what each holds: 'uuid', 'time', 'date', 'json', 'texts'
+    (a list of strings), 'bool', 'int', 'number', 'text' or 'vector'."""
+    table = KINDS[kind][0]
+    return {
+        name: next((k for t, k in _TYPE_KINDS if isinstance(table.c[name].type, t)), "vector")
+        for name in columns(table)
+    }
+
+
 class TransferRepository:
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
@@ -76,11 +102,13 @@ class TransferRepository:
         stmt = select(func.count()).select_from(table).where(table.c.project_id == project_id)
         return int((await self.conn.execute(stmt)).scalar_one())
 
-    async def taken_memory_ids(self, ids: list[uuid.UUID]) -> bool:
-        """True when any of these memory ids exists anywhere (ids are unique across projects)."""
+    async def taken_ids(self, kind: str, ids: list[uuid.UUID]) -> bool:
+        """True when any of these ids of a kind (memory, history, event, feedback) exists anywhere on this server
+        (their ids are unique across projects)."""
         if not ids:
             return False
-        stmt = select(M.c.id).where(M.c.id.in_(ids)).limit(1)
+        table = KINDS[kind][0]
+        stmt = select(table.c.id).where(table.c.id.in_(ids)).limit(1)
         return (await self.conn.execute(stmt)).first() is not None
 
     async def insert(self, kind: str, project_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
@@ -94,4 +122,14 @@ class TransferRepository:
             stmt = insert(table).values({c: bindparam(c, type_=_bind_type(table, c)) for c in (*names, "project_id")})
             if kind == "entity":
                 stmt = stmt.on_conflict_do_nothing(index_elements=[E.c.project_id, E.c.type, E.c.name])
-            await self.conn.execute(stmt, group)
+            try:
+                await self.conn.execute(stmt, group)
+            except IntegrityError as exc:  # Postgres' own text (tables, values) is not for clients
+                if getattr(exc.orig, "pgcode", None) == "23505":  # unique: written meanwhile by another request
+                    raise Conflict(f"a {kind} record's id was taken while importing; import again") from None
+                raise BadRequest(
+                    f"a {kind} record does not fit: a required value is missing or it refers to a record "
+                    "that is not in the import"
+                ) from None
+            except DataError:
+                raise BadRequest(f"a {kind} record has a value of the wrong type") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_key_binding"
-down_revision = "0011_graph_search"
+down_revision = "0012_key_roles"
 branch_labels = None
 depends_on = None
 
