@@ -14,7 +14,6 @@ from memserver.storage.db import Database
 from tests.api.helpers import assert_error, async_token_client
 from tests.fakes.openai_server import FakeOpenAI, running
 
-
 KEY = "sk-provider-secret-1234"  # never in an answer
 # What the fake answers to a failed request (and to a refused json_schema): never in an answer either.
 PROVIDER_TEXT = ("scripted failure", "server_error", "SECRET-PROVIDER-TEXT")
