@@ -258,3 +258,31 @@ async def test_the_sweep_hands_out_every_due_job_once_and_no_live_claim(jdb: Dat
     assert (row.status, row.lease_owner) == ("RUNNING", "sibling")  # a sibling's live job is left alone
     async with jdb.connect() as conn:
         await conn.execute(text("DELETE FROM events WHERE project_id = :p"), {"p": project})
+
+
+async def test_a_stopping_runner_gives_back_every_job_it_holds_and_none_of_a_sibling(
+    jdb: Database, project: str
+) -> None:
+    """`hand_back` goes by owner: a claim whose task was cancelled before it learned of its own claim
+    (the claim committed, the task did not see the result) is given back too, at once, with no lease wait."""
+    maxes = {k.value: 5 for k in JobKind}
+    mine = await insert_job(jdb, project, {**PAYLOAD, "user_id": "mine"}, dispatched=True)
+    queued = await insert_job(jdb, project, {**PAYLOAD, "user_id": "queued"}, dispatched=True)
+    sibling = await insert_job(jdb, project, {**PAYLOAD, "user_id": "sibling"}, dispatched=True)
+    async with jdb.connect() as conn:
+        repo = JobRepository(conn)
+        assert await repo.claim(mine, owner="stopping", lease_s=120, max_attempts=maxes)
+        assert await repo.claim(sibling, owner="live-sibling", lease_s=120, max_attempts=maxes)
+    assert await jobs.take_due(jdb, redispatch_after_s=120) == []  # nothing due: leases and hand-offs are fresh
+    await jobs.hand_back(jdb, "stopping", [queued])
+    row = await event_row(jdb, mine)
+    assert (row.status, row.lease_owner, row.error) == ("PENDING", None, "runner stopped")
+    assert sorted(await jobs.take_due(jdb, redispatch_after_s=120)) == sorted([mine, queued])
+    row = await event_row(jdb, sibling)
+    assert (row.status, row.lease_owner) == ("RUNNING", "live-sibling")  # a sibling's claim is left alone
+    handler = SlowAdd()
+    handler.gate.set()
+    assert (await jobs.run(ctx(jdb, handler), mine)).status is JobStatus.SUCCEEDED
+    assert (await event_row(jdb, mine)).attempts == 2
+    async with jdb.connect() as conn:
+        await conn.execute(text("DELETE FROM events WHERE id = :id"), {"id": sibling})

@@ -13,7 +13,6 @@ its reason; `JobFailed` is final at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -172,13 +171,7 @@ async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) ->
         if lost.is_set():  # another runner took the job over: nothing to record
             log.warning("job %s attempt %d: lease lost, stopped", job.id, job.attempt)
             return None, None
-        # The runner is shutting down: give the job back at once rather than wait for the lease.
-        with contextlib.suppress(Exception):
-            async with ctx.db.connect() as conn:
-                await asyncio.shield(
-                    JobRepository(conn).release(job, error="runner stopped", retry_in_s=0, handed_back=True)
-                )
-        raise
+        raise  # the runner is stopping: it gives back every job it holds (`hand_back`)
     except Exception as exc:  # recorded with its reason; never silently dropped
         reason = failure_reason(exc)
         if _final(exc):
@@ -255,6 +248,19 @@ async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) 
         out += [j.id for j in batch]
         if len(batch) < page:
             return out
+
+
+async def hand_back(db: Database, owner: str, queued: list[uuid.UUID]) -> None:
+    """A stopping runner gives its jobs back at once, not after their lease: every job it holds a claim
+    on (its running jobs), and the jobs handed to it that it has not started (`queued`). The next sweep
+    of any runner takes them."""
+    async with db.connect() as conn:
+        repo = JobRepository(conn)
+        given = await repo.hand_back(owner)
+        if queued:
+            await repo.undispatch(queued)
+    if given or queued:
+        log.info("handed back %d running and %d queued job(s)", len(given), len(queued))
 
 
 async def undispatch(db: Database, job_ids: list[uuid.UUID]) -> None:
