@@ -3,8 +3,8 @@ processes, on a database of their own. The embedder is the fake OpenAI-compatibl
 made slow, so a job is still running when a worker is killed or an API process restarts.
 
 The same fake plays the LLM (echo extractor: each user message becomes one fact), so an infer=true add
-runs the whole pipeline on a worker. Some jobs here are ADD jobs whose payload says infer=false (the
-verbatim add run as a job, inserted as `jobs.submit` writes them), whose embedding the fake can slow.
+runs the whole pipeline on a worker; the worker killed mid-job is running one. Some jobs here are ADD jobs
+whose payload says infer=false (the verbatim add run as a job, inserted as `jobs.submit` writes them).
 """
 
 from __future__ import annotations
@@ -202,15 +202,20 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker(
     w1 = worker(cdb_url, redis, stack_env, tmp_path / "w1.log")
     try:
         time.sleep(4)  # w1 ready
-        fake.hang_next = 1  # the job's embedding call takes 6 s: w1 is mid-job when it dies
+        fake.hang_next = 1  # the job's first call (to the model) takes 6 s: w1 is mid-job when it dies
         texts = [f"fact {i} {uuid.uuid4().hex[:6]}" for i in range(3)]
-        (job,) = insert_jobs(cdb_url, project, [h.verbatim_payload("killed", *texts)])
+        # the real inference job (infer=true, as an SDK sends it): extraction, embeddings, reconciliation
+        accepted = feed.post(
+            "/v3/memories/add/", json={"messages": [{"role": "user", "content": t} for t in texts], "user_id": "killed"}
+        )
+        assert accepted.status_code == 200, accepted.text
+        job = uuid.UUID(accepted.json()["event_id"])
         (row,) = wait_rows(cdb_url, [job], done=("RUNNING", "SUCCEEDED", "FAILED"), timeout=30)
         assert row.status == "RUNNING", log_of(tmp_path / "w1.log")
         ev = feed.get(f"/v1/event/{job}/").json()  # the events feed shows it running
         assert (ev["status"], ev["completed_at"], ev["error"]) == ("RUNNING", None, None)
         assert ev["started_at"] is not None
-        time.sleep(0.5)  # inside the slow embedding call
+        time.sleep(0.5)  # inside the slow model call
         h.kill_group(w1)  # SIGKILL: no cleanup, the claim stays RUNNING under w1's lease
     finally:
         h.kill_group(w1)
