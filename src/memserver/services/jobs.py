@@ -221,19 +221,25 @@ def failure_reason(exc: BaseException) -> str:
 
 
 async def _heartbeat(ctx: JobContext, job: ClaimedJob, work: asyncio.Future[None], lost: asyncio.Event) -> None:
-    """Renew the lease while the handler works; stop the handler if the claim was taken over."""
+    """Renew the lease while the handler works; stop the handler if the claim was taken over.
+
+    A claim no longer RUNNING may be the handler's own commit (it finished and has work left after it):
+    only a later attempt holding the job means another runner took it over."""
     while not work.done():
         await asyncio.sleep(ctx.heartbeat_s)
         try:
             async with ctx.db.connect() as conn:
-                held = await JobRepository(conn).renew(job, lease_s=ctx.lease_s)
+                repo = JobRepository(conn)
+                if await repo.renew(job, lease_s=ctx.lease_s):
+                    continue
+                taken = await repo.taken_over(job)
         except Exception:  # a database blip: the next beat tries again before the lease runs out
             log.warning("job %s: lease renewal failed", job.id, exc_info=True)
             continue
-        if not held:
+        if taken:
             lost.set()
             work.cancel()
-            return
+        return
 
 
 async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) -> list[uuid.UUID]:

@@ -168,6 +168,11 @@ class JobRepository:
         ).first()
         return row is not None
 
+    async def taken_over(self, job: ClaimedJob) -> bool:
+        """Another claim (a later attempt) holds or finished the job: not just this claim's own finish."""
+        stmt = text("SELECT attempts > :attempt FROM events WHERE id = :id")
+        return bool((await self.conn.execute(stmt, {"id": job.id, "attempt": job.attempt})).scalar())
+
     async def finish(
         self,
         job: ClaimedJob,
