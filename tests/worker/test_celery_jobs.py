@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import time
 import uuid
@@ -237,6 +239,31 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker(
     finally:
         h.stop_worker(w2)
         feed.close()
+
+
+def test_a_worker_stopped_with_sigterm_finishes_the_job_it_runs(
+    celery_api: LiveServer, cdb_url: str, redis: h.Redis, stack_env: dict[str, str], fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """A Celery worker stops warm (what `docker stop` and Kubernetes send its main process): the job it is
+    running completes on it, once, before it exits; nothing is left to a lease expiry."""
+    project, key = h.make_tenant(cdb_url)
+    w = worker(cdb_url, redis, stack_env, tmp_path / "w.log")
+    try:
+        time.sleep(4)  # ready
+        fake.hang_next = 1  # the model's answer takes 6 s
+        with httpx.Client(base_url=celery_api.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
+            r = api.post("/v3/memories/add/", json={"messages": [{"role": "user", "content": "warm"}], "user_id": "w"})
+        assert r.status_code == 200, r.text
+        job = uuid.UUID(r.json()["event_id"])
+        (row,) = wait_rows(cdb_url, [job], done=("RUNNING", "SUCCEEDED", "FAILED"), timeout=30)
+        assert row.status == "RUNNING", log_of(tmp_path / "w.log")
+        os.kill(w.pid, signal.SIGTERM)  # the main process only, as an orchestrator does
+        w.wait(30)
+        (row,) = wait_rows(cdb_url, [job], timeout=0)
+        assert (row.status, row.attempts) == ("SUCCEEDED", 1), (row.status, row.error, log_of(tmp_path / "w.log"))
+        assert run_async(lambda: _count(cdb_url, project, job)) == 1
+    finally:
+        h.kill_group(w)
 
 
 async def _count(db_url: str, project: str, job: uuid.UUID) -> int:
