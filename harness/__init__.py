@@ -4,7 +4,8 @@
 - `harness.server`: `start_server` / `stop_server` of a real `memserver serve` on a `free_port()`;
 - `harness.tenants`: `new_tenant`, an org + project + key straight in the database;
 - `harness.sdk_envs`: the cached virtualenvs / npm directories holding the official Mem0 SDKs;
-- `harness.stats`: percentiles and latency summaries.
+- `harness.stats`: percentiles and latency summaries;
+- `harness.falkordb`: a FalkorDB server with a Bolt endpoint (the Neo4j graph mirror's tests).
 
 It sits at the repository root, next to `tests/` and `bench/`, and is imported from there: pytest puts the root
 on `sys.path` (`pythonpath = ["."]` in pyproject.toml) and the benchmarks run as modules from the root

@@ -5,9 +5,12 @@ Each probe is one request against a real `memserver serve` (loopback only) with 
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +22,7 @@ from memserver.domain.limits import Limits
 from tests.api.helpers import ADD_V3, verbatim_add_body
 
 LIMITS = Limits()  # the server under test runs with the defaults
+README = Path(__file__).resolve().parents[2] / "README.md"
 SEARCH = "/v3/memories/search/"
 
 
@@ -142,6 +146,190 @@ def test_list_in_and_depth_limits(api: httpx.Client) -> None:
     _json_error(api.post("/v3/memories/", json={"filters": _not_filter(300)}), 400)
     big_in = {"filters": {"AND": [{"user_id": "u"}, {"categories": {"in": ["c"] * 40_000}}]}}
     _json_error(api.post("/v3/memories/", json=big_in), 400)
+
+
+def _json_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_json_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_json_depth, value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize("path", [SEARCH, "/v3/memories/"])
+def test_the_filter_depth_limit_holds_on_its_own(api: httpx.Client, path: str) -> None:
+    """Filters nested past MEMSERVER_LIMITS__MAX_FILTER_DEPTH but well within the JSON-depth limit: the
+    filter limit alone refuses them, and filters at the limit are served."""
+    deepest_ok = LIMITS.max_filter_depth - 1  # the AND is the first level
+    for depth, status in ((deepest_ok, 200), (deepest_ok + 1, 400)):
+        body = {"query": "x", "filters": _not_filter(depth)} if path == SEARCH else {"filters": _not_filter(depth)}
+        assert _json_depth(body) < LIMITS.max_json_depth - 5
+        r = api.post(path, json=body)
+        assert r.status_code == status, (depth, r.text[:300])
+    assert "MEMSERVER_LIMITS__MAX_FILTER_DEPTH" in r.json()["detail"]
+    assert str(LIMITS.max_filter_depth) in r.json()["detail"]
+
+
+# The setting each field of `Limits` comes from: the media bounds of an add are documents settings.
+SETTING = {field: f"MEMSERVER_LIMITS__{field.upper()}" for field in asdict(LIMITS)} | {
+    "max_document_parts": "MEMSERVER_DOCUMENTS__MAX_PARTS",
+    "max_document_bytes": "MEMSERVER_DOCUMENTS__MAX_BYTES",
+    "max_images": "MEMSERVER_DOCUMENTS__MAX_IMAGES",
+    "max_image_bytes": "MEMSERVER_DOCUMENTS__MAX_IMAGE_BYTES",
+}
+
+
+def _media_add(kind: str, n: int, data: str = "aGk=") -> dict[str, Any]:
+    """An add whose one message carries `n` inline parts of `kind` (base64 `data`): refused before any work."""
+    part = {"type": kind, kind: {"url": f"data:text/plain;base64,{data}"}}
+    return {"messages": [{"role": "user", "content": [part] * n}], "user_id": "alice", "infer": False}
+
+
+# Every limit of the README's table, each probe past that limit alone: (setting, status, method, path, body).
+# MEMSERVER_DOCUMENTS__MAX_BYTES (5 MB inline) cannot be probed over HTTP: the 4 MiB body limit refuses first;
+# `test_the_inline_document_limit_names_its_limit` checks its message without a server.
+LIMIT_PROBES: dict[str, tuple[str, int, str, str, Any]] = {
+    "body bytes": (
+        "max_body_bytes",
+        413,
+        "POST",
+        SEARCH,
+        {"query": "x" * (LIMITS.max_body_bytes + 1), "filters": {"user_id": "u"}},
+    ),
+    "messages": (
+        "max_messages",
+        400,
+        "POST",
+        ADD_V3,
+        verbatim_add_body(*[f"m{i}" for i in range(LIMITS.max_messages + 1)]),
+    ),
+    "text chars": ("max_text_chars", 400, "POST", ADD_V3, verbatim_add_body("w" * (LIMITS.max_text_chars + 1))),
+    "query chars": (
+        "max_query_chars",
+        400,
+        "POST",
+        SEARCH,
+        {"query": "q" * (LIMITS.max_query_chars + 1), "filters": {"user_id": "u"}},
+    ),
+    "metadata bytes": (
+        "max_metadata_bytes",
+        400,
+        "POST",
+        ADD_V3,
+        verbatim_add_body("hi", metadata={"blob": "b" * LIMITS.max_metadata_bytes}),
+    ),
+    "JSON depth": (
+        "max_json_depth",
+        400,
+        "POST",
+        ADD_V3,
+        verbatim_add_body("hi", metadata=_nested(LIMITS.max_json_depth)),
+    ),
+    "filter depth": (
+        "max_filter_depth",
+        400,
+        "POST",
+        SEARCH,
+        {"query": "x", "filters": _not_filter(LIMITS.max_filter_depth)},
+    ),
+    "list items (in)": (
+        "max_list_items",
+        400,
+        "POST",
+        SEARCH,
+        {"query": "x", "filters": {"user_id": {"in": [f"u{i}" for i in range(LIMITS.max_list_items + 1)]}}},
+    ),
+    "list items (categories)": (
+        "max_list_items",
+        400,
+        "POST",
+        ADD_V3,
+        verbatim_add_body("hi", categories=[f"c{i}" for i in range(LIMITS.max_list_items + 1)]),
+    ),
+    "entity id chars (body)": (
+        "max_entity_id_chars",
+        400,
+        "POST",
+        ADD_V3,
+        verbatim_add_body("hi", user_id="u" * (LIMITS.max_entity_id_chars + 1)),
+    ),
+    "entity id chars (filters)": (
+        "max_entity_id_chars",
+        400,
+        "POST",
+        SEARCH,
+        {"query": "x", "filters": {"user_id": "u" * (LIMITS.max_entity_id_chars + 1)}},
+    ),
+    "entity id chars (query parameter)": (
+        "max_entity_id_chars",
+        400,
+        "GET",
+        "/v1/memories/?user_id=" + "u" * (LIMITS.max_entity_id_chars + 1),
+        None,
+    ),
+    "custom categories": (
+        "max_categories",
+        400,
+        "POST",
+        ADD_V3,
+        verbatim_add_body("hi", custom_categories=[{f"c{i}": "d"} for i in range(LIMITS.max_categories + 1)]),
+    ),
+    "custom category chars": (
+        "max_category_chars",
+        400,
+        "POST",
+        ADD_V3,
+        verbatim_add_body("hi", custom_categories=[{"c": "d" * LIMITS.max_category_chars}]),
+    ),
+    "document parts": ("max_document_parts", 400, "POST", ADD_V3, _media_add("txt_url", LIMITS.max_document_parts + 1)),
+    "images": ("max_images", 400, "POST", ADD_V3, _media_add("image_url", LIMITS.max_images + 1)),
+    "image bytes": (
+        "max_image_bytes",
+        400,
+        "POST",
+        ADD_V3,
+        _media_add("image_url", 1, "A" * (LIMITS.max_image_bytes * 4 // 3 + 8)),
+    ),
+}
+
+
+def test_every_limit_of_the_readme_is_probed() -> None:
+    readme = README.read_text()
+    documented = set(re.findall(r"`MEMSERVER_LIMITS__(\w+)`", readme))
+    assert documented == {name.removeprefix("MEMSERVER_LIMITS__") for name in SETTING.values() if "_LIMITS__" in name}
+    assert all(f"`{name}`" in readme for name in SETTING.values())
+    assert {probe[0] for probe in LIMIT_PROBES.values()} == set(asdict(LIMITS)) - {"max_document_bytes"}
+
+
+def test_the_inline_document_limit_names_its_limit() -> None:
+    from memserver.pipeline.messages import check_media
+
+    big = "A" * (LIMITS.max_document_bytes * 4 // 3 + 8)
+    part = {"type": "pdf_url", "pdf_url": {"url": f"data:application/pdf;base64,{big}"}}
+    with pytest.raises(ValueError, match="MEMSERVER_DOCUMENTS__MAX_BYTES") as err:
+        check_media(
+            [[part]],
+            max_documents=LIMITS.max_document_parts,
+            max_document_bytes=LIMITS.max_document_bytes,
+            max_images=LIMITS.max_images,
+            max_image_bytes=LIMITS.max_image_bytes,
+        )
+    assert str(LIMITS.max_document_bytes) in str(err.value)
+
+
+@pytest.mark.parametrize("probe", list(LIMIT_PROBES))
+def test_each_limit_error_names_its_limit(api: httpx.Client, probe: str) -> None:
+    """The `detail` of a refused request says which setting refused it, and its value."""
+    field, status, method, path, body = LIMIT_PROBES[probe]
+    detail = _json_error(api.request(method, path, json=body), status)["detail"]
+    assert SETTING[field] in detail, detail
+    assert str(getattr(LIMITS, field)) in detail, detail
+
+
+def test_the_update_text_limit_names_its_limit(api: httpx.Client) -> None:
+    mid = api.post(ADD_V3, json=verbatim_add_body("to update")).json()["results"][0]["id"]
+    r = api.put(f"/v1/memories/{mid}/", json={"text": "t" * (LIMITS.max_text_chars + 1)})
+    assert "MEMSERVER_LIMITS__MAX_TEXT_CHARS" in _json_error(r, 400)["detail"]
 
 
 def test_nul_in_a_path_segment_is_400(api: httpx.Client) -> None:

@@ -165,11 +165,20 @@ def test_an_immutable_memory_is_never_changed_by_inference(client: httpx.Client,
             fact("Blood type is A+", action="DELETE", ref=refs_in(p)["Blood type is A+"]),
         ],
     )
-    add_v3(client, "Actually my blood type is B-.")
+    event = add_v3(client, "Actually my blood type is B-.")
+    # the event reports what happened: one new memory, the immutable one left as it was (NOOP)
+    assert event["status"] == "SUCCEEDED", event
+    assert sorted((r["event"], r["data"]["memory"]) for r in event["results"]) == [
+        ("ADD", "Blood type is B-"),
+        ("NOOP", "Blood type is A+"),
+    ]
+    assert [r["event"] for r in event["results"] if r["id"] == kept] == ["NOOP"]
     by_text = {m["memory"]: m for m in memories(client)}
     assert by_text["Blood type is A+"]["id"] == kept
     assert by_text["Blood type is A+"]["immutable"] is True
-    assert "Blood type is B-" in by_text  # the new statement is kept as a new memory
+    assert by_text["Blood type is A+"]["lifecycle_state"] == "active"  # not superseded by the new one
+    assert by_text["Blood type is B-"]["lifecycle_state"] == "active"
+    assert [h["event"] for h in client.get(f"/v1/memories/{kept}/history/").json()] == ["ADD"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,12 +290,14 @@ def test_llm_down_is_a_503_and_slow_is_a_504_without_provider_text(client: httpx
     llm.fail_next = 10
     r = add_sync(client, "I like tea.")
     assert r.status_code == 503, r.text
+    assert r.json()["detail"].startswith("the LLM endpoint failed (HTTP 500, after 1 retries)"), r.text
     assert "scripted failure" not in r.text  # the provider's own error text is not echoed
     assert "sk-test-secret" not in r.text
     llm.fail_next = 0
     llm.hang_next, llm.hang_s = 4, 3.0
     r = add_sync(client, "I like coffee.")
     assert r.status_code == 504, r.text
+    assert r.json()["detail"].startswith(f"the LLM endpoint timed out after {LLM_TIMEOUT_S} s"), r.text
     assert memories(client) == []
     events = client.get("/v1/events/").json()["results"]
     assert {e["status"] for e in events} == {"FAILED"}

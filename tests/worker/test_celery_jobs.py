@@ -3,14 +3,16 @@ processes, on a database of their own. The embedder is the fake OpenAI-compatibl
 made slow, so a job is still running when a worker is killed or an API process restarts.
 
 The same fake plays the LLM (echo extractor: each user message becomes one fact), so an infer=true add
-runs the whole pipeline on a worker. Some jobs here are ADD jobs whose payload says infer=false (the
-verbatim add run as a job, inserted as `jobs.submit` writes them), whose embedding the fake can slow.
+runs the whole pipeline on a worker; the worker killed mid-job is running one. Some jobs here are ADD jobs
+whose payload says infer=false (the verbatim add run as a job, inserted as `jobs.submit` writes them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import time
 import uuid
@@ -202,15 +204,20 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker(
     w1 = worker(cdb_url, redis, stack_env, tmp_path / "w1.log")
     try:
         time.sleep(4)  # w1 ready
-        fake.hang_next = 1  # the job's embedding call takes 6 s: w1 is mid-job when it dies
+        fake.hang_next = 1  # the job's first call (to the model) takes 6 s: w1 is mid-job when it dies
         texts = [f"fact {i} {uuid.uuid4().hex[:6]}" for i in range(3)]
-        (job,) = insert_jobs(cdb_url, project, [h.verbatim_payload("killed", *texts)])
+        # the real inference job (infer=true, as an SDK sends it): extraction, embeddings, reconciliation
+        accepted = feed.post(
+            "/v3/memories/add/", json={"messages": [{"role": "user", "content": t} for t in texts], "user_id": "killed"}
+        )
+        assert accepted.status_code == 200, accepted.text
+        job = uuid.UUID(accepted.json()["event_id"])
         (row,) = wait_rows(cdb_url, [job], done=("RUNNING", "SUCCEEDED", "FAILED"), timeout=30)
         assert row.status == "RUNNING", log_of(tmp_path / "w1.log")
         ev = feed.get(f"/v1/event/{job}/").json()  # the events feed shows it running
         assert (ev["status"], ev["completed_at"], ev["error"]) == ("RUNNING", None, None)
         assert ev["started_at"] is not None
-        time.sleep(0.5)  # inside the slow embedding call
+        time.sleep(0.5)  # inside the slow model call
         h.kill_group(w1)  # SIGKILL: no cleanup, the claim stays RUNNING under w1's lease
     finally:
         h.kill_group(w1)
@@ -232,6 +239,31 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker(
     finally:
         h.stop_worker(w2)
         feed.close()
+
+
+def test_a_worker_stopped_with_sigterm_finishes_the_job_it_runs(
+    celery_api: LiveServer, cdb_url: str, redis: h.Redis, stack_env: dict[str, str], fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """A Celery worker stops warm (what `docker stop` and Kubernetes send its main process): the job it is
+    running completes on it, once, before it exits; nothing is left to a lease expiry."""
+    project, key = h.make_tenant(cdb_url)
+    w = worker(cdb_url, redis, stack_env, tmp_path / "w.log")
+    try:
+        time.sleep(4)  # ready
+        fake.hang_next = 1  # the model's answer takes 6 s
+        with httpx.Client(base_url=celery_api.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
+            r = api.post("/v3/memories/add/", json={"messages": [{"role": "user", "content": "warm"}], "user_id": "w"})
+        assert r.status_code == 200, r.text
+        job = uuid.UUID(r.json()["event_id"])
+        (row,) = wait_rows(cdb_url, [job], done=("RUNNING", "SUCCEEDED", "FAILED"), timeout=30)
+        assert row.status == "RUNNING", log_of(tmp_path / "w.log")
+        os.kill(w.pid, signal.SIGTERM)  # the main process only, as an orchestrator does
+        w.wait(30)
+        (row,) = wait_rows(cdb_url, [job], timeout=0)
+        assert (row.status, row.attempts) == ("SUCCEEDED", 1), (row.status, row.error, log_of(tmp_path / "w.log"))
+        assert run_async(lambda: _count(cdb_url, project, job)) == 1
+    finally:
+        h.kill_group(w)
 
 
 async def _count(db_url: str, project: str, job: uuid.UUID) -> int:

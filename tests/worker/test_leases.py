@@ -258,3 +258,67 @@ async def test_the_sweep_hands_out_every_due_job_once_and_no_live_claim(jdb: Dat
     assert (row.status, row.lease_owner) == ("RUNNING", "sibling")  # a sibling's live job is left alone
     async with jdb.connect() as conn:
         await conn.execute(text("DELETE FROM events WHERE project_id = :p"), {"p": project})
+
+
+async def test_a_stopping_runner_gives_back_every_job_it_holds_and_none_of_a_sibling(
+    jdb: Database, project: str
+) -> None:
+    """`hand_back` goes by owner: a claim whose task was cancelled before it learned of its own claim
+    (the claim committed, the task did not see the result) is given back too, at once, with no lease wait."""
+    maxes = {k.value: 5 for k in JobKind}
+    mine = await insert_job(jdb, project, {**PAYLOAD, "user_id": "mine"}, dispatched=True)
+    queued = await insert_job(jdb, project, {**PAYLOAD, "user_id": "queued"}, dispatched=True)
+    sibling = await insert_job(jdb, project, {**PAYLOAD, "user_id": "sibling"}, dispatched=True)
+    async with jdb.connect() as conn:
+        repo = JobRepository(conn)
+        assert await repo.claim(mine, owner="stopping", lease_s=120, max_attempts=maxes)
+        assert await repo.claim(sibling, owner="live-sibling", lease_s=120, max_attempts=maxes)
+    assert await jobs.take_due(jdb, redispatch_after_s=120) == []  # nothing due: leases and hand-offs are fresh
+    await jobs.hand_back(jdb, "stopping", [queued])
+    row = await event_row(jdb, mine)
+    assert (row.status, row.lease_owner, row.error) == ("PENDING", None, "runner stopped")
+    assert sorted(j.id for j in await jobs.take_due(jdb, redispatch_after_s=120)) == sorted([mine, queued])
+    row = await event_row(jdb, sibling)
+    assert (row.status, row.lease_owner) == ("RUNNING", "live-sibling")  # a sibling's claim is left alone
+    handler = SlowAdd()
+    handler.gate.set()
+    assert (await jobs.run(ctx(jdb, handler), mine)).status is JobStatus.SUCCEEDED
+    assert (await event_row(jdb, mine)).attempts == 2
+    async with jdb.connect() as conn:
+        await conn.execute(text("DELETE FROM events WHERE id = :id"), {"id": sibling})
+
+
+async def test_a_job_busy_after_its_commit_is_not_taken_for_lost(jdb: Database, project: str) -> None:
+    """The heartbeat of a job that has committed its outcome but not yet returned (work after the commit)
+    finds no RUNNING claim: that is the job's own finish, not a takeover. It must not cancel the handler,
+    and the runner must still hand the scope's next job on."""
+
+    async def commit_then_linger(db: Database, providers: Providers, job: ClaimedJob) -> None:
+        async with db.transaction() as conn:
+            await jobs.complete(JobRepository(conn), job, [])
+        await asyncio.sleep(0.4)  # several heartbeats after the commit
+
+    first = await insert_job(jdb, project, {**PAYLOAD, "user_id": "linger"}, dispatched=True)
+    second = await insert_job(jdb, project, {**PAYLOAD, "user_id": "linger"}, dispatched=True)
+    c = ctx(jdb, commit_then_linger, heartbeat_s=0.05)
+    assert (await jobs.run(c, second)).status is None  # waits for the older job of its scope
+    out = await jobs.run(c, first)
+    assert out.status is JobStatus.SUCCEEDED
+    assert out.next_id == second
+
+
+async def test_a_runner_whose_job_was_taken_over_stops_working_on_it(jdb: Database, project: str) -> None:
+    a_handler, b_handler = SlowAdd(), SlowAdd()
+    job_id = await insert_job(jdb, project, {**PAYLOAD, "user_id": "taken"}, dispatched=True)
+    # A's lease (0.3 s) runs out before its first heartbeat (0.6 s): a stalled runner
+    a = asyncio.create_task(jobs.run(ctx(jdb, a_handler, lease_s=0.3, heartbeat_s=0.6), job_id))
+    await a_handler.started.wait()
+    await asyncio.sleep(0.4)
+    b = asyncio.create_task(jobs.run(ctx(jdb, b_handler), job_id))
+    await b_handler.started.wait()  # B holds attempt 2
+    # A's next heartbeat finds the later attempt and stops A's handler, which never gets to apply anything
+    assert (await asyncio.wait_for(a, 5)).status is None
+    assert a_handler.applied == []
+    b_handler.gate.set()
+    assert (await b).status is JobStatus.SUCCEEDED
+    assert b_handler.applied == [(job_id, 2)]

@@ -31,7 +31,7 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
         limits.check_json(value)
         n = limits.current().max_metadata_bytes
         if len(orjson.dumps(value)) > n:
-            raise ValueError(f"metadata is larger than {n} bytes as JSON")
+            raise ValueError(f"metadata is larger than {n} bytes as JSON (MEMSERVER_LIMITS__MAX_METADATA_BYTES)")
     return value
 
 
@@ -39,7 +39,7 @@ def check_text_length(value: str | None, what: str = "text") -> str | None:
     if value is not None:
         n = limits.current().max_text_chars
         if len(value) > n:
-            raise ValueError(f"{what} is longer than {n} characters")
+            raise ValueError(f"{what} is longer than {n} characters (MEMSERVER_LIMITS__MAX_TEXT_CHARS)")
     return value
 
 

@@ -95,7 +95,7 @@ def _check_list(name: str, items: Any) -> None:
     try:
         limits.check_list(name, items)
     except ValueError as exc:
-        raise FilterError(f"{exc} (MEMSERVER_LIMITS__MAX_LIST_ITEMS)") from None
+        raise FilterError(str(exc)) from None
 
 
 def _entity_value(key: str, value: Any) -> str:

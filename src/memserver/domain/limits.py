@@ -53,11 +53,11 @@ def reset(token: Token[Limits]) -> None:
     _current.reset(token)
 
 
-def check_json(value: Any, *, max_depth: int | None = None, stored: bool = True) -> None:
+def check_json(value: Any, *, stored: bool = True) -> None:
     """Raise ValueError for what no stored JSON can hold: NUL, lone surrogates, nesting deeper than
-    `max_depth` and, for a value that is `stored` (metadata), integers past 64 bits and non-finite floats.
-    Iterative: a deep value cannot blow the stack."""
-    limit = current().max_json_depth if max_depth is None else max_depth
+    MEMSERVER_LIMITS__MAX_JSON_DEPTH and, for a value that is `stored` (metadata), integers past 64 bits
+    and non-finite floats. Iterative: a deep value cannot blow the stack."""
+    limit = current().max_json_depth
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         v, depth = stack.pop()
@@ -77,7 +77,7 @@ def _push(
     stack: list[tuple[Any, int]], v: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int, limit: int
 ) -> None:
     if depth >= limit:
-        raise ValueError(f"JSON nested deeper than {limit} levels")
+        raise ValueError(f"JSON nested deeper than {limit} levels (MEMSERVER_LIMITS__MAX_JSON_DEPTH)")
     if isinstance(v, dict):
         for k, x in v.items():
             if isinstance(k, str):
@@ -101,7 +101,7 @@ def check_text(s: str) -> None:
 def check_entity_id(name: str, value: str) -> None:
     n = current().max_entity_id_chars
     if len(value) > n:
-        raise ValueError(f"{name} is longer than {n} characters")
+        raise ValueError(f"{name} is longer than {n} characters (MEMSERVER_LIMITS__MAX_ENTITY_ID_CHARS)")
 
 
 def check_categories(items: list[Any]) -> None:
@@ -124,4 +124,4 @@ def check_categories(items: list[Any]) -> None:
 def check_list(name: str, items: Any) -> None:
     n = current().max_list_items
     if isinstance(items, (list, tuple)) and len(items) > n:
-        raise ValueError(f"{name} has more than {n} items")
+        raise ValueError(f"{name} has more than {n} items (MEMSERVER_LIMITS__MAX_LIST_ITEMS)")

@@ -13,7 +13,6 @@ its reason; `JobFailed` is final at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -186,13 +185,7 @@ async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) ->
         if lost.is_set():  # another runner took the job over: nothing to record
             log.warning("job %s attempt %d: lease lost, stopped", job.id, job.attempt)
             return None, None
-        # The runner is shutting down: give the job back at once rather than wait for the lease.
-        with contextlib.suppress(Exception):
-            async with ctx.db.connect() as conn:
-                await asyncio.shield(
-                    JobRepository(conn).release(job, error="runner stopped", retry_in_s=0, handed_back=True)
-                )
-        raise
+        raise  # the runner is stopping: it gives back every job it holds (`hand_back`)
     except Exception as exc:  # recorded with its reason; never silently dropped
         reason = failure_reason(exc, job.id)
         if _final(exc):
@@ -248,19 +241,25 @@ def failure_reason(exc: BaseException, event_id: uuid.UUID | None = None) -> str
 
 
 async def _heartbeat(ctx: JobContext, job: ClaimedJob, work: asyncio.Future[None], lost: asyncio.Event) -> None:
-    """Renew the lease while the handler works; stop the handler if the claim was taken over."""
+    """Renew the lease while the handler works; stop the handler if the claim was taken over.
+
+    A claim no longer RUNNING may be the handler's own commit (it finished and has work left after it):
+    only a later attempt holding the job means another runner took it over."""
     while not work.done():
         await asyncio.sleep(ctx.heartbeat_s)
         try:
             async with ctx.db.connect() as conn:
-                held = await JobRepository(conn).renew(job, lease_s=ctx.lease_s)
+                repo = JobRepository(conn)
+                if await repo.renew(job, lease_s=ctx.lease_s):
+                    continue
+                taken = await repo.taken_over(job)
         except Exception:  # a database blip: the next beat tries again before the lease runs out
             log.warning("job %s: lease renewal failed", job.id, exc_info=True)
             continue
-        if not held:
+        if taken:
             lost.set()
             work.cancel()
-            return
+        return
 
 
 async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) -> list[DueJob]:
@@ -275,6 +274,19 @@ async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) 
         out += batch
         if len(batch) < page:
             return out
+
+
+async def hand_back(db: Database, owner: str, queued: list[uuid.UUID]) -> None:
+    """A stopping runner gives its jobs back at once, not after their lease: every job it holds a claim
+    on (its running jobs), and the jobs handed to it that it has not started (`queued`). The next sweep
+    of any runner takes them."""
+    async with db.connect() as conn:
+        repo = JobRepository(conn)
+        given = await repo.hand_back(owner)
+        if queued:
+            await repo.undispatch(queued)
+    if given or queued:
+        log.info("handed back %d running and %d queued job(s)", len(given), len(queued))
 
 
 async def undispatch(db: Database, job_ids: list[uuid.UUID]) -> None:

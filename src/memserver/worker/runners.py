@@ -29,12 +29,20 @@ from memserver.worker.app import queue_for
 log = logging.getLogger(__name__)
 
 
-async def sweep_forever(db: Database, settings: Settings, hand_off: Callable[[list[DueJob]], Awaitable[None]]) -> None:
+async def sweep_forever(
+    db: Database,
+    settings: Settings,
+    hand_off: Callable[[list[DueJob]], Awaitable[None]],
+    busy: asyncio.Lock | None = None,
+) -> None:
     """Hand due jobs to `hand_off` every `poll_interval_s`, and at once when Postgres notifies new ones.
 
     The notification (LISTEN on a connection of its own) only wakes the sweep early; if that
-    connection is lost, polling goes on and the listener is re-opened on a later round.
+    connection is lost, polling goes on and the listener is re-opened on a later round. Each round
+    holds `busy`: whoever stops the sweep takes it first, so no stop lands between marking jobs
+    dispatched and handing them off (they would wait `redispatch_after_s` for another sweep).
     """
+    busy = busy or asyncio.Lock()
     interval, redispatch = settings.worker.poll_interval_s, settings.worker.redispatch_after_s
     wake = asyncio.Event()
     url = db.engine.url.render_as_string(hide_password=False)
@@ -49,15 +57,14 @@ async def sweep_forever(db: Database, settings: Settings, hand_off: Callable[[li
                     log.warning("cannot LISTEN for new jobs (%s); polling every %.1fs", exc, interval)
                     listener = None
             wake.clear()
-            try:
-                due = await jobs.take_due(db, redispatch_after_s=redispatch)
-                if due:
-                    await hand_off(due)
-                    log.info("recovery sweep handed off %d job(s)", len(due))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # database away: try again next time
-                log.warning("recovery sweep failed", exc_info=True)
+            async with busy:
+                try:
+                    due = await jobs.take_due(db, redispatch_after_s=redispatch)
+                    if due:
+                        await hand_off(due)
+                        log.info("recovery sweep handed off %d job(s)", len(due))
+                except Exception:  # database away: try again next time
+                    log.warning("recovery sweep failed", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), interval)
 
@@ -69,6 +76,7 @@ class _Sweeper:
         self._db = db
         self._settings = settings
         self._submit = submit
+        self._busy = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     async def _hand_off(self, due: list[DueJob]) -> None:
@@ -77,11 +85,13 @@ class _Sweeper:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._task = loop.create_task(sweep_forever(self._db, self._settings, self._hand_off))
+        self._task = loop.create_task(sweep_forever(self._db, self._settings, self._hand_off, self._busy))
 
     async def stop(self) -> None:
+        """Stop between two rounds: what a round marked dispatched has been submitted."""
         if self._task is not None:
-            self._task.cancel()
+            async with self._busy:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
 
@@ -141,12 +151,12 @@ class InProcessQueue:
             handle.cancel()
         tasks = list(self._tasks)
         for task in tasks:
-            task.cancel()  # a running job releases its claim (services.jobs)
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            await jobs.undispatch(self._db, [*self._queued, *self._retries])
-        except Exception:  # they are handed out again after redispatch_after_s
-            log.warning("could not hand %d queued job(s) back", len(self._queued) + len(self._retries))
+            await jobs.hand_back(self._db, self._ctx.owner, [*self._queued, *self._retries])
+        except Exception:  # their leases expire, and queued ones are handed out again after redispatch_after_s
+            log.warning("could not hand this runner's jobs back", exc_info=True)
 
 
 class CeleryQueue:

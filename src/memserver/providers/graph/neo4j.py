@@ -102,13 +102,16 @@ class Neo4jGraphMirror:
         database: str | None = None,
         *,
         timeout_s: float = 5.0,
+        schema: Sequence[str] = SCHEMA,
     ):
+        """`schema`: the statements `setup()` runs (Neo4j's DDL; another Bolt server's dialect in tests)."""
         auth = (user, password) if user and password is not None else None
         # Bounded: an unreachable Neo4j fails a GRAPH_SYNC job within seconds (the driver would retry 30 s).
         self._driver = AsyncGraphDatabase.driver(
             url, auth=auth, connection_timeout=timeout_s, max_transaction_retry_time=timeout_s
         )
         self._database = database
+        self._schema = tuple(schema)
         self._ready = False
 
     async def _run(self, query: str, **params: Any) -> list[dict[str, Any]]:
@@ -121,7 +124,7 @@ class Neo4jGraphMirror:
         return [dict(r) for r in result.records]
 
     async def setup(self) -> None:
-        for statement in SCHEMA:
+        for statement in self._schema:
             await self._run(statement)
         self._ready = True
 

@@ -174,6 +174,11 @@ class JobRepository:
         ).first()
         return row is not None
 
+    async def taken_over(self, job: ClaimedJob) -> bool:
+        """Another claim (a later attempt) holds or finished the job: not just this claim's own finish."""
+        stmt = text("SELECT attempts > :attempt FROM events WHERE id = :id")
+        return bool((await self.conn.execute(stmt, {"id": job.id, "attempt": job.attempt})).scalar())
+
     async def finish(
         self,
         job: ClaimedJob,
@@ -216,12 +221,10 @@ class JobRepository:
         error: str | None,
         retry_in_s: float,
         record: dict[str, Any] | None = None,
-        handed_back: bool = False,
     ) -> bool:
         """Give the job back as PENDING, due in `retry_in_s` (backoff), with its last error and attempt record.
 
-        The releasing runner re-submits it when the backoff ends; `handed_back` (the runner is
-        stopping) leaves it to the next sweep of any runner instead.
+        The releasing runner re-submits it when the backoff ends.
         """
         row = (
             await self.conn.execute(
@@ -230,8 +233,7 @@ class JobRepository:
                     UPDATE events SET status = '{_PENDING}', error = :error, updated_at = now(),
                         lease_owner = NULL, lease_expires_at = NULL,
                         not_before = now() + make_interval(secs => :delay),
-                        dispatched_at = CASE WHEN :handed_back THEN NULL
-                                             ELSE now() + make_interval(secs => :delay) END,
+                        dispatched_at = now() + make_interval(secs => :delay),
                         results = CASE WHEN CAST(:record AS jsonb) IS NULL THEN results
                                        ELSE coalesce(results, '[]'::jsonb) || CAST(:record AS jsonb) END
                     WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
@@ -245,11 +247,27 @@ class JobRepository:
                     "error": error,
                     "delay": retry_in_s,
                     "record": None if record is None else orjson.dumps([record]).decode(),
-                    "handed_back": handed_back,
                 },
             )
         ).first()
         return row is not None
+
+    async def hand_back(self, owner: str) -> list[uuid.UUID]:
+        """Every job `owner` holds goes back to PENDING, due now, for the next sweep of any runner (the
+        runner is stopping). By owner, not by claim: a claim whose task was cancelled before it learned
+        of its own claim is given back too."""
+        rows = await self.conn.execute(
+            text(
+                f"""
+                UPDATE events SET status = '{_PENDING}', error = 'runner stopped', updated_at = now(),
+                    lease_owner = NULL, lease_expires_at = NULL, not_before = NULL, dispatched_at = NULL
+                WHERE status = '{_RUNNING}' AND lease_owner = :owner
+                RETURNING id
+                """
+            ),
+            {"owner": owner},
+        )
+        return [r.id for r in rows]
 
     async def next_in_scope(self, job_id: uuid.UUID) -> uuid.UUID | None:
         """The oldest PENDING job of this job's scope (handed on when this one finishes)."""
