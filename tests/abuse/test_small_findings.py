@@ -17,11 +17,11 @@ from sqlalchemy import text
 
 from harness.server import LiveServer, start_server, stop_server
 from memserver.config import Settings
+from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, Conflict
 from memserver.services import tenants
 from memserver.storage.db import Database
 from memserver.storage.embedded import EmbeddedPostgres
-from memserver.types import Principal
 from tests.api.helpers import add_verbatim
 from tests.fakes.openai_server import FakeOpenAI, running
 

@@ -20,10 +20,10 @@ from fastapi.routing import APIRoute
 
 from memserver import metrics
 from memserver.domain import binding
+from memserver.domain.principal import Principal
 from memserver.errors import Forbidden, Unauthorized
 from memserver.services import ratelimit, tenants
 from memserver.services.runtime import Runtime
-from memserver.types import Principal
 
 INVALID_KEY = "Invalid API key. Create one with `memserver keys create` and send it as `Authorization: Token <key>`."
 F = TypeVar("F", bound=Callable[..., Any])

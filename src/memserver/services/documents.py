@@ -17,6 +17,7 @@ import orjson
 from memserver.domain.filters import FilterError, Node, parse_filters
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.json_schema import SchemaError, check_schema
+from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, MemserverError, NotConfigured, NotFound, ServiceUnavailable
 from memserver.pipeline import documents
 from memserver.providers.llm.base import LLM
@@ -26,7 +27,6 @@ from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.profiles import ProfileRepository
-from memserver.types import Principal
 
 NO_LLM = (
     "{feature} needs an LLM, and no LLM is configured on this memserver. Configure any OpenAI-compatible chat "

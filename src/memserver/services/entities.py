@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from memserver.domain.principal import Principal
 from memserver.domain.rows import EntityCountRow, EntityRow
 from memserver.services import tenants
 from memserver.storage.db import Database
 from memserver.storage.repositories.entities import EntityRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
-from memserver.types import Principal
 
 
 async def list_entities(

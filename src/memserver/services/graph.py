@@ -16,6 +16,7 @@ from memserver.domain.add import AddInput
 from memserver.domain.filters import Bool, Cond, Node
 from memserver.domain.graph import GraphChanges, RelationDraft, RelationRecord
 from memserver.domain.jobs import JobKind
+from memserver.domain.principal import Principal
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotFound
 from memserver.pipeline.graph import MAX_SHOWN_RELATIONS, GraphContext, ShownRelation, name_key, resolve
@@ -24,7 +25,6 @@ from memserver.providers.registry import Providers
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.graph import PostgresGraphStore
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
-from memserver.types import Principal
 
 SEARCH_MIN_SIMILARITY = 0.6  # a query "names" an entity by meaning at this cosine (all-MiniLM-L6-v2)
 MAX_GRAM = 4  # longest entity name matched word for word in a query, in words

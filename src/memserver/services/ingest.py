@@ -17,6 +17,7 @@ from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.graph import GraphChanges
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.domain.principal import Principal
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import inference, jobs, tenants
@@ -24,7 +25,6 @@ from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.events import EventRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
-from memserver.types import Principal
 
 ACCEPTED = "Memory processing has been queued for background execution"
 STORED = "Memories stored successfully"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from memserver.domain.principal import Principal
 from memserver.domain.rows import FeedbackRow
 from memserver.errors import BadRequest, NotFound
 from memserver.services import tenants
 from memserver.storage.db import Database
 from memserver.storage.repositories.insights import FeedbackRepository, StatsRepository
 from memserver.storage.repositories.memories import MemoryRepository
-from memserver.types import Principal
 
 FEEDBACK_VALUES = ("POSITIVE", "NEGATIVE", "VERY_NEGATIVE")
 EVENT_TYPES = ["ADD", "UPDATE", "DELETE", "SEARCH", "GET_ALL", "GET", "DELETE_ALL", "DELETE_USER"]

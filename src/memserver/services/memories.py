@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from memserver.domain import binding
 from memserver.domain.changes import UNSET, MemoryEdit, Unset
 from memserver.domain.filters import Node
+from memserver.domain.principal import Principal
 from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.errors import BadRequest, NotFound
 from memserver.pipeline import messages as msgs
@@ -23,7 +24,6 @@ from memserver.storage.db import Database
 from memserver.storage.repositories.graph import PostgresGraphStore
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
-from memserver.types import Principal
 
 MAX_BATCH = 1000
 R = TypeVar("R")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from memserver.domain.principal import Principal
 from memserver.domain.rows import MemberProjectRow, MemberRoleRow, MemberRow, OrgRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.services import tenants
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
-from memserver.types import Principal
 
 
 # -- organisations ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import orjson
 from memserver.domain.filters import Cond
 from memserver.domain.jobs import JobKind
 from memserver.domain.json_schema import SchemaError, check_schema, prune
+from memserver.domain.principal import Principal
 from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline import documents
@@ -28,7 +29,6 @@ from memserver.storage.repositories.entities import EntityRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.profiles import ProfileRepository
-from memserver.types import Principal
 
 ENTITY_TYPES = ("user", "agent")
 MIN_MEMORIES = 1  # fewer: `insufficient_data`

@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass
 
 from memserver.config import RateLimitSettings
+from memserver.domain.principal import Principal
 from memserver.errors import TooManyRequests
 from memserver.storage.ratelimit import Counter, InProcessCounter, RedisCounter
-from memserver.types import Principal
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memserver.domain.filters import Node
+from memserver.domain.principal import Principal
 from memserver.domain.rows import DenseHitRow, MemoryRow
 from memserver.pipeline import decay as decay_rule
 from memserver.pipeline import query as query_understanding
@@ -32,7 +33,6 @@ from memserver.storage.repositories import search as search_sql
 from memserver.storage.repositories.graph_reads import GraphReads
 from memserver.storage.repositories.reads import ReadRepository
 from memserver.storage.repositories.search import SearchRepository
-from memserver.types import Principal
 
 assert ranking.MAX_TERMS == search_sql.MAX_TERMS  # the terms bitmask: written by SQL, read by ranking
 

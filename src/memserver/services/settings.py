@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 
 from memserver.domain import limits
 from memserver.domain.add import AddInput
+from memserver.domain.principal import Principal
 from memserver.domain.rows import MemberRoleRow, ProjectRow
 from memserver.errors import BadRequest, NotFound
 from memserver.services import tenants
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
-from memserver.types import Principal
 
 # Kept in their own columns (older schema); everything else lives in `projects.settings`.
 COLUMNS = ("name", "description", "custom_instructions", "custom_categories")

@@ -20,11 +20,11 @@ from dataclasses import replace
 from typing import Any
 
 from memserver.domain.binding import BINDABLE
+from memserver.domain.principal import Principal, capped
 from memserver.domain.rows import MemberRoleRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import KeyInfo, TenantRepository, hash_key
-from memserver.types import Principal, capped
 
 DEFAULT_ORG = "default"
 DEFAULT_PROJECT = "default"

@@ -27,6 +27,7 @@ import orjson
 
 from memserver import jsonio
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
@@ -34,7 +35,6 @@ from memserver.services import profiles, settings, tenants
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
 from memserver.storage.repositories.transfer import KINDS, TransferRepository, column_kinds
-from memserver.types import Principal
 
 FORMAT = "memserver-export"
 VERSION = 1

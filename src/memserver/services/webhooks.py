@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from memserver.config import WebhookSettings
+from memserver.domain.principal import Principal
 from memserver.domain.rows import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest, Forbidden, NotFound
 from memserver.providers.net import AddressRefused, OutboundError, OutboundGuard, OutboundPolicy, parse_networks
@@ -33,7 +34,6 @@ from memserver.services import jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.webhooks import CATEGORIZE, EVENT_TYPES, WebhookRepository
-from memserver.types import Principal
 
 EVENT_TYPE_NAMES = frozenset({*EVENT_TYPES.values(), CATEGORIZE})
 # Accepted for compatibility (the spec lists them); memserver has no ingest jobs that emit them yet.

@@ -18,11 +18,11 @@ from memserver.api.deps import OrgOwnerDep, OwnerDep, ReaderDep, StateDep, error
 from memserver.api.http import JSONResponse
 from memserver.api.responses import Members, Message, Org, OrgCreated, OrgSummary, Project, ProjectCreated, wire
 from memserver.api.schemas import Schema, reject_nul
+from memserver.domain.principal import Principal
 from memserver.domain.rows import MemberRoleRow, OrgRow, ProjectRow
 from memserver.errors import BadRequest
 from memserver.services import orgs, tenants
 from memserver.services import settings as project_settings
-from memserver.types import Principal
 
 router = APIRouter(prefix="/api/v1/orgs/organizations", tags=["organizations and projects"])
 

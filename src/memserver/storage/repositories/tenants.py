@@ -12,8 +12,8 @@ from typing import Any, cast
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from memserver.domain.principal import Principal, capped
 from memserver.domain.rows import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
-from memserver.types import Principal, capped
 
 KEY_PREFIX = "m0-"
 
