@@ -34,10 +34,9 @@ from memserver.pipeline.messages import text_hash
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
-from memserver.services import attachments
+from memserver.services import attachments, project_settings
 from memserver.services import candidate_lookup as lookup
 from memserver.services import graph as graph_service
-from memserver.services import settings as project_settings
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter

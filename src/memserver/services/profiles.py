@@ -22,7 +22,7 @@ from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline import documents
 from memserver.providers.registry import Providers
-from memserver.services import jobs, settings, tenants
+from memserver.services import jobs, project_settings, tenants
 from memserver.services.documents import NO_LLM, require_llm
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.entities import EntityRepository
@@ -62,15 +62,15 @@ def _settings_out(stored: dict[str, Any]) -> dict[str, Any]:
 
 async def get_settings(db: Database, principal: Principal) -> dict[str, Any]:
     tenants.require_role(principal)
-    return _settings_out(await settings.section(db, principal.project_id, SECTION))
+    return _settings_out(await project_settings.section(db, principal.project_id, SECTION))
 
 
 async def update_settings(db: Database, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     """Nested body ({enabled, entities: {user: {schema, custom_instructions}}}); a flat body is taken as the
     user's. Omitted = unchanged, null = cleared."""
     tenants.require_owner(principal, "changing profile settings")
-    stored = merge_settings(await settings.section(db, principal.project_id, SECTION), body)
-    await settings.set_section(db, principal.project_id, SECTION, stored)
+    stored = merge_settings(await project_settings.section(db, principal.project_id, SECTION), body)
+    await project_settings.set_section(db, principal.project_id, SECTION, stored)
     return _settings_out(stored)
 
 
@@ -141,7 +141,7 @@ async def create_job(
         raise _error(BadRequest, "invalid_entity_type", f"entity_type must be one of {', '.join(ENTITY_TYPES)}")
     if idempotency_key is not None and not 8 <= len(idempotency_key) <= 128:
         raise _error(BadRequest, "invalid_idempotency_key", "Idempotency-Key must be 8 to 128 characters")
-    stored = await settings.section(db, principal.project_id, SECTION)
+    stored = await project_settings.section(db, principal.project_id, SECTION)
     enabled, schema, _ = _entity_settings(stored, etype)
     if not enabled or schema is None:
         raise _error(
@@ -266,7 +266,7 @@ async def run_profile_job(db: Database, providers: Providers, job: ClaimedJob) -
 
 async def generate(db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str) -> dict[str, Any]:
     """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}."""
-    stored = await settings.section(db, project_id, SECTION)
+    stored = await project_settings.section(db, project_id, SECTION)
     enabled, schema, instructions = _entity_settings(stored, etype)
     async with db.connect() as conn:
         rows, total = await MemoryRepository(conn).list(
@@ -310,7 +310,7 @@ async def get_profile(
     tenants.require_role(principal)
     if etype not in ENTITY_TYPES:
         raise _error(BadRequest, "invalid_entity_type", f"entity_type must be one of {', '.join(ENTITY_TYPES)}")
-    stored = await settings.section(db, principal.project_id, SECTION)
+    stored = await project_settings.section(db, principal.project_id, SECTION)
     enabled, schema, _ = _entity_settings(stored, etype)
     async with db.connect() as conn:
         if await EntityRepository(conn).get(principal.project_id, etype, name) is None:

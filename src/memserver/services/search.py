@@ -26,7 +26,7 @@ from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
 from memserver.services import graph as graph_service
-from memserver.services.settings import project_settings
+from memserver.services.project_settings import project_settings
 from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql

@@ -31,7 +31,7 @@ from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import profiles, settings, tenants
+from memserver.services import profiles, project_settings, tenants
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
 from memserver.storage.repositories.transfer import KINDS, TransferRepository, column_kinds
@@ -375,9 +375,9 @@ def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     document = project.get("settings") or {}
     if not isinstance(document, dict):
         raise BadRequest("the header's project settings must be an object")
-    body = {k: v for k, v in document.items() if k in settings.SETTABLE and k not in ("name", "description")}
+    body = {k: v for k, v in document.items() if k in project_settings.SETTABLE and k not in ("name", "description")}
     body |= {k: project.get(k) for k in ("custom_instructions", "custom_categories")}
-    columns, stored = settings.validate_changes(body)
+    columns, stored = project_settings.validate_changes(body)
     if (section := document.get(profiles.SECTION)) is not None:
         if not isinstance(section, dict):
             raise BadRequest("the header's profile settings must be an object")

@@ -1,7 +1,7 @@
 """Organisations, projects (with their settings) and members: `/api/v1/orgs/organizations/...`.
 
 Errors here are `{"message": ...}` (with `detail`), as on the Platform. Authorisation is checked by
-`services.tenants` / `services.settings`; a path that names a project is resolved like an
+`services.tenants` / `services.project_settings`; a path that names a project is resolved like an
 `org_id`/`project_id` a request names (`tenants.act_on`).
 """
 
@@ -21,8 +21,7 @@ from memserver.api.schemas import Schema, reject_nul
 from memserver.domain.principal import Principal
 from memserver.domain.rows import MemberRoleRow, OrgRow, ProjectRow
 from memserver.errors import BadRequest
-from memserver.services import orgs, tenants
-from memserver.services import settings as project_settings
+from memserver.services import orgs, project_settings, tenants
 
 router = APIRouter(prefix="/api/v1/orgs/organizations", tags=["organizations and projects"])
 
