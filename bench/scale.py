@@ -225,7 +225,7 @@ async def reuse_tenant(url: str) -> tuple[uuid.UUID, str]:
     """The loaded project of a previous run, and a new key for it."""
     import asyncpg
 
-    from memserver.services import tenants
+    from memserver.services import admin
     from memserver.storage.db import Database
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
@@ -240,7 +240,7 @@ async def reuse_tenant(url: str) -> tuple[uuid.UUID, str]:
         raise SystemExit("--reuse: no project of a previous bench.scale run in this database")
     db = Database(url)
     try:
-        _, key = await tenants.create_key(db, row["org"], row["project"], "scale-reuse", tenants.DEFAULT_EMAIL)
+        _, key = await admin.create_key(db, row["org"], row["project"], "scale-reuse", admin.DEFAULT_EMAIL)
         return row["id"], key
     finally:
         await db.dispose()

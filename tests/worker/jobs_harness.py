@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from harness.server import free_port, server_env
 from memserver.domain.jobs import JobKind
-from memserver.services import tenants
+from memserver.services import admin
 from memserver.storage import migrate
 from memserver.storage.db import Database
 from memserver.storage.embedded import EmbeddedPostgres
@@ -44,7 +44,7 @@ def make_tenant(url: str) -> tuple[str, str]:
     async def run() -> tuple[str, str]:
         db = Database(url)
         try:
-            pid, key = await tenants.create_tenant_with_key(db, "jobs-org", f"p-{uuid.uuid4().hex[:10]}")
+            pid, key = await admin.create_tenant_with_key(db, "jobs-org", f"p-{uuid.uuid4().hex[:10]}")
             return str(pid), key
         finally:
             await db.dispose()

@@ -20,7 +20,7 @@ from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import inference, jobs, tenants
+from memserver.services import inference, jobs, permissions
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.events import EventRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
@@ -58,7 +58,7 @@ async def add(
 
     Without an LLM an infer=true add is refused at once: nothing is accepted that can only fail later.
     """
-    tenants.require_owner(principal, "adding memories")
+    permissions.require_owner(principal, "adding memories")
     inp = _confined(principal, inp)
     if not inp.infer:
         return await add_verbatim(db, providers, principal, inp)

@@ -22,7 +22,7 @@ from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline import documents
 from memserver.providers.registry import Providers
-from memserver.services import jobs, project_settings, tenants
+from memserver.services import jobs, permissions, project_settings
 from memserver.services.documents import NO_LLM, require_llm
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.entities import EntityRepository
@@ -61,14 +61,14 @@ def _settings_out(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get_settings(db: Database, principal: Principal) -> dict[str, Any]:
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     return _settings_out(await project_settings.section(db, principal.project_id, SECTION))
 
 
 async def update_settings(db: Database, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     """Nested body ({enabled, entities: {user: {schema, custom_instructions}}}); a flat body is taken as the
     user's. Omitted = unchanged, null = cleared."""
-    tenants.require_owner(principal, "changing profile settings")
+    permissions.require_owner(principal, "changing profile settings")
     stored = merge_settings(await project_settings.section(db, principal.project_id, SECTION), body)
     await project_settings.set_section(db, principal.project_id, SECTION, stored)
     return _settings_out(stored)
@@ -130,7 +130,7 @@ async def create_job(
     idempotency_key: str | None,
 ) -> dict[str, Any]:
     """Accept a `trigger` (one entity) or `sample` (a few) job; the same Idempotency-Key gives the same job."""
-    tenants.require_owner(principal, "generating profiles")
+    permissions.require_owner(principal, "generating profiles")
     operation = body.get("operation") or ("trigger" if body.get("entity_id") else None)
     etype = body.get("entity_type") or "user"
     if operation == "regenerate":
@@ -221,7 +221,7 @@ def _accepted(job_id: uuid.UUID, payload: dict[str, Any], *, replayed: bool) -> 
 
 
 async def get_job(db: Database, principal: Principal, job_id: str) -> dict[str, Any]:
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     try:
         jid = uuid.UUID(job_id)
     except ValueError:
@@ -307,7 +307,7 @@ async def get_profile(
     db: Database, providers: Providers, queue: jobs.JobQueue, principal: Principal, etype: str, name: str
 ) -> dict[str, Any]:
     """The envelope the SDK reads; a profile REFRESH_EVERY memories behind is regenerated in the background."""
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     if etype not in ENTITY_TYPES:
         raise _error(BadRequest, "invalid_entity_type", f"entity_type must be one of {', '.join(ENTITY_TYPES)}")
     stored = await project_settings.section(db, principal.project_id, SECTION)
