@@ -1,4 +1,4 @@
-"""Operations: readiness (database and embedder usable) and the numbers /metrics reports at scrape time."""
+"""Health: readiness (database and embedder usable) and the numbers /metrics reports at scrape time."""
 
 from __future__ import annotations
 
