@@ -273,8 +273,8 @@ def main() -> None:
 
     from harness.server import free_port, start_server, stop_server
     from harness.tenants import new_tenant
+    from memserver.embedded_postgres import EmbeddedPostgres
     from memserver.storage import migrate
-    from memserver.storage.embedded import EmbeddedPostgres
 
     if args.reuse and (args.workdir is None or not (args.workdir / "pg").exists()):
         p.error("--reuse needs the --workdir of a previous run")

@@ -18,8 +18,8 @@ import pytest
 from harness.postgres import PostgresRun
 from harness.server import LiveServer, start_server, stop_server
 from harness.tenants import new_tenant
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from tests.api.helpers import async_token_client, token_client
 
 

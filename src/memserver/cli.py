@@ -35,7 +35,7 @@ def database(settings: Settings, *, fast: bool = False) -> Iterator[Settings]:
     if settings.database_url is not None:
         yield settings
         return
-    from memserver.storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
+    from memserver.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 
     try:
         pg = EmbeddedPostgres(

@@ -24,6 +24,7 @@ import trustme
 
 from memserver.config import WebhookSettings
 from memserver.domain.jobs import JobKind
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.errors import BadRequest
 from memserver.providers.documents.reader import DocumentError, DocumentReader
 from memserver.providers.embedder.base import Embedder
@@ -31,7 +32,6 @@ from memserver.providers.net import OutboundError, OutboundGuard, OutboundPolicy
 from memserver.providers.registry import Providers
 from memserver.services import jobs, webhooks
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.repositories.jobs import JobRepository
 from memserver.storage.repositories.webhooks import WebhookRepository
 from tests.abuse.hostile_http import (

@@ -18,10 +18,10 @@ from sqlalchemy import text
 from harness.server import LiveServer, start_server, stop_server
 from memserver.config import Settings
 from memserver.domain.principal import Principal
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.errors import BadRequest, Conflict
 from memserver.services import admin, auth, key_cache
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from tests.api.helpers import add_verbatim
 from tests.fakes.openai_server import FakeOpenAI, running
 
@@ -133,7 +133,7 @@ def test_password_files_are_private_from_the_start(monkeypatch: pytest.MonkeyPat
 
 
 def test_write_private_tightens_an_existing_file(tmp_path: Path) -> None:
-    from memserver.storage.embedded import write_private
+    from memserver.embedded_postgres import write_private
 
     f = tmp_path / "secret"
     f.write_text("old")

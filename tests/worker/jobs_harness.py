@@ -21,10 +21,10 @@ from sqlalchemy import text
 
 from harness.server import free_port, server_env
 from memserver.domain.jobs import JobKind
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.services import admin
 from memserver.storage import migrate
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.repositories.jobs import JobRepository
 
 

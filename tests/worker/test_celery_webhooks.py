@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.server import LiveServer, server_env, start_server, stop_server
-from memserver.storage.embedded import EmbeddedPostgres
+from memserver.embedded_postgres import EmbeddedPostgres
 from tests.abuse.hostile_http import answer, serving
 from tests.api.helpers import token_client
 from tests.fakes.openai_server import FakeOpenAI, running

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from memserver.domain.changes import AddDefaults, MemoryEdit, NewMemory
 from memserver.domain.scope import Scope
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.storage.repositories.webhooks import WebhookRepository
 from tests.worker.jobs_harness import fresh_database, make_tenant
