@@ -10,7 +10,7 @@ from typing import Any
 
 from memserver.domain.binding import BINDABLE
 from memserver.domain.principal import Principal
-from memserver.domain.rows import MemberRoleRow
+from memserver.domain.rows.tenancy import MemberRoleRow
 from memserver.errors import BadRequest, Conflict, NotFound
 from memserver.services.permissions import keep_an_owner, parse_role
 from memserver.storage.db import Database

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from memserver.domain.principal import Principal
-from memserver.domain.rows import EntityCountRow, EntityRow
+from memserver.domain.rows.entities import EntityCountRow, EntityRow
 from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.entities import EntityRepository

@@ -7,7 +7,7 @@ import uuid
 from memserver.domain import binding
 from memserver.domain.jobs import JobKind
 from memserver.domain.principal import Principal
-from memserver.domain.rows import EventPageRow, EventRow
+from memserver.domain.rows.events import EventPageRow, EventRow
 from memserver.errors import NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.events import EventRepository

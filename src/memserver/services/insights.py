@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from memserver.domain.principal import Principal
-from memserver.domain.rows import FeedbackRow
+from memserver.domain.rows.feedback import FeedbackRow
 from memserver.errors import BadRequest, NotFound
 from memserver.services import permissions
 from memserver.storage.db import Database

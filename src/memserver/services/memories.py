@@ -15,7 +15,7 @@ from memserver.domain import binding
 from memserver.domain.changes import UNSET, MemoryEdit, Unset
 from memserver.domain.filters import Node
 from memserver.domain.principal import Principal
-from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
+from memserver.domain.rows.memories import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.errors import BadRequest, NotFound
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers

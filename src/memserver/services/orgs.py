@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from memserver.domain.principal import Principal
-from memserver.domain.rows import MemberProjectRow, MemberRoleRow, MemberRow, OrgRow
+from memserver.domain.rows.tenancy import MemberProjectRow, MemberRoleRow, MemberRow, OrgRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.services import admin, permissions
 from memserver.storage.db import Database

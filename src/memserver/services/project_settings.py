@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from memserver.domain import limits
 from memserver.domain.add import AddInput
 from memserver.domain.principal import Principal
-from memserver.domain.rows import MemberRoleRow, ProjectRow
+from memserver.domain.rows.tenancy import MemberRoleRow, ProjectRow
 from memserver.errors import BadRequest, NotFound
 from memserver.services import permissions
 from memserver.storage.db import Database

@@ -19,7 +19,7 @@ from typing import Any
 
 from memserver.domain.filters import Node
 from memserver.domain.principal import Principal
-from memserver.domain.rows import DenseHitRow, MemoryRow
+from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.pipeline import decay as decay_rule
 from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking

@@ -26,7 +26,7 @@ import orjson
 
 from memserver.config import WebhookSettings
 from memserver.domain.principal import Principal
-from memserver.domain.rows import DeliveryRow, WebhookRow
+from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest, Forbidden, NotFound
 from memserver.providers.net import AddressRefused, OutboundError, OutboundGuard, OutboundPolicy, parse_networks
 from memserver.providers.registry import Providers

@@ -38,7 +38,7 @@ from memserver.api.serialize import memory_out, project_fields, search_hit_out
 from memserver.domain import binding
 from memserver.domain.filters import Node, and_all
 from memserver.domain.principal import Principal
-from memserver.domain.rows import MemoryRow
+from memserver.domain.rows.memories import MemoryRow
 from memserver.errors import BadRequest
 from memserver.services import graph, ingest, memories, search
 

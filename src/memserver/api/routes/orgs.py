@@ -19,7 +19,7 @@ from memserver.api.http import JSONResponse
 from memserver.api.responses import Members, Message, Org, OrgCreated, OrgSummary, Project, ProjectCreated, wire
 from memserver.api.schemas import Schema, reject_nul
 from memserver.domain.principal import Principal
-from memserver.domain.rows import MemberRoleRow, OrgRow, ProjectRow
+from memserver.domain.rows.tenancy import MemberRoleRow, OrgRow, ProjectRow
 from memserver.errors import BadRequest
 from memserver.services import auth, orgs, project_settings
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.rows import EntityCountRow, EntityRefRow, EntityRow
+from memserver.domain.rows.entities import EntityCountRow, EntityRefRow, EntityRow
 
 _COUNT = """
     (SELECT count(*) FROM memories m WHERE m.project_id = e.project_id AND

@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.rows import EventPageRow, EventRow
+from memserver.domain.rows.events import EventPageRow, EventRow
 
 # Webhook deliveries are job rows too, but belong to their webhook (`/api/v1/webhooks/{id}/deliveries/`).
 _VISIBLE = "event_type <> 'WEBHOOK'"

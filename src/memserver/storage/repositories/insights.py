@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.rows import FeedbackRow
+from memserver.domain.rows.feedback import FeedbackRow
 
 _FEEDBACK_COLS = "id, memory_id, member_email, feedback, feedback_reason, created_at, updated_at"
 

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, s
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.filters import Node
-from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
+from memserver.domain.rows.memories import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.domain.scope import entity_column
 from memserver.storage.filters import compile_filter
 from memserver.storage.models import Event, Memory, MemoryHistory, table_of

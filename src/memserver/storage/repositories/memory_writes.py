@@ -49,7 +49,7 @@ from sqlalchemy.types import UserDefinedType
 from memserver.domain.changes import UNSET, AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Op, Outcome
 from memserver.domain.filters import Node
 from memserver.domain.jobs import JobKind, JobStatus
-from memserver.domain.rows import EditedMemoryRow
+from memserver.domain.rows.memories import EditedMemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, ENTITY_TYPES
 from memserver.errors import Conflict
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM

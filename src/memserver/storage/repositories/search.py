@@ -44,7 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
-from memserver.domain.rows import DenseHitRow, MemoryRow
+from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired

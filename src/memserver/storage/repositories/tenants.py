@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.principal import Principal, capped
-from memserver.domain.rows import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
+from memserver.domain.rows.tenancy import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
 
 KEY_PREFIX = "m0-"
 

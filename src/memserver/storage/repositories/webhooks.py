@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import CTE
 
 from memserver.domain.changes import Op
 from memserver.domain.jobs import JobKind, JobStatus
-from memserver.domain.rows import DeliveryRow, WebhookRow
+from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
 from memserver.domain.scope import ENTITY_FIELDS
 from memserver.storage.models import Event, Webhook, table_of
 from memserver.storage.repositories.jobs import JOBS_CHANNEL
