@@ -9,7 +9,7 @@ from memserver.config import Settings
 from memserver.providers.documents.pdf import PdfParser
 from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
-from memserver.providers.graph.base import GraphMirror
+from memserver.providers.graph_mirror.base import GraphMirror
 from memserver.providers.llm.base import LLM
 from memserver.providers.net import Resolver, SystemResolver
 
@@ -86,7 +86,7 @@ def build_graph_mirror(settings: Settings) -> GraphMirror | None:
     g = settings.graph
     if not g.neo4j_url:
         return None
-    from memserver.providers.graph.neo4j import Neo4jGraphMirror
+    from memserver.providers.graph_mirror.neo4j import Neo4jGraphMirror
 
     password = g.neo4j_password.get_secret_value() if g.neo4j_password else None
     return Neo4jGraphMirror(g.neo4j_url, g.neo4j_user, password, g.neo4j_database, timeout_s=g.neo4j_timeout_s)

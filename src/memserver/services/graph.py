@@ -1,5 +1,5 @@
 """Graph memory use cases: what an inferred add shows and writes, and the graph reads of list, search and the
-entity timeline. Postgres (`storage.repositories.graph`) is the store of record, written in the add's own
+entity timeline. Postgres (`storage.repositories.graph_writes`) is the store of record, written in the add's own
 transaction; a configured Neo4j is a mirror fed by GRAPH_SYNC jobs (`sync_job`).
 """
 
@@ -14,16 +14,16 @@ from typing import Any
 
 from memserver.domain.add import AddInput
 from memserver.domain.filters import Bool, Cond, Node
-from memserver.domain.graph import GraphChanges, RelationDraft, RelationRecord
 from memserver.domain.jobs import JobKind
 from memserver.domain.principal import Principal
+from memserver.domain.relations import GraphChanges, RelationDraft, RelationRecord
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotFound
-from memserver.pipeline.graph import MAX_SHOWN_RELATIONS, GraphContext, ShownRelation, name_key, resolve
+from memserver.pipeline.relation_extract import MAX_SHOWN_RELATIONS, GraphContext, ShownRelation, name_key, resolve
 from memserver.pipeline.types import Candidate, Decision, InMessage, Speaker
 from memserver.providers.registry import Providers
 from memserver.storage.db import Connection, Database
-from memserver.storage.repositories.graph import PostgresGraphStore
+from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 
 SEARCH_MIN_SIMILARITY = 0.6  # a query "names" an entity by meaning at this cosine (all-MiniLM-L6-v2)

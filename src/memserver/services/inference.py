@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
-from memserver.domain.graph import GraphChanges
+from memserver.domain.relations import GraphChanges
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
 from memserver.pipeline import extract, reconcile

@@ -15,9 +15,9 @@ from numpy.typing import NDArray
 from memserver.domain import binding
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
-from memserver.domain.graph import GraphChanges
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
+from memserver.domain.relations import GraphChanges
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import inference, jobs, permissions

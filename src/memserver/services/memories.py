@@ -21,7 +21,7 @@ from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
 from memserver.services import permissions
 from memserver.storage.db import Database
-from memserver.storage.repositories.graph import PostgresGraphStore
+from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 

@@ -1,7 +1,7 @@
 """Graph reads of the Postgres graph store: the relations an add is shown, what holds now, search, timelines.
 
 Every method takes the project id; reads also take the request's entity ids (`user_id`, `agent_id`,
-`app_id`, `run_id` equalities). `PostgresGraphStore` (`storage.repositories.graph`) adds the writes.
+`app_id`, `run_id` equalities). `PostgresGraphStore` (`storage.repositories.graph_writes`) adds the writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pgvector import Vector
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.graph import RelationRecord, Triple, name_key
+from memserver.domain.relations import RelationRecord, Triple, name_key
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_PARAM
 

@@ -54,7 +54,7 @@ from memserver.domain.scope import ENTITY_FIELDS, ENTITY_TYPES
 from memserver.errors import Conflict
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.models import Entity, Event, GraphRelation, Memory, MemoryHistory, table_of
-from memserver.storage.repositories.graph import PostgresGraphStore
+from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.memories import READ_COLUMNS, by_entity, by_ids, where_of
 from memserver.storage.repositories.webhooks import categorize_outbox_insert, outbox_insert
 
