@@ -371,7 +371,7 @@ async def deliver(hooks: tuple[str, Database], url: str, settings: WebhookSettin
         job_id = uuid.uuid4()
         body = {"event_details": {"event": "ADD"}, "event_type": "memory_add"}
         payload = {"webhook_id": str(hook.id), "event_type": "memory_add", "body": body}
-        await JobRepository(conn).insert(project, job_id, JobKind.WEBHOOK, payload)
+        await JobRepository(conn).insert_pending(project, job_id, JobKind.WEBHOOK, payload)
     providers = Providers(embedder=cast(Embedder, None), resolver=resolver)
     ctx = jobs.JobContext(
         db=db,

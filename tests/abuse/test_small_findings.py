@@ -215,7 +215,7 @@ async def test_provider_error_text_does_not_reach_events(db: Database, tenant: t
 
     job_id = uuid.uuid4()
     async with db.connect() as conn:
-        await JobRepository(conn).insert(uuid.UUID(tenant[0]), job_id, JobKind.ADD, {"messages": []})
+        await JobRepository(conn).insert_pending(uuid.UUID(tenant[0]), job_id, JobKind.ADD, {"messages": []})
 
     async def failing(*args: object) -> None:
         raise ProviderError("Error code: 401 - Incorrect API key provided: sk-...abcd")

@@ -72,7 +72,7 @@ async def insert_job(
     """An accepted ADD job, as `jobs.submit` writes it (dispatched=False: left to the sweep)."""
     job_id = uuid.uuid4()
     async with db.connect() as conn:
-        await JobRepository(conn).insert(
+        await JobRepository(conn).insert_pending(
             uuid.UUID(str(project_id)), job_id, JobKind.ADD, payload, dispatched=dispatched
         )
     return job_id

@@ -69,7 +69,7 @@ class SlowAdd:
             for i, t in enumerate(texts)
         ]
         async with db.transaction() as conn:
-            outcomes = await MemoryWriter(conn).add(job.project_id, items, AddDefaults(), event_id=job.id)
+            outcomes = await MemoryWriter(conn).insert_new(job.project_id, items, AddDefaults(), event_id=job.id)
             await jobs.complete(JobRepository(conn), job, [{"id": str(o.id), "event": o.event.value} for o in outcomes])
         self.applied.append((job.id, job.attempt))
 

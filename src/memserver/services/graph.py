@@ -262,7 +262,7 @@ async def enqueue_sync(conn: Connection, project_id: uuid.UUID, scopes: Sequence
     payload = {"scopes": [s.as_dict() for s in dict.fromkeys(scopes)]}
     # Not handed to a queue: the job runners' sweep takes it after the add commits (an outbox), so the
     # add never waits on Neo4j and an outage only delays the mirror.
-    await JobRepository(conn).insert(project_id, job_id, JobKind.GRAPH_SYNC, payload, dispatched=False)
+    await JobRepository(conn).insert_pending(project_id, job_id, JobKind.GRAPH_SYNC, payload, dispatched=False)
     return job_id
 
 

@@ -174,7 +174,7 @@ async def create_job(
         for name in entity_ids:
             await repo.mark(principal.project_id, etype, name, "pending")
         payload = {"operation": operation, "entity_type": etype, "entity_ids": entity_ids}
-        await JobRepository(conn).insert(principal.project_id, job_id, JobKind.PROFILE, payload)
+        await JobRepository(conn).insert_pending(principal.project_id, job_id, JobKind.PROFILE, payload)
     queue.submit(job_id)  # after the commit: the runner must find the row
     return _accepted(job_id, payload, replayed=False)
 
@@ -351,5 +351,5 @@ async def _refresh(
     async with db.transaction() as conn:
         if not await ProfileRepository(conn).claim_refresh(project_id, etype, name, count, REFRESH_EVERY):
             return  # already on its way
-        await JobRepository(conn).insert(project_id, job_id, JobKind.PROFILE, payload)
+        await JobRepository(conn).insert_pending(project_id, job_id, JobKind.PROFILE, payload)
     queue.submit(job_id)

@@ -23,7 +23,7 @@ class EventRepository:
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
 
-    async def insert(
+    async def insert_finished(
         self,
         project_id: uuid.UUID,
         event_id: uuid.UUID,

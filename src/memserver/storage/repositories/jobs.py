@@ -61,7 +61,7 @@ class JobRepository:
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
 
-    async def insert(
+    async def insert_pending(
         self, project_id: uuid.UUID, job_id: uuid.UUID, kind: JobKind, payload: Any, *, dispatched: bool = True
     ) -> None:
         """A PENDING job; committed before it is handed to a runner, so it is never lost.

@@ -1,6 +1,6 @@
 """The single write path for memory changes: every insert, edit and removal of a memory, with its history row.
 
-`MemoryWriter.add` is ONE statement (memories, their ADD history, the entities, the webhook
+`MemoryWriter.insert_new` is ONE statement (memories, their ADD history, the entities, the webhook
 deliveries, an outbox: `repositories.webhooks`, and, for a verbatim add, the event), so a verbatim
 add is all or nothing without a transaction round trip. Every other change writes its history row
 and its webhook deliveries in its own statement too.
@@ -309,7 +309,7 @@ class MemoryWriter:
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
 
-    async def add(
+    async def insert_new(
         self,
         project_id: uuid.UUID,
         items: Sequence[NewMemory],
@@ -434,7 +434,7 @@ class MemoryWriter:
         self, project_id: uuid.UUID, changes: ChangeSet, defaults: AddDefaults, *, event_id: uuid.UUID
     ) -> list[Outcome]:
         """Apply an add's decisions; the caller's transaction makes them all or nothing."""
-        outcomes = await self.add(project_id, changes.adds, defaults, event_id=event_id) if changes.adds else []
+        outcomes = await self.insert_new(project_id, changes.adds, defaults, event_id=event_id) if changes.adds else []
         for edit in changes.edits:
             row, previous = await self.edit(project_id, edit, event_id=event_id)
             outcomes.append(Outcome(index=-1, id=row.id, text=row.memory, event=Op.UPDATE, previous_text=previous))
