@@ -3,18 +3,12 @@
 Deliveries are written by the memory write path in the same statement as the change (an outbox),
 so none is lost or sent for a change that rolled back, and none delays the request: the recovery
 sweep hands them to a runner. Each delivery is a job (kind WEBHOOK): retried with exponential
-backoff, its attempts, response status and last error recorded on its row.
-
-Signature (a memserver extension; Mem0 documents none): header
-`X-Mem0-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`. The
-timestamp is signed with the body, so a receiver that rejects old timestamps (e.g. older than five
-minutes) and remembers `X-Memserver-Delivery` ids is safe against replays.
+backoff, its attempts, response status and last error recorded on its row. How a delivery is signed,
+and how a receiver checks it: `providers.webhooks.signature`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 import uuid
@@ -30,6 +24,7 @@ from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest, Forbidden, NotFound
 from memserver.providers.net import AddressRefused, OutboundError, OutboundGuard, OutboundPolicy, parse_networks
 from memserver.providers.registry import Providers
+from memserver.providers.webhooks.signature import SIGNATURE_HEADER, sign
 from memserver.services import jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
@@ -40,30 +35,11 @@ EVENT_TYPE_NAMES = frozenset({*EVENT_TYPES.values(), CATEGORIZE})
 OTHER_EVENT_TYPES = frozenset(
     {"ingest_job_completed", "ingest_job_partially_completed", "ingest_job_failed", "ingest_job_cancelled"}
 )
-SIGNATURE_HEADER = "X-Mem0-Signature"
 NO_ACCESS = "You don't have access to this project"
 NOT_FOUND = "Webhook not found"
 # A receiver's answer is read up to this many bytes, then dropped: only its status counts, and a hostile
 # receiver must not make a delivery read (or inflate) an unbounded body.
 RESPONSE_BYTES = 65_536
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header value of one delivery."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
-def verify(secret: str, header: str, body: bytes, *, tolerance_s: float = 300, now: float | None = None) -> bool:
-    """What a receiver does: check the HMAC and that the signed timestamp is recent (replay-safe)."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        ts = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs((now if now is not None else time.time()) - ts) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, ts, body), header)
 
 
 # ----------------------------------------------------------------------------------------------

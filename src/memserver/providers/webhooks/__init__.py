@@ -1,0 +1,1 @@
+"""Webhook delivery: the adapter that talks to a receiver (`signature`: how a delivery is signed and checked)."""
