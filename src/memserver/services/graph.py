@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from memserver.domain.add import AddInput
-from memserver.domain.filters import Bool, Cond, Node
+from memserver.domain.filters import Node, entity_equalities
 from memserver.domain.jobs import JobKind
 from memserver.domain.principal import Principal
 from memserver.domain.relations import GraphChanges, RelationDraft, RelationRecord
@@ -153,26 +153,11 @@ async def write(
 # ----------------------------------------------------------------------------------------------
 # reads
 # ----------------------------------------------------------------------------------------------
-def entity_ids(node: Node | None) -> dict[str, str]:
-    """The entity id equalities a filter requires of every memory it matches (its top-level AND).
-
-    Graph reads are scoped by these; a filter without any (only an OR, or `*`) reads no relations.
-    """
-    out: dict[str, str] = {}
-    if isinstance(node, Cond):
-        if node.field in ENTITY_FIELDS and node.op == "eq" and isinstance(node.value, str):
-            out[node.field] = node.value
-    elif isinstance(node, Bool) and node.op == "AND":
-        for child in node.children:
-            out.update(entity_ids(child))
-    return out
-
-
 async def current_relations(
     db: Database, principal: Principal, node: Node | None, *, limit: int
 ) -> list[RelationRecord]:
     """The relations that hold now in the request's entity scope (v2 get_all `relations`)."""
-    ids = entity_ids(node)
+    ids = entity_equalities(node)
     if not ids:  # no entity id equality to scope the graph by (an OR, a wildcard): no relations, never all
         return []
     async with db.connect() as conn:
@@ -199,7 +184,7 @@ async def search_relations(
     db: Database, providers: Providers, principal: Principal, query: str, node: Node | None, *, limit: int
 ) -> list[RelationRecord]:
     """Current relations of the entities the query names, with a 0..1 `score` (v2 search `relations`)."""
-    ids = entity_ids(node)
+    ids = entity_equalities(node)
     if not ids:  # as current_relations: the graph is read only within named entity scopes
         return []
     vector = (await providers.embedder.embed([query]))[0]

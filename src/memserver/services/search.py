@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from memserver.domain.filters import Node
+from memserver.domain.filters import Node, entity_equalities
 from memserver.domain.principal import Principal
 from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.pipeline import decay as decay_rule
@@ -201,7 +201,7 @@ async def _graph_scores(
     query names nothing capitalised, or the filter names no entity scope (graph reads never read them all)."""
     if config.graph_weight <= 0 or req.retrieval != "hybrid" or not names:
         return {}
-    ids = graph_service.entity_ids(req.node)
+    ids = entity_equalities(req.node)
     if not ids:
         return {}
     return await GraphReads(conn).memory_scores(
