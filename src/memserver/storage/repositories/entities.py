@@ -6,9 +6,9 @@ import uuid
 from typing import Any, cast
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.rows.entities import EntityCountRow, EntityRefRow, EntityRow
+from memserver.storage.repositories.base import Repository
 
 _COUNT = """
     (SELECT count(*) FROM memories m WHERE m.project_id = e.project_id AND
@@ -17,10 +17,7 @@ _COUNT = """
 """
 
 
-class EntityRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class EntityRepository(Repository):
     async def list(
         self, project_id: uuid.UUID, *, limit: int, offset: int
     ) -> tuple[list[EntityCountRow], dict[str, int]]:

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.storage.repositories.base import Repository
 
 # Status values in SQL come from the enum (never typed out as text).
 _PENDING, _RUNNING, _FAILED = JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.FAILED.value
@@ -57,10 +57,7 @@ class DueJob:
     kind: JobKind
 
 
-class JobRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class JobRepository(Repository):
     async def insert_pending(
         self, project_id: uuid.UUID, job_id: uuid.UUID, kind: JobKind, payload: Any, *, dispatched: bool = True
     ) -> None:

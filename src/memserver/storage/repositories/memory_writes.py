@@ -42,7 +42,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, aggregate_order_by, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import CTE
 from sqlalchemy.types import UserDefinedType
 
@@ -54,6 +53,7 @@ from memserver.domain.scope import ENTITY_FIELDS, ENTITY_TYPES
 from memserver.errors import Conflict
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.models import Entity, Event, GraphRelation, Memory, MemoryHistory, table_of
+from memserver.storage.repositories.base import Repository
 from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.memories import READ_COLUMNS, by_entity, by_ids, where_of
 from memserver.storage.repositories.webhooks import categorize_outbox_insert, outbox_insert
@@ -303,11 +303,8 @@ def _edit_values(edit: MemoryEdit) -> dict[str, Any]:
     return values
 
 
-class MemoryWriter:
+class MemoryWriter(Repository):
     """Writes memory changes and their history. Every method takes the project id."""
-
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
 
     async def insert_new(
         self,

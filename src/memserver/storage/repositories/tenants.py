@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.principal import Principal, capped
 from memserver.domain.rows.tenancy import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
+from memserver.storage.repositories.base import Repository
 
 KEY_PREFIX = "m0-"
 
@@ -52,10 +52,7 @@ _PROJECT_COLS = (
 )
 
 
-class TenantRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class TenantRepository(Repository):
     async def _rows(self, sql: str, **params: object) -> list[Any]:
         return list((await self.conn.execute(text(sql), params)).all())
 
