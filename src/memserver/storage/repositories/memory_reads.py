@@ -10,7 +10,9 @@ from sqlalchemy import text
 from memserver.storage.repositories.base import Repository
 
 
-class ReadRepository(Repository):
+class MemoryReadRepository(Repository):
+    """The `memory_reads` counters: how often and when each memory was last returned by a search."""
+
     async def stats(self, project_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, datetime]]:
         if not ids:
             return {}
