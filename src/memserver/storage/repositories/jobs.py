@@ -57,6 +57,13 @@ class DueJob:
     kind: JobKind
 
 
+@dataclass(frozen=True)
+class QueueStats:
+    pending: int
+    running: int
+    oldest_pending_age_s: float
+
+
 class JobRepository(Repository):
     async def insert_pending(
         self, project_id: uuid.UUID, job_id: uuid.UUID, kind: JobKind, payload: Any, *, dispatched: bool = True
@@ -323,6 +330,20 @@ class JobRepository(Repository):
         return sorted(
             (DueJob(r.id, r.created_at, JobKind(r.event_type)) for r in rows), key=lambda j: (j.created_at, j.id)
         )
+
+    async def queue_stats(self) -> QueueStats:
+        """The job queue's depth and age (for metrics)."""
+        row = (
+            await self.conn.execute(
+                text(
+                    f"SELECT count(*) FILTER (WHERE status = '{_PENDING}') AS pending, "
+                    f"count(*) FILTER (WHERE status = '{_RUNNING}') AS running, "
+                    f"coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = '{_PENDING}')), 0) AS age "
+                    f"FROM events WHERE status IN ('{_PENDING}', '{_RUNNING}')"
+                )
+            )
+        ).one()
+        return QueueStats(pending=int(row.pending), running=int(row.running), oldest_pending_age_s=float(row.age))
 
 
 @contextlib.asynccontextmanager
