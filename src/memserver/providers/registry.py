@@ -11,7 +11,8 @@ from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
 from memserver.providers.graph_mirror.base import GraphMirror
 from memserver.providers.llm.base import LLM
-from memserver.providers.net import Resolver, SystemResolver
+from memserver.providers.net import SystemResolver
+from memserver.providers.webhooks.sender import WebhookSender
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Providers:
     llm: LLM | None = None  # None when no LLM endpoint is configured (infer=true cannot extract)
     documents: DocumentReader = field(default_factory=DocumentReader)
     graph_mirror: GraphMirror | None = None  # Neo4j, when configured (Postgres always holds the graph)
-    resolver: Resolver = field(default_factory=SystemResolver)  # host names of outbound URLs (webhooks)
+    webhooks: WebhookSender = field(default_factory=WebhookSender)  # deliveries, under the outbound URL guard
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
@@ -124,5 +125,5 @@ def build_providers(settings: Settings) -> Providers:
         llm=None if llm is None else InstrumentedLLM(llm, llm.name),
         documents=documents,
         graph_mirror=build_graph_mirror(settings),
-        resolver=resolver,
+        webhooks=WebhookSender(settings.webhooks, resolver),
     )

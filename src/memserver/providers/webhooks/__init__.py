@@ -1,1 +1,1 @@
-"""Webhook delivery: the adapter that talks to a receiver (`signature`: how a delivery is signed and checked)."""
+"""Webhook delivery: the adapter that talks to a receiver (`sender`) and how a delivery is signed (`signature`)."""
