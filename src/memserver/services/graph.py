@@ -22,6 +22,7 @@ from memserver.errors import NotFound
 from memserver.pipeline.relation_extract import MAX_SHOWN_RELATIONS, GraphContext, ShownRelation, name_key, resolve
 from memserver.pipeline.types import Candidate, Decision, InMessage, Speaker
 from memserver.providers.registry import Providers
+from memserver.services import jobs
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
@@ -254,8 +255,6 @@ async def enqueue_sync(conn: Connection, project_id: uuid.UUID, scopes: Sequence
 async def sync_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
     """GRAPH_SYNC: copy the scopes' current graph from Postgres to the mirror (idempotent; a Neo4j outage
     fails the job, which is retried, and loses nothing: Postgres holds the graph)."""
-    from memserver.services import jobs
-
     mirror = providers.graph_mirror
     scopes = [Scope(**s) for s in job.payload.get("scopes", [])]
     synced = 0
