@@ -320,7 +320,7 @@ def _queues(value: str) -> list[str]:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.worker.app import run_worker
+    from memserver.worker.process import run_worker
 
     with database(settings) as settings:
         _migrate(settings)
