@@ -8,15 +8,19 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import uvicorn
 from pydantic import SecretStr
 
 from memserver import logs
-from memserver.config import Settings, get_settings
+from memserver.config import Settings, client_api_key, get_settings
+from memserver.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from memserver.errors import MemserverError
+from memserver.services import admin
 from memserver.storage import migrate
 from memserver.storage.db import Database
 
@@ -35,8 +39,6 @@ def database(settings: Settings, *, fast: bool = False) -> Iterator[Settings]:
     if settings.database_url is not None:
         yield settings
         return
-    from memserver.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
-
     try:
         pg = EmbeddedPostgres(
             settings.embedded.data_dir,
@@ -83,12 +85,8 @@ def _migrate(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    import time
-
-    import uvicorn
-
+    # Deferred: the app (FastAPI, every route, the MCP SDK) takes ~1.5 s to import; other commands never need it.
     from memserver.main import create_app
-    from memserver.services import admin
 
     started = time.monotonic()
     # uvicorn handles SIGTERM, then re-raises it once it has shut down; the default handler would
@@ -152,7 +150,6 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import admin
 
     with database(settings) as settings:
         _migrate(settings)
@@ -206,7 +203,6 @@ def _bound(k: Any) -> str:
 
 
 def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import admin
 
     with database(settings) as settings:
         _migrate(settings)
@@ -225,7 +221,6 @@ def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import admin
 
     with database(settings) as settings:
         _migrate(settings)
@@ -244,7 +239,6 @@ def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_members(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import admin
 
     with database(settings) as settings:
         _migrate(settings)
@@ -265,7 +259,8 @@ def cmd_members(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import admin, transfer
+    # Deferred: transfer brings the embedder and document stack (~0.3 s); only export and import need it.
+    from memserver.services import transfer
 
     out: Any = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
 
@@ -290,8 +285,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    # Deferred: transfer and the providers bring the embedder and document stack (~0.5 s); only import needs them.
     from memserver.providers.registry import Providers, build_embedder
-    from memserver.services import admin, transfer
+    from memserver.services import transfer
 
     content = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()  # noqa: SIM115
 
@@ -320,6 +316,7 @@ def _queues(value: str) -> list[str]:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    # Deferred: the worker needs celery, an optional package (the `celery` extra).
     from memserver.worker.process import run_worker
 
     with database(settings) as settings:
@@ -329,7 +326,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> None:
     """MCP over stdio for clients that launch a command; every tool call goes to a memserver over HTTP."""
-    from memserver.config import client_api_key
+    # Deferred: the MCP SDK takes ~1 s to import; only this command needs it.
     from memserver.mcp import stdio
 
     defaults = {k: v for k in ("user_id", "agent_id", "app_id", "run_id") if (v := (getattr(args, k) or "").strip())}

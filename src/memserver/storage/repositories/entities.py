@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import text
 
 from memserver.domain.rows.entities import EntityCountRow, EntityRefRow, EntityRow
@@ -70,8 +71,6 @@ class EntityRepository(Repository):
     async def upsert(
         self, project_id: uuid.UUID, entity_type: str, name: str, metadata: dict[str, Any] | None
     ) -> EntityRow:
-        import orjson
-
         row = (
             await self.conn.execute(
                 text(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import text
 
 from memserver.domain.principal import Principal, capped
@@ -337,8 +338,6 @@ class TenantRepository(Repository):
 
     async def update_project(self, project_id: uuid.UUID, columns: dict[str, Any], settings: dict[str, Any]) -> None:
         """Set plain columns and merge `settings` into the settings document (one statement)."""
-        import orjson
-
         sets = [f"{c} = :{c}" for c in columns]
         params: dict[str, Any] = {"id": project_id, **columns}
         if "custom_categories" in columns:
