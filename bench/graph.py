@@ -45,10 +45,10 @@ from harness.postgres import PostgresRun, plain_url
 from harness.server import start_server, stop_server
 from harness.stats import latency_summary
 from harness.tenants import new_tenant
-from memserver.domain.graph import name_key
+from memserver.domain.relations import name_key
 from memserver.services.graph import SEARCH_MIN_SIMILARITY, query_grams
 from memserver.storage.db import Database
-from memserver.storage.repositories.graph import PostgresGraphStore
+from memserver.storage.repositories.graph_writes import PostgresGraphStore
 
 DIM = 384
 RELATIONSHIPS = [

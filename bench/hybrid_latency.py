@@ -132,8 +132,8 @@ async def run(
 def start_private_server(workdir: Path) -> tuple[str, str, Any]:
     from harness.server import free_port, start_server, stop_server
     from harness.tenants import new_tenant
+    from memserver.embedded_postgres import EmbeddedPostgres
     from memserver.storage import migrate
-    from memserver.storage.embedded import EmbeddedPostgres
 
     pg = EmbeddedPostgres(workdir / "pg", port=free_port())
     pg.start()

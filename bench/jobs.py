@@ -42,9 +42,9 @@ from tests.worker import jobs_harness as h
 
 from harness import ROOT
 from harness.server import start_server, stop_server
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage import migrate
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 
 
 def log(msg: str) -> None:

@@ -225,7 +225,7 @@ async def reuse_tenant(url: str) -> tuple[uuid.UUID, str]:
     """The loaded project of a previous run, and a new key for it."""
     import asyncpg
 
-    from memserver.services import tenants
+    from memserver.services import admin
     from memserver.storage.db import Database
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
@@ -240,7 +240,7 @@ async def reuse_tenant(url: str) -> tuple[uuid.UUID, str]:
         raise SystemExit("--reuse: no project of a previous bench.scale run in this database")
     db = Database(url)
     try:
-        _, key = await tenants.create_key(db, row["org"], row["project"], "scale-reuse", tenants.DEFAULT_EMAIL)
+        _, key = await admin.create_key(db, row["org"], row["project"], "scale-reuse", admin.DEFAULT_EMAIL)
         return row["id"], key
     finally:
         await db.dispose()
@@ -273,8 +273,8 @@ def main() -> None:
 
     from harness.server import free_port, start_server, stop_server
     from harness.tenants import new_tenant
+    from memserver.embedded_postgres import EmbeddedPostgres
     from memserver.storage import migrate
-    from memserver.storage.embedded import EmbeddedPostgres
 
     if args.reuse and (args.workdir is None or not (args.workdir / "pg").exists()):
         p.error("--reuse needs the --workdir of a previous run")

@@ -175,8 +175,8 @@ def main() -> None:
     else:
         from harness.server import free_port, start_server, stop_server
         from harness.tenants import new_tenant
+        from memserver.embedded_postgres import EmbeddedPostgres
         from memserver.storage import migrate
-        from memserver.storage.embedded import EmbeddedPostgres
 
         with tempfile.TemporaryDirectory(prefix="memserver-soak-", dir="/tmp") as tmp:
             os.chmod(tmp, 0o755)

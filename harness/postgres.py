@@ -9,8 +9,8 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.server import free_port
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage import migrate
-from memserver.storage.embedded import EmbeddedPostgres
 
 EMBEDDING_DIM = 384  # all-MiniLM-L6-v2, the local embedder
 

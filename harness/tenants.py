@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from memserver.services import tenants
+from memserver.services import admin
 from memserver.storage.db import Database
 
 
@@ -12,7 +12,7 @@ async def new_tenant(database_url: str, org: str, project: str) -> tuple[uuid.UU
     """Create `project` (in `org`) with one key; returns (project id, plaintext key)."""
     db = Database(database_url)
     try:
-        pid, key = await tenants.create_tenant_with_key(db, org, project)
+        pid, key = await admin.create_tenant_with_key(db, org, project)
         return uuid.UUID(str(pid)), key
     finally:
         await db.dispose()

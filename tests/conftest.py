@@ -18,8 +18,8 @@ import pytest
 from harness.postgres import PostgresRun
 from harness.server import LiveServer, start_server, stop_server
 from harness.tenants import new_tenant
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from tests.api.helpers import async_token_client, token_client
 
 
@@ -115,7 +115,7 @@ def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
 def make_org(database_url: str) -> Callable[..., tuple[str, str, str]]:
     """Create a fresh org with one project and an org-scoped key of its OWNER; returns
     (org_id, project_id, plaintext key). The key may create projects and manage members."""
-    from memserver.services import tenants
+    from memserver.services import admin
     from memserver.storage.repositories.tenants import TenantRepository
 
     def make(email: str = "owner@example.com") -> tuple[str, str, str]:
@@ -123,7 +123,7 @@ def make_org(database_url: str) -> Callable[..., tuple[str, str, str]]:
             db = Database(database_url)
             try:
                 org = f"org-{os.getpid()}-{time.time_ns()}"
-                pid, key = await tenants.create_tenant_with_key(db, org, "main", email=email, scope="org")
+                pid, key = await admin.create_tenant_with_key(db, org, "main", email=email, scope="org")
                 async with db.connect() as conn:
                     org_id = await TenantRepository(conn).get_org_id(org)
                 return str(org_id), str(pid), key

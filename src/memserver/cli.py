@@ -8,15 +8,19 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import uvicorn
 from pydantic import SecretStr
 
 from memserver import logs
-from memserver.config import Settings, get_settings
+from memserver.config import Settings, client_api_key, get_settings
+from memserver.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from memserver.errors import MemserverError
+from memserver.services import admin
 from memserver.storage import migrate
 from memserver.storage.db import Database
 
@@ -35,8 +39,6 @@ def database(settings: Settings, *, fast: bool = False) -> Iterator[Settings]:
     if settings.database_url is not None:
         yield settings
         return
-    from memserver.storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
-
     try:
         pg = EmbeddedPostgres(
             settings.embedded.data_dir,
@@ -83,12 +85,8 @@ def _migrate(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    import time
-
-    import uvicorn
-
+    # Deferred: the app (FastAPI, every route, the MCP SDK) takes ~1.5 s to import; other commands never need it.
     from memserver.main import create_app
-    from memserver.services import tenants
 
     started = time.monotonic()
     # uvicorn handles SIGTERM, then re-raises it once it has shut down; the default handler would
@@ -102,7 +100,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     with database(settings) as settings:
         _migrate(settings)
         if settings.bootstrap:
-            key = _run(settings, tenants.bootstrap)
+            key = _run(settings, admin.bootstrap)
             if key:
                 _print_first_key(key, settings)
         log.info("ready to serve after %.1fs", time.monotonic() - started)
@@ -152,7 +150,6 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import tenants
 
     with database(settings) as settings:
         _migrate(settings)
@@ -160,7 +157,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
             try:
                 key_id, key = _run(
                     settings,
-                    lambda db: tenants.create_key(
+                    lambda db: admin.create_key(
                         db,
                         args.org,
                         args.project,
@@ -186,7 +183,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
             _out(f"key id {key_id} of {args.email} for {reach}, {may} (shown only once):")
             _out(key)
         elif args.action == "list":
-            for k in _run(settings, tenants.list_keys):
+            for k in _run(settings, admin.list_keys):
                 status = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
                 last = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
                 _out(
@@ -195,7 +192,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> None:
                 )
         elif args.action == "revoke":
             try:
-                k = _run(settings, lambda db: tenants.revoke_key(db, args.key))
+                k = _run(settings, lambda db: admin.revoke_key(db, args.key))
             except MemserverError as exc:
                 raise SystemExit(f"memserver: {exc.message}") from None
             _out(f"revoked key {k.id} ({k.key_prefix}…, {k.org_name}/{k.project_name})")
@@ -206,71 +203,69 @@ def _bound(k: Any) -> str:
 
 
 def cmd_orgs(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import tenants
 
     with database(settings) as settings:
         _migrate(settings)
         try:
             if args.action == "create":
-                org_id = _run(settings, lambda db: tenants.create_org(db, args.name, owner_email=args.owner))
+                org_id = _run(settings, lambda db: admin.create_org(db, args.name, owner_email=args.owner))
                 _out(f"org {args.name} {org_id}")
             elif args.action == "delete":
-                _run(settings, lambda db: tenants.delete_org_named(db, args.name))
+                _run(settings, lambda db: admin.delete_org_named(db, args.name))
                 _out(f"deleted org {args.name} with its projects, memories and keys")
             else:
-                for o in _run(settings, tenants.list_orgs):
+                for o in _run(settings, admin.list_orgs):
                     _out(f"{o['id']}  {o['name']}  projects={o['projects']}")
         except MemserverError as exc:
             raise SystemExit(f"memserver: {exc.message}") from None
 
 
 def cmd_projects(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import tenants
 
     with database(settings) as settings:
         _migrate(settings)
         try:
             if args.action == "create":
-                pid = _run(settings, lambda db: tenants.create_project(db, args.org, args.name))
+                pid = _run(settings, lambda db: admin.create_project(db, args.org, args.name))
                 _out(f"project {args.org}/{args.name} {pid}")
             elif args.action == "delete":
-                _run(settings, lambda db: tenants.delete_project_named(db, args.org, args.name))
+                _run(settings, lambda db: admin.delete_project_named(db, args.org, args.name))
                 _out(f"deleted project {args.org}/{args.name} with its memories and keys")
             else:
-                for p in _run(settings, lambda db: tenants.list_projects(db, args.org)):
+                for p in _run(settings, lambda db: admin.list_projects(db, args.org)):
                     _out(f"{p['id']}  {p['org']}/{p['name']}  active_keys={p['active_keys']}")
         except MemserverError as exc:
             raise SystemExit(f"memserver: {exc.message}") from None
 
 
 def cmd_members(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import tenants
 
     with database(settings) as settings:
         _migrate(settings)
         where = f"{args.org}/{args.project}" if args.project else args.org
         try:
             if args.action in ("add", "set-role"):
-                _run(settings, lambda db: tenants.add_member(db, args.org, args.email, args.role, args.project))
+                _run(settings, lambda db: admin.add_member(db, args.org, args.email, args.role, args.project))
                 _out(f"{args.email} is {args.role.upper()} in {where}")
             elif args.action == "remove":
-                if not _run(settings, lambda db: tenants.remove_member(db, args.org, args.email, args.project)):
+                if not _run(settings, lambda db: admin.remove_member(db, args.org, args.email, args.project)):
                     raise SystemExit(f"memserver: {args.email} is not a member of {where}")
                 _out(f"removed {args.email} from {where}")
             else:
-                for m in _run(settings, lambda db: tenants.list_members(db, args.org, args.project)):
+                for m in _run(settings, lambda db: admin.list_members(db, args.org, args.project)):
                     _out(f"{m.email}  {m.role}")
         except MemserverError as exc:
             raise SystemExit(f"memserver: {exc.message}") from None
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.services import tenants, transfer
+    # Deferred: transfer brings the embedder and document stack (~0.3 s); only export and import need it.
+    from memserver.services import transfer
 
     out: Any = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
 
     async def run(db: Database) -> int:
-        principal = await tenants.operator_principal(db, args.org, args.project)
+        principal = await admin.operator_principal(db, args.org, args.project)
         n = 0
         async for line in transfer.export_lines(db, principal, settings.embedder.dim):
             out.write(line)  # a local file or pipe: blocking briefly is fine in a one-shot CLI
@@ -290,13 +285,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    # Deferred: transfer and the providers bring the embedder and document stack (~0.5 s); only import needs them.
     from memserver.providers.registry import Providers, build_embedder
-    from memserver.services import tenants, transfer
+    from memserver.services import transfer
 
     content = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()  # noqa: SIM115
 
     async def run(db: Database) -> dict[str, int]:
-        principal = await tenants.operator_principal(db, args.org, args.project)
+        principal = await admin.operator_principal(db, args.org, args.project)
         providers = Providers(embedder=build_embedder(settings))
         try:
             return await transfer.import_lines(db, providers, principal, content)
@@ -320,7 +316,8 @@ def _queues(value: str) -> list[str]:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
-    from memserver.worker.app import run_worker
+    # Deferred: the worker needs celery, an optional package (the `celery` extra).
+    from memserver.worker.process import run_worker
 
     with database(settings) as settings:
         _migrate(settings)
@@ -329,7 +326,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> None:
     """MCP over stdio for clients that launch a command; every tool call goes to a memserver over HTTP."""
-    from memserver.config import client_api_key
+    # Deferred: the MCP SDK takes ~1 s to import; only this command needs it.
     from memserver.mcp import stdio
 
     defaults = {k: v for k in ("user_id", "agent_id", "app_id", "run_id") if (v := (getattr(args, k) or "").strip())}

@@ -36,8 +36,8 @@ from memserver.mcp.http import McpEndpoint
 from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
 from memserver.services import ratelimit
+from memserver.services.key_cache import KeyCache
 from memserver.services.runtime import Runtime
-from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
 from memserver.storage.migrate import check_embedding_dim
 from memserver.worker.runners import build_queue

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from harness.server import LiveServer, start_server, stop_server
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage import migrate
-from memserver.storage.embedded import EmbeddedPostgres
 from tests.fakes.openai_server import FakeOpenAI, running
 
 

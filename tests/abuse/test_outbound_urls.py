@@ -24,14 +24,15 @@ import trustme
 
 from memserver.config import WebhookSettings
 from memserver.domain.jobs import JobKind
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.errors import BadRequest
 from memserver.providers.documents.reader import DocumentError, DocumentReader
 from memserver.providers.embedder.base import Embedder
 from memserver.providers.net import OutboundError, OutboundGuard, OutboundPolicy, Resolver
 from memserver.providers.registry import Providers
+from memserver.providers.webhooks.sender import WebhookSender
 from memserver.services import jobs, webhooks
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.repositories.jobs import JobRepository
 from memserver.storage.repositories.webhooks import WebhookRepository
 from tests.abuse.hostile_http import (
@@ -371,12 +372,12 @@ async def deliver(hooks: tuple[str, Database], url: str, settings: WebhookSettin
         job_id = uuid.uuid4()
         body = {"event_details": {"event": "ADD"}, "event_type": "memory_add"}
         payload = {"webhook_id": str(hook.id), "event_type": "memory_add", "body": body}
-        await JobRepository(conn).insert(project, job_id, JobKind.WEBHOOK, payload)
-    providers = Providers(embedder=cast(Embedder, None), resolver=resolver)
+        await JobRepository(conn).insert_pending(project, job_id, JobKind.WEBHOOK, payload)
+    providers = Providers(embedder=cast(Embedder, None), webhooks=WebhookSender(settings, resolver))
     ctx = jobs.JobContext(
         db=db,
         providers=providers,
-        handlers={JobKind.WEBHOOK: webhooks.delivery_handler(settings)},
+        handlers={JobKind.WEBHOOK: webhooks.delivery_handler()},
         policies={JobKind.WEBHOOK: jobs.RetryPolicy(1, 0.01, 0.01)},
     )
     await asyncio.wait_for(jobs.run(ctx, job_id), 30)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from harness.server import LiveServer, free_port, start_server, stop_server
-from memserver.services import tenants
+from memserver.services import admin
 from memserver.storage.db import Database
 
 LIMIT = 5
@@ -67,8 +67,8 @@ async def test_per_project_limit_counts_every_key_of_the_project(limited: LiveSe
     db = Database(database_url)
     try:
         org, project = "rl-org", f"rl-{time.time_ns()}"
-        await tenants.create_tenant_with_key(db, org, project)
-        keys = [(await tenants.create_key(db, org, project, f"k{i}", "e@x"))[1] for i in range(3)]
+        await admin.create_tenant_with_key(db, org, project)
+        keys = [(await admin.create_key(db, org, project, f"k{i}", "e@x"))[1] for i in range(3)]
     finally:
         await db.dispose()
     statuses = [_ping(limited.url, keys[i % 3]).status_code for i in range(2 * LIMIT + 1)]

@@ -17,26 +17,26 @@ from sqlalchemy import text
 
 from harness.server import LiveServer, start_server, stop_server
 from memserver.config import Settings
+from memserver.domain.principal import Principal
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.errors import BadRequest, Conflict
-from memserver.services import tenants
+from memserver.services import admin, auth, key_cache
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
-from memserver.types import Principal
 from tests.api.helpers import add_verbatim
 from tests.fakes.openai_server import FakeOpenAI, running
 
 
 # --- random-key floods ------------------------------------------------------------------------
 async def test_malformed_keys_never_reach_the_database() -> None:
-    cache = tenants.KeyCache(ttl_s=60)
+    cache = key_cache.KeyCache(ttl_s=60)
     for key in ("x" * 5000, "m0-short", "Token abc", "m0-" + "é" * 40, ""):
         # db=None: any attempt to query would raise
-        assert await tenants.resolve_key(None, cache, key) is None  # type: ignore[arg-type]
+        assert await auth.resolve_key(None, cache, key) is None  # type: ignore[arg-type]
     assert len(cache) == 0
 
 
 def test_key_cache_evicts_least_recently_used_only() -> None:
-    cache = tenants.KeyCache(ttl_s=60, max_entries=3)
+    cache = key_cache.KeyCache(ttl_s=60, max_entries=3)
     good = Principal(
         key_id=uuid.uuid4(),
         org_id=uuid.uuid4(),
@@ -133,7 +133,7 @@ def test_password_files_are_private_from_the_start(monkeypatch: pytest.MonkeyPat
 
 
 def test_write_private_tightens_an_existing_file(tmp_path: Path) -> None:
-    from memserver.storage.embedded import write_private
+    from memserver.embedded_postgres import write_private
 
     f = tmp_path / "secret"
     f.write_text("old")
@@ -159,7 +159,7 @@ async def test_revoke_refuses_short_and_ambiguous_references(db: Database) -> No
     ids = []
     keys = []
     for i in range(2):
-        _, key = await tenants.create_tenant_with_key(db, "revoke-org", f"revoke-{uuid.uuid4()}-{i}")
+        _, key = await admin.create_tenant_with_key(db, "revoke-org", f"revoke-{uuid.uuid4()}-{i}")
         keys.append(key)
         async with db.connect() as conn:
             ids.append(
@@ -169,14 +169,14 @@ async def test_revoke_refuses_short_and_ambiguous_references(db: Database) -> No
     async with db.connect() as conn:
         await conn.execute(text("UPDATE api_keys SET key_prefix = 'm0-AAAAA' WHERE id = ANY(:ids)"), {"ids": ids})
     with pytest.raises(BadRequest):
-        await tenants.revoke_key(db, "m0-AA")
+        await admin.revoke_key(db, "m0-AA")
     with pytest.raises(Conflict):
-        await tenants.revoke_key(db, "m0-AAAAA")
+        await admin.revoke_key(db, "m0-AAAAA")
     assert await _active(db, ids) == 2
-    revoked = await tenants.revoke_key(db, str(ids[0]))  # the full id
+    revoked = await admin.revoke_key(db, str(ids[0]))  # the full id
     assert revoked.id == ids[0]
     assert await _active(db, ids) == 1
-    revoked = await tenants.revoke_key(db, keys[1])  # the key itself
+    revoked = await admin.revoke_key(db, keys[1])  # the key itself
     assert revoked.id == ids[1]
     assert await _active(db, ids) == 0
 
@@ -215,7 +215,7 @@ async def test_provider_error_text_does_not_reach_events(db: Database, tenant: t
 
     job_id = uuid.uuid4()
     async with db.connect() as conn:
-        await JobRepository(conn).insert(uuid.UUID(tenant[0]), job_id, JobKind.ADD, {"messages": []})
+        await JobRepository(conn).insert_pending(uuid.UUID(tenant[0]), job_id, JobKind.ADD, {"messages": []})
 
     async def failing(*args: object) -> None:
         raise ProviderError("Error code: 401 - Incorrect API key provided: sk-...abcd")

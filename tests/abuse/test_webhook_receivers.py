@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from harness.server import LiveServer, start_server, stop_server
-from memserver.storage.embedded import EmbeddedPostgres
+from memserver.embedded_postgres import EmbeddedPostgres
 from tests.abuse.hostile_http import answer, drip, flood, serving, silent
 from tests.api.helpers import token_client
 from tests.fakes.openai_server import FakeOpenAI, running

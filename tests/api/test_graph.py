@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from harness.server import LiveServer, free_port, start_server, stop_server
-from memserver.storage.embedded import EmbeddedPostgres
+from memserver.embedded_postgres import EmbeddedPostgres
 from tests.api.scripted_llm import client, fact, fake, llm, llm_env, llm_server, prompt_of
 from tests.fakes.openai_server import FakeOpenAI
 from tests.worker.jobs_harness import fresh_database, make_tenant

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from memserver.errors import BadRequest
-from memserver.services import tenants
+from memserver.services import admin
 from memserver.storage.db import Database
 from tests.api.helpers import async_token_client, verbatim_add_body
 from tests.unit.test_cli import cli
@@ -34,7 +34,7 @@ async def test_keys_create_role_reader_makes_a_reader_key_and_touches_no_member(
     """With the default email, the org's only OWNER: before, `--role READER` gave an OWNER key (scope project)
     or demoted the last OWNER (scope org)."""
     org = f"keyroles-{time.time_ns()}"
-    assert cli(database_url, "orgs", "create", org, "--owner", tenants.DEFAULT_EMAIL).returncode == 0
+    assert cli(database_url, "orgs", "create", org, "--owner", admin.DEFAULT_EMAIL).returncode == 0
     assert cli(database_url, "projects", "create", "p", "--org", org).returncode == 0
     keys = {}
     for scope in ("project", "org"):
@@ -46,7 +46,7 @@ async def test_keys_create_role_reader_makes_a_reader_key_and_touches_no_member(
     async with async_token_client(live_server, plain) as owner:
         org_id = (await owner.get("/v1/ping/")).json()["org_id"]
         assert (await owner.post("/v3/memories/add/", json=verbatim_add_body("Alice likes tea."))).status_code == 200
-    assert await _members(db, org_id) == {tenants.DEFAULT_EMAIL: "OWNER"}
+    assert await _members(db, org_id) == {admin.DEFAULT_EMAIL: "OWNER"}
     for scope, key in keys.items():
         async with async_token_client(live_server, key) as reader:
             assert (await reader.get("/v1/ping/")).status_code == 200, scope
@@ -60,18 +60,18 @@ async def test_keys_create_role_reader_makes_a_reader_key_and_touches_no_member(
             org_view = (await reader.get(f"{ORGS}/{org_id}/")).json()
             assert org_view["user_role"] == "READER", scope  # the key's view of itself: capped
     assert "role=READER" in cli(database_url, "keys", "list").stdout
-    assert await _members(db, org_id) == {tenants.DEFAULT_EMAIL: "OWNER"}  # still the org's OWNER
+    assert await _members(db, org_id) == {admin.DEFAULT_EMAIL: "OWNER"}  # still the org's OWNER
 
 
 async def test_a_key_for_a_member_without_a_role_in_its_project_is_refused_clearly(db: Database) -> None:
     org = f"keyroles-none-{time.time_ns()}"
-    await tenants.create_org(db, org, owner_email="boss@example.com")
-    await tenants.create_project(db, org, "a")
-    await tenants.create_project(db, org, "b")
-    await tenants.add_member(db, org, "ann@example.com", "READER", "a")
+    await admin.create_org(db, org, owner_email="boss@example.com")
+    await admin.create_project(db, org, "a")
+    await admin.create_project(db, org, "b")
+    await admin.add_member(db, org, "ann@example.com", "READER", "a")
     with pytest.raises(BadRequest, match="no role in this project"):
-        await tenants.create_key(db, org, "b", "k", "ann@example.com")
-    assert {m.email: m.role for m in await tenants.list_members(db, org, "b")} == {"boss@example.com": "OWNER"}
+        await admin.create_key(db, org, "b", "k", "ann@example.com")
+    assert {m.email: m.role for m in await admin.list_members(db, org, "b")} == {"boss@example.com": "OWNER"}
 
 
 async def test_the_last_owner_is_never_demoted_or_removed(
@@ -151,12 +151,12 @@ async def test_two_concurrent_operator_demotions_leave_one_owner(
     db: Database, slow_member_updates: Callable[[str], Awaitable[None]]
 ) -> None:
     org = f"race-{time.time_ns()}"
-    org_id = str(await tenants.create_org(db, org, owner_email="a@example.com"))
-    await tenants.add_member(db, org, "b@example.com", "OWNER")
+    org_id = str(await admin.create_org(db, org, owner_email="a@example.com"))
+    await admin.add_member(db, org, "b@example.com", "OWNER")
     await slow_member_updates(org_id)
     results = await asyncio.gather(
-        tenants.add_member(db, org, "a@example.com", "READER"),
-        tenants.remove_member(db, org, "b@example.com"),
+        admin.add_member(db, org, "a@example.com", "READER"),
+        admin.remove_member(db, org, "b@example.com"),
         return_exceptions=True,
     )
     assert sum(isinstance(r, BadRequest) for r in results) == 1, results

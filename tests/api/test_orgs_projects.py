@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from memserver.services import tenants
+from memserver.services import admin
 from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim
 from tests.conftest import _in_thread
@@ -43,7 +43,7 @@ class Org:
         async def run() -> str:
             db = Database(self.database_url)
             try:
-                _, key = await tenants.create_key(db, self.name, project, "test", email, scope=scope, role=role)
+                _, key = await admin.create_key(db, self.name, project, "test", email, scope=scope, role=role)
                 return key
             finally:
                 await db.dispose()

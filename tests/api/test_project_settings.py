@@ -1,5 +1,5 @@
 """Project settings: GET (any `fields`, always the whole object) and PATCH of every setting the SDKs send;
-`services.settings.project_settings` / `effective` (what the inference pipeline reads); and `decay`."""
+`services.project_settings.project_settings` / `effective` (what the inference pipeline reads); and `decay`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from memserver.services import settings as project_settings
+from memserver.services import project_settings
 from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim
 

@@ -23,7 +23,7 @@ from memserver.api import deps
 from memserver.api.deps import PrincipalDep
 from memserver.config import Settings
 from memserver.main import create_app
-from memserver.services import tenants
+from memserver.services import admin
 from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim, token_client
 
@@ -181,7 +181,7 @@ class Project:
 
     def key(self, email: str, *, scope: str, role: str) -> str:
         async def make(db: Database) -> str:
-            _, key = await tenants.create_key(db, self.org_name, "main", "t", email, scope=scope, role=role)
+            _, key = await admin.create_key(db, self.org_name, "main", "t", email, scope=scope, role=role)
             return key
 
         return str(self._run(make))

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from harness.server import server_env
-from memserver.services import tenants
+from memserver.services import admin
 from memserver.storage.db import Database
 from tests.mcp.test_mcp import call, call_error, memories_of, over_http, over_stdio
 
@@ -43,10 +43,10 @@ async def bound(database_url: str, live_server: str) -> Tenant:
     org = f"bind-{uuid.uuid4().hex[:8]}"
     db = Database(database_url)
     try:
-        await tenants.create_org(db, org)
-        await tenants.create_project(db, org, "p")
-        _, owner = await tenants.create_key(db, org, "p", "owner", "owner@example.com")
-        _, alice = await tenants.create_key(
+        await admin.create_org(db, org)
+        await admin.create_project(db, org, "p")
+        _, owner = await admin.create_key(db, org, "p", "owner", "owner@example.com")
+        _, alice = await admin.create_key(
             db, org, "p", "alice-agent", "owner@example.com", binding={"user_id": "alice"}
         )
     finally:

@@ -267,7 +267,7 @@ async def test_stdio_without_a_key_says_how_to_give_one(live_server: str) -> Non
 async def test_a_keys_stored_default_user_is_used_when_a_call_names_none(database_url: str, live_server: str) -> None:
     """`memserver keys create --default-user-id erin`: MCP calls with that key that name no entity act for erin
     (a default on the connection still wins); ping reports it."""
-    from memserver.services import tenants
+    from memserver.services import admin
     from memserver.storage.db import Database
 
     suffix = uuid.uuid4().hex[:8]
@@ -275,9 +275,9 @@ async def test_a_keys_stored_default_user_is_used_when_a_call_names_none(databas
     async def make() -> str:
         db = Database(database_url)
         try:
-            await tenants.create_org(db, f"mcp-org-{suffix}")
-            await tenants.create_project(db, f"mcp-org-{suffix}", "mcp")
-            _, key = await tenants.create_key(
+            await admin.create_org(db, f"mcp-org-{suffix}")
+            await admin.create_project(db, f"mcp-org-{suffix}", "mcp")
+            _, key = await admin.create_key(
                 db, f"mcp-org-{suffix}", "mcp", "mcp", "mcp@example.com", defaults={"user_id": "erin"}
             )
             return key

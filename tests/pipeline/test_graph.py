@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from memserver.pipeline import reconcile
 from memserver.pipeline.extract import ExtractionReply, build_prompt, relations_of, reply_context, reply_model
-from memserver.pipeline.graph import (
+from memserver.pipeline.relation_extract import (
     ExtractedRelation,
     GraphContext,
     KnownNode,

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 import pytest
 
 from harness.falkordb import FalkorDB
-from memserver.domain.graph import RelationRecord, Triple
+from memserver.domain.relations import RelationRecord, Triple
 from memserver.domain.scope import Scope
-from memserver.providers.graph import neo4j as adapter
+from memserver.providers.graph_mirror import neo4j as adapter
 
 NEO4J_URL = os.environ.get("MEMSERVER_NEO4J_URL")
 needs_neo4j = pytest.mark.skipif(

@@ -16,9 +16,9 @@ from sqlalchemy import text
 from memserver.domain.changes import AddDefaults, ChangeSet, NewMemory
 from memserver.domain.filters import Cond
 from memserver.domain.scope import Scope
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.pipeline.messages import text_hash
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.storage.repositories.search import SearchRepository

@@ -97,7 +97,7 @@ async def snapshot(db: Database, project_id: uuid.UUID) -> tuple[list[Any], list
 
 async def seed(db: Database, project_id: uuid.UUID, scope: Scope, texts: list[str]) -> list[uuid.UUID]:
     async with db.transaction() as conn:
-        out = await MemoryWriter(conn).add(
+        out = await MemoryWriter(conn).insert_new(
             project_id, [new(t, scope, i) for i, t in enumerate(texts)], AddDefaults(), event_id=uuid.uuid4()
         )
     assert [o.event for o in out] == [Op.ADD] * len(texts)

@@ -21,10 +21,10 @@ from sqlalchemy import text
 
 from harness.server import free_port, server_env
 from memserver.domain.jobs import JobKind
-from memserver.services import tenants
+from memserver.embedded_postgres import EmbeddedPostgres
+from memserver.services import admin
 from memserver.storage import migrate
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.repositories.jobs import JobRepository
 
 
@@ -44,7 +44,7 @@ def make_tenant(url: str) -> tuple[str, str]:
     async def run() -> tuple[str, str]:
         db = Database(url)
         try:
-            pid, key = await tenants.create_tenant_with_key(db, "jobs-org", f"p-{uuid.uuid4().hex[:10]}")
+            pid, key = await admin.create_tenant_with_key(db, "jobs-org", f"p-{uuid.uuid4().hex[:10]}")
             return str(pid), key
         finally:
             await db.dispose()
@@ -72,7 +72,7 @@ async def insert_job(
     """An accepted ADD job, as `jobs.submit` writes it (dispatched=False: left to the sweep)."""
     job_id = uuid.uuid4()
     async with db.connect() as conn:
-        await JobRepository(conn).insert(
+        await JobRepository(conn).insert_pending(
             uuid.UUID(str(project_id)), job_id, JobKind.ADD, payload, dispatched=dispatched
         )
     return job_id

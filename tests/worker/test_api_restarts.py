@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import text
 
 from harness.server import start_server, stop_server
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from tests.fakes.openai_server import FakeOpenAI, running
 from tests.worker import jobs_harness as h
 

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import text
 
 from harness.server import LiveServer, free_port, server_env, start_server, stop_server
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from tests.api.helpers import token_client
 from tests.fakes.openai_server import FakeOpenAI, running
 from tests.worker.jobs_harness import fresh_database, make_tenant

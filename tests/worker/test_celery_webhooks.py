@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.server import LiveServer, server_env, start_server, stop_server
-from memserver.storage.embedded import EmbeddedPostgres
+from memserver.embedded_postgres import EmbeddedPostgres
 from tests.abuse.hostile_http import answer, serving
 from tests.api.helpers import token_client
 from tests.fakes.openai_server import FakeOpenAI, running
@@ -99,7 +99,7 @@ def test_a_jobs_worker_runs_adds_and_leaves_deliveries_to_a_webhooks_worker(
 
 def test_the_worker_command_names_its_queues() -> None:
     from memserver.cli import build_parser
-    from memserver.worker.app import QUEUES
+    from memserver.worker.celery_app import QUEUES
 
     parser = build_parser()
     assert parser.parse_args(["worker"]).queues == ["jobs", "webhooks"]

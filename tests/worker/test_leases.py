@@ -17,10 +17,10 @@ from sqlalchemy import text
 from memserver.domain.changes import AddDefaults, NewMemory
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.scope import Scope
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.providers.registry import Providers
 from memserver.services import jobs
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from tests.worker.jobs_harness import event_row, fresh_database, insert_job, make_tenant, memory_count
@@ -69,7 +69,7 @@ class SlowAdd:
             for i, t in enumerate(texts)
         ]
         async with db.transaction() as conn:
-            outcomes = await MemoryWriter(conn).add(job.project_id, items, AddDefaults(), event_id=job.id)
+            outcomes = await MemoryWriter(conn).insert_new(job.project_id, items, AddDefaults(), event_id=job.id)
             await jobs.complete(JobRepository(conn), job, [{"id": str(o.id), "event": o.event.value} for o in outcomes])
         self.applied.append((job.id, job.attempt))
 

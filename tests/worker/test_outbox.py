@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from memserver.domain.changes import AddDefaults, MemoryEdit, NewMemory
 from memserver.domain.scope import Scope
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from memserver.storage.repositories.webhooks import WebhookRepository
 from tests.worker.jobs_harness import fresh_database, make_tenant
@@ -69,7 +69,9 @@ async def test_each_change_writes_its_deliveries_in_its_own_statement(odb: Datab
             project, name="off", url="https://example.com/o", event_types=["memory_add"], secret="s", owner="o"
         )
         await repo.update(project, off.id, {"is_active": False})
-        (added,) = await MemoryWriter(conn).add(project, [_item("likes tea")], AddDefaults(), event_id=uuid.uuid4())
+        (added,) = await MemoryWriter(conn).insert_new(
+            project, [_item("likes tea")], AddDefaults(), event_id=uuid.uuid4()
+        )
     rows = await _deliveries(odb, str(project))
     assert len(rows) == 2  # two active webhooks subscribe to memory_add; the inactive one gets nothing
     body = rows[0]["body"]

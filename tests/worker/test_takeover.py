@@ -28,8 +28,8 @@ import pytest
 from sqlalchemy import text
 
 from harness.server import LiveServer, start_server, stop_server
+from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
-from memserver.storage.embedded import EmbeddedPostgres
 from tests.fakes.openai_server import FakeOpenAI, echo_extractor, running
 from tests.worker import jobs_harness as h
 from tests.worker.test_webhooks import Receiver

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from harness.server import LiveServer, start_server, stop_server
-from memserver.services.webhooks import SIGNATURE_HEADER, verify
-from memserver.storage.embedded import EmbeddedPostgres
+from memserver.embedded_postgres import EmbeddedPostgres
+from memserver.providers.webhooks.signature import SIGNATURE_HEADER, verify
 from tests.worker.jobs_harness import fresh_database, make_tenant
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sdk"))

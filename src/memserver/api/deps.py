@@ -20,10 +20,10 @@ from fastapi.routing import APIRoute
 
 from memserver import metrics
 from memserver.domain import binding
+from memserver.domain.principal import Principal
 from memserver.errors import Forbidden, Unauthorized
-from memserver.services import ratelimit, tenants
+from memserver.services import auth, permissions, ratelimit
 from memserver.services.runtime import Runtime
-from memserver.types import Principal
 
 INVALID_KEY = "Invalid API key. Create one with `memserver keys create` and send it as `Authorization: Token <key>`."
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,13 +48,13 @@ async def authenticate(request: Request) -> Principal:
     if scheme.lower() not in ("token", "bearer") or not key:
         raise Unauthorized(INVALID_KEY)
     state: AppState = request.app.state.memserver
-    principal = await tenants.resolve_key(state.db, state.key_cache, key)
+    principal = await auth.resolve_key(state.db, state.key_cache, key)
     if principal is None:
         raise Unauthorized(INVALID_KEY)
     org_id, project_id = await _named_project(request)
     if org_id is not None or project_id is not None:
-        principal = await tenants.act_on(state.db, state.key_cache, principal, org_id, project_id)
-    tenants.require_role(principal)
+        principal = await auth.act_on(state.db, state.key_cache, principal, org_id, project_id)
+    permissions.require_role(principal)
     if principal.binding:
         _bound_key_may_call(request, principal)
     if state.limiter.enabled:
@@ -129,13 +129,13 @@ def _gate(role: Role) -> Callable[..., Awaitable[Principal]]:
         if "org_id" in params and "project_id" in params:  # /orgs/{org_id}/projects/{project_id}/...: acts on it
             state: AppState = request.app.state.memserver
             org, project = segment(params["org_id"]), segment(params["project_id"])
-            principal = await tenants.act_on(state.db, state.key_cache, principal, org, project)
+            principal = await auth.act_on(state.db, state.key_cache, principal, org, project)
         # (any other path that names a project, as the webhooks' do, must name the one acted on: its service checks)
-        tenants.require_role(principal)
+        permissions.require_role(principal)
         if role is Role.OWNER and principal.role != "OWNER":
-            tenants.require_owner(principal, _action(request))
+            permissions.require_owner(principal, _action(request))
         elif role is Role.ORG_OWNER:
-            tenants.require_org_key_owner(principal, _action(request))
+            permissions.require_org_key_owner(principal, _action(request))
         return principal
 
     setattr(gate, ROLE_ATTR, role)

@@ -17,7 +17,7 @@ from typing import Any, Generic, Literal, TypeVar
 from fastapi import Response
 from pydantic import BaseModel, Field, TypeAdapter
 
-from memserver.services.settings import ProjectSettings
+from memserver.services.project_settings import ProjectSettings
 
 # -- the wire -----------------------------------------------------------------------------------
 

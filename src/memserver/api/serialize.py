@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from memserver.domain.rows import EntityCountRow, EventRow, HistoryRow, MemoryRow
+from memserver.domain.rows.entities import EntityCountRow
+from memserver.domain.rows.events import EventRow
+from memserver.domain.rows.memories import HistoryRow, MemoryRow
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -355,6 +355,21 @@ def is_entity_scoped(node: Node) -> bool:
     return False
 
 
+def entity_equalities(node: Node | None) -> dict[str, str]:
+    """The entity id equalities a filter requires of every memory it matches (its top-level AND).
+
+    Graph reads are scoped by these; a filter without any (only an OR, or `*`) reads no relations.
+    """
+    out: dict[str, str] = {}
+    if isinstance(node, Cond):
+        if node.field in ENTITY_FIELDS and node.op == "eq" and isinstance(node.value, str):
+            out[node.field] = node.value
+    elif isinstance(node, Bool) and node.op == "AND":
+        for child in node.children:
+            out.update(entity_equalities(child))
+    return out
+
+
 def and_all(*nodes: Node | None) -> Node | None:
     present = [n for n in nodes if n is not None]
     if not present:

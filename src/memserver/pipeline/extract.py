@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from memserver.pipeline.graph import ExtractedRelation, render_context
 from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM, GRAPH_SYSTEM
+from memserver.pipeline.relation_extract import ExtractedRelation, render_context
 from memserver.pipeline.types import Action, ChatMessage, ExtractionRequest, Speaker
 
 _ACTION_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "CREATE": "ADD", "REMOVE": "DELETE"}

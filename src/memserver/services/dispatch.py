@@ -23,7 +23,7 @@ async def _add(db: Database, providers: Providers, job: ClaimedJob) -> None:
 def handlers(settings: Settings) -> dict[JobKind, jobs.Handler]:
     return {
         JobKind.ADD: _add,
-        JobKind.WEBHOOK: webhooks.delivery_handler(settings.webhooks),
+        JobKind.WEBHOOK: webhooks.delivery_handler(),
         JobKind.EXPORT: documents.run_export_job,
         JobKind.PROFILE: profiles.run_profile_job,
         JobKind.GRAPH_SYNC: graph.sync_job,

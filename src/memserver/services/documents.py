@@ -17,16 +17,16 @@ import orjson
 from memserver.domain.filters import FilterError, Node, parse_filters
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.json_schema import SchemaError, check_schema
+from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, MemserverError, NotConfigured, NotFound, ServiceUnavailable
 from memserver.pipeline import documents
 from memserver.providers.llm.base import LLM
 from memserver.providers.registry import Providers
-from memserver.services import jobs, tenants
+from memserver.services import jobs, permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.profiles import ProfileRepository
-from memserver.types import Principal
 
 NO_LLM = (
     "{feature} needs an LLM, and no LLM is configured on this memserver. Configure any OpenAI-compatible chat "
@@ -102,7 +102,7 @@ async def summarize(
     db: Database, providers: Providers, principal: Principal, filters: Any, top_level: dict[str, Any]
 ) -> dict[str, Any]:
     """A summary of the memories matching the filters (no filters: the whole project)."""
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     llm = require_llm(providers, "A summary (POST /v1/summary/)")
     node = _node(filters, top_level)
     lines, total = await _lines(db, principal.project_id, node)
@@ -145,7 +145,7 @@ async def create_export(
     max_open: int | None = None,
 ) -> uuid.UUID:
     """Accept an export: a job that fills `schema` from the matching memories (429 past `max_open` open ones)."""
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     require_llm(providers, "A memory export (POST /v1/exports/)")
     parsed = parse_schema(schema)
     _node(filters, top_level)  # invalid filters are a 400 now, not a failed job later
@@ -175,7 +175,7 @@ async def get_export(
     db: Database, principal: Principal, export_id: str | None, filters: Any, top_level: dict[str, Any]
 ) -> dict[str, Any]:
     """The export's document, by id or as the newest export matching the filters (waits for a running one)."""
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     if not export_id and not filters and not _match(None, top_level):
         message = "One of the filters: memory_export_id, user_id, agent_id, app_id, run_id is required!"
         raise BadRequest(message, extra={"message": message})  # the Platform answers this 400 with `message`

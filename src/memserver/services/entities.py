@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from memserver.domain.rows import EntityCountRow, EntityRow
-from memserver.services import tenants
+from memserver.domain.principal import Principal
+from memserver.domain.rows.entities import EntityCountRow, EntityRow
+from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.entities import EntityRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
-from memserver.types import Principal
 
 
 async def list_entities(
@@ -27,14 +27,14 @@ async def get_entity(db: Database, principal: Principal, etype: str, name: str) 
 async def create_entity(
     db: Database, principal: Principal, etype: str, name: str, metadata: dict[str, Any] | None
 ) -> EntityRow:
-    tenants.require_owner(principal, "creating entities")
+    permissions.require_owner(principal, "creating entities")
     async with db.connect() as conn:
         return await EntityRepository(conn).upsert(principal.project_id, etype, name, metadata)
 
 
 async def delete_entity(db: Database, principal: Principal, etype: str, name: str) -> int:
     """Delete the entity and every memory scoped to it (with DELETE history); idempotent."""
-    tenants.require_owner(principal, "deleting entities")
+    permissions.require_owner(principal, "deleting entities")
     async with db.transaction() as conn:
         deleted = await MemoryWriter(conn).delete_entity(principal.project_id, etype, name)
         await EntityRepository(conn).delete(principal.project_id, etype, name)

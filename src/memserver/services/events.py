@@ -6,11 +6,11 @@ import uuid
 
 from memserver.domain import binding
 from memserver.domain.jobs import JobKind
-from memserver.domain.rows import EventPageRow, EventRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.events import EventPageRow, EventRow
 from memserver.errors import NotFound
 from memserver.storage.db import Database
 from memserver.storage.repositories.events import EventRepository
-from memserver.types import Principal
 
 
 async def get_event(db: Database, principal: Principal, event_id: uuid.UUID) -> EventRow:

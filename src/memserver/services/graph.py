@@ -1,5 +1,5 @@
 """Graph memory use cases: what an inferred add shows and writes, and the graph reads of list, search and the
-entity timeline. Postgres (`storage.repositories.graph`) is the store of record, written in the add's own
+entity timeline. Postgres (`storage.repositories.graph_writes`) is the store of record, written in the add's own
 transaction; a configured Neo4j is a mirror fed by GRAPH_SYNC jobs (`sync_job`).
 """
 
@@ -13,18 +13,19 @@ from datetime import datetime
 from typing import Any
 
 from memserver.domain.add import AddInput
-from memserver.domain.filters import Bool, Cond, Node
-from memserver.domain.graph import GraphChanges, RelationDraft, RelationRecord
+from memserver.domain.filters import Node, entity_equalities
 from memserver.domain.jobs import JobKind
+from memserver.domain.principal import Principal
+from memserver.domain.relations import GraphChanges, RelationDraft, RelationRecord
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotFound
-from memserver.pipeline.graph import MAX_SHOWN_RELATIONS, GraphContext, ShownRelation, name_key, resolve
+from memserver.pipeline.relation_extract import MAX_SHOWN_RELATIONS, GraphContext, ShownRelation, name_key, resolve
 from memserver.pipeline.types import Candidate, Decision, InMessage, Speaker
 from memserver.providers.registry import Providers
+from memserver.services import jobs
 from memserver.storage.db import Connection, Database
-from memserver.storage.repositories.graph import PostgresGraphStore
+from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
-from memserver.types import Principal
 
 SEARCH_MIN_SIMILARITY = 0.6  # a query "names" an entity by meaning at this cosine (all-MiniLM-L6-v2)
 MAX_GRAM = 4  # longest entity name matched word for word in a query, in words
@@ -153,26 +154,11 @@ async def write(
 # ----------------------------------------------------------------------------------------------
 # reads
 # ----------------------------------------------------------------------------------------------
-def entity_ids(node: Node | None) -> dict[str, str]:
-    """The entity id equalities a filter requires of every memory it matches (its top-level AND).
-
-    Graph reads are scoped by these; a filter without any (only an OR, or `*`) reads no relations.
-    """
-    out: dict[str, str] = {}
-    if isinstance(node, Cond):
-        if node.field in ENTITY_FIELDS and node.op == "eq" and isinstance(node.value, str):
-            out[node.field] = node.value
-    elif isinstance(node, Bool) and node.op == "AND":
-        for child in node.children:
-            out.update(entity_ids(child))
-    return out
-
-
 async def current_relations(
     db: Database, principal: Principal, node: Node | None, *, limit: int
 ) -> list[RelationRecord]:
     """The relations that hold now in the request's entity scope (v2 get_all `relations`)."""
-    ids = entity_ids(node)
+    ids = entity_equalities(node)
     if not ids:  # no entity id equality to scope the graph by (an OR, a wildcard): no relations, never all
         return []
     async with db.connect() as conn:
@@ -199,7 +185,7 @@ async def search_relations(
     db: Database, providers: Providers, principal: Principal, query: str, node: Node | None, *, limit: int
 ) -> list[RelationRecord]:
     """Current relations of the entities the query names, with a 0..1 `score` (v2 search `relations`)."""
-    ids = entity_ids(node)
+    ids = entity_equalities(node)
     if not ids:  # as current_relations: the graph is read only within named entity scopes
         return []
     vector = (await providers.embedder.embed([query]))[0]
@@ -262,15 +248,13 @@ async def enqueue_sync(conn: Connection, project_id: uuid.UUID, scopes: Sequence
     payload = {"scopes": [s.as_dict() for s in dict.fromkeys(scopes)]}
     # Not handed to a queue: the job runners' sweep takes it after the add commits (an outbox), so the
     # add never waits on Neo4j and an outage only delays the mirror.
-    await JobRepository(conn).insert(project_id, job_id, JobKind.GRAPH_SYNC, payload, dispatched=False)
+    await JobRepository(conn).insert_pending(project_id, job_id, JobKind.GRAPH_SYNC, payload, dispatched=False)
     return job_id
 
 
 async def sync_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
     """GRAPH_SYNC: copy the scopes' current graph from Postgres to the mirror (idempotent; a Neo4j outage
     fails the job, which is retried, and loses nothing: Postgres holds the graph)."""
-    from memserver.services import jobs
-
     mirror = providers.graph_mirror
     scopes = [Scope(**s) for s in job.payload.get("scopes", [])]
     synced = 0

@@ -12,7 +12,6 @@ Load -> think -> apply, with no transaction open across an embedding or LLM call
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,7 +24,7 @@ from numpy.typing import NDArray
 
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
-from memserver.domain.graph import GraphChanges
+from memserver.domain.relations import GraphChanges
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
 from memserver.pipeline import extract, reconcile
@@ -34,10 +33,9 @@ from memserver.pipeline.messages import text_hash
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
-from memserver.services import attachments
+from memserver.services import attachments, project_settings
 from memserver.services import candidate_lookup as lookup
 from memserver.services import graph as graph_service
-from memserver.services import settings as project_settings
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -155,12 +153,23 @@ async def infer(
         seen = [*candidates, *later]  # the first prompt's memories and the follow-up's, alike
         changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in seen}, event_id)
         shown = {c.id: c for c, _ in seen}
-        apply = functools.partial(
-            _apply, db, providers, project_id, inp, scopes, changes, decisions, shown, plan, req.observed_at, event_id
-        )
         try:
-            # a deadlock or serialization failure with a concurrent add is retried (bounded)
-            return await retry_transient(functools.partial(apply, report, finish)), report
+            outcomes = await _apply(
+                db,
+                providers,
+                project_id,
+                inp,
+                scopes,
+                changes,
+                decisions,
+                shown,
+                plan,
+                req.observed_at,
+                event_id,
+                report,
+                finish,
+            )
+            return outcomes, report
         except _Stale:
             log.info("add %s: a memory changed while the model was deciding; thinking again", event_id)
     raise ServiceUnavailable("the memories of this scope kept changing while the add was processed; retry the add")
@@ -181,19 +190,24 @@ async def _apply(
     report: InferenceReport,
     finish: Finish,
 ) -> list[Outcome]:
-    """One transaction: the decided memories are still as the model saw them (else _Stale), the changes,
-    the graph (enable_graph) and the job's completion commit together."""
-    async with db.transaction() as conn:
-        await _check_fresh(conn, project_id, decisions, shown, scopes)
-        outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
-        if plan is not None:  # the relations commit with the memories they came from
-            report.graph = await graph_service.write(
-                conn, project_id, plan, _memory_of(decisions, outcomes), event_id=event_id, observed_at=observed_at
-            )
-            if providers.graph_mirror is not None and report.graph.relation_ids:
-                await graph_service.enqueue_sync(conn, project_id, _scopes(inp, decisions))
-        await finish(conn, outcomes, report)
-        return outcomes
+    """The write, one transaction (run again after a deadlock): the decided memories are still as the model
+    saw them (else _Stale), the changes, the graph (enable_graph) and the job's completion commit together."""
+
+    async def apply_once() -> list[Outcome]:
+        async with db.transaction() as conn:
+            await _check_fresh(conn, project_id, decisions, shown, scopes)
+            outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
+            if plan is not None:  # the relations commit with the memories they came from
+                report.graph = await graph_service.write(
+                    conn, project_id, plan, _memory_of(decisions, outcomes), event_id=event_id, observed_at=observed_at
+                )
+                if providers.graph_mirror is not None and report.graph.relation_ids:
+                    await graph_service.enqueue_sync(conn, project_id, _scopes(inp, decisions))
+            await finish(conn, outcomes, report)
+            return outcomes
+
+    # a deadlock or serialization failure with a concurrent add is retried (bounded)
+    return await retry_transient(apply_once)
 
 
 def _scopes(inp: AddInput, decisions: list[Decision]) -> list[Scope]:

@@ -15,16 +15,16 @@ from numpy.typing import NDArray
 from memserver.domain import binding
 from memserver.domain.add import AddInput
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
-from memserver.domain.graph import GraphChanges
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.domain.principal import Principal
+from memserver.domain.relations import GraphChanges
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import inference, jobs, tenants
+from memserver.services import inference, jobs, permissions
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.events import EventRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
-from memserver.types import Principal
 
 ACCEPTED = "Memory processing has been queued for background execution"
 STORED = "Memories stored successfully"
@@ -58,7 +58,7 @@ async def add(
 
     Without an LLM an infer=true add is refused at once: nothing is accepted that can only fail later.
     """
-    tenants.require_owner(principal, "adding memories")
+    permissions.require_owner(principal, "adding memories")
     inp = _confined(principal, inp)
     if not inp.infer:
         return await add_verbatim(db, providers, principal, inp)
@@ -85,7 +85,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
     event_id = uuid.uuid4()
 
     async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
-        await EventRepository(conn).insert(
+        await EventRepository(conn).insert_finished(
             project_id,
             event_id,
             JobKind.ADD.value,
@@ -100,7 +100,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
         outcomes, report = await inference.infer(db, providers, project_id, inp, event_id=event_id, finish=finish)
     except Exception as exc:
         async with db.connect() as conn:
-            await EventRepository(conn).insert(
+            await EventRepository(conn).insert_finished(
                 project_id,
                 event_id,
                 JobKind.ADD.value,
@@ -157,13 +157,13 @@ async def add_verbatim(
     async def write() -> list[Outcome]:
         if job is None:
             async with db.connect() as conn:
-                out = await MemoryWriter(conn).add(
+                out = await MemoryWriter(conn).insert_new(
                     principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
                 )
             _with_duplicates(out, duplicates, first_by_hash)
             return out
         async with db.transaction() as conn:
-            out = await MemoryWriter(conn).add(principal.project_id, items, defaults, event_id=event_id)
+            out = await MemoryWriter(conn).insert_new(principal.project_id, items, defaults, event_id=event_id)
             _with_duplicates(out, duplicates, first_by_hash)
             await jobs.complete(JobRepository(conn), job, [o.as_event() for o in out])
             return out

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from memserver.domain.rows import FeedbackRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.feedback import FeedbackRow
 from memserver.errors import BadRequest, NotFound
-from memserver.services import tenants
+from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.insights import FeedbackRepository, StatsRepository
 from memserver.storage.repositories.memories import MemoryRepository
-from memserver.types import Principal
 
 FEEDBACK_VALUES = ("POSITIVE", "NEGATIVE", "VERY_NEGATIVE")
 EVENT_TYPES = ["ADD", "UPDATE", "DELETE", "SEARCH", "GET_ALL", "GET", "DELETE_ALL", "DELETE_USER"]
@@ -21,7 +21,7 @@ async def give_feedback(
     db: Database, principal: Principal, memory_id: uuid.UUID, feedback: str | None, reason: str | None
 ) -> FeedbackRow | None:
     """One feedback per memory and member (upserted); feedback None removes it. Returns the stored row."""
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     value = None if feedback is None else str(feedback).strip().upper()
     if value is not None and value not in FEEDBACK_VALUES:
         raise BadRequest(f"feedback must be one of {', '.join(FEEDBACK_VALUES)} or null")

@@ -141,7 +141,7 @@ async def submit(
                 f"This project already has {max_open} {kind.value.lower()} jobs waiting to run; retry later.",
                 extra={"retry_after": queue.retry_after_s},
             )
-        await repo.insert(project_id, job_id, kind, payload)
+        await repo.insert_pending(project_id, job_id, kind, payload)
     queue.submit(job_id, kind)  # after the commit: the runner must find the row
     return job_id
 

@@ -14,16 +14,16 @@ from numpy.typing import NDArray
 from memserver.domain import binding
 from memserver.domain.changes import UNSET, MemoryEdit, Unset
 from memserver.domain.filters import Node
-from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.memories import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.errors import BadRequest, NotFound
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import tenants
+from memserver.services import permissions
 from memserver.storage.db import Database
-from memserver.storage.repositories.graph import PostgresGraphStore
+from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
-from memserver.types import Principal
 
 MAX_BATCH = 1000
 R = TypeVar("R")
@@ -68,7 +68,7 @@ async def update(
     db: Database, providers: Providers, principal: Principal, memory_id: uuid.UUID, change: UpdateInput
 ) -> MemoryRow:
     """Change a memory's text/metadata/expiry/timestamp and record an UPDATE history entry."""
-    tenants.require_owner(principal, "changing memories")
+    permissions.require_owner(principal, "changing memories")
     vector = (await providers.embedder.embed([change.text]))[0] if change.text is not None else None
     async with db.transaction() as conn:
         repo = MemoryRepository(conn)
@@ -105,7 +105,7 @@ async def _apply_update(
 
 async def delete(db: Database, principal: Principal, memory_id: uuid.UUID, *, delete_linked: bool) -> int:
     """Delete one memory (and, with delete_linked, the memories it superseded); returns the cascade count."""
-    tenants.require_owner(principal, "deleting memories")
+    permissions.require_owner(principal, "deleting memories")
     async with db.transaction() as conn:
         repo = MemoryRepository(conn)
         # Locked first: an unknown (or already deleted) id is a 404 that must not cascade to the
@@ -125,7 +125,7 @@ async def delete(db: Database, principal: Principal, memory_id: uuid.UUID, *, de
 
 async def delete_matching(db: Database, principal: Principal, node: Node) -> int:
     """Delete every memory the filter matches (with DELETE history); returns the count."""
-    tenants.require_owner(principal, "deleting memories")
+    permissions.require_owner(principal, "deleting memories")
     async with db.transaction() as conn:
         return await MemoryWriter(conn).delete_matching(principal.project_id, node)
 
@@ -161,7 +161,7 @@ async def batch_update(
     db: Database, providers: Providers, principal: Principal, changes: list[tuple[uuid.UUID, UpdateInput]]
 ) -> int:
     """All-or-nothing: every memory must exist and be mutable, or nothing changes."""
-    tenants.require_owner(principal, "changing memories")
+    permissions.require_owner(principal, "changing memories")
     _check_batch(len(changes), "update")
     ids = [mid for mid, _ in changes]
     if len(set(ids)) != len(ids):
@@ -182,7 +182,7 @@ async def batch_update(
 
 
 async def batch_delete(db: Database, principal: Principal, ids: list[uuid.UUID]) -> int:
-    tenants.require_owner(principal, "deleting memories")
+    permissions.require_owner(principal, "deleting memories")
     _check_batch(len(ids), "delete")
     unique = list(dict.fromkeys(ids))
     async with db.transaction() as conn:

@@ -1,6 +1,6 @@
 """Organisations, projects and members over HTTP, for the member a key belongs to (`api/routes/orgs.py`).
 
-Who may do what is decided here, with the checks of `services.tenants`: any member reads its org; an org
+Who may do what is decided here, with the checks of `services.permissions`: any member reads its org; an org
 OWNER with an org-scoped key manages the org, its members and projects; a project OWNER manages the
 project's members and deletes it.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from memserver.domain.rows import MemberProjectRow, MemberRoleRow, MemberRow, OrgRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.tenancy import MemberProjectRow, MemberRoleRow, MemberRow, OrgRow
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
-from memserver.services import tenants
+from memserver.services import admin, permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
-from memserver.types import Principal
 
 
 # -- organisations ------------------------------------------------------------------------------
@@ -32,11 +32,11 @@ async def create_org_for(db: Database, principal: Principal, name: str) -> uuid.
     """A new org owned by the caller (its keys are made with `memserver keys create --org`)."""
     if principal.key_scope != "org" or principal.org_role != "OWNER":
         raise Forbidden("Unauthorized: creating organizations needs an organization-scoped key of an OWNER")
-    return await tenants.create_org(db, name, owner_email=principal.user_email)
+    return await admin.create_org(db, name, owner_email=principal.user_email)
 
 
 async def get_org(db: Database, principal: Principal, org_id: str) -> tuple[OrgRow, list[MemberRow]]:
-    oid = tenants.require_org(principal, org_id)
+    oid = permissions.require_org(principal, org_id)
     async with db.connect() as conn:
         repo = TenantRepository(conn)
         org = await repo.get_org(oid)
@@ -46,21 +46,21 @@ async def get_org(db: Database, principal: Principal, org_id: str) -> tuple[OrgR
 
 
 async def delete_org(db: Database, principal: Principal, org_id: str) -> None:
-    oid = tenants.require_org_owner(principal, org_id, "deleting the organization")
+    oid = permissions.require_org_owner(principal, org_id, "deleting the organization")
     async with db.transaction() as conn:
         if not await TenantRepository(conn).delete_org(oid):
             raise NotFound("Organization not found")
 
 
 async def org_members(db: Database, principal: Principal, org_id: str) -> list[MemberRow]:
-    oid = tenants.require_org(principal, org_id)
+    oid = permissions.require_org(principal, org_id)
     async with db.connect() as conn:
         return await TenantRepository(conn).list_members(oid)
 
 
 async def add_org_member(db: Database, principal: Principal, org_id: str, email: str, role: str) -> None:
-    oid = tenants.require_org_owner(principal, org_id, "adding members")
-    email, role = tenants.parse_email(email), tenants.parse_role(role)
+    oid = permissions.require_org_owner(principal, org_id, "adding members")
+    email, role = permissions.parse_email(email), permissions.parse_role(role)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         if await repo.get_member(oid, email) is not None:
@@ -69,22 +69,22 @@ async def add_org_member(db: Database, principal: Principal, org_id: str, email:
 
 
 async def set_org_member_role(db: Database, principal: Principal, org_id: str, email: str, role: str) -> None:
-    oid = tenants.require_org_owner(principal, org_id, "changing roles")
-    email, role = tenants.parse_email(email), tenants.parse_role(role)
+    oid = permissions.require_org_owner(principal, org_id, "changing roles")
+    email, role = permissions.parse_email(email), permissions.parse_role(role)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
-        await tenants.keep_an_owner(repo, oid, email, role)  # locks the OWNER rows: concurrent demotions queue
+        await permissions.keep_an_owner(repo, oid, email, role)  # locks the OWNER rows: concurrent demotions queue
         if await repo.get_member(oid, email) is None:
             raise NotFound(f"{email} is not a member of the organization")
         await repo.set_member_role(oid, email, role)
 
 
 async def remove_org_member(db: Database, principal: Principal, org_id: str, email: str) -> None:
-    oid = tenants.require_org_owner(principal, org_id, "removing members")
-    email = tenants.parse_email(email)
+    oid = permissions.require_org_owner(principal, org_id, "removing members")
+    email = permissions.parse_email(email)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
-        await tenants.keep_an_owner(repo, oid, email, None)
+        await permissions.keep_an_owner(repo, oid, email, None)
         if not await repo.remove_member(oid, email):
             raise NotFound(f"{email} is not a member of the organization")
 
@@ -92,7 +92,7 @@ async def remove_org_member(db: Database, principal: Principal, org_id: str, ema
 # -- projects -----------------------------------------------------------------------------------
 async def projects_of(db: Database, principal: Principal, org_id: str) -> list[MemberProjectRow]:
     """The org's projects this key reaches and its member has a role in."""
-    tenants.require_org(principal, org_id)
+    permissions.require_org(principal, org_id)
     assert principal.member_id is not None
     async with db.connect() as conn:
         rows = await TenantRepository(conn).member_projects(principal.member_id)
@@ -104,7 +104,7 @@ async def projects_of(db: Database, principal: Principal, org_id: str) -> list[M
 async def create_project_for(
     db: Database, principal: Principal, org_id: str, name: str, description: str | None
 ) -> uuid.UUID:
-    oid = tenants.require_org_owner(principal, org_id, "creating projects")
+    oid = permissions.require_org_owner(principal, org_id, "creating projects")
     if not name or not name.strip():
         raise BadRequest("name is required")
     async with db.transaction() as conn:
@@ -116,22 +116,22 @@ async def create_project_for(
 
 async def delete_project(db: Database, principal: Principal) -> None:
     """Delete the principal's project and everything in it (memories, events, keys, settings)."""
-    tenants.require_owner(principal, "deleting the project")
+    permissions.require_owner(principal, "deleting the project")
     async with db.transaction() as conn:
         if not await TenantRepository(conn).delete_project(principal.project_id):
-            raise NotFound(tenants.PROJECT_NOT_FOUND)
+            raise NotFound(permissions.PROJECT_NOT_FOUND)
 
 
 async def project_members(db: Database, principal: Principal) -> list[MemberRoleRow]:
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     async with db.connect() as conn:
         return await TenantRepository(conn).list_project_members(principal.project_id)
 
 
 async def set_project_member(db: Database, principal: Principal, email: str, role: str, *, adding: bool) -> None:
     """Add a member to the project (a new email joins the org as READER) or change its project role."""
-    tenants.require_owner(principal, "changing project members")
-    email, role = tenants.parse_email(email), tenants.parse_role(role)
+    permissions.require_owner(principal, "changing project members")
+    email, role = permissions.parse_email(email), permissions.parse_role(role)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         member = await repo.get_member(principal.org_id, email)
@@ -150,8 +150,8 @@ async def set_project_member(db: Database, principal: Principal, email: str, rol
 
 
 async def remove_project_member(db: Database, principal: Principal, email: str) -> None:
-    tenants.require_owner(principal, "changing project members")
-    email = tenants.parse_email(email)
+    permissions.require_owner(principal, "changing project members")
+    email = permissions.parse_email(email)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         member = await repo.get_member(principal.org_id, email)

@@ -17,18 +17,18 @@ import orjson
 from memserver.domain.filters import Cond
 from memserver.domain.jobs import JobKind
 from memserver.domain.json_schema import SchemaError, check_schema, prune
+from memserver.domain.principal import Principal
 from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline import documents
 from memserver.providers.registry import Providers
-from memserver.services import jobs, settings, tenants
+from memserver.services import jobs, permissions, project_settings
 from memserver.services.documents import NO_LLM, require_llm
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.entities import EntityRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.profiles import ProfileRepository
-from memserver.types import Principal
 
 ENTITY_TYPES = ("user", "agent")
 MIN_MEMORIES = 1  # fewer: `insufficient_data`
@@ -61,16 +61,16 @@ def _settings_out(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get_settings(db: Database, principal: Principal) -> dict[str, Any]:
-    tenants.require_role(principal)
-    return _settings_out(await settings.section(db, principal.project_id, SECTION))
+    permissions.require_role(principal)
+    return _settings_out(await project_settings.section(db, principal.project_id, SECTION))
 
 
 async def update_settings(db: Database, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     """Nested body ({enabled, entities: {user: {schema, custom_instructions}}}); a flat body is taken as the
     user's. Omitted = unchanged, null = cleared."""
-    tenants.require_owner(principal, "changing profile settings")
-    stored = merge_settings(await settings.section(db, principal.project_id, SECTION), body)
-    await settings.set_section(db, principal.project_id, SECTION, stored)
+    permissions.require_owner(principal, "changing profile settings")
+    stored = merge_settings(await project_settings.section(db, principal.project_id, SECTION), body)
+    await project_settings.set_section(db, principal.project_id, SECTION, stored)
     return _settings_out(stored)
 
 
@@ -130,7 +130,7 @@ async def create_job(
     idempotency_key: str | None,
 ) -> dict[str, Any]:
     """Accept a `trigger` (one entity) or `sample` (a few) job; the same Idempotency-Key gives the same job."""
-    tenants.require_owner(principal, "generating profiles")
+    permissions.require_owner(principal, "generating profiles")
     operation = body.get("operation") or ("trigger" if body.get("entity_id") else None)
     etype = body.get("entity_type") or "user"
     if operation == "regenerate":
@@ -141,7 +141,7 @@ async def create_job(
         raise _error(BadRequest, "invalid_entity_type", f"entity_type must be one of {', '.join(ENTITY_TYPES)}")
     if idempotency_key is not None and not 8 <= len(idempotency_key) <= 128:
         raise _error(BadRequest, "invalid_idempotency_key", "Idempotency-Key must be 8 to 128 characters")
-    stored = await settings.section(db, principal.project_id, SECTION)
+    stored = await project_settings.section(db, principal.project_id, SECTION)
     enabled, schema, _ = _entity_settings(stored, etype)
     if not enabled or schema is None:
         raise _error(
@@ -174,7 +174,7 @@ async def create_job(
         for name in entity_ids:
             await repo.mark(principal.project_id, etype, name, "pending")
         payload = {"operation": operation, "entity_type": etype, "entity_ids": entity_ids}
-        await JobRepository(conn).insert(principal.project_id, job_id, JobKind.PROFILE, payload)
+        await JobRepository(conn).insert_pending(principal.project_id, job_id, JobKind.PROFILE, payload)
     queue.submit(job_id)  # after the commit: the runner must find the row
     return _accepted(job_id, payload, replayed=False)
 
@@ -221,7 +221,7 @@ def _accepted(job_id: uuid.UUID, payload: dict[str, Any], *, replayed: bool) -> 
 
 
 async def get_job(db: Database, principal: Principal, job_id: str) -> dict[str, Any]:
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     try:
         jid = uuid.UUID(job_id)
     except ValueError:
@@ -266,7 +266,7 @@ async def run_profile_job(db: Database, providers: Providers, job: ClaimedJob) -
 
 async def generate(db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str) -> dict[str, Any]:
     """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}."""
-    stored = await settings.section(db, project_id, SECTION)
+    stored = await project_settings.section(db, project_id, SECTION)
     enabled, schema, instructions = _entity_settings(stored, etype)
     async with db.connect() as conn:
         rows, total = await MemoryRepository(conn).list(
@@ -307,10 +307,10 @@ async def get_profile(
     db: Database, providers: Providers, queue: jobs.JobQueue, principal: Principal, etype: str, name: str
 ) -> dict[str, Any]:
     """The envelope the SDK reads; a profile REFRESH_EVERY memories behind is regenerated in the background."""
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     if etype not in ENTITY_TYPES:
         raise _error(BadRequest, "invalid_entity_type", f"entity_type must be one of {', '.join(ENTITY_TYPES)}")
-    stored = await settings.section(db, principal.project_id, SECTION)
+    stored = await project_settings.section(db, principal.project_id, SECTION)
     enabled, schema, _ = _entity_settings(stored, etype)
     async with db.connect() as conn:
         if await EntityRepository(conn).get(principal.project_id, etype, name) is None:
@@ -351,5 +351,5 @@ async def _refresh(
     async with db.transaction() as conn:
         if not await ProfileRepository(conn).claim_refresh(project_id, etype, name, count, REFRESH_EVERY):
             return  # already on its way
-        await JobRepository(conn).insert(project_id, job_id, JobKind.PROFILE, payload)
+        await JobRepository(conn).insert_pending(project_id, job_id, JobKind.PROFILE, payload)
     queue.submit(job_id)

@@ -6,9 +6,11 @@ import math
 from dataclasses import dataclass
 
 from memserver.config import RateLimitSettings
+from memserver.domain.principal import Principal
 from memserver.errors import TooManyRequests
-from memserver.storage.ratelimit import Counter, InProcessCounter, RedisCounter
-from memserver.types import Principal
+from memserver.providers.ratelimit.base import Counter
+from memserver.providers.ratelimit.memory import InProcessCounter
+from memserver.providers.ratelimit.redis import RedisCounter
 
 
 @dataclass(frozen=True)

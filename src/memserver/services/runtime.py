@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from memserver.config import Settings
 from memserver.providers.registry import Providers
+from memserver.services.health import ReadinessState
 from memserver.services.jobs import JobQueue
-from memserver.services.ops import ReadinessState
+from memserver.services.key_cache import KeyCache
 from memserver.services.ratelimit import RateLimiter
-from memserver.services.tenants import KeyCache
 from memserver.storage.db import Database
 
 

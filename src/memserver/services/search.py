@@ -17,22 +17,22 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from memserver.domain.filters import Node
-from memserver.domain.rows import DenseHitRow, MemoryRow
+from memserver.domain.filters import Node, entity_equalities
+from memserver.domain.principal import Principal
+from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.pipeline import decay as decay_rule
 from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
 from memserver.services import graph as graph_service
-from memserver.services.settings import project_settings
+from memserver.services.project_settings import project_settings
 from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
 from memserver.storage.repositories.graph_reads import GraphReads
-from memserver.storage.repositories.reads import ReadRepository
+from memserver.storage.repositories.memory_reads import MemoryReadRepository
 from memserver.storage.repositories.search import SearchRepository
-from memserver.types import Principal
 
 assert ranking.MAX_TERMS == search_sql.MAX_TERMS  # the terms bitmask: written by SQL, read by ranking
 
@@ -164,7 +164,7 @@ async def search_project(
     out = [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
     if decay:
         async with db.connect() as conn:
-            await ReadRepository(conn).record(project_id, [h.row.id for h in out])
+            await MemoryReadRepository(conn).record(project_id, [h.row.id for h in out])
     return out
 
 
@@ -179,7 +179,7 @@ async def _common_words(repo: SearchRepository) -> list[str]:
 async def _decay(db: Database, project_id: Any, hits: list[Hit]) -> list[Hit]:
     """The project's `decay` setting: scores times a factor from recency and recent reads (0.3x-1.5x, capped at 1)."""
     async with db.connect() as conn:
-        reads = await ReadRepository(conn).stats(project_id, [h.row.id for h in hits])
+        reads = await MemoryReadRepository(conn).stats(project_id, [h.row.id for h in hits])
     now = datetime.now(UTC)
     for h in hits:
         count, last = reads.get(h.row.id, (0, None))
@@ -201,7 +201,7 @@ async def _graph_scores(
     query names nothing capitalised, or the filter names no entity scope (graph reads never read them all)."""
     if config.graph_weight <= 0 or req.retrieval != "hybrid" or not names:
         return {}
-    ids = graph_service.entity_ids(req.node)
+    ids = entity_equalities(req.node)
     if not ids:
         return {}
     return await GraphReads(conn).memory_scores(

@@ -27,14 +27,14 @@ import orjson
 
 from memserver import jsonio
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import profiles, settings, tenants
+from memserver.services import permissions, profiles, project_settings
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
 from memserver.storage.repositories.transfer import KINDS, TransferRepository, column_kinds
-from memserver.types import Principal
 
 FORMAT = "memserver-export"
 VERSION = 1
@@ -58,7 +58,7 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 async def export_lines(db: Database, principal: Principal, embedding_dim: int) -> AsyncIterator[bytes]:
     """The project as JSONL lines, read in one snapshot."""
-    tenants.require_owner(principal, "exporting the project")
+    permissions.require_owner(principal, "exporting the project")
     async with db.connect() as conn:
         project = await TenantRepository(conn).get_project(principal.project_id)
     assert project is not None
@@ -305,7 +305,7 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 async def import_lines(db: Database, providers: Providers, principal: Principal, content: bytes) -> dict[str, int]:
     """Import a memserver export or a Mem0 `get_all` dump into the (empty) project; returns counts per kind."""
-    tenants.require_owner(principal, "importing into the project")
+    permissions.require_owner(principal, "importing into the project")
     objs = parse(content)
     header = objs[0] if objs and objs[0].get("record") == "header" else None
     restored = None
@@ -375,9 +375,9 @@ def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     document = project.get("settings") or {}
     if not isinstance(document, dict):
         raise BadRequest("the header's project settings must be an object")
-    body = {k: v for k, v in document.items() if k in settings.SETTABLE and k not in ("name", "description")}
+    body = {k: v for k, v in document.items() if k in project_settings.SETTABLE and k not in ("name", "description")}
     body |= {k: project.get(k) for k in ("custom_instructions", "custom_categories")}
-    columns, stored = settings.validate_changes(body)
+    columns, stored = project_settings.validate_changes(body)
     if (section := document.get(profiles.SECTION)) is not None:
         if not isinstance(section, dict):
             raise BadRequest("the header's profile settings must be an object")

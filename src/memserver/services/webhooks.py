@@ -3,18 +3,12 @@
 Deliveries are written by the memory write path in the same statement as the change (an outbox),
 so none is lost or sent for a change that rolled back, and none delays the request: the recovery
 sweep hands them to a runner. Each delivery is a job (kind WEBHOOK): retried with exponential
-backoff, its attempts, response status and last error recorded on its row.
-
-Signature (a memserver extension; Mem0 documents none): header
-`X-Mem0-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`. The
-timestamp is signed with the body, so a receiver that rejects old timestamps (e.g. older than five
-minutes) and remembers `X-Memserver-Delivery` ids is safe against replays.
+backoff, its attempts, response status and last error recorded on its row. How a delivery is signed,
+and how a receiver checks it: `providers.webhooks.signature`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 import uuid
@@ -25,66 +19,35 @@ from typing import Any
 import orjson
 
 from memserver.config import WebhookSettings
-from memserver.domain.rows import DeliveryRow, WebhookRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest, Forbidden, NotFound
-from memserver.providers.net import AddressRefused, OutboundError, OutboundGuard, OutboundPolicy, parse_networks
+from memserver.providers.net import AddressRefused, OutboundError
 from memserver.providers.registry import Providers
+from memserver.providers.webhooks import sender
+from memserver.providers.webhooks.signature import SIGNATURE_HEADER, sign
 from memserver.services import jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.webhooks import CATEGORIZE, EVENT_TYPES, WebhookRepository
-from memserver.types import Principal
 
 EVENT_TYPE_NAMES = frozenset({*EVENT_TYPES.values(), CATEGORIZE})
 # Accepted for compatibility (the spec lists them); memserver has no ingest jobs that emit them yet.
 OTHER_EVENT_TYPES = frozenset(
     {"ingest_job_completed", "ingest_job_partially_completed", "ingest_job_failed", "ingest_job_cancelled"}
 )
-SIGNATURE_HEADER = "X-Mem0-Signature"
 NO_ACCESS = "You don't have access to this project"
 NOT_FOUND = "Webhook not found"
-# A receiver's answer is read up to this many bytes, then dropped: only its status counts, and a hostile
-# receiver must not make a delivery read (or inflate) an unbounded body.
-RESPONSE_BYTES = 65_536
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header value of one delivery."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
-def verify(secret: str, header: str, body: bytes, *, tolerance_s: float = 300, now: float | None = None) -> bool:
-    """What a receiver does: check the HMAC and that the signed timestamp is recent (replay-safe)."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        ts = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs((now if now is not None else time.time()) - ts) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, ts, body), header)
 
 
 # ----------------------------------------------------------------------------------------------
 # URL check
 # ----------------------------------------------------------------------------------------------
-def outbound_policy(settings: WebhookSettings) -> OutboundPolicy:
-    """Webhook requests under the outbound guard: one deadline per attempt, redirects not followed."""
-    return OutboundPolicy(
-        subject="webhook URL",
-        allow_private=settings.allow_private_urls,
-        allowed_networks=parse_networks(settings.allowed_networks),
-        deadline_s=settings.timeout_s,
-        max_redirects=0,
-    )
-
-
 def check_url(url: str, settings: WebhookSettings) -> None:
     """Syntax and literal addresses only. A host name is resolved, checked and pinned at each delivery,
     so one that cannot be resolved right now (no DNS here, a receiver not deployed yet) is accepted."""
     try:
-        OutboundGuard(outbound_policy(settings)).check(url)
+        sender.check_url(url, settings)
     except OutboundError as exc:  # our words, never an address
         hint = (
             "; the operator can allow internal receivers (MEMSERVER_WEBHOOKS__ALLOWED_NETWORKS)"
@@ -198,8 +161,9 @@ async def deliveries(
 # ----------------------------------------------------------------------------------------------
 # delivery (a job)
 # ----------------------------------------------------------------------------------------------
-def delivery_handler(settings: WebhookSettings) -> jobs.Handler:
-    """The WEBHOOK job: POST the body, signed; 2xx succeeds, anything else is retried with backoff."""
+def delivery_handler() -> jobs.Handler:
+    """The WEBHOOK job: POST the body, signed (`providers.webhooks`); 2xx succeeds, anything else is retried
+    with backoff."""
 
     async def deliver(db: Database, providers: Providers, job: ClaimedJob) -> None:
         async with db.connect() as conn:
@@ -218,18 +182,14 @@ def delivery_handler(settings: WebhookSettings) -> jobs.Handler:
             "X-Memserver-Attempt": str(job.attempt),
         }
         record: dict[str, Any] = {"attempt": job.attempt, "at": datetime.now(UTC).isoformat()}
-        started = time.perf_counter()
-        guard = OutboundGuard(outbound_policy(settings), providers.resolver)
-        try:  # resolved, checked and pinned again at each attempt: DNS may have changed since creation
-            got = await guard.fetch(
-                hook.url, method="POST", content=body, headers=headers, max_body=RESPONSE_BYTES, body="discard"
-            )
-        except OutboundError as exc:  # our words, never an address
+        try:
+            sent = await providers.webhooks.post(hook.url, body, headers)
+        except sender.DeliveryFailed as exc:
             reason = f"delivery failed: {exc}"
             raise jobs.JobRetry(reason, record={**record, "response_status": None, "error": reason}) from None
-        record.update(response_status=got.status, duration_ms=round(1000 * (time.perf_counter() - started)))
-        if not 200 <= got.status < 300:
-            reason = f"receiver answered HTTP {got.status}"
+        record.update(response_status=sent.status, duration_ms=sent.duration_ms)
+        if not 200 <= sent.status < 300:
+            reason = f"receiver answered HTTP {sent.status}"
             raise jobs.JobRetry(reason, record={**record, "error": reason})
         async with db.transaction() as conn:
             await jobs.complete(JobRepository(conn), job, [*job.results, record])

@@ -1,98 +1,25 @@
 """The two JobQueue implementations: in-process asyncio tasks (embedded default) and Celery.
 
-Both run the same sweep every `poll_interval_s` (`jobs.take_due`), and at once when Postgres
-notifies new undispatched jobs: jobs whose hand-off failed, whose queue message was lost, whose
-runner died (lease expired), and webhook deliveries written as an outbox. The sweep marks what it
-hands out, so any number of processes can sweep at once; it never resets a job another process
-holds (a live lease cannot be claimed).
+Both run the recovery sweep (`worker.sweep`) in the API process; `memserver worker` runs it too (`worker.process`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
 from memserver.providers.registry import Providers
 from memserver.services import dispatch, jobs
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import DueJob, listening
-from memserver.worker.app import queue_for
+from memserver.worker.celery_app import make_celery, queue_for
+from memserver.worker.sweep import Sweeper
 
 log = logging.getLogger(__name__)
-
-
-async def sweep_forever(
-    db: Database,
-    settings: Settings,
-    hand_off: Callable[[list[DueJob]], Awaitable[None]],
-    busy: asyncio.Lock | None = None,
-) -> None:
-    """Hand due jobs to `hand_off` every `poll_interval_s`, and at once when Postgres notifies new ones.
-
-    The notification (LISTEN on a connection of its own) only wakes the sweep early; if that
-    connection is lost, polling goes on and the listener is re-opened on a later round. Each round
-    holds `busy`: whoever stops the sweep takes it first, so no stop lands between marking jobs
-    dispatched and handing them off (they would wait `redispatch_after_s` for another sweep).
-    """
-    busy = busy or asyncio.Lock()
-    interval, redispatch = settings.worker.poll_interval_s, settings.worker.redispatch_after_s
-    wake = asyncio.Event()
-    url = db.engine.url.render_as_string(hide_password=False)
-    async with contextlib.AsyncExitStack() as stack:
-        listener: Any = None
-        while True:
-            if listener is None or listener.is_closed():
-                await stack.aclose()
-                try:
-                    listener = await stack.enter_async_context(listening(url, wake.set))
-                except Exception as exc:  # polling still works
-                    log.warning("cannot LISTEN for new jobs (%s); polling every %.1fs", exc, interval)
-                    listener = None
-            wake.clear()
-            async with busy:
-                try:
-                    due = await jobs.take_due(db, redispatch_after_s=redispatch)
-                    if due:
-                        await hand_off(due)
-                        log.info("recovery sweep handed off %d job(s)", len(due))
-                except Exception:  # database away: try again next time
-                    log.warning("recovery sweep failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), interval)
-
-
-class _Sweeper:
-    """Runs `sweep_forever` as a task of the current event loop, submitting to a queue."""
-
-    def __init__(self, db: Database, settings: Settings, submit: Callable[[uuid.UUID, JobKind | None], None]):
-        self._db = db
-        self._settings = settings
-        self._submit = submit
-        self._busy = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-
-    async def _hand_off(self, due: list[DueJob]) -> None:
-        for job in due:
-            self._submit(job.id, job.kind)
-
-    def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._task = loop.create_task(sweep_forever(self._db, self._settings, self._hand_off, self._busy))
-
-    async def stop(self) -> None:
-        """Stop between two rounds: what a round marked dispatched has been submitted."""
-        if self._task is not None:
-            async with self._busy:
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
 
 class InProcessQueue:
@@ -110,7 +37,7 @@ class InProcessQueue:
         self._queued: set[uuid.UUID] = set()  # submitted and not yet run by this process
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}  # released with backoff, re-submitted here
         self._db = db
-        self._sweeper = _Sweeper(db, settings, self.submit)
+        self._sweeper = Sweeper(db, settings, self.submit)
         self.max_pending: int | None = settings.worker.max_pending_per_project
         self.retry_after_s: float = settings.worker.retry_after_s
 
@@ -172,15 +99,13 @@ class CeleryQueue:
     """
 
     def __init__(self, settings: Settings, db: Database):
-        from memserver.worker.app import make_celery
-
         self._app = make_celery(settings)
         self._db = db
         self._timeout = settings.worker.handoff_timeout_s
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="celery-handoff")
         self._down_until = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sweeper = _Sweeper(db, settings, self.submit)
+        self._sweeper = Sweeper(db, settings, self.submit)
         self.max_pending: int | None = settings.worker.max_pending_per_project
         self.retry_after_s: float = settings.worker.retry_after_s
 

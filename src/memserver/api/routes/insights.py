@@ -10,7 +10,7 @@ from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape
 from memserver.api.params import memory_uuid
 from memserver.api.responses import EntityFilters, FeedbackGiven, FeedbackList, Stats, wire
 from memserver.api.schemas import Schema
-from memserver.domain.rows import FeedbackRow
+from memserver.domain.rows.feedback import FeedbackRow
 from memserver.errors import BadRequest
 from memserver.services import insights
 

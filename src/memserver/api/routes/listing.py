@@ -37,10 +37,10 @@ from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
 from memserver.domain import binding
 from memserver.domain.filters import Node, and_all
-from memserver.domain.rows import MemoryRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.memories import MemoryRow
 from memserver.errors import BadRequest
 from memserver.services import graph, ingest, memories, search
-from memserver.types import Principal
 
 router = APIRouter(tags=["list and search"])
 

@@ -1,8 +1,8 @@
 """Organisations, projects (with their settings) and members: `/api/v1/orgs/organizations/...`.
 
 Errors here are `{"message": ...}` (with `detail`), as on the Platform. Authorisation is checked by
-`services.tenants` / `services.settings`; a path that names a project is resolved like an
-`org_id`/`project_id` a request names (`tenants.act_on`).
+`services.permissions` / `services.project_settings`; a path that names a project is resolved like an
+`org_id`/`project_id` a request names (`auth.act_on`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from memserver.api.deps import OrgOwnerDep, OwnerDep, ReaderDep, StateDep, error
 from memserver.api.http import JSONResponse
 from memserver.api.responses import Members, Message, Org, OrgCreated, OrgSummary, Project, ProjectCreated, wire
 from memserver.api.schemas import Schema, reject_nul
-from memserver.domain.rows import MemberRoleRow, OrgRow, ProjectRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.tenancy import MemberRoleRow, OrgRow, ProjectRow
 from memserver.errors import BadRequest
-from memserver.services import orgs, tenants
-from memserver.services import settings as project_settings
-from memserver.types import Principal
+from memserver.services import auth, orgs, project_settings
 
 router = APIRouter(prefix="/api/v1/orgs/organizations", tags=["organizations and projects"])
 
@@ -84,7 +83,7 @@ def project_out(row: ProjectRow, members: Sequence[MemberRoleRow], principal: Pr
 
 async def _project(request: Request, principal: Principal, org_id: str, project_id: str) -> Principal:
     state = request.app.state.memserver
-    return await tenants.act_on(state.db, state.key_cache, principal, segment(org_id), segment(project_id))
+    return await auth.act_on(state.db, state.key_cache, principal, segment(org_id), segment(project_id))
 
 
 # -- organisations --------------------------------------------------------------------------------

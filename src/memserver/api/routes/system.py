@@ -9,7 +9,7 @@ from memserver import metrics
 from memserver.api.deps import PUBLIC, ReaderDep, StateDep, confines_bound_keys
 from memserver.api.http import JSONResponse
 from memserver.api.responses import Health, Ping, Readiness, wire
-from memserver.services import ops
+from memserver.services.health import readiness, refresh_metrics
 
 router = APIRouter(tags=["system"])
 
@@ -69,7 +69,7 @@ async def health(state: StateDep) -> Response:
     responses={503: {"model": Readiness, "description": "The database or the embedder is unavailable"}},
 )
 async def ready(state: StateDep) -> Response:
-    checks = await ops.readiness(state.db, state.providers, state.readiness)
+    checks = await readiness(state.db, state.providers, state.readiness)
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 
@@ -81,5 +81,5 @@ async def ready(state: StateDep) -> Response:
     dependencies=[PUBLIC],
 )
 async def prometheus_metrics(state: StateDep) -> Response:
-    await ops.refresh_metrics(state.db)
+    await refresh_metrics(state.db)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -14,7 +14,7 @@ from memserver.api.deps import OwnerDep, StateDep, error_shape, segment
 from memserver.api.http import JSONResponse
 from memserver.api.params import check_page
 from memserver.api.responses import Deliveries, Message, Webhook, WebhookCreated, wire
-from memserver.domain.rows import DeliveryRow, WebhookRow
+from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest
 from memserver.services import webhooks
 

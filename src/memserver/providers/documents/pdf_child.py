@@ -37,6 +37,7 @@ def limit_self(cpu_s: int, memory_bytes: int) -> None:
 
 def extract(data: bytes, *, max_chars: int, max_pages: int) -> dict[str, Any]:
     """The text of the first pages, up to `max_chars` characters and `max_pages` pages."""
+    # Deferred: pypdf is imported after `limit_self`, under the child's limits, and never by the server.
     from pypdf import Configuration, PdfReader, apply_configuration
     from pypdf.errors import LimitReachedError
 

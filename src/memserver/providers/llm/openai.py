@@ -62,6 +62,7 @@ class OpenAILLM:
         structured_output: StructuredOutput = "auto",
         max_tokens: int | None = None,
     ):
+        # Deferred: the openai SDK takes ~0.8 s to import; a server without an LLM never needs it.
         import openai
 
         self._openai = openai

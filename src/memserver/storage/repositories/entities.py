@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.rows import EntityCountRow, EntityRefRow, EntityRow
+from memserver.domain.rows.entities import EntityCountRow, EntityRefRow, EntityRow
+from memserver.storage.repositories.base import Repository
 
 _COUNT = """
     (SELECT count(*) FROM memories m WHERE m.project_id = e.project_id AND
@@ -17,10 +18,7 @@ _COUNT = """
 """
 
 
-class EntityRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class EntityRepository(Repository):
     async def list(
         self, project_id: uuid.UUID, *, limit: int, offset: int
     ) -> tuple[list[EntityCountRow], dict[str, int]]:
@@ -73,8 +71,6 @@ class EntityRepository:
     async def upsert(
         self, project_id: uuid.UUID, entity_type: str, name: str, metadata: dict[str, Any] | None
     ) -> EntityRow:
-        import orjson
-
         row = (
             await self.conn.execute(
                 text(

@@ -7,9 +7,9 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.rows import EventPageRow, EventRow
+from memserver.domain.rows.events import EventPageRow, EventRow
+from memserver.storage.repositories.base import Repository
 
 # Webhook deliveries are job rows too, but belong to their webhook (`/api/v1/webhooks/{id}/deliveries/`).
 _VISIBLE = "event_type <> 'WEBHOOK'"
@@ -19,11 +19,8 @@ _COLS = (
 )
 
 
-class EventRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
-    async def insert(
+class EventRepository(Repository):
+    async def insert_finished(
         self,
         project_id: uuid.UUID,
         event_id: uuid.UUID,

@@ -1,7 +1,7 @@
 """Graph reads of the Postgres graph store: the relations an add is shown, what holds now, search, timelines.
 
 Every method takes the project id; reads also take the request's entity ids (`user_id`, `agent_id`,
-`app_id`, `run_id` equalities). `PostgresGraphStore` (`storage.repositories.graph`) adds the writes.
+`app_id`, `run_id` equalities). `PostgresGraphStore` (`storage.repositories.graph_writes`) adds the writes.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 from pgvector import Vector
 from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.graph import RelationRecord, Triple, name_key
+from memserver.domain.relations import RelationRecord, Triple, name_key
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_PARAM
+from memserver.storage.repositories.base import Repository
 
 # A scope of at most EXACT_LIMIT entities (a user's) is scanned exactly through its B-tree index: walking the
 # project-wide HNSW index for a small scope would read far more entities than the scope has. A larger scope
@@ -66,11 +66,8 @@ def record(row: Any, score: float | None = None) -> RelationRecord:
     )
 
 
-class GraphReads:
+class GraphReads(Repository):
     """Graph reads on one connection."""
-
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
 
     async def context(
         self,

@@ -6,17 +6,14 @@ import uuid
 from typing import Any, cast
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.rows import FeedbackRow
+from memserver.domain.rows.feedback import FeedbackRow
+from memserver.storage.repositories.base import Repository
 
 _FEEDBACK_COLS = "id, memory_id, member_email, feedback, feedback_reason, created_at, updated_at"
 
 
-class FeedbackRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class FeedbackRepository(Repository):
     async def upsert(
         self, project_id: uuid.UUID, memory_id: uuid.UUID, email: str, feedback: str, reason: str | None
     ) -> FeedbackRow:
@@ -50,10 +47,7 @@ class FeedbackRepository:
         return cast(list[FeedbackRow], rows)
 
 
-class StatsRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class StatsRepository(Repository):
     async def memory_counts(self, project_id: uuid.UUID) -> Any:
         return (
             await self.conn.execute(

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.jobs import JobKind, JobStatus
+from memserver.storage.repositories.base import Repository
 
 # Status values in SQL come from the enum (never typed out as text).
 _PENDING, _RUNNING, _FAILED = JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.FAILED.value
@@ -57,11 +57,15 @@ class DueJob:
     kind: JobKind
 
 
-class JobRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
+@dataclass(frozen=True)
+class QueueStats:
+    pending: int
+    running: int
+    oldest_pending_age_s: float
 
-    async def insert(
+
+class JobRepository(Repository):
+    async def insert_pending(
         self, project_id: uuid.UUID, job_id: uuid.UUID, kind: JobKind, payload: Any, *, dispatched: bool = True
     ) -> None:
         """A PENDING job; committed before it is handed to a runner, so it is never lost.
@@ -326,6 +330,20 @@ class JobRepository:
         return sorted(
             (DueJob(r.id, r.created_at, JobKind(r.event_type)) for r in rows), key=lambda j: (j.created_at, j.id)
         )
+
+    async def queue_stats(self) -> QueueStats:
+        """The job queue's depth and age (for metrics)."""
+        row = (
+            await self.conn.execute(
+                text(
+                    f"SELECT count(*) FILTER (WHERE status = '{_PENDING}') AS pending, "
+                    f"count(*) FILTER (WHERE status = '{_RUNNING}') AS running, "
+                    f"coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = '{_PENDING}')), 0) AS age "
+                    f"FROM events WHERE status IN ('{_PENDING}', '{_RUNNING}')"
+                )
+            )
+        ).one()
+        return QueueStats(pending=int(row.pending), running=int(row.running), oldest_pending_age_s=float(row.age))
 
 
 @contextlib.asynccontextmanager

@@ -10,13 +10,13 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text, true
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from memserver.domain.filters import Node
-from memserver.domain.rows import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
+from memserver.domain.rows.memories import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.domain.scope import entity_column
 from memserver.storage.filters import compile_filter
 from memserver.storage.models import Event, Memory, MemoryHistory, table_of
+from memserver.storage.repositories.base import Repository
 
 M = table_of(Memory)
 H = table_of(MemoryHistory)
@@ -72,10 +72,7 @@ def vector_literal(vec: NDArray[np.float32] | Sequence[float]) -> str:
     return "[" + ",".join(map(str, np.asarray(vec, dtype=np.float32).tolist())) + "]"
 
 
-class MemoryRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class MemoryRepository(Repository):
     # ------------------------------------------------------------------------------------------
     # locks and links (for the write path's callers)
     # ------------------------------------------------------------------------------------------

@@ -7,15 +7,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memserver.storage.repositories.base import Repository
 
 _PROFILE_COLS = "id, entity_type, entity_id, profile, status, error, generation_count, memory_count, updated_at"
 
 
-class ProfileRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class ProfileRepository(Repository):
     async def get(self, project_id: uuid.UUID, entity_type: str, entity_id: str) -> Any | None:
         return (
             await self.conn.execute(

@@ -41,21 +41,18 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType
 
-from memserver.domain.rows import DenseHitRow, MemoryRow
+from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
+from memserver.storage.repositories.base import Repository
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
 
 MAX_TERMS = 8  # query terms scored by BM25: bits of the terms mask
 
 
-class SearchRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class SearchRepository(Repository):
     def _conds(self, project_id: uuid.UUID, where: ColumnElement[bool] | None, show_expired: bool) -> list[Any]:
         conds: list[Any] = [M.c.project_id == project_id]
         if where is not None:

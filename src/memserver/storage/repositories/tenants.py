@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from memserver.domain.rows import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
-from memserver.types import Principal, capped
+from memserver.domain.principal import Principal, capped
+from memserver.domain.rows.tenancy import MemberProjectRow, MemberRefRow, MemberRoleRow, MemberRow, OrgRow, ProjectRow
+from memserver.storage.repositories.base import Repository
 
 KEY_PREFIX = "m0-"
 
@@ -52,10 +53,7 @@ _PROJECT_COLS = (
 )
 
 
-class TenantRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class TenantRepository(Repository):
     async def _rows(self, sql: str, **params: object) -> list[Any]:
         return list((await self.conn.execute(text(sql), params)).all())
 
@@ -340,8 +338,6 @@ class TenantRepository:
 
     async def update_project(self, project_id: uuid.UUID, columns: dict[str, Any], settings: dict[str, Any]) -> None:
         """Set plain columns and merge `settings` into the settings document (one statement)."""
-        import orjson
-
         sets = [f"{c} = :{c}" for c in columns]
         params: dict[str, Any] = {"id": project_id, **columns}
         if "custom_categories" in columns:

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import ARRAY, Boolean, Date, DateTime, Float, Integer, Table, Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import UserDefinedType
 
 from memserver.errors import BadRequest, Conflict
 from memserver.storage.models import Entity, Event, Memory, MemoryFeedback, MemoryHistory, MemoryRead
+from memserver.storage.repositories.base import Repository
 
 M: Table = Memory.__table__  # type: ignore[assignment]
 H: Table = MemoryHistory.__table__  # type: ignore[assignment]
@@ -85,10 +85,7 @@ def column_kinds(kind: str) -> dict[str, str]:
     }
 
 
-class TransferRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class TransferRepository(Repository):
     async def rows(self, kind: str, project_id: uuid.UUID, batch: int = 500) -> AsyncIterator[dict[str, Any]]:
         """Every row of one kind in the project, oldest first, as {column: value}."""
         table, order = KINDS[kind]

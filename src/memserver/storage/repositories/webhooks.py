@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Text, and_, any_, cast, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import CTE
 
 from memserver.domain.changes import Op
 from memserver.domain.jobs import JobKind, JobStatus
-from memserver.domain.rows import DeliveryRow, WebhookRow
+from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
 from memserver.domain.scope import ENTITY_FIELDS
 from memserver.storage.models import Event, Webhook, table_of
+from memserver.storage.repositories.base import Repository
 from memserver.storage.repositories.jobs import JOBS_CHANNEL
 
 W = table_of(Webhook)
@@ -96,10 +96,7 @@ def categorize_outbox_insert(changed: CTE) -> Insert:
     return _outbox(changed, CATEGORIZE, details)
 
 
-class WebhookRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
+class WebhookRepository(Repository):
     async def create(
         self,
         project_id: uuid.UUID,

@@ -19,12 +19,12 @@ from typing import Any
 from pgvector import Vector
 from sqlalchemy import bindparam, text
 
-from memserver.domain.graph import GraphChanges, KnownNode, RelationDraft, Resolution, Triple, name_key
+from memserver.domain.relations import GraphChanges, KnownNode, RelationDraft, Resolution, Triple, name_key
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.graph_reads import EXACT_LIMIT, GraphReads, eq_filter
 
-# Entity resolution is a decision (pipeline.graph.resolve); the service hands it to the store.
+# Entity resolution is a decision (pipeline.relation_extract.resolve); the service hands it to the store.
 Resolver = Callable[[list[tuple[str, str, Any]], list[KnownNode]], list[Resolution]]
 
 

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from memserver.storage.repositories.base import Repository
 
 
-class ReadRepository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
+class MemoryReadRepository(Repository):
+    """The `memory_reads` counters: how often and when each memory was last returned by a search."""
 
     async def stats(self, project_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, datetime]]:
         if not ids:

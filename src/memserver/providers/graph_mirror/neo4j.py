@@ -17,7 +17,7 @@ from typing import Any
 from neo4j import AsyncGraphDatabase
 from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
 
-from memserver.domain.graph import RelationRecord
+from memserver.domain.relations import RelationRecord
 from memserver.domain.scope import Scope
 from memserver.providers.errors import ProviderError
 

@@ -1,4 +1,4 @@
-"""Small shared value types."""
+"""Who is calling: the `Principal` every service checks, and how a key caps its member's role."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ carry `relations`, each a typed edge between two named entities with when it hel
 from the conversation's own dates) and the refs of existing relations it ends (`replaces`). Nothing here
 decides that a relation is contradicted by itself: the model names what a relation replaces, among the
 relations it was shown, and a relation that can hold alongside others (likes pizza, likes sushi) replaces
-nothing. Ended relations are retired, never deleted (see `storage.repositories.graph`).
+nothing. Ended relations are retired, never deleted (see `storage.repositories.graph_writes`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from uuid import UUID
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from memserver.domain.graph import KnownNode, Resolution, name_key
+from memserver.domain.relations import KnownNode, Resolution, name_key
 
 GENERIC_TYPE = "entity"
 __all__ = ["KnownNode", "Resolution", "name_key"]

@@ -1,206 +1,27 @@
-"""Tenancy: keys -> principals, who may do what, and the operator's (CLI) management of orgs, projects,
-members and keys. The same objects over HTTP, for a key's member: `services.orgs`.
-
-Roles are OWNER and READER, in an organisation and in a project. An org OWNER owns every project of
-the org; anyone else needs a project role. A key belongs to a member and is scoped to its own
-project or to its organisation; a request may name another project (`org_id`/`project_id`) and
-then acts on it when the key reaches it and its member has a role there (403 otherwise). A key may
-carry its own role, a cap: a READER key only reads, whatever its member may do (`Principal.key_role`).
-An organisation never loses its last OWNER (demotions and removals lock its OWNER rows).
+"""The operator's (CLI) management of orgs, projects, members and keys, by name, and the first start's
+bootstrap. The same objects over HTTP, for a key's member: `services.orgs`.
 """
 
 from __future__ import annotations
 
-import re
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from memserver.domain.binding import BINDABLE
-from memserver.domain.rows import MemberRoleRow
-from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
+from memserver.domain.principal import Principal
+from memserver.domain.rows.tenancy import MemberRoleRow
+from memserver.errors import BadRequest, Conflict, NotFound
+from memserver.services.permissions import keep_an_owner, parse_role
 from memserver.storage.db import Database
-from memserver.storage.repositories.tenants import KeyInfo, TenantRepository, hash_key
-from memserver.types import Principal, capped
+from memserver.storage.repositories.tenants import KeyInfo, TenantRepository
 
 DEFAULT_ORG = "default"
 DEFAULT_PROJECT = "default"
 DEFAULT_EMAIL = "admin@memserver.local"
-ROLES = ("OWNER", "READER")
 SCOPES = ("project", "org")
-PROJECT_NOT_FOUND = "Organization or project not found"
 
 
-# What `new_key` makes: the prefix and 40 URL-safe characters (a little slack for older or imported keys).
-_KEY_SHAPE = re.compile(r"m0-[A-Za-z0-9_-]{20,100}")
-
-
-def well_formed_key(key: str) -> bool:
-    """Whether a key could be one of ours; anything else is refused without a database round trip."""
-    return _KEY_SHAPE.fullmatch(key) is not None
-
-
-class KeyCache:
-    """A short-lived LRU map from key hash to Principal: saves a database round trip per request."""
-
-    def __init__(self, ttl_s: float, max_entries: int = 10_000):
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, tuple[float, Principal | None]] = OrderedDict()
-
-    def get(self, key: str) -> tuple[bool, Principal | None]:
-        h = hash_key(key)
-        entry = self._entries.get(h)
-        if entry is None or entry[0] < time.monotonic():
-            return False, None
-        self._entries.move_to_end(h)
-        return True, entry[1]
-
-    def put(self, key: str, principal: Principal | None) -> None:
-        # Unknown (well-formed) keys are remembered briefly too, so repeating one cannot hammer the
-        # database; a flood of distinct ones only evicts the least recently used entries.
-        h = hash_key(key)
-        self._entries[h] = (time.monotonic() + self.ttl_s, principal)
-        self._entries.move_to_end(h)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def clear(self) -> None:
-        """Forget everything (after a change of roles or members made by this process)."""
-        self._entries.clear()
-
-
-async def resolve_key(db: Database, cache: KeyCache, key: str) -> Principal | None:
-    if not well_formed_key(key):
-        return None
-    hit, principal = cache.get(key)
-    if hit:
-        return principal
-    async with db.connect() as conn:
-        repo = TenantRepository(conn)
-        principal = await repo.principal_for_key(key)
-        if principal is not None:
-            await repo.touch_key(principal.key_id)
-    cache.put(key, principal)
-    return principal
-
-
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Forbidden(f"This API key has no access to {what} {value!r}") from None
-
-
-async def act_on(
-    db: Database, cache: KeyCache, principal: Principal, org_id: str | None, project_id: str | None
-) -> Principal:
-    """The principal for the project a request names (none named: the key's own project); 403 when the
-    key cannot reach it or its member has no role there."""
-    if org_id is not None and str(org_id) != str(principal.org_id):
-        _uuid(org_id, "organization")
-        raise Forbidden(f"Invalid API key for this organization: the key belongs to {principal.org_name!r}")
-    if project_id is None or str(project_id) == str(principal.project_id):
-        return principal
-    pid = _uuid(project_id, "project")
-    if principal.key_scope != "org":
-        raise Forbidden(
-            f"This API key is scoped to project {principal.project_name!r} and cannot act on project {project_id}"
-        )
-    cache_key = f"{principal.key_id}\x00{pid}"
-    hit, cached = cache.get(cache_key)
-    if not hit:
-        cached = None
-        assert principal.member_id is not None
-        async with db.connect() as conn:
-            row = await TenantRepository(conn).member_project(principal.member_id, pid)
-        if row is not None:
-            cached = replace(
-                principal, project_id=row.id, project_name=row.name, role=capped(row.role, principal.key_role)
-            )
-        cache.put(cache_key, cached)
-    if cached is None:
-        raise Forbidden(f"This API key has no access to project {project_id}")
-    return cached
-
-
-# -- authorisation -------------------------------------------------------------------------------
-def require_role(principal: Principal) -> None:
-    """Any role in the project (READER or OWNER)."""
-    if principal.role is None:
-        raise Forbidden(f"{principal.user_email} has no role in project {principal.project_name!r}")
-
-
-def require_owner(principal: Principal, action: str) -> None:
-    """OWNER of the project: writes memories, changes settings and members, deletes the project."""
-    require_role(principal)
-    if principal.role != "OWNER":
-        raise Forbidden(
-            f"{principal.user_email} is {principal.role} in project {principal.project_name!r}; {action} needs OWNER"
-        )
-
-
-def require_org(principal: Principal, org_id: str) -> uuid.UUID:
-    """The org is the key's own (keys never reach into other organisations)."""
-    if str(org_id) != str(principal.org_id):
-        raise Forbidden("Unauthorized: this API key belongs to another organization")
-    return principal.org_id
-
-
-def require_org_key_owner(principal: Principal, action: str) -> None:
-    """An org-scoped key of an org OWNER (its own org): manages the org, its members and its projects."""
-    if principal.key_scope != "org":
-        raise Forbidden(
-            f"Unauthorized: {action} needs an organization-scoped key of an OWNER (memserver keys create --scope org)"
-        )
-    if principal.org_role != "OWNER":
-        raise Forbidden(
-            f"Unauthorized: {principal.user_email} is {principal.org_role} of the org; {action} needs OWNER"
-        )
-
-
-def require_org_owner(principal: Principal, org_id: str, action: str) -> uuid.UUID:
-    """`require_org_key_owner` for the org a path names, which must be the key's own."""
-    oid = require_org(principal, org_id)
-    require_org_key_owner(principal, action)
-    return oid
-
-
-async def keep_an_owner(repo: TenantRepository, org_id: uuid.UUID, email: str, new_role: str | None) -> None:
-    """Refuse a change that would leave the org without an OWNER: `email` made `new_role` (None: removed).
-
-    Locks the org's OWNER rows first, so of two concurrent demotions of its last two OWNERs the second
-    waits for the first and is refused (call it inside the transaction that makes the change)."""
-    if new_role == "OWNER":
-        return
-    owners = await repo.lock_org_owners(org_id)
-    member = await repo.get_member(org_id, email)
-    if member is not None and member.id in owners and len(owners) <= 1:
-        verb = "removed" if new_role is None else "demoted"
-        raise BadRequest(f"{email} is the organization's last OWNER and cannot be {verb}; make another OWNER first")
-
-
-def parse_role(role: str | None) -> str:
-    value = (role or "").upper()
-    if value not in ROLES:
-        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
-    return value
-
-
-def parse_email(email: str | None) -> str:
-    value = (email or "").strip()
-    if "@" not in value:
-        raise BadRequest("a valid email is required")
-    return value
-
-
-# -- operator (CLI) and bootstrap ----------------------------------------------------------------
 async def bootstrap(db: Database) -> str | None:
     """On an empty database create org, project and an org-scoped OWNER key; returns it (shown once)."""
     async with db.transaction() as conn:

@@ -1,6 +1,6 @@
 """The graph mirror port: an external graph database that holds a copy of the graph Postgres records.
 
-Postgres is the graph store of record (`storage.repositories.graph`, written in the memories' own
+Postgres is the graph store of record (`storage.repositories.graph_writes`, written in the memories' own
 transaction). A mirror cannot join that transaction, so it is fed by GRAPH_SYNC jobs that copy a scope's
 relations, whole and idempotently: an outage delays the copy, never loses or half-applies it.
 """
@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
-from memserver.domain.graph import RelationRecord
+from memserver.domain.relations import RelationRecord
 from memserver.domain.scope import Scope
 
 

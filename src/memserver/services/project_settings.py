@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 
 from memserver.domain import limits
 from memserver.domain.add import AddInput
-from memserver.domain.rows import MemberRoleRow, ProjectRow
+from memserver.domain.principal import Principal
+from memserver.domain.rows.tenancy import MemberRoleRow, ProjectRow
 from memserver.errors import BadRequest, NotFound
-from memserver.services import tenants
+from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
-from memserver.types import Principal
 
 # Kept in their own columns (older schema); everything else lives in `projects.settings`.
 COLUMNS = ("name", "description", "custom_instructions", "custom_categories")
@@ -135,12 +135,12 @@ def with_project_defaults(settings: ProjectSettings, inp: AddInput) -> AddInput:
 
 async def get_project(db: Database, principal: Principal) -> tuple[ProjectRow, list[MemberRoleRow]]:
     """The project row and its members (any role may read them)."""
-    tenants.require_role(principal)
+    permissions.require_role(principal)
     async with db.connect() as conn:
         repo = TenantRepository(conn)
         row = await repo.get_project(principal.project_id)
         if row is None:
-            raise NotFound(tenants.PROJECT_NOT_FOUND)
+            raise NotFound(permissions.PROJECT_NOT_FOUND)
         return row, await repo.list_project_members(principal.project_id)
 
 
@@ -181,12 +181,12 @@ def validate_changes(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
 
 async def update_project(db: Database, principal: Principal, body: dict[str, Any]) -> list[str]:
     """Set the given settings (null = back to the default); unknown keys are ignored. Returns the keys set."""
-    tenants.require_owner(principal, "changing project settings")
+    permissions.require_owner(principal, "changing project settings")
     columns, stored = validate_changes(body)
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         if await repo.get_project(principal.project_id) is None:
-            raise NotFound(tenants.PROJECT_NOT_FOUND)
+            raise NotFound(permissions.PROJECT_NOT_FOUND)
         await repo.update_project(principal.project_id, columns, stored)
     _cache.entries.pop(principal.project_id, None)
     return sorted({*columns, *stored})
@@ -202,6 +202,6 @@ async def section(db: Database, project_id: uuid.UUID, name: str) -> dict[str, A
     async with db.connect() as conn:
         row = await TenantRepository(conn).get_project(project_id)
     if row is None:
-        raise NotFound(tenants.PROJECT_NOT_FOUND)
+        raise NotFound(permissions.PROJECT_NOT_FOUND)
     value = (row.settings or {}).get(name)
     return dict(value) if isinstance(value, dict) else {}
