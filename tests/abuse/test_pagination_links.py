@@ -8,7 +8,6 @@ import httpx
 from tests.api.helpers import add_verbatim
 
 
-# --- pagination links --------------------------------------------------------------------------
 def test_pagination_links_ignore_a_forged_host(api: httpx.Client) -> None:
     add_verbatim(api, "one", "two", user_id="pages")
     r = api.get(

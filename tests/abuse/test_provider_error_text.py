@@ -10,37 +10,27 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer
+from memserver.domain.jobs import JobKind, JobStatus
+from memserver.providers.errors import ProviderError
+from memserver.services import jobs
 from memserver.storage.db import Database
-from tests.fakes.openai_server import FakeOpenAI, running
-
-
-# --- provider error text -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with running(FakeOpenAI(dim=384)) as f:
-        yield f
+from memserver.storage.repositories.jobs import JobRepository
+from tests.fakes.openai_server import FakeOpenAI, fake_embedder_server
 
 
 @pytest.fixture(scope="module")
-def openai_server(
-    database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    server = start_server(
-        database_url,
-        tmp_path_factory.mktemp("abuse-openai") / "api.log",
-        MEMSERVER_EMBEDDER__PROVIDER="openai",
-        MEMSERVER_EMBEDDER__BASE_URL=fake.url,
-        MEMSERVER_EMBEDDER__API_KEY="sk-test-key-abcd",
-        MEMSERVER_EMBEDDER__MODEL="fake-embedding",
-    )
-    yield server
-    stop_server(server)
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, FakeOpenAI]]:
+    """A memserver whose embedder is a fake, called with a key whose last characters are "abcd"."""
+    log = tmp_path_factory.mktemp("abuse-openai") / "api.log"
+    with fake_embedder_server(database_url, log, api_key="sk-test-key-abcd") as pair:
+        yield pair
 
 
 def test_provider_error_text_does_not_reach_clients(
-    openai_server: LiveServer, fake: FakeOpenAI, tenant: tuple[str, str]
+    stack: tuple[LiveServer, FakeOpenAI], tenant: tuple[str, str]
 ) -> None:
+    openai_server, fake = stack
     fake.fail_next = 3  # more than the SDK's retries
     with httpx.Client(base_url=openai_server.url, headers={"Authorization": f"Token {tenant[1]}"}, timeout=30) as c:
         r = c.post("/v3/memories/search/", json={"query": "anything", "filters": {"user_id": "u"}})
@@ -55,11 +45,6 @@ def test_provider_error_text_does_not_reach_clients(
 
 async def test_provider_error_text_does_not_reach_events(db: Database, tenant: tuple[str, str]) -> None:
     """A job that fails on a provider records a fixed reason: GET /v1/event/{id} is client-visible."""
-    from memserver.domain.jobs import JobKind, JobStatus
-    from memserver.providers.errors import ProviderError
-    from memserver.services import jobs
-    from memserver.storage.repositories.jobs import JobRepository
-
     job_id = uuid.uuid4()
     async with db.connect() as conn:
         await JobRepository(conn).insert_pending(uuid.UUID(tenant[0]), job_id, JobKind.ADD, {"messages": []})

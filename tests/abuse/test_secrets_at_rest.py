@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from memserver.config import Settings
-from memserver.embedded_postgres import EmbeddedPostgres
+from memserver.embedded_postgres import EmbeddedPostgres, write_private
 
 
 # --- embedded Postgres password files ----------------------------------------------------------
@@ -32,8 +32,6 @@ def test_password_files_are_private_from_the_start(monkeypatch: pytest.MonkeyPat
 
 
 def test_write_private_tightens_an_existing_file(tmp_path: Path) -> None:
-    from memserver.embedded_postgres import write_private
-
     f = tmp_path / "secret"
     f.write_text("old")
     f.chmod(0o644)
