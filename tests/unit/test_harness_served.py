@@ -20,13 +20,18 @@ def _gone(server: LiveServer) -> None:
         httpx.get(f"{server.url}/health", timeout=2)
 
 
+def _fail_inside(database_url: str, log: Path, seen: list[LiveServer]) -> None:
+    """A block that uses a healthy server, then raises (as a failing test or bench does)."""
+    with served(database_url, log) as server:
+        seen.append(server)
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+        raise RuntimeError("the test failed")
+
+
 def test_the_server_is_stopped_when_the_block_raises(database_url: str, tmp_path: Path) -> None:
     seen: list[LiveServer] = []
     with pytest.raises(RuntimeError, match="the test failed"):
-        with served(database_url, tmp_path / "memserver.log") as server:
-            seen.append(server)
-            assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
-            raise RuntimeError("the test failed")
+        _fail_inside(database_url, tmp_path / "memserver.log", seen)
     _gone(seen[0])
 
 
