@@ -42,7 +42,7 @@ from pgvector.asyncpg import register_vector
 from tests.fakes.openai_server import FakeOpenAI, fake_embedding, running
 
 from harness.postgres import PostgresRun, plain_url
-from harness.server import start_server, stop_server
+from harness.server import served
 from harness.stats import latency_summary
 from harness.tenants import new_tenant
 from memserver.domain.relations import name_key
@@ -231,12 +231,9 @@ def main(argv: list[str] | None = None) -> None:
             search_latency(url, project_id, "bench-user", result["load"]["entities"], args.queries)
         )
         log(f"search: {result['search']}")
-        with running(FakeOpenAI(echo=True)) as fake:
-            server = start_server(url, run.workdir / "memserver.log", MEMSERVER_LLM__BASE_URL=fake.url)
-            try:
-                result["add"] = add_cost(server.url, key, fake, args.adds)
-            finally:
-                stop_server(server)
+        log_file = run.workdir / "memserver.log"
+        with running(FakeOpenAI(echo=True)) as fake, served(url, log_file, MEMSERVER_LLM__BASE_URL=fake.url) as server:
+            result["add"] = add_cost(server.url, key, fake, args.adds)
         log(f"add: {result['add']}")
     result["loadavg_at_end"] = loadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)

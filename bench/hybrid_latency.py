@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,25 +131,24 @@ async def run(
     return {"memories": len(turns), "ingest_s": round(ingest_s, 1), "results": results}
 
 
-def start_private_server(workdir: Path) -> tuple[str, str, Any]:
-    from harness.server import free_port, start_server, stop_server
+@contextlib.contextmanager
+def private_server(workdir: Path) -> Iterator[tuple[str, str]]:
+    """A private embedded Postgres + `memserver serve` without an embedding cache; yields (URL, key)."""
+    from harness.server import free_port, served
     from harness.tenants import new_tenant
     from memserver.embedded_postgres import EmbeddedPostgres
     from memserver.storage import migrate
 
     pg = EmbeddedPostgres(workdir / "pg", port=free_port())
     pg.start()
-    url = pg.url()
-    migrate.upgrade(url, 384)
-
-    _, key = asyncio.run(new_tenant(url, "bench", f"hybrid-{time.time_ns()}"))
-    server = start_server(url, workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0")
-
-    def stop() -> None:
-        stop_server(server)
+    try:
+        url = pg.url()
+        migrate.upgrade(url, 384)
+        _, key = asyncio.run(new_tenant(url, "bench", f"hybrid-{time.time_ns()}"))
+        with served(url, workdir / "memserver.log", MEMSERVER_EMBEDDER__CACHE_SIZE="0") as server:
+            yield server.url, key
+    finally:
         pg.stop()
-
-    return server.url, key, stop
 
 
 def main() -> None:
@@ -162,11 +163,8 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="memserver-hybrid-", dir="/tmp") as tmp:
         os.chmod(tmp, 0o755)  # the embedded Postgres runs as an unprivileged user
-        url, key, stop = start_private_server(Path(tmp))
-        try:
+        with private_server(Path(tmp)) as (url, key):
             result = asyncio.run(run(url, key, turns, questions, args.queries, args.seed))
-        finally:
-            stop()
     result.update(
         conversation=args.conversation,
         load_avg_start=load_before,

@@ -41,7 +41,7 @@ from tests.fakes.openai_server import FakeOpenAI, running
 from tests.worker import jobs_harness as h
 
 from harness import ROOT
-from harness.server import start_server, stop_server
+from harness.server import served
 from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage import migrate
 from memserver.storage.db import Database
@@ -148,35 +148,34 @@ class Receiver:
 def run_webhooks(db_url: str, env: dict[str, str], poll_s: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     project, key = h.make_tenant(db_url)
     receiver = Receiver()
-    server = start_server(
-        db_url,
-        tmp / f"hooks-{poll_s}.log",
-        **env,
-        MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
-        MEMSERVER_WORKER__POLL_INTERVAL_S=poll_s,
-    )
     sent: dict[str, float] = {}
     try:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
-            r = api.post(
-                f"/api/v1/webhooks/projects/{project}/",
-                json={"url": receiver.url, "name": "bench", "event_types": ["memory_add"]},
-            )
-            r.raise_for_status()
-            for i in range(args.webhook_adds):
-                memory = f"hook {poll_s} {i} {uuid.uuid4().hex[:6]}"
+        with served(
+            db_url,
+            tmp / f"hooks-{poll_s}.log",
+            **env,
+            MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
+            MEMSERVER_WORKER__POLL_INTERVAL_S=poll_s,
+        ) as server:
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
                 r = api.post(
-                    "/v3/memories/add/",
-                    json={"messages": [{"role": "user", "content": memory}], "user_id": "hooks", "infer": False},
+                    f"/api/v1/webhooks/projects/{project}/",
+                    json={"url": receiver.url, "name": "bench", "event_types": ["memory_add"]},
                 )
                 r.raise_for_status()
-                sent[memory] = time.time()
-                time.sleep(args.webhook_gap_s)
-        deadline = time.monotonic() + 60
-        while len(receiver.arrivals) < len(sent) and time.monotonic() < deadline:
-            time.sleep(0.05)
+                for i in range(args.webhook_adds):
+                    memory = f"hook {poll_s} {i} {uuid.uuid4().hex[:6]}"
+                    r = api.post(
+                        "/v3/memories/add/",
+                        json={"messages": [{"role": "user", "content": memory}], "user_id": "hooks", "infer": False},
+                    )
+                    r.raise_for_status()
+                    sent[memory] = time.time()
+                    time.sleep(args.webhook_gap_s)
+            deadline = time.monotonic() + 60
+            while len(receiver.arrivals) < len(sent) and time.monotonic() < deadline:
+                time.sleep(0.05)
     finally:
-        stop_server(server)
         receiver.server.shutdown()
     lat = [1000 * (receiver.arrivals[m] - t) for m, t in sent.items() if m in receiver.arrivals]
     out = {
@@ -226,14 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.workers = ""
             _, key = h.make_tenant(db_url)
             if not args.only_webhooks:
-                server = start_server(db_url, tmp / "inproc.log", **env)
-                try:
+                with served(db_url, tmp / "inproc.log", **env) as server:
                     adds.append(run_adds("inprocess", server.url, db_url, key, args))
-                finally:
-                    stop_server(server)
             celery_env = {**env, "MEMSERVER_WORKER__RUNNER": "celery", "MEMSERVER_REDIS__URL": redis.url}
-            server = start_server(db_url, tmp / "celery-api.log", **celery_env)
-            try:
+            with served(db_url, tmp / "celery-api.log", **celery_env) as server:
                 for n in [int(x) for x in args.workers.split(",") if x]:
                     workers = [h.start_worker(db_url, redis.url, tmp / f"w{n}-{i}.log", **env) for i in range(n)]
                     time.sleep(4 + n)  # workers ready
@@ -243,8 +238,6 @@ def main(argv: list[str] | None = None) -> int:
                     finally:
                         for w in workers:
                             h.stop_worker(w)
-            finally:
-                stop_server(server)
             results["adds"] = adds
             results["webhooks"] = [run_webhooks(db_url, env, s, args, tmp) for s in ("2.0", "0.2")]
     finally:

@@ -498,7 +498,7 @@ def private_server(
     import sys
 
     from harness.postgres import PostgresRun
-    from harness.server import free_port, start_server, stop_server
+    from harness.server import free_port, served
     from harness.tenants import new_tenant
 
     with PostgresRun("memserver-locomo-") as run:
@@ -531,21 +531,16 @@ def private_server(
                 "MEMSERVER_LLM__API_KEY": "sk-fake",
                 "MEMSERVER_LLM__MODEL": "echo",
             }
-        servers = []
         try:
-            servers.append(start_server(url, run.workdir / "memserver.log", **env))
-            graph_urls = {}
-            for w in graph_weights:
-                log = run.workdir / f"memserver-graph-{w}.log"
-                servers.append(start_server(url, log, **env, MEMSERVER_SEARCH__GRAPH_WEIGHT=str(w)))
-                graph_urls[f"graph@{w}"] = servers[-1].url
-            yield servers[0].url, key, graph_urls
+            with contextlib.ExitStack() as servers:
+                server = servers.enter_context(served(url, run.workdir / "memserver.log", **env))
+                graph_urls = {}
+                for w in graph_weights:
+                    log = run.workdir / f"memserver-graph-{w}.log"
+                    weighted = servers.enter_context(served(url, log, **env, MEMSERVER_SEARCH__GRAPH_WEIGHT=str(w)))
+                    graph_urls[f"graph@{w}"] = weighted.url
+                yield server.url, key, graph_urls
         finally:
-            for server in servers:
-                stop_server(server)
-            if fake is not None:
-                fake.terminate()
-                fake.wait(10)
             if fake is not None:
                 fake.terminate()
                 fake.wait(10)

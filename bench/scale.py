@@ -271,7 +271,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = p.parse_args()
 
-    from harness.server import free_port, start_server, stop_server
+    from harness.server import free_port, served
     from harness.tenants import new_tenant
     from memserver.embedded_postgres import EmbeddedPostgres
     from memserver.storage import migrate
@@ -284,7 +284,6 @@ def main() -> None:
     os.chmod(work, 0o755)
     pg = EmbeddedPostgres(work / "pg", port=free_port(), extra_conf=args.pg_conf or DEFAULT_PG_CONF)
     pg.start()
-    server = None
     try:
         url = pg.url()
         if args.reuse:
@@ -300,24 +299,22 @@ def main() -> None:
         env = {"MEMSERVER_EMBEDDER__CACHE_SIZE": "0"}
         if args.exact_scan_limit is not None:
             env["MEMSERVER_SEARCH__EXACT_SCAN_LIMIT"] = str(args.exact_scan_limit)
-        server = start_server(url, work / "memserver.log", **env)
-        rss_before = rss_mb(server.proc.pid)
-        result = asyncio.run(measure(server.url, key, args.users, args.queries, args.adds, args.seed))
-        result.update(
-            n=args.n,
-            users=args.users,
-            load=load,
-            sizes=asyncio.run(sizes(dsn, args.n)),
-            server_rss_mb={"after_start": rss_before, "after_run": rss_mb(server.proc.pid)},
-            pg_conf=args.pg_conf or DEFAULT_PG_CONF,
-            exact_scan_limit=args.exact_scan_limit or "default (20000)",
-            load_avg_start=load_start,
-            load_avg_end=os.getloadavg(),
-            when=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
+        with served(url, work / "memserver.log", **env) as server:
+            rss_before = rss_mb(server.proc.pid)
+            result = asyncio.run(measure(server.url, key, args.users, args.queries, args.adds, args.seed))
+            result.update(
+                n=args.n,
+                users=args.users,
+                load=load,
+                sizes=asyncio.run(sizes(dsn, args.n)),
+                server_rss_mb={"after_start": rss_before, "after_run": rss_mb(server.proc.pid)},
+                pg_conf=args.pg_conf or DEFAULT_PG_CONF,
+                exact_scan_limit=args.exact_scan_limit or "default (20000)",
+                load_avg_start=load_start,
+                load_avg_end=os.getloadavg(),
+                when=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
     finally:
-        if server is not None:
-            stop_server(server)
         pg.stop()
         if tmp:
             tmp.cleanup()

@@ -173,7 +173,7 @@ def main() -> None:
     if args.url:
         result = asyncio.run(run(args, args.url, args.key, args.pid))
     else:
-        from harness.server import free_port, start_server, stop_server
+        from harness.server import free_port, served
         from harness.tenants import new_tenant
         from memserver.embedded_postgres import EmbeddedPostgres
         from memserver.storage import migrate
@@ -187,11 +187,8 @@ def main() -> None:
                 migrate.upgrade(url, 384)
 
                 _, key = asyncio.run(new_tenant(url, "bench", f"soak-{time.time_ns()}"))
-                server = start_server(url, Path(tmp) / "memserver.log")
-                try:
+                with served(url, Path(tmp) / "memserver.log") as server:
                     result = asyncio.run(run(args, server.url, key, server.proc.pid))
-                finally:
-                    stop_server(server)
             finally:
                 pg.stop()
     result.update(

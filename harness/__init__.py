@@ -1,7 +1,8 @@
 """What the test suite and the benchmarks share:
 
 - `harness.postgres`: `PostgresRun`, the embedded Postgres (pgvector) of one run in a throwaway directory;
-- `harness.server`: `start_server` / `stop_server` of a real `memserver serve` on a `free_port()`;
+- `harness.server`: `served(...)`, a real `memserver serve` on a `free_port()` for the length of a `with` block
+  (`start_server` / `stop_server` where a test or bench restarts one on purpose);
 - `harness.tenants`: `new_tenant`, an org + project + key straight in the database;
 - `harness.sdk_envs`: the cached virtualenvs / npm directories holding the official Mem0 SDKs;
 - `harness.stats`: percentiles and latency summaries;

@@ -1,4 +1,9 @@
-"""A real `memserver serve` process on a free port, started and stopped the same way by tests and benchmarks."""
+"""A real `memserver serve` process on a free port, started and stopped the same way by tests and benchmarks.
+
+`served(...)` is the usual way in: `with served(database_url, log) as server:` starts it, waits until it is
+healthy, and stops it however the block ends. `start_server` / `stop_server` stay for code that restarts a
+server on purpose (`tests/worker/test_api_restarts.py`, `bench/speed/stack.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +81,20 @@ def start_server(database_url: str, log: Path, **extra_env: str) -> LiveServer:
 
 
 def stop_server(server: LiveServer) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    """SIGTERM, then SIGKILL if it has not exited within 15 s; returns once the process is reaped."""
     server.proc.terminate()
     try:
         server.proc.wait(15)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+        server.proc.wait()
+
+
+@contextmanager
+def served(database_url: str, log: Path, **extra_env: str) -> Iterator[LiveServer]:
+    """A healthy `memserver serve` (see `start_server`) for the block; stopped when it ends, raised or not."""
+    server = start_server(database_url, log, **extra_env)
+    try:
+        yield server
+    finally:
+        stop_server(server)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from harness.postgres import PostgresRun
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from harness.tenants import new_tenant
 from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
@@ -43,11 +43,8 @@ def database_url(pg_run: PostgresRun) -> str:
 
 @pytest.fixture(scope="session")
 def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(database_url, tmp_path_factory.mktemp("server") / "memserver.log")
-    try:
+    with served(database_url, tmp_path_factory.mktemp("server") / "memserver.log") as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture(scope="session")
@@ -56,18 +53,17 @@ def llm_live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     from tests.fakes.openai_server import FakeOpenAI, running
     from tests.fakes.platform_llm import platform_script
 
-    with running(FakeOpenAI(chat_script=platform_script)) as fake:
-        server = start_server(
+    with (
+        running(FakeOpenAI(chat_script=platform_script)) as fake,
+        served(
             database_url,
             tmp_path_factory.mktemp("llm-server") / "memserver.log",
             MEMSERVER_LLM__BASE_URL=fake.url,
             MEMSERVER_LLM__API_KEY="sk-test",
             MEMSERVER_LLM__MODEL="fake-model",
-        )
-        try:
-            yield server, fake
-        finally:
-            stop_server(server)
+        ) as server,
+    ):
+        yield server, fake
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from bench.speed.http import HttpConn
 from bench.speed.meters import Profiler
 from harness import ROOT
 from harness.postgres import PostgresRun, plain_url
-from harness.server import free_port, start_server, stop_server
+from harness.server import free_port, served
 from harness.tenants import new_tenant
 
 MEM0_DB = "mem0bench"
@@ -428,16 +428,13 @@ def main(argv: list[str] | None = None) -> None:
                     MEMSERVER_EMBEDDER__API_KEY="sk-fake",
                     MEMSERVER_EMBEDDER__MODEL="fake-embed",
                 )
-            server = start_server(url, run.workdir / "memserver.log", **env)
-            try:
+            with served(url, run.workdir / "memserver.log", **env) as server:
                 log(f"memserver: {len(work['warmup'])} warm-up + {len(work['measured'])} adds ...")
                 t0 = time.perf_counter()
                 result["memserver"] = asyncio.run(
                     memserver_side(server.url, server.proc.pid, key, f"{pg_base}/postgres", llm_url, work, args.profile)
                 )
                 log(f"memserver done in {time.perf_counter() - t0:.0f}s")
-            finally:
-                stop_server(server)
             if py:
                 work_file = run.workdir / "workload.json"
                 work_file.write_text(json.dumps(work))

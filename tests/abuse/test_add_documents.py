@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from tests.api.helpers import assert_error
 from tests.api.scripted_llm import client, fact, facts, fake, llm, llm_env, prompt_of
 from tests.api.test_inference import memories, wait_event
@@ -96,11 +96,8 @@ def doc_server(docs: DocServer) -> DocServer:
 def llm_server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """This module's memserver (the `client` fixture talks to it): short document deadline and PDF CPU limit."""
     log = tmp_path_factory.mktemp("add-documents-server") / "memserver.log"
-    server = start_server(database_url, log, **llm_env(fake, MEMSERVER_LLM__TIMEOUT_S="5", **SETTINGS))
-    try:
+    with served(database_url, log, **llm_env(fake, MEMSERVER_LLM__TIMEOUT_S="5", **SETTINGS)) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 def txt(url: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from tests.api.helpers import assert_error, token_client, verbatim_add_body
 from tests.fakes.openai_server import FakeOpenAI, running
 
@@ -20,19 +20,18 @@ SCHEMA = {"type": "object", "properties": {"drinks": {"type": "string", "descrip
 @pytest.fixture(scope="module")
 def slow_llm_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """An LLM that takes 30 s to answer (so exports stay open) and a cap of 2 open exports per project."""
-    with running(FakeOpenAI(delay_s=30)) as fake:
-        server = start_server(
+    with (
+        running(FakeOpenAI(delay_s=30)) as fake,
+        served(
             database_url,
             tmp_path_factory.mktemp("slow-llm") / "memserver.log",
             MEMSERVER_LLM__BASE_URL=fake.url,
             MEMSERVER_LLM__API_KEY="sk-test",
             MEMSERVER_LLM__MODEL="fake-model",
             MEMSERVER_WORKER__MAX_PENDING_EXPORTS_PER_PROJECT="2",
-        )
-        try:
-            yield server
-        finally:
-            stop_server(server)
+        ) as server,
+    ):
+        yield server
 
 
 def test_exports_are_back_pressured_per_project(

@@ -12,31 +12,28 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer
 from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage import migrate
-from tests.fakes.openai_server import FakeOpenAI, running
+from tests.fakes.openai_server import FakeOpenAI, fake_embedder_server
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with running(FakeOpenAI(dim=384)) as f:
-        yield f
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, FakeOpenAI]]:
+    """A memserver logging JSON at info level, and the fake embedder it calls."""
+    log = tmp_path_factory.mktemp("observability") / "api.log"
+    with fake_embedder_server(database_url, log, MEMSERVER_LOG_FORMAT="json", MEMSERVER_LOG_LEVEL="info") as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = start_server(
-        database_url,
-        tmp_path_factory.mktemp("observability") / "api.log",
-        MEMSERVER_EMBEDDER__PROVIDER="openai",
-        MEMSERVER_EMBEDDER__BASE_URL=fake.url,
-        MEMSERVER_EMBEDDER__MODEL="fake-embedding",
-        MEMSERVER_LOG_FORMAT="json",
-        MEMSERVER_LOG_LEVEL="info",
-    )
-    yield s
-    stop_server(s)
+def server(stack: tuple[LiveServer, FakeOpenAI]) -> LiveServer:
+    return stack[0]
+
+
+@pytest.fixture(scope="module")
+def fake(stack: tuple[LiveServer, FakeOpenAI]) -> FakeOpenAI:
+    return stack[1]
 
 
 def test_metrics(server: LiveServer, fake: FakeOpenAI, tenant: tuple[str, str]) -> None:
@@ -98,28 +95,19 @@ def test_ready_fails_while_the_embedder_is_down(server: LiveServer, fake: FakeOp
     assert r.json() == {"status": "ready", "database": "ok", "embedder": "ok"}
 
 
-def test_ready_fails_while_the_database_is_down(fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_ready_fails_while_the_database_is_down(tmp_path_factory: pytest.TempPathFactory) -> None:
     base = Path("/tmp") / f"memserver-abuse-ready-{os.getpid()}"
     pg = EmbeddedPostgres(base, fast=True)
     pg.start()
-    server = None
     try:
         migrate.upgrade(pg.url(), 384)
-        server = start_server(
-            pg.url(),
-            tmp_path_factory.mktemp("ready-db") / "api.log",
-            MEMSERVER_EMBEDDER__PROVIDER="openai",
-            MEMSERVER_EMBEDDER__BASE_URL=fake.url,
-            MEMSERVER_EMBEDDER__MODEL="fake-embedding",
-        )
-        assert httpx.get(f"{server.url}/ready", timeout=30).status_code == 200
-        pg.stop()
-        r = httpx.get(f"{server.url}/ready", timeout=30)
-        assert r.status_code == 503
-        assert r.json()["database"].startswith("error")
-        assert r.headers["content-type"].startswith("application/json")
+        with fake_embedder_server(pg.url(), tmp_path_factory.mktemp("ready-db") / "api.log") as (server, _):
+            assert httpx.get(f"{server.url}/ready", timeout=30).status_code == 200
+            pg.stop()
+            r = httpx.get(f"{server.url}/ready", timeout=30)
+            assert r.status_code == 503
+            assert r.json()["database"].startswith("error")
+            assert r.headers["content-type"].startswith("application/json")
     finally:
-        if server is not None:
-            stop_server(server)
         pg.stop()
         subprocess.run(["rm", "-rf", str(base)], check=False)

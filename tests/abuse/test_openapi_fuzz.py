@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import start_server, stop_server
+from harness.server import served
 from tests.fakes.openai_server import FakeOpenAI, echo_extractor, running
 from tests.fakes.platform_llm import platform_script
 
@@ -47,14 +47,12 @@ def _any_prompt(body: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def fuzz_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fully configured memserver (its LLM is the scripted model), so every route does its real work."""
-    with running(FakeOpenAI(chat_script=_any_prompt)) as fake:
-        server = start_server(
-            database_url, tmp_path_factory.mktemp("fuzz") / "memserver.log", MEMSERVER_LLM__BASE_URL=fake.url
-        )
-        try:
-            yield server.url
-        finally:
-            stop_server(server)
+    log = tmp_path_factory.mktemp("fuzz") / "memserver.log"
+    with (
+        running(FakeOpenAI(chat_script=_any_prompt)) as fake,
+        served(database_url, log, MEMSERVER_LLM__BASE_URL=fake.url) as server,
+    ):
+        yield server.url
 
 
 @pytest.fixture

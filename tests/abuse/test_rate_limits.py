@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from harness.server import LiveServer, free_port, start_server, stop_server
+from harness.server import LiveServer, free_port, served
 from memserver.services import admin
 from memserver.storage.db import Database
 
@@ -33,15 +33,14 @@ def _ping(url: str, key: str) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def limited(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(
+    with served(
         database_url,
         tmp_path_factory.mktemp("ratelimit") / "api.log",
         MEMSERVER_RATELIMIT__PER_KEY=str(LIMIT),
         MEMSERVER_RATELIMIT__PER_PROJECT=str(2 * LIMIT + 1),
         MEMSERVER_RATELIMIT__WINDOW_S=WINDOW,
-    )
-    yield server
-    stop_server(server)
+    ) as server:
+        yield server
 
 
 def test_per_key_limit_answers_429_with_headers(limited: LiveServer, new_api_key: Callable[[], str]) -> None:
@@ -125,17 +124,10 @@ def test_redis_shares_the_count_between_replicas(
         "MEMSERVER_REDIS__URL": redis_url,
     }
     logs = tmp_path_factory.mktemp("ratelimit-redis")
-    a = start_server(database_url, logs / "a.log", **env)
-    try:
-        b = start_server(database_url, logs / "b.log", **env)
-        try:
-            _fresh_window()
-            key = new_api_key()
-            statuses = [_ping((a, b)[i % 2].url, key).status_code for i in range(LIMIT)]
-            assert statuses == [200] * LIMIT
-            assert _ping(a.url, key).status_code == 429  # each replica saw fewer than LIMIT requests
-            assert _ping(b.url, key).status_code == 429
-        finally:
-            stop_server(b)
-    finally:
-        stop_server(a)
+    with served(database_url, logs / "a.log", **env) as a, served(database_url, logs / "b.log", **env) as b:
+        _fresh_window()
+        key = new_api_key()
+        statuses = [_ping((a, b)[i % 2].url, key).status_code for i in range(LIMIT)]
+        assert statuses == [200] * LIMIT
+        assert _ping(a.url, key).status_code == 429  # each replica saw fewer than LIMIT requests
+        assert _ping(b.url, key).status_code == 429

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from memserver.embedded_postgres import EmbeddedPostgres
 from tests.abuse.hostile_http import answer, drip, flood, serving, silent
 from tests.api.helpers import token_client
@@ -33,7 +33,7 @@ def receivers_server(
     pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory, llm_env: dict[str, str]
 ) -> Iterator[tuple[LiveServer, str]]:
     url = fresh_database(pg, "receivers")
-    server = start_server(
+    with served(
         url,
         tmp_path_factory.mktemp("receivers") / "api.log",
         MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
@@ -43,11 +43,8 @@ def receivers_server(
         MEMSERVER_WEBHOOKS__MAX_PER_PROJECT="3",
         MEMSERVER_WORKER__POLL_INTERVAL_S="0.2",
         **llm_env,
-    )
-    try:
+    ) as server:
         yield server, url
-    finally:
-        stop_server(server)
 
 
 def hook(api: httpx.Client, project_id: str, url: str) -> dict[str, Any]:
@@ -176,7 +173,7 @@ def slots_server(
     pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory, llm_env: dict[str, str]
 ) -> Iterator[tuple[LiveServer, str]]:
     url = fresh_database(pg, "slots")
-    server = start_server(
+    with served(
         url,
         tmp_path_factory.mktemp("slots") / "api.log",
         MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
@@ -186,11 +183,8 @@ def slots_server(
         MEMSERVER_WORKER__INPROCESS_CONCURRENCY="2",
         MEMSERVER_WORKER__POLL_INTERVAL_S="0.2",
         **llm_env,
-    )
-    try:
+    ) as server:
         yield server, url
-    finally:
-        stop_server(server)
 
 
 def test_silent_receivers_do_not_delay_another_tenants_async_add(

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from tests.api.helpers import token_client
 from tests.fakes.openai_server import FakeOpenAI, running
 
@@ -43,13 +43,10 @@ def llm_server(
 ) -> Iterator[LiveServer]:
     timeout = getattr(request.module, "LLM_TIMEOUT_S", "5")
     log = tmp_path_factory.mktemp(f"{request.module.__name__.rsplit('.', 1)[-1]}-server") / "memserver.log"
-    server = start_server(
+    with served(
         database_url, log, **llm_env(fake, MEMSERVER_LLM__TIMEOUT_S=timeout, MEMSERVER_LLM__MAX_RETRIES="1")
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from tests.api.helpers import token_client, verbatim_add_body
 
 POOL = 2  # the server's whole pool: MEMSERVER_DB__POOL_SIZE=2, no overflow
@@ -27,17 +27,14 @@ def small_pool_server(database_url: str, tmp_path_factory: pytest.TempPathFactor
     """A server whose pool has POOL connections; its temporary files go to `<log dir>/tmp`."""
     run = tmp_path_factory.mktemp("small-pool")
     (run / "tmp").mkdir()
-    server = start_server(
+    with served(
         database_url,
         run / "memserver.log",
         MEMSERVER_DB__POOL_SIZE=str(POOL),
         MEMSERVER_DB__MAX_OVERFLOW="0",
         TMPDIR=str(run / "tmp"),
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 class SlowReader(threading.Thread):

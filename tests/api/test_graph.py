@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, free_port, start_server, stop_server
+from harness.server import LiveServer, free_port, served
 from memserver.embedded_postgres import EmbeddedPostgres
 from tests.api.scripted_llm import client, fact, fake, llm, llm_env, llm_server, prompt_of
 from tests.fakes.openai_server import FakeOpenAI
@@ -365,7 +365,7 @@ def mirror_db(pg: EmbeddedPostgres) -> str:
 @pytest.fixture(scope="module")
 def mirrored_server(mirror_db: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A memserver whose Neo4j mirror is configured but unreachable (nothing listens on the port)."""
-    server = start_server(
+    with served(
         mirror_db,
         tmp_path_factory.mktemp("graph-neo4j-down") / "memserver.log",
         **llm_env(
@@ -375,11 +375,8 @@ def mirrored_server(mirror_db: str, fake: FakeOpenAI, tmp_path_factory: pytest.T
             MEMSERVER_GRAPH__NEO4J_PASSWORD="not-a-real-password",
             MEMSERVER_GRAPH__NEO4J_TIMEOUT_S="1",
         ),
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 def test_a_neo4j_outage_fails_only_the_graph_sync_job(

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from tests.api.helpers import token_client
 from tests.api.scripted_llm import fact, fake, llm, llm_env, llm_server
 from tests.api.test_graph import add_graph, rel, say, shown_relations
@@ -23,15 +23,12 @@ WEIGHT = 2.0  # large enough that one relation outweighs a distractor's name and
 
 @pytest.fixture(scope="module")
 def graph_server(database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(
+    with served(
         database_url,
         tmp_path_factory.mktemp("graph-search-server") / "memserver.log",
         **llm_env(fake, MEMSERVER_SEARCH__GRAPH_WEIGHT=str(WEIGHT), MEMSERVER_SEARCH__GRAPH_HOPS="2"),
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture

@@ -9,20 +9,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from harness.server import LiveServer, free_port, start_server, stop_server
+from harness.server import LiveServer, free_port
 from memserver.storage.db import Database
 from tests.api.helpers import assert_error, async_token_client
-from tests.fakes.openai_server import FakeOpenAI, running
+from tests.fakes.openai_server import FakeOpenAI, fake_embedder_server, running
 
 KEY = "sk-provider-secret-1234"  # never in an answer
 # What the fake answers to a failed request (and to a refused json_schema): never in an answer either.
 PROVIDER_TEXT = ("scripted failure", "server_error", "SECRET-PROVIDER-TEXT")
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    with running(FakeOpenAI(dim=384, hang_s=3)) as f:
-        yield f
 
 
 @pytest.fixture(scope="module")
@@ -32,44 +26,47 @@ def llm_fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def openai_server(
-    database_url: str, fake: FakeOpenAI, llm_fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    server = start_server(
+def stack(
+    database_url: str, llm_fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, FakeOpenAI]]:
+    """A memserver with short provider deadlines, its fake embedder (hanging 3 s) and `llm_fake` as its LLM."""
+    with fake_embedder_server(
         database_url,
         tmp_path_factory.mktemp("openai-server") / "api.log",
-        MEMSERVER_EMBEDDER__PROVIDER="openai",
-        MEMSERVER_EMBEDDER__BASE_URL=fake.url,
-        MEMSERVER_EMBEDDER__API_KEY=KEY,
-        MEMSERVER_EMBEDDER__MODEL="fake-embedding",
+        hang_s=3,
+        api_key=KEY,
         MEMSERVER_EMBEDDER__TIMEOUT_S="0.5",
         MEMSERVER_LLM__BASE_URL=llm_fake.url,
         MEMSERVER_LLM__API_KEY=KEY,
         MEMSERVER_LLM__TIMEOUT_S="1",
         MEMSERVER_LLM__MAX_RETRIES="1",
-    )
-    yield server
-    stop_server(server)
+    ) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")
-def unreachable_server(
-    database_url: str, fake: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+def openai_server(stack: tuple[LiveServer, FakeOpenAI]) -> LiveServer:
+    return stack[0]
+
+
+@pytest.fixture(scope="module")
+def fake(stack: tuple[LiveServer, FakeOpenAI]) -> FakeOpenAI:
+    return stack[1]
+
+
+@pytest.fixture(scope="module")
+def unreachable_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The LLM on a closed port of 127.0.0.1 (nothing listens there); the embedder answers."""
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    server = start_server(
+    with fake_embedder_server(
         database_url,
         tmp_path_factory.mktemp("unreachable-server") / "api.log",
-        MEMSERVER_EMBEDDER__PROVIDER="openai",
-        MEMSERVER_EMBEDDER__BASE_URL=fake.url,
-        MEMSERVER_EMBEDDER__API_KEY=KEY,
+        api_key=KEY,
         MEMSERVER_LLM__BASE_URL=closed,
         MEMSERVER_LLM__API_KEY=KEY,
         MEMSERVER_LLM__MAX_RETRIES="0",
-    )
-    yield server
-    stop_server(server)
+    ) as (server, _):
+        yield server
 
 
 def assert_in_our_words(r: httpx.Response, status: int, detail: str, *urls: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from tests.api.helpers import add_verbatim, token_client
 
 V3 = "/v3/memories/search/"
@@ -320,13 +320,12 @@ def test_rerank_keeps_near_duplicates_from_crowding_out_other_facts(api: httpx.C
 @pytest.fixture(scope="module")
 def indexed_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server that treats any scope over 10 memories as large: candidates from the HNSW and GIN indexes."""
-    server = start_server(
+    with served(
         database_url,
         tmp_path_factory.mktemp("indexed-search") / "api.log",
         MEMSERVER_SEARCH__EXACT_SCAN_LIMIT="10",
-    )
-    yield server
-    stop_server(server)
+    ) as server:
+        yield server
 
 
 @pytest.fixture

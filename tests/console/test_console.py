@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
 
 from harness import ROOT
-from harness.server import start_server, stop_server
+from harness.server import served
 from tests.fakes.openai_server import FakeOpenAI, running
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,17 +25,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture(scope="module")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server whose (scripted) LLM is down, so an infer=true add ends as a FAILED event with a reason."""
-    with running(FakeOpenAI(fail_next=10**9)) as fake:
-        server = start_server(
-            database_url,
-            tmp_path_factory.mktemp("console") / "memserver.log",
-            MEMSERVER_LLM__BASE_URL=fake.url,
-            MEMSERVER_LLM__MAX_RETRIES="0",
-        )
-        try:
-            yield server.url
-        finally:
-            stop_server(server)
+    log = tmp_path_factory.mktemp("console") / "memserver.log"
+    with (
+        running(FakeOpenAI(fail_next=10**9)) as fake,
+        served(database_url, log, MEMSERVER_LLM__BASE_URL=fake.url, MEMSERVER_LLM__MAX_RETRIES="0") as server,
+    ):
+        yield server.url
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +249,7 @@ async def test_console_events_show_statuses_and_failure_reasons(
     await expect(page.locator("#events-table tbody tr")).to_have_count(1)
 
     await page.get_by_role("link", name="Settings").click()
-    await expect(page.locator("#view-settings")).to_contain_text("webhooks will appear here")
+    await expect(page.locator("#view-settings")).to_contain_text("webhooks are managed through the API")
     await expect(page.locator("#settings-out")).to_contain_text("test-org")
     await watched.shot("08-settings")
 

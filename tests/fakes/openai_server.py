@@ -42,9 +42,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from harness.server import LiveServer, served
 
 _MESSAGE_LINE = re.compile(r"^\[(\d+)\] (\w+)(?: \([^)]*\))?(?: \[context only\])?: (.*)$")
 
@@ -372,6 +375,31 @@ def running(fake: FakeOpenAI | None = None, port: int = 0) -> Iterator[FakeOpenA
     finally:
         server.shutdown()
         server.server_close()
+
+
+def embedder_env(fake: FakeOpenAI, *, api_key: str | None = None, **extra: str) -> dict[str, str]:
+    """A memserver's settings that make `fake` its embedder (the OpenAI-compatible provider), plus `extra`."""
+    env = {
+        "MEMSERVER_EMBEDDER__PROVIDER": "openai",
+        "MEMSERVER_EMBEDDER__BASE_URL": fake.url,
+        "MEMSERVER_EMBEDDER__MODEL": "fake-embedding",
+    }
+    if api_key is not None:
+        env["MEMSERVER_EMBEDDER__API_KEY"] = api_key
+    return env | extra
+
+
+@contextmanager
+def fake_embedder_server(
+    database_url: str, log: Path, *, hang_s: float = 5.0, api_key: str | None = None, **env: str
+) -> Iterator[tuple[LiveServer, FakeOpenAI]]:
+    """A memserver whose embedder is a fresh fake (384-d, `hang_s` per `hang_next` request), with the settings
+    `env`; yields (server, fake): a test scripts the fake's faults (`fail_next`, `hang_next`, ...) between calls."""
+    with (
+        running(FakeOpenAI(dim=384, hang_s=hang_s)) as fake,
+        served(database_url, log, **embedder_env(fake, api_key=api_key, **env)) as server,
+    ):
+        yield server, fake
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.server import start_server, stop_server
+from harness.server import served
 from tests.fakes.openai_server import FakeOpenAI, running
 from tests.sdk import envs
 
@@ -79,14 +79,9 @@ def test_sdk_scenario(generation: str, live_server: str, new_api_key, tmp_path: 
 @pytest.fixture(scope="module")
 def llm_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A memserver whose LLM is the scripted OpenAI-compatible server (echo: each user message is a fact)."""
-    with running(FakeOpenAI(echo=True)) as fake:
-        server = start_server(
-            database_url, tmp_path_factory.mktemp("sdk-llm") / "memserver.log", MEMSERVER_LLM__BASE_URL=fake.url
-        )
-        try:
-            yield server.url
-        finally:
-            stop_server(server)
+    log = tmp_path_factory.mktemp("sdk-llm") / "memserver.log"
+    with running(FakeOpenAI(echo=True)) as fake, served(database_url, log, MEMSERVER_LLM__BASE_URL=fake.url) as server:
+        yield server.url
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.server import start_server, stop_server
+from harness.server import served
 from tests.fakes.openai_server import FakeOpenAI, running
 from tests.sdk.test_sdk_generations import _run_scenario
 
@@ -18,14 +18,9 @@ pytestmark = pytest.mark.sdk
 
 @pytest.fixture(scope="module")
 def graph_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running(FakeOpenAI(echo=True)) as fake:
-        server = start_server(
-            database_url, tmp_path_factory.mktemp("sdk-graph") / "memserver.log", MEMSERVER_LLM__BASE_URL=fake.url
-        )
-        try:
-            yield server.url
-        finally:
-            stop_server(server)
+    log = tmp_path_factory.mktemp("sdk-graph") / "memserver.log"
+    with running(FakeOpenAI(echo=True)) as fake, served(database_url, log, MEMSERVER_LLM__BASE_URL=fake.url) as server:
+        yield server.url
 
 
 @pytest.mark.parametrize("generation", ["py-v1.0", "py-v0.1"])

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from harness.server import LiveServer, free_port, server_env, start_server, stop_server
+from harness.server import LiveServer, free_port, served, server_env
 from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
 from tests.api.helpers import token_client
@@ -79,9 +79,8 @@ def celery_api(
     celery_db: str, redis_url: str, llm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     log = tmp_path_factory.mktemp("celery-api") / "api.log"
-    server = start_server(celery_db, log, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url, **llm_env)
-    yield server
-    stop_server(server)
+    with served(celery_db, log, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url, **llm_env) as server:
+        yield server
 
 
 def start_worker(database_url: str, redis_url: str, log: Path, llm_env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -179,12 +178,11 @@ async def test_in_process_runner_recovers_events_left_pending(
         lost = await insert_pending(jdb, tenant[0])
     finally:
         await jdb.dispose()
-    server = start_server(url, tmp_path / "api.log", **llm_env)  # the runner's sweep finds it
-    try:
-        with token_client(server.url, tenant[1]) as client:
-            ev = wait_status(client, lost)
-            assert ev["status"] == "SUCCEEDED", ev
-            memories = client.post("/v3/memories/", json={"filters": {"user_id": "u"}}).json()["results"]
-            assert [m["memory"] for m in memories] == ["hi"]
-    finally:
-        stop_server(server)
+    with (
+        served(url, tmp_path / "api.log", **llm_env) as server,  # the runner's sweep finds it
+        token_client(server.url, tenant[1]) as client,
+    ):
+        ev = wait_status(client, lost)
+        assert ev["status"] == "SUCCEEDED", ev
+        memories = client.post("/v3/memories/", json={"filters": {"user_id": "u"}}).json()["results"]
+        assert [m["memory"] for m in memories] == ["hi"]

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
 from tests.fakes.openai_server import FakeOpenAI, running
@@ -74,16 +74,15 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[h.Redis]:
 def celery_api(
     cdb_url: str, redis: h.Redis, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    server = start_server(
+    with served(
         cdb_url,
         tmp_path_factory.mktemp("capi") / "api.log",
         MEMSERVER_WORKER__RUNNER="celery",
         MEMSERVER_REDIS__URL=redis.url,
         MEMSERVER_WORKER__MAX_PENDING_PER_PROJECT="3",
         **stack_env,
-    )
-    yield server
-    stop_server(server)
+    ) as server:
+        yield server
 
 
 def worker(cdb_url: str, redis: h.Redis, stack_env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.server import LiveServer, server_env, start_server, stop_server
+from harness.server import served, server_env
 from memserver.embedded_postgres import EmbeddedPostgres
 from tests.abuse.hostile_http import answer, serving
 from tests.api.helpers import token_client
@@ -58,43 +58,42 @@ def test_a_jobs_worker_runs_adds_and_leaves_deliveries_to_a_webhooks_worker(
 ) -> None:
     db_url = h.fresh_database(pg, "celery_hooks")
     project_id, key = h.make_tenant(db_url)
-    api: LiveServer = start_server(
+    with served(
         db_url, tmp_path / "api.log", MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis.url, **stack_env
-    )
-    jobs_worker = start_worker(db_url, redis, stack_env, tmp_path / "jobs.log", "jobs")
-    hooks_worker = None
-    try:
-        with serving(answer(200, b"{}")) as receiver, token_client(api.url, key) as client:
-            r = client.post(
-                f"/api/v1/webhooks/projects/{project_id}/",
-                json={"url": receiver.url("/hook"), "name": "r", "event_types": ["memory_add"]},
-            )
-            assert r.status_code == 201, r.text
-            r = client.post(
-                "/v3/memories/add/", json={"messages": [{"role": "user", "content": "I like tea"}], "user_id": "u"}
-            )
-            assert r.status_code == 200, r.text
-            event_id = r.json()["event_id"]
-            deadline = time.monotonic() + 60
-            status = ""
-            while time.monotonic() < deadline:
-                status = client.get(f"/v1/event/{event_id}/").json()["status"]
-                if status in ("SUCCEEDED", "FAILED"):
-                    break
-                time.sleep(0.2)
-            assert status == "SUCCEEDED", (tmp_path / "jobs.log").read_text()[-3000:]
-            time.sleep(2.0)  # the delivery written with the memory waits on its own queue
-            assert receiver.requests == []
-            hooks_worker = start_worker(db_url, redis, stack_env, tmp_path / "hooks.log", "webhooks")
-            deadline = time.monotonic() + 60
-            while not receiver.requests and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert len(receiver.requests) == 1, (tmp_path / "hooks.log").read_text()[-3000:]
-    finally:
-        for proc in (jobs_worker, hooks_worker):
-            if proc is not None:
-                h.stop_worker(proc)
-        stop_server(api)
+    ) as api:
+        jobs_worker = start_worker(db_url, redis, stack_env, tmp_path / "jobs.log", "jobs")
+        hooks_worker = None
+        try:
+            with serving(answer(200, b"{}")) as receiver, token_client(api.url, key) as client:
+                r = client.post(
+                    f"/api/v1/webhooks/projects/{project_id}/",
+                    json={"url": receiver.url("/hook"), "name": "r", "event_types": ["memory_add"]},
+                )
+                assert r.status_code == 201, r.text
+                r = client.post(
+                    "/v3/memories/add/", json={"messages": [{"role": "user", "content": "I like tea"}], "user_id": "u"}
+                )
+                assert r.status_code == 200, r.text
+                event_id = r.json()["event_id"]
+                deadline = time.monotonic() + 60
+                status = ""
+                while time.monotonic() < deadline:
+                    status = client.get(f"/v1/event/{event_id}/").json()["status"]
+                    if status in ("SUCCEEDED", "FAILED"):
+                        break
+                    time.sleep(0.2)
+                assert status == "SUCCEEDED", (tmp_path / "jobs.log").read_text()[-3000:]
+                time.sleep(2.0)  # the delivery written with the memory waits on its own queue
+                assert receiver.requests == []
+                hooks_worker = start_worker(db_url, redis, stack_env, tmp_path / "hooks.log", "webhooks")
+                deadline = time.monotonic() + 60
+                while not receiver.requests and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert len(receiver.requests) == 1, (tmp_path / "hooks.log").read_text()[-3000:]
+        finally:
+            for proc in (jobs_worker, hooks_worker):
+                if proc is not None:
+                    h.stop_worker(proc)
 
 
 def test_the_worker_command_names_its_queues() -> None:

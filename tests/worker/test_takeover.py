@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.storage.db import Database
 from tests.fakes.openai_server import FakeOpenAI, echo_extractor, running
@@ -158,10 +159,11 @@ def test_an_inference_job_killed_mid_model_call_is_taken_over_and_applied_once(
         MEMSERVER_WORKER__LEASE_S="3",
         MEMSERVER_WORKER__POLL_INTERVAL_S="0.3",
     )
-    receiver = Receiver()
-    a = start_server(url, tmp_path / "a.log", **env)
-    b = start_server(url, tmp_path / "b.log", **env)
-    try:
+    with (
+        closing(Receiver()) as receiver,
+        served(url, tmp_path / "a.log", **env) as a,
+        served(url, tmp_path / "b.log", **env) as b,
+    ):
         with httpx.Client(base_url=a.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
             hook = {"url": receiver.url, "name": "r", "event_types": ["memory_add", "memory_update", "memory_delete"]}
             r = api.post(f"/api/v1/webhooks/projects/{project}/", json=hook)
@@ -200,10 +202,6 @@ def test_an_inference_job_killed_mid_model_call_is_taken_over_and_applied_once(
         assert {b["event_details"]["event"] for b in bodies} == {"ADD"}
         assert len({d["headers"]["X-Memserver-Delivery"] for d in delivered}) == 3
         assert sorted(writes(url, project, job)["deliveries"]) == [("SUCCEEDED", 1)] * 3
-    finally:
-        receiver.close()
-        for s in (a, b):
-            stop_server(s)
 
 
 def test_a_stopping_api_process_gives_its_running_and_queued_jobs_back_at_once(
@@ -217,9 +215,10 @@ def test_a_stopping_api_process_gives_its_running_and_queued_jobs_back_at_once(
         MEMSERVER_WORKER__LEASE_S="120",
         MEMSERVER_WORKER__REDISPATCH_AFTER_S="120",
     )  # and the default sweep interval (2 s)
-    a = start_server(url, tmp_path / "a.log", MEMSERVER_WORKER__INPROCESS_CONCURRENCY="1", **env)
-    b = start_server(url, tmp_path / "b.log", **env)
-    try:
+    with (
+        served(url, tmp_path / "a.log", MEMSERVER_WORKER__INPROCESS_CONCURRENCY="1", **env) as a,
+        served(url, tmp_path / "b.log", **env) as b,
+    ):
         with httpx.Client(base_url=a.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
             # three scopes: A runs one job at a time, so one is running and two wait in A's queue
             ids = [add(api, f"user-{i}", f"fact of user {i}", f"second fact of user {i}") for i in range(3)]
@@ -246,6 +245,3 @@ def test_a_stopping_api_process_gives_its_running_and_queued_jobs_back_at_once(
         for r in got:
             assert [x["event"] for x in r.results] == ["ADD", "ADD"]
             assert writes(url, project, r.id)["memories"] == 2
-    finally:
-        for s in (a, b):
-            stop_server(s)

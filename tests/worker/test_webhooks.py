@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.server import LiveServer, start_server, stop_server
+from harness.server import LiveServer, served
 from memserver.embedded_postgres import EmbeddedPostgres
 from memserver.providers.webhooks.signature import SIGNATURE_HEADER, verify
 from tests.worker.jobs_harness import fresh_database, make_tenant
@@ -75,17 +76,14 @@ class Receiver:
 @pytest.fixture(scope="module")
 def hooks_server(pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
     url = fresh_database(pg, "webhooks")
-    server = start_server(
+    with served(
         url,
         tmp_path_factory.mktemp("webhooks") / "api.log",
         MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
         MEMSERVER_WEBHOOKS__RETRY_BACKOFF_S="0.3",
         MEMSERVER_WORKER__POLL_INTERVAL_S="0.2",
-    )
-    try:
+    ) as server:
         yield server, url
-    finally:
-        stop_server(server)
 
 
 SDK_SCRIPT = """
@@ -289,30 +287,28 @@ def test_deliveries_go_out_on_commit_without_waiting_for_the_poll(pg: EmbeddedPo
     """The outbox notifies the runners (LISTEN/NOTIFY, sent on commit): a 60 s poll does not delay deliveries."""
     url = fresh_database(pg, "notify")
     project_id, key = make_tenant(url)
-    server = start_server(
-        url,
-        tmp_path / "api.log",
-        MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
-        MEMSERVER_WORKER__POLL_INTERVAL_S="60",
-    )
-    receiver = Receiver()
-    try:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api:
-            r = api.post(
-                f"/api/v1/webhooks/projects/{project_id}/",
-                json={"url": receiver.url, "name": "r", "event_types": ["memory_add"]},
-            )
-            assert r.status_code == 201
-            time.sleep(1.0)  # past the sweep every runner makes when it starts
-            for i in range(3):
-                t0 = time.time()
-                msgs = [{"role": "user", "content": f"fact {i}"}]
-                assert api.post("/v3/memories/add/", json={"messages": msgs, "user_id": "n", "infer": False}).is_success
-                arrived = receiver.wait(i + 1, timeout=5)[-1]["at"]
-                assert arrived - t0 < 2.0
-    finally:
-        receiver.close()
-        stop_server(server)
+    with (
+        served(
+            url,
+            tmp_path / "api.log",
+            MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
+            MEMSERVER_WORKER__POLL_INTERVAL_S="60",
+        ) as server,
+        closing(Receiver()) as receiver,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api,
+    ):
+        r = api.post(
+            f"/api/v1/webhooks/projects/{project_id}/",
+            json={"url": receiver.url, "name": "r", "event_types": ["memory_add"]},
+        )
+        assert r.status_code == 201
+        time.sleep(1.0)  # past the sweep every runner makes when it starts
+        for i in range(3):
+            t0 = time.time()
+            msgs = [{"role": "user", "content": f"fact {i}"}]
+            assert api.post("/v3/memories/add/", json={"messages": msgs, "user_id": "n", "infer": False}).is_success
+            arrived = receiver.wait(i + 1, timeout=5)[-1]["at"]
+            assert arrived - t0 < 2.0
 
 
 TS_SCRIPT = """

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 MAX_TERMS = 8  # query terms scored by BM25 (distinct stemmed words; queries are short)
 WEEK_S = 7 * 86400.0
-_S = TypeVar("_S", bound=np.generic)  # an array's element type, kept by `shifted`
+_S = TypeVar("_S", bound=np.generic)  # an array's element type, kept by `_shifted`
 
 
 @dataclass(frozen=True)
@@ -117,82 +117,33 @@ def rank(
     gap_s: float = 3600.0,
     limit: int = 10,
 ) -> list[Scored]:
-    """The `limit` best candidates, best first (ties: the most recently added first)."""
+    """The `limit` best candidates, best first (ties: the most recently added first).
+
+    The arrays are put in conversational order (by scope, then insertion) so that a memory's neighbours are the
+    rows next to it; every score is computed in that order, and `Scored.index` maps back to `ev`."""
     n = len(ev.seq)
     if n == 0:
         return []
     order = np.lexsort((ev.seq, ev.scope))  # conversational order within each scope
-    scope, t = ev.scope[order], ev.created[order]
-    cos, dl = ev.cos[order], ev.length[order]
-    bits = ev.terms[order][:, None]
-    in_text = (bits >> np.arange(MAX_TERMS)) & 1
-    in_metadata = (bits >> np.arange(MAX_TERMS, 2 * MAX_TERMS)) & 1
-    tf = in_text + weights.metadata_tf * in_metadata
-
-    def shifted(a: NDArray[_S], k: int) -> NDArray[_S]:
-        """a[i - k] at i (k > 0: the k-th memory before; k < 0: after); zeros past the ends."""
-        out = np.zeros_like(a)
-        if k > 0:
-            out[k:] = a[:-k]
-        else:
-            out[:k] = a[-k:]
-        return out
-
-    def same_scope(k: int) -> NDArray[np.bool_]:
-        out = np.zeros(n, dtype=bool)
-        if k > 0:
-            out[k:] = scope[k:] == scope[:-k]
-        else:
-            out[:k] = scope[:k] == scope[-k:]
-        return out
-
-    def close(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
-        near: NDArray[np.bool_] = np.abs(a - b) <= gap_s
-        return near
-
-    # neighbours: consecutive memories of one scope, recorded within gap_s of each other
-    vp1 = same_scope(1) & close(shifted(t, 1), t)
-    vn1 = same_scope(-1) & close(shifted(t, -1), t)
-    vp2 = vp1 & same_scope(2) & close(shifted(t, 2), shifted(t, 1))
-    vn2 = vn1 & same_scope(-2) & close(shifted(t, -2), shifted(t, -1))
-
-    def around(a: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Summed over the neighbourhood: itself, both neighbours, half of the second ones."""
-
-        def m(v: NDArray[np.bool_]) -> NDArray[np.bool_]:  # a column per row when `a` is 2-D
-            return v[:, None] if a.ndim == 2 else v
-
-        return (
-            a
-            + m(vp1) * shifted(a, 1)
-            + m(vn1) * shifted(a, -1)
-            + 0.5 * m(vp2) * shifted(a, 2)
-            + 0.5 * m(vn2) * shifted(a, -2)
-        )
-
-    cos_ctx = (cos + 0.5 * vp1 * shifted(cos, 1) + 0.5 * vn1 * shifted(cos, -1)) / (1 + 0.5 * vp1 + 0.5 * vn1)
-    wl, wtf = around(dl), around(tf)
-
-    df = (tf > 0).sum(axis=0)
-    idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
-    qidf = max(float(idf[: ev.query_terms].sum()), 1e-9)
+    t, cos, length = ev.created[order], ev.cos[order], ev.length[order]
+    tf = _term_frequencies(ev.terms[order], weights.metadata_tf)
+    near = Neighbours.within(ev.scope[order], t, gap_s)
+    window_length, window_tf = near.window_sum(length), near.window_sum(tf)
+    idf = _idf(tf)
+    query_idf = max(float(idf[: ev.query_terms].sum()), 1e-9)  # what matching every query term would score
     k1, b = weights.k1, weights.b
 
-    def bm25(f: NDArray[np.float64], length: NDArray[np.float64]) -> NDArray[np.float64]:
-        norm = k1 * (1 - b + b * length / max(float(length.mean()), 1.0))
-        score: NDArray[np.float64] = (idf * f * (k1 + 1) / (f + norm[:, None])).sum(axis=1)
-        return score
-
-    semantic = weights.dense * np.maximum(cos, 0) + weights.dense_context * np.maximum(cos_ctx, 0)
-    keyword = weights.bm25 * np.minimum(1, bm25(tf, dl) / qidf) + weights.bm25_context * np.minimum(
-        1, bm25(wtf, wl) / (2 * qidf)
-    )
+    semantic = weights.dense * np.maximum(cos, 0) + weights.dense_context * np.maximum(near.mean_cos(cos), 0)
+    # the share of the query each matches, in [0, 1]; a window is scaled for up to 2 matches per term
+    own_share = np.minimum(1, _bm25(tf, length, idf, k1, b) / query_idf)
+    window_share = np.minimum(1, _bm25(window_tf, window_length, idf, k1, b) / (2 * query_idf))
+    keyword = weights.bm25 * own_share + weights.bm25_context * window_share
     entity = weights.entity * ev.names[order]
     temporal = weights.time * _in_time(t, periods, months)
     graph = weights.graph * ev.graph[order] if ev.graph is not None else np.zeros(n)
     base = semantic + keyword + entity + temporal + graph
     # a memory is also partly as relevant as its best neighbour
-    context = weights.neighbour * np.maximum(vp1 * shifted(base, 1), vn1 * shifted(base, -1))
+    context = weights.neighbour * near.best_of(base)
     total = base + context
 
     best = np.lexsort((-ev.seq[order], -total))[:limit]
@@ -209,6 +160,104 @@ def rank(
         )
         for i in best
     ]
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Conversational neighbours, over memories in conversational order. At row i, `prev1` / `next1`: the row
+    just before / after is a neighbour (same scope, recorded within `gap_s`); `prev2` / `next2`: so is the row
+    two before / after (a neighbour of that first neighbour, by the same rule)."""
+
+    prev1: NDArray[np.bool_]
+    next1: NDArray[np.bool_]
+    prev2: NDArray[np.bool_]
+    next2: NDArray[np.bool_]
+
+    @classmethod
+    def within(cls, scope: NDArray[np.int64], t: NDArray[np.float64], gap_s: float) -> Neighbours:
+        prev1 = _same_scope(scope, 1) & _within_gap(_shifted(t, 1), t, gap_s)
+        next1 = _same_scope(scope, -1) & _within_gap(_shifted(t, -1), t, gap_s)
+        return cls(
+            prev1=prev1,
+            next1=next1,
+            prev2=prev1 & _same_scope(scope, 2) & _within_gap(_shifted(t, 2), _shifted(t, 1), gap_s),
+            next2=next1 & _same_scope(scope, -2) & _within_gap(_shifted(t, -2), _shifted(t, -1), gap_s),
+        )
+
+    def window_sum(self, a: NDArray[np.float64]) -> NDArray[np.float64]:
+        """`a` summed over each memory's window: itself, its first neighbours, half of its second ones (a 2-D
+        `a`, a column per query term, column by column)."""
+        rows = (slice(None), None) if a.ndim == 2 else (slice(None),)  # a column per row when `a` is 2-D
+        total: NDArray[np.float64] = (
+            a
+            + self.prev1[rows] * _shifted(a, 1)
+            + self.next1[rows] * _shifted(a, -1)
+            + 0.5 * self.prev2[rows] * _shifted(a, 2)
+            + 0.5 * self.next2[rows] * _shifted(a, -2)
+        )
+        return total
+
+    def mean_cos(self, cos: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each memory's cosine averaged with its first neighbours', which weigh 1/2 each."""
+        weighted = cos + 0.5 * self.prev1 * _shifted(cos, 1) + 0.5 * self.next1 * _shifted(cos, -1)
+        mean: NDArray[np.float64] = weighted / (1 + 0.5 * self.prev1 + 0.5 * self.next1)
+        return mean
+
+    def best_of(self, score: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The better of the two first neighbours' `score` (0 without a neighbour)."""
+        best: NDArray[np.float64] = np.maximum(self.prev1 * _shifted(score, 1), self.next1 * _shifted(score, -1))
+        return best
+
+
+def _shifted(a: NDArray[_S], k: int) -> NDArray[_S]:
+    """a[i - k] at i (k > 0: the k-th row before; k < 0: after); zeros past the ends."""
+    out = np.zeros_like(a)
+    if k > 0:
+        out[k:] = a[:-k]
+    else:
+        out[:k] = a[-k:]
+    return out
+
+
+def _same_scope(scope: NDArray[np.int64], k: int) -> NDArray[np.bool_]:
+    """At i: whether the row k before (k > 0) or after (k < 0) has the same scope; False past the ends."""
+    out = np.zeros(len(scope), dtype=bool)
+    if k > 0:
+        out[k:] = scope[k:] == scope[:-k]
+    else:
+        out[:k] = scope[:k] == scope[-k:]
+    return out
+
+
+def _within_gap(a: NDArray[np.float64], b: NDArray[np.float64], gap_s: float) -> NDArray[np.bool_]:
+    near: NDArray[np.bool_] = np.abs(a - b) <= gap_s
+    return near
+
+
+def _term_frequencies(terms: NDArray[np.int64], metadata_tf: float) -> NDArray[np.float64]:
+    """A row per memory, a column per query term (of MAX_TERMS): 1 for a term in its text, `metadata_tf` for
+    one in its metadata, the sum for both; decoded from the `Evidence.terms` bitmask."""
+    bits = terms[:, None]
+    in_text = (bits >> np.arange(MAX_TERMS)) & 1
+    in_metadata = (bits >> np.arange(MAX_TERMS, 2 * MAX_TERMS)) & 1
+    tf: NDArray[np.float64] = in_text + metadata_tf * in_metadata
+    return tf
+
+
+def _idf(tf: NDArray[np.float64]) -> NDArray[np.float64]:
+    """BM25's IDF of each term over the scored memories (its document frequency: the memories that hold it)."""
+    df = (tf > 0).sum(axis=0)
+    idf: NDArray[np.float64] = np.log(1 + (len(tf) - df + 0.5) / (df + 0.5))
+    return idf
+
+
+def _bm25(
+    tf: NDArray[np.float64], length: NDArray[np.float64], idf: NDArray[np.float64], k1: float, b: float
+) -> NDArray[np.float64]:
+    """BM25 of each row of `tf` (term frequencies, a column per term), `length` terms long."""
+    norm = k1 * (1 - b + b * length / max(float(length.mean()), 1.0))
+    score: NDArray[np.float64] = (idf * tf * (k1 + 1) / (tf + norm[:, None])).sum(axis=1)
+    return score
 
 
 def _in_time(t: NDArray[np.float64], periods: list[tuple[float, float]], months: list[int]) -> NDArray[np.float64]:

@@ -7,6 +7,7 @@ exception prints its traceback and exits 2. Success exits 0 after ``OK``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -193,6 +194,38 @@ def check_relations(items: Any, expected: set[tuple[str, str, str]], what: str, 
             check(0.0 <= r["score"] <= 1.0, f"{what}: score in 0..1", r)
     got = {(r["source"], r["relationship"], r["target"]) for r in items}
     check(expected <= got, f"{what}: expected relations {sorted(expected)}", sorted(got))
+
+
+def check_wrong_keys(
+    client_class: Any,
+    auth_error: type[BaseException],
+    rejected: dict[str, Callable[[Any], Any]],
+    headerless: dict[str, Callable[[Any], Any]] | None = None,
+) -> None:
+    """A wrong key fails the way every Python generation reports it: a client constructed with one raises
+    ValueError ``Error: <detail>`` (its ping answers a JSON 401); then each call of `rejected` (what it does ->
+    the call, given a client), made with a key the server rejects, raises `auth_error`, and so does each call of
+    `headerless`, made with no Authorization header at all."""
+    url, key = env()
+    step("construct with a wrong key -> ValueError at construction (ping 401)")
+    exc = expect_raises(
+        ValueError, lambda: client_class(api_key=f"m0-wrong-{suffix()}", host=url), "MemoryClient(wrong key)"
+    )
+    check(
+        str(exc).startswith("Error: ") and "Client error" not in str(exc),
+        "ping 401 body should be JSON with a 'detail' message",
+        str(exc),
+    )
+
+    step(f"a call whose key is rejected -> {auth_error.__name__}")
+    client = client_class(api_key=key, host=url)
+    client.client.headers["Authorization"] = f"Token m0-wrong-{suffix()}"
+    for what, call in rejected.items():
+        expect_raises(auth_error, functools.partial(call, client), what)
+    if headerless:
+        client.client.headers.pop("Authorization")
+        for what, call in headerless.items():
+            expect_raises(auth_error, functools.partial(call, client), what)
 
 
 def v1_infer(client_class: Any) -> None:

@@ -36,6 +36,7 @@ from _common import (
     check_scores,
     check_timestamp,
     check_uuid,
+    check_wrong_keys,
     env,
     expect_raises,
     memory_texts,
@@ -344,30 +345,11 @@ def scenario() -> None:
 
 
 def wrong_key() -> None:
-    url, key = env()
-    step("construct with a wrong key -> ValueError at construction (ping 401)")
-    exc = expect_raises(
-        ValueError, lambda: MemoryClient(api_key=f"m0-wrong-{suffix()}", host=url), "MemoryClient(wrong key)"
-    )
-    check(
-        str(exc).startswith("Error: ") and "Client error" not in str(exc),
-        "ping 401 body should be JSON with a 'detail' message",
-        str(exc),
-    )
-
-    step("a call whose key is rejected -> AuthenticationError")
-    client = MemoryClient(api_key=key, host=url)
-    client.client.headers["Authorization"] = f"Token m0-wrong-{suffix()}"
-    expect_raises(
+    check_wrong_keys(
+        MemoryClient,
         AuthenticationError,
-        lambda: client.get_all(filters={"user_id": "nobody"}),
-        "get_all with a rejected key",
-    )
-    client.client.headers.pop("Authorization")
-    expect_raises(
-        AuthenticationError,
-        lambda: client.search("x", filters={"user_id": "nobody"}),
-        "search without Authorization header",
+        rejected={"get_all with a rejected key": lambda c: c.get_all(filters={"user_id": "nobody"})},
+        headerless={"search without Authorization header": lambda c: c.search("x", filters={"user_id": "nobody"})},
     )
 
 

@@ -35,6 +35,7 @@ from _common import (
     check_scores,
     check_timestamp,
     check_uuid,
+    check_wrong_keys,
     env,
     expect_raises,
     memory_texts,
@@ -322,21 +323,11 @@ def scenario() -> None:
 
 
 def wrong_key() -> None:
-    url, key = env()
-    step("construct with a wrong key -> ValueError at construction (ping 401)")
-    exc = expect_raises(
-        ValueError, lambda: MemoryClient(api_key=f"m0-wrong-{suffix()}", host=url), "MemoryClient(wrong key)"
+    check_wrong_keys(
+        MemoryClient,
+        AuthenticationError,
+        rejected={"get_all with a rejected key": lambda c: c.get_all(user_id="nobody")},
     )
-    check(
-        str(exc).startswith("Error: ") and "Client error" not in str(exc),
-        "ping 401 body should be JSON with a 'detail' message",
-        str(exc),
-    )
-
-    step("a call whose key is rejected -> AuthenticationError")
-    client = MemoryClient(api_key=key, host=url)
-    client.client.headers["Authorization"] = f"Token m0-wrong-{suffix()}"
-    expect_raises(AuthenticationError, lambda: client.get_all(user_id="nobody"), "get_all with a rejected key")
 
 
 def infer() -> None:

@@ -527,7 +527,7 @@ function eventOutcome(e) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Settings: what the key sees today; project settings and webhooks arrive with their endpoints
+// Settings: the key's org and project (project settings and webhooks are managed through the API and SDKs)
 // ---------------------------------------------------------------------------------------------
 async function loadSettings() {
   await guarded("Loading the project", async () => {
