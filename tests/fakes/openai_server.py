@@ -193,7 +193,7 @@ class FakeOpenAI:
 def echo_extractor(body: dict[str, Any], *, heuristic_graph: bool = False) -> str:
     """An extraction reply with one ADD fact per message of the requested speaker, citing its own index.
 
-    It reads memserver's prompt format (pipeline/extract.py): the "Extract facts stated by:" line and the
+    It reads memserver's prompt format (pipeline/prompts/extract.py): the "Extract facts stated by:" line and the
     "[n] role (name): text" lines under "New messages:" (continuation lines are indented). A follow-up prompt
     ("Facts to reconcile:", one JSON fact per line) is answered with those facts as ADDs.
 

@@ -12,14 +12,13 @@ import pytest
 from pydantic import ValidationError
 
 from memserver.pipeline.categories import DEFAULT_CATEGORIES, catalogue
-from memserver.pipeline.extract import (
-    ExtractionReply,
-    build_followup_prompt,
-    build_prompt,
-    facts_without_ref,
-    reply_context,
-)
-from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM
+from memserver.pipeline.prompts.extract import SYSTEM as EXTRACT_SYSTEM
+from memserver.pipeline.prompts.extract import ExtractionReply
+from memserver.pipeline.prompts.extract import build as build_prompt
+from memserver.pipeline.prompts.extract import context as reply_context
+from memserver.pipeline.prompts.followup import SYSTEM as FOLLOWUP_SYSTEM
+from memserver.pipeline.prompts.followup import build as build_followup_prompt
+from memserver.pipeline.prompts.followup import facts_without_ref
 from memserver.pipeline.types import Candidate, ExtractionRequest, InMessage, speakers_for
 from tests.fakes.openai_server import approx_tokens
 

@@ -13,9 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 from memserver.pipeline import reconcile
-from memserver.pipeline.extract import ExtractionReply, build_prompt, relations_of, reply_context, reply_model
+from memserver.pipeline.prompts.extract import ExtractionReply, relations_of, reply_model
+from memserver.pipeline.prompts.extract import build as build_prompt
+from memserver.pipeline.prompts.extract import context as reply_context
+from memserver.pipeline.prompts.graph import ExtractedRelation
 from memserver.pipeline.relation_extract import (
-    ExtractedRelation,
     GraphContext,
     KnownNode,
     ShownRelation,

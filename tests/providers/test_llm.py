@@ -13,7 +13,9 @@ from pydantic import BaseModel, SecretStr
 
 from harness.server import free_port
 from memserver.config import Settings
-from memserver.pipeline.extract import ExtractionReply, build_prompt, reply_context
+from memserver.pipeline.prompts.extract import ExtractionReply
+from memserver.pipeline.prompts.extract import build as build_prompt
+from memserver.pipeline.prompts.extract import context as reply_context
 from memserver.pipeline.reconcile import decide
 from memserver.pipeline.types import Candidate, ExtractionRequest, InMessage
 from memserver.providers.errors import (

@@ -9,7 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memserver.pipeline.categories import DEFAULT_CATEGORIES
-from memserver.pipeline.relation_extract import ExtractedRelation, GraphContext
+from memserver.pipeline.prompts.graph import ExtractedRelation
+from memserver.pipeline.relation_extract import GraphContext
 
 Speaker = Literal["user", "assistant"]
 Action = Literal["ADD", "UPDATE", "DELETE", "NOOP"]

@@ -28,9 +28,11 @@ from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryR
 from memserver.domain.relations import GraphChanges
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
-from memserver.pipeline import extract, reconcile
+from memserver.pipeline import reconcile
 from memserver.pipeline.categories import catalogue
 from memserver.pipeline.messages import text_hash
+from memserver.pipeline.prompts import extract
+from memserver.pipeline.prompts import followup as followup_prompt
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
@@ -223,10 +225,10 @@ async def _think(
 ) -> tuple[list[Decision], dict[str, Any], list[lookup.Shown]]:
     """The LLM decides; returns the decisions, the embedding of each new text, and the memories the
     follow-up call showed (the first prompt's are the request's)."""
-    prompt = extract.build_prompt(req)
+    prompt = extract.build(req)
     if images:  # a vision model sees the images next to the conversation
         prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
-    first = await llm.generate(prompt, extract.reply_model(req), context=extract.reply_context(req))
+    first = await llm.generate(prompt, extract.reply_model(req), context=extract.context(req))
     report.add_usage(first.usage)
     reply = first.value
     notes: list[str] = []
@@ -239,9 +241,9 @@ async def _think(
     followup, later = found
     report.second_call = True
     second = await llm.generate(
-        extract.build_followup_prompt(followup, extract.facts_without_ref(reply)),
-        extract.ExtractionReply,
-        context=extract.reply_context(followup),
+        followup_prompt.build(followup, followup_prompt.facts_without_ref(reply)),
+        followup_prompt.Reply,
+        context=followup_prompt.context(followup),
     )
     report.add_usage(second.usage)
     notes.clear()  # decided again, with the follow-up's answers

@@ -1,31 +1,68 @@
-"""One LLM call that extracts facts from an add's messages and reconciles them with existing memories.
+"""The extraction task: ONE call extracts facts from an add's messages and reconciles them with the existing
+memories shown (so most adds cost a single LLM call; Mem0's pre-v3 pipeline needed two, its v3 one cannot
+update). The fixed instructions are ours, not Mem0's, and kept compact: every add pays for them.
 
-`build_prompt(req)` renders the request; the LLM answers an `ExtractionReply`, validated against the request
-through `reply_context(req)` (so a hallucinated ref or source triggers the adapter's repair round);
-`reconcile.decide(req, reply)` turns the reply into decisions. No I/O here.
+`build(req)` renders the request; the LLM answers `reply_model(req)`, validated against the request through
+`context(req)`; `reconcile.decide(req, reply)` turns the reply into decisions. No I/O here.
 
-How a service uses it:
-    req = ExtractionRequest(messages=..., candidates=..., observed_at=..., speakers=speakers_for(...), ...)
-    gen = await llm.generate(build_prompt(req), ExtractionReply, context=reply_context(req))
+    gen = await llm.generate(extract.build(req), extract.reply_model(req), context=extract.context(req))
     decisions = reconcile.decide(req, gen.value)
-    # optional second call, when the memories nearest to the new facts were not among the candidates:
-    req2 = req.model_copy(update={"candidates": nearest_to(facts_without_ref(gen.value))})
-    gen2 = await llm.generate(build_followup_prompt(req2, facts_without_ref(gen.value)), ExtractionReply,
-                              context=reply_context(req2))
-    decisions = reconcile.decide(req, gen.value, followup=(req2, gen2.value))
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM, GRAPH_SYSTEM
-from memserver.pipeline.relation_extract import ExtractedRelation, render_context
+from memserver.pipeline.prompts import graph
+from memserver.pipeline.prompts.graph import ExtractedRelation
 from memserver.pipeline.types import Action, ChatMessage, ExtractionRequest, Speaker
+
+RECONCILE = """\
+Reconcile every fact with the existing memories (shown as "ref N: text"):
+- ADD: new information. No ref.
+- UPDATE: the fact refines, corrects or changes a memory (they moved to another city, a plan got a new date, \
+a preference changed). ref = that memory; text = the complete new memory, keeping what is still true of the old one.
+- DELETE: the user asks to forget something, or a memory is contradicted and no replacement fact exists \
+("I sold my car"). ref = that memory; text = that memory's text.
+- NOOP: the fact is already known from a memory. ref = that memory.
+Use only refs that are shown, each at most once. If a new fact replaces a memory, that is one UPDATE, \
+not a DELETE plus an ADD. When unsure between ADD and UPDATE, choose ADD."""
+
+FIELDS = """\
+Each fact has:
+- text: one self-contained statement.
+- speaker: "user" or "assistant", whoever stated it.
+- sources: the numbers [n] of the messages it comes from.
+- categories: names from the category list that fit (may be empty).
+- action, and ref unless the action is ADD.
+Reply with a JSON object {"facts": [...]} and nothing else; {"facts": []} when there is nothing to remember.
+Example: {"facts": [{"text": "Is vegetarian since 2024", "speaker": "user", "sources": [1], \
+"categories": ["food"], "action": "ADD"}, {"text": "Lives in Lisbon, moved from Porto in March 2025", \
+"speaker": "user", "sources": [3], "categories": ["personal_details"], "action": "UPDATE", "ref": 2}]}"""
+
+SYSTEM = f"""\
+You keep long-term memories about the people in a conversation. Read the new messages, extract the facts \
+worth remembering and reconcile them with the existing memories.
+
+What to extract:
+- Lasting facts a later conversation would need: personal details, family and relationships, work and studies, \
+preferences and dislikes, plans and goals, health, possessions, events and their dates, opinions, decisions.
+- Only facts stated by the requested speakers. Other messages, and every system message, are context: use them \
+to understand, never as the source of a fact. A user agreeing to an assistant's suggestion is a user fact.
+- Skip greetings, small talk, questions that state nothing, and things a speaker only repeats from the other.
+- One fact per item, self-contained: names instead of pronouns; exact numbers, names and qualifiers; the \
+language of the conversation. Never invent or infer what was not said.
+- Write user facts about the user ("Has two daughters", "Prefers window seats") and assistant facts about the \
+assistant ("Recommended the 2019 Rioja").
+- Replace relative dates ("yesterday", "last month", "next Friday") with absolute dates computed from the \
+observation date, e.g. "Ran a marathon on 2025-04-12".
+- Follow the extra instructions given with the request.
+
+{RECONCILE}
+
+{FIELDS}"""
 
 _ACTION_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "CREATE": "ADD", "REMOVE": "DELETE"}
 
@@ -117,6 +154,9 @@ class GraphExtractionReply(ExtractionReply):
     facts: list[GraphExtractedFact] = Field(default_factory=list)  # type: ignore[assignment]
 
 
+Reply = ExtractionReply
+
+
 def reply_model(req: ExtractionRequest) -> type[ExtractionReply]:
     """The reply model of a request: with relations when the request has graph memory on."""
     return GraphExtractionReply if req.graph is not None else ExtractionReply
@@ -126,7 +166,7 @@ def relations_of(fact: ExtractedFact) -> list[ExtractedRelation]:
     return list(getattr(fact, "relations", None) or [])
 
 
-def reply_context(req: ExtractionRequest) -> dict[str, Any]:
+def context(req: ExtractionRequest) -> dict[str, Any]:
     """The validation context that checks a reply against what this request showed the model."""
     return {
         "refs": frozenset(c.ref for c in req.candidates),
@@ -137,36 +177,20 @@ def reply_context(req: ExtractionRequest) -> dict[str, Any]:
     }
 
 
-def build_prompt(req: ExtractionRequest) -> list[ChatMessage]:
+def build(req: ExtractionRequest) -> list[ChatMessage]:
     """The system instructions and one user message with the request's context and conversation."""
     sections = [
-        *_header(req),
-        "Existing memories:\n" + _render_candidates(req),
-        *([render_context(req.graph)] if req.graph is not None else []),
+        *header(req),
+        "Existing memories:\n" + render_candidates(req),
+        *([graph.render_context(req.graph)] if req.graph is not None else []),
         "New messages:\n" + _render_messages(req),
     ]
     # The graph instructions are sent only with enable_graph: every other add keeps the compact prompt.
-    system = EXTRACT_SYSTEM if req.graph is None else f"{EXTRACT_SYSTEM}\n\n{GRAPH_SYSTEM}"
+    system = SYSTEM if req.graph is None else f"{SYSTEM}\n\n{graph.SYSTEM}"
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(sections)}]
 
 
-def facts_without_ref(reply: ExtractionReply) -> list[ExtractedFact]:
-    """The ADD facts: those that matched no memory shown (the nearest ones may not have been in the prompt)."""
-    return [f for f in reply.facts if f.ref is None]
-
-
-def build_followup_prompt(req: ExtractionRequest, facts: Sequence[ExtractedFact]) -> list[ChatMessage]:
-    """Reconcile already-extracted facts with other candidates (`req.candidates`); same reply model and context."""
-    lines = [json.dumps(f.model_dump(include={"text", "speaker", "sources", "categories"})) for f in facts]
-    sections = [
-        *_header(req),
-        "Existing memories:\n" + _render_candidates(req),
-        "Facts to reconcile:\n" + "\n".join(lines),
-    ]
-    return [{"role": "system", "content": FOLLOWUP_SYSTEM}, {"role": "user", "content": "\n\n".join(sections)}]
-
-
-def _header(req: ExtractionRequest) -> list[str]:
+def header(req: ExtractionRequest) -> list[str]:
     when = req.observed_at
     sections = [
         f"Observation date: {when:%Y-%m-%d %H:%M} {when.tzname() or 'UTC'} ({when:%A})",
@@ -194,29 +218,29 @@ def _instructions(req: ExtractionRequest) -> list[str]:
     """includes/excludes and custom instructions; agent_custom_instructions govern the assistant's facts."""
     out = []
     if req.includes:
-        out.append(f"- Pay particular attention to: {_one_line(req.includes)}")
+        out.append(f"- Pay particular attention to: {one_line(req.includes)}")
     if req.excludes:
-        out.append(f"- Never extract: {_one_line(req.excludes)}")
+        out.append(f"- Never extract: {one_line(req.excludes)}")
     user_rules = req.custom_instructions if "user" in req.speakers else None
     agent_rules = (req.agent_custom_instructions or req.custom_instructions) if "assistant" in req.speakers else None
     if user_rules and agent_rules and user_rules == agent_rules:
-        out.append(f"- {_one_line(user_rules)}")
+        out.append(f"- {one_line(user_rules)}")
     else:
         if user_rules:
-            out.append(f"- For user facts: {_one_line(user_rules)}")
+            out.append(f"- For user facts: {one_line(user_rules)}")
         if agent_rules:
-            out.append(f"- For assistant facts: {_one_line(agent_rules)}")
+            out.append(f"- For assistant facts: {one_line(agent_rules)}")
     return out
 
 
-def _render_candidates(req: ExtractionRequest) -> str:
+def render_candidates(req: ExtractionRequest) -> str:
     if not req.candidates:
         return "(none)"
     lines = []
     for c in req.candidates:
         when = f" (noted {c.created_at:%Y-%m-%d})" if c.created_at else ""
         # "ref N:" rather than "[N]" so memory refs cannot be mistaken for message numbers.
-        lines.append(f"ref {c.ref}: {_one_line(c.text)}{when}")
+        lines.append(f"ref {c.ref}: {one_line(c.text)}{when}")
     return "\n".join(lines)
 
 
@@ -224,7 +248,7 @@ def _render_messages(req: ExtractionRequest) -> str:
     """One numbered line per message with role and name; continuation lines indented, system marked as context."""
     lines = []
     for m in req.messages:
-        who = f"{m.role} ({_one_line(m.name)})" if m.name else m.role
+        who = f"{m.role} ({one_line(m.name)})" if m.name else m.role
         if m.role not in ("user", "assistant"):
             who += " [context only]"
         body = "\n    ".join(line for line in m.text.strip().splitlines() if line.strip())
@@ -232,5 +256,5 @@ def _render_messages(req: ExtractionRequest) -> str:
     return "\n".join(lines)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(text.split())
