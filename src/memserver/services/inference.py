@@ -66,6 +66,7 @@ class InferenceReport:
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, served from the endpoint's prefix cache
     second_call: bool = False
     candidates: int = 0
     thinks: int = 0
@@ -80,12 +81,14 @@ class InferenceReport:
         self.llm_calls += usage.calls
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
+        self.cached_prompt_tokens += usage.cached_prompt_tokens
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "llm_calls": self.llm_calls,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
             "second_call": self.second_call,
             "candidates": self.candidates,
             "notes": self.notes,

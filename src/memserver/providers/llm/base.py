@@ -21,12 +21,16 @@ class Usage:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Prompt tokens the server served from its prefix cache (OpenAI, vLLM: usage.prompt_tokens_details;
+    # llama.cpp: timings.cache_n); 0 when it reports none.
+    cached_prompt_tokens: int = 0
 
     def add(self, other: Usage) -> Usage:
         """Accumulate another usage into this one (returns self)."""
         self.calls += other.calls
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
+        self.cached_prompt_tokens += other.cached_prompt_tokens
         return self
 
     def __iadd__(self, other: Usage) -> Usage:

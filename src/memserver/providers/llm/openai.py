@@ -217,6 +217,12 @@ def _read(content: bytes, usage: Usage) -> str:
     reported: dict[str, Any] = reply["usage"] if isinstance(reply.get("usage"), dict) else {}
     usage.prompt_tokens += _count(reported.get("prompt_tokens"))
     usage.completion_tokens += _count(reported.get("completion_tokens"))
+    details = reported.get("prompt_tokens_details")
+    timings = reply.get("timings")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if cached is None and isinstance(timings, dict):  # llama.cpp's own report
+        cached = timings.get("cache_n")
+    usage.cached_prompt_tokens += _count(cached)
     choices = reply.get("choices") if isinstance(reply.get("choices"), list) else []
     message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
     content_text = message.get("content") if isinstance(message, dict) else None
