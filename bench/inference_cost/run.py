@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "instead of the local MiniLM, and its handling time is subtracted like the LLM's: the systems' own "
         "overhead without embedding compute",
     )
+    p.add_argument(
+        "--arrival-times",
+        action="store_true",
+        help="stamp each add one minute after the previous one of its session (LoCoMo gives one date per session: "
+        "a live conversation's adds each carry their own time, which is in the prompt)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the run directory (Postgres, logs)")
     p.add_argument(
         "--profile",
@@ -89,6 +95,11 @@ def workload(args: argparse.Namespace) -> dict[str, Any]:
     if not convs:
         raise SystemExit(f"{args.conversation} is not in {args.data}")
     ex = exchanges(convs[0]["turns"])
+    if args.arrival_times:
+        nth: dict[int, int] = {}
+        for e in ex:
+            nth[e["session"]] = nth.get(e["session"], -1) + 1
+            e["ts"] += 60 * nth[e["session"]]
     if len(ex) < args.n + args.warmup:
         raise SystemExit(f"{args.conversation} has {len(ex)} exchanges, {args.n + args.warmup} wanted")
     # The warm-up adds come from the end of the conversation and go to another user: the measured scope
