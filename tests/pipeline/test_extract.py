@@ -19,7 +19,7 @@ from memserver.pipeline.prompts.extract import context as reply_context
 from memserver.pipeline.prompts.followup import SYSTEM as FOLLOWUP_SYSTEM
 from memserver.pipeline.prompts.followup import build as build_followup_prompt
 from memserver.pipeline.prompts.followup import facts_without_ref
-from memserver.pipeline.types import Candidate, ExtractionRequest, InMessage, speakers_for
+from memserver.pipeline.types import AddGroup, Candidate, ExtractionRequest, InMessage, speakers_for
 from tests.fakes.openai_server import approx_tokens
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -59,9 +59,57 @@ def fact(**kw: Any) -> dict[str, Any]:
 
 def test_prompt_shows_the_observation_date_to_resolve_relative_dates() -> None:
     text = user_text(request())
-    assert "Observation date: 2025-03-14 16:30 UTC (Friday)" in text
+    assert "New messages:\nObserved 2025-03-14 16:30 UTC (Friday):\n[0] system" in text
     assert "yesterday" in EXTRACT_SYSTEM
-    assert "absolute dates" in EXTRACT_SYSTEM
+    assert "absolute dates computed from the observation date of the message's add" in EXTRACT_SYSTEM
+
+
+def test_the_project_part_comes_first_and_is_byte_identical_between_adds() -> None:
+    """Prefix caching: the system text, then the project's categories and instructions, then `---`; everything
+    an add changes (the date, whose facts, the memories, the messages) comes after it."""
+    rules = {"custom_instructions": "Write in the third person.", "includes": "travel plans"}
+    one = build_prompt(request(**rules))
+    other = build_prompt(
+        request(
+            **rules,
+            observed_at=datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
+            candidates=[Candidate(ref=1, id=uuid4(), text="Owns a bike")],
+            messages=[InMessage(index=0, role="user", text="I bought a car.")],
+        )
+    )
+    assert one[0] == other[0]
+    head, _, rest = str(one[1]["content"]).partition("\n\n---\n\n")
+    assert str(other[1]["content"]).startswith(head + "\n\n---\n\n")
+    assert head.startswith("Categories:\n- personal_details: ")
+    assert head.endswith(
+        "Extra instructions:\n- Pay particular attention to: travel plans\n- For user facts: Write in the third person."
+    )
+    for varying in ("2025", "Osaka", "Tokyo"):
+        assert varying not in head
+    assert rest.startswith("Extract facts stated by: user.")
+
+
+def test_several_adds_are_one_request_with_their_own_dates() -> None:
+    req = ExtractionRequest(
+        groups=[
+            AddGroup(observed_at=OBSERVED, messages=[InMessage(index=0, role="user", text="I ran today.")]),
+            AddGroup(
+                observed_at=datetime(2025, 3, 15, 8, 0, tzinfo=UTC),
+                messages=[InMessage(index=1, role="user", text="Rested today.")],
+            ),
+        ],
+    )
+    assert [m.index for m in req.messages] == [0, 1]
+    assert req.observed_at == datetime(2025, 3, 15, 8, 0, tzinfo=UTC)
+    conversation = user_text(req).split("New messages:\n", 1)[1]
+    assert conversation.splitlines() == [
+        "Add 1 of 2, observed 2025-03-14 16:30 UTC (Friday):",
+        "[0] user: I ran today.",
+        "Add 2 of 2, observed 2025-03-15 08:00 UTC (Saturday):",
+        "[1] user: Rested today.",
+    ]
+    with pytest.raises(ValidationError, match="message indices must be unique"):
+        ExtractionRequest(groups=[AddGroup(observed_at=OBSERVED, messages=req.messages[:1])] * 2)
 
 
 def test_memories_are_shown_under_small_refs_and_never_their_uuids() -> None:
@@ -77,6 +125,7 @@ def test_conversation_lines_carry_index_role_and_name_and_system_is_context_only
     text = user_text(request())
     conversation = text.split("New messages:\n", 1)[1]
     assert conversation.splitlines() == [
+        "Observed 2025-03-14 16:30 UTC (Friday):",
         "[0] system [context only]: You are a travel agent bot.",
         "[1] user (Alice): I flew back from Tokyo yesterday.",
         "    It was great.",

@@ -33,7 +33,7 @@ from memserver.pipeline.categories import catalogue
 from memserver.pipeline.messages import text_hash
 from memserver.pipeline.prompts import extract
 from memserver.pipeline.prompts import followup as followup_prompt
-from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, Speaker, speakers_for
+from memserver.pipeline.types import AddGroup, Candidate, Decision, ExtractionRequest, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments, project_settings
@@ -140,9 +140,8 @@ async def infer(
             else None
         )
         req = ExtractionRequest(
-            messages=messages,
+            groups=[AddGroup(observed_at=inp.timestamp or datetime.now(UTC), messages=messages)],
             candidates=[c for c, _ in candidates],
-            observed_at=inp.timestamp or datetime.now(UTC),
             speakers=speakers,
             includes=inp.includes,
             excludes=inp.excludes,

@@ -11,6 +11,7 @@ update). The fixed instructions are ours, not Mem0's, and kept compact: every ad
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
@@ -57,7 +58,7 @@ language of the conversation. Never invent or infer what was not said.
 - Write user facts about the user ("Has two daughters", "Prefers window seats") and assistant facts about the \
 assistant ("Recommended the 2019 Rioja").
 - Replace relative dates ("yesterday", "last month", "next Friday") with absolute dates computed from the \
-observation date, e.g. "Ran a marathon on 2025-04-12".
+observation date of the message's add, e.g. "Ran a marathon on 2025-04-12".
 - Follow the extra instructions given with the request.
 
 {RECONCILE}
@@ -178,29 +179,38 @@ def context(req: ExtractionRequest) -> dict[str, Any]:
 
 
 def build(req: ExtractionRequest) -> list[ChatMessage]:
-    """The system instructions and one user message with the request's context and conversation."""
+    """The system instructions, then one user message: the project's part, `---`, the add's part.
+
+    Laid out from least to most variable for the endpoint's prefix cache (OpenAI, vLLM and llama.cpp reuse a
+    prompt's unchanged beginning): the system text is the same for every add of every project; the project's
+    categories and instructions come next, byte-identical between the adds of a project; then what each add
+    changes (whose facts, the memories shown, the graph, the new messages with their observation date).
+    """
     sections = [
-        *header(req),
+        *add_header(req),
         "Existing memories:\n" + render_candidates(req),
         *([graph.render_context(req.graph)] if req.graph is not None else []),
-        "New messages:\n" + _render_messages(req),
+        "New messages:\n" + render_groups(req),
     ]
     # The graph instructions are sent only with enable_graph: every other add keeps the compact prompt.
     system = SYSTEM if req.graph is None else f"{SYSTEM}\n\n{graph.SYSTEM}"
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(sections)}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user_message(req, sections)}]
 
 
-def header(req: ExtractionRequest) -> list[str]:
-    when = req.observed_at
-    sections = [
-        f"Observation date: {when:%Y-%m-%d %H:%M} {when.tzname() or 'UTC'} ({when:%A})",
-        _speaker_line(req.speakers),
-    ]
+def user_message(req: ExtractionRequest, add_sections: list[str]) -> str:
+    """The project's part (categories, extra instructions), the fixed `---` line, then the add's sections."""
+    project = ["Categories:\n" + "\n".join(f"- {name}: {desc}" for name, desc in req.categories.items())]
     instructions = _instructions(req)
     if instructions:
-        sections.append("Extra instructions:\n" + "\n".join(instructions))
-    sections.append("Categories:\n" + "\n".join(f"- {name}: {desc}" for name, desc in req.categories.items()))
-    return sections
+        project.append("Extra instructions:\n" + "\n".join(instructions))
+    return "\n\n".join([*project, PROJECT_END, *add_sections])
+
+
+PROJECT_END = "---"
+
+
+def add_header(req: ExtractionRequest) -> list[str]:
+    return [_speaker_line(req.speakers)]
 
 
 def _speaker_line(speakers: frozenset[Speaker]) -> str:
@@ -244,15 +254,23 @@ def render_candidates(req: ExtractionRequest) -> str:
     return "\n".join(lines)
 
 
-def _render_messages(req: ExtractionRequest) -> str:
-    """One numbered line per message with role and name; continuation lines indented, system marked as context."""
+def observed(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M} {when.tzname() or 'UTC'} ({when:%A})"
+
+
+def render_groups(req: ExtractionRequest) -> str:
+    """Each add's observation date, then its messages: one numbered line per message with role and name,
+    continuation lines indented, system messages marked as context."""
     lines = []
-    for m in req.messages:
-        who = f"{m.role} ({one_line(m.name)})" if m.name else m.role
-        if m.role not in ("user", "assistant"):
-            who += " [context only]"
-        body = "\n    ".join(line for line in m.text.strip().splitlines() if line.strip())
-        lines.append(f"[{m.index}] {who}: {body}")
+    for n, group in enumerate(req.groups, 1):
+        head = f"Add {n} of {len(req.groups)}, observed" if len(req.groups) > 1 else "Observed"
+        lines.append(f"{head} {observed(group.observed_at)}:")
+        for m in group.messages:
+            who = f"{m.role} ({one_line(m.name)})" if m.name else m.role
+            if m.role not in ("user", "assistant"):
+                who += " [context only]"
+            body = "\n    ".join(line for line in m.text.strip().splitlines() if line.strip())
+            lines.append(f"[{m.index}] {who}: {body}")
     return "\n".join(lines)
 
 

@@ -17,9 +17,11 @@ from memserver.pipeline.prompts.extract import (
     RECONCILE,
     ExtractedFact,
     ExtractionReply,
+    add_header,
     context,
-    header,
+    observed,
     render_candidates,
+    user_message,
 )
 from memserver.pipeline.types import ChatMessage, ExtractionRequest
 
@@ -43,11 +45,13 @@ def facts_without_ref(reply: ExtractionReply) -> list[ExtractedFact]:
 
 
 def build(req: ExtractionRequest, facts: Sequence[ExtractedFact]) -> list[ChatMessage]:
-    """Reconcile already-extracted facts with other candidates (`req.candidates`)."""
+    """Reconcile already-extracted facts with other candidates (`req.candidates`); laid out as the extraction
+    prompt (the project's part first, byte-identical)."""
     lines = [json.dumps(f.model_dump(include={"text", "speaker", "sources", "categories"})) for f in facts]
     sections = [
-        *header(req),
+        *add_header(req),
+        f"Observation date: {observed(req.observed_at)}",
         "Existing memories:\n" + render_candidates(req),
         "Facts to reconcile:\n" + "\n".join(lines),
     ]
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(sections)}]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user_message(req, sections)}]

@@ -24,7 +24,7 @@ Graph memory is on: give each fact the relations it states between named entitie
 - source_type, target_type: person, place, organization, object, event, concept or another short noun.
 - relationship: short, timeless, snake_case (lives_in, works_at, sister_of, likes), from source to target.
 - valid_from, valid_to: ISO dates when the relation started or ended, if the conversation says (absolute, \
-computed from the observation date); omit them otherwise.
+computed from the observation date of the message's add); omit them otherwise.
 - replaces: refs N of "rel N" existing relations that this relation ends (a new home ends lives_in the old \
 one). Never for relations that can hold together (likes sushi does not end likes pizza). Omit when none.
 A fact with no relation between named entities has "relations": [].
