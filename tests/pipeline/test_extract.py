@@ -198,22 +198,56 @@ def test_a_valid_reply_passes_and_unknown_categories_are_dropped() -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (fact(ref=0), "action ADD must not have a ref"),
-        (fact(action="UPDATE"), "action UPDATE needs the ref"),
         (fact(action="DELETE"), "action DELETE needs the ref"),
         (fact(action="NOOP", ref=3), "ref 3 is not one of the existing memories shown"),
-        (fact(sources=[0]), "sources [0] are not user or assistant messages"),  # the system message
-        (fact(sources=[9]), "sources [9] are not user or assistant messages"),
-        (fact(sources=[]), "sources must list the messages"),
-        (fact(sources=[2]), "no source message is by the user"),
         (fact(speaker="assistant", sources=[2]), "facts stated by the assistant were not requested"),
         (fact(text="   "), "text is empty"),
         (fact(speaker="bot"), "Input should be 'user' or 'assistant'"),
     ],
 )
-def test_replies_that_do_not_fit_the_request_are_refused(bad: dict[str, Any], message: str) -> None:
+def test_facts_that_state_nothing_usable_are_refused(bad: dict[str, Any], message: str) -> None:
+    """Refused item by item: the adapter drops such a fact with a note and keeps the rest."""
     with pytest.raises(ValidationError, match=re.escape(message)):
         parse(request(), fact(), bad)
+
+
+@pytest.mark.parametrize(
+    ("slip", "fixed", "note"),
+    [
+        (fact(ref=0), {"action": "ADD", "ref": None}, None),
+        (fact(action="UPDATE"), {"action": "ADD", "ref": None}, "an UPDATE without a ref was kept as an ADD"),
+        (
+            fact(action="UPDATE", ref=7),
+            {"action": "ADD", "ref": None},
+            "an UPDATE of ref 7, which was not shown, was kept as an ADD",
+        ),
+        (  # the system message is context, never a source
+            fact(sources=[0]),
+            {"sources": [1]},
+            "a fact whose sources [0] are not user or assistant messages was attributed to every user message",
+        ),
+        (
+            fact(sources=[1, 9]),
+            {"sources": [1]},
+            "sources [9] are not user or assistant messages of the conversation and were removed from a fact",
+        ),
+        (fact(sources=[]), {"sources": [1]}, "a fact without sources was attributed to every user message"),
+        (
+            fact(sources=[2]),
+            {"sources": [1, 2]},
+            "a fact whose sources [2] are not messages of the user was attributed to every user message",
+        ),
+        (fact(speaker=None), {"speaker": "user"}, None),  # the one speaker requested
+    ],
+)
+def test_facts_that_still_mean_something_are_kept_with_a_note(
+    slip: dict[str, Any], fixed: dict[str, Any], note: str | None
+) -> None:
+    notes: list[str] = []
+    reply = ExtractionReply.model_validate({"facts": [slip]}, context={**reply_context(request()), "notes": notes})
+    got = reply.facts[0].model_dump()
+    assert {k: got[k] for k in fixed} == fixed
+    assert notes == ([note] if note else [])
 
 
 def test_assistant_facts_are_accepted_when_requested() -> None:
@@ -251,7 +285,7 @@ def test_followup_reconciles_ref_less_facts_with_other_memories() -> None:
     follow = parse(req2, fact(action="UPDATE", ref=0, text="Went to Tokyo in March 2025"))
     assert follow.facts[0].ref == 0
     with pytest.raises(ValidationError, match="ref 2 is not one"):
-        parse(req2, fact(action="UPDATE", ref=2))  # refs of the first prompt are not valid here
+        parse(req2, fact(action="NOOP", ref=2))  # refs of the first prompt are not valid here
 
 
 def test_catalogue_accepts_mem0_wire_lists_and_falls_back_to_defaults() -> None:

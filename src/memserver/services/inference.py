@@ -230,8 +230,11 @@ async def _think(
     prompt = extract.build(req)
     if images:  # a vision model sees the images next to the conversation
         prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
-    first = await llm.generate(prompt, extract.reply_model(req), context=extract.context(req))
+    first = await llm.generate(
+        prompt, extract.reply_model(req), context=extract.context(req), budget=extract.budget(req)
+    )
     report.add_usage(first.usage)
+    report.note(first.notes)  # what the reply's parse dropped or changed
     reply = first.value
     notes: list[str] = []
     decisions = reconcile.decide(req, reply, notes=notes)
@@ -246,8 +249,10 @@ async def _think(
         followup_prompt.build(followup, followup_prompt.facts_without_ref(reply)),
         followup_prompt.Reply,
         context=followup_prompt.context(followup),
+        budget=extract.budget(followup),
     )
     report.add_usage(second.usage)
+    report.note(second.notes)
     notes.clear()  # decided again, with the follow-up's answers
     decisions = reconcile.decide(req, reply, (followup, second.value), notes=notes)
     report.note(notes)

@@ -84,6 +84,15 @@ class ExtractedFact(BaseModel):
             raise ValueError("text is empty")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_speaker(cls, data: Any, info: ValidationInfo) -> Any:
+        # Without a speaker, the fact is the one requested speaker's (when exactly one was requested).
+        speakers = (info.context or {}).get("speakers")
+        if isinstance(data, dict) and not data.get("speaker") and speakers and len(speakers) == 1:
+            return {**data, "speaker": next(iter(speakers))}
+        return data
+
     @field_validator("action", mode="before")
     @classmethod
     def _action(cls, v: Any) -> Any:
@@ -108,29 +117,58 @@ class ExtractedFact(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self, info: ValidationInfo) -> ExtractedFact:
-        if self.action == "ADD" and self.ref is not None:
-            raise ValueError("action ADD must not have a ref")
+        """What a fact can still mean when it does not fit the request: an UPDATE of a memory that was not shown
+        still states something (kept as an ADD, noted); a DELETE or NOOP of one states nothing (refused: the
+        fact alone is dropped); an ADD's ref is ignored. Speakers and sources as in `_fit_sources`."""
+        ctx = info.context or {}
+        refs = ctx.get("refs")
+        if self.action == "ADD":
+            self.ref = None
+        elif self.action == "UPDATE" and (self.ref is None or (refs is not None and self.ref not in refs)):
+            shown = "without a ref" if self.ref is None else f"of ref {self.ref}, which was not shown,"
+            note(info, f"an UPDATE {shown} was kept as an ADD")
+            self.action, self.ref = "ADD", None
         if self.action != "ADD" and self.ref is None:
             raise ValueError(f"action {self.action} needs the ref of an existing memory")
-        ctx = info.context or {}
-        if "refs" in ctx and self.ref is not None and self.ref not in ctx["refs"]:
+        if refs is not None and self.ref is not None and self.ref not in refs:
             raise ValueError(f"ref {self.ref} is not one of the existing memories shown")
         if "speakers" in ctx and self.speaker not in ctx["speakers"]:
             raise ValueError(f"facts stated by the {self.speaker} were not requested")
         if "sources" in ctx:
-            _check_sources(self, ctx["sources"])
+            _fit_sources(self, ctx["sources"], info)
         return self
 
 
-def _check_sources(fact: ExtractedFact, roles: dict[int, str]) -> None:
-    """Sources must be non-system messages of the request, and one of them must be the speaker's."""
+def note(info: ValidationInfo, text: str) -> None:
+    """Say on the event what a reply model changed to understand the reply (the context's `notes`)."""
+    notes = (info.context or {}).get("notes")
+    if isinstance(notes, list):
+        notes.append(text)
+
+
+def _fit_sources(fact: ExtractedFact, roles: dict[int, str], info: ValidationInfo) -> None:
+    """Sources are non-system messages of the request, one of them the speaker's: numbers that were not shown
+    are removed; a fact without a usable source is attributed to every message of its speaker (noted)."""
     unknown = [i for i in fact.sources if i not in roles]
-    if unknown:
-        raise ValueError(f"sources {unknown} are not user or assistant messages of the conversation")
-    if not fact.sources and fact.action in ("ADD", "UPDATE"):
-        raise ValueError("sources must list the messages the fact comes from")
-    if fact.sources and all(roles[i] != fact.speaker for i in fact.sources):
-        raise ValueError(f"speaker is {fact.speaker} but no source message is by the {fact.speaker}")
+    if unknown and len(unknown) < len(fact.sources):
+        note(
+            info,
+            f"sources {unknown} are not user or assistant messages of the conversation and were removed from a fact",
+        )
+    fact.sources = [i for i in fact.sources if i in roles]
+    if fact.action not in ("ADD", "UPDATE") or any(roles[i] == fact.speaker for i in fact.sources):
+        return
+    own = [i for i, role in roles.items() if role == fact.speaker]
+    if not own:
+        raise ValueError(f"no message of the conversation is by the {fact.speaker}")
+    if unknown and len(unknown) == len(fact.sources) + len(unknown):
+        why = f"whose sources {unknown} are not user or assistant messages"
+    elif fact.sources:
+        why = f"whose sources {fact.sources} are not messages of the {fact.speaker}"
+    else:
+        why = "without sources"
+    note(info, f"a fact {why} was attributed to every {fact.speaker} message")
+    fact.sources = sorted({*fact.sources, *own})
 
 
 class ExtractionReply(BaseModel):
@@ -165,6 +203,16 @@ def reply_model(req: ExtractionRequest) -> type[ExtractionReply]:
 
 def relations_of(fact: ExtractedFact) -> list[ExtractedRelation]:
     return list(getattr(fact, "relations", None) or [])
+
+
+def budget(req: ExtractionRequest) -> int:
+    """The completion tokens this reply should need: a base, a quarter of the new messages' characters, some
+    per memory shown (an UPDATE restates one), x1.6 with relations; at least 512. The adapter bounds it by its
+    ceiling (MEMSERVER_LLM__MAX_TOKENS): a looping small model stops there instead of at its context length,
+    and a bound is what gives `finish_reason: length` a meaning (then one continuation asks for the rest)."""
+    chars = sum(len(m.text) for m in req.messages)
+    tokens = max(512, 256 + chars // 4 + 24 * len(req.candidates))
+    return int(tokens * 1.6) if req.graph is not None else tokens
 
 
 def context(req: ExtractionRequest) -> dict[str, Any]:

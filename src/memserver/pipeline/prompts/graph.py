@@ -91,12 +91,18 @@ class ExtractedRelation(BaseModel):
     @field_validator("replaces", mode="before")
     @classmethod
     def _replaces(cls, v: Any, info: ValidationInfo) -> Any:
+        # A ref that was not shown ends nothing: it is removed (noted), and the relation it came with stands.
         refs = [v] if isinstance(v, int) else list(v or [])
         shown = (info.context or {}).get("relation_refs")
         if shown is not None:
             unknown = [r for r in refs if r not in shown]
             if unknown:
-                raise ValueError(f"replaces {unknown}: not refs of the existing relations shown")
+                notes = (info.context or {}).get("notes")
+                if isinstance(notes, list):
+                    notes.append(
+                        f"replaces {unknown}: not refs of the existing relations shown; removed from a relation"
+                    )
+                refs = [r for r in refs if r in shown]
         return refs
 
 
