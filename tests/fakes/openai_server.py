@@ -86,6 +86,9 @@ def _flat(messages: list[dict[str, Any]]) -> str:
     return "".join(f"\x00{m.get('role')}\x00 {_message_text(m)}" for m in messages)
 
 
+_ROLE_MARK = re.compile(r"\x00[^\x00]*(?:\x00|$)")  # a role marker of `_flat` (counted as no words)
+
+
 def _common_prefix(a: str, b: str) -> int:
     """Length of the common prefix (a binary search over C-level slice comparisons: fast on 10 kB prompts)."""
     lo, hi = 0, min(len(a), len(b))
@@ -267,7 +270,7 @@ class FakeOpenAI:
         with self._lock:
             common = max((_common_prefix(flat, f) for k, f in self._recent if k == fmt), default=0)
             self._recent = [*self._recent[-63:], (fmt, flat)]
-        return min(approx_tokens(flat[:common].replace("\x00", " ")), prompt_tokens)
+        return min(approx_tokens(_ROLE_MARK.sub(" ", flat[:common])), prompt_tokens)
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
