@@ -1,7 +1,7 @@
 """A memory export: the caller's JSON schema filled from the matching memories (POST /v1/exports/).
 
-gen = await llm.generate(export.build(lines, schema, instructions), schema_reply(schema),
-                         context=schema_reply_context(schema))
+gen = await llm.generate(export.build(lines, schema, instructions), export.schema_reply(schema),
+                         context=export.context(schema))
 """
 
 from __future__ import annotations
