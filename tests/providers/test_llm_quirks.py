@@ -101,7 +101,8 @@ async def test_an_unknown_failure_is_not_taken_for_a_refusal(fake: FakeOpenAI) -
         ("seed", "Unrecognized request argument supplied: seed", {"temperature", "max_tokens"}),
         (
             "max_tokens",
-            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
             {"temperature", "seed", "max_completion_tokens"},
         ),
     ],
