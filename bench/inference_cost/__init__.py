@@ -23,6 +23,8 @@ Per add, the same rule on both sides:
 - database statements: `pg_stat_statements` calls in that system's database (BEGIN/COMMIT included), read
   from the `postgres` database; Mem0 also gets its client-side psycopg round trips and its SQLite calls;
 - LLM calls, prompt and completion tokens: the fake's `/v1/_stats` (`usage`: whitespace words x 1.3);
+- the share of prompt tokens in a prefix already sent (the fake's `--prefix-cache`: what vLLM and llama.cpp
+  reuse, and the same under OpenAI's 1,024-token rule); `--arrival-times` gives each add its own time;
 - CPU ms of the system's own process (memserver's API process; the Mem0 peer process), Postgres excluded.
 
 Modules: `common` (standard library only: the workload file, the fake's stats, summaries; imported by both

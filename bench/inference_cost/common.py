@@ -16,6 +16,8 @@ FAKE_KEYS = (
     "prompt_tokens",
     "completion_tokens",
     "prompt_chars",
+    "cached_prompt_tokens",
+    "cached_prompt_tokens_openai_rule",
     "chat_handling_ms",
     "embedding_handling_ms",
 )
@@ -46,6 +48,8 @@ def add_record(wall_s: float, cpu_s: float, fake: dict[str, float], statements: 
         "prompt_tokens": int(fake["prompt_tokens"]),
         "completion_tokens": int(fake["completion_tokens"]),
         "prompt_chars": int(fake.get("prompt_chars", 0)),
+        "cached_prompt_tokens": int(fake.get("cached_prompt_tokens", 0)),
+        "cached_prompt_tokens_openai_rule": int(fake.get("cached_prompt_tokens_openai_rule", 0)),
         "db_statements": statements,
         **extra,
     }
@@ -75,6 +79,12 @@ def summarize(adds: list[dict[str, Any]]) -> dict[str, Any]:
         vals = col(key)
         if vals:
             out[f"{key}_mean"] = round(statistics.fmean(vals), 2)
+    prompt = sum(col("prompt_tokens"))
+    # The share of prompt tokens in a prefix the previous requests already sent (what vLLM and llama.cpp reuse),
+    # and under OpenAI's rule (nothing below 1,024 common tokens, then 128-token blocks).
+    out["cached_prefix_share"] = round(sum(col("cached_prompt_tokens")) / prompt, 3) if prompt else None
+    rule = col("cached_prompt_tokens_openai_rule")
+    out["cached_prefix_share_openai_rule"] = round(sum(rule) / prompt, 3) if prompt else None
     first = adds[0]
     out["first_add_prompt_tokens"] = first.get("prompt_tokens")
     out["adds_with_more_than_one_llm_call"] = sum(1 for a in adds if a.get("llm_calls", 0) > 1)

@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "instead of the local MiniLM, and its handling time is subtracted like the LLM's: the systems' own "
         "overhead without embedding compute",
     )
+    p.add_argument(
+        "--arrival-times",
+        action="store_true",
+        help="stamp each add one minute after the previous one of its session (LoCoMo gives one date per session: "
+        "a live conversation's adds each carry their own time, which is in the prompt)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the run directory (Postgres, logs)")
     p.add_argument(
         "--profile",
@@ -89,6 +95,11 @@ def workload(args: argparse.Namespace) -> dict[str, Any]:
     if not convs:
         raise SystemExit(f"{args.conversation} is not in {args.data}")
     ex = exchanges(convs[0]["turns"])
+    if args.arrival_times:
+        nth: dict[int, int] = {}
+        for e in ex:
+            nth[e["session"]] = nth.get(e["session"], -1) + 1
+            e["ts"] += 60 * nth[e["session"]]
     if len(ex) < args.n + args.warmup:
         raise SystemExit(f"{args.conversation} has {len(ex)} exchanges, {args.n + args.warmup} wanted")
     # The warm-up adds come from the end of the conversation and go to another user: the measured scope
@@ -109,7 +120,7 @@ def start_fake(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [
         sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
-        "--echo", "--mem0-echo", "--keep-alive",
+        "--echo", "--mem0-echo", "--keep-alive", "--prefix-cache",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=(workdir / "fake.log").open("wb"))
     assert proc.stdout is not None
@@ -253,6 +264,7 @@ def events_check(server_url: str, key: str, expected: int) -> dict[str, Any]:
         "statuses": sorted({str(e.get("status")) for e in rows}),
         "llm_calls": sum(m.get("llm_calls", 0) for m in meta),
         "prompt_tokens": sum(m.get("prompt_tokens", 0) for m in meta),
+        "cached_prompt_tokens": sum(m.get("cached_prompt_tokens", 0) for m in meta),
         "second_calls": sum(1 for m in meta if m.get("second_call")),
         "candidates_mean": round(sum(m.get("candidates", 0) for m in meta) / len(meta), 2) if meta else None,
     }
@@ -309,6 +321,8 @@ ROWS = [
     ("LLM calls per add", "llm_calls_mean"),
     ("prompt tokens per add", "prompt_tokens_mean"),
     ("prompt tokens, first add", "first_add_prompt_tokens"),
+    ("prompt share in a cached prefix (any length)", "cached_prefix_share"),
+    ("... under OpenAI's rule (>= 1024, 128 blocks)", "cached_prefix_share_openai_rule"),
     ("prompt characters per add", "prompt_chars_mean"),
     ("completion tokens per add", "completion_tokens_mean"),
     ("memories written per add", "memories_written_mean"),
@@ -364,7 +378,8 @@ def table(result: dict[str, Any]) -> str:
     ev = result["memserver"].get("event_metadata") or {}
     extra.append(
         f"memserver events: {ev.get('events')} (expected {ev.get('expected')}), llm_calls {ev.get('llm_calls')}, "
-        f"second calls {ev.get('second_calls')}, candidates shown (mean) {ev.get('candidates_mean')}"
+        f"second calls {ev.get('second_calls')}, candidates shown (mean) {ev.get('candidates_mean')}, "
+        f"cached prompt tokens {ev.get('cached_prompt_tokens')} of {ev.get('prompt_tokens')}"
     )
     extra.append(
         "targets: "
@@ -402,6 +417,9 @@ def main(argv: list[str] | None = None) -> None:
             "its embedding requests with --remote-embedder)",
             "db_statements": "pg_stat_statements calls in the system's own database (BEGIN/COMMIT included)",
             "llm": "the fake's /v1/_stats deltas; usage = ceil(whitespace words * 1.3), same rule both sides",
+            "cached_prefix": "the fake's --prefix-cache: tokens of the longest prefix a request shares with one of "
+            "the 64 previous requests of the same response_format (what vLLM / llama.cpp reuse), and the same "
+            "under OpenAI's rule (no caching below 1,024 common tokens, then 128-token blocks)",
             "cpu": "CPU time of the system's own process (memserver API process; Mem0 peer process)",
         },
     }

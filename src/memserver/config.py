@@ -93,14 +93,36 @@ class LLMSettings(BaseModel):
     max_retries: int = Field(
         2, description="Retries of a failed LLM request (timeouts, 429, 5xx), with the SDK's exponential backoff."
     )
-    temperature: float = Field(0.0, description="Sampling temperature (0 keeps extraction repeatable).")
-    vision: bool = Field(False, description="The model reads images; when false, image parts are not sent.")
-    structured_output: Literal["auto", "json_schema", "json_object"] = Field(
-        "auto",
-        description="How JSON replies are requested: 'auto' tries json_schema and falls back to json_object for "
-        "servers that refuse it (llama.cpp, some Ollama versions); or force either mode.",
+    temperature: float | None = Field(
+        0.0,
+        description="Sampling temperature (0 keeps extraction repeatable; unset: not sent). Not sent to a model "
+        "found to refuse it (OpenAI's reasoning models).",
     )
-    max_tokens: int | None = Field(None, description="Most tokens one LLM reply may use (unset = server default).")
+    seed: int | None = Field(
+        0,
+        description="Seed sent with every request, for repeatable replies where the server accepts one (unset: none).",
+    )
+    vision: bool = Field(False, description="The model reads images; when false, image parts are not sent.")
+    structured_output: Literal["auto", "json_schema", "json_object", "text"] = Field(
+        "auto",
+        description="How JSON replies are requested: 'auto' tries json_schema and falls back to json_object, then "
+        "to plain text with the schema in the instructions, for servers that refuse them (llama.cpp, some Ollama "
+        "versions, LM Studio); or force one mode.",
+    )
+    system_role: Literal["auto", "system", "merge"] = Field(
+        "auto",
+        description="'auto' sends a system message and, for a model or server found to refuse the system role, "
+        "puts the instructions into the first user message instead; 'system' or 'merge' forces either.",
+    )
+    max_tokens: int | None = Field(
+        4096,
+        description="Ceiling of the tokens one LLM reply may use; each request asks for what its reply should "
+        "need, up to this (unset: max_tokens is not sent and the server's default applies).",
+    )
+    reasoning_effort: str | None = Field(
+        None,
+        description="Sent as reasoning_effort when set (e.g. 'low'; 'none' turns thinking off on Ollama's /v1).",
+    )
 
     @property
     def configured(self) -> bool:

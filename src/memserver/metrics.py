@@ -39,6 +39,13 @@ PROVIDER_ITEMS = Counter(
     ["kind", "provider"],
     registry=REGISTRY,
 )
+LLM_FALLBACKS = Counter(
+    "memserver_llm_fallbacks_total",
+    "Features an LLM endpoint refused and memserver stopped sending (system_role, temperature, seed, "
+    "max_completion_tokens, json_object, text), counted when first found per endpoint and process.",
+    ["quirk"],
+    registry=REGISTRY,
+)
 JOBS_PENDING = Gauge(
     "memserver_jobs_pending", "Asynchronous events waiting to run (status PENDING).", registry=REGISTRY
 )

@@ -58,6 +58,8 @@ def llm(fake: FakeOpenAI) -> Iterator[FakeOpenAI]:
     fake.echo = False
     fake.fail_next = fake.hang_next = 0
     fake.reject_json_schema = None
+    fake.refuse_system_role = None
+    fake.refuse_param, fake.refuse_format = {}, {}
     yield fake
     fake.chat_script = None
 

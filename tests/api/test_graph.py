@@ -248,17 +248,17 @@ def test_relations_that_can_hold_together_are_both_kept(client: httpx.Client, ll
     assert out["relations"]["added_entities"] == []
 
 
-def test_a_replaces_ref_that_was_not_shown_is_repaired(client: httpx.Client, llm: FakeOpenAI) -> None:
-    replies = iter(
-        [
-            [fact("Lives in Rome", relations=[rel("alice", "lives_in", "Rome", replaces=[7])])],
-            [fact("Lives in Rome", relations=[rel("alice", "lives_in", "Rome")])],
-        ]
-    )
-    say(llm, lambda p: next(replies))
+def test_a_replaces_ref_that_was_not_shown_ends_nothing_and_costs_no_second_call(
+    client: httpx.Client, llm: FakeOpenAI
+) -> None:
+    say(llm, lambda p: [fact("Lives in Rome", relations=[rel("alice", "lives_in", "Rome", replaces=[7])])])
     out = add_graph(client, "I live in Rome.")
     assert out["relations"]["added_entities"] == [[{"source": "alice", "relationship": "lives_in", "target": "Rome"}]]
-    assert len(llm.chat_requests()) == 2  # the adapter's repair round
+    assert len(llm.chat_requests()) == 1  # the bad ref is dropped, not sent back for repair
+    [event] = [e for e in client.get("/v1/events/").json()["results"] if "llm_calls" in (e.get("metadata") or {})]
+    assert (
+        "replaces [7]: not refs of the existing relations shown; removed from a relation" in event["metadata"]["notes"]
+    )
 
 
 # ----------------------------------------------------------------------------------------------

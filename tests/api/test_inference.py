@@ -275,15 +275,23 @@ def test_malformed_twice_fails_the_event_and_writes_nothing(client: httpx.Client
     assert memories(client) == []
 
 
-def test_an_invented_ref_is_rejected(client: httpx.Client, llm: FakeOpenAI) -> None:
+def test_an_invented_ref_never_touches_a_memory(client: httpx.Client, llm: FakeOpenAI) -> None:
+    """An UPDATE of a memory that was not shown still states a fact: stored as a new memory, with a note; a
+    DELETE of one states nothing: dropped. The stored memory is untouched, in one LLM call."""
     script(llm, lambda p: [fact("Owns a bike")])
     add_v3(client, "I own a bike.")
     llm.chat_script = None
-    llm.chat_replies.extend([facts(fact("Owns a car", action="UPDATE", ref=42))] * 2)
+    llm.requests.clear()
+    invented = facts(fact("Owns a car", action="UPDATE", ref=42), fact("Owns a bike", action="DELETE", ref=43))
+    llm.chat_replies.extend([invented] * 2)
     r = add_sync(client, "I sold the bike and bought a car.")
-    assert r.status_code == 502, r.text
-    assert r.json()["detail"]
-    assert [m["memory"] for m in memories(client)] == ["Owns a bike"]
+    assert r.status_code == 200, r.text
+    assert [(i["event"], i["memory"]) for i in r.json()] == [("ADD", "Owns a car")]
+    assert sorted(m["memory"] for m in memories(client)) == ["Owns a bike", "Owns a car"]
+    assert len(llm.chat_requests()) == 1
+    event = client.get("/v1/events/").json()["results"][0]
+    assert "an UPDATE of ref 42, which was not shown, was kept as an ADD" in event["metadata"]["notes"]
+    assert "reply item facts[1] dropped: ref 43 is not one of the existing memories shown" in event["metadata"]["notes"]
 
 
 def test_llm_down_is_a_503_and_slow_is_a_504_without_provider_text(client: httpx.Client, llm: FakeOpenAI) -> None:

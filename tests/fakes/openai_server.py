@@ -6,14 +6,28 @@ in this order of preference: the next reply of the `chat_replies` queue, `chat_s
 timeout (`hang_next`), be slow (`delay_s`), return the wrong dimension, or refuse `json_schema` response formats
 with a status (`reject_json_schema`: 500 plays llama.cpp, 400 plays Ollama); every request is logged.
 
+Servers as they are (each knob plays a real server's refusal; the error body is OpenAI's shape, with `param`):
+* `refuse_system_role=(status, message)`: a request with a `system` message is refused (vLLM answers 400
+  "System role not supported" for Gemma 2 templates, mistral.rs 500 with no text);
+* `refuse_param={"temperature": (400, message)}`: a request that sends that parameter is refused (OpenAI's
+  reasoning models and temperature 0; "max_tokens" with a message naming max_completion_tokens, as o1 does);
+* `refuse_format={"json_object": (400, message)}`: that response_format type is refused (LM Studio);
+* a `chat_replies` entry may be a dict instead of a string: `{"content", "finish_reason", "reasoning_content",
+  "reasoning"}` (reasoning models; `finish_reason: "length"` plays a reply cut by `max_tokens`);
+* `prefix_cache=True` (with `prefix_cache_min` and `prefix_cache_block` tokens, e.g. 1024 and 128 to follow
+  OpenAI's rules) reports `usage.prompt_tokens_details.cached_tokens`: the estimated tokens of the longest
+  common prefix of the request's messages with a recent request's (same response_format), as vLLM,
+  llama.cpp and OpenAI reuse an unchanged prompt prefix.
+
 `usage` is approximated: tokens = ceil(whitespace-split words * 1.3), over the text of all request messages
 (prompt_tokens) and of the reply (completion_tokens). It is the one stand-in the test suite allows: the real
 `openai` SDK talks to it over HTTP.
 
 Standalone (for benches): `python -m tests.fakes.openai_server --port N [--echo] [--mem0-echo] [--keep-alive]
-[--delay-ms D]`. `GET /v1/_stats` answers what was served so far (requests per kind, summed `usage`, and the
-server-side handling time of chat requests), so a bench can take deltas around each operation and subtract the
-fake's own time from a client's.
+[--delay-ms D] [--prefix-cache [--prefix-cache-min T --prefix-cache-block B]]`. `GET /v1/_stats` answers what
+was served so far (requests per kind, summed `usage` with the cached prompt tokens, and the server-side handling
+time of chat requests), so a bench can take deltas around each operation and subtract the fake's own time from
+a client's.
 
 `mem0_echo=True` answers the additive extraction prompt of the open-source Mem0 library (`mem0ai` 2.2.x:
 `## New Messages` followed by `user: ...` / `assistant: ...` lines) in Mem0's own format,
@@ -70,6 +84,34 @@ def _message_text(message: dict[str, Any]) -> str:
     return str(content or "")
 
 
+def _flat(messages: list[dict[str, Any]]) -> str:
+    """The messages as one text, role by role, for the prefix cache (a role change breaks a prefix)."""
+    return "".join(f"\x00{m.get('role')}\x00 {_message_text(m)}" for m in messages)
+
+
+_ROLE_MARK = re.compile(r"\x00[^\x00]*(?:\x00|$)")  # a role marker of `_flat` (counted as no words)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix (a binary search over C-level slice comparisons: fast on 10 kB prompts)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _cacheable(tokens: int, minimum: int, block: int) -> int:
+    """Cached tokens of a common prefix: none below `minimum`, then whole blocks."""
+    return 0 if tokens < max(minimum, 1) else tokens // block * block
+
+
+Reply = str | dict[str, Any]  # a reply's content, or {"content", "finish_reason", "reasoning_content", "reasoning"}
+
+
 @dataclass
 class FakeOpenAI:
     dim: int = 384
@@ -81,7 +123,13 @@ class FakeOpenAI:
     wrong_dim_next: int = 0
     floats_only: bool = False  # ignore encoding_format=base64 and answer lists of floats (as some servers do)
     reject_json_schema: int | None = None  # answer this status to chat requests asking for json_schema
-    chat_replies: list[str] = field(default_factory=list)  # reply contents, consumed in order
+    refuse_system_role: tuple[int, str] | None = None  # (status, message) for requests with a system message
+    refuse_param: dict[str, tuple[int, str]] = field(default_factory=dict)  # body parameter -> (status, message)
+    refuse_format: dict[str, tuple[int, str]] = field(default_factory=dict)  # response_format type -> (status, ...)
+    prefix_cache: bool = False  # report usage.prompt_tokens_details.cached_tokens (see the module docstring)
+    prefix_cache_min: int = 0  # fewer common-prefix tokens than this are not cached (OpenAI: 1024)
+    prefix_cache_block: int = 1  # cached tokens come in blocks of this many (OpenAI: 128)
+    chat_replies: list[Reply] = field(default_factory=list)  # reply contents (or dicts), consumed in order
     chat_script: Callable[[dict[str, Any]], str] | None = None  # request body -> reply content
     echo: bool = False  # echo extractor: one ADD fact per message of the requested speaker
     mem0_echo: bool = False  # answer Mem0 OSS's extraction prompt: one memory per user message, Mem0's format
@@ -91,6 +139,7 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _recent: list[tuple[str, str]] = field(default_factory=list)  # (response_format, flattened prompt), newest last
 
     def _take(self, name: str) -> bool:
         with self._lock:
@@ -107,7 +156,16 @@ class FakeOpenAI:
     def stats_snapshot(self) -> dict[str, float]:
         """Requests served per kind, summed chat `usage` (and prompt characters, a second proxy), and the chat
         and embedding requests' server-side handling time."""
-        keys = ("requests", "chat_requests", "embedding_requests", "prompt_tokens", "completion_tokens", "prompt_chars")
+        keys = (
+            "requests",
+            "chat_requests",
+            "embedding_requests",
+            "prompt_tokens",
+            "completion_tokens",
+            "prompt_chars",
+            "cached_prompt_tokens",
+            "cached_prompt_tokens_openai_rule",
+        )
         with self._lock:
             out = {k: self.stats.get(k, 0) for k in keys}
             out["chat_handling_ms"] = round(self.stats.get("chat_handling_ms", 0.0), 3)
@@ -155,25 +213,69 @@ class FakeOpenAI:
         }
 
     def _chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        fmt = (body.get("response_format") or {}).get("type")
-        if self.reject_json_schema is not None and fmt == "json_schema":
-            # Shaped like llama.cpp's refusal; the text must never reach memserver's API clients.
-            return self.reject_json_schema, {"error": {"message": "SECRET-PROVIDER-TEXT: json_schema unsupported"}}
-        content = self._next_reply(body)
-        prompt_text = " ".join(_message_text(m) for m in body.get("messages") or [])
+        refused = self._refusal(body)
+        if refused is not None:
+            return refused
+        reply = self._next_reply(body)
+        message: dict[str, Any] = {"role": "assistant", "content": reply}
+        finish = "stop"
+        if isinstance(reply, dict):
+            message = {"role": "assistant", "content": reply.get("content")}
+            message |= {k: reply[k] for k in ("reasoning_content", "reasoning") if k in reply}
+            finish = reply.get("finish_reason", "stop")
+        content = str(message.get("content") or "")
+        reasoning = approx_tokens(" ".join(str(message.get(k) or "") for k in ("reasoning_content", "reasoning")))
+        messages = body.get("messages") or []
+        prompt_text = " ".join(_message_text(m) for m in messages)
         prompt = approx_tokens(prompt_text)
-        completion = approx_tokens(content)
+        completion = approx_tokens(content) + reasoning
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
+        usage["total_tokens"] = prompt + completion
+        if self.prefix_cache:
+            common = self._common(json.dumps(body.get("response_format"), sort_keys=True), _flat(messages), prompt)
+            cached = _cacheable(common, self.prefix_cache_min, self.prefix_cache_block)
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+            # ... and what OpenAI's rule would have cached, for benches run with the default rule
+            self.count(cached_prompt_tokens=cached, cached_prompt_tokens_openai_rule=_cacheable(common, 1024, 128))
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
         self.count(prompt_tokens=prompt, completion_tokens=completion, prompt_chars=len(prompt_text))
         return 200, {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+            "usage": usage,
         }
 
-    def _next_reply(self, body: dict[str, Any]) -> str:
+    def _refusal(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """The scripted refusals, in a server's order: the chat template, then parameters, then the format."""
+        fmt = (body.get("response_format") or {}).get("type")
+        if self.refuse_system_role and any(m.get("role") == "system" for m in body.get("messages") or []):
+            status, text = self.refuse_system_role
+            return status, ({"error": {"message": text, "type": "invalid_request_error"}} if text else {})
+        for param, (status, text) in self.refuse_param.items():
+            if param in body:
+                error = {"message": text, "type": "invalid_request_error", "param": param, "code": "unsupported"}
+                return status, {"error": error}
+        if self.reject_json_schema is not None and fmt == "json_schema":
+            # Shaped like llama.cpp's refusal; the text must never reach memserver's API clients.
+            return self.reject_json_schema, {"error": {"message": "SECRET-PROVIDER-TEXT: json_schema unsupported"}}
+        if fmt in self.refuse_format:
+            status, text = self.refuse_format[fmt]
+            error = {"message": text, "type": "invalid_request_error", "param": "response_format"}
+            return status, {"error": error}
+        return None
+
+    def _common(self, fmt: str, flat: str, prompt_tokens: int) -> int:
+        """Tokens of the longest prefix this prompt shares with a recent one (then this one is remembered)."""
+        with self._lock:
+            common = max((_common_prefix(flat, f) for k, f in self._recent if k == fmt), default=0)
+            self._recent = [*self._recent[-63:], (fmt, flat)]
+        return min(approx_tokens(_ROLE_MARK.sub(" ", flat[:common])), prompt_tokens)
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             queued = self.chat_replies.pop(0) if self.chat_replies else None
         if queued is not None:
@@ -196,7 +298,7 @@ class FakeOpenAI:
 def echo_extractor(body: dict[str, Any], *, heuristic_graph: bool = False) -> str:
     """An extraction reply with one ADD fact per message of the requested speaker, citing its own index.
 
-    It reads memserver's prompt format (pipeline/extract.py): the "Extract facts stated by:" line and the
+    It reads memserver's prompt format (pipeline/prompts/extract.py): the "Extract facts stated by:" line and the
     "[n] role (name): text" lines under "New messages:" (continuation lines are indented). A follow-up prompt
     ("Facts to reconcile:", one JSON fact per line) is answered with those facts as ADDs.
 
@@ -222,9 +324,8 @@ def echo_extractor(body: dict[str, Any], *, heuristic_graph: bool = False) -> st
         elif line.startswith("    ") and blocks:  # a continuation line of the previous message
             index, role, text = blocks[-1]
             blocks[-1] = (index, role, f"{text} {line.strip()}")
-    graph = any(
-        "Graph memory is on" in _message_text(m) for m in body.get("messages") or [] if m.get("role") == "system"
-    )
+    # (in the system message, or in the first user message when the server refuses the system role)
+    graph = any("Graph memory is on" in _message_text(m) for m in body.get("messages") or [])
     facts = [
         {"text": text, "speaker": speaker, "sources": [index], "categories": [], "action": "ADD"}
         | (
@@ -419,6 +520,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-alive", action="store_true", help="HTTP/1.1 persistent connections")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before every answer (a slow LLM)")
     parser.add_argument("--reject-json-schema", type=int, default=None, help="status for json_schema requests")
+    parser.add_argument(
+        "--prefix-cache", action="store_true", help="report usage.prompt_tokens_details.cached_tokens (prefix reuse)"
+    )
+    parser.add_argument("--prefix-cache-min", type=int, default=0, help="fewest cached tokens (OpenAI: 1024)")
+    parser.add_argument("--prefix-cache-block", type=int, default=1, help="cached tokens per block (OpenAI: 128)")
     args = parser.parse_args(argv)
     fake = FakeOpenAI(
         dim=args.dim,
@@ -428,6 +534,9 @@ def main(argv: list[str] | None = None) -> None:
         keep_alive=args.keep_alive,
         delay_s=args.delay_ms / 1000,
         reject_json_schema=args.reject_json_schema,
+        prefix_cache=args.prefix_cache,
+        prefix_cache_min=args.prefix_cache_min,
+        prefix_cache_block=args.prefix_cache_block,
     )
     with running(fake, port=args.port):
         sys.stdout.write(f"fake OpenAI server on {fake.url}\n")

@@ -1,8 +1,8 @@
 """A scripted LLM for the platform's documents (summaries, exports, profiles), for `FakeOpenAI.chat_script`.
 
-It reads memserver's prompts (pipeline/documents.py): the task from the system message's "TASK: <name>."
-and the numbered memory lines. Every answer is derived from those lines, so a test can tell which memories
-reached the LLM:
+It reads memserver's prompts (pipeline/prompts/{summary,export,profile}.py): the task from the system
+message's "TASK: <name>." and the numbered memory lines. Every answer is derived from those lines, so a test
+can tell which memories reached the LLM:
 * summary -> {"summary": "Summary: <memory texts joined by ' | '>"}
 * export  -> {"data": {...}}: each required/listed property of the schema filled from the memories
   (strings: the first memory, arrays: every memory, integers: the count, booleans: true). When the export

@@ -12,15 +12,14 @@ import pytest
 from pydantic import ValidationError
 
 from memserver.pipeline.categories import DEFAULT_CATEGORIES, catalogue
-from memserver.pipeline.extract import (
-    ExtractionReply,
-    build_followup_prompt,
-    build_prompt,
-    facts_without_ref,
-    reply_context,
-)
-from memserver.pipeline.prompts import EXTRACT_SYSTEM, FOLLOWUP_SYSTEM
-from memserver.pipeline.types import Candidate, ExtractionRequest, InMessage, speakers_for
+from memserver.pipeline.prompts.extract import SYSTEM as EXTRACT_SYSTEM
+from memserver.pipeline.prompts.extract import ExtractionReply
+from memserver.pipeline.prompts.extract import build as build_prompt
+from memserver.pipeline.prompts.extract import context as reply_context
+from memserver.pipeline.prompts.followup import SYSTEM as FOLLOWUP_SYSTEM
+from memserver.pipeline.prompts.followup import build as build_followup_prompt
+from memserver.pipeline.prompts.followup import facts_without_ref
+from memserver.pipeline.types import AddGroup, Candidate, ExtractionRequest, InMessage, speakers_for
 from tests.fakes.openai_server import approx_tokens
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -60,9 +59,57 @@ def fact(**kw: Any) -> dict[str, Any]:
 
 def test_prompt_shows_the_observation_date_to_resolve_relative_dates() -> None:
     text = user_text(request())
-    assert "Observation date: 2025-03-14 16:30 UTC (Friday)" in text
+    assert "New messages:\nObserved 2025-03-14 16:30 UTC (Friday):\n[0] system" in text
     assert "yesterday" in EXTRACT_SYSTEM
-    assert "absolute dates" in EXTRACT_SYSTEM
+    assert "absolute dates computed from the observation date of the message's add" in EXTRACT_SYSTEM
+
+
+def test_the_project_part_comes_first_and_is_byte_identical_between_adds() -> None:
+    """Prefix caching: the system text, then the project's categories and instructions, then `---`; everything
+    an add changes (the date, whose facts, the memories, the messages) comes after it."""
+    rules = {"custom_instructions": "Write in the third person.", "includes": "travel plans"}
+    one = build_prompt(request(**rules))
+    other = build_prompt(
+        request(
+            **rules,
+            observed_at=datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
+            candidates=[Candidate(ref=1, id=uuid4(), text="Owns a bike")],
+            messages=[InMessage(index=0, role="user", text="I bought a car.")],
+        )
+    )
+    assert one[0] == other[0]
+    head, _, rest = str(one[1]["content"]).partition("\n\n---\n\n")
+    assert str(other[1]["content"]).startswith(head + "\n\n---\n\n")
+    assert head.startswith("Categories:\n- personal_details: ")
+    assert head.endswith(
+        "Extra instructions:\n- Pay particular attention to: travel plans\n- For user facts: Write in the third person."
+    )
+    for varying in ("2025", "Osaka", "Tokyo"):
+        assert varying not in head
+    assert rest.startswith("Extract facts stated by: user.")
+
+
+def test_several_adds_are_one_request_with_their_own_dates() -> None:
+    req = ExtractionRequest(
+        groups=[
+            AddGroup(observed_at=OBSERVED, messages=[InMessage(index=0, role="user", text="I ran today.")]),
+            AddGroup(
+                observed_at=datetime(2025, 3, 15, 8, 0, tzinfo=UTC),
+                messages=[InMessage(index=1, role="user", text="Rested today.")],
+            ),
+        ],
+    )
+    assert [m.index for m in req.messages] == [0, 1]
+    assert req.observed_at == datetime(2025, 3, 15, 8, 0, tzinfo=UTC)
+    conversation = user_text(req).split("New messages:\n", 1)[1]
+    assert conversation.splitlines() == [
+        "Add 1 of 2, observed 2025-03-14 16:30 UTC (Friday):",
+        "[0] user: I ran today.",
+        "Add 2 of 2, observed 2025-03-15 08:00 UTC (Saturday):",
+        "[1] user: Rested today.",
+    ]
+    with pytest.raises(ValidationError, match="message indices must be unique"):
+        ExtractionRequest(groups=[AddGroup(observed_at=OBSERVED, messages=req.messages[:1])] * 2)
 
 
 def test_memories_are_shown_under_small_refs_and_never_their_uuids() -> None:
@@ -78,6 +125,7 @@ def test_conversation_lines_carry_index_role_and_name_and_system_is_context_only
     text = user_text(request())
     conversation = text.split("New messages:\n", 1)[1]
     assert conversation.splitlines() == [
+        "Observed 2025-03-14 16:30 UTC (Friday):",
         "[0] system [context only]: You are a travel agent bot.",
         "[1] user (Alice): I flew back from Tokyo yesterday.",
         "    It was great.",
@@ -150,22 +198,56 @@ def test_a_valid_reply_passes_and_unknown_categories_are_dropped() -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (fact(ref=0), "action ADD must not have a ref"),
-        (fact(action="UPDATE"), "action UPDATE needs the ref"),
         (fact(action="DELETE"), "action DELETE needs the ref"),
         (fact(action="NOOP", ref=3), "ref 3 is not one of the existing memories shown"),
-        (fact(sources=[0]), "sources [0] are not user or assistant messages"),  # the system message
-        (fact(sources=[9]), "sources [9] are not user or assistant messages"),
-        (fact(sources=[]), "sources must list the messages"),
-        (fact(sources=[2]), "no source message is by the user"),
         (fact(speaker="assistant", sources=[2]), "facts stated by the assistant were not requested"),
         (fact(text="   "), "text is empty"),
         (fact(speaker="bot"), "Input should be 'user' or 'assistant'"),
     ],
 )
-def test_replies_that_do_not_fit_the_request_are_refused(bad: dict[str, Any], message: str) -> None:
+def test_facts_that_state_nothing_usable_are_refused(bad: dict[str, Any], message: str) -> None:
+    """Refused item by item: the adapter drops such a fact with a note and keeps the rest."""
     with pytest.raises(ValidationError, match=re.escape(message)):
         parse(request(), fact(), bad)
+
+
+@pytest.mark.parametrize(
+    ("slip", "fixed", "note"),
+    [
+        (fact(ref=0), {"action": "ADD", "ref": None}, None),
+        (fact(action="UPDATE"), {"action": "ADD", "ref": None}, "an UPDATE without a ref was kept as an ADD"),
+        (
+            fact(action="UPDATE", ref=7),
+            {"action": "ADD", "ref": None},
+            "an UPDATE of ref 7, which was not shown, was kept as an ADD",
+        ),
+        (  # the system message is context, never a source
+            fact(sources=[0]),
+            {"sources": [1]},
+            "a fact whose sources [0] are not user or assistant messages was attributed to every user message",
+        ),
+        (
+            fact(sources=[1, 9]),
+            {"sources": [1]},
+            "sources [9] are not user or assistant messages of the conversation and were removed from a fact",
+        ),
+        (fact(sources=[]), {"sources": [1]}, "a fact without sources was attributed to every user message"),
+        (
+            fact(sources=[2]),
+            {"sources": [1, 2]},
+            "a fact whose sources [2] are not messages of the user was attributed to every user message",
+        ),
+        (fact(speaker=None), {"speaker": "user"}, None),  # the one speaker requested
+    ],
+)
+def test_facts_that_still_mean_something_are_kept_with_a_note(
+    slip: dict[str, Any], fixed: dict[str, Any], note: str | None
+) -> None:
+    notes: list[str] = []
+    reply = ExtractionReply.model_validate({"facts": [slip]}, context={**reply_context(request()), "notes": notes})
+    got = reply.facts[0].model_dump()
+    assert {k: got[k] for k in fixed} == fixed
+    assert notes == ([note] if note else [])
 
 
 def test_assistant_facts_are_accepted_when_requested() -> None:
@@ -203,7 +285,7 @@ def test_followup_reconciles_ref_less_facts_with_other_memories() -> None:
     follow = parse(req2, fact(action="UPDATE", ref=0, text="Went to Tokyo in March 2025"))
     assert follow.facts[0].ref == 0
     with pytest.raises(ValidationError, match="ref 2 is not one"):
-        parse(req2, fact(action="UPDATE", ref=2))  # refs of the first prompt are not valid here
+        parse(req2, fact(action="NOOP", ref=2))  # refs of the first prompt are not valid here
 
 
 def test_catalogue_accepts_mem0_wire_lists_and_falls_back_to_defaults() -> None:

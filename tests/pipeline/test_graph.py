@@ -9,13 +9,13 @@ from typing import Any
 from uuid import uuid4
 
 import numpy as np
-import pytest
-from pydantic import ValidationError
 
 from memserver.pipeline import reconcile
-from memserver.pipeline.extract import ExtractionReply, build_prompt, relations_of, reply_context, reply_model
+from memserver.pipeline.prompts.extract import ExtractionReply, relations_of, reply_model
+from memserver.pipeline.prompts.extract import build as build_prompt
+from memserver.pipeline.prompts.extract import context as reply_context
+from memserver.pipeline.prompts.graph import ExtractedRelation
 from memserver.pipeline.relation_extract import (
-    ExtractedRelation,
     GraphContext,
     KnownNode,
     ShownRelation,
@@ -78,12 +78,25 @@ def test_relations_are_normalised_and_dates_read_leniently() -> None:
     assert name_key("  José   Álvarez! ") == "jose alvarez"
 
 
-def test_replaces_must_name_a_relation_that_was_shown() -> None:
+def test_replaces_names_only_relations_that_were_shown() -> None:
+    """A ref that was not shown ends nothing: it is removed with a note, and the relation stands."""
     req = request(GraphContext(user_name="alice", relations=[shown(1, "alice", "lives_in", "Lisbon")]))
     ok = reply(req, {"source": "alice", "relationship": "lives_in", "target": "Berlin", "replaces": [1]})
     assert relations_of(ok.facts[0])[0].replaces == [1]
-    with pytest.raises(ValidationError, match="not refs of the existing relations"):
-        reply(req, {"source": "alice", "relationship": "lives_in", "target": "Berlin", "replaces": [2]})
+    notes: list[str] = []
+    data = {
+        "facts": [
+            {
+                "text": "Lives in Berlin",
+                "speaker": "user",
+                "sources": [0],
+                "relations": [{"source": "alice", "relationship": "lives_in", "target": "Berlin", "replaces": [2, 1]}],
+            }
+        ]
+    }
+    bad = reply_model(req).model_validate(data, context={**reply_context(req), "notes": notes})
+    assert relations_of(bad.facts[0])[0].replaces == [1]
+    assert notes == ["replaces [2]: not refs of the existing relations shown; removed from a relation"]
 
 
 def test_relations_are_ignored_when_the_graph_is_off_and_its_schema_stays_compact() -> None:

@@ -9,13 +9,11 @@ from uuid import uuid4
 
 import pytest
 
-from memserver.pipeline.extract import (
-    ExtractionReply,
-    build_followup_prompt,
-    build_prompt,
-    facts_without_ref,
-    reply_context,
-)
+from memserver.pipeline.prompts.extract import ExtractionReply
+from memserver.pipeline.prompts.extract import build as build_prompt
+from memserver.pipeline.prompts.extract import context as reply_context
+from memserver.pipeline.prompts.followup import build as build_followup_prompt
+from memserver.pipeline.prompts.followup import facts_without_ref
 from memserver.pipeline.reconcile import decide
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage
 from tests.fakes.openai_server import echo_extractor

@@ -13,7 +13,9 @@ from pydantic import BaseModel, SecretStr
 
 from harness.server import free_port
 from memserver.config import Settings
-from memserver.pipeline.extract import ExtractionReply, build_prompt, reply_context
+from memserver.pipeline.prompts.extract import ExtractionReply
+from memserver.pipeline.prompts.extract import build as build_prompt
+from memserver.pipeline.prompts.extract import context as reply_context
 from memserver.pipeline.reconcile import decide
 from memserver.pipeline.types import Candidate, ExtractionRequest, InMessage
 from memserver.providers.errors import (
@@ -23,7 +25,7 @@ from memserver.providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from memserver.providers.llm import openai as openai_llm
+from memserver.providers.llm import quirks
 from memserver.providers.llm.base import Usage, strip_images
 from memserver.providers.llm.openai import OpenAILLM
 from memserver.providers.registry import Providers, build_llm
@@ -39,8 +41,8 @@ class City(BaseModel):
 
 @pytest.fixture(autouse=True)
 def _fresh_mode_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The json_object fallback is remembered per process; each test starts from a clean slate.
-    monkeypatch.setattr(openai_llm, "_JSON_OBJECT_ONLY", set())
+    # What an endpoint refuses is remembered per process; each test starts from a clean slate.
+    monkeypatch.setattr(quirks, "_QUIRKS", {})
 
 
 @pytest.fixture
@@ -78,6 +80,8 @@ async def test_json_schema_is_asked_and_the_reply_validated(fake: FakeOpenAI) ->
         "json_schema": {"name": "City", "schema": City.model_json_schema(), "strict": False},
     }
     assert body["temperature"] == 0.0
+    assert body["seed"] == 0  # deterministic settings by default
+    assert body["max_tokens"] == 4096  # no budget given: the ceiling
     assert body["model"] == "m"
     assert gen.usage == Usage(calls=1, prompt_tokens=approx_tokens("Where do I live?"), completion_tokens=3)
 
@@ -165,20 +169,26 @@ async def test_fenced_and_thinking_replies_need_no_repair(fake: FakeOpenAI) -> N
     assert len(fake.chat_requests()) == 1
 
 
-async def test_hallucinated_ref_is_sent_back_for_repair(fake: FakeOpenAI) -> None:
+async def test_a_hallucinated_ref_costs_no_second_call(fake: FakeOpenAI) -> None:
+    """An UPDATE of a memory that was not shown still states a fact: it is kept as an ADD, with a note; a NOOP
+    of one states nothing and is dropped alone."""
     req = ExtractionRequest(
         messages=[InMessage(index=0, role="user", text="I moved to Berlin.")],
         candidates=[Candidate(ref=0, id=uuid4(), text="Lives in Munich")],
         observed_at=datetime(2026, 1, 5, tzinfo=UTC),
     )
-    bad = '{"facts": [{"text": "Lives in Berlin", "speaker": "user", "sources": [0], "action": "UPDATE", "ref": 7}]}'
-    good = bad.replace('"ref": 7', '"ref": 0')
-    fake.chat_replies = [bad, good]
-    gen = await make_llm(fake.url).generate(build_prompt(req), ExtractionReply, context=reply_context(req))
-    assert gen.value.facts[0].ref == 0
-    assert (
-        "ref 7 is not one of the existing memories shown" in fake.chat_requests()[1]["body"]["messages"][-1]["content"]
+    bad = (
+        '{"facts": [{"text": "Lives in Berlin", "speaker": "user", "sources": [0], "action": "UPDATE", "ref": 7},'
+        ' {"text": "Likes Berlin", "speaker": "user", "sources": [0], "action": "NOOP", "ref": 8}]}'
     )
+    fake.chat_replies = [bad]
+    gen = await make_llm(fake.url).generate(build_prompt(req), ExtractionReply, context=reply_context(req))
+    assert [(f.text, f.action, f.ref) for f in gen.value.facts] == [("Lives in Berlin", "ADD", None)]
+    assert gen.notes == [
+        "reply item facts[1] dropped: ref 8 is not one of the existing memories shown",
+        "an UPDATE of ref 7, which was not shown, was kept as an ADD",
+    ]
+    assert len(fake.chat_requests()) == 1
 
 
 async def test_usage_counts_fallback_and_repair(fake: FakeOpenAI) -> None:
@@ -269,13 +279,14 @@ async def test_image_parts_are_not_sent_without_vision(fake: FakeOpenAI) -> None
     assert strip_images([{"role": "user", "content": parts[1:]}]) == [{"role": "user", "content": ""}]
 
 
-async def test_max_tokens_is_sent_only_when_set(fake: FakeOpenAI) -> None:
-    fake.chat_replies = ['{"city": "a"}', '{"city": "b"}']
-    await make_llm(fake.url).generate([{"role": "user", "content": "?"}], City)
+async def test_max_tokens_is_the_budget_under_the_ceiling(fake: FakeOpenAI) -> None:
+    fake.chat_replies = ['{"city": "a"}', '{"city": "b"}', '{"city": "c"}', '{"city": "d"}']
+    await make_llm(fake.url).generate([{"role": "user", "content": "?"}], City, budget=700)
+    await make_llm(fake.url, max_tokens=300).generate([{"role": "user", "content": "?"}], City, budget=700)
     await make_llm(fake.url, max_tokens=300).generate([{"role": "user", "content": "?"}], City)
-    first, second = (r["body"] for r in fake.chat_requests())
-    assert "max_tokens" not in first
-    assert second["max_tokens"] == 300
+    await make_llm(fake.url, max_tokens=None).generate([{"role": "user", "content": "?"}], City, budget=700)
+    sent = [r["body"].get("max_tokens") for r in fake.chat_requests()]
+    assert sent == [700, 300, 300, None]  # None: the ceiling unset, the server's own default
 
 
 async def test_registry_builds_the_llm_only_when_configured(fake: FakeOpenAI) -> None:

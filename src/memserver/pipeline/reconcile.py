@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import TypedDict
 from uuid import UUID
 
-from memserver.pipeline.extract import ExtractedFact, ExtractionReply, GraphExtractedFact, relations_of
-from memserver.pipeline.relation_extract import ExtractedRelation
+from memserver.pipeline.prompts.extract import ExtractedFact, ExtractionReply, GraphExtractedFact, relations_of
+from memserver.pipeline.prompts.graph import ExtractedRelation
 from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest, Speaker
 
 
@@ -41,7 +41,7 @@ def decide(
 ) -> list[Decision]:
     """Decisions in reply order: at most one per existing memory and one per distinct new text.
 
-    With `followup` (the request and reply of `build_followup_prompt` for `facts_without_ref(reply)`), the
+    With `followup` (the request and reply of `prompts.followup.build` for `facts_without_ref(reply)`), the
     first reply's ref-less facts are replaced by the follow-up's decisions against the other candidates.
     Decisions the rules changed are explained in `notes`.
     """

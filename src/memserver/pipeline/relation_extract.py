@@ -1,24 +1,25 @@
-"""Graph memory decisions (pure, no I/O): the relations an extraction reply states, entity resolution, and the
-prompt section that shows the model the existing relations it may end.
+"""Graph memory decisions (pure, no I/O): the names relations are keyed by, what the extraction prompt shows
+of the graph (`GraphContext`), and entity resolution.
 
-The relations come from the same LLM call as the facts (`pipeline.extract`): with graph on, every fact may
-carry `relations`, each a typed edge between two named entities with when it held (`valid_from`, `valid_to`,
-from the conversation's own dates) and the refs of existing relations it ends (`replaces`). Nothing here
-decides that a relation is contradicted by itself: the model names what a relation replaces, among the
-relations it was shown, and a relation that can hold alongside others (likes pizza, likes sushi) replaces
-nothing. Ended relations are retired, never deleted (see `storage.repositories.graph_writes`).
+The relations come from the same LLM call as the facts (`pipeline.prompts.extract`, with the relation reply
+model and instructions of `pipeline.prompts.graph`): with graph on, every fact may carry `relations`, each a
+typed edge between two named entities with when it held and the refs of existing relations it ends
+(`replaces`). Nothing here decides that a relation is contradicted by itself: the model names what a relation
+replaces, among the relations it was shown, and a relation that can hold alongside others (likes pizza,
+likes sushi) replaces nothing. Ended relations are retired, never deleted (see
+`storage.repositories.graph_writes`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Any
 from uuid import UUID
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from memserver.domain.relations import KnownNode, Resolution, name_key
 
@@ -43,74 +44,6 @@ def type_key(value: str | None) -> str:
     return relationship_key(value) if value and value.strip() else GENERIC_TYPE
 
 
-def _as_datetime(value: Any) -> datetime | None:
-    """A date or datetime from the model ("2024", "2024-05", "2024-05-03", ISO datetimes); None if unreadable."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = str(value).strip()
-    for fmt in ("%Y", "%Y-%m"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class ExtractedRelation(BaseModel):
-    """One typed edge a fact states: source -[relationship]-> target."""
-
-    source: str = Field(description="Entity name as written.")
-    source_type: str = Field(GENERIC_TYPE, description="person, place, organization, ...")
-    relationship: str = Field(description="snake_case, timeless: lives_in, works_at, sister_of.")
-    target: str
-    target_type: str = GENERIC_TYPE
-    valid_from: datetime | None = Field(None, description="When it started to hold, if said (ISO date).")
-    valid_to: datetime | None = Field(None, description="When it stopped holding, if said (ISO date).")
-    replaces: list[int] = Field(default_factory=list, description="Refs of existing relations it ends.")
-
-    @field_validator("source", "target")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        v = " ".join(v.split())
-        if not name_key(v):
-            raise ValueError("an entity name is empty")
-        return v
-
-    @field_validator("relationship")
-    @classmethod
-    def _relationship(cls, v: str) -> str:
-        return relationship_key(v)
-
-    @field_validator("source_type", "target_type", mode="before")
-    @classmethod
-    def _type(cls, v: Any) -> str:
-        return type_key(v if isinstance(v, str) else None)
-
-    @field_validator("valid_from", "valid_to", mode="before")
-    @classmethod
-    def _when(cls, v: Any) -> datetime | None:
-        return _as_datetime(v)  # an unreadable date is dropped, not worth a repair round trip
-
-    @field_validator("replaces", mode="before")
-    @classmethod
-    def _replaces(cls, v: Any, info: ValidationInfo) -> Any:
-        refs = [v] if isinstance(v, int) else list(v or [])
-        shown = (info.context or {}).get("relation_refs")
-        if shown is not None:
-            unknown = [r for r in refs if r not in shown]
-            if unknown:
-                raise ValueError(f"replaces {unknown}: not refs of the existing relations shown")
-        return refs
-
-
 class ShownRelation(BaseModel):
     """An existing, current relation shown to the model under a small ref."""
 
@@ -132,22 +65,6 @@ class GraphContext(BaseModel):
     user_name: str | None = None
     agent_name: str | None = None
     relations: list[ShownRelation] = Field(default_factory=list)
-
-
-def render_context(ctx: GraphContext) -> str:
-    """The user-message section listing the existing relations (`rel N: a -[r]-> b (since D)`)."""
-    who = []
-    if ctx.user_name:
-        who.append(f'the user is the entity "{ctx.user_name}"')
-    if ctx.agent_name:
-        who.append(f'the assistant is the entity "{ctx.agent_name}"')
-    lines = [f"Graph: {'; '.join(who)}." if who else "Graph:", "Existing relations:"]
-    if not ctx.relations:
-        lines.append("(none)")
-    for r in ctx.relations:
-        since = f" (since {r.valid_at:%Y-%m-%d})" if r.valid_at else ""
-        lines.append(f"rel {r.ref}: {r.source} -[{r.relationship}]-> {r.target}{since}")
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------

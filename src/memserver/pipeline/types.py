@@ -9,7 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memserver.pipeline.categories import DEFAULT_CATEGORIES
-from memserver.pipeline.relation_extract import ExtractedRelation, GraphContext
+from memserver.pipeline.prompts.graph import ExtractedRelation
+from memserver.pipeline.relation_extract import GraphContext
 
 Speaker = Literal["user", "assistant"]
 Action = Literal["ADD", "UPDATE", "DELETE", "NOOP"]
@@ -47,12 +48,23 @@ class Candidate(BaseModel):
         return self.owner is None or self.owner == speaker
 
 
-class ExtractionRequest(BaseModel):
-    """Everything one extraction-and-reconciliation call needs."""
+class AddGroup(BaseModel):
+    """The messages of one add and when they were observed (the date relative dates in them resolve against)."""
 
-    messages: list[InMessage]
-    candidates: list[Candidate] = Field(default_factory=list)
+    model_config = ConfigDict(frozen=True)
+
     observed_at: datetime
+    messages: list[InMessage]
+
+
+class ExtractionRequest(BaseModel):
+    """Everything one extraction-and-reconciliation call needs: the messages of one add, or of several adds of
+    one scope in acceptance order (one group each, messages numbered across all of them).
+
+    `ExtractionRequest(messages=..., observed_at=...)` builds the request of one add."""
+
+    groups: list[AddGroup]
+    candidates: list[Candidate] = Field(default_factory=list)
     speakers: frozenset[Speaker] = frozenset({"user"})
     includes: str | None = None
     excludes: str | None = None
@@ -61,8 +73,28 @@ class ExtractionRequest(BaseModel):
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
     graph: GraphContext | None = None  # enable_graph: facts also carry the relations they state
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_add(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "groups" not in data and "messages" in data:
+            data = dict(data)
+            data["groups"] = [{"observed_at": data.pop("observed_at", None), "messages": data.pop("messages")}]
+        return data
+
+    @property
+    def messages(self) -> list[InMessage]:
+        """Every message of the request, in order."""
+        return [m for g in self.groups for m in g.messages]
+
+    @property
+    def observed_at(self) -> datetime:
+        """When the request's last add was observed."""
+        return self.groups[-1].observed_at
+
     @model_validator(mode="after")
     def _consistent(self) -> ExtractionRequest:
+        if not self.groups:
+            raise ValueError("a request holds the messages of at least one add")
         if not self.speakers:
             raise ValueError("at least one speaker's facts must be requested")
         if len({c.ref for c in self.candidates}) != len(self.candidates):

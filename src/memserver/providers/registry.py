@@ -80,9 +80,12 @@ def build_llm(settings: Settings) -> LLM | None:
         timeout_s=s.timeout_s,
         max_retries=s.max_retries,
         temperature=s.temperature,
+        seed=s.seed,
         vision=s.vision,
         structured_output=s.structured_output,
+        system_role=s.system_role,
         max_tokens=s.max_tokens,
+        reasoning_effort=s.reasoning_effort,
     )
 
 

@@ -17,7 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from memserver.domain.scope import ENTITY_FIELDS, Scope
-from memserver.pipeline import coverage, extract
+from memserver.pipeline import coverage
+from memserver.pipeline.prompts import extract
+from memserver.pipeline.prompts import followup as followup_prompt
 from memserver.pipeline.query import hints as query_hints
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage, Speaker
 from memserver.providers.registry import Providers
@@ -128,7 +130,7 @@ async def followup(
             coverage.covered(vectors[d.text], *radii[i], SECOND_CALL_SIMILARITY) for i in d.sources if i in radii
         )
     ]
-    if not adds or not extract.facts_without_ref(reply):
+    if not adds or not followup_prompt.facts_without_ref(reply):
         return None
     shown = {c.id for c in req.candidates}
     async with db.connect() as conn:

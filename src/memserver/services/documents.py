@@ -19,7 +19,9 @@ from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.json_schema import SchemaError, check_schema
 from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, MemserverError, NotConfigured, NotFound, ServiceUnavailable
-from memserver.pipeline import documents
+from memserver.pipeline.prompts import export
+from memserver.pipeline.prompts import summary as summary_prompt
+from memserver.pipeline.prompts.memory_lines import MemoryLine
 from memserver.providers.llm.base import LLM
 from memserver.providers.registry import Providers
 from memserver.services import jobs, permissions
@@ -83,11 +85,11 @@ def _match(filters: Any, top_level: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-async def _lines(db: Database, project_id: uuid.UUID, node: Node | None) -> tuple[list[documents.MemoryLine], int]:
+async def _lines(db: Database, project_id: uuid.UUID, node: Node | None) -> tuple[list[MemoryLine], int]:
     async with db.connect() as conn:
         rows, total = await MemoryRepository(conn).list(project_id, node, limit=MAX_MEMORIES, offset=0)
     lines = [
-        documents.MemoryLine(
+        MemoryLine(
             text=r.memory,
             created_at=r.created_at,
             scope=" ".join(f"{f.removesuffix('_id')}={getattr(r, f)}" for f in ENTITY_FIELDS if getattr(r, f)),
@@ -110,7 +112,7 @@ async def summarize(
     if not lines:
         summary = "There are no memories to summarise."
     else:
-        summary = (await llm.generate(documents.summary_prompt(lines, scope), documents.SummaryReply)).value.summary
+        summary = (await llm.generate(summary_prompt.build(lines, scope), summary_prompt.Reply)).value.summary
     return {
         "summary": summary,
         "filters": filters or {},
@@ -165,8 +167,8 @@ async def run_export_job(db: Database, providers: Providers, job: ClaimedJob) ->
     p = job.payload
     lines, _ = await _lines(db, job.project_id, _node(p.get("filters"), p.get("top_level")))
     schema = p["schema"]
-    prompt = documents.export_prompt(lines, schema, p.get("instructions"))
-    gen = await llm.generate(prompt, documents.schema_reply(schema), context={"schema": schema})
+    prompt = export.build(lines, schema, p.get("instructions"))
+    gen = await llm.generate(prompt, export.schema_reply(schema), context=export.context(schema))
     async with db.transaction() as conn:
         await jobs.complete(JobRepository(conn), job, [gen.value.data])
 

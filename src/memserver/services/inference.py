@@ -27,10 +27,12 @@ from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryR
 from memserver.domain.relations import GraphChanges
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
-from memserver.pipeline import extract, reconcile
+from memserver.pipeline import reconcile
 from memserver.pipeline.categories import catalogue
 from memserver.pipeline.messages import text_hash
-from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, Speaker, speakers_for
+from memserver.pipeline.prompts import extract
+from memserver.pipeline.prompts import followup as followup_prompt
+from memserver.pipeline.types import AddGroup, Candidate, Decision, ExtractionRequest, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
 from memserver.services import attachments, project_settings
@@ -63,6 +65,7 @@ class InferenceReport:
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, served from the endpoint's prefix cache
     second_call: bool = False
     candidates: int = 0
     thinks: int = 0
@@ -77,12 +80,14 @@ class InferenceReport:
         self.llm_calls += usage.calls
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
+        self.cached_prompt_tokens += usage.cached_prompt_tokens
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "llm_calls": self.llm_calls,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
             "second_call": self.second_call,
             "candidates": self.candidates,
             "notes": self.notes,
@@ -134,9 +139,8 @@ async def infer(
             else None
         )
         req = ExtractionRequest(
-            messages=messages,
+            groups=[AddGroup(observed_at=inp.timestamp or datetime.now(UTC), messages=messages)],
             candidates=[c for c, _ in candidates],
-            observed_at=inp.timestamp or datetime.now(UTC),
             speakers=speakers,
             includes=inp.includes,
             excludes=inp.excludes,
@@ -238,11 +242,14 @@ async def _think(
 ) -> tuple[list[Decision], dict[str, Any], list[lookup.Shown]]:
     """The LLM decides; returns the decisions, the embedding of each new text, and the memories the
     follow-up call showed (the first prompt's are the request's)."""
-    prompt = extract.build_prompt(req)
+    prompt = extract.build(req)
     if images:  # a vision model sees the images next to the conversation
         prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
-    first = await llm.generate(prompt, extract.reply_model(req), context=extract.reply_context(req))
+    first = await llm.generate(
+        prompt, extract.reply_model(req), context=extract.context(req), budget=extract.budget(req)
+    )
     report.add_usage(first.usage)
+    report.note(first.notes)  # what the reply's parse dropped or changed
     reply = first.value
     notes: list[str] = []
     decisions = reconcile.decide(req, reply, notes=notes)
@@ -254,11 +261,13 @@ async def _think(
     followup, later = found
     report.second_call = True
     second = await llm.generate(
-        extract.build_followup_prompt(followup, extract.facts_without_ref(reply)),
-        extract.ExtractionReply,
-        context=extract.reply_context(followup),
+        followup_prompt.build(followup, followup_prompt.facts_without_ref(reply)),
+        followup_prompt.Reply,
+        context=followup_prompt.context(followup),
+        budget=extract.budget(followup),
     )
     report.add_usage(second.usage)
+    report.note(second.notes)
     notes.clear()  # decided again, with the follow-up's answers
     decisions = reconcile.decide(req, reply, (followup, second.value), notes=notes)
     report.note(notes)

@@ -20,7 +20,8 @@ from memserver.domain.json_schema import SchemaError, check_schema, prune
 from memserver.domain.principal import Principal
 from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
-from memserver.pipeline import documents
+from memserver.pipeline.prompts import profile as profile_prompt
+from memserver.pipeline.prompts.memory_lines import MAX_LINES, MemoryLine
 from memserver.providers.registry import Providers
 from memserver.services import jobs, permissions, project_settings
 from memserver.services.documents import NO_LLM, require_llm
@@ -270,7 +271,7 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
     enabled, schema, instructions = _entity_settings(stored, etype)
     async with db.connect() as conn:
         rows, total = await MemoryRepository(conn).list(
-            project_id, _entity_node(etype, name), limit=documents.MAX_LINES, offset=0
+            project_id, _entity_node(etype, name), limit=MAX_LINES, offset=0
         )
         previous = await ProfileRepository(conn).get(project_id, etype, name)
     result: dict[str, Any] = {"entity_type": etype, "entity_id": name}
@@ -282,11 +283,13 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
     else:
         try:
             llm = require_llm(providers, "Profile generation")
-            lines = [documents.MemoryLine(text=r.memory, created_at=r.created_at) for r in reversed(rows)]
-            prompt = documents.profile_prompt(
+            lines = [MemoryLine(text=r.memory, created_at=r.created_at) for r in reversed(rows)]
+            prompt = profile_prompt.build(
                 lines, schema, instructions, previous.profile if previous is not None else None, name
             )
-            gen = await llm.generate(prompt, documents.schema_reply(schema), context={"schema": schema})
+            gen = await llm.generate(
+                prompt, profile_prompt.schema_reply(schema), context=profile_prompt.context(schema)
+            )
             doc = prune(gen.value.data, schema)
         except Exception as exc:  # recorded on the profile and in the job's results
             status, error = "failed", jobs.failure_reason(exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -21,12 +21,16 @@ class Usage:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Prompt tokens the server served from its prefix cache (OpenAI, vLLM: usage.prompt_tokens_details;
+    # llama.cpp: timings.cache_n); 0 when it reports none.
+    cached_prompt_tokens: int = 0
 
     def add(self, other: Usage) -> Usage:
         """Accumulate another usage into this one (returns self)."""
         self.calls += other.calls
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
+        self.cached_prompt_tokens += other.cached_prompt_tokens
         return self
 
     def __iadd__(self, other: Usage) -> Usage:
@@ -35,10 +39,12 @@ class Usage:
 
 @dataclass
 class Generation(Generic[T]):
-    """A validated reply and the usage of every attempt it took (fallbacks and repairs included)."""
+    """A validated reply, the usage of every attempt it took (fallbacks, repairs and continuations included),
+    and notes on what was changed or dropped to understand it (they end up on the event: `metadata.notes`)."""
 
     value: T
     usage: Usage
+    notes: list[str] = field(default_factory=list)
 
 
 class LLM(Protocol):
@@ -54,8 +60,11 @@ class LLM(Protocol):
         response_model: type[T],
         *,
         context: dict[str, Any] | None = None,
+        budget: int | None = None,
     ) -> Generation[T]:
-        """Ask for a reply validated by `response_model.model_validate_json(text, context=context)`."""
+        """Ask for a reply validated by `response_model` with `context` (item by item: an item invalid on its
+        own is dropped with a note). `budget`: the completion tokens this reply should need (the adapter
+        bounds it by its ceiling); None asks for the ceiling."""
         ...
 
     async def aclose(self) -> None: ...

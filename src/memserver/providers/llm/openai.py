@@ -1,9 +1,10 @@
 """Any OpenAI-compatible /chat/completions endpoint (OpenAI, Azure, Ollama, vLLM, LM Studio, llama.cpp...).
 
-Structured output is asked for with `json_schema`; servers that reject it (llama.cpp answers 500, some Ollama
-versions 400) are asked again with `json_object` and the schema in the system message, and that endpoint stays
-in json_object mode for the rest of the process. Every reply is validated by the caller's pydantic model; one
-repair round trip (the bad reply plus the validator's errors) is allowed before giving up.
+Structured output is asked for with `json_schema`; what an endpoint refuses (json_schema, json_object, the
+system role, temperature, seed, `max_tokens`) is found out once and remembered per endpoint (`quirks`).
+Replies are read the way a small model means them (`lenient`): at most ONE extra call per generation, a
+repair round for a reply with nothing usable, or a continuation for one cut off by its token limit.
+Reasoning (`<think>` blocks, `reasoning_content`, `reasoning`) is stripped and never stored or logged.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 from collections.abc import Sequence
-from typing import Any, Literal, TypedDict
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from memserver import metrics
 from memserver.providers.errors import (
     ProviderError,
     ProviderInvalidReply,
@@ -25,25 +27,38 @@ from memserver.providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from memserver.providers.llm import lenient, quirks
 from memserver.providers.llm.base import ChatMessage, Generation, T, Usage, strip_images
+from memserver.providers.llm.repair import continuation, merge_system, repair, with_schema
 
 log = logging.getLogger(__name__)
 
-StructuredOutput = Literal["auto", "json_schema", "json_object"]
+StructuredOutput = Literal["auto", "json_schema", "json_object", "text"]
+# Completion tokens added to every budget once an endpoint is seen reasoning (its thinking counts against
+# max_tokens: Ollama's gemma4 spent a whole 2k budget thinking, ollama#15288).
+REASONING_ALLOWANCE = 1536
+MAX_ATTEMPTS = 5  # one request, plus one per refused feature (a new endpoint costs at most a few)
+_WHY = {
+    "json_object": "refused json_schema structured output; it is asked in json_object mode, with the schema in "
+    "the instructions, from now on (MEMSERVER_LLM__STRUCTURED_OUTPUT chooses)",
+    "text": "refused json_object mode too; it is asked for plain text with the schema in the instructions from now on",
+    "system_role": "refused the system role; the instructions open the first user message from now on "
+    "(MEMSERVER_LLM__SYSTEM_ROLE chooses)",
+    "system_role_blind": "failed without an explanation in both structured modes and answered once the "
+    "instructions opened the first user message; it is asked that way from now on",
+    "temperature": "refused the temperature; it is no longer sent, so replies may vary between runs",
+    "seed": "refused a seed; it is no longer sent",
+    "max_completion_tokens": "asked for max_completion_tokens instead of max_tokens; sent that way from now on",
+}
 
-# Statuses with which servers refuse a json_schema response_format (llama.cpp: 500; Ollama, vLLM: 400/422).
-_SCHEMA_REJECTED = frozenset({400, 422, 500})
-# (base URL, model) pairs found to refuse json_schema in this process: asked in json_object mode directly.
-_JSON_OBJECT_ONLY: set[tuple[str, str]] = set()
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
-_MAX_REPAIR_ERRORS = 10
 
+@dataclass
+class Answer:
+    """One completion as read: its text, why it stopped, and whether the model reasoned (never its reasoning)."""
 
-class _Limits(TypedDict, total=False):
-    """Optional arguments of a completion, sent only when configured."""
-
-    max_tokens: int
+    text: str
+    finish_reason: str | None
+    reasoned: bool = False
 
 
 class OpenAILLM:
@@ -57,10 +72,13 @@ class OpenAILLM:
         model: str,
         timeout_s: float = 60.0,
         max_retries: int = 2,
-        temperature: float = 0.0,
+        temperature: float | None = 0.0,
+        seed: int | None = 0,
         vision: bool = False,
         structured_output: StructuredOutput = "auto",
-        max_tokens: int | None = None,
+        system_role: quirks.SystemRole = "auto",
+        max_tokens: int | None = 4096,
+        reasoning_effort: str | None = None,
     ):
         # Deferred: the openai SDK takes ~0.8 s to import; a server without an LLM never needs it.
         import openai
@@ -75,8 +93,11 @@ class OpenAILLM:
         self._timeout_s = timeout_s
         self._max_retries = max_retries
         self._temperature = temperature
+        self._seed = seed
         self._structured = structured_output
-        self._max_tokens = max_tokens
+        self._system_role = system_role
+        self._max_tokens = max_tokens  # the ceiling of every budget; None: never sent (the server's default)
+        self._reasoning_effort = reasoning_effort
         self._endpoint = (str(self._client.base_url), model)
 
     async def generate(
@@ -85,91 +106,176 @@ class OpenAILLM:
         response_model: type[T],
         *,
         context: dict[str, Any] | None = None,
+        budget: int | None = None,
     ) -> Generation[T]:
-        """Ask for a reply matching `response_model`; one repair attempt if it does not validate."""
+        """A reply understood as `response_model` (see the module docstring); at most one extra call."""
         usage = Usage()
         msgs = list(messages) if self.vision else strip_images(messages)
-        text = await self._ask(msgs, response_model, usage)
-        try:
-            return Generation(parse_reply(text, response_model, context), usage)
-        except ValidationError as exc:
-            log.info("LLM reply did not validate (%d errors); asking for a repair", exc.error_count())
-            bad = {"role": "assistant", "content": text or "(empty reply)"}  # some servers refuse empty content
-            repair = [*msgs, bad, {"role": "user", "content": repair_prompt(exc)}]
-        text = await self._ask(repair, response_model, usage)
-        try:
-            return Generation(parse_reply(text, response_model, context), usage)
-        except ValidationError as exc:
+        first = await self._ask(msgs, response_model, usage, self._budget(budget))
+        parsed = self._parse(first, response_model, context)
+        key = parsed.items_key
+        if parsed.usable and not (parsed.cut and key):
+            return Generation(self._value(parsed, response_model), usage, parsed.notes)
+        if parsed.usable and key:  # cut off after some complete items: one continuation for the rest
+            return await self._continue(msgs, response_model, context, usage, parsed, key)
+        notes: list[str] = []
+        if parsed.cut:  # cut off before anything complete (reasoning took the budget): once more, with more room
+            notes.append(
+                "the reply was cut off by its token limit before any complete item; "
+                "the model was asked again with a larger budget"
+            )
+            retry = msgs
+            tokens = None if self._max_tokens is None else self._max_tokens + REASONING_ALLOWANCE
+        else:
+            log.info("the LLM reply held nothing usable (%d problems); asking for a repair", len(parsed.problems))
+            retry, tokens = repair(msgs, first.text, parsed.problems), self._budget(budget)
+        second = self._parse(await self._ask(retry, response_model, usage, tokens), response_model, context)
+        if not second.usable:
             raise ProviderInvalidReply(
                 "the LLM reply did not match the expected JSON schema after one repair attempt", public=True
-            ) from exc
+            )
+        if second.cut and second.items_key:
+            notes.append("the reply was cut off by its token limit again; its complete items were kept")
+        return Generation(self._value(second, response_model), usage, [*notes, *second.notes])
+
+    async def _continue(
+        self,
+        msgs: list[ChatMessage],
+        response_model: type[T],
+        context: dict[str, Any] | None,
+        usage: Usage,
+        parsed: lenient.Parsed,
+        key: str,
+    ) -> Generation[T]:
+        notes = [
+            f"the reply was cut off by its token limit after {len(parsed.complete)} complete item(s); "
+            "the model was asked once to continue",
+            *parsed.notes,
+        ]
+        answer = await self._ask(continuation(msgs, key, parsed.complete), response_model, usage, self._max_tokens)
+        more = self._parse(answer, response_model, context)
+        value = self._value(parsed, response_model)
+        if not more.usable:
+            notes.append("the continuation held nothing usable; the complete items were kept")
+            return Generation(value, usage, notes)
+        if more.cut:
+            notes.append("the continuation was cut off as well; its complete items were kept")
+        merged = value.model_copy(update={key: [*getattr(value, key), *getattr(more.value, key)]})
+        return Generation(merged, usage, list(dict.fromkeys([*notes, *more.notes])))
+
+    def _parse(self, answer: Answer, response_model: type[BaseModel], context: dict[str, Any] | None) -> lenient.Parsed:
+        cut = True if answer.finish_reason == "length" else None if answer.finish_reason is None else False
+        parsed = lenient.parse(answer.text, response_model, context, cut=cut)
+        if answer.reasoned or parsed.reasoned:
+            self._learn(replace(self._quirks(), reasons=True), [])
+        return parsed
+
+    @staticmethod
+    def _value(parsed: lenient.Parsed, response_model: type[T]) -> T:
+        assert isinstance(parsed.value, response_model)
+        return parsed.value
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    def structured_mode(self) -> Literal["json_schema", "json_object"]:
-        """The response_format type the next request will use."""
+    def structured_mode(self) -> quirks.Structured:
+        """The response_format the next request will use (`text`: none, the schema in the instructions)."""
+        return self._quirks().structured
+
+    def _quirks(self) -> quirks.Quirks:
+        q = quirks.known(self._endpoint, quirks.Quirks())
         if self._structured != "auto":
-            return self._structured
-        return "json_object" if self._endpoint in _JSON_OBJECT_ONLY else "json_schema"
+            q = replace(q, structured=self._structured)
+        if self._system_role != "auto":
+            q = replace(q, merge_system=self._system_role == "merge")
+        return q
 
-    async def _ask(self, msgs: list[ChatMessage], response_model: type[BaseModel], usage: Usage) -> str:
-        """One completion in the current structured mode, falling back to json_object when json_schema is refused."""
-        if self.structured_mode() == "json_object":
-            return await self._complete(with_schema(msgs, response_model), {"type": "json_object"}, usage)
-        schema_format = {
-            "type": "json_schema",
-            "json_schema": {
-                "name": response_model.__name__,
-                "schema": _schema(response_model),
-                "strict": False,
-            },
-        }
-        try:
-            resp = await self._create(msgs, schema_format)
-        except self._openai.APIStatusError as exc:
-            if self._structured == "json_schema" or exc.status_code not in _SCHEMA_REJECTED:
+    def _budget(self, budget: int | None) -> int | None:
+        if self._max_tokens is None:
+            return None
+        tokens = self._max_tokens if budget is None else min(budget, self._max_tokens)
+        return tokens + (REASONING_ALLOWANCE if self._quirks().reasons else 0)
+
+    async def _ask(
+        self, msgs: list[ChatMessage], response_model: type[BaseModel], usage: Usage, max_tokens: int | None
+    ) -> Answer:
+        """One completion; a refused feature is dropped and the request sent again (then remembered)."""
+        q = self._quirks()
+        found: list[tuple[str, int]] = []
+        for _ in range(MAX_ATTEMPTS):
+            params = self._params(q, max_tokens)
+            try:
+                raw = await self._client.chat.completions.with_raw_response.create(
+                    model=self.model, messages=[], extra_body={**self._shape(msgs, response_model, q), **params}
+                )
+            except self._openai.APIStatusError as exc:
+                known = quirks.classify(
+                    self._refusal(exc),
+                    q,
+                    forced_structured=self._structured != "auto",
+                    system_role=self._system_role,
+                    sent=set(params),
+                )
+                if known is None:
+                    raise self._translate(exc) from exc
+                q, name = known
+                found.append((name, exc.status_code))
+                continue
+            except self._openai.APIError as exc:
                 raise self._translate(exc) from exc
-            text = await self._complete(with_schema(msgs, response_model), {"type": "json_object"}, usage)
-            self._remember_json_object(exc.status_code)
-            return text
-        except self._openai.APIError as exc:
-            raise self._translate(exc) from exc
-        return _read(resp, usage)
+            answer = _read(raw.content, usage)
+            self._learn(q, found)
+            return answer
+        raise ProviderRejected("the LLM endpoint refused every form of the request", public=True)
 
-    async def _complete(self, msgs: list[ChatMessage], response_format: dict[str, Any], usage: Usage) -> str:
-        try:
-            resp = await self._create(msgs, response_format)
-        except self._openai.APIError as exc:
-            raise self._translate(exc) from exc
-        return _read(resp, usage)
+    def _shape(self, msgs: list[ChatMessage], response_model: type[BaseModel], q: quirks.Quirks) -> dict[str, Any]:
+        """The messages and response format in the endpoint's form. (They go as `extra_body`, which the SDK
+        merges as given: as typed arguments they are walked key by key by the SDK's parameter transform, a
+        quarter of its CPU time per call, measured ~0.8 of ~3.4 ms. The request is the same bytes.)"""
+        body: dict[str, Any] = {}
+        if q.structured == "json_schema":
+            schema = {"name": response_model.__name__, "schema": _schema(response_model), "strict": False}
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
+        else:
+            msgs = with_schema(msgs, _schema(response_model))
+            if q.structured == "json_object":
+                body["response_format"] = {"type": "json_object"}
+        body["messages"] = merge_system(msgs) if q.merge_system else msgs
+        return body
 
-    async def _create(self, msgs: list[ChatMessage], response_format: dict[str, Any]) -> bytes:
-        extra: _Limits = {} if self._max_tokens is None else {"max_tokens": self._max_tokens}
-        # The messages and the response format (a whole JSON schema) go as `extra_body`, which the SDK merges
-        # into the request as given: passed as typed arguments they are walked key by key by the SDK's
-        # parameter transform, a quarter of the SDK's CPU time per call (measured: ~0.8 ms of ~3.4 ms).
-        # They are plain JSON either way; the request is the same bytes.
-        # The raw reply, read by `_read`: the SDK's parse into its pydantic ChatCompletion is not needed for
-        # one message's text and the usage counts.
-        raw = await self._client.chat.completions.with_raw_response.create(
-            model=self.model,
-            messages=[],
-            temperature=self._temperature,
-            extra_body={"messages": msgs, "response_format": response_format},
-            **extra,
+    def _params(self, q: quirks.Quirks, max_tokens: int | None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self._temperature is not None and q.send_temperature:
+            params["temperature"] = self._temperature
+        if self._seed is not None and q.send_seed:
+            params["seed"] = self._seed
+        if max_tokens is not None:
+            params[q.max_tokens_field] = max_tokens
+        if self._reasoning_effort:
+            params["reasoning_effort"] = self._reasoning_effort
+        return params
+
+    def _learn(self, q: quirks.Quirks, found: list[tuple[str, int]]) -> None:
+        """Remember what this endpoint refused (auto modes only), and say so once."""
+        stored = quirks.known(self._endpoint, quirks.Quirks())
+        learned = replace(
+            q,
+            structured=q.structured if self._structured == "auto" else stored.structured,
+            merge_system=q.merge_system if self._system_role == "auto" else stored.merge_system,
         )
-        return raw.content
+        if learned == stored:
+            return
+        quirks.remember(self._endpoint, learned)
+        for name, status in found:
+            metrics.LLM_FALLBACKS.labels(name).inc()
+            log.warning("the LLM endpoint (model %s) %s (HTTP %d)", self.model, _WHY.get(name, name), status)
 
-    def _remember_json_object(self, status: int) -> None:
-        if self._structured == "auto" and self._endpoint not in _JSON_OBJECT_ONLY:
-            _JSON_OBJECT_ONLY.add(self._endpoint)
-            log.warning(
-                "the LLM endpoint refused json_schema structured output (HTTP %d) but answered in json_object mode; "
-                "model %s is asked in json_object mode from now on (set MEMSERVER_LLM__STRUCTURED_OUTPUT to choose)",
-                status,
-                self.model,
-            )
+    def _refusal(self, exc: Any) -> quirks.Refusal:
+        """The refusal's status, `param` and the server's own message (never shown to clients)."""
+        body = exc.body
+        message = body.get("message") if isinstance(body, dict) else body
+        param = getattr(exc, "param", None)
+        return quirks.Refusal(exc.status_code, str(param) if param else None, str(message or ""))
 
     def _translate(self, exc: Exception) -> ProviderError:
         """An SDK error as a ProviderError whose message is ours (no provider text, URL or key)."""
@@ -200,60 +306,54 @@ class OpenAILLM:
 
 @functools.lru_cache(maxsize=64)
 def _schema(response_model: type[BaseModel]) -> dict[str, Any]:
-    """A reply model's JSON schema (pydantic takes ~0.4 ms to generate it; the models are fixed classes)."""
+    """A reply model's JSON schema as servers are asked for it (pydantic takes ~0.4 ms to build one; the models
+    are fixed classes)."""
     return response_model.model_json_schema()
 
 
-def _read(content: bytes, usage: Usage) -> str:
-    """The reply text of a completion, counting its call and tokens (0 when the server reports none)."""
+def _read(content: bytes, usage: Usage) -> Answer:
+    """The reply of a completion, counting its call and tokens (0 when the server reports none)."""
     usage.calls += 1
     try:
         reply = orjson.loads(content)
     except orjson.JSONDecodeError:
-        reply = None
+        try:  # a lone surrogate escape (Qwen3 writes them) is refused by orjson, not by json
+            reply = json.loads(content)
+        except ValueError:
+            reply = None
     if not isinstance(reply, dict):
         raise ProviderInvalidReply(
             "the LLM endpoint answered with something that is not a chat completion", public=True
         )
+    _count_usage(reply, usage)
+    choices = reply.get("choices")
+    choice: dict[str, Any] = (
+        choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    )
+    message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
+    content_value = message.get("content")
+    if isinstance(content_value, list):  # content parts
+        content_value = "".join(p.get("text", "") for p in content_value if isinstance(p, dict))
+    # Reasoning fields (vLLM, llama.cpp, LM Studio, DeepSeek: reasoning_content; Ollama: reasoning) are only
+    # noticed, never read further: they are not the answer and never stored.
+    reasoned = any(isinstance(message.get(k), str) and message[k] for k in ("reasoning_content", "reasoning"))
+    finish = choice.get("finish_reason")
+    return Answer(
+        content_value if isinstance(content_value, str) else "", finish if isinstance(finish, str) else None, reasoned
+    )
+
+
+def _count_usage(reply: dict[str, Any], usage: Usage) -> None:
     reported: dict[str, Any] = reply["usage"] if isinstance(reply.get("usage"), dict) else {}
     usage.prompt_tokens += _count(reported.get("prompt_tokens"))
     usage.completion_tokens += _count(reported.get("completion_tokens"))
-    choices = reply.get("choices") if isinstance(reply.get("choices"), list) else []
-    message = choices[0].get("message") if choices and isinstance(choices[0], dict) else None
-    content_text = message.get("content") if isinstance(message, dict) else None
-    return content_text if isinstance(content_text, str) else ""
+    details = reported.get("prompt_tokens_details")
+    timings = reply.get("timings")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if cached is None and isinstance(timings, dict):  # llama.cpp's own report
+        cached = timings.get("cache_n")
+    usage.cached_prompt_tokens += _count(cached)
 
 
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and value > 0 else 0
-
-
-def parse_reply(text: str, response_model: type[T], context: dict[str, Any] | None) -> T:
-    """Validate a reply, tolerating what small models wrap JSON in (<think> blocks, code fences)."""
-    cleaned = _THINK.sub("", text).strip()
-    fenced = _FENCE.match(cleaned)
-    if fenced:
-        cleaned = fenced.group(1).strip()
-    return response_model.model_validate_json(cleaned, context=context)
-
-
-def repair_prompt(exc: ValidationError) -> str:
-    """Ask for corrected JSON, listing the validator's errors (without echoing the reply back)."""
-    lines = []
-    for err in exc.errors(include_url=False, include_input=False)[:_MAX_REPAIR_ERRORS]:
-        loc = ".".join(str(p) for p in err["loc"])
-        lines.append(f"- {loc}: {err['msg']}" if loc else f"- {err['msg']}")
-    return (
-        "Your reply was not valid:\n"
-        + "\n".join(lines)
-        + "\nReply again with the corrected JSON object only, no other text."
-    )
-
-
-def with_schema(msgs: list[ChatMessage], response_model: type[BaseModel]) -> list[ChatMessage]:
-    """The messages with the reply's JSON schema described in the system message (json_object mode)."""
-    schema = json.dumps(_schema(response_model), separators=(",", ":"))
-    note = f"Reply with one JSON object only, matching this JSON schema:\n{schema}"
-    if msgs and msgs[0].get("role") == "system" and isinstance(msgs[0].get("content"), str):
-        return [{**msgs[0], "content": f"{msgs[0]['content']}\n\n{note}"}, *msgs[1:]]
-    return [{"role": "system", "content": note}, *msgs]
