@@ -34,6 +34,8 @@ class RunDir:
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self._lock.close()
+            self._lock = None
             raise SystemExit(f"{self.path} is in use by another run") from None
 
     def close(self) -> None:
