@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     store.lock()
     try:
         run(args, p, sha, judges, store)
+    except KeyboardInterrupt:
+        raise SystemExit(f"interrupted: `--resume --out {store.path}` continues the run") from None
     finally:
         store.close()
 
@@ -192,6 +194,8 @@ def run(args: argparse.Namespace, p: plan.Plan, sha: str, judges: tuple[str, ...
     fresh = not store.started()
     if not fresh:
         store.check_manifest(want)
+    api_key(args.api_key_env, args.base_url)  # a missing key is said now, not after the question
+    api_key(args.judge_api_key_env or args.api_key_env, args.judge_base_url or args.base_url)
     prices = {
         "in": args.price_in,
         "out": args.price_out,

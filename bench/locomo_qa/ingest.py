@@ -5,7 +5,8 @@ that has no record in `ingest.jsonl` is sent, the project's events are searched 
 them), so an add the server applied but the log never recorded (a crash, a lost reply) is logged from its event
 instead. A failed attempt is looked up the same way before it is retried. An add that still fails after
 `ATTEMPTS` is logged as failed (nothing of it was written) and the namespace goes on, as a user's next message
-would; `--resume` tries it again. An add the server refuses (4xx but 429) stops the run: all adds are alike.
+would; `--resume` tries it again. An add the server refuses (4xx but 429, or 501: no LLM) stops the run: all
+adds are alike.
 """
 
 from __future__ import annotations
@@ -81,9 +82,9 @@ class Ingest:
                 attempt -= 1  # the server asked us to slow down: not the add's failure
                 await asyncio.sleep(reply.retry_after or 5.0)
                 continue
-            if reply.status is not None and 400 <= reply.status < 500:
+            if reply.status is not None and (400 <= reply.status < 500 or reply.status == 501):
                 # Retrying would send the same request, and every add of LoCoMo is alike: the server or its
-                # settings refuse them (no LLM configured, a bad key): stop here rather than fail them all.
+                # settings refuse them (a bad key; 501: no LLM configured): stop here rather than fail them all.
                 self._record(a, "failed", attempts=attempt, errors=errors)
                 raise SystemExit(f"the server refused an add ({errors[-1]}): stopped; --resume continues")
             found = await self.ms.find_events({mark})  # applied although the reply never came?

@@ -80,6 +80,7 @@ def build(store: RunDir, plan: Plan, judges: tuple[str, ...], prices: dict[str, 
     return {
         "meta": {k: v for k, v in manifest.items() if k != "runs"},
         "runs": manifest.get("runs", []),
+        "notes": sorted({n for r in manifest.get("runs", []) for n in (r.get("counts") or {}).get("notes", [])}),
         "categories": {"ran": list(cats), "skipped": [c for c in (1, 2, 3, 4, 5) if c not in cats]},
         "ingest": {
             "planned": len(plan.adds),
@@ -184,6 +185,7 @@ def markdown(report: dict[str, Any], judges: tuple[str, ...]) -> str:
         + ".",
         "Cost estimated before each run: " + "; ".join(_cost(e) for e in cost["estimated"]) + ".",
         f"Cost counted: {_cost(cost['actual'])}.",
+        *(f"Note: {n}" for n in report["notes"]),
     ]
     return "\n".join(lines) + "\n"
 

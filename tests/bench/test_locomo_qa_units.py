@@ -1,5 +1,6 @@
 """The parts of `bench.locomo_qa` a score depends on, without servers: Mem0's ingest plan, its prompts kept byte for
-byte, the judge's label read from imperfect replies, F1 / BLEU-1, and the append-only logs surviving a torn line."""
+byte, the judge's label read from imperfect replies, F1 / BLEU-1, the append-only logs surviving a torn line, and
+the answer and judge calls on a server that refuses a lone system message or JSON mode."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.locomo_qa import metrics, plan, prompts
-from bench.locomo_qa.llm import parse_label, strip_reasoning
+from bench.locomo_qa.llm import Model, parse_label, strip_reasoning
 from bench.locomo_qa.store import RunDir
 from bench.locomo_recall import DEFAULT_DATA
+from tests.fakes.openai_server import FakeOpenAI, running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,3 +141,36 @@ def test_logs_are_append_only_and_a_torn_last_line_is_dropped(tmp_path: Path) ->
     with pytest.raises(SystemExit, match="in use"):
         RunDir(tmp_path / "run").lock()
     store.close()
+
+
+class PickyServer(FakeOpenAI):
+    """An OpenAI-compatible server whose chat template needs a user message and which knows no response_format
+    (both 400, as llama.cpp and some Ollama templates answer)."""
+
+    def _chat(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if [m["role"] for m in body["messages"]] == ["system"]:
+            return 400, {"error": {"message": "Conversation roles must alternate user/assistant/user/assistant"}}
+        if body.get("response_format"):
+            return 400, {"error": {"message": "response_format is not supported"}}
+        return super()._chat(body)
+
+
+async def test_a_server_refusing_a_lone_system_message_or_json_mode_is_asked_otherwise_once_and_noted() -> None:
+    line = "1:56 pm on 8 May, 2023: Caroline: I went to the LGBTQ support group"
+    ask = prompts.answer_prompt("Caroline_0", [line], "Melanie_0", [], "When did Caroline go to the group?")
+    with running(PickyServer(qa_echo=True)) as fake:
+        model = Model(fake.url, "picky", "sk-test", timeout_s=10)
+        try:
+            answers = [await model.answer(ask) for _ in range(2)]
+            judge = prompts.judge_prompt("mem0", "When did Caroline go to the group?", "7 May 2023", answers[0].text)
+            labels = [parse_label((await model.judge(judge)).text) for _ in range(2)]
+        finally:
+            await model.aclose()
+    assert [a.text for a in answers] == [line, line]
+    assert labels == ["CORRECT", "CORRECT"]  # "May", "2023": the scripted generous judge's overlap
+    sent = [r["body"] for r in fake.chat_requests()]
+    assert [b["messages"][0]["role"] for b in sent] == ["system", "user", "user", "user", "user", "user"]
+    assert [bool(b.get("response_format")) for b in sent] == [False, False, False, True, False, False]
+    assert len(model.notes) == 2
+    assert answers[1].prompt_tokens is not None
+    assert answers[1].prompt_tokens > 0
