@@ -119,7 +119,7 @@ def pinned(args: argparse.Namespace, p: plan.Plan, sha: str, judges: tuple[str, 
         "server": args.server or "private",
         "memserver_commit": commit(),
         "protocol": PROTOCOL,
-        "smoke": args.smoke,
+        "smoke": args.smoke,  # a scripted model: the report says it is not a score
     }
 
 
@@ -140,7 +140,7 @@ async def work(
     answerer = Model(args.base_url, args.model, api_key(args.api_key_env, args.base_url), args.llm_timeout)
     judge_url = args.judge_base_url or args.base_url
     judge_key = api_key(args.judge_api_key_env or args.api_key_env, judge_url)
-    judge = Model(judge_url, args.judge_model or args.model, judge_key, args.llm_timeout)
+    judge = Model(judge_url, judge_model(args), judge_key, args.llm_timeout)
     try:
         await ms.ping()
         if fresh and args.server:  # as Mem0's evaluation: the namespaces start empty
@@ -186,16 +186,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace, p: plan.Plan, sha: str, judges: tuple[str, ...], store: RunDir) -> None:
-    want = pinned(args, p, sha, judges)
-    if store.started() and not args.resume:
-        raise SystemExit(f"{store.path} holds a run already: --resume continues it, or choose another --out")
-    if args.resume and not store.started():
-        raise SystemExit(f"--resume: no run in {store.path}")
-    fresh = not store.started()
-    if not fresh:
-        store.check_manifest(want)
-    api_key(args.api_key_env, args.base_url)  # a missing key is said now, not after the question
-    api_key(args.judge_api_key_env or args.api_key_env, args.judge_base_url or args.base_url)
+    fresh = open_run(args, store, pinned(args, p, sha, judges))
     prices = {
         "in": args.price_in,
         "out": args.price_out,
@@ -207,50 +198,76 @@ def run(args: argparse.Namespace, p: plan.Plan, sha: str, judges: tuple[str, ...
     questions = pending(p.questions, store, judges)
     ci = None if args.no_custom_instructions else CUSTOM_INSTRUCTIONS
     est = estimate.estimate(adds, questions, top_k=args.top_k, ci=ci)
-    judge_model = args.judge_model or args.model
     print(
-        f"LoCoMo QA {'(resumed) ' if not fresh else ''}in {store.path}: conversations {', '.join(p.conversations)}, "
-        f"categories {list(p.categories)}, top_k {args.top_k}, judges {list(judges)}\n"
-        f"  memserver: {args.server or 'private (Postgres in ' + str(store.path / 'db') + ')'}"
-        + (", its namespaces cleared first (as Mem0's evaluation)" if fresh and args.server else "")
-        + ("" if args.no_custom_instructions else "; project custom instructions: Mem0's evaluation text")
-        + f"\n  left: {len(adds)} of {len(p.adds)} adds, {est.questions} answers and {est.judge_calls} judge calls "
-        f"({len(p.questions)} questions)\n  estimated cost of what is left:\n"
-        + estimate.table(est, prices, args.model, judge_model),
-        flush=True,
+        describe(args, p, store, fresh, len(adds), judges) + estimate.table(est, prices, args.model, judge_model(args))
     )
     if adds or questions:
         confirm(args)
     if fresh:
         run_id = uuid.uuid4().hex[:12]  # in every add's marker: a shared server may hold another run's adds
-        store.write_manifest({"pinned": want, "run_id": run_id, "created_at": _now(), "smoke": args.smoke})
+        store.write_manifest({"pinned": pinned(args, p, sha, judges), "run_id": run_id, "created_at": _now()})
     manifest = store.manifest()
     entry: dict[str, Any] = {
         "started_at": _now(),
-        "max_adds": args.max_adds,
-        "max_questions": args.max_questions,
-        "concurrency": args.concurrency,
+        **{k: getattr(args, k) for k in ("max_adds", "max_questions", "concurrency")},
         "estimate": est.as_dict(prices),
     }
     manifest["runs"] = [*manifest.get("runs", []), entry]
     store.write_manifest(manifest)
     if adds or questions:
-        if args.server:
-            entry["counts"] = asyncio.run(work(args, args.server, args.key, p, store, manifest["run_id"], fresh))
-        else:
-            env = {
-                "MEMSERVER_LLM__BASE_URL": args.base_url,
-                "MEMSERVER_LLM__API_KEY": api_key(args.api_key_env, args.base_url),
-                "MEMSERVER_LLM__MODEL": args.model,
-                **dict(kv.split("=", 1) for kv in args.server_env),
-            }
-            with private_server(store.path, env, log) as (url, key):
-                entry["counts"] = asyncio.run(work(args, url, key, p, store, manifest["run_id"], fresh))
+        entry["counts"] = execute(args, p, store, manifest["run_id"], fresh)
     entry["finished_at"] = _now()
     store.write_manifest(manifest)
-    text = report.write(store, report.build(store, p, judges, prices), judges)
-    print(text, flush=True)
+    print(report.write(store, report.build(store, p, judges, prices), judges), flush=True)
     log(f"report: {store.path / 'report.json'}")
+
+
+def open_run(args: argparse.Namespace, store: RunDir, want: dict[str, Any]) -> bool:
+    """Whether this is a fresh run; a resumed one must have the pinned settings it was started with."""
+    if store.started() and not args.resume:
+        raise SystemExit(f"{store.path} holds a run already: --resume continues it, or choose another --out")
+    if args.resume and not store.started():
+        raise SystemExit(f"--resume: no run in {store.path}")
+    if store.started():
+        store.check_manifest(want)
+    api_key(args.api_key_env, args.base_url)  # a missing key is said now, not after the question
+    api_key(args.judge_api_key_env or args.api_key_env, args.judge_base_url or args.base_url)
+    return not store.started()
+
+
+def judge_model(args: argparse.Namespace) -> str:
+    return str(args.judge_model or args.model)
+
+
+def describe(
+    args: argparse.Namespace, p: plan.Plan, store: RunDir, fresh: bool, adds_left: int, judges: tuple[str, ...]
+) -> str:
+    server = args.server or f"private (Postgres in {store.path / 'db'})"
+    if fresh and args.server:
+        server += ", its namespaces cleared first (as Mem0's evaluation)"
+    if not args.no_custom_instructions:
+        server += "; the project's custom instructions: Mem0's evaluation text"
+    return (
+        f"LoCoMo QA {'' if fresh else '(resumed) '}in {store.path}: conversations {', '.join(p.conversations)}, "
+        f"categories {list(p.categories)}, top_k {args.top_k}, judges {list(judges)}\n"
+        f"  memserver: {server}\n"
+        f"  left: {adds_left} of {len(p.adds)} adds; {len(p.questions)} questions\n"
+        "  estimated cost of what is left:\n"
+    )
+
+
+def execute(args: argparse.Namespace, p: plan.Plan, store: RunDir, run_id: str, fresh: bool) -> dict[str, Any]:
+    """Ingest, answer and judge against the given server, or a private one whose LLM is the answer model."""
+    if args.server:
+        return asyncio.run(work(args, args.server, args.key, p, store, run_id, fresh))
+    env = {
+        "MEMSERVER_LLM__BASE_URL": args.base_url,
+        "MEMSERVER_LLM__API_KEY": api_key(args.api_key_env, args.base_url),
+        "MEMSERVER_LLM__MODEL": args.model,
+        **dict(kv.split("=", 1) for kv in args.server_env),
+    }
+    with private_server(store.path, env, log) as (url, key):
+        return asyncio.run(work(args, url, key, p, store, run_id, fresh))
 
 
 def _now() -> str:

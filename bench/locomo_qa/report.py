@@ -34,6 +34,9 @@ def _per_call(rows: list[dict[str, Any]]) -> dict[str, float | int | None]:
         "prompt_tokens": metrics.mean(float(r["prompt_tokens"]) for r in counted),
         "completion_tokens": metrics.mean(float(r.get("completion_tokens") or 0) for r in counted),
         "llm_calls": metrics.mean(float(r["llm_calls"]) for r in counted if r.get("llm_calls") is not None),
+        "cached_prompt_tokens": metrics.mean(
+            float(r["cached_prompt_tokens"]) for r in counted if r.get("cached_prompt_tokens") is not None
+        ),
         "n": len(rows),
         "n_with_usage": len(counted),
     }
@@ -79,6 +82,7 @@ def build(store: RunDir, plan: Plan, judges: tuple[str, ...], prices: dict[str, 
     done = estimate.actual(adds, list(answers.values()), judged)
     return {
         "meta": {k: v for k, v in manifest.items() if k != "runs"},
+        "smoke": bool(manifest["pinned"].get("smoke")),  # a scripted model's run: not a score
         "runs": manifest.get("runs", []),
         "notes": sorted({n for r in manifest.get("runs", []) for n in (r.get("counts") or {}).get("notes", [])}),
         "categories": {"ran": list(cats), "skipped": [c for c in (1, 2, 3, 4, 5) if c not in cats]},
@@ -155,7 +159,7 @@ def markdown(report: dict[str, Any], judges: tuple[str, ...]) -> str:
         f"## LoCoMo QA: answer model `{pinned.get('model')}`, judge `{pinned.get('judge_model')}`, top_k "
         f"{pinned.get('top_k')}",
         "",
-        *(["**Smoke run against a scripted model: not a score.**", ""] if meta.get("smoke") else []),
+        *(["**Smoke run against a scripted model: not a score.**", ""] if report["smoke"] else []),
         head,
         "|" + "---|" * (4 + len(judges)),
     ]

@@ -112,7 +112,9 @@ class Memserver:
                 raise RuntimeError(f"listing events failed: {r.status} {r.body}")
             rows = r.body.get("results") or []
             for event in rows:
-                meta = ((event.get("payload") or {}).get("metadata") or {}).get("qa_add")
+                payload = event.get("payload")
+                metadata = payload.get("metadata") if isinstance(payload, dict) else None
+                meta = metadata.get("qa_add") if isinstance(metadata, dict) else None
                 if meta in markers and meta not in found:
                     found[meta] = event
             if len(rows) < EVENT_PAGE:
@@ -122,9 +124,11 @@ class Memserver:
 
 
 def event_usage(event: dict[str, Any]) -> dict[str, Any]:
-    """What memserver recorded on an add's event: LLM calls and tokens."""
+    """What memserver recorded on an add's event: LLM calls and tokens (and prompt tokens the server had cached,
+    when it reports them)."""
     meta = event.get("metadata") or {}
-    return {k: meta.get(k) for k in ("llm_calls", "prompt_tokens", "completion_tokens")}
+    usage = {k: meta.get(k) for k in ("llm_calls", "prompt_tokens", "completion_tokens")}
+    return usage | ({"cached_prompt_tokens": meta["cached_prompt_tokens"]} if "cached_prompt_tokens" in meta else {})
 
 
 @contextlib.contextmanager

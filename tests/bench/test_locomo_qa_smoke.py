@@ -64,7 +64,7 @@ def test_locomo_qa_runs_end_to_end_and_resumes_without_adding_again() -> None:
             assert count(calls) == {"extract": 20, "answer": 10, "judge": 20}
             report = json.loads((out / "report.json").read_text())
 
-            assert report["meta"]["smoke"] is True
+            assert report["smoke"] is True
             assert report["categories"] == {"ran": [1, 2, 3, 4], "skipped": [5]}
             assert report["ingest"] | {"memory_events": None} == {
                 "planned": 20,
