@@ -37,6 +37,7 @@ class Ingest:
     def __init__(self, ms: Memserver, store: RunDir, run_id: str, concurrency: int, log: Callable[[str], None]) -> None:
         self.ms, self.store, self.run_id, self.log = ms, store, run_id, log
         self.slots = asyncio.Semaphore(concurrency)
+        self.recent = max(10, 4 * concurrency)
         self.counts: collections.Counter[str] = collections.Counter()
         self.total = 0
         self.t0 = time.perf_counter()
@@ -73,8 +74,8 @@ class Ingest:
         while attempt < ATTEMPTS:
             attempt += 1
             reply = await self.ms.add(a, mark)
-            if reply.status == 200:
-                found = await self.ms.find_events({mark})
+            if reply.status == 200:  # its event is among the newest: at most `concurrency` adds ran beside it
+                found = await self.ms.find_events({mark}, page_size=self.recent)
                 usage = event_usage(found[mark]) if mark in found else {}
                 self._record(a, "applied", seconds=reply.seconds, attempts=attempt, ops=_ops(reply), **usage)
                 return

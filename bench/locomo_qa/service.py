@@ -102,12 +102,12 @@ class Memserver:
             "POST", "/v1/memories/search/", json={"query": query, "user_id": user_id, "top_k": top_k}, timeout=120
         )
 
-    async def find_events(self, markers: set[str]) -> dict[str, dict[str, Any]]:
+    async def find_events(self, markers: set[str], page_size: int = EVENT_PAGE) -> dict[str, dict[str, Any]]:
         """The add events carrying these `metadata.qa_add` markers (newest first; stops once all are found)."""
         found: dict[str, dict[str, Any]] = {}
         page = 1
         while markers - found.keys():
-            r = await self._call("GET", "/v1/events/", params={"page": page, "page_size": EVENT_PAGE}, timeout=120)
+            r = await self._call("GET", "/v1/events/", params={"page": page, "page_size": page_size}, timeout=120)
             if r.status != 200:
                 raise RuntimeError(f"listing events failed: {r.status} {r.body}")
             rows = r.body.get("results") or []
@@ -117,7 +117,7 @@ class Memserver:
                 meta = metadata.get("qa_add") if isinstance(metadata, dict) else None
                 if meta in markers and meta not in found:
                     found[meta] = event
-            if len(rows) < EVENT_PAGE:
+            if len(rows) < page_size:
                 break
             page += 1
         return found
