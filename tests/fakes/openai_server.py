@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from harness.server import LiveServer, served
+from tests.fakes.qa_llm import qa_reply
 
 _MESSAGE_LINE = re.compile(r"^\[(\d+)\] (\w+)(?: \([^)]*\))?(?: \[context only\])?: (.*)$")
 
@@ -134,6 +135,7 @@ class FakeOpenAI:
     echo: bool = False  # echo extractor: one ADD fact per message of the requested speaker
     mem0_echo: bool = False  # answer Mem0 OSS's extraction prompt: one memory per user message, Mem0's format
     heuristic_graph: bool = False  # echo with graph on: "Speaker: text" facts mention the text's names (see below)
+    qa_echo: bool = False  # answer and judge the prompts of bench.locomo_qa (tests/fakes/qa_llm.py)
     keep_alive: bool = False  # HTTP/1.1 persistent connections (default HTTP/1.0: one connection per request)
     stats: dict[str, float] = field(default_factory=dict)  # what /v1/_stats answers (see `count`)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -284,6 +286,8 @@ class FakeOpenAI:
             return self.chat_script(body)
         if self.mem0_echo and _is_mem0_prompt(body):
             return mem0_echo_extractor(body)
+        if self.qa_echo and (reply := qa_reply(body)) is not None:
+            return reply
         if self.echo:
             return echo_extractor(body, heuristic_graph=self.heuristic_graph)
         return "{}"
@@ -518,6 +522,7 @@ def main(argv: list[str] | None = None) -> None:
         help="with --echo and graph on: (speaker, mentions, name) relations for the names of 'Speaker: text' turns",
     )
     parser.add_argument("--keep-alive", action="store_true", help="HTTP/1.1 persistent connections")
+    parser.add_argument("--qa-echo", action="store_true", help="answer and judge bench.locomo_qa's prompts")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="delay before every answer (a slow LLM)")
     parser.add_argument("--reject-json-schema", type=int, default=None, help="status for json_schema requests")
     parser.add_argument(
@@ -531,6 +536,7 @@ def main(argv: list[str] | None = None) -> None:
         echo=args.echo,
         mem0_echo=args.mem0_echo,
         heuristic_graph=args.heuristic_graph,
+        qa_echo=args.qa_echo,
         keep_alive=args.keep_alive,
         delay_s=args.delay_ms / 1000,
         reject_json_schema=args.reject_json_schema,

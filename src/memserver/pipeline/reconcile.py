@@ -19,7 +19,7 @@ from typing import TypedDict
 from uuid import UUID
 
 from memserver.pipeline.prompts.extract import ExtractedFact, ExtractionReply, GraphExtractedFact, relations_of
-from memserver.pipeline.prompts.graph import ExtractedRelation
+from memserver.pipeline.relation_extract import ExtractedRelation
 from memserver.pipeline.types import Action, Candidate, Decision, ExtractionRequest, Speaker
 
 

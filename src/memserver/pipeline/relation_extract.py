@@ -1,30 +1,29 @@
 """Graph memory decisions (pure, no I/O): the names relations are keyed by, what the extraction prompt shows
-of the graph (`GraphContext`), and entity resolution.
+of the graph (`GraphContext`), the relation reply model (`ExtractedRelation`), and entity resolution.
 
-The relations come from the same LLM call as the facts (`pipeline.prompts.extract`, with the relation reply
-model and instructions of `pipeline.prompts.graph`): with graph on, every fact may carry `relations`, each a
-typed edge between two named entities with when it held and the refs of existing relations it ends
-(`replaces`). Nothing here decides that a relation is contradicted by itself: the model names what a relation
-replaces, among the relations it was shown, and a relation that can hold alongside others (likes pizza,
-likes sushi) replaces nothing. Ended relations are retired, never deleted (see
-`storage.repositories.graph_writes`).
+The relations come from the same LLM call as the facts (`pipeline.prompts.extract`, with the instructions of
+`pipeline.prompts.graph`): with graph on, every fact may carry `relations`, each a typed edge between two named
+entities with when it held and the refs of existing relations it ends (`replaces`). Nothing here decides that a
+relation is contradicted by itself: the model names what a relation replaces, among the relations it was shown,
+and a relation that can hold alongside others (likes pizza, likes sushi) replaces nothing. Ended relations are
+retired, never deleted (see `storage.repositories.graph_writes`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime
 from difflib import SequenceMatcher
 from typing import Any
 from uuid import UUID
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from memserver.domain.relations import KnownNode, Resolution, name_key
 
 GENERIC_TYPE = "entity"
-__all__ = ["KnownNode", "Resolution", "name_key"]
+__all__ = ["ExtractedRelation", "KnownNode", "Resolution", "name_key"]
 # Resolution thresholds (all-MiniLM-L6-v2 on short names): two spellings of one name ("Jon Smith" /
 # "John Smith") are close in characters; a different name that means the same ("NYC" / "New York City")
 # only in meaning, and then only very close; unrelated names of one kind ("Alice" / "Bob") sit far below.
@@ -124,3 +123,77 @@ def _similar(key: str, ntype: str, vec: Any, pool: list[KnownNode]) -> KnownNode
             if best is None or score > best[0]:
                 best = (score, n)
     return best[1] if best else None
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A date or datetime from the model ("2024", "2024-05", "2024-05-03", ISO datetimes); None if unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value).strip()
+    for fmt in ("%Y", "%Y-%m"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ExtractedRelation(BaseModel):
+    """One typed edge a fact states: source -[relationship]-> target."""
+
+    source: str = Field(description="Entity name as written.")
+    source_type: str = Field(GENERIC_TYPE, description="person, place, organization, ...")
+    relationship: str = Field(description="snake_case, timeless: lives_in, works_at, sister_of.")
+    target: str
+    target_type: str = GENERIC_TYPE
+    valid_from: datetime | None = Field(None, description="When it started to hold, if said (ISO date).")
+    valid_to: datetime | None = Field(None, description="When it stopped holding, if said (ISO date).")
+    replaces: list[int] = Field(default_factory=list, description="Refs of existing relations it ends.")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not name_key(v):
+            raise ValueError("an entity name is empty")
+        return v
+
+    @field_validator("relationship")
+    @classmethod
+    def _relationship(cls, v: str) -> str:
+        return relationship_key(v)
+
+    @field_validator("source_type", "target_type", mode="before")
+    @classmethod
+    def _type(cls, v: Any) -> str:
+        return type_key(v if isinstance(v, str) else None)
+
+    @field_validator("valid_from", "valid_to", mode="before")
+    @classmethod
+    def _when(cls, v: Any) -> datetime | None:
+        return _as_datetime(v)  # an unreadable date is dropped, not worth a repair round trip
+
+    @field_validator("replaces", mode="before")
+    @classmethod
+    def _replaces(cls, v: Any, info: ValidationInfo) -> Any:
+        # A ref that was not shown ends nothing: it is removed (noted), and the relation it came with stands.
+        refs = [v] if isinstance(v, int) else list(v or [])
+        shown = (info.context or {}).get("relation_refs")
+        if shown is not None:
+            unknown = [r for r in refs if r not in shown]
+            if unknown:
+                notes = (info.context or {}).get("notes")
+                if isinstance(notes, list):
+                    notes.append(
+                        f"replaces {unknown}: not refs of the existing relations shown; removed from a relation"
+                    )
+                refs = [r for r in refs if r in shown]
+        return refs

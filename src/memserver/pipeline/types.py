@@ -9,8 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memserver.pipeline.categories import DEFAULT_CATEGORIES
-from memserver.pipeline.prompts.graph import ExtractedRelation
-from memserver.pipeline.relation_extract import GraphContext
+from memserver.pipeline.relation_extract import ExtractedRelation, GraphContext
 
 Speaker = Literal["user", "assistant"]
 Action = Literal["ADD", "UPDATE", "DELETE", "NOOP"]

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from memserver.pipeline.prompts import graph
-from memserver.pipeline.prompts.graph import ExtractedRelation
+from memserver.pipeline.relation_extract import ExtractedRelation
 from memserver.pipeline.types import Action, ChatMessage, ExtractionRequest, Speaker
 
 RECONCILE = """\

@@ -7,13 +7,9 @@ relations are keyed by are decisions of `pipeline.relation_extract`.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any
+from memserver.pipeline.relation_extract import ExtractedRelation, GraphContext
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
-
-from memserver.domain.relations import name_key
-from memserver.pipeline.relation_extract import GENERIC_TYPE, GraphContext, relationship_key, type_key
+__all__ = ["SYSTEM", "ExtractedRelation", "render_context"]
 
 # Appended to the extraction system text only when the add has enable_graph: the same call also returns
 # the relations.
@@ -30,80 +26,6 @@ one). Never for relations that can hold together (likes sushi does not end likes
 A fact with no relation between named entities has "relations": [].
 Example relation: {"source": "alice", "source_type": "person", "relationship": "lives_in", "target": "Lisbon", \
 "target_type": "place", "valid_from": "2025-03-01", "replaces": [2]}"""
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """A date or datetime from the model ("2024", "2024-05", "2024-05-03", ISO datetimes); None if unreadable."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = str(value).strip()
-    for fmt in ("%Y", "%Y-%m"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class ExtractedRelation(BaseModel):
-    """One typed edge a fact states: source -[relationship]-> target."""
-
-    source: str = Field(description="Entity name as written.")
-    source_type: str = Field(GENERIC_TYPE, description="person, place, organization, ...")
-    relationship: str = Field(description="snake_case, timeless: lives_in, works_at, sister_of.")
-    target: str
-    target_type: str = GENERIC_TYPE
-    valid_from: datetime | None = Field(None, description="When it started to hold, if said (ISO date).")
-    valid_to: datetime | None = Field(None, description="When it stopped holding, if said (ISO date).")
-    replaces: list[int] = Field(default_factory=list, description="Refs of existing relations it ends.")
-
-    @field_validator("source", "target")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        v = " ".join(v.split())
-        if not name_key(v):
-            raise ValueError("an entity name is empty")
-        return v
-
-    @field_validator("relationship")
-    @classmethod
-    def _relationship(cls, v: str) -> str:
-        return relationship_key(v)
-
-    @field_validator("source_type", "target_type", mode="before")
-    @classmethod
-    def _type(cls, v: Any) -> str:
-        return type_key(v if isinstance(v, str) else None)
-
-    @field_validator("valid_from", "valid_to", mode="before")
-    @classmethod
-    def _when(cls, v: Any) -> datetime | None:
-        return _as_datetime(v)  # an unreadable date is dropped, not worth a repair round trip
-
-    @field_validator("replaces", mode="before")
-    @classmethod
-    def _replaces(cls, v: Any, info: ValidationInfo) -> Any:
-        # A ref that was not shown ends nothing: it is removed (noted), and the relation it came with stands.
-        refs = [v] if isinstance(v, int) else list(v or [])
-        shown = (info.context or {}).get("relation_refs")
-        if shown is not None:
-            unknown = [r for r in refs if r not in shown]
-            if unknown:
-                notes = (info.context or {}).get("notes")
-                if isinstance(notes, list):
-                    notes.append(
-                        f"replaces {unknown}: not refs of the existing relations shown; removed from a relation"
-                    )
-                refs = [r for r in refs if r in shown]
-        return refs
 
 
 def render_context(ctx: GraphContext) -> str:
