@@ -7,10 +7,16 @@ from typing import Any
 from memserver.api.params import as_date, as_timestamp, flat_entity_ids
 from memserver.api.schemas import AddRequest
 from memserver.domain import limits
-from memserver.domain.add import AddInput, AddMessage
+from memserver.domain.add import (
+    AddInput,
+    AddMessage,
+    check_media,
+    content_text,
+    normalize_messages,
+    parse_custom_categories,
+)
 from memserver.domain.changes import Outcome
 from memserver.errors import BadRequest
-from memserver.pipeline.messages import check_media, content_text, normalize_messages
 from memserver.services.ingest import AddResult
 
 
@@ -49,6 +55,11 @@ def add_input(body: AddRequest) -> AddInput:
         )
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+    expiration_date, timestamp = as_date(body.expiration_date), as_timestamp(body.timestamp)
+    try:
+        custom_categories = parse_custom_categories(body.custom_categories)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     return AddInput(
         messages=[
             AddMessage(role=str(m.get("role") or "user"), content=m["content"], name=_name(m.get("name")))
@@ -58,41 +69,20 @@ def add_input(body: AddRequest) -> AddInput:
         metadata=body.metadata,
         categories=body.categories,
         immutable=body.immutable,
-        expiration_date=as_date(body.expiration_date),
-        timestamp=as_timestamp(body.timestamp),
+        expiration_date=expiration_date,
+        timestamp=timestamp,
         infer=body.infer,
         includes=body.includes,
         excludes=body.excludes,
         custom_instructions=body.custom_instructions,
         agent_custom_instructions=body.agent_custom_instructions,
-        custom_categories=custom_categories(body.custom_categories),
+        custom_categories=custom_categories,
         enable_graph=body.enable_graph,
     )
 
 
 def _name(value: Any) -> str | None:
     return str(value) if value else None
-
-
-def custom_categories(value: Any) -> dict[str, str] | None:
-    """`[{"name": "description"}, ...]` (or one such object) -> {name: description}."""
-    if value is None:
-        return None
-    items = [value] if isinstance(value, dict) else value
-    if not isinstance(items, list):
-        raise BadRequest(f'custom_categories: Expected a list of dictionaries but got type "{type(value).__name__}"')
-    out: dict[str, str] = {}
-    for item in items:
-        if not isinstance(item, dict):
-            raise BadRequest(f'custom_categories: Expected a dictionary of items but got type "{type(item).__name__}"')
-    try:
-        limits.check_categories(items)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    for item in items:
-        for name, description in item.items():
-            out[str(name)] = str(description)
-    return out
 
 
 def event_item(o: Outcome) -> dict[str, Any]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
 
 from memserver.domain import limits
+from memserver.domain.dates import parse_timestamp, to_date
 from memserver.domain.filters import (
     Bool,
     Cond,
@@ -18,7 +19,6 @@ from memserver.domain.filters import (
     Node,
     and_all,
     is_entity_scoped,
-    parse_datetime,
     parse_filters,
 )
 from memserver.domain.scope import ENTITY_FIELDS
@@ -68,11 +68,7 @@ def memory_uuid(value: str) -> uuid.UUID:
 
 
 def as_date(value: date | datetime | None) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    return value
+    return None if value is None else to_date(value)
 
 
 def as_timestamp(value: int | float | str | None) -> datetime | None:
@@ -80,11 +76,9 @@ def as_timestamp(value: int | float | str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
-            value = float(value)
-        return parse_datetime(value)
-    except (FilterError, OverflowError, OSError, ValueError):
-        raise BadRequest(f"invalid timestamp {value!r}: use unix seconds or ISO-8601") from None
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def filters_node(filters: dict[str, Any] | None) -> Node | None:
