@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from memserver import __version__, logs
 from memserver.api import http, openapi
+from memserver.api.kit.wire import JSONResponse
 from memserver.api.routes import (
     add,
     documents,
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await providers.graph_mirror.setup()
             except ProviderError:
                 log.warning("the Neo4j graph mirror is unreachable; its setup is retried with the first sync")
-        app.state.memserver = Runtime(
+        app.state.runtime = Runtime(
             settings=settings,
             db=db,
             providers=providers,
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,
-        default_response_class=http.JSONResponse,
+        default_response_class=JSONResponse,
     )
     app.add_exception_handler(MemserverError, http.memserver_error_handler)
     app.add_exception_handler(ProviderError, http.provider_error_handler)

@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from memserver import jsonio, metrics
+from memserver import metrics
+from memserver.api.kit.scope import ERROR_SHAPE, RATELIMIT_HEADERS, REQUEST_ID
+from memserver.api.kit.wire import JSONResponse
 from memserver.domain import limits as request_limits
 from memserver.domain.limits import Limits
 from memserver.errors import MemserverError
@@ -23,11 +24,6 @@ from memserver.providers.errors import ProviderError, public_message
 
 log = logging.getLogger("memserver.http")
 _SLASHES = re.compile(r"/{2,}")
-
-
-class JSONResponse(StarletteJSONResponse):
-    def render(self, content: Any) -> bytes:
-        return jsonio.dumps(content)
 
 
 class EdgeMiddleware:
@@ -63,7 +59,7 @@ class EdgeMiddleware:
                 rid = value.decode("latin-1")[:64]
                 break
         rid = rid or uuid.uuid4().hex[:16]
-        scope["memserver.request_id"] = rid  # for the outermost 500 handler, after the contextvar reset
+        scope[REQUEST_ID] = rid  # for the outermost 500 handler, after the contextvar reset
         token = request_id_var.set(rid)
         limits_token = request_limits.use(self.limits)
         max_body = self.limits.max_body_bytes
@@ -90,7 +86,7 @@ class EdgeMiddleware:
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                extra = scope.get("memserver.ratelimit_headers", [])  # set by api.deps.authenticate
+                extra = scope.get(RATELIMIT_HEADERS, [])  # set by api.deps.authenticate
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode()), *extra]
             await send(message)
 
@@ -143,7 +139,7 @@ INVALID_ADD_INPUT = (
 
 
 def _error_response(status: int, body: dict[str, Any], request: Request | None = None) -> JSONResponse:
-    rid = request.scope.get("memserver.request_id") if request is not None else None
+    rid = request.scope.get(REQUEST_ID) if request is not None else None
     body.setdefault("request_id", rid or request_id_var.get())
     return JSONResponse(body, status_code=status)
 
@@ -152,9 +148,9 @@ def route_shape(request: Request) -> str:
     """The error shape the matched route declared ('error', 'message' or 'add'); 'error' by default.
 
     A route that serves two kinds of request (v3 list also takes pre-release adds) may set the
-    shape for one request in `scope["memserver.error_shape"]`.
+    shape for one request in `scope[ERROR_SHAPE]`.
     """
-    if shape := request.scope.get("memserver.error_shape"):
+    if shape := request.scope.get(ERROR_SHAPE):
         return str(shape)
     route = request.scope.get("route")
     return str(getattr(getattr(route, "endpoint", None), "error_shape", "error"))

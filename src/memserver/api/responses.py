@@ -12,41 +12,12 @@ datetimes as `...Z`, compact separators), minus its validation pass over the dic
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
-from fastapi import Response
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import ConfigDict, Field
 
+from memserver.api.kit.wire import EventOp, JobState, Message, Out, Page
 from memserver.services.project_settings import ProjectSettings
-
-# -- the wire -----------------------------------------------------------------------------------
-
-# The serializer FastAPI used for these routes (a TypeAdapter over an `Any`-typed dict): same bytes.
-_WIRE: TypeAdapter[Any] = TypeAdapter(Any)
-
-
-class WireJSON(Response):
-    """A JSON body encoded by pydantic, as FastAPI encodes a route's return value itself."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return _WIRE.dump_json(content)
-
-
-def wire(body: Any, status_code: int = 200) -> WireJSON:
-    return WireJSON(body, status_code=status_code)
-
-
-# -- shapes -------------------------------------------------------------------------------------
-
-EventOp = Literal["ADD", "UPDATE", "DELETE", "NOOP"]
-JobState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]
-T = TypeVar("T")
-
-
-class Out(BaseModel):
-    """A documented response shape (never instantiated on the request path)."""
 
 
 class StructuredAttributes(Out):
@@ -102,15 +73,6 @@ class ScoreBreakdown(Out):
 class SearchHit(Memory):
     score: float = Field(description="0..1")
     score_breakdown: ScoreBreakdown
-
-
-class Page(Out, Generic[T]):
-    """A page: {count, next, previous, results}; next/previous are absolute URLs or null."""
-
-    count: int
-    next: str | None
-    previous: str | None
-    results: list[T]
 
 
 class MemoryPage(Page[Memory]):
@@ -269,10 +231,6 @@ class Event(Out):
 
 class EventPage(Page[Event]):
     pass
-
-
-class Message(Out):
-    message: str
 
 
 class MemoryDeleted(Message):
@@ -519,7 +477,7 @@ class ExportAccepted(Message):
 class ExportDocument(Out):
     """The export: an object shaped by the JSON schema the export was requested with."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow")
 
 
 class Summary(Out):

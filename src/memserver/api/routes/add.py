@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from memserver.api.add_wire import add_input, event_item, v3_response
-from memserver.api.deps import OwnerDep, StateDep, confines_bound_keys, error_shape
-from memserver.api.responses import AddQueued, AddResponse, AddResponseV11, MemoryEvent, wire
+from memserver.api.deps import OwnerDep, RuntimeDep, confines_bound_keys, error_shape
+from memserver.api.kit.wire import wire
+from memserver.api.responses import AddQueued, AddResponse, AddResponseV11, MemoryEvent
 from memserver.api.schemas import AddRequest
 from memserver.services import ingest
 
@@ -18,9 +19,9 @@ router = APIRouter(tags=["add"])
 @router.post("/v3/memories/add", summary="Add memories (v3)", response_model=AddResponse)
 @error_shape("add")
 @confines_bound_keys  # ingest.add: the bound ids
-async def add_v3(body: AddRequest, state: StateDep, principal: OwnerDep) -> Response:
+async def add_v3(body: AddRequest, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     """infer=false stores each message verbatim and answers SUCCEEDED with the memory events."""
-    result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(body))
+    result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, add_input(body))
     return wire(v3_response(result, infer=body.infer))
 
 
@@ -31,11 +32,11 @@ async def add_v3(body: AddRequest, state: StateDep, principal: OwnerDep) -> Resp
 )
 @error_shape("add")
 @confines_bound_keys  # ingest.add: the bound ids
-async def add_v1(body: AddRequest, state: StateDep, principal: OwnerDep) -> Response:
+async def add_v1(body: AddRequest, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     """v1.0 answers a bare array; output_format=v1.1 wraps it in {results, relations}."""
     # v1 with async_mode=false processes the add in the request and lists its memory events.
     wait = not body.async_mode
-    result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(body), wait=wait)
+    result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, add_input(body), wait=wait)
     items: list[dict[str, Any]]
     if body.async_mode:  # the queued-event shape (SUCCEEDED at once for infer=false)
         items = [{"message": result.message, "status": result.status.value, "event_id": str(result.event_id)}]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import ReaderDep, StateDep, error_shape
-from memserver.api.http import JSONResponse
-from memserver.api.responses import ExportAccepted, ExportDocument, Summary, wire
-from memserver.api.routes.orgs import json_object
+from memserver.api.deps import ReaderDep, RuntimeDep, error_shape
+from memserver.api.kit.body import json_object
+from memserver.api.kit.wire import JSONResponse, wire
+from memserver.api.responses import ExportAccepted, ExportDocument, Summary
 from memserver.services import documents
 
 router = APIRouter(tags=["exports and summaries"])
@@ -22,18 +22,18 @@ EXPORT_ACCEPTED = "Memory export request received. The export will be ready in a
     response_model=ExportAccepted,
 )
 @error_shape("message")
-async def create_export(request: Request, state: StateDep, principal: ReaderDep) -> JSONResponse:
+async def create_export(request: Request, runtime: RuntimeDep, principal: ReaderDep) -> JSONResponse:
     body = await json_object(request)
     export_id = await documents.create_export(
-        state.db,
-        state.providers,
-        state.queue,
+        runtime.db,
+        runtime.providers,
+        runtime.queue,
         principal,
         schema=body.get("schema"),
         filters=body.get("filters"),
         instructions=body.get("export_instructions"),
         top_level=body,
-        max_open=state.settings.worker.max_pending_exports_per_project,
+        max_open=runtime.settings.worker.max_pending_exports_per_project,
     )
     return JSONResponse({"message": EXPORT_ACCEPTED, "id": str(export_id)}, status_code=201)
 
@@ -44,10 +44,10 @@ async def create_export(request: Request, state: StateDep, principal: ReaderDep)
     response_model=ExportDocument,
 )
 @error_shape("error")
-async def get_export(request: Request, state: StateDep, principal: ReaderDep) -> Response:
+async def get_export(request: Request, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
     document = await documents.get_export(
-        state.db, principal, body.get("memory_export_id") or body.get("id"), body.get("filters"), body
+        runtime.db, principal, body.get("memory_export_id") or body.get("id"), body.get("filters"), body
     )
     return wire(document)
 
@@ -58,6 +58,6 @@ async def get_export(request: Request, state: StateDep, principal: ReaderDep) ->
     response_model=list[Summary],
 )
 @error_shape("error")
-async def summary(request: Request, state: StateDep, principal: ReaderDep) -> Response:
+async def summary(request: Request, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
-    return wire([await documents.summarize(state.db, state.providers, principal, body.get("filters"), body)])
+    return wire([await documents.summarize(runtime.db, runtime.providers, principal, body.get("filters"), body)])

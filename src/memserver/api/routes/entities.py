@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from memserver.api.deps import OwnerDep, PrincipalDep, ReaderDep, StateDep, error_shape, segment
-from memserver.api.http import JSONResponse
-from memserver.api.params import check_page, envelope
-from memserver.api.responses import (
-    CreatedAgent,
-    CreatedApp,
-    CreatedRun,
-    CreatedUser,
-    Entity,
-    EntityDeleted,
-    EntityPage,
-    wire,
-)
+from memserver.api.deps import OwnerDep, PrincipalDep, ReaderDep, RuntimeDep, error_shape, segment
+from memserver.api.kit.pagination import Paging, page_query
+from memserver.api.kit.wire import JSONResponse, wire
+from memserver.api.responses import CreatedAgent, CreatedApp, CreatedRun, CreatedUser, Entity, EntityDeleted, EntityPage
 from memserver.api.schemas import EntityCreate
 from memserver.api.serialize import entity_out
 from memserver.domain.scope import entity_type as entity_type_of
@@ -31,17 +22,16 @@ router = APIRouter(tags=["entities"])
 
 @router.get("/v1/entities", summary="List users, agents, apps and runs", response_model=EntityPage)
 async def list_entities(
-    request: Request, state: StateDep, principal: ReaderDep, page: int = 1, page_size: int = 100
+    request: Request,
+    runtime: RuntimeDep,
+    principal: ReaderDep,
+    paging: Annotated[Paging, page_query(default_size=100, max_size=1000)],
 ) -> Response:
-    p, size = check_page(page, page_size, max_size=1000)
-    rows, totals = await entities.list_entities(state.db, principal, page=p, page_size=size)
-    out = envelope(
+    rows, totals = await entities.list_entities(runtime.db, principal, page=paging.page, page_size=paging.size)
+    out = paging.envelope(
         request,
-        state.settings.public_url,
         [entity_out(r, owner=principal.user_email, organization=principal.org_name) for r in rows],
         sum(totals.values()),
-        p,
-        size,
     )
     for t in ("user", "agent", "app", "run"):
         out[f"total_{t}s"] = totals.get(t, 0)
@@ -50,9 +40,9 @@ async def list_entities(
 
 @router.get("/v2/entities/{entity_type}/{entity_id}", summary="Get an entity by name", response_model=list[Entity])
 @error_shape("message")
-async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: ReaderDep) -> Response:
+async def get_entity_v2(entity_type: str, entity_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     etype = entity_type_of(segment(entity_type))
-    row = await entities.get_entity(state.db, principal, etype, segment(entity_id))
+    row = await entities.get_entity(runtime.db, principal, etype, segment(entity_id))
     return wire([] if row is None else [entity_out(row, owner=principal.user_email, organization=principal.org_name)])
 
 
@@ -62,9 +52,9 @@ async def get_entity_v2(entity_type: str, entity_id: str, state: StateDep, princ
     response_model=EntityDeleted,
 )
 @error_shape("message")
-async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, principal: OwnerDep) -> Response:
+async def delete_entity_v2(entity_type: str, entity_id: str, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     etype = entity_type_of(segment(entity_type))
-    deleted = await entities.delete_entity(state.db, principal, etype, segment(entity_id))
+    deleted = await entities.delete_entity(runtime.db, principal, etype, segment(entity_id))
     return wire({"message": "Entity deleted successfully.", "deleted_memories": deleted})
 
 
@@ -74,26 +64,26 @@ async def delete_entity_v2(entity_type: str, entity_id: str, state: StateDep, pr
     response_model=EntityDeleted,
 )
 @error_shape("error")
-async def delete_entity_v1(entity_type: str, entity_id: str, state: StateDep, principal: OwnerDep) -> Response:
+async def delete_entity_v1(entity_type: str, entity_id: str, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     etype = entity_type_of(segment(entity_type))
     try:
         numeric = int(segment(entity_id))
     except ValueError:
         raise BadRequest("Invalid entity ID. Must be an integer.") from None
-    name = await entities.entity_name_by_id(state.db, principal, etype, numeric)
+    name = await entities.entity_name_by_id(runtime.db, principal, etype, numeric)
     if name is None:
         raise NotFound("Entity not found")
-    deleted = await entities.delete_entity(state.db, principal, etype, name)
+    deleted = await entities.delete_entity(runtime.db, principal, etype, name)
     return wire({"message": "Entity deleted successfully.", "deleted_memories": deleted})
 
 
-async def _create(state: StateDep, principal: PrincipalDep, etype: str, body: EntityCreate) -> Response:
+async def _create(runtime: RuntimeDep, principal: PrincipalDep, etype: str, body: EntityCreate) -> Response:
     name = getattr(body, f"{etype}_id")
     if not name or not str(name).strip():
         raise BadRequest(f"{etype}_id is required")
     if etype != "user" and not body.name:
         raise BadRequest("name is required")
-    row = await entities.create_entity(state.db, principal, etype, str(name), body.metadata)
+    row = await entities.create_entity(runtime.db, principal, etype, str(name), body.metadata)
     out: dict[str, Any] = {
         "id": int(row.id),
         f"{etype}_id": row.name,
@@ -112,23 +102,23 @@ async def _create(state: StateDep, principal: PrincipalDep, etype: str, body: En
 # 201 bodies go out through orjson (http.JSONResponse), as they always have: datetimes as +00:00.
 @router.post("/v1/users", status_code=201, summary="Create a user entity", response_model=CreatedUser)
 @error_shape("error")
-async def create_user(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
-    return await _create(state, principal, "user", body)
+async def create_user(body: EntityCreate, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    return await _create(runtime, principal, "user", body)
 
 
 @router.post("/v1/agents", status_code=201, summary="Create an agent entity", response_model=CreatedAgent)
 @error_shape("error")
-async def create_agent(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
-    return await _create(state, principal, "agent", body)
+async def create_agent(body: EntityCreate, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    return await _create(runtime, principal, "agent", body)
 
 
 @router.post("/v1/apps", status_code=201, summary="Create an app entity", response_model=CreatedApp)
 @error_shape("error")
-async def create_app(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
-    return await _create(state, principal, "app", body)
+async def create_app(body: EntityCreate, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    return await _create(runtime, principal, "app", body)
 
 
 @router.post("/v1/runs", status_code=201, summary="Create a run entity", response_model=CreatedRun)
 @error_shape("error")
-async def create_run(body: EntityCreate, state: StateDep, principal: OwnerDep) -> Response:
-    return await _create(state, principal, "run", body)
+async def create_run(body: EntityCreate, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    return await _create(runtime, principal, "run", body)

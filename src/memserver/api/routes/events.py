@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import ReaderDep, StateDep, confines_bound_keys, error_shape, segment
-from memserver.api.params import check_page, envelope
-from memserver.api.responses import Event, EventPage, wire
+from memserver.api.deps import ReaderDep, RuntimeDep, confines_bound_keys, error_shape, segment
+from memserver.api.kit.pagination import Paging, page_query
+from memserver.api.kit.wire import wire
+from memserver.api.responses import Event, EventPage
 from memserver.api.serialize import event_out
 from memserver.errors import BadRequest
 from memserver.services import events
@@ -19,18 +21,20 @@ router = APIRouter(tags=["events"])
 @router.get("/v1/event/{event_id}", summary="Get an event (status, results, error)", response_model=Event)
 @error_shape("error")
 @confines_bound_keys  # events.get_event: only the events of the bound entity's adds
-async def get_event(event_id: str, state: StateDep, principal: ReaderDep) -> Response:
+async def get_event(event_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     try:
         eid = uuid.UUID(segment(event_id))
     except ValueError:
         raise BadRequest("event_id should be a valid UUID") from None
-    return wire(event_out(await events.get_event(state.db, principal, eid)))
+    return wire(event_out(await events.get_event(runtime.db, principal, eid)))
 
 
 @router.get("/v1/events", summary="List events", response_model=EventPage)
 async def list_events(
-    request: Request, state: StateDep, principal: ReaderDep, page: int = 1, page_size: int = 50
+    request: Request,
+    runtime: RuntimeDep,
+    principal: ReaderDep,
+    paging: Annotated[Paging, page_query(default_size=50, max_size=1000)],
 ) -> Response:
-    p, size = check_page(page, page_size, max_size=1000)
-    rows, total = await events.list_events(state.db, principal, page=p, page_size=size)
-    return wire(envelope(request, state.settings.public_url, [event_out(r) for r in rows], total, p, size))
+    rows, total = await events.list_events(runtime.db, principal, page=paging.page, page_size=paging.size)
+    return wire(paging.envelope(request, [event_out(r) for r in rows], total))

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape, segment
-from memserver.api.params import ENTITY_REQUIRED_V1, as_timestamp, query_entity_ids
-from memserver.api.responses import GraphTimeline, Message, wire
+from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, error_shape, segment
+from memserver.api.kit.entity_query import EntityIdsQuery
+from memserver.api.kit.filters import ENTITY_REQUIRED_V1
+from memserver.api.kit.values import as_timestamp
+from memserver.api.kit.wire import Message, wire
+from memserver.api.responses import GraphTimeline
 from memserver.errors import BadRequest
 from memserver.services import graph
 
@@ -28,19 +31,16 @@ router = APIRouter(tags=["graph (memserver extension)"])
 @error_shape("error")
 async def entity_relations(
     name: str,
-    state: StateDep,
+    runtime: RuntimeDep,
     principal: ReaderDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    entity: EntityIdsQuery,
     at: str | None = None,
 ) -> Response:
     """Every relation of the named entity (name or alias) in the scope the entity ids select."""
-    ids = query_entity_ids(user_id, agent_id, app_id, run_id)
+    ids = entity.ids()
     if not ids:
         raise BadRequest(ENTITY_REQUIRED_V1)
-    return wire(await graph.entity_timeline(state.db, principal, segment(name), ids, at=as_timestamp(at)))
+    return wire(await graph.entity_timeline(runtime.db, principal, segment(name), ids, at=as_timestamp(at)))
 
 
 @router.delete(
@@ -50,6 +50,6 @@ async def entity_relations(
     responses={404: {"description": "No such graph entity"}},
 )
 @error_shape("error")
-async def delete_graph_entity(node_id: int, state: StateDep, principal: OwnerDep) -> Response:
-    await graph.delete_entity_node(state.db, principal, node_id)
+async def delete_graph_entity(node_id: int, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    await graph.delete_entity_node(runtime.db, principal, node_id)
     return wire({"message": "Graph entity deleted successfully."})

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape
-from memserver.api.params import memory_uuid
-from memserver.api.responses import EntityFilters, FeedbackGiven, FeedbackList, Stats, wire
-from memserver.api.schemas import Schema
+from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, error_shape
+from memserver.api.kit.schema import Schema
+from memserver.api.kit.values import memory_uuid
+from memserver.api.kit.wire import wire
+from memserver.api.responses import EntityFilters, FeedbackGiven, FeedbackList, Stats
 from memserver.domain.rows.feedback import FeedbackRow
 from memserver.errors import BadRequest
 from memserver.services import insights
@@ -39,11 +40,11 @@ def _feedback_out(row: FeedbackRow) -> dict[str, Any]:
     "/v1/feedback", summary="Give feedback on a memory (null feedback removes yours)", response_model=FeedbackGiven
 )
 @error_shape("error")
-async def give_feedback(body: FeedbackBody, state: StateDep, principal: OwnerDep) -> Response:
+async def give_feedback(body: FeedbackBody, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     if not body.memory_id:
         raise BadRequest("memory_id is required")
     mid = memory_uuid(body.memory_id)
-    row = await insights.give_feedback(state.db, principal, mid, body.feedback, body.feedback_reason)
+    row = await insights.give_feedback(runtime.db, principal, mid, body.feedback, body.feedback_reason)
     if row is None:
         removed = {
             "message": "Feedback removed",
@@ -62,20 +63,20 @@ async def give_feedback(body: FeedbackBody, state: StateDep, principal: OwnerDep
     response_model=FeedbackList,
 )
 @error_shape("error")
-async def list_feedback(state: StateDep, principal: ReaderDep, memory_id: str | None = None) -> Response:
-    rows = await insights.list_feedback(state.db, principal, memory_uuid(memory_id) if memory_id else None)
+async def list_feedback(runtime: RuntimeDep, principal: ReaderDep, memory_id: str | None = None) -> Response:
+    rows = await insights.list_feedback(runtime.db, principal, memory_uuid(memory_id) if memory_id else None)
     return wire({"count": len(rows), "results": [_feedback_out(r) for r in rows]})
 
 
 @router.get("/v1/stats", summary="Counts of memories, events and entities of the project", response_model=Stats)
 @error_shape("error")
-async def stats(state: StateDep, principal: ReaderDep) -> Response:
-    return wire(await insights.stats(state.db, principal))
+async def stats(runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    return wire(await insights.stats(runtime.db, principal))
 
 
 @router.get(
     "/v1/entities/filters", summary="Values the project's memories can be filtered by", response_model=EntityFilters
 )
 @error_shape("error")
-async def entity_filters(state: StateDep, principal: ReaderDep) -> Response:
-    return wire(await insights.filter_values(state.db, principal))
+async def entity_filters(runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    return wire(await insights.filter_values(runtime.db, principal))

@@ -9,19 +9,21 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from memserver.api.add_wire import add_input, v3_response
-from memserver.api.deps import ReaderDep, StateDep, confines_bound_keys, error_shape
-from memserver.api.params import (
+from memserver.api.deps import ReaderDep, RuntimeDep, confines_bound_keys, error_shape
+from memserver.api.kit.entity_query import EntityIdsQuery
+from memserver.api.kit.filters import (
     ENTITY_REQUIRED_SEARCH,
     ENTITY_REQUIRED_V1,
-    check_page,
+    TOP_LEVEL_IDS_V3,
     entity_node,
-    envelope,
     filters_node,
-    metadata_param,
-    query_entity_ids,
     require_scope,
     shortcut_nodes,
 )
+from memserver.api.kit.pagination import PageQueryDep
+from memserver.api.kit.scope import ERROR_SHAPE
+from memserver.api.kit.values import metadata_param
+from memserver.api.kit.wire import wire
 from memserver.api.responses import (
     AddResponse,
     MemoriesWithRelations,
@@ -31,7 +33,6 @@ from memserver.api.responses import (
     SearchHit,
     SearchResults,
     SearchResultsV11,
-    wire,
 )
 from memserver.api.schemas import AddRequest, ListRequest, SearchRequest
 from memserver.api.serialize import memory_out, project_fields, search_hit_out
@@ -43,8 +44,6 @@ from memserver.errors import BadRequest
 from memserver.services import graph, ingest, memories, search
 
 router = APIRouter(tags=["list and search"])
-
-TOP_LEVEL_IDS_V3 = 'Entity ids must be given inside `filters` on this endpoint, e.g. {"filters": {"user_id": "alice"}}'
 
 
 def _page_items(rows: Sequence[MemoryRow], principal: Principal, fields: list[str] | None) -> list[dict[str, Any]]:
@@ -59,25 +58,21 @@ def _page_items(rows: Sequence[MemoryRow], principal: Principal, fields: list[st
 @confines_bound_keys
 async def list_v1(
     request: Request,
-    state: StateDep,
+    runtime: RuntimeDep,
     principal: ReaderDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    entity: EntityIdsQuery,
+    query: PageQueryDep,
     metadata: str | None = None,
     categories: Annotated[list[str] | None, Query()] = None,
     fields: Annotated[list[str] | None, Query()] = None,
     keywords: str | None = None,
     start_date: str | None = None,
     end_date: str | None = None,
-    page: int | None = None,
-    page_size: int | None = None,
     limit: int | None = None,
     show_expired: bool = False,
 ) -> Response:
     """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
-    ids = query_entity_ids(user_id, agent_id, app_id, run_id)
+    ids = entity.ids()
     scope = require_scope(entity_node(ids), ENTITY_REQUIRED_V1)
     meta = metadata_param(metadata)
     cats: list[str] | None = None
@@ -95,18 +90,18 @@ async def list_v1(
     )
     node = binding.confine_filter(principal.binding, node)
     assert node is not None
-    if page is not None and page_size is not None:
-        p, size = check_page(page, page_size)
+    if query.complete:
+        paging = query.checked()
         rows, total = await memories.list_memories(
-            state.db, principal, node, page=p, page_size=size, show_expired=show_expired
+            runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=show_expired
         )
-        return wire(envelope(request, state.settings.public_url, _page_items(rows, principal, fields), total, p, size))
+        return wire(paging.envelope(request, _page_items(rows, principal, fields), total))
     if limit is not None and limit > 200:
         raise BadRequest("limit must be <= 200")
     if limit is not None and limit < 1:  # a negative LIMIT is a database error
         raise BadRequest("limit must be >= 1")
     rows, _ = await memories.list_memories(
-        state.db, principal, node, page=1, page_size=limit or 100, show_expired=show_expired
+        runtime.db, principal, node, page=1, page_size=limit or 100, show_expired=show_expired
     )
     return wire(_page_items(rows, principal, fields))
 
@@ -139,24 +134,22 @@ def _list_node(body: ListRequest, principal: Principal, *, allow_top_level_ids: 
 async def list_v2(
     request: Request,
     body: ListRequest,
-    state: StateDep,
+    runtime: RuntimeDep,
     principal: ReaderDep,
-    page: int | None = None,
-    page_size: int | None = None,
+    query: PageQueryDep,
 ) -> Response:
     """`filters` or top-level ids; a bare array, or a page when page and page_size are given."""
     node = _list_node(body, principal, allow_top_level_ids=True)
-    page = page if page is not None else body.page
-    page_size = page_size if page_size is not None else body.page_size
-    paged = page is not None and page_size is not None
-    p, size = check_page(page, page_size)
+    asked = query.over(body.page, body.page_size)
+    paging = asked.checked()
     rows, total = await memories.list_memories(
-        state.db, principal, node, page=p, page_size=size, show_expired=body.show_expired
+        runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=body.show_expired
     )
     items = _page_items(rows, principal, body.fields)
-    listed = envelope(request, state.settings.public_url, items, total, p, size) if paged else None
+    listed = paging.envelope(request, items, total) if asked.complete else None
     if body.enable_graph:  # the v1/v2-era graph shape: top-level `relations` next to the memories
-        relations = _relations_out(await graph.current_relations(state.db, principal, node, limit=max(size, 100)))
+        limit = max(paging.size, 100)
+        relations = _relations_out(await graph.current_relations(runtime.db, principal, node, limit=limit))
         return wire(
             {**listed, "relations": relations} if listed is not None else {"results": items, "relations": relations}
         )
@@ -197,25 +190,22 @@ async def _add_body(request: Request) -> AddRequest:
 async def list_v3(
     request: Request,
     body: ListRequest,
-    state: StateDep,
+    runtime: RuntimeDep,
     principal: ReaderDep,
-    page: int | None = None,
-    page_size: int | None = None,
+    query: PageQueryDep,
 ) -> Response:
     """Always a {count, next, previous, results} page; the query's page/page_size win over the body's."""
     if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here
-        request.scope["memserver.error_shape"] = "add"
+        request.scope[ERROR_SHAPE] = "add"
         add = await _add_body(request)
-        result = await ingest.add(state.db, state.providers, state.queue, principal, add_input(add))
+        result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, add_input(add))
         return wire(v3_response(result, infer=add.infer))
     node = _list_node(body, principal, allow_top_level_ids=False)
-    p, size = check_page(
-        page if page is not None else body.page, page_size if page_size is not None else body.page_size
-    )
+    paging = query.over(body.page, body.page_size).checked()
     rows, total = await memories.list_memories(
-        state.db, principal, node, page=p, page_size=size, show_expired=body.show_expired
+        runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=body.show_expired
     )
-    return wire(envelope(request, state.settings.public_url, _page_items(rows, principal, body.fields), total, p, size))
+    return wire(paging.envelope(request, _page_items(rows, principal, body.fields), total))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -258,16 +248,18 @@ def _search_input(body: SearchRequest, principal: Principal, *, version: str) ->
     )
 
 
-async def _run_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> list[dict[str, Any]]:
+async def _run_search(
+    runtime: RuntimeDep, principal: Principal, body: SearchRequest, version: str
+) -> list[dict[str, Any]]:
     config = search.SearchConfig(
-        exact_scan_limit=state.settings.search.exact_scan_limit,
-        neighbour_gap_s=state.settings.search.neighbour_gap_s,
-        graph_weight=state.settings.search.graph_weight,
-        graph_hops=state.settings.search.graph_hops,
-        graph_fanout=state.settings.search.graph_fanout,
+        exact_scan_limit=runtime.settings.search.exact_scan_limit,
+        neighbour_gap_s=runtime.settings.search.neighbour_gap_s,
+        graph_weight=runtime.settings.search.graph_weight,
+        graph_hops=runtime.settings.search.graph_hops,
+        graph_fanout=runtime.settings.search.graph_fanout,
     )
     hits = await search.search(
-        state.db, state.providers, principal, _search_input(body, principal, version=version), config
+        runtime.db, runtime.providers, principal, _search_input(body, principal, version=version), config
     )
     return [
         project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
@@ -275,18 +267,18 @@ async def _run_search(state: StateDep, principal: Principal, body: SearchRequest
     ]
 
 
-async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequest, version: str) -> Response:
+async def _legacy_search(runtime: RuntimeDep, principal: Principal, body: SearchRequest, version: str) -> Response:
     """v1 and v2: a bare array, or {results, relations} with output_format=v1.1 or enable_graph."""
-    results = await _run_search(state, principal, body, version)
+    results = await _run_search(runtime, principal, body, version)
     relations: list[dict[str, Any]] = []
     if body.enable_graph:
         records = await graph.search_relations(
-            state.db,
-            state.providers,
+            runtime.db,
+            runtime.providers,
             principal,
             body.query.strip(),
             _search_input(body, principal, version=version).node,
-            limit=state.settings.graph.search_relations,
+            limit=runtime.settings.graph.search_relations,
         )
         relations = _relations_out(records, scored=True)
     if body.output_format == "v1.1" or body.enable_graph:
@@ -301,8 +293,8 @@ async def _legacy_search(state: StateDep, principal: Principal, body: SearchRequ
 )
 @error_shape("message")
 @confines_bound_keys
-async def search_v1(body: SearchRequest, state: StateDep, principal: ReaderDep) -> Response:
-    return await _legacy_search(state, principal, body, "v1")
+async def search_v1(body: SearchRequest, runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    return await _legacy_search(runtime, principal, body, "v1")
 
 
 @router.post(
@@ -312,13 +304,13 @@ async def search_v1(body: SearchRequest, state: StateDep, principal: ReaderDep) 
 )
 @error_shape("message")
 @confines_bound_keys
-async def search_v2(body: SearchRequest, state: StateDep, principal: ReaderDep) -> Response:
-    return await _legacy_search(state, principal, body, "v2")
+async def search_v2(body: SearchRequest, runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    return await _legacy_search(runtime, principal, body, "v2")
 
 
 @router.post("/v3/memories/search", summary="Search memories (v3)", response_model=SearchResults)
 @error_shape("error")
 @confines_bound_keys
-async def search_v3(body: SearchRequest, state: StateDep, principal: ReaderDep) -> Response:
+async def search_v3(body: SearchRequest, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     """Hybrid search; every hit has a 0..1 `score` and its `score_breakdown`."""
-    return wire({"results": await _run_search(state, principal, body, "v3")})
+    return wire({"results": await _run_search(runtime, principal, body, "v3")})

@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from memserver.api.deps import OwnerDep, ReaderDep, StateDep, confines_bound_keys, error_shape, segment
-from memserver.api.params import (
-    as_date,
-    as_timestamp,
-    check_page,
-    entity_node,
-    envelope,
-    memory_uuid,
-    metadata_param,
-    query_entity_ids,
-    shortcut_nodes,
-)
-from memserver.api.responses import (
-    EntityMemoryPage,
-    HistoryEntry,
-    HistoryPage,
-    MemoriesDeleted,
-    Memory,
-    MemoryDeleted,
-    Message,
-    wire,
-)
+from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, confines_bound_keys, error_shape, segment
+from memserver.api.kit.entity_query import EntityIdsQuery
+from memserver.api.kit.filters import entity_node, shortcut_nodes
+from memserver.api.kit.pagination import Paging, page_query
+from memserver.api.kit.values import as_date, as_timestamp, memory_uuid, metadata_param
+from memserver.api.kit.wire import Message, wire
+from memserver.api.responses import EntityMemoryPage, HistoryEntry, HistoryPage, MemoriesDeleted, Memory, MemoryDeleted
 from memserver.api.schemas import BatchItem, BatchRequest, UpdateRequest
 from memserver.api.serialize import history_out, memory_out
 from memserver.domain import binding
@@ -44,11 +29,13 @@ router = APIRouter(tags=["memory"])
 # -- static paths first: they must win over /v1/memories/{memory_id}/ ---------------------------
 @router.get("/v1/memories/events", summary="History entries of the project, paginated", response_model=HistoryPage)
 async def memory_events(
-    request: Request, state: StateDep, principal: ReaderDep, page: int = 1, limit: int = 100
+    request: Request,
+    runtime: RuntimeDep,
+    principal: ReaderDep,
+    paging: Annotated[Paging, page_query(default_size=100, max_size=1000, size_name="limit")],
 ) -> Response:
-    p, size = check_page(page, limit, max_size=1000)
-    rows, total = await memories.history_page(state.db, principal, page=p, limit=size)
-    return wire(envelope(request, state.settings.public_url, [history_out(r) for r in rows], total, p, size))
+    rows, total = await memories.history_page(runtime.db, principal, page=paging.page, limit=paging.size)
+    return wire(paging.envelope(request, [history_out(r) for r in rows], total))
 
 
 def _batch_ids(body: BatchRequest) -> list[uuid.UUID]:
@@ -89,8 +76,8 @@ def _batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateI
 @router.put("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
 @confines_bound_keys  # memories.batch_update: another entity's memory is not found
-async def batch_update(body: BatchRequest, state: StateDep, principal: OwnerDep) -> Response:
-    n = await memories.batch_update(state.db, state.providers, principal, _batch_changes(body))
+async def batch_update(body: BatchRequest, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    n = await memories.batch_update(runtime.db, runtime.providers, principal, _batch_changes(body))
     return wire({"message": f"Successfully updated {n} memories"})
 
 
@@ -98,8 +85,8 @@ async def batch_update(body: BatchRequest, state: StateDep, principal: OwnerDep)
 @router.delete("/v1/memories/batch", include_in_schema=False, response_model=Message)
 @error_shape("error")
 @confines_bound_keys  # memories.batch_delete: another entity's memory is not found
-async def batch_delete(body: BatchRequest, state: StateDep, principal: OwnerDep) -> Response:
-    n = await memories.batch_delete(state.db, principal, _batch_ids(body))
+async def batch_delete(body: BatchRequest, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    n = await memories.batch_delete(runtime.db, principal, _batch_ids(body))
     return wire({"message": f"Successfully deleted {n} memories"})
 
 
@@ -107,15 +94,12 @@ async def batch_delete(body: BatchRequest, state: StateDep, principal: OwnerDep)
 @error_shape("error")
 @confines_bound_keys
 async def delete_all(
-    state: StateDep,
+    runtime: RuntimeDep,
     principal: OwnerDep,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    app_id: str | None = None,
-    run_id: str | None = None,
+    entity: EntityIdsQuery,
     metadata: str | None = None,
 ) -> Response:
-    ids = query_entity_ids(user_id, agent_id, app_id, run_id)
+    ids = entity.ids()
     meta = metadata_param(metadata)
     # Concrete ids are ANDed; several '*' are a union, so all four '*' wipe the project as documented
     # (every memory has at least one entity id; ANDing "non-null" would spare single-scope memories).
@@ -129,7 +113,7 @@ async def delete_all(
         )
     node = binding.confine_filter(principal.binding, node)
     assert node is not None
-    n = await memories.delete_matching(state.db, principal, node)
+    n = await memories.delete_matching(runtime.db, principal, node)
     return wire({"message": "Memories deleted successfully!", "deleted_count": n})
 
 
@@ -137,8 +121,8 @@ async def delete_all(
 @router.get("/v1/memories/{memory_id}", summary="Get a memory", response_model=Memory)
 @error_shape("error")
 @confines_bound_keys  # memories.get: another entity's memory is not found
-async def get_memory(memory_id: str, state: StateDep, principal: ReaderDep) -> Response:
-    row = await memories.get(state.db, principal, memory_uuid(segment(memory_id)))
+async def get_memory(memory_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    row = await memories.get(runtime.db, principal, memory_uuid(segment(memory_id)))
     return wire(memory_out(row, owner=principal.user_email))
 
 
@@ -149,7 +133,7 @@ async def get_memory(memory_id: str, state: StateDep, principal: ReaderDep) -> R
 )
 @error_shape("error")
 @confines_bound_keys  # memories.update: another entity's memory is not found
-async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, principal: OwnerDep) -> Response:
+async def update_memory(memory_id: str, body: UpdateRequest, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     mid = memory_uuid(segment(memory_id))
     fields = body.model_fields_set
     text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
@@ -162,15 +146,17 @@ async def update_memory(memory_id: str, body: UpdateRequest, state: StateDep, pr
         change.expiration_date = as_date(body.expiration_date)
     if text is None and not ({"metadata", "expiration_date"} & fields) and body.timestamp is None:
         raise BadRequest("Nothing to update: send text, metadata, expiration_date or timestamp")
-    row = await memories.update(state.db, state.providers, principal, mid, change)
+    row = await memories.update(runtime.db, runtime.providers, principal, mid, change)
     return wire(memory_out(row, owner=principal.user_email))
 
 
 @router.delete("/v1/memories/{memory_id}", summary="Delete a memory", response_model=MemoryDeleted)
 @error_shape("error")
 @confines_bound_keys  # memories.delete: another entity's memory is not found
-async def delete_memory(memory_id: str, state: StateDep, principal: OwnerDep, delete_linked: bool = False) -> Response:
-    cascade = await memories.delete(state.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
+async def delete_memory(
+    memory_id: str, runtime: RuntimeDep, principal: OwnerDep, delete_linked: bool = False
+) -> Response:
+    cascade = await memories.delete(runtime.db, principal, memory_uuid(segment(memory_id)), delete_linked=delete_linked)
     out: dict[str, Any] = {"message": "Memory deleted successfully!"}
     if delete_linked:
         out["cascade_count"] = cascade
@@ -185,17 +171,19 @@ async def delete_memory(memory_id: str, state: StateDep, principal: OwnerDep, de
 @error_shape("error")
 @confines_bound_keys  # memories.history; an entity's page is filtered
 async def memory_subresource(
-    first: str, second: str, request: Request, state: StateDep, principal: ReaderDep, page: int = 1
+    first: str, second: str, request: Request, runtime: RuntimeDep, principal: ReaderDep, page: int = 1
 ) -> Response:
     """`/v1/memories/{memory_id}/history/` or `/v1/memories/{user|agent|app|run}/{entity_id}/`."""
     first, second = segment(first), segment(second)
     if second == "history" and first.lower() not in TYPE_ALIASES:
-        entries = await memories.history(state.db, principal, memory_uuid(first))
+        entries = await memories.history(runtime.db, principal, memory_uuid(first))
         return wire([history_out(r) for r in entries])
     etype = entity_type(first)
     node = binding.confine_filter(principal.binding, entity_node({f"{etype}_id": second}))
-    p, size = check_page(page, 100)
-    rows, total = await memories.list_memories(state.db, principal, node, page=p, page_size=size, show_expired=True)
+    paging = Paging.checked(page, 100)
+    rows, total = await memories.list_memories(
+        runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=True
+    )
     results = [
         {
             "id": str(r.id),
@@ -209,4 +197,4 @@ async def memory_subresource(
         }
         for r in rows
     ]
-    return wire(envelope(request, state.settings.public_url, results, total, p, size))
+    return wire(paging.envelope(request, results, total))

@@ -11,17 +11,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from memserver.api.deps import OrgOwnerDep, OwnerDep, ReaderDep, StateDep, error_shape, segment
-from memserver.api.http import JSONResponse
-from memserver.api.responses import Members, Message, Org, OrgCreated, OrgSummary, Project, ProjectCreated, wire
-from memserver.api.schemas import Schema, reject_nul
+from memserver.api.deps import OrgOwnerDep, OwnerDep, ReaderDep, RuntimeDep, error_shape, segment
+from memserver.api.kit.body import json_object
+from memserver.api.kit.schema import Schema
+from memserver.api.kit.wire import JSONResponse, Message, wire
+from memserver.api.responses import Members, Org, OrgCreated, OrgSummary, Project, ProjectCreated
 from memserver.domain.principal import Principal
 from memserver.domain.rows.tenancy import MemberRoleRow, OrgRow, ProjectRow
 from memserver.errors import BadRequest
 from memserver.services import auth, orgs, project_settings
+from memserver.services.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/orgs/organizations", tags=["organizations and projects"])
 
@@ -82,15 +83,15 @@ def project_out(row: ProjectRow, members: Sequence[MemberRoleRow], principal: Pr
 
 
 async def _project(request: Request, principal: Principal, org_id: str, project_id: str) -> Principal:
-    state = request.app.state.memserver
-    return await auth.act_on(state.db, state.key_cache, principal, segment(org_id), segment(project_id))
+    runtime: Runtime = request.app.state.runtime
+    return await auth.act_on(runtime.db, runtime.key_cache, principal, segment(org_id), segment(project_id))
 
 
 # -- organisations --------------------------------------------------------------------------------
 @router.get("", summary="Organizations the key's member belongs to", response_model=list[OrgSummary])
 @error_shape("message")
-async def list_orgs(state: StateDep, principal: ReaderDep) -> Response:
-    rows = await orgs.list_orgs_of(state.db, principal)
+async def list_orgs(runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    rows = await orgs.list_orgs_of(runtime.db, principal)
     body = [
         {
             "org_id": str(r["id"]),
@@ -110,47 +111,47 @@ async def list_orgs(state: StateDep, principal: ReaderDep) -> Response:
 
 @router.post("", status_code=201, summary="Create an organization owned by the caller", response_model=OrgCreated)
 @error_shape("message")
-async def create_org(body: NameBody, state: StateDep, principal: OrgOwnerDep) -> JSONResponse:
+async def create_org(body: NameBody, runtime: RuntimeDep, principal: OrgOwnerDep) -> JSONResponse:
     if not body.name or not body.name.strip():
         raise BadRequest("name is required", extra={"errors": {"name": ["This field is required."]}})
-    org_id = await orgs.create_org_for(state.db, principal, body.name.strip())
+    org_id = await orgs.create_org_for(runtime.db, principal, body.name.strip())
     return JSONResponse({"message": "Organization created successfully.", "org_id": str(org_id)}, status_code=201)
 
 
 @router.get("/{org_id}", summary="Get an organization", response_model=Org)
 @error_shape("message")
-async def get_org(org_id: str, state: StateDep, principal: ReaderDep) -> Response:
-    org, members = await orgs.get_org(state.db, principal, segment(org_id))
+async def get_org(org_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    org, members = await orgs.get_org(runtime.db, principal, segment(org_id))
     return wire(_org_out(org, members, principal))
 
 
 @router.delete("/{org_id}", summary="Delete an organization with all its projects", response_model=Message)
 @error_shape("message")
-async def delete_org(org_id: str, state: StateDep, principal: OrgOwnerDep) -> Response:
-    await orgs.delete_org(state.db, principal, segment(org_id))
-    state.key_cache.clear()
+async def delete_org(org_id: str, runtime: RuntimeDep, principal: OrgOwnerDep) -> Response:
+    await orgs.delete_org(runtime.db, principal, segment(org_id))
+    runtime.key_cache.clear()
     return wire({"message": "Organization deleted successfully!"})
 
 
 @router.get("/{org_id}/members", summary="Members of an organization", response_model=Members)
 @error_shape("message")
-async def org_members(org_id: str, state: StateDep, principal: ReaderDep) -> Response:
-    rows = await orgs.org_members(state.db, principal, segment(org_id))
+async def org_members(org_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    rows = await orgs.org_members(runtime.db, principal, segment(org_id))
     return wire({"members": [_member_out(m) for m in rows]})
 
 
 @router.post("/{org_id}/members", status_code=201, summary="Add a member to an organization", response_model=Message)
 @error_shape("message")
-async def add_org_member(org_id: str, body: MemberBody, state: StateDep, principal: OrgOwnerDep) -> JSONResponse:
-    await orgs.add_org_member(state.db, principal, segment(org_id), body.email or "", body.role or "")
+async def add_org_member(org_id: str, body: MemberBody, runtime: RuntimeDep, principal: OrgOwnerDep) -> JSONResponse:
+    await orgs.add_org_member(runtime.db, principal, segment(org_id), body.email or "", body.role or "")
     return JSONResponse({"message": "User added to the organization."}, status_code=201)
 
 
 @router.put("/{org_id}/members", summary="Change a member's organization role", response_model=Message)
 @error_shape("message")
-async def set_org_member(org_id: str, body: MemberBody, state: StateDep, principal: OrgOwnerDep) -> Response:
-    await orgs.set_org_member_role(state.db, principal, segment(org_id), body.email or "", body.role or "")
-    state.key_cache.clear()
+async def set_org_member(org_id: str, body: MemberBody, runtime: RuntimeDep, principal: OrgOwnerDep) -> Response:
+    await orgs.set_org_member_role(runtime.db, principal, segment(org_id), body.email or "", body.role or "")
+    runtime.key_cache.clear()
     return wire({"message": "User role updated successfully"})
 
 
@@ -158,24 +159,24 @@ async def set_org_member(org_id: str, body: MemberBody, state: StateDep, princip
     "/{org_id}/members", summary="Remove a member (JSON body {email}); its keys stop working", response_model=Message
 )
 @error_shape("message")
-async def remove_org_member(org_id: str, body: MemberBody, state: StateDep, principal: OrgOwnerDep) -> Response:
-    await orgs.remove_org_member(state.db, principal, segment(org_id), body.email or "")
-    state.key_cache.clear()
+async def remove_org_member(org_id: str, body: MemberBody, runtime: RuntimeDep, principal: OrgOwnerDep) -> Response:
+    await orgs.remove_org_member(runtime.db, principal, segment(org_id), body.email or "")
+    runtime.key_cache.clear()
     return wire({"message": "User removed from organization."})
 
 
 # -- projects -------------------------------------------------------------------------------------
 @router.get("/{org_id}/projects", summary="Projects of the organization the key reaches", response_model=list[Project])
 @error_shape("message")
-async def list_projects(org_id: str, state: StateDep, principal: ReaderDep) -> Response:
-    rows = await orgs.projects_of(state.db, principal, segment(org_id))
+async def list_projects(org_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    rows = await orgs.projects_of(runtime.db, principal, segment(org_id))
     return wire([project_out(r, [], replace(principal, project_id=r.id, role=r.role)) for r in rows])
 
 
 @router.post("/{org_id}/projects", summary="Create a project", response_model=ProjectCreated)
 @error_shape("message")
-async def create_project(org_id: str, body: NameBody, state: StateDep, principal: OrgOwnerDep) -> Response:
-    pid = await orgs.create_project_for(state.db, principal, segment(org_id), body.name or "", body.description)
+async def create_project(org_id: str, body: NameBody, runtime: RuntimeDep, principal: OrgOwnerDep) -> Response:
+    pid = await orgs.create_project_for(runtime.db, principal, segment(org_id), body.name or "", body.description)
     return wire({"message": "Project created successfully.", "project_id": str(pid)})
 
 
@@ -189,12 +190,12 @@ async def get_project(
     org_id: str,
     project_id: str,
     request: Request,
-    state: StateDep,
+    runtime: RuntimeDep,
     principal: ReaderDep,
     fields: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
-    row, members = await project_settings.get_project(state.db, acting)
+    row, members = await project_settings.get_project(runtime.db, acting)
     return wire(project_out(row, members, acting))
 
 
@@ -203,22 +204,22 @@ async def get_project(
 )
 @error_shape("message")
 async def update_project(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: OwnerDep
+    org_id: str, project_id: str, request: Request, runtime: RuntimeDep, principal: OwnerDep
 ) -> Response:
     body = await json_object(request)
     acting = await _project(request, principal, org_id, project_id)
-    await project_settings.update_project(state.db, acting, body)
+    await project_settings.update_project(runtime.db, acting, body)
     return wire({"message": "Project updated successfully"})
 
 
 @router.delete("/{org_id}/projects/{project_id}", summary="Delete a project and all its data", response_model=Message)
 @error_shape("message")
 async def delete_project(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: OwnerDep
+    org_id: str, project_id: str, request: Request, runtime: RuntimeDep, principal: OwnerDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
-    await orgs.delete_project(state.db, acting)
-    state.key_cache.clear()
+    await orgs.delete_project(runtime.db, acting)
+    runtime.key_cache.clear()
     return wire({"message": "Project and related data deleted successfully."})
 
 
@@ -227,31 +228,31 @@ async def delete_project(
 )
 @error_shape("message")
 async def project_members(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: ReaderDep
+    org_id: str, project_id: str, request: Request, runtime: RuntimeDep, principal: ReaderDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
-    return wire({"members": [_member_out(m) for m in await orgs.project_members(state.db, acting)]})
+    return wire({"members": [_member_out(m) for m in await orgs.project_members(runtime.db, acting)]})
 
 
 @router.post("/{org_id}/projects/{project_id}/members", summary="Add a member to the project", response_model=Message)
 @error_shape("message")
 async def add_project_member(
-    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: OwnerDep
+    org_id: str, project_id: str, body: MemberBody, request: Request, runtime: RuntimeDep, principal: OwnerDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
-    await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=True)
-    state.key_cache.clear()
+    await orgs.set_project_member(runtime.db, acting, body.email or "", body.role or "", adding=True)
+    runtime.key_cache.clear()
     return wire({"message": "User added to the project successfully."})
 
 
 @router.put("/{org_id}/projects/{project_id}/members", summary="Change a member's project role", response_model=Message)
 @error_shape("message")
 async def set_project_member(
-    org_id: str, project_id: str, body: MemberBody, request: Request, state: StateDep, principal: OwnerDep
+    org_id: str, project_id: str, body: MemberBody, request: Request, runtime: RuntimeDep, principal: OwnerDep
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
-    await orgs.set_project_member(state.db, acting, body.email or "", body.role or "", adding=False)
-    state.key_cache.clear()
+    await orgs.set_project_member(runtime.db, acting, body.email or "", body.role or "", adding=False)
+    runtime.key_cache.clear()
     return wire({"message": "User role updated successfully."})
 
 
@@ -262,23 +263,9 @@ async def set_project_member(
 )
 @error_shape("message")
 async def remove_project_member(
-    org_id: str, project_id: str, request: Request, state: StateDep, principal: OwnerDep, email: str = ""
+    org_id: str, project_id: str, request: Request, runtime: RuntimeDep, principal: OwnerDep, email: str = ""
 ) -> Response:
     acting = await _project(request, principal, org_id, project_id)
-    await orgs.remove_project_member(state.db, acting, email)
-    state.key_cache.clear()
+    await orgs.remove_project_member(runtime.db, acting, email)
+    runtime.key_cache.clear()
     return wire({"message": "Member removed from the project"})
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = orjson.loads(raw)
-        reject_nul(data)
-    except ValueError as exc:
-        raise BadRequest(f"the body must be a JSON object ({exc})") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return data

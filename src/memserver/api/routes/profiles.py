@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape, segment
-from memserver.api.http import JSONResponse
-from memserver.api.responses import EntityProfile, ProfileJob, ProfileJobAccepted, ProfileSettings, wire
-from memserver.api.routes.orgs import json_object
+from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, error_shape, segment
+from memserver.api.kit.body import json_object
+from memserver.api.kit.wire import JSONResponse, wire
+from memserver.api.responses import EntityProfile, ProfileJob, ProfileJobAccepted, ProfileSettings
 from memserver.services import profiles
 
 router = APIRouter(tags=["profiles"])
@@ -22,8 +22,8 @@ router = APIRouter(tags=["profiles"])
     response_model=ProfileSettings,
 )
 @error_shape("error")
-async def get_settings(state: StateDep, principal: ReaderDep) -> Response:
-    return wire(await profiles.get_settings(state.db, principal))
+async def get_settings(runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    return wire(await profiles.get_settings(runtime.db, principal))
 
 
 @router.post(
@@ -32,8 +32,8 @@ async def get_settings(state: StateDep, principal: ReaderDep) -> Response:
     response_model=ProfileSettings,
 )
 @error_shape("error")
-async def update_settings(request: Request, state: StateDep, principal: OwnerDep) -> Response:
-    return wire(await profiles.update_settings(state.db, principal, await json_object(request)))
+async def update_settings(request: Request, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    return wire(await profiles.update_settings(runtime.db, principal, await json_object(request)))
 
 
 @router.post(
@@ -43,10 +43,10 @@ async def update_settings(request: Request, state: StateDep, principal: OwnerDep
     response_model=ProfileJobAccepted,
 )
 @error_shape("error")
-async def create_job(request: Request, state: StateDep, principal: OwnerDep) -> JSONResponse:
+async def create_job(request: Request, runtime: RuntimeDep, principal: OwnerDep) -> JSONResponse:
     body = await json_object(request)
     key = request.headers.get("idempotency-key")
-    out = await profiles.create_job(state.db, state.providers, state.queue, principal, body, key)
+    out = await profiles.create_job(runtime.db, runtime.providers, runtime.queue, principal, body, key)
     return JSONResponse(out, status_code=202)
 
 
@@ -54,8 +54,8 @@ async def create_job(request: Request, state: StateDep, principal: OwnerDep) -> 
     "/v2/profiles/jobs/{job_id}", summary="A profile job's status and per-entity results", response_model=ProfileJob
 )
 @error_shape("error")
-async def get_job(job_id: str, state: StateDep, principal: ReaderDep) -> Response:
-    return wire(await profiles.get_job(state.db, principal, segment(job_id)))
+async def get_job(job_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
+    return wire(await profiles.get_job(runtime.db, principal, segment(job_id)))
 
 
 @router.get(
@@ -64,8 +64,8 @@ async def get_job(job_id: str, state: StateDep, principal: ReaderDep) -> Respons
     response_model=EntityProfile,
 )
 @error_shape("error")
-async def get_profile(entity_type: str, entity_id: str, state: StateDep, principal: ReaderDep) -> Response:
+async def get_profile(entity_type: str, entity_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     profile = await profiles.get_profile(
-        state.db, state.providers, state.queue, principal, segment(entity_type), segment(entity_id)
+        runtime.db, runtime.providers, runtime.queue, principal, segment(entity_type), segment(entity_id)
     )
     return wire(profile)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from memserver import metrics
-from memserver.api.deps import PUBLIC, ReaderDep, StateDep, confines_bound_keys
-from memserver.api.http import JSONResponse
-from memserver.api.responses import Health, Ping, Readiness, wire
+from memserver.api.deps import PUBLIC, ReaderDep, RuntimeDep, confines_bound_keys
+from memserver.api.kit.wire import JSONResponse, wire
+from memserver.api.responses import Health, Ping, Readiness
 from memserver.services.health import readiness, refresh_metrics
 
 router = APIRouter(tags=["system"])
@@ -47,16 +47,16 @@ async def ping(principal: ReaderDep) -> Response:
     response_model=Health,
     responses={503: {"model": Health, "description": "The database does not answer"}},
 )
-async def health(state: StateDep) -> Response:
+async def health(runtime: RuntimeDep) -> Response:
     try:
-        await state.db.ping()
+        await runtime.db.ping()
         db = "ok"
     except Exception as exc:  # report, don't raise: this endpoint exists to say what is broken
         db = f"error: {type(exc).__name__}"
     body = {
         "status": "ok" if db == "ok" else "degraded",
         "database": db,
-        "embedder": state.providers.embedder.name,
+        "embedder": runtime.providers.embedder.name,
     }
     return JSONResponse(body, status_code=200 if db == "ok" else 503)
 
@@ -68,8 +68,8 @@ async def health(state: StateDep) -> Response:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "The database or the embedder is unavailable"}},
 )
-async def ready(state: StateDep) -> Response:
-    checks = await readiness(state.db, state.providers, state.readiness)
+async def ready(runtime: RuntimeDep) -> Response:
+    checks = await readiness(runtime.db, runtime.providers, runtime.readiness)
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ok else "unavailable", **checks}, status_code=200 if ok else 503)
 
@@ -80,6 +80,6 @@ async def ready(state: StateDep) -> Response:
     include_in_schema=False,
     dependencies=[PUBLIC],
 )
-async def prometheus_metrics(state: StateDep) -> Response:
-    await refresh_metrics(state.db)
+async def prometheus_metrics(runtime: RuntimeDep) -> Response:
+    await refresh_metrics(runtime.db)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

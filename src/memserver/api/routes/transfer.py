@@ -10,8 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from memserver.api.deps import OwnerDep, StateDep, error_shape
-from memserver.api.responses import Imported, wire
+from memserver.api.deps import OwnerDep, RuntimeDep, error_shape
+from memserver.api.kit.wire import wire
+from memserver.api.responses import Imported
 from memserver.services import transfer
 
 router = APIRouter(tags=["backup and restore"])
@@ -29,8 +30,8 @@ router = APIRouter(tags=["backup and restore"])
     },
 )
 @error_shape("error")
-async def export_project(state: StateDep, principal: OwnerDep) -> StreamingResponse:
-    spooled = await transfer.export_file(state.db, principal, state.providers.embedder.dim)  # errors: before 200
+async def export_project(runtime: RuntimeDep, principal: OwnerDep) -> StreamingResponse:
+    spooled = await transfer.export_file(runtime.db, principal, runtime.providers.embedder.dim)  # errors: before 200
     name = f"memserver-{principal.project_name}.jsonl".replace('"', "")
     return StreamingResponse(
         transfer.read_chunks(spooled),
@@ -45,6 +46,6 @@ async def export_project(state: StateDep, principal: OwnerDep) -> StreamingRespo
     response_model=Imported,
 )
 @error_shape("error")
-async def import_project(request: Request, state: StateDep, principal: OwnerDep) -> Response:
-    counts = await transfer.import_lines(state.db, state.providers, principal, await request.body())
+async def import_project(request: Request, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    counts = await transfer.import_lines(runtime.db, runtime.providers, principal, await request.body())
     return wire({"message": "Import completed", "imported": counts})

@@ -6,14 +6,15 @@ status, attempts, last response status and last error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import OwnerDep, StateDep, error_shape, segment
-from memserver.api.http import JSONResponse
-from memserver.api.params import check_page
-from memserver.api.responses import Deliveries, Message, Webhook, WebhookCreated, wire
+from memserver.api.deps import OwnerDep, RuntimeDep, error_shape, segment
+from memserver.api.kit.body import json_object
+from memserver.api.kit.pagination import Paging, page_query
+from memserver.api.kit.wire import JSONResponse, Message, wire
+from memserver.api.responses import Deliveries, Webhook, WebhookCreated
 from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
 from memserver.errors import BadRequest
 from memserver.services import webhooks
@@ -55,16 +56,6 @@ def delivery_out(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return body
-
-
 def _fields(body: dict[str, Any], *, required: bool) -> dict[str, Any]:
     """name/url/event_types checked like Mem0's API: field-keyed 400s ({"name": ["This field is required."]})."""
     errors: dict[str, list[str]] = {}
@@ -93,8 +84,8 @@ def _fields(body: dict[str, Any], *, required: bool) -> dict[str, Any]:
 
 @router.get("/api/v1/webhooks/projects/{project_id}", summary="List a project's webhooks", response_model=list[Webhook])
 @error_shape("error")
-async def list_webhooks(project_id: str, state: StateDep, principal: OwnerDep) -> Response:
-    rows = await webhooks.list_webhooks(state.db, principal, segment(project_id))
+async def list_webhooks(project_id: str, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    rows = await webhooks.list_webhooks(runtime.db, principal, segment(project_id))
     return wire([webhook_out(r, principal.project_name) for r in rows])
 
 
@@ -102,12 +93,12 @@ async def list_webhooks(project_id: str, state: StateDep, principal: OwnerDep) -
     "/api/v1/webhooks/projects/{project_id}", summary="Create a webhook", status_code=201, response_model=WebhookCreated
 )
 @error_shape("error")
-async def create_webhook(project_id: str, request: Request, state: StateDep, principal: OwnerDep) -> JSONResponse:
+async def create_webhook(project_id: str, request: Request, runtime: RuntimeDep, principal: OwnerDep) -> JSONResponse:
     """201 with the webhook and its signing `secret` (shown once; a memserver extension)."""
-    f = _fields(await _json_object(request), required=True)
+    f = _fields(await json_object(request), required=True)
     row = await webhooks.create(
-        state.db,
-        state.settings.webhooks,
+        runtime.db,
+        runtime.settings.webhooks,
         principal,
         segment(project_id),
         name=f["name"],
@@ -119,19 +110,19 @@ async def create_webhook(project_id: str, request: Request, state: StateDep, pri
 
 @router.put("/api/v1/webhooks/{webhook_id}", summary="Update a webhook", response_model=Message)
 @error_shape("error")
-async def update_webhook(webhook_id: str, request: Request, state: StateDep, principal: OwnerDep) -> Response:
-    body = await _json_object(request)
+async def update_webhook(webhook_id: str, request: Request, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    body = await json_object(request)
     changes = _fields(body, required=False)
     if isinstance(body.get("is_active"), bool):
         changes["is_active"] = body["is_active"]
-    await webhooks.update(state.db, state.settings.webhooks, principal, segment(webhook_id), changes)
+    await webhooks.update(runtime.db, runtime.settings.webhooks, principal, segment(webhook_id), changes)
     return wire({"message": "Webhook updated successfully"})
 
 
 @router.delete("/api/v1/webhooks/{webhook_id}", summary="Delete a webhook", response_model=Message)
 @error_shape("error")
-async def delete_webhook(webhook_id: str, state: StateDep, principal: OwnerDep) -> Response:
-    await webhooks.delete(state.db, principal, segment(webhook_id))
+async def delete_webhook(webhook_id: str, runtime: RuntimeDep, principal: OwnerDep) -> Response:
+    await webhooks.delete(runtime.db, principal, segment(webhook_id))
     return wire({"message": "Webhook deleted successfully"})
 
 
@@ -142,8 +133,11 @@ async def delete_webhook(webhook_id: str, state: StateDep, principal: OwnerDep) 
 )
 @error_shape("error")
 async def list_deliveries(
-    webhook_id: str, state: StateDep, principal: OwnerDep, page: int = 1, page_size: int = 50
+    webhook_id: str,
+    runtime: RuntimeDep,
+    principal: OwnerDep,
+    paging: Annotated[Paging, page_query(default_size=50, max_size=500)],
 ) -> Response:
-    p, size = check_page(page, page_size, max_size=500)
-    rows = await webhooks.deliveries(state.db, principal, segment(webhook_id), page=p, page_size=size)
+    p, size = paging.page, paging.size
+    rows = await webhooks.deliveries(runtime.db, principal, segment(webhook_id), page=p, page_size=size)
     return wire({"results": [delivery_out(r) for r in rows], "page": p, "page_size": size})
