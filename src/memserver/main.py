@@ -13,22 +13,21 @@ from starlette.routing import Route
 
 from memserver import __version__, logs
 from memserver.api import http, openapi
+from memserver.api.add import routes as add
+from memserver.api.documents import routes as documents
+from memserver.api.entities import routes as entities
+from memserver.api.events import routes as events
+from memserver.api.graph import routes as graph
+from memserver.api.insights import routes as insights
 from memserver.api.kit.wire import JSONResponse
-from memserver.api.routes import (
-    add,
-    documents,
-    entities,
-    events,
-    graph,
-    insights,
-    listing,
-    memory,
-    orgs,
-    profiles,
-    system,
-    transfer,
-    webhooks,
-)
+from memserver.api.listing import routes as listing
+from memserver.api.memories import routes as memories
+from memserver.api.orgs import routes as orgs
+from memserver.api.profiles import routes as profiles
+from memserver.api.search import routes as search
+from memserver.api.system import routes as system
+from memserver.api.transfer import routes as transfer
+from memserver.api.webhooks import routes as webhooks
 from memserver.config import Settings, get_settings
 from memserver.console import mount_console
 from memserver.domain.limits import Limits
@@ -105,11 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http.http_exception_handler)
     app.add_exception_handler(Exception, http.unhandled_error_handler)
     app.add_middleware(http.EdgeMiddleware, limits=request_limits(settings))
-    for module in (
+    for feature in (  # in this order: the first route that matches a path serves it
         system,
         add,
         listing,
-        memory,
+        search,
+        memories,
         insights,
         documents,
         profiles,
@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks,
         graph,
     ):
-        app.include_router(module.router)
+        app.include_router(feature.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     mcp = McpEndpoint(app, timeout_s=settings.mcp.timeout_s) if settings.mcp.enabled else None
     if mcp is not None:
