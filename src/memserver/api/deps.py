@@ -172,7 +172,7 @@ def route_role(route: APIRoute) -> Role | None:
 def error_shape(shape: str) -> Callable[[F], F]:
     """Declare the Mem0 shape of this route's error bodies: 'error', 'message', or the add shape 'add'.
 
-    Services raise plain errors; `api.http` renders them in the shape of the route that was called.
+    Services raise plain errors; `api.error_handlers` renders them in the shape of the route that was called.
     """
 
     def mark(fn: F) -> F:

@@ -151,11 +151,13 @@ def _name(value: Any) -> str | None:
     return str(value) if value else None
 
 
-async def reread_add_request(request: Request) -> AddRequest:
-    """Re-read the raw body as an add: ListRequest drops the add fields (infer, metadata, timestamp...)."""
+async def pre_release_add(request: Request) -> AddInput:
+    """A pre-release client's add (2.0.0b1, ts-v3.0.0-beta.1 sent them to the v3 list route), parsed from the
+    raw body: the list route's own model drops the add's fields (infer, metadata, timestamp...)."""
     try:
-        return AddRequest.model_validate(await request.json())
+        body = AddRequest.model_validate(await request.json())
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err.get("loc", ()))
         raise BadRequest(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))) from None
+    return add_input(body)

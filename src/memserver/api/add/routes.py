@@ -20,7 +20,8 @@ router = APIRouter(tags=["add"])
 @confines_bound_keys  # ingest.add: the bound ids
 async def add_v3(body: AddRequest, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     """infer=false stores each message verbatim and answers SUCCEEDED with the memory events."""
-    result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, add_input(body))
+    inp = add_input(body)
+    result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, inp)
     return wire(v3_response(result, infer=body.infer))
 
 
@@ -33,9 +34,9 @@ async def add_v3(body: AddRequest, runtime: RuntimeDep, principal: OwnerDep) -> 
 @confines_bound_keys  # ingest.add: the bound ids
 async def add_v1(body: AddRequest, runtime: RuntimeDep, principal: OwnerDep) -> Response:
     """v1.0 answers a bare array; output_format=v1.1 wraps it in {results, relations}."""
+    inp = add_input(body)
     # v1 with async_mode=false processes the add in the request and lists its memory events.
-    wait = not body.async_mode
-    result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, add_input(body), wait=wait)
+    result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, inp, wait=not body.async_mode)
     items: list[dict[str, Any]]
     if body.async_mode:  # the queued-event shape (SUCCEEDED at once for infer=false)
         items = [{"message": result.message, "status": result.status.value, "event_id": str(result.event_id)}]

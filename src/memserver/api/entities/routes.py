@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import OwnerDep, PrincipalDep, ReaderDep, RuntimeDep, error_shape, segment
+from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, error_shape, segment
 from memserver.api.entities.requests import EntityCreate
 from memserver.api.entities.responses import (
     CreatedAgent,
@@ -20,9 +20,11 @@ from memserver.api.entities.responses import (
 )
 from memserver.api.kit.pagination import Paging, page_query
 from memserver.api.kit.wire import JSONResponse, wire
+from memserver.domain.principal import Principal
 from memserver.domain.scope import entity_type as entity_type_of
 from memserver.errors import BadRequest, NotFound
 from memserver.services import entities
+from memserver.services.runtime import Runtime
 
 router = APIRouter(tags=["entities"])
 
@@ -84,7 +86,7 @@ async def delete_entity_v1(entity_type: str, entity_id: str, runtime: RuntimeDep
     return wire({"message": "Entity deleted successfully.", "deleted_memories": deleted})
 
 
-async def _create(runtime: RuntimeDep, principal: PrincipalDep, etype: str, body: EntityCreate) -> Response:
+async def _create(runtime: Runtime, principal: Principal, etype: str, body: EntityCreate) -> Response:
     name = getattr(body, f"{etype}_id")
     if not name or not str(name).strip():
         raise BadRequest(f"{etype}_id is required")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from memserver.api.add.requests import add_input, reread_add_request
+from memserver.api.add.requests import pre_release_add
 from memserver.api.add.responses import AddResponse, v3_response
 from memserver.api.deps import ReaderDep, RuntimeDep, confines_bound_keys, error_shape
 from memserver.api.graph.responses import relations_out
@@ -129,11 +129,11 @@ async def list_v3(
     query: PageQueryDep,
 ) -> Response:
     """Always a {count, next, previous, results} page; the query's page/page_size win over the body's."""
-    if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here
+    if body.messages is not None:  # 2.0.0b1 / ts-v3.0.0-beta.1 sent adds here: answered as POST /v3/memories/add/
         request.scope[ERROR_SHAPE] = "add"
-        add = await reread_add_request(request)
-        result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, add_input(add))
-        return wire(v3_response(result, infer=add.infer))
+        inp = await pre_release_add(request)
+        result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, inp)
+        return wire(v3_response(result, infer=inp.infer))
     node = list_node(body, principal, allow_top_level_ids=False)
     paging = query.over(body.page, body.page_size).checked()
     rows, total = await memories.list_memories(

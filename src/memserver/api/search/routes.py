@@ -14,12 +14,13 @@ from memserver.api.search.requests import SearchRequest, search_input
 from memserver.api.search.responses import SearchHit, SearchResults, SearchResultsV11, search_hit_out
 from memserver.domain.principal import Principal
 from memserver.services import graph, search
+from memserver.services.runtime import Runtime
 
 router = APIRouter(tags=["list and search"])
 
 
 async def _run_search(
-    runtime: RuntimeDep, principal: Principal, body: SearchRequest, version: str
+    runtime: Runtime, principal: Principal, body: SearchRequest, version: str
 ) -> list[dict[str, Any]]:
     config = search.SearchConfig(
         exact_scan_limit=runtime.settings.search.exact_scan_limit,
@@ -37,7 +38,7 @@ async def _run_search(
     ]
 
 
-async def _legacy_search(runtime: RuntimeDep, principal: Principal, body: SearchRequest, version: str) -> Response:
+async def _legacy_search(runtime: Runtime, principal: Principal, body: SearchRequest, version: str) -> Response:
     """v1 and v2: a bare array, or {results, relations} with output_format=v1.1 or enable_graph."""
     results = await _run_search(runtime, principal, body, version)
     relations: list[dict[str, Any]] = []
