@@ -1,6 +1,6 @@
 """What the HTTP edge costs per request: the middleware every request passes, around a trivial ASGI app.
 
-    python -m bench.edge_overhead [--requests 20000] [--rounds 7]
+    python -m bench.edge_overhead [--requests 20000] [--rounds 7] [--against OLDER_EDGE.py]
 
 No server and no socket: each round drives the same requests (a GET of one memory and a POST search with a
 small JSON body, alternately) straight through the bare app and through the edge around it, back to back, and
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import os
 import statistics
@@ -38,11 +39,25 @@ HEADERS = [
 ]
 
 
-def edge(app: ASGIApp) -> ASGIApp:
+def edge(app: ASGIApp, *, rate_limited: bool = False) -> ASGIApp:
     """The edge as `main.create_app` installs it, around `app`."""
-    from memserver.api.http import EdgeMiddleware
+    from memserver.api.middleware import edge_stack
 
-    return EdgeMiddleware(app, limits=Limits())
+    for middleware in reversed(edge_stack(Limits(), rate_limited=rate_limited)):
+        app = middleware.cls(app, *middleware.args, **middleware.kwargs)
+    return app
+
+
+def older_edge(path: Path, app: ASGIApp) -> ASGIApp:
+    """An older edge, from a copy of the module that held it: one class `EdgeMiddleware(app, limits=...)`
+    (`api/http.py` up to the commit that split it: `git show 5040996:src/memserver/api/http.py`)."""
+    spec = importlib.util.spec_from_file_location("edge_overhead_older", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    wrapped: ASGIApp = module.EdgeMiddleware(app, limits=Limits())
+    return wrapped
 
 
 class _Route:
@@ -52,11 +67,7 @@ class _Route:
 
 GET_ROUTE, SEARCH_ROUTE = _Route("/v1/memories/{memory_id}"), _Route("/v3/memories/search")
 RESPONSE = b'{"id":"5b0f2d8e-6a3c-4c53-9a55-0e6b7f0c1d2e","memory":"Alice lives in Lisbon."}'
-START = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [(b"content-length", str(len(RESPONSE)).encode()), (b"content-type", b"application/json")],
-}
+START_HEADERS = [(b"content-length", str(len(RESPONSE)).encode()), (b"content-type", b"application/json")]
 
 
 async def inner(scope: Scope, receive: Receive, send: Send) -> None:
@@ -66,7 +77,7 @@ async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         more = message.get("more_body", False)
     scope["route"] = SEARCH_ROUTE if scope["method"] == "POST" else GET_ROUTE
-    await send({**START, "headers": list(START["headers"])})
+    await send({"type": "http.response.start", "status": 200, "headers": list(START_HEADERS)})
     await send({"type": "http.response.body", "body": RESPONSE})
 
 
@@ -110,25 +121,30 @@ async def _drive(app: ASGIApp, n: int) -> float:
     return time.perf_counter() - started
 
 
-async def measure(requests: int, rounds: int) -> dict[str, Any]:
-    wrapped = edge(inner)
-    await _drive(wrapped, 2000)  # warm up: label children, code paths
-    await _drive(inner, 2000)
-    overheads, bare_us, edge_us = [], [], []
+async def measure(stacks: dict[str, ASGIApp], requests: int, rounds: int) -> dict[str, Any]:
+    """Each round: the bare app, then every stack, back to back; the overhead is a stack's time minus the bare
+    app's of the same round."""
+    for app in [inner, *stacks.values()]:
+        await _drive(app, 2000)  # warm up: label children, code paths
+    overheads: dict[str, list[float]] = {name: [] for name in stacks}
+    bare_us = []
     for _ in range(rounds):
         bare = await _drive(inner, requests)
-        full = await _drive(wrapped, requests)
         bare_us.append(bare / requests * 1e6)
-        edge_us.append(full / requests * 1e6)
-        overheads.append((full - bare) / requests * 1e6)
+        for name, app in stacks.items():
+            overheads[name].append((await _drive(app, requests) - bare) / requests * 1e6)
     return {
         "requests_per_round": requests,
         "rounds": rounds,
-        "overhead_us_min": round(min(overheads), 2),
-        "overhead_us_median": round(statistics.median(overheads), 2),
-        "overhead_us": [round(x, 2) for x in overheads],
         "bare_us_median": round(statistics.median(bare_us), 2),
-        "edge_us_median": round(statistics.median(edge_us), 2),
+        "overhead_us": {
+            name: {
+                "min": round(min(values), 2),
+                "median": round(statistics.median(values), 2),
+                "rounds": [round(x, 2) for x in values],
+            }
+            for name, values in overheads.items()
+        },
     }
 
 
@@ -136,15 +152,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000, help="requests per round (half GET, half POST)")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--against", type=Path, help="an older edge module to measure in the same rounds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "edge_overhead.json")
     args = parser.parse_args()
+    stacks = {"edge": edge(inner), "edge, rate limited": edge(inner, rate_limited=True)}
+    if args.against:
+        stacks[f"older: {args.against}"] = older_edge(args.against, inner)
     load_before = os.getloadavg()[0]
-    result = asyncio.run(measure(args.requests, args.rounds))
+    result = asyncio.run(measure(stacks, args.requests, args.rounds))
     result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    print(f"edge overhead per request: min {result['overhead_us_min']} us, median {result['overhead_us_median']} us")
-    print(f"  rounds: {result['overhead_us']}")
-    print(f"  bare app {result['bare_us_median']} us, with the edge {result['edge_us_median']} us (medians)")
-    print(f"  load average {result['load_average'][0]} -> {result['load_average'][1]}")
+    print(f"overhead per request ({args.rounds} rounds of {args.requests}; bare app {result['bare_us_median']} us):")
+    for name, o in result["overhead_us"].items():
+        print(f"  {name:40s} min {o['min']:6.2f} us   median {o['median']:6.2f} us")
+    print(f"load average {result['load_average'][0]} -> {result['load_average'][1]}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from memserver import __version__, logs
-from memserver.api import error_handlers, http, openapi
+from memserver.api import error_handlers, openapi
 from memserver.api.add import routes as add
 from memserver.api.documents import routes as documents
 from memserver.api.entities import routes as entities
@@ -20,6 +20,7 @@ from memserver.api.insights import routes as insights
 from memserver.api.kit.wire import JSONResponse
 from memserver.api.listing import routes as listing
 from memserver.api.memories import routes as memories
+from memserver.api.middleware import edge_stack
 from memserver.api.orgs import routes as orgs
 from memserver.api.profiles import routes as profiles
 from memserver.api.search import routes as search
@@ -96,9 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
         default_response_class=JSONResponse,
+        middleware=edge_stack(request_limits(settings), rate_limited=settings.ratelimit.enabled),
     )
     error_handlers.install(app)
-    app.add_middleware(http.EdgeMiddleware, limits=request_limits(settings))
     for feature in (  # in this order: the first route that matches a path serves it
         system,
         add,
