@@ -59,6 +59,36 @@ class AddInput(BaseModel):
 
 
 # -- messages: their shapes, their text and their media (no I/O) -----------------------------------
+def parse_messages(messages: Any) -> list[AddMessage]:
+    """An add's `messages` in any accepted shape, each with a content, within the text and media limits
+    (`limits.current()`); a ValueError says what is wrong. Documents and images are counted and measured here,
+    before anything is fetched, parsed or queued."""
+    normalized = normalize_messages(messages)
+    if not normalized:
+        raise ValueError("messages must not be empty")
+    if any(not isinstance(m.get("content"), (str, list, dict)) for m in normalized):
+        raise ValueError("every message needs a content")
+    if all(isinstance(m["content"], str) and not m["content"].strip() for m in normalized):
+        raise ValueError("messages have no content to store")
+    bounds = limits.current()
+    max_chars = bounds.max_text_chars
+    if any(len(content_text(m["content"]) or "") > max_chars for m in normalized):
+        raise ValueError(f"a message is longer than {max_chars} characters (MEMSERVER_LIMITS__MAX_TEXT_CHARS)")
+    check_media(
+        [m["content"] for m in normalized],
+        max_documents=bounds.max_document_parts,
+        max_document_bytes=bounds.max_document_bytes,
+        max_images=bounds.max_images,
+        max_image_bytes=bounds.max_image_bytes,
+    )
+    return [
+        AddMessage(
+            role=str(m.get("role") or "user"), content=m["content"], name=str(m["name"]) if m.get("name") else None
+        )
+        for m in normalized
+    ]
+
+
 def normalize_messages(messages: Any) -> list[dict[str, Any]]:
     """Accept a string, one message object, or a list of them (as the SDKs do client-side)."""
     if isinstance(messages, str):

@@ -10,14 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from memserver.api.kit.schema import EntityIds, check_metadata, check_text_length
 from memserver.domain import limits
-from memserver.domain.add import (
-    AddInput,
-    AddMessage,
-    check_media,
-    content_text,
-    normalize_messages,
-    parse_custom_categories,
-)
+from memserver.domain.add import AddInput, parse_custom_categories, parse_messages
 from memserver.domain.dates import parse_timestamp, to_date
 from memserver.domain.filters import FilterError, entity_equalities, parse_filters
 from memserver.errors import BadRequest
@@ -83,7 +76,7 @@ def add_input(body: AddRequest) -> AddInput:
     Each step calls down into `domain/` only; a ValueError carries the text the client sees."""
     try:
         ids = _entity_ids(body)
-        messages = _messages(body.messages)
+        messages = parse_messages(body.messages)
         expiration_date = to_date(body.expiration_date) if body.expiration_date is not None else None
         timestamp = parse_timestamp(body.timestamp) if body.timestamp is not None else None
         custom_categories = parse_custom_categories(body.custom_categories)
@@ -120,35 +113,6 @@ def _entity_ids(body: AddRequest) -> dict[str, str]:
     if "*" in ids.values():
         raise ValueError("'*' is a filter wildcard, not an entity id")
     return ids
-
-
-def _messages(raw: Any) -> list[AddMessage]:
-    """`messages` in any accepted shape, each with a content, within the text and media limits."""
-    messages = normalize_messages(raw)
-    if not messages:
-        raise ValueError("messages must not be empty")
-    if any(not isinstance(m.get("content"), (str, list, dict)) for m in messages):
-        raise ValueError("every message needs a content")
-    if all(isinstance(m["content"], str) and not m["content"].strip() for m in messages):
-        raise ValueError("messages have no content to store")
-    bounds = limits.current()
-    max_chars = bounds.max_text_chars
-    if any(len(content_text(m["content"]) or "") > max_chars for m in messages):
-        raise ValueError(f"a message is longer than {max_chars} characters (MEMSERVER_LIMITS__MAX_TEXT_CHARS)")
-    check_media(  # documents and images: refused here, before anything is fetched, parsed or queued
-        [m["content"] for m in messages],
-        max_documents=bounds.max_document_parts,
-        max_document_bytes=bounds.max_document_bytes,
-        max_images=bounds.max_images,
-        max_image_bytes=bounds.max_image_bytes,
-    )
-    return [
-        AddMessage(role=str(m.get("role") or "user"), content=m["content"], name=_name(m.get("name"))) for m in messages
-    ]
-
-
-def _name(value: Any) -> str | None:
-    return str(value) if value else None
 
 
 async def pre_release_add(request: Request) -> AddInput:
