@@ -108,7 +108,7 @@ async def _create(runtime: Runtime, principal: Principal, etype: str, body: Enti
     return JSONResponse(out, status_code=201)
 
 
-# 201 bodies go out through orjson (http.JSONResponse), as they always have: datetimes as +00:00.
+# 201 bodies go out through orjson (kit.wire.JSONResponse), as they always have: datetimes as +00:00.
 @router.post("/v1/users", status_code=201, summary="Create a user entity", response_model=CreatedUser)
 @error_shape("error")
 async def create_user(body: EntityCreate, runtime: RuntimeDep, principal: OwnerDep) -> Response:

@@ -32,6 +32,7 @@ from memserver.services import memories
 router = APIRouter(tags=["memory"])
 
 
+# -- static paths first: they must win over /v1/memories/{memory_id}/ ---------------------------
 @router.get("/v1/memories/events", summary="History entries of the project, paginated", response_model=HistoryPage)
 async def memory_events(
     request: Request,
@@ -88,6 +89,7 @@ async def delete_all(
     return wire({"message": "Memories deleted successfully!", "deleted_count": n})
 
 
+# -- one memory --------------------------------------------------------------------------------
 @router.get("/v1/memories/{memory_id}", summary="Get a memory", response_model=Memory)
 @error_shape("error")
 @confines_bound_keys  # memories.get: another entity's memory is not found

@@ -40,6 +40,7 @@ async def _project(request: Request, principal: Principal, org_id: str, project_
     return await auth.act_on(runtime.db, runtime.key_cache, principal, segment(org_id), segment(project_id))
 
 
+# -- organisations --------------------------------------------------------------------------------
 @router.get("", summary="Organizations the key's member belongs to", response_model=list[OrgSummary])
 @error_shape("message")
 async def list_orgs(runtime: RuntimeDep, principal: ReaderDep) -> Response:
@@ -117,6 +118,7 @@ async def remove_org_member(org_id: str, body: MemberBody, runtime: RuntimeDep, 
     return wire({"message": "User removed from organization."})
 
 
+# -- projects -------------------------------------------------------------------------------------
 @router.get("/{org_id}/projects", summary="Projects of the organization the key reaches", response_model=list[Project])
 @error_shape("message")
 async def list_projects(org_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
