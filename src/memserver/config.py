@@ -331,6 +331,10 @@ class RateLimitSettings(BaseModel):
         "MEMSERVER_REDIS__URL.",
     )
 
+    @property
+    def enabled(self) -> bool:
+        return self.per_key > 0 or self.per_project > 0
+
 
 class LimitsSettings(BaseModel):
     """Bounds on the work one request may ask for; exceeding one is a 400 (413 for the body size)."""

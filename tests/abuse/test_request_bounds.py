@@ -302,7 +302,7 @@ def test_every_limit_of_the_readme_is_probed() -> None:
 
 
 def test_the_inline_document_limit_names_its_limit() -> None:
-    from memserver.pipeline.messages import check_media
+    from memserver.domain.add import check_media
 
     big = "A" * (LIMITS.max_document_bytes * 4 // 3 + 8)
     part = {"type": "pdf_url", "pdf_url": {"url": f"data:application/pdf;base64,{big}"}}

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from memserver.domain.add import DOCUMENT_PARTS, AddMessage
-from memserver.pipeline.messages import check_media, content_parts, media_ref
+from memserver.domain.add import DOCUMENT_PARTS, AddMessage, check_media, content_parts, media_ref
 from memserver.pipeline.types import InMessage
 from memserver.providers.documents.reader import DocumentError, DocumentReader
 

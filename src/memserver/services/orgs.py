@@ -1,4 +1,4 @@
-"""Organisations, projects and members over HTTP, for the member a key belongs to (`api/routes/orgs.py`).
+"""Organisations, projects and members over HTTP, for the member a key belongs to (`api/orgs/routes.py`).
 
 Who may do what is decided here, with the checks of `services.permissions`: any member reads its org; an org
 OWNER with an org-scoped key manages the org, its members and projects; a project OWNER manages the

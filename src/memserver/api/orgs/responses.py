@@ -1,0 +1,130 @@
+"""Organisations, projects (with their settings) and members as the Platform answers them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from memserver.api.kit.wire import Message, Out
+from memserver.domain.principal import Principal
+from memserver.domain.rows.tenancy import MemberRoleRow, OrgRow, ProjectRow
+from memserver.services import project_settings
+from memserver.services.project_settings import ProjectSettings
+
+
+class Member(Out):
+    username: str
+    email: str
+    role: str
+    user_id: str
+
+
+class Members(Out):
+    members: list[Member]
+
+
+class OrgSummary(Out):
+    """An organisation as the list shows it."""
+
+    org_id: str
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    is_default: bool
+    is_owner: bool
+    user_role: str | None
+    projects: int = Field(description="How many projects the organization has.")
+
+
+class Org(Out):
+    org_id: str
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    members: list[Member]
+    is_default: bool
+    byok_enabled: bool
+    invitations: list[Any]
+    owner_pricing_plan: str
+    is_owner: bool
+    user_role: str | None
+
+
+class OrgCreated(Message):
+    org_id: str
+
+
+class ProjectCreated(Message):
+    project_id: str
+
+
+class Project(ProjectSettings):
+    """A project with all its settings (contract §2.8): the keys of `ProjectSettings`, and these."""
+
+    project_id: str
+    id: str
+    org_id: str
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    members: list[Member]
+    usecase: str | None
+    update_custom_instructions: None
+    summary_custom_instructions: None
+    summary_batch_size: None
+    summary_max_tokens: None
+    expiration_date: None
+    is_default: bool
+    active_prompt_profile: None
+    user_role: str | None
+
+
+def member_out(row: MemberRoleRow) -> dict[str, Any]:
+    return {"username": row.email, "email": row.email, "role": row.role, "user_id": row.email}
+
+
+def org_out(org: OrgRow, members: Sequence[MemberRoleRow], principal: Principal) -> dict[str, Any]:
+    return {
+        "org_id": str(org.id),
+        "id": str(org.id),
+        "name": org.name,
+        "created_at": org.created_at,
+        "updated_at": org.updated_at,
+        "members": [member_out(m) for m in members],
+        "is_default": org.id == principal.org_id,
+        "byok_enabled": False,
+        "invitations": [],
+        "owner_pricing_plan": "self-hosted",
+        "is_owner": principal.org_role == "OWNER",
+        "user_role": principal.org_role,
+    }
+
+
+def project_out(row: ProjectRow, members: Sequence[MemberRoleRow], principal: Principal) -> dict[str, Any]:
+    s = project_settings.from_row(row)
+    return {
+        "project_id": str(row.id),
+        "id": str(row.id),
+        "org_id": str(row.org_id),
+        "name": row.name,
+        "description": row.description,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "members": [member_out(m) for m in members],
+        **s.model_dump(),
+        "usecase": s.usecase_setting,
+        "update_custom_instructions": None,
+        "summary_custom_instructions": None,
+        "summary_batch_size": None,
+        "summary_max_tokens": None,
+        "expiration_date": None,
+        "is_default": row.id == principal.key_project_id,
+        "active_prompt_profile": None,
+        "user_role": principal.role,
+    }

@@ -1,0 +1,49 @@
+"""Dates and instants as clients send them: YYYY-MM-DD, ISO-8601 datetimes, unix seconds. Always UTC out.
+
+Each parser raises `ValueError` with the text a client sees; the filter language wraps it in its own
+`FilterError`, the add and update parsers in a 400.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+
+def parse_datetime(value: Any, *, end_of_day: bool = False) -> datetime:
+    """YYYY-MM-DD, ISO-8601 datetimes (naive = UTC) or unix seconds; returned in UTC."""
+    invalid = f"invalid date {value!r}; use YYYY-MM-DD or an ISO-8601 datetime"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(invalid)
+    try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        s = value.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+            d = datetime.fromisoformat(s).replace(tzinfo=UTC)
+            if end_of_day:  # the end of 9999-12-31 is the last representable instant
+                return d + timedelta(days=1) if d.date() < date.max else datetime.max.replace(tzinfo=UTC)
+            return d
+        d = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
+        # in UTC, so an out-of-range instant (9999-12-31T23:00-05:00) fails here, not in the database
+        return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(invalid) from None
+
+
+def parse_timestamp(value: int | float | str) -> datetime:
+    """Unix seconds (int/float, or a numeric string) or an ISO-8601 string."""
+    try:
+        if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
+            value = float(value)
+        return parse_datetime(value)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"invalid timestamp {value!r}: use unix seconds or ISO-8601") from None
+
+
+def to_date(value: date | datetime) -> date:
+    """The calendar day of a date, or of a datetime in UTC (naive = UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    return value
