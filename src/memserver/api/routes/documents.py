@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import ReaderDep, StateDep, error_shape
+from memserver.api.deps import OwnerDep, ReaderDep, StateDep, error_shape
 from memserver.api.http import JSONResponse
 from memserver.api.responses import ExportAccepted, ExportDocument, Summary, wire
 from memserver.api.routes.orgs import json_object
@@ -22,7 +22,7 @@ EXPORT_ACCEPTED = "Memory export request received. The export will be ready in a
     response_model=ExportAccepted,
 )
 @error_shape("message")
-async def create_export(request: Request, state: StateDep, principal: ReaderDep) -> JSONResponse:
+async def create_export(request: Request, state: StateDep, principal: OwnerDep) -> JSONResponse:
     body = await json_object(request)
     export_id = await documents.create_export(
         state.db,
@@ -60,4 +60,7 @@ async def get_export(request: Request, state: StateDep, principal: ReaderDep) ->
 @error_shape("error")
 async def summary(request: Request, state: StateDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
-    return wire([await documents.summarize(state.db, state.providers, principal, body.get("filters"), body)])
+    summary = await documents.summarize(
+        state.db, state.providers, principal, body.get("filters"), body, state.summary_slots
+    )
+    return wire([summary])
