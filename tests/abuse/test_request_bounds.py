@@ -370,3 +370,50 @@ def test_huge_numbers_read_back_from_jsonb(api: httpx.Client) -> None:
     for path in ("/v1/entities/", "/v1/events/", "/v1/memories/?user_id=big-numbers"):
         r = api.get(path)
         assert r.status_code == 200, (path, r.text[:300])
+
+
+PROJECT_STRINGS = (
+    "custom_instructions",
+    "agent_custom_instructions",
+    "inclusion_prompt",
+    "exclusion_prompt",
+    "description",
+    "name",
+    "memory_depth",
+    "version",
+)
+
+
+def test_project_level_instructions_are_bounded_like_an_adds(api: httpx.Client) -> None:
+    """Project settings go into every extraction prompt of the project: each string is bounded by
+    MEMSERVER_LIMITS__MAX_TEXT_CHARS as an add's `custom_instructions` is, and nothing is stored past it.
+    The other stored values (`usecase_setting`, `retrieval_criteria`) are bounded like metadata."""
+    ping = api.get("/v1/ping/").json()
+    path = f"/api/v1/orgs/organizations/{ping['org_id']}/projects/{ping['project_id']}/"
+    limit = LIMITS.max_text_chars
+    before = api.get(path).json()
+    for key in PROJECT_STRINGS:
+        detail = _json_error(api.patch(path, json={key: "i" * (limit + 1)}), 400)["detail"]
+        assert "MEMSERVER_LIMITS__MAX_TEXT_CHARS" in detail and str(limit) in detail and key in detail, detail
+        # the spec's string[] spelling is joined first, then bounded
+        _json_error(api.patch(path, json={key: ["i" * (limit // 2)] * 3}), 400)
+    for key, value in (
+        ("usecase_setting", "u" * LIMITS.max_metadata_bytes),
+        ("retrieval_criteria", [{"name": "r", "description": "d" * LIMITS.max_metadata_bytes}]),
+    ):
+        detail = _json_error(api.patch(path, json={key: value}), 400)["detail"]
+        assert "MEMSERVER_LIMITS__MAX_METADATA_BYTES" in detail and key in detail, detail
+    assert api.get(path).json() == before  # nothing was stored
+    at_limit = {"custom_instructions": "c" * limit, "inclusion_prompt": "p" * limit}
+    assert api.patch(path, json=at_limit).status_code == 200
+    assert api.get(path).json()["custom_instructions"] == "c" * limit
+    # profile settings: each entity type's instructions, nested or flat
+    for body in (
+        {"entities": {"user": {"custom_instructions": "p" * (limit + 1)}}},
+        {"entities": {"agent": {"custom_instructions": "p" * (limit + 1)}}},
+        {"custom_instructions": "p" * (limit + 1)},
+    ):
+        r = api.post("/v2/profiles/settings/", json=body)
+        assert r.status_code == 400, r.text
+        assert "MEMSERVER_LIMITS__MAX_TEXT_CHARS" in r.text and str(limit) in r.text
+    assert api.get("/v2/profiles/settings/").json()["entities"]["user"]["custom_instructions"] is None

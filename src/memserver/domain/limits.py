@@ -98,6 +98,20 @@ def check_text(s: str) -> None:
             raise ValueError("lone UTF-16 surrogates are not allowed (invalid Unicode)") from None
 
 
+def check_chars(what: str, value: str) -> None:
+    """A text that goes into prompts or is stored (a message, instructions, a project setting)."""
+    n = current().max_text_chars
+    if len(value) > n:
+        raise ValueError(f"{what} is longer than {n} characters (MEMSERVER_LIMITS__MAX_TEXT_CHARS)")
+
+
+def check_json_size(what: str, encoded: bytes) -> None:
+    """A stored JSON value other than text (metadata, a free-form setting), by its encoded size."""
+    n = current().max_metadata_bytes
+    if len(encoded) > n:
+        raise ValueError(f"{what} is larger than {n} bytes as JSON (MEMSERVER_LIMITS__MAX_METADATA_BYTES)")
+
+
 def check_entity_id(name: str, value: str) -> None:
     n = current().max_entity_id_chars
     if len(value) > n:
