@@ -417,3 +417,22 @@ def test_project_level_instructions_are_bounded_like_an_adds(api: httpx.Client) 
         assert r.status_code == 400, r.text
         assert "MEMSERVER_LIMITS__MAX_TEXT_CHARS" in r.text and str(limit) in r.text
     assert api.get("/v2/profiles/settings/").json()["entities"]["user"]["custom_instructions"] is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/graph/entities/{id}/", "/v1/entities/user/{id}/", "/v1/entities/agent/{id}/"],
+)
+@pytest.mark.parametrize("bad_id", ["99999999999999999999", "9223372036854775808", "-9223372036854775809", "0", "-1"])
+def test_a_numeric_id_out_of_range_is_not_found_never_a_500(api: httpx.Client, path: str, bad_id: str) -> None:
+    """An integer no row can have (past Postgres bigint, or not positive) is "not found", like any unknown id."""
+    body = _json_error(api.delete(path.format(id=bad_id)), 404)
+    assert "not found" in body["detail"].lower()
+
+
+@pytest.mark.parametrize("path", ["/v1/graph/entities/{id}/", "/v1/entities/user/{id}/"])
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "1e5", "0x10", "%20"])
+def test_a_malformed_numeric_id_is_a_400(api: httpx.Client, path: str, bad_id: str) -> None:
+    r = api.delete(path.format(id=bad_id))
+    assert r.status_code in (400, 422), r.text
+    _json_error(r, r.status_code)

@@ -15,6 +15,13 @@ from typing import Any
 # Integers must fit what the JSON encoder (orjson) and Postgres bigint can hold.
 MIN_INT = -(2**63)
 MAX_INT = 2**64 - 1
+MAX_ROW_ID = 2**63 - 1  # identity columns are Postgres bigint
+
+
+def is_row_id(n: int) -> bool:
+    """Whether a row could have this numeric id (an identity column: 1 to bigint's largest). Any other
+    integer is "not found" without a query: past bigint, the driver would fail the statement."""
+    return 1 <= n <= MAX_ROW_ID
 
 
 @dataclass(frozen=True)
