@@ -394,7 +394,7 @@ def test_project_level_instructions_are_bounded_like_an_adds(api: httpx.Client) 
     before = api.get(path).json()
     for key in PROJECT_STRINGS:
         detail = _json_error(api.patch(path, json={key: "i" * (limit + 1)}), 400)["detail"]
-        assert "MEMSERVER_LIMITS__MAX_TEXT_CHARS" in detail and str(limit) in detail and key in detail, detail
+        assert all(word in detail for word in ("MEMSERVER_LIMITS__MAX_TEXT_CHARS", str(limit), key)), detail
         # the spec's string[] spelling is joined first, then bounded
         _json_error(api.patch(path, json={key: ["i" * (limit // 2)] * 3}), 400)
     for key, value in (
@@ -402,7 +402,7 @@ def test_project_level_instructions_are_bounded_like_an_adds(api: httpx.Client) 
         ("retrieval_criteria", [{"name": "r", "description": "d" * LIMITS.max_metadata_bytes}]),
     ):
         detail = _json_error(api.patch(path, json={key: value}), 400)["detail"]
-        assert "MEMSERVER_LIMITS__MAX_METADATA_BYTES" in detail and key in detail, detail
+        assert all(word in detail for word in ("MEMSERVER_LIMITS__MAX_METADATA_BYTES", key)), detail
     assert api.get(path).json() == before  # nothing was stored
     at_limit = {"custom_instructions": "c" * limit, "inclusion_prompt": "p" * limit}
     assert api.patch(path, json=at_limit).status_code == 200
@@ -415,7 +415,7 @@ def test_project_level_instructions_are_bounded_like_an_adds(api: httpx.Client) 
     ):
         r = api.post("/v2/profiles/settings/", json=body)
         assert r.status_code == 400, r.text
-        assert "MEMSERVER_LIMITS__MAX_TEXT_CHARS" in r.text and str(limit) in r.text
+        assert all(word in r.text for word in ("MEMSERVER_LIMITS__MAX_TEXT_CHARS", str(limit)))
     assert api.get("/v2/profiles/settings/").json()["entities"]["user"]["custom_instructions"] is None
 
 

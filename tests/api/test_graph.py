@@ -252,7 +252,13 @@ def test_relations_stated_by_an_immutable_memory_are_never_retired_by_inference(
             fact(
                 "Blood type is B-",
                 relations=[
-                    rel("alice", "has_blood_type", "B-", target_type="x", replaces=[shown["alice -[has_blood_type]-> A+"]])
+                    rel(
+                        "alice",
+                        "has_blood_type",
+                        "B-",
+                        target_type="x",
+                        replaces=[shown["alice -[has_blood_type]-> A+"]],
+                    )
                 ],
             ),
             fact(

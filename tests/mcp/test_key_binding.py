@@ -243,7 +243,13 @@ async def test_a_bound_key_reads_only_its_own_scopes_results_of_an_event(
             assert ref is not None, prompt
             return facts(
                 fact("Likes green tea", speaker="user", sources=[0]),
-                fact("Told Bob his result is negative", speaker="assistant", action="UPDATE", ref=int(ref[1]), sources=[1]),
+                fact(
+                    "Told Bob his result is negative",
+                    speaker="assistant",
+                    action="UPDATE",
+                    ref=int(ref[1]),
+                    sources=[1],
+                ),
             )
 
         llm.chat_script = decide

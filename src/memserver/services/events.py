@@ -28,7 +28,7 @@ async def get_event(db: Database, principal: Principal, event_id: uuid.UUID) -> 
     return row
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ConfinedEvent:
     """An event as a bound key sees it: its row with only the results the binding may see."""
 

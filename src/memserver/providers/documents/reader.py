@@ -45,6 +45,7 @@ def image_type(data: bytes) -> str | None:
         return "image/webp"
     return next((mime for magic, mime in _MAGIC if data.startswith(magic)), None)
 
+
 __all__ = ["DOCUMENT_TYPES", "DocumentError", "DocumentReader"]
 
 

@@ -7,6 +7,7 @@ never answers); production uses the system resolver (`getaddrinfo`) in threads o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -94,10 +95,8 @@ class SystemResolver:
             finally:
                 with self._lock:  # the slot is free before the caller resumes (it may look up again at once)
                     self._running -= 1
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile: nobody waits for this answer
                 loop.call_soon_threadsafe(settle, result, error)
-            except RuntimeError:  # the loop has closed meanwhile: nobody waits for this answer
-                pass
 
         threading.Thread(target=run, name="memserver-dns", daemon=True).start()
         return await done
