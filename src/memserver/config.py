@@ -103,6 +103,12 @@ class LLMSettings(BaseModel):
         description="Seed sent with every request, for repeatable replies where the server accepts one (unset: none).",
     )
     vision: bool = Field(False, description="The model reads images; when false, image parts are not sent.")
+    reader_summaries_at_once: int = Field(
+        2,
+        ge=1,
+        description="Summaries (POST /v1/summary/, one LLM call each) a READER key may have running at once per "
+        "API process; one more is a 429, so a read-only key cannot hold the project's LLM.",
+    )
     structured_output: Literal["auto", "json_schema", "json_object", "text"] = Field(
         "auto",
         description="How JSON replies are requested: 'auto' tries json_schema and falls back to json_object, then "

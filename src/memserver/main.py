@@ -35,6 +35,7 @@ from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
 from memserver.services import ratelimit
 from memserver.services.key_cache import KeyCache
+from memserver.services.key_slots import KeySlots
 from memserver.services.runtime import Runtime
 from memserver.storage.db import Database
 from memserver.storage.migrate import check_embedding_dim
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             key_cache=KeyCache(settings.auth.key_cache_ttl_s, settings.auth.key_cache_size),
             queue=queue,
             limiter=limiter,
+            summary_slots=KeySlots(
+                settings.llm.reader_summaries_at_once, "summaries", "MEMSERVER_LLM__READER_SUMMARIES_AT_ONCE"
+            ),
         )
         await queue.start()
         try:

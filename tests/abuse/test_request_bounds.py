@@ -370,3 +370,69 @@ def test_huge_numbers_read_back_from_jsonb(api: httpx.Client) -> None:
     for path in ("/v1/entities/", "/v1/events/", "/v1/memories/?user_id=big-numbers"):
         r = api.get(path)
         assert r.status_code == 200, (path, r.text[:300])
+
+
+PROJECT_STRINGS = (
+    "custom_instructions",
+    "agent_custom_instructions",
+    "inclusion_prompt",
+    "exclusion_prompt",
+    "description",
+    "name",
+    "memory_depth",
+    "version",
+)
+
+
+def test_project_level_instructions_are_bounded_like_an_adds(api: httpx.Client) -> None:
+    """Project settings go into every extraction prompt of the project: each string is bounded by
+    MEMSERVER_LIMITS__MAX_TEXT_CHARS as an add's `custom_instructions` is, and nothing is stored past it.
+    The other stored values (`usecase_setting`, `retrieval_criteria`) are bounded like metadata."""
+    ping = api.get("/v1/ping/").json()
+    path = f"/api/v1/orgs/organizations/{ping['org_id']}/projects/{ping['project_id']}/"
+    limit = LIMITS.max_text_chars
+    before = api.get(path).json()
+    for key in PROJECT_STRINGS:
+        detail = _json_error(api.patch(path, json={key: "i" * (limit + 1)}), 400)["detail"]
+        assert all(word in detail for word in ("MEMSERVER_LIMITS__MAX_TEXT_CHARS", str(limit), key)), detail
+        # the spec's string[] spelling is joined first, then bounded
+        _json_error(api.patch(path, json={key: ["i" * (limit // 2)] * 3}), 400)
+    for key, value in (
+        ("usecase_setting", "u" * LIMITS.max_metadata_bytes),
+        ("retrieval_criteria", [{"name": "r", "description": "d" * LIMITS.max_metadata_bytes}]),
+    ):
+        detail = _json_error(api.patch(path, json={key: value}), 400)["detail"]
+        assert all(word in detail for word in ("MEMSERVER_LIMITS__MAX_METADATA_BYTES", key)), detail
+    assert api.get(path).json() == before  # nothing was stored
+    at_limit = {"custom_instructions": "c" * limit, "inclusion_prompt": "p" * limit}
+    assert api.patch(path, json=at_limit).status_code == 200
+    assert api.get(path).json()["custom_instructions"] == "c" * limit
+    # profile settings: each entity type's instructions, nested or flat
+    for body in (
+        {"entities": {"user": {"custom_instructions": "p" * (limit + 1)}}},
+        {"entities": {"agent": {"custom_instructions": "p" * (limit + 1)}}},
+        {"custom_instructions": "p" * (limit + 1)},
+    ):
+        r = api.post("/v2/profiles/settings/", json=body)
+        assert r.status_code == 400, r.text
+        assert all(word in r.text for word in ("MEMSERVER_LIMITS__MAX_TEXT_CHARS", str(limit)))
+    assert api.get("/v2/profiles/settings/").json()["entities"]["user"]["custom_instructions"] is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/graph/entities/{id}/", "/v1/entities/user/{id}/", "/v1/entities/agent/{id}/"],
+)
+@pytest.mark.parametrize("bad_id", ["99999999999999999999", "9223372036854775808", "-9223372036854775809", "0", "-1"])
+def test_a_numeric_id_out_of_range_is_not_found_never_a_500(api: httpx.Client, path: str, bad_id: str) -> None:
+    """An integer no row can have (past Postgres bigint, or not positive) is "not found", like any unknown id."""
+    body = _json_error(api.delete(path.format(id=bad_id)), 404)
+    assert "not found" in body["detail"].lower()
+
+
+@pytest.mark.parametrize("path", ["/v1/graph/entities/{id}/", "/v1/entities/user/{id}/"])
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "1e5", "0x10", "%20"])
+def test_a_malformed_numeric_id_is_a_400(api: httpx.Client, path: str, bad_id: str) -> None:
+    r = api.delete(path.format(id=bad_id))
+    assert r.status_code in (400, 422), r.text
+    _json_error(r, r.status_code)

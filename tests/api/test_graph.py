@@ -235,6 +235,52 @@ def test_a_contradicted_relation_is_retired_not_deleted_and_stays_answerable_in_
     assert timeline(client, "alice", at="2019-06-01").json()["relations"] == []
 
 
+def test_relations_stated_by_an_immutable_memory_are_never_retired_by_inference(
+    client: httpx.Client, llm: FakeOpenAI
+) -> None:
+    """An immutable memory is never changed, and neither is what it states: a later fact's `replaces` of one
+    of its relations adds the new relation and leaves the immutable one current (both hold, as two memories
+    do), while a relation of an ordinary memory is still retired by the same add."""
+    say(llm, lambda p: [fact("Blood type is A+", relations=[rel("alice", "has_blood_type", "A+", target_type="x")])])
+    add_graph(client, "My blood type is A+.", immutable=True)
+    say(llm, lambda p: [fact("Lives in Lisbon", relations=[rel("alice", "lives_in", "Lisbon")])])
+    add_graph(client, "I live in Lisbon.")
+
+    def contradicts(prompt: str) -> list[dict[str, Any]]:
+        shown = shown_relations(prompt)
+        return [
+            fact(
+                "Blood type is B-",
+                relations=[
+                    rel(
+                        "alice",
+                        "has_blood_type",
+                        "B-",
+                        target_type="x",
+                        replaces=[shown["alice -[has_blood_type]-> A+"]],
+                    )
+                ],
+            ),
+            fact(
+                "Moved to Porto",
+                relations=[rel("alice", "lives_in", "Porto", replaces=[shown["alice -[lives_in]-> Lisbon"]])],
+            ),
+        ]
+
+    say(llm, contradicts)
+    out = add_graph(client, "Actually my blood type is B-, and I moved to Porto.")
+    assert out["relations"]["deleted_entities"] == [
+        [{"source": "alice", "relationship": "lives_in", "target": "Lisbon"}]
+    ]
+    assert triples(relations(client)) == {
+        ("alice", "has_blood_type", "A+"),  # stated by the immutable memory: still current
+        ("alice", "has_blood_type", "B-"),
+        ("alice", "lives_in", "Porto"),
+    }
+    kept = next(r for r in timeline(client, "alice").json()["relations"] if r["target"] == "A+")
+    assert (kept["invalid_at"], kept["expired_at"], kept["invalidated_by"]) == (None, None, None)
+
+
 def test_relations_that_can_hold_together_are_both_kept(client: httpx.Client, llm: FakeOpenAI) -> None:
     food = {"target_type": "food"}
     say(llm, lambda p: [fact("Likes pizza", relations=[rel("alice", "likes", "pizza", **food)])])

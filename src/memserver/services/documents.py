@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from memserver.pipeline.prompts.memory_lines import MemoryLine
 from memserver.providers.llm.base import LLM
 from memserver.providers.registry import Providers
 from memserver.services import jobs, permissions
+from memserver.services.key_slots import KeySlots
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memories import MemoryRepository
@@ -101,18 +103,26 @@ async def _lines(db: Database, project_id: uuid.UUID, node: Node | None) -> tupl
 
 # -- summary --------------------------------------------------------------------------------------
 async def summarize(
-    db: Database, providers: Providers, principal: Principal, filters: Any, top_level: dict[str, Any]
+    db: Database,
+    providers: Providers,
+    principal: Principal,
+    filters: Any,
+    top_level: dict[str, Any],
+    slots: KeySlots | None = None,
 ) -> dict[str, Any]:
-    """A summary of the memories matching the filters (no filters: the whole project)."""
+    """A summary of the memories matching the filters (no filters: the whole project). A key below OWNER
+    has at most `slots.limit` running at once (a read, but an LLM call: a READER must not hold the LLM)."""
     permissions.require_role(principal)
     llm = require_llm(providers, "A summary (POST /v1/summary/)")
     node = _node(filters, top_level)
-    lines, total = await _lines(db, principal.project_id, node)
-    scope = ", ".join(f"{k}={v}" for k, v in _match(filters, top_level).items())
-    if not lines:
-        summary = "There are no memories to summarise."
-    else:
-        summary = (await llm.generate(summary_prompt.build(lines, scope), summary_prompt.Reply)).value.summary
+    held = slots.hold(principal.key_id) if slots is not None and principal.role != "OWNER" else nullcontext()
+    with held:
+        lines, total = await _lines(db, principal.project_id, node)
+        scope = ", ".join(f"{k}={v}" for k, v in _match(filters, top_level).items())
+        if not lines:
+            summary = "There are no memories to summarise."
+        else:
+            summary = (await llm.generate(summary_prompt.build(lines, scope), summary_prompt.Reply)).value.summary
     return {
         "summary": summary,
         "filters": filters or {},
@@ -146,8 +156,11 @@ async def create_export(
     top_level: dict[str, Any],
     max_open: int | None = None,
 ) -> uuid.UUID:
-    """Accept an export: a job that fills `schema` from the matching memories (429 past `max_open` open ones)."""
-    permissions.require_role(principal)
+    """Accept an export: a job that fills `schema` from the matching memories (429 past `max_open` open ones).
+
+    OWNER only: an export writes a job and spends the project's LLM, and its cap is the project's; a READER
+    filling it would leave the OWNER with 429s."""
+    permissions.require_owner(principal, "exporting memories (an LLM job)")
     require_llm(providers, "A memory export (POST /v1/exports/)")
     parsed = parse_schema(schema)
     _node(filters, top_level)  # invalid filters are a 400 now, not a failed job later

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from memserver.domain import limits
 from memserver.domain.add import AddInput
 from memserver.domain.filters import Node, entity_equalities
 from memserver.domain.jobs import JobKind
@@ -232,6 +233,8 @@ async def entity_timeline(
 
 async def delete_entity_node(db: Database, principal: Principal, node_id: int) -> int:
     """Delete one graph entity and its relations."""
+    if not limits.is_row_id(node_id):
+        raise NotFound("Graph entity not found")
     async with db.transaction() as conn:
         n = await PostgresGraphStore(conn).delete_node(principal.project_id, node_id)
     if not n:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from memserver.domain import limits
 from memserver.domain.filters import Cond
 from memserver.domain.jobs import JobKind
 from memserver.domain.json_schema import SchemaError, check_schema, prune
@@ -106,6 +107,10 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
             ci = change["custom_instructions"]
             if ci is not None and not isinstance(ci, str):
                 raise _error(BadRequest, "invalid_settings", "custom_instructions must be a string")
+            try:
+                limits.check_chars(f"{etype} custom_instructions", ci or "")  # in every profile prompt
+            except ValueError as exc:
+                raise _error(BadRequest, "invalid_settings", str(exc)) from None
             current["custom_instructions"] = ci
         entities[etype] = current
     stored["entities"] = entities

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field
 
 from memserver.domain import limits
@@ -145,13 +146,21 @@ async def get_project(db: Database, principal: Principal) -> tuple[ProjectRow, l
 
 
 def _coerce(key: str, value: Any) -> Any:
+    try:
+        return _checked(key, value)
+    except ValueError as exc:  # a limit (MEMSERVER_LIMITS__*): the instructions go into every prompt
+        raise BadRequest(str(exc)) from None
+
+
+def _checked(key: str, value: Any) -> Any:
     if value is None:
         return None
     if key in STRINGS:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return "\n".join(value)  # the spec types custom_instructions as string[]; clients send a string
+            value = "\n".join(value)  # the spec types custom_instructions as string[]; clients send a string
         if not isinstance(value, str):
             raise BadRequest(f"{key} must be a string")
+        limits.check_chars(key, value)
     elif key in BOOLS:
         if not isinstance(value, bool):
             raise BadRequest(f"{key} must be true or false")
@@ -161,10 +170,14 @@ def _coerce(key: str, value: Any) -> Any:
         if key == "custom_categories" and not all(isinstance(v, str | dict) for v in value):
             raise BadRequest("custom_categories must be a list of names or of {name: description} objects")
         if key == "custom_categories":
-            try:
-                limits.check_categories(value)
-            except ValueError as exc:
-                raise BadRequest(str(exc)) from None
+            limits.check_categories(value)
+        else:
+            limits.check_json_size(key, orjson.dumps(value))
+    else:
+        try:
+            limits.check_json_size(key, orjson.dumps(value))
+        except orjson.JSONEncodeError:
+            raise BadRequest(f"{key} must be a JSON value") from None
     return value
 
 

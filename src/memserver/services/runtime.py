@@ -9,6 +9,7 @@ from memserver.providers.registry import Providers
 from memserver.services.health import ReadinessState
 from memserver.services.jobs import JobQueue
 from memserver.services.key_cache import KeyCache
+from memserver.services.key_slots import KeySlots
 from memserver.services.ratelimit import RateLimiter
 from memserver.storage.db import Database
 
@@ -21,4 +22,5 @@ class Runtime:
     key_cache: KeyCache
     queue: JobQueue
     limiter: RateLimiter
+    summary_slots: KeySlots  # a READER key's summaries running at once (services.documents.summarize)
     readiness: ReadinessState = field(default_factory=ReadinessState)

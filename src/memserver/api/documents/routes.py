@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from memserver.api.deps import ReaderDep, RuntimeDep, error_shape
+from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, error_shape
 from memserver.api.documents.responses import ExportAccepted, ExportDocument, Summary
 from memserver.api.kit.body import json_object
 from memserver.api.kit.wire import JSONResponse, wire
@@ -23,7 +23,7 @@ EXPORT_ACCEPTED = "Memory export request received. The export will be ready in a
     response_model=ExportAccepted,
 )
 @error_shape("message")
-async def create_export(request: Request, runtime: RuntimeDep, principal: ReaderDep) -> JSONResponse:
+async def create_export(request: Request, runtime: RuntimeDep, principal: OwnerDep) -> JSONResponse:
     body = await json_object(request)
     export_id = await documents.create_export(
         runtime.db,
@@ -61,4 +61,7 @@ async def get_export(request: Request, runtime: RuntimeDep, principal: ReaderDep
 @error_shape("error")
 async def summary(request: Request, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
-    return wire([await documents.summarize(runtime.db, runtime.providers, principal, body.get("filters"), body)])
+    summary = await documents.summarize(
+        runtime.db, runtime.providers, principal, body.get("filters"), body, runtime.summary_slots
+    )
+    return wire([summary])

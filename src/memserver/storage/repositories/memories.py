@@ -145,6 +145,21 @@ class MemoryRepository(Repository):
             )
         return rows, total
 
+    async def scopes_of(
+        self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, builtins.list[dict[str, str | None]]]:
+        """The entity ids each memory carries, deleted ones included (from their history rows)."""
+        ids = builtins.list(memory_ids)
+        cols = ("user_id", "agent_id", "app_id", "run_id")
+        live = select(M.c.id, *(M.c[c] for c in cols)).where(M.c.project_id == project_id, M.c.id.in_(ids))
+        past = select(H.c.memory_id, *(H.c[c] for c in cols)).where(
+            H.c.project_id == project_id, H.c.memory_id.in_(ids)
+        )
+        out: dict[uuid.UUID, builtins.list[dict[str, str | None]]] = {}
+        for row in (await self.conn.execute(live.union(past))).all():
+            out.setdefault(row[0], []).append(dict(zip(cols, row[1:], strict=True)))
+        return out
+
     async def history(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> builtins.list[HistoryRow]:
         stmt = (
             select(*_HISTORY_COLUMNS)
