@@ -36,6 +36,7 @@ from _common import (
     check_timestamp,
     check_uuid,
     check_wrong_keys,
+    delete_all_filters,
     env,
     expect_raises,
     memory_texts,
@@ -46,7 +47,7 @@ from _common import (
     v1_infer,
     wait_for,
 )
-from mem0 import MemoryClient
+from mem0 import AsyncMemoryClient, MemoryClient
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError
 
 NAME = f"py-v0.1 mem0ai {importlib.metadata.version('mem0ai')}"
@@ -320,6 +321,8 @@ def scenario() -> None:
     check_eq(bare_list(client.get_all(user_id=alice), "get_all(alice)"), [], "alice's memories after delete_users")
     names = {(e.get("type"), e.get("name")) for e in client.users()["results"]}
     check(("user", alice) not in names, "users() still lists the deleted user", names)
+
+    delete_all_filters(client, AsyncMemoryClient)
 
 
 def wrong_key() -> None:
