@@ -124,6 +124,17 @@ def scenario() -> None:
     check_eq(data.get("facts"), ["Alice drinks green tea.", "Alice hikes in the Alps."], "export facts")
     check_eq(client.get_memory_export(filters={"user_id": alice}).get("name"), "Alice drinks green tea.", "by filter")
 
+    step("profiles on memserver's default schema: update_profile_settings(enabled=True), generate_profile")
+    settings = client.update_profile_settings(enabled=True)
+    check_eq(settings["entities"]["user"]["schema_source"], "default", "the default user schema applies")
+    check("interests" in settings["entities"]["user"]["schema"]["properties"], "the default schema is shown")
+    client.generate_profile(alice)
+    first = wait_for(
+        lambda: (p := client.get_profile(alice))["status"] == "succeeded" and p, "the profile on the default schema"
+    )
+    check_eq(first["profile"]["interests"], ["Alice drinks green tea.", "Alice hikes in the Alps."], "interests")
+    check_eq(first["error"], None, "a succeeded profile has no error")
+
     step("profile settings")
     settings = client.update_profile_settings(enabled=True, schema=PROFILE_SCHEMA, custom_instructions=None)
     check_eq(settings["entities"]["user"]["schema"], PROFILE_SCHEMA, "stored schema")
@@ -155,6 +166,12 @@ def scenario() -> None:
     step("sample_profiles")
     sample = client.sample_profiles(limit=3)
     check_eq(sample.get("entity_ids"), [alice], "sampled users")
+
+    step("a failed generation: get_profile()['error'] says why")
+    client.update_profile_settings(custom_instructions="UNREADABLE")  # the scripted LLM answers no JSON
+    client.generate_profile(alice)
+    failed = wait_for(lambda: (p := client.get_profile(alice))["status"] == "failed" and p, "the failed profile")
+    check(isinstance(failed["error"], str) and failed["error"], "get_profile()['error'] is the reason", failed)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,18 @@ async function scenario() {
   const byFilter = await client.getMemoryExport({ filters: { user_id: alice } });
   checkEq(byFilter.name, "Alice drinks green tea.", "export by filters");
 
+  step("profiles on memserver's default schema: updateProfileSettings({ enabled: true }), generateProfile");
+  const byDefault = await client.updateProfileSettings({ enabled: true });
+  checkEq(byDefault.entities.user.schemaSource, "default", "the default user schema applies");
+  check("interests" in byDefault.entities.user.schema.properties, "the default schema is shown", byDefault);
+  await client.generateProfile({ entityId: alice });
+  const first = await waitFor(async () => {
+    const p = await client.getProfile({ entityId: alice });
+    return p.status === "succeeded" ? p : null;
+  }, "the profile on the default schema");
+  checkEq(first.profile.interests, ["Alice drinks green tea.", "Alice hikes in the Alps."], "default-schema interests");
+  checkEq(first.error, null, "a succeeded profile has no error");
+
   step("profile settings, generateProfile with an Idempotency-Key, getProfileJob, getProfile");
   const settings = await client.updateProfileSettings({ enabled: true, schema: PROFILE_SCHEMA });
   checkEq(settings.enabled, true, "profiles enabled");
@@ -137,6 +149,15 @@ async function scenario() {
   await expectReject(MemoryNotFoundError, () => client.getProfile({ entityId: `nobody-${sfx}` }), "unknown user");
   const sample = await client.sampleProfiles({ limit: 2 });
   checkEq(sample.entityIds, [alice], "sampled users");
+
+  step("a failed generation: getProfile().error says why");
+  await client.updateProfileSettings({ customInstructions: "UNREADABLE" }); // the scripted LLM answers no JSON
+  await client.generateProfile({ entityId: alice });
+  const failed = await waitFor(async () => {
+    const p = await client.getProfile({ entityId: alice });
+    return p.status === "failed" ? p : null;
+  }, "the failed profile");
+  check(typeof failed.error === "string" && failed.error.length > 0, "getProfile().error is the reason", failed);
 }
 
 await run(NAME, () => scenario());
