@@ -79,7 +79,12 @@ async function scenario() {
     multilingual: true,
     decay: false,
   });
-  check(updated && updated.message, "updateProject should answer a message", updated);
+  checkEq(updated.message, "Project updated successfully", "updateProject message");
+  checkEq(
+    updated.notes.map((n) => n.setting),
+    ["memory_depth", "usecase_setting", "multilingual"],
+    "updateProject notes (inert settings; multilingual on the local English embedder)",
+  );
   const got = await client.getProject({ fields: ["custom_instructions"] });
   checkEq(got.customInstructions, "Only food.", "customInstructions");
   checkEq(got.agentCustomInstructions, "Agent promises.", "agentCustomInstructions");
@@ -97,6 +102,22 @@ async function scenario() {
     { userId: alice, infer: false },
   );
   const memId = added.results[0].id;
+
+  step("add with parameters memserver accepts without effect: noted on the add's event");
+  const noted = await client.add("Alice keeps a paper diary.", {
+    userId: alice,
+    infer: false,
+    structuredDataSchema: { type: "object" },
+    promptProfileId: "pp_1",
+  });
+  const eventResp = await fetch(`${url}/v1/event/${noted.eventId}/`, { headers: { Authorization: `Token ${key}` } });
+  const event = await eventResp.json();
+  checkEq(
+    event.metadata.notes.map((n) => n.split(" ")[0]),
+    ["prompt_profile_id", "structured_data_schema"],
+    "the add's event notes",
+  );
+  await client.delete(noted.results[0].id);
   const users = await client.users();
   check(typeof users.count === "number", "users().count is a number", users);
   check(users.results.some((u) => u.name === alice && u.type === "user"), "users() lists alice", users);
