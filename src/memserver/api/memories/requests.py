@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from memserver.api.kit.filters import entity_node, filters_node, shortcut_nodes
 from memserver.api.kit.schema import Schema, check_metadata, check_text_length
-from memserver.api.kit.values import memory_uuid
+from memserver.api.kit.values import decode_object_param, memory_uuid
 from memserver.domain import limits
 from memserver.domain.filters import Bool, Cond, Node, and_all, field_name
 from memserver.domain.scope import ENTITY_FIELDS
@@ -96,6 +96,19 @@ def batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateIn
 
 # -- delete-all ----------------------------------------------------------------------------------
 NO_FILTER = "At least one filter is required: user_id, agent_id, app_id, run_id (use '*' for all) or metadata"
+
+
+def delete_all_filters(query_value: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The `filters` of a delete-all: the query value (JSON or the Python clients' `str(dict)`), or, for curl, a
+    JSON body's `filters`; not both."""
+    given = decode_object_param(query_value, "filters")
+    if "filters" not in body:
+        return given
+    if given is not None:
+        raise BadRequest("filters is given in both the query and the body; send it once")
+    if not isinstance(body["filters"], dict):
+        raise BadRequest("filters must be a JSON object")
+    return dict(body["filters"])
 
 
 def delete_all_node(ids: dict[str, str], metadata: dict[str, Any] | None, filters: dict[str, Any] | None) -> Node:

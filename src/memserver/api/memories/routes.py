@@ -11,9 +11,16 @@ from memserver.api.kit.body import json_object
 from memserver.api.kit.entity_query import EntityIdsQuery
 from memserver.api.kit.filters import entity_node
 from memserver.api.kit.pagination import Paging, page_query
-from memserver.api.kit.values import as_date, as_timestamp, decode_object_param, memory_uuid, metadata_param
+from memserver.api.kit.values import as_date, as_timestamp, memory_uuid, metadata_param
 from memserver.api.kit.wire import Message, wire
-from memserver.api.memories.requests import BatchRequest, UpdateRequest, batch_changes, batch_ids, delete_all_node
+from memserver.api.memories.requests import (
+    BatchRequest,
+    UpdateRequest,
+    batch_changes,
+    batch_ids,
+    delete_all_filters,
+    delete_all_node,
+)
 from memserver.api.memories.responses import (
     EntityMemoryPage,
     HistoryEntry,
@@ -82,14 +89,7 @@ async def delete_all(
 ) -> Response:
     ids = entity.ids()
     meta = metadata_param(metadata)
-    given = decode_object_param(filters, "filters")
-    body = await json_object(request)  # curl may send {"filters": {...}} as the body instead
-    if "filters" in body:
-        if given is not None:
-            raise BadRequest("filters is given in both the query and the body; send it once")
-        if not isinstance(body["filters"], dict):
-            raise BadRequest("filters must be a JSON object")
-        given = body["filters"]
+    given = delete_all_filters(filters, await json_object(request))
     node = binding.confine_filter(principal.binding, delete_all_node(ids, meta, given))
     assert node is not None
     n = await memories.delete_matching(runtime.db, principal, node)
