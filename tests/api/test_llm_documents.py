@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from memserver.services.profiles import DEFAULT_USER_SCHEMA
 from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim, async_token_client, verbatim_add_body
 
@@ -146,8 +147,8 @@ def test_profile_settings(llm_api: httpx.Client) -> None:
     assert before == {
         "enabled": False,
         "entities": {
-            "user": {"schema": None, "custom_instructions": None},
-            "agent": {"schema": None, "custom_instructions": None},
+            "user": {"schema": DEFAULT_USER_SCHEMA, "custom_instructions": None, "schema_source": "default"},
+            "agent": {"schema": None, "custom_instructions": None, "schema_source": None},
         },
         "capabilities": {"full_rebuild": False},
     }
@@ -156,7 +157,7 @@ def test_profile_settings(llm_api: httpx.Client) -> None:
     assert after["entities"]["user"]["schema"] == PROFILE_SCHEMA
     assert llm_api.post("/v2/profiles/settings/", json={"entities": {"user": {"custom_instructions": "terse"}}}).json()[
         "entities"
-    ]["user"] == {"schema": PROFILE_SCHEMA, "custom_instructions": "terse"}
+    ]["user"] == {"schema": PROFILE_SCHEMA, "custom_instructions": "terse", "schema_source": "custom"}
     flat = llm_api.post("/v2/profiles/settings/", json={"custom_instructions": None}).json()  # flat alias
     assert flat["entities"]["user"]["custom_instructions"] is None
     assert llm_api.post("/v2/profiles/settings/", json={"enabled": False}).json()["enabled"] is False

@@ -48,7 +48,15 @@ def test_defaults_then_every_setting_round_trips(api: httpx.Client) -> None:
     echo = {"org_id": ping["org_id"], "project_id": ping["project_id"]}  # what the SDKs echo
     r = api.patch(path, json={**EVERY_SETTING, **echo, "unknown_flag": 1})
     assert r.status_code == 200, r.text
-    assert r.json() == {"message": "Project updated successfully"}
+    assert r.json()["message"] == "Project updated successfully"
+    assert [n["setting"] for n in r.json()["notes"]] == [  # kept without effect, or qualified (MiniLM)
+        "memory_depth",
+        "usecase_setting",
+        "retrieval_criteria",
+        "version",
+        "multilingual",
+    ]
+    assert r.json()["ignored"] == ["unknown_flag"]
     got = api.get(path, params=[("fields", "custom_instructions"), ("fields", "custom_categories")]).json()
     for key, value in EVERY_SETTING.items():
         assert got[key] == value, key

@@ -39,7 +39,9 @@ CASES: list[tuple[str, str, Any, int, str, str]] = [
     ("GET", "/v1/memories/?page=0&user_id=u", None, 200, "", ""),  # page alone is no page
     ("GET", "/v1/memories/?limit=500&user_id=u", None, 400, "message", "limit must be <= 200"),
     ("GET", "/v1/memories/?limit=0&user_id=u", None, 400, "message", "limit must be >= 1"),
-    ("GET", "/v1/memories/?metadata=notjson&user_id=u", None, 400, "message", "metadata must be a JSON object"),
+    ("GET", "/v1/memories/?metadata=notjson&user_id=u", None, 400, "message", "metadata must be a JSON object or a "
+     "Python dict literal: notjson is not a literal (only strings, numbers, True, False, None, dicts and lists) at "
+     "character 0"),
     ("GET", "/v1/memories/?metadata=[1]&user_id=u", None, 400, "message", "metadata must be a JSON object"),
     ("GET", f"/v1/memories/?user_id={LONG}", None, 400, "message", TOO_LONG),
     ("GET", "/v1/memories/", None, 400, "message", ENTITY_REQUIRED),

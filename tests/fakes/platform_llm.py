@@ -7,7 +7,8 @@ can tell which memories reached the LLM:
 * export  -> {"data": {...}}: each required/listed property of the schema filled from the memories
   (strings: the first memory, arrays: every memory, integers: the count, booleans: true). When the export
   instructions contain "BROKEN-ONCE", the first answer leaves out the required properties (a repair test).
-* profile -> {"data": {...}} the same way, plus a property the schema does not name ("not_in_schema").
+* profile -> {"data": {...}} the same way, plus a property the schema does not name ("not_in_schema"); arrays
+  of objects hold one object per memory. When the profile instructions contain "UNREADABLE", no JSON at all.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _fill(schema: dict[str, Any], texts: list[str]) -> dict[str, Any]:
     for name, prop in (schema.get("properties") or {}).items():
         kind = prop.get("type") if isinstance(prop, dict) else None
         if kind == "array":
-            out[name] = list(texts)
+            items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+            out[name] = [_fill(items, [t]) for t in texts] if items.get("type") == "object" else list(texts)
         elif kind == "integer" or kind == "number":
             out[name] = len(texts)
         elif kind == "boolean":
@@ -56,5 +58,7 @@ def platform_script(body: dict[str, Any]) -> str:
         _broken_once.add(user)
         return json.dumps({"data": {}})
     if system.startswith("TASK: profile"):
+        if "UNREADABLE" in user:  # custom instructions asking for a failure: never a usable reply
+            return "I would rather not."
         data["not_in_schema"] = "dropped"
     return json.dumps({"data": data})

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from memserver.domain import limits
+from memserver.domain.dates import time_zone
 from memserver.domain.scope import Scope
 
 DOCUMENT_PARTS = ("pdf_url", "txt_url", "mdx_url")  # content parts whose text is read (fetched or inline)
@@ -48,14 +49,36 @@ class AddInput(BaseModel):
     agent_custom_instructions: str | None = None
     custom_categories: dict[str, str] | None = None
     enable_graph: bool | None = None
+    observed_at: datetime | None = None  # observation_date(time): relative dates resolve against it, no backdating
+    timezone: str | None = None  # IANA zone of the observation: "yesterday" is the day before in that zone
+    ignored: list[str] | None = None  # parameters the request sent that memserver accepts without effect
 
     @property
     def scope(self) -> Scope:
         return Scope(user_id=self.user_id, agent_id=self.agent_id, app_id=self.app_id, run_id=self.run_id)
 
+    def observation(self, now: datetime) -> datetime:
+        """When the messages were observed, in the add's zone: observation_date(time), else timestamp, else now."""
+        when = self.observed_at or self.timestamp or now
+        return when.astimezone(time_zone(self.timezone)) if self.timezone else when
+
     def history_input(self) -> list[dict[str, Any]]:
         """The messages as memory history shows them (`input`)."""
         return [{"role": m.role, "content": m.content} for m in self.messages]
+
+
+# Parameters of the Platform's add that memserver accepts without effect: each is noted on the add's event.
+IGNORED_PARAMETERS: dict[str, str] = {
+    "prompt_profile_id": "memserver has no prompt profiles; use custom_instructions",
+    "temporal_reasoning": "relative dates are always resolved against the observation date",
+    "structured_data_schema": "memories are text; POST /v1/exports/ fills a JSON schema from them",
+    "force_add_only": "the model decides ADD/UPDATE/DELETE; send infer=false to store messages verbatim",
+}
+
+
+def ignored_notes(names: list[str] | None) -> list[str]:
+    """The event notes of an add that sent these ignored parameters."""
+    return [f"{n} is accepted without effect: {IGNORED_PARAMETERS[n]}" for n in names or [] if n in IGNORED_PARAMETERS]
 
 
 # -- messages: their shapes, their text and their media (no I/O) -----------------------------------

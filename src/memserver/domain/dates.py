@@ -7,8 +7,9 @@ Each parser raises `ValueError` with the text a client sees; the filter language
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def parse_datetime(value: Any, *, end_of_day: bool = False) -> datetime:
@@ -47,3 +48,25 @@ def to_date(value: date | datetime) -> date:
     if isinstance(value, datetime):
         return value.astimezone(UTC).date() if value.tzinfo else value.date()
     return value
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """An IANA time zone ("Europe/Paris"); ValueError with the client's text otherwise."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f'timezone: unknown time zone {name[:64]!r}; use an IANA name such as "Europe/Paris"'
+        ) from None
+
+
+def observation(on_date: date | None, at: datetime | None, zone: str | None) -> datetime | None:
+    """The observation moment an add names (the spec's `observation_datetime`, else `observation_date`): a naive
+    datetime is wall time in `zone` (else UTC); a bare date is that day's noon there (noon: the same calendar
+    day in every zone a later conversion might use). None when neither is given."""
+    tz = time_zone(zone) if zone else UTC
+    if at is not None:
+        return at.replace(tzinfo=tz) if at.tzinfo is None else at
+    if on_date is not None:
+        return datetime.combine(on_date, time(12), tzinfo=tz)
+    return None

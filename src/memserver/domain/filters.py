@@ -55,6 +55,11 @@ _CAMEL = {
 }
 
 
+def field_name(key: str) -> str:
+    """A filter key as the parser reads it: camelCase and `session_id` spellings canonical (`userId` -> `user_id`)."""
+    return _CAMEL.get(key, key)
+
+
 class FilterError(ValueError):
     """An invalid filter; the message is shown to the client with a 400."""
 

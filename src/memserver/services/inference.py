@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from memserver.domain.add import AddInput
+from memserver.domain.add import AddInput, ignored_notes
 from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
 from memserver.domain.relations import GraphChanges
 from memserver.domain.scope import ENTITY_FIELDS, Scope
@@ -113,7 +113,7 @@ async def infer(
 ) -> tuple[list[Outcome], InferenceReport]:
     """Extract and reconcile; `finish(conn, outcomes, report)` runs inside the apply transaction."""
     llm = require_llm(providers)
-    report = InferenceReport()
+    report = InferenceReport(notes=ignored_notes(inp.ignored))
     messages, images = await attachments.read_messages(
         inp.messages, reader=providers.documents, vision=llm.vision, notes=report.notes
     )
@@ -139,7 +139,7 @@ async def infer(
             else None
         )
         req = ExtractionRequest(
-            groups=[AddGroup(observed_at=inp.timestamp or datetime.now(UTC), messages=messages)],
+            groups=[AddGroup(observed_at=inp.observation(datetime.now(UTC)), messages=messages)],
             candidates=[c for c, _ in candidates],
             speakers=speakers,
             includes=inp.includes,
@@ -148,6 +148,7 @@ async def infer(
             agent_custom_instructions=inp.agent_custom_instructions,
             categories=catalogue(inp.custom_categories),
             graph=plan.context if plan is not None else None,
+            in_english=settings.multilingual is False,  # explicitly false; unset keeps the input language
         )
         decisions, vectors, later = await _think(
             db, providers, llm, project_id, req, scopes, images, report, loaded.radii

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from memserver.domain import binding
-from memserver.domain.add import AddInput
+from memserver.domain.add import AddInput, ignored_notes
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
@@ -154,18 +154,26 @@ async def add_verbatim(
         metadata=inp.metadata, immutable=inp.immutable, expiration_date=inp.expiration_date, created_at=inp.timestamp
     )
 
+    notes = ignored_notes(inp.ignored)
+    metadata = {"notes": notes} if notes else None
+
     async def write() -> list[Outcome]:
         if job is None:
             async with db.connect() as conn:
                 out = await MemoryWriter(conn).insert_new(
-                    principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
+                    principal.project_id,
+                    items,
+                    defaults,
+                    event_id=event_id,
+                    event_payload=payload(inp),
+                    event_metadata=metadata,
                 )
             _with_duplicates(out, duplicates, first_by_hash)
             return out
         async with db.transaction() as conn:
             out = await MemoryWriter(conn).insert_new(principal.project_id, items, defaults, event_id=event_id)
             _with_duplicates(out, duplicates, first_by_hash)
-            await jobs.complete(JobRepository(conn), job, [o.as_event() for o in out])
+            await jobs.complete(JobRepository(conn), job, [o.as_event() for o in out], metadata=metadata)
             return out
 
     outcomes = await retry_transient(write)

@@ -39,6 +39,56 @@ SAMPLE_DEFAULT, SAMPLE_MAX = 3, 10
 SECTION = "profiles"
 
 
+# The user schema of a project that never chose one. Never stored: a better default later reaches every such
+# project. No `additionalProperties: false`: an extra key a model adds is pruned, not worth a repair round.
+DEFAULT_USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "What this user's memories say about them, to personalise later conversations.",
+    "properties": {
+        "name": {"type": "string", "description": "The name the user goes by, if they stated it."},
+        "location": {"type": "string", "description": "Where the user lives or is based: city, region or country."},
+        "occupation": {"type": "string", "description": "The user's job, role, employer or field of study."},
+        "languages": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Languages the user speaks or writes.",
+        },
+        "communication_style": {"type": "string", "description": "How the user likes answers: tone, length, format."},
+        "interests": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Hobbies, topics and activities they care about.",
+        },
+        "preferences": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Standing likes and dislikes: food, travel, tools, brands.",
+        },
+        "goals": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Plans and goals the user is working towards.",
+        },
+        "relationships": {
+            "type": "array",
+            "description": "People in the user's life and how they relate to the user.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "The person's name or how the user refers to them."},
+                    "relation": {"type": "string", "description": "How they relate to the user: sister, manager."},
+                },
+            },
+        },
+        "constraints": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Health, dietary, accessibility or other constraints to respect.",
+        },
+    },
+}
+
+
 class NotYetAvailable(MemserverError):
     status_code = 501
     code = "not_yet_available"
@@ -51,14 +101,14 @@ def _error(exc_type: type[MemserverError], code: str, message: str) -> Memserver
 
 # -- settings ------------------------------------------------------------------------------------
 def _settings_out(stored: dict[str, Any]) -> dict[str, Any]:
-    entities = found if isinstance(found := stored.get("entities"), dict) else {}
-    out = {
-        t: {
-            "schema": (entities.get(t) or {}).get("schema"),
-            "custom_instructions": (entities.get(t) or {}).get("custom_instructions"),
-        }
-        for t in ENTITY_TYPES
-    }
+    """The settings as they apply: each entity type's schema (the default where the user type has none),
+    `schema_source` saying which ("custom", "default", or null: an agent without a schema)."""
+    out = {}
+    for t in ENTITY_TYPES:
+        _, schema, instructions = _entity_settings(stored, t)
+        own = ((stored.get("entities") or {}).get(t) or {}).get("schema")
+        source = "custom" if own is not None else ("default" if schema is not None else None)
+        out[t] = {"schema": schema, "custom_instructions": instructions, "schema_source": source}
     return {"enabled": bool(stored.get("enabled", False)), "entities": out, "capabilities": {"full_rebuild": False}}
 
 
@@ -118,8 +168,17 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
 
 
 def _entity_settings(stored: dict[str, Any], etype: str) -> tuple[bool, dict[str, Any] | None, str | None]:
-    ent = (stored.get("entities") or {}).get(etype) or {}
-    return bool(stored.get("enabled")), ent.get("schema"), ent.get("custom_instructions")
+    """(enabled, the schema that applies, custom instructions) of one entity type."""
+    entities = found if isinstance(found := stored.get("entities"), dict) else {}
+    ent = entities.get(etype) or {}
+    return bool(stored.get("enabled")), effective_schema(ent.get("schema"), etype), ent.get("custom_instructions")
+
+
+def effective_schema(stored: dict[str, Any] | None, etype: str) -> dict[str, Any] | None:
+    """The schema a profile is written to: the project's own, else the default for users (agents need one)."""
+    if stored is not None:
+        return stored
+    return DEFAULT_USER_SCHEMA if etype == "user" else None
 
 
 # -- jobs ----------------------------------------------------------------------------------------
@@ -149,11 +208,18 @@ async def create_job(
         raise _error(BadRequest, "invalid_idempotency_key", "Idempotency-Key must be 8 to 128 characters")
     stored = await project_settings.section(db, principal.project_id, SECTION)
     enabled, schema, _ = _entity_settings(stored, etype)
-    if not enabled or schema is None:
+    if not enabled:
         raise _error(
             BadRequest,
             "profiles_not_enabled",
-            f"profiles are not enabled for {etype} entities: POST /v2/profiles/settings/ with enabled and a schema",
+            'profiles are not enabled for this project: POST /v2/profiles/settings/ with {"enabled": true}',
+        )
+    if schema is None:
+        raise _error(
+            BadRequest,
+            "profiles_not_enabled",
+            f"{etype} profiles need a schema: POST /v2/profiles/settings/ with "
+            f'{{"entities": {{"{etype}": {{"schema": ...}}}}}}',
         )
     if providers.llm is None:
         raise _error(NotConfigured, "not_configured", NO_LLM.format(feature="Profile generation"))
@@ -347,6 +413,7 @@ async def get_profile(
         "entity_id": name,
         "updated_at": row.updated_at if row is not None else None,
         "generation_count": int(row.generation_count) if row is not None else 0,
+        "error": row.error if row is not None and status == "failed" else None,  # the reason, in memserver's words
     }
 
 

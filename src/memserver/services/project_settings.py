@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -40,6 +41,14 @@ LISTS = ("custom_categories", "retrieval_criteria")
 ANY = ("usecase_setting",)
 SETTABLE = (*STRINGS, *BOOLS, *LISTS, *ANY)
 IGNORED = ("org_id", "project_id")  # the SDKs echo them; they name the project, they are not settings
+# Settings the Platform defines that memserver keeps (GET returns them) but has no use for: PATCH says so.
+INERT = {
+    "memory_depth": "kept; memserver has no extraction depth levels, so it has no effect",
+    "usecase_setting": "kept; memserver has no use-case presets, so it has no effect "
+    "(custom_instructions and custom_categories shape what is extracted)",
+    "retrieval_criteria": "kept; memserver does not weight search results by retrieval criteria, so it has no effect",
+    "version": "kept; each client generation is served by its own routes, so it has no effect",
+}
 
 
 class ProjectSettings(BaseModel):
@@ -49,12 +58,18 @@ class ProjectSettings(BaseModel):
     agent_custom_instructions: str | None = Field(None, description="Extraction instructions for agent memories.")
     custom_categories: list[Any] | None = Field(None, description="[{name: description}] or [name]; None = default.")
     enable_graph: bool = False
-    multilingual: bool = Field(False, description="Store memories in the language of the input.")
-    memory_depth: str | None = None
-    usecase_setting: Any = None
+    multilingual: bool | None = Field(
+        None,
+        description="Unset or true: memories keep the language of the input; false: inferred memories are written "
+        "in English.",
+    )
+    memory_depth: str | None = Field(None, description="Kept without effect: memserver has no extraction depths.")
+    usecase_setting: Any = Field(None, description="Kept without effect: memserver has no use-case presets.")
     decay: bool = Field(False, description="Search scores are weighted by recency and recent reads (0.3x-1.5x).")
-    retrieval_criteria: list[Any] | None = None
-    version: str | None = None
+    retrieval_criteria: list[Any] | None = Field(
+        None, description="Kept without effect: search is not weighted by retrieval criteria."
+    )
+    version: str | None = Field(None, description="Kept without effect: each client generation has its own routes.")
     inclusion_prompt: str | None = None
     exclusion_prompt: str | None = None
 
@@ -192,8 +207,20 @@ def validate_changes(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return columns, stored
 
 
-async def update_project(db: Database, principal: Principal, body: dict[str, Any]) -> list[str]:
-    """Set the given settings (null = back to the default); unknown keys are ignored. Returns the keys set."""
+@dataclass(frozen=True)
+class ProjectUpdate:
+    """What a PATCH did: the settings set, a note for each that has no (or a qualified) effect, unknown keys."""
+
+    changed: list[str]
+    notes: list[dict[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+async def update_project(
+    db: Database, principal: Principal, body: dict[str, Any], *, embedder: str = ""
+) -> ProjectUpdate:
+    """Set the given settings (null = back to the default); unknown keys are ignored and listed. `embedder` (the
+    server's embedder name) qualifies what `multilingual` does for retrieval."""
     permissions.require_owner(principal, "changing project settings")
     columns, stored = validate_changes(body)
     async with db.transaction() as conn:
@@ -202,7 +229,24 @@ async def update_project(db: Database, principal: Principal, body: dict[str, Any
             raise NotFound(permissions.PROJECT_NOT_FOUND)
         await repo.update_project(principal.project_id, columns, stored)
     _cache.entries.pop(principal.project_id, None)
-    return sorted({*columns, *stored})
+    ignored = sorted(k for k in body if k not in SETTABLE and k not in IGNORED)
+    return ProjectUpdate(sorted({*columns, *stored}), notes(stored, embedder), ignored)
+
+
+def notes(stored: dict[str, Any], embedder: str = "") -> list[dict[str, str]]:
+    """A note for each setting a PATCH set whose effect a client would otherwise assume: the inert ones, and
+    what `multilingual` does here. A list of objects, so a client that camel-cases keys keeps setting names."""
+    out = [{"setting": k, "note": note} for k, note in INERT.items() if stored.get(k) is not None]
+    if stored.get("multilingual") is False:
+        note = "infer=true adds write memories in English, translating other languages; infer=false stores as sent"
+        out.append({"setting": "multilingual", "note": note})
+    elif stored.get("multilingual") is True and "MiniLM" in embedder:
+        note = (
+            "memories keep the language of the input; finding non-English memories depends on the embedder, and "
+            "this server's all-MiniLM-L6-v2 is English-only (MEMSERVER_EMBEDDER__PROVIDER=openai for others)"
+        )
+        out.append({"setting": "multilingual", "note": note})
+    return out
 
 
 async def set_section(db: Database, project_id: uuid.UUID, name: str, value: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ What mem0ai 2.2.1 sends (read from mem0/client/main.py):
   update        PUT  /v1/memories/{id}/   body {text?, metadata?}
   history       GET  /v1/memories/{id}/history/
   delete        DELETE /v1/memories/{id}/
-  delete_all    DELETE /v1/memories/?user_id=...
+  delete_all    DELETE /v1/memories/?user_id=...  or  ?filters=<str(dict)> (filters=, DeleteAllMemoryOptions)
   users         GET  /v1/entities/
   delete_users  DELETE /v2/entities/user/{name}/
   batch_update  PUT  /v1/batch/   body {memories: [{memory_id, text, metadata?}]}
@@ -37,6 +37,7 @@ from _common import (
     check_timestamp,
     check_uuid,
     check_wrong_keys,
+    delete_all_filters,
     env,
     expect_raises,
     memory_texts,
@@ -45,8 +46,8 @@ from _common import (
     step,
     suffix,
 )
-from mem0 import MemoryClient
-from mem0.client.types import AddMemoryOptions, GetAllMemoryOptions, SearchMemoryOptions
+from mem0 import AsyncMemoryClient, MemoryClient
+from mem0.client.types import AddMemoryOptions, DeleteAllMemoryOptions, GetAllMemoryOptions, SearchMemoryOptions
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
 
 NAME = f"py-current mem0ai {importlib.metadata.version('mem0ai')}"
@@ -342,6 +343,17 @@ def scenario() -> None:
     expect_raises(MemoryNotFoundError, lambda: client.get(food_id), "get(alice memory) after delete_users")
     names = {(e.get("type"), e.get("name")) for e in client.users()["results"]}
     check(("user", alice) not in names, "users() still lists the deleted user", names)
+
+    delete_all_filters(client, AsyncMemoryClient)
+    step("delete_all(DeleteAllMemoryOptions(filters=...)), as the type's docstring asks")
+    (erin_id,) = added(
+        client.add("Erin rows on the river.", user_id=f"erin-{sfx}", infer=False),
+        ["Erin rows on the river."],
+        "add erin",
+    )
+    resp = client.delete_all(DeleteAllMemoryOptions(filters={"user_id": f"erin-{sfx}"}))
+    check_eq(resp.get("deleted_count"), 1, "delete_all(DeleteAllMemoryOptions) deleted_count")
+    expect_raises(MemoryNotFoundError, lambda: client.get(erin_id), "get(erin's memory) after delete_all")
 
 
 def wrong_key() -> None:

@@ -65,8 +65,11 @@ def scenario() -> None:
     }.items():
         check_eq(got.get(k), v, f"project.get {k}")
 
-    step("deprecated get_project / update_project (memory_depth, usecase_setting)")
-    client.update_project(custom_instructions="", memory_depth="deep", usecase_setting="support")
+    step("deprecated get_project / update_project (memory_depth, usecase_setting): kept, answered with notes")
+    resp = client.update_project(custom_instructions="", memory_depth="deep", usecase_setting="support")
+    check_eq(resp.get("message"), "Project updated successfully", "update_project message")
+    check_eq([n["setting"] for n in resp.get("notes", [])], ["memory_depth", "usecase_setting"], "notes")
+    check("no effect" in resp["notes"][0]["note"], "the note says it has no effect", resp)
     got = client.get_project(fields=["custom_instructions"])
     check_eq(got.get("custom_instructions"), "", "cleared custom_instructions")
     check_eq((got.get("memory_depth"), got.get("usecase_setting")), ("deep", "support"), "deprecated update")
@@ -94,6 +97,25 @@ def scenario() -> None:
 
     step("project.delete of the side project")
     check_eq(side.delete().get("message"), "Project and related data deleted successfully.", "delete")
+
+    step("project.update(multilingual=False): memories in English, said in the answer")
+    resp = client.project.update(multilingual=False)
+    check_eq([n["setting"] for n in resp.get("notes", [])], ["multilingual"], "multilingual note")
+    check_eq(client.project.get()["multilingual"], False, "multilingual stored")
+    client.project.update(multilingual=True)
+
+    step("add with parameters memserver accepts without effect: noted on the add's event")
+    resp = client.add(
+        "Alice keeps a paper diary.",
+        user_id=alice,
+        infer=False,
+        structured_data_schema={"type": "object"},
+        prompt_profile_id="pp_1",
+    )
+    event = client.client.get(f"/v1/event/{resp['event_id']}/").json()
+    notes = event["metadata"]["notes"]
+    check_eq([n.split(" ", 1)[0] for n in notes], ["prompt_profile_id", "structured_data_schema"], "event notes")
+    client.delete(resp["results"][0]["id"])
 
     step("add memories; users(); feedback (stored, null removes)")
     resp = client.add(
@@ -123,6 +145,17 @@ def scenario() -> None:
     data = client.get_memory_export(memory_export_id=export["id"])
     check_eq(data.get("facts"), ["Alice drinks green tea.", "Alice hikes in the Alps."], "export facts")
     check_eq(client.get_memory_export(filters={"user_id": alice}).get("name"), "Alice drinks green tea.", "by filter")
+
+    step("profiles on memserver's default schema: update_profile_settings(enabled=True), generate_profile")
+    settings = client.update_profile_settings(enabled=True)
+    check_eq(settings["entities"]["user"]["schema_source"], "default", "the default user schema applies")
+    check("interests" in settings["entities"]["user"]["schema"]["properties"], "the default schema is shown")
+    client.generate_profile(alice)
+    first = wait_for(
+        lambda: (p := client.get_profile(alice))["status"] == "succeeded" and p, "the profile on the default schema"
+    )
+    check_eq(first["profile"]["interests"], ["Alice drinks green tea.", "Alice hikes in the Alps."], "interests")
+    check_eq(first["error"], None, "a succeeded profile has no error")
 
     step("profile settings")
     settings = client.update_profile_settings(enabled=True, schema=PROFILE_SCHEMA, custom_instructions=None)
@@ -155,6 +188,12 @@ def scenario() -> None:
     step("sample_profiles")
     sample = client.sample_profiles(limit=3)
     check_eq(sample.get("entity_ids"), [alice], "sampled users")
+
+    step("a failed generation: get_profile()['error'] says why")
+    client.update_profile_settings(custom_instructions="UNREADABLE")  # the scripted LLM answers no JSON
+    client.generate_profile(alice)
+    failed = wait_for(lambda: (p := client.get_profile(alice))["status"] == "failed" and p, "the failed profile")
+    check(isinstance(failed["error"], str) and failed["error"], "get_profile()['error'] is the reason", failed)
 
 
 if __name__ == "__main__":

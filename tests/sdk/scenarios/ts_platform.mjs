@@ -79,7 +79,12 @@ async function scenario() {
     multilingual: true,
     decay: false,
   });
-  check(updated && updated.message, "updateProject should answer a message", updated);
+  checkEq(updated.message, "Project updated successfully", "updateProject message");
+  checkEq(
+    updated.notes.map((n) => n.setting),
+    ["memory_depth", "usecase_setting", "multilingual"],
+    "updateProject notes (inert settings; multilingual on the local English embedder)",
+  );
   const got = await client.getProject({ fields: ["custom_instructions"] });
   checkEq(got.customInstructions, "Only food.", "customInstructions");
   checkEq(got.agentCustomInstructions, "Agent promises.", "agentCustomInstructions");
@@ -97,6 +102,22 @@ async function scenario() {
     { userId: alice, infer: false },
   );
   const memId = added.results[0].id;
+
+  step("add with parameters memserver accepts without effect: noted on the add's event");
+  const noted = await client.add("Alice keeps a paper diary.", {
+    userId: alice,
+    infer: false,
+    structuredDataSchema: { type: "object" },
+    promptProfileId: "pp_1",
+  });
+  const eventResp = await fetch(`${url}/v1/event/${noted.eventId}/`, { headers: { Authorization: `Token ${key}` } });
+  const event = await eventResp.json();
+  checkEq(
+    event.metadata.notes.map((n) => n.split(" ")[0]),
+    ["prompt_profile_id", "structured_data_schema"],
+    "the add's event notes",
+  );
+  await client.delete(noted.results[0].id);
   const users = await client.users();
   check(typeof users.count === "number", "users().count is a number", users);
   check(users.results.some((u) => u.name === alice && u.type === "user"), "users() lists alice", users);
@@ -113,6 +134,18 @@ async function scenario() {
   checkEq(data.facts, ["Alice drinks green tea.", "Alice hikes in the Alps."], "export facts");
   const byFilter = await client.getMemoryExport({ filters: { user_id: alice } });
   checkEq(byFilter.name, "Alice drinks green tea.", "export by filters");
+
+  step("profiles on memserver's default schema: updateProfileSettings({ enabled: true }), generateProfile");
+  const byDefault = await client.updateProfileSettings({ enabled: true });
+  checkEq(byDefault.entities.user.schemaSource, "default", "the default user schema applies");
+  check("interests" in byDefault.entities.user.schema.properties, "the default schema is shown", byDefault);
+  await client.generateProfile({ entityId: alice });
+  const first = await waitFor(async () => {
+    const p = await client.getProfile({ entityId: alice });
+    return p.status === "succeeded" ? p : null;
+  }, "the profile on the default schema");
+  checkEq(first.profile.interests, ["Alice drinks green tea.", "Alice hikes in the Alps."], "default-schema interests");
+  checkEq(first.error, null, "a succeeded profile has no error");
 
   step("profile settings, generateProfile with an Idempotency-Key, getProfileJob, getProfile");
   const settings = await client.updateProfileSettings({ enabled: true, schema: PROFILE_SCHEMA });
@@ -137,6 +170,15 @@ async function scenario() {
   await expectReject(MemoryNotFoundError, () => client.getProfile({ entityId: `nobody-${sfx}` }), "unknown user");
   const sample = await client.sampleProfiles({ limit: 2 });
   checkEq(sample.entityIds, [alice], "sampled users");
+
+  step("a failed generation: getProfile().error says why");
+  await client.updateProfileSettings({ customInstructions: "UNREADABLE" }); // the scripted LLM answers no JSON
+  await client.generateProfile({ entityId: alice });
+  const failed = await waitFor(async () => {
+    const p = await client.getProfile({ entityId: alice });
+    return p.status === "failed" ? p : null;
+  }, "the failed profile");
+  check(typeof failed.error === "string" && failed.error.length > 0, "getProfile().error is the reason", failed);
 }
 
 await run(NAME, () => scenario());

@@ -18,7 +18,7 @@
 //   update       PUT /v1/memories/{id}/      {text?, metadata?}
 //   history      GET /v1/memories/{id}/history/
 //   delete       DELETE /v1/memories/{id}/
-//   deleteAll    DELETE /v1/memories/?user_id=...
+//   deleteAll    DELETE /v1/memories/?user_id=...  ({filters} outside its type: filters=[object Object] -> 400)
 //   users        GET /v1/entities/[?page=&page_size=]
 //   deleteUsers  DELETE /v2/entities/user/{name}/
 //   batchUpdate  PUT /v1/batch/    {memories:[{memory_id, text}]}   (metadata is dropped by the SDK)
@@ -276,12 +276,22 @@ async function scenario() {
 
   step("deleteAll for one user");
   resp = await client.deleteAll({ userId: bob });
-  check(typeof resp.message === "string", "deleteAll: no message", resp);
+  checkEq(resp, { message: "Memories deleted successfully!", deletedCount: 2 }, "deleteAll answer");
   resp = await listAll(client, { user_id: bob }, "getAll(bob) after deleteAll");
   checkEq([resp.count, resp.results], [0, []], "bob's memories after deleteAll");
   await expectReject(MemoryNotFoundError, () => client.get(bob1Id), "get(bob memory) after deleteAll");
   resp = await listAll(client, { user_id: alice }, "getAll(alice) after bob's deleteAll");
   checkEq(texts(resp.results), [T_FOOD_NEW, T_HIKE, T_RUN].sort(), "alice untouched by bob's deleteAll");
+
+  step("deleteAll({ filters }), outside its type: 400 saying to pass the ids, nothing deleted");
+  const refused = await expectReject(
+    ValidationError,
+    () => client.deleteAll({ filters: { userId: alice } }),
+    "deleteAll({ filters: {...} }) (URLSearchParams sends '[object Object]')",
+  );
+  check(String(refused.message).includes("deleteAll({ userId: 'alice' })"), "the 400 names the fix", refused.message);
+  resp = await listAll(client, { user_id: alice }, "getAll(alice) after the refused deleteAll");
+  checkEq(resp.count, 3, "alice's memories after the refused deleteAll");
 
   step("deleteUsers for one user");
   resp = await client.deleteUsers({ userId: alice });

@@ -10,8 +10,8 @@ from pydantic import Field, ValidationError, field_validator
 
 from memserver.api.kit.schema import EntityIds, check_metadata, check_text_length
 from memserver.domain import limits
-from memserver.domain.add import AddInput, parse_custom_categories, parse_messages
-from memserver.domain.dates import parse_timestamp, to_date
+from memserver.domain.add import IGNORED_PARAMETERS, AddInput, parse_custom_categories, parse_messages
+from memserver.domain.dates import observation, parse_timestamp, to_date
 from memserver.domain.filters import FilterError, entity_equalities, parse_filters
 from memserver.errors import BadRequest
 
@@ -37,6 +37,15 @@ class AddRequest(EntityIds):
     includes: str | None = None
     excludes: str | None = None
     enable_graph: bool | None = None
+    observation_date: date | None = Field(None, description="The day the messages were said (relative dates).")
+    observation_datetime: datetime | None = Field(
+        None, description="When the messages were said: relative dates resolve against it; created_at is not moved."
+    )
+    timezone: str | None = Field(None, description="IANA zone of the observation (naive datetimes, 'yesterday').")
+    prompt_profile_id: Any = Field(None, description="Accepted without effect (noted on the event).")
+    temporal_reasoning: Any = Field(None, description="Accepted without effect: always on (noted on the event).")
+    structured_data_schema: Any = Field(None, description="Accepted without effect (noted on the event).")
+    force_add_only: Any = Field(None, description="Accepted without effect (noted on the event).")
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -80,8 +89,10 @@ def add_input(body: AddRequest) -> AddInput:
         expiration_date = to_date(body.expiration_date) if body.expiration_date is not None else None
         timestamp = parse_timestamp(body.timestamp) if body.timestamp is not None else None
         custom_categories = parse_custom_categories(body.custom_categories)
+        observed_at = observation(body.observation_date, body.observation_datetime, body.timezone)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
+    ignored = sorted(k for k in IGNORED_PARAMETERS if getattr(body, k) is not None)
     return AddInput(
         messages=messages,
         **ids,
@@ -97,6 +108,9 @@ def add_input(body: AddRequest) -> AddInput:
         agent_custom_instructions=body.agent_custom_instructions,
         custom_categories=custom_categories,
         enable_graph=body.enable_graph,
+        observed_at=observed_at,
+        timezone=body.timezone or None,
+        ignored=ignored or None,
     )
 
 

@@ -2,31 +2,53 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime
 from typing import Any
 
-from memserver.domain import limits
+import orjson
+
+from memserver.domain import limits, literals
 from memserver.domain.dates import parse_timestamp, to_date
 from memserver.errors import BadRequest
 
 
-def metadata_param(raw: str | None) -> dict[str, Any] | None:
-    """A `metadata` query parameter: a JSON object (absent or empty = no constraint)."""
-    if not raw:
+def decode_object_param(raw: str | None, name: str) -> dict[str, Any] | None:
+    """An object-valued query parameter (`filters`, `metadata`): JSON (curl, `json.dumps`), or the Python dict
+    repr the Python clients send through httpx (`filters={'user_id': 'alice'}`), read by a bounded literal
+    reader (never `eval`). Absent or blank = None; anything else that is not an object is a 400."""
+    if raw is None or not raw.strip():
         return None
+    if len(raw) > literals.MAX_CHARS:
+        raise BadRequest(f"{name} is longer than {literals.MAX_CHARS} characters")
+    if raw.strip() == "[object Object]":  # JavaScript's String({...}): URLSearchParams cannot carry an object
+        raise BadRequest(
+            f"{name} arrived as '[object Object]': the JavaScript client cannot put an object in a query string; "
+            + (
+                "pass the ids: deleteAll({ userId: 'alice' })"
+                if name == "filters"
+                else f"send {name} as JSON text (JSON.stringify)"
+            )
+        )
     try:
-        meta = json.loads(raw)
-    except ValueError:
-        raise BadRequest("metadata must be a JSON object") from None
-    if not isinstance(meta, dict):
-        raise BadRequest("metadata must be a JSON object")
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            value = literals.parse(raw)
+        except literals.LiteralError as exc:
+            raise BadRequest(f"{name} must be a JSON object or a Python dict literal: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be a JSON object")
     try:
-        limits.check_json(meta)  # JSON escapes (\u0000, \ud800) get past the edge's NUL check
+        limits.check_json(value)  # JSON escapes (\u0000, \ud800) get past the edge's NUL check
     except ValueError as exc:
-        raise BadRequest(f"metadata: {exc}") from None
-    return meta or None
+        raise BadRequest(f"{name}: {exc}") from None
+    return value
+
+
+def metadata_param(raw: str | None) -> dict[str, Any] | None:
+    """A `metadata` query parameter (absent or empty = no constraint)."""
+    return decode_object_param(raw, "metadata") or None
 
 
 def memory_uuid(value: str) -> uuid.UUID:

@@ -11,10 +11,10 @@ from memserver.api.add.responses import AddResponse, v3_response
 from memserver.api.deps import ReaderDep, RuntimeDep, confines_bound_keys, error_shape
 from memserver.api.graph.responses import relations_out
 from memserver.api.kit.entity_query import EntityIdsQuery
-from memserver.api.kit.filters import ENTITY_REQUIRED_V1, entity_node, require_scope, shortcut_nodes
+from memserver.api.kit.filters import ENTITY_REQUIRED_V1, entity_node, filters_node, require_scope, shortcut_nodes
 from memserver.api.kit.pagination import PageQueryDep
 from memserver.api.kit.scope import ERROR_SHAPE
-from memserver.api.kit.values import metadata_param
+from memserver.api.kit.values import decode_object_param, metadata_param
 from memserver.api.kit.wire import wire
 from memserver.api.listing.requests import ListRequest, list_node
 from memserver.api.listing.responses import MemoriesWithRelations, MemoryPageWithRelations, page_items
@@ -37,6 +37,10 @@ async def list_v1(
     entity: EntityIdsQuery,
     query: PageQueryDep,
     metadata: str | None = None,
+    filters: Annotated[
+        str | None,
+        Query(description="A filter object as JSON, or as the Python clients send it (`str(dict)`)."),
+    ] = None,
     categories: Annotated[list[str] | None, Query()] = None,
     fields: Annotated[list[str] | None, Query()] = None,
     keywords: str | None = None,
@@ -47,7 +51,8 @@ async def list_v1(
 ) -> Response:
     """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
     ids = entity.ids()
-    scope = require_scope(entity_node(ids), ENTITY_REQUIRED_V1)
+    given = filters_node(decode_object_param(filters, "filters"))  # 0.1.x get_all(filters=...) sends str(dict)
+    scope = require_scope(and_all(entity_node(ids), given), ENTITY_REQUIRED_V1)
     meta = metadata_param(metadata)
     cats: list[str] | None = None
     if categories:

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, confines_bound_keys, error_shape, segment
+from memserver.api.kit.body import json_object
 from memserver.api.kit.entity_query import EntityIdsQuery
-from memserver.api.kit.filters import entity_node, shortcut_nodes
+from memserver.api.kit.filters import entity_node
 from memserver.api.kit.pagination import Paging, page_query
 from memserver.api.kit.values import as_date, as_timestamp, memory_uuid, metadata_param
 from memserver.api.kit.wire import Message, wire
-from memserver.api.memories.requests import BatchRequest, UpdateRequest, batch_changes, batch_ids
+from memserver.api.memories.requests import (
+    BatchRequest,
+    UpdateRequest,
+    batch_changes,
+    batch_ids,
+    delete_all_filters,
+    delete_all_node,
+)
 from memserver.api.memories.responses import (
     EntityMemoryPage,
     HistoryEntry,
@@ -24,7 +32,6 @@ from memserver.api.memories.responses import (
     memory_out,
 )
 from memserver.domain import binding
-from memserver.domain.filters import Bool, Cond, and_all
 from memserver.domain.scope import TYPE_ALIASES, entity_type
 from memserver.errors import BadRequest
 from memserver.services import memories
@@ -62,28 +69,28 @@ async def batch_delete(body: BatchRequest, runtime: RuntimeDep, principal: Owner
     return wire({"message": f"Successfully deleted {n} memories"})
 
 
-@router.delete("/v1/memories", summary="Delete all memories of an entity ('*' = any)", response_model=MemoriesDeleted)
+@router.delete(
+    "/v1/memories",
+    summary="Delete all memories of an entity ('*' = any), or matching `filters`",
+    response_model=MemoriesDeleted,
+)
 @error_shape("error")
 @confines_bound_keys
 async def delete_all(
+    request: Request,
     runtime: RuntimeDep,
     principal: OwnerDep,
     entity: EntityIdsQuery,
     metadata: str | None = None,
+    filters: Annotated[
+        str | None,
+        Query(description="A filter object as JSON, or as the Python clients send it (`str(dict)`)."),
+    ] = None,
 ) -> Response:
     ids = entity.ids()
     meta = metadata_param(metadata)
-    # Concrete ids are ANDed; several '*' are a union, so all four '*' wipe the project as documented
-    # (every memory has at least one entity id; ANDing "non-null" would spare single-scope memories).
-    wild = [Cond(k, "any", None) for k, v in ids.items() if v == "*"]
-    any_of = wild[0] if len(wild) == 1 else (Bool("OR", tuple(wild)) if wild else None)
-    concrete = entity_node({k: v for k, v in ids.items() if v != "*"})
-    node = and_all(concrete, any_of, shortcut_nodes(metadata=meta))
-    if node is None:
-        raise BadRequest(
-            "At least one filter is required: user_id, agent_id, app_id, run_id (use '*' for all) or metadata"
-        )
-    node = binding.confine_filter(principal.binding, node)
+    given = delete_all_filters(filters, await json_object(request))
+    node = binding.confine_filter(principal.binding, delete_all_node(ids, meta, given))
     assert node is not None
     n = await memories.delete_matching(runtime.db, principal, node)
     return wire({"message": "Memories deleted successfully!", "deleted_count": n})

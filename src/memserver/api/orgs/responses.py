@@ -12,7 +12,7 @@ from memserver.api.kit.wire import Message, Out
 from memserver.domain.principal import Principal
 from memserver.domain.rows.tenancy import MemberRoleRow, OrgRow, ProjectRow
 from memserver.services import project_settings
-from memserver.services.project_settings import ProjectSettings
+from memserver.services.project_settings import ProjectSettings, ProjectUpdate
 
 
 class Member(Out):
@@ -63,6 +63,18 @@ class ProjectCreated(Message):
     project_id: str
 
 
+class SettingNote(Out):
+    setting: str
+    note: str
+
+
+class ProjectUpdated(Message):
+    """`message` as the Platform answers it; `notes` and `ignored` only when there is something to say."""
+
+    notes: list[SettingNote] | None = Field(None, description="Settings set that have no effect, or a qualified one.")
+    ignored: list[str] | None = Field(None, description="Keys of the body that are not project settings.")
+
+
 class Project(ProjectSettings):
     """A project with all its settings (contract §2.8): the keys of `ProjectSettings`, and these."""
 
@@ -71,6 +83,9 @@ class Project(ProjectSettings):
     org_id: str
     name: str
     description: str | None
+    multilingual: bool = Field(
+        description="false until set (memories keep the input language); set false: inferred memories in English."
+    )
     created_at: datetime
     updated_at: datetime
     members: list[Member]
@@ -118,6 +133,7 @@ def project_out(row: ProjectRow, members: Sequence[MemberRoleRow], principal: Pr
         "updated_at": row.updated_at,
         "members": [member_out(m) for m in members],
         **s.model_dump(),
+        "multilingual": bool(s.multilingual),  # unset reads false, as the Platform's default does
         "usecase": s.usecase_setting,
         "update_custom_instructions": None,
         "summary_custom_instructions": None,
@@ -128,3 +144,12 @@ def project_out(row: ProjectRow, members: Sequence[MemberRoleRow], principal: Pr
         "active_prompt_profile": None,
         "user_role": principal.role,
     }
+
+
+def project_updated(done: ProjectUpdate) -> dict[str, Any]:
+    out: dict[str, Any] = {"message": "Project updated successfully"}
+    if done.notes:
+        out["notes"] = done.notes
+    if done.ignored:
+        out["ignored"] = done.ignored
+    return out

@@ -23,9 +23,11 @@ from memserver.api.orgs.responses import (
     OrgSummary,
     Project,
     ProjectCreated,
+    ProjectUpdated,
     member_out,
     org_out,
     project_out,
+    project_updated,
 )
 from memserver.domain.principal import Principal
 from memserver.errors import BadRequest
@@ -153,7 +155,9 @@ async def get_project(
 
 
 @router.patch(
-    "/{org_id}/projects/{project_id}", summary="Update project settings (null clears one)", response_model=Message
+    "/{org_id}/projects/{project_id}",
+    summary="Update project settings (null clears one)",
+    response_model=ProjectUpdated,
 )
 @error_shape("message")
 async def update_project(
@@ -161,8 +165,8 @@ async def update_project(
 ) -> Response:
     body = await json_object(request)
     acting = await _project(request, principal, org_id, project_id)
-    await project_settings.update_project(runtime.db, acting, body)
-    return wire({"message": "Project updated successfully"})
+    done = await project_settings.update_project(runtime.db, acting, body, embedder=runtime.providers.embedder.name)
+    return wire(project_updated(done))
 
 
 @router.delete("/{org_id}/projects/{project_id}", summary="Delete a project and all its data", response_model=Message)

@@ -11,8 +11,11 @@ from memserver.api.kit.wire import Out
 
 
 class EntityProfileSettings(Out):
-    schema_: dict[str, Any] | None = Field(alias="schema")
+    schema_: dict[str, Any] | None = Field(alias="schema", description="The schema that applies.")
     custom_instructions: str | None
+    schema_source: str | None = Field(
+        description="custom (the project's), default (memserver's user schema, used until one is set) or null."
+    )
 
 
 class ProfileSettings(Out):
@@ -60,3 +63,4 @@ class EntityProfile(Out):
     entity_id: str
     updated_at: datetime | None
     generation_count: int
+    error: str | None = Field(description="Why the last generation failed, when status is failed.")

@@ -84,11 +84,13 @@ class MemoryWriter(Repository):
         *,
         event_id: uuid.UUID,
         event_payload: dict[str, Any] | None = None,
+        event_metadata: dict[str, Any] | None = None,
     ) -> list[Outcome]:
         """Insert memories (duplicates in their scope become NOOP) in one statement.
 
-        With `event_payload`, the same statement records the add's SUCCEEDED event (verbatim adds);
-        without, the event is the caller's (an inferred add finishes its job in the same transaction).
+        With `event_payload`, the same statement records the add's SUCCEEDED event (verbatim adds), with
+        `event_metadata` (notes); without, the event is the caller's (an inferred add finishes its job in the same
+        transaction).
         """
         entities = sorted({e for it in items for e in it.scope.entities()})
         rows = [
@@ -119,6 +121,7 @@ class MemoryWriter(Repository):
             "entity_types": [t for t, _ in entities],
             "entity_names": [n for _, n in entities],
             "payload": _json(event_payload),
+            "event_metadata": _json(event_metadata),
         }
         result = await self.conn.execute(add_statement(event_payload is not None), params)
         return [Outcome(index=r.ord, id=r.id, text=r.memory, event=Op(r.event)) for r in result]
