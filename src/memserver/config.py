@@ -341,6 +341,9 @@ class RerankSettings(BaseModel):
             )
         if self.url and urlsplit(self.url).scheme not in ("http", "https"):
             raise ValueError("MEMSERVER_RERANK__URL must be an http:// or https:// URL")
+        key = self.api_key.get_secret_value() if self.api_key else ""
+        if not all(" " < c <= "~" for c in key):
+            raise ValueError("MEMSERVER_RERANK__API_KEY must be printable ASCII without spaces (an HTTP header)")
         return self
 
 

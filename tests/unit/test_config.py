@@ -60,6 +60,7 @@ def test_database_urls_are_normalised_to_asyncpg(url: str, expected: str) -> Non
             "MEMSERVER_RERANK__URL must be an http:// or https:// URL",
         ),
         ({"MEMSERVER_RERANK__PROVIDER": "llm"}, "MEMSERVER_RERANK__PROVIDER=llm needs an LLM"),
+        ({"MEMSERVER_RERANK__API_KEY": "ключ"}, "MEMSERVER_RERANK__API_KEY must be printable ASCII"),
         ({"MEMSERVER_RERANK__LLM_TOP_N": "80"}, "less than or equal to 50"),
     ],
 )

@@ -88,6 +88,10 @@ async def order(
     except ProviderError as exc:
         breaker.failed()
         return _fallback(len(texts), str(exc) if exc.public else public_message(exc), exc.code)
+    except Exception:  # a defect, not an outage: still never a failed search, and the log has the traceback
+        breaker.failed()
+        log.exception("the reranker failed unexpectedly")
+        return _fallback(len(texts), "the reranker failed; the server log has the details", "unexpected")
     except BaseException:
         breaker.abandoned()  # cancelled (the client went away): neither a success nor a failure
         raise
