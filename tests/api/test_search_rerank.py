@@ -297,6 +297,15 @@ def test_the_llm_ranks_the_top_n_in_one_call(llm_client: httpx.Client, llm: Fake
     assert plain[4] not in user  # MEMSERVER_RERANK__LLM_TOP_N=4
 
 
+def test_no_hit_or_one_hit_costs_no_call(llm_client: httpx.Client, llm: FakeOpenAI) -> None:
+    assert search(llm_client, "Alice", rerank=True, threshold=0.99) == []
+    plain = search(llm_client, "Alice plays the cello")
+    between = (plain[0]["score"] + plain[1]["score"]) / 2
+    (hit,) = search(llm_client, "Alice plays the cello", rerank=True, threshold=between)
+    assert (hit["id"], hit["reranker"], hit["score_breakdown"]["rerank"]) == (plain[0]["id"], "llm", 1.0)
+    assert llm.chat_requests() == []
+
+
 def test_invented_and_repeated_refs_are_ignored(llm_client: httpx.Client, llm: FakeOpenAI) -> None:
     plain = memories(search(llm_client, "Alice"))
     llm.chat_replies = ['{"ranking": [9, 3, 3, 0]}']

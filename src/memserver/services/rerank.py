@@ -74,6 +74,8 @@ async def order(
             diversified = ordering.diversify(scores, texts, top_k)
         return Outcome(diversified, "diversity", "diversity")
     reranker, shown, deadline = _strategy(providers, config, len(texts), top_k)
+    if shown == 0:  # nothing to order: no call, and nothing for the breaker to count
+        return Outcome(ordering.Ordering([]), "none" if reranker is None else reranker.name, "rerank")
     if reranker is None:
         return _fallback(len(texts), "no reranker is configured", "not_configured")
     breaker = providers.rerank_breaker
@@ -129,6 +131,8 @@ class ListwiseLLM:
 
     async def rerank(self, query: str, documents: Sequence[str], top_n: int) -> list[RerankScore]:
         n = len(documents)
+        if n == 1:  # one hit is its own ranking: no call
+            return [RerankScore(0, 1.0)]
         try:
             gen = await self._llm.generate(
                 prompt.build(query, documents), prompt.Reply, context=prompt.context(n), budget=prompt.budget(n)
