@@ -309,7 +309,11 @@ class RerankSettings(BaseModel):
     api_key: SecretStr | None = Field(None, description="Sent as `Authorization: Bearer <key>` when set.")
     model: str | None = Field(None, description="The reranking model to ask for (unset: not sent).")
     top_n: int = Field(
-        30, ge=1, le=100, description="'http' and 'llm': hits reordered, at least top_k (the pool the search gathers)."
+        30,
+        ge=1,
+        le=100,
+        description="'http': the best hits sent to the reranker, at least top_k; 'llm' shows the LLM the best "
+        "llm_top_n of them.",
     )
     timeout_s: float = Field(
         2.0, gt=0, description="'http': one deadline for the rerank request; past it the hits keep the hybrid order."
