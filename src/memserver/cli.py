@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import uvicorn
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from memserver import logs
 from memserver.config import Settings, client_api_key, get_settings
@@ -454,9 +454,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> Any:
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise SystemExit(f"memserver: invalid configuration\n{_config_errors(exc)}") from None
     logs.configure(settings.log_level, settings.log_format)
     return args.func(args, settings)
+
+
+def _config_errors(exc: ValidationError) -> str:
+    """Each settings error on one line, named by its variable (MEMSERVER_RERANK__URL) where it has one."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        name = "MEMSERVER_" + "__".join(str(p).upper() for p in err["loc"]) if err["loc"] else "MEMSERVER_*"
+        lines.append(f"  {name}: {str(err['msg']).removeprefix('Value error, ')}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -292,6 +292,71 @@ class SearchSettings(BaseModel):
     )
 
 
+class RerankSettings(BaseModel):
+    """What `rerank: true` on a search does (README, "Reranking")."""
+
+    provider: Literal["none", "http", "llm"] = Field(
+        "none",
+        description="'http': a /rerank server (MEMSERVER_RERANK__URL) orders the best hits by relevance; 'llm': "
+        "the configured LLM ranks them in one call; 'none': diversification (hits that restate a better hit "
+        "move down), with no model.",
+    )
+    url: str | None = Field(
+        None,
+        description="The full URL of the /rerank endpoint (e.g. http://gpu-box:8080/rerank, "
+        "https://api.cohere.com/v2/rerank); nothing is appended to it.",
+    )
+    api: Literal["cohere", "voyage", "tei"] = Field(
+        "cohere",
+        description="The server's request and reply shape: 'cohere' (Cohere, Jina, vLLM, Infinity, LiteLLM, "
+        "OpenVINO: documents, top_n, results), 'voyage' (top_k, data), 'tei' (Hugging Face "
+        "text-embeddings-inference: texts, a bare list).",
+    )
+    api_key: SecretStr | None = Field(None, description="Sent as `Authorization: Bearer <key>` when set.")
+    model: str | None = Field(None, description="The reranking model to ask for (unset: not sent).")
+    top_n: int = Field(
+        30,
+        ge=1,
+        le=100,
+        description="'http': the best hits sent to the reranker, at least top_k; 'llm' shows the LLM the best "
+        "llm_top_n of them.",
+    )
+    timeout_s: float = Field(
+        2.0, gt=0, description="'http': one deadline for the rerank request; past it the hits keep the hybrid order."
+    )
+    max_doc_chars: int = Field(1_000, ge=1, description="'http': characters of each memory sent to the reranker.")
+    llm_top_n: int = Field(
+        20, ge=2, le=50, description="'llm': best hits the LLM ranks in its one call; the others follow them."
+    )
+    llm_timeout_s: float = Field(
+        8.0, gt=0, description="'llm': one deadline for the ranking call; past it the hits keep the hybrid order."
+    )
+    breaker_failures: int = Field(
+        3, ge=1, description="Consecutive reranker failures after which it is not called for breaker_cooldown_s."
+    )
+    breaker_cooldown_s: float = Field(
+        30.0, ge=0, description="Seconds a failing reranker is left alone; then one search tries it again."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RerankSettings:
+        if self.provider == "http" and not self.url:
+            raise ValueError(
+                "MEMSERVER_RERANK__PROVIDER=http needs MEMSERVER_RERANK__URL, the full URL of the /rerank endpoint"
+            )
+        if self.url and self.provider != "http":
+            raise ValueError(
+                f"MEMSERVER_RERANK__URL is set but MEMSERVER_RERANK__PROVIDER is {self.provider}: "
+                "set it to http to use that server, or unset the URL"
+            )
+        if self.url and urlsplit(self.url).scheme not in ("http", "https"):
+            raise ValueError("MEMSERVER_RERANK__URL must be an http:// or https:// URL")
+        key = self.api_key.get_secret_value() if self.api_key else ""
+        if not all(" " < c <= "~" for c in key):
+            raise ValueError("MEMSERVER_RERANK__API_KEY must be printable ASCII without spaces (an HTTP header)")
+        return self
+
+
 class GraphSettings(BaseModel):
     neo4j_url: str | None = Field(
         None,
@@ -405,6 +470,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
@@ -418,6 +484,7 @@ class Settings(BaseSettings):
                 ("llm.api_key", self.llm.api_key),
                 ("embedder.api_key", self.embedder.api_key),
                 ("graph.neo4j_password", self.graph.neo4j_password),
+                ("rerank.api_key", self.rerank.api_key),
             ):
                 if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
                     raise ValueError(f"MEMSERVER_{name.upper().replace('.', '__')} is a placeholder in prod")
@@ -427,6 +494,14 @@ class Settings(BaseSettings):
                     raise ValueError("MEMSERVER_DATABASE_URL has no password or a default one in prod")
             if self.uses_redis() and not urlsplit(self.redis.url).password:
                 raise ValueError("MEMSERVER_REDIS__URL has no password in prod (redis://:password@host:6379/0)")
+        return self
+
+    @model_validator(mode="after")
+    def _rerank_has_its_llm(self) -> Settings:
+        if self.rerank.provider == "llm" and not self.llm.configured:
+            raise ValueError(
+                "MEMSERVER_RERANK__PROVIDER=llm needs an LLM: set MEMSERVER_LLM__BASE_URL or MEMSERVER_LLM__API_KEY"
+            )
         return self
 
     def uses_redis(self) -> bool:

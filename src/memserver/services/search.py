@@ -26,6 +26,7 @@ from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
 from memserver.services import graph as graph_service
+from memserver.services import rerank as reranking
 from memserver.services.project_settings import project_settings
 from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
@@ -37,7 +38,6 @@ from memserver.storage.repositories.search import SearchRepository
 assert ranking.MAX_TERMS == search_sql.MAX_TERMS  # the terms bitmask: written by SQL, read by ranking
 
 
-RERANK_WINDOW = 100  # rerank reorders at most this many of the best hits
 # Ranking an evidence set this large costs milliseconds of numpy: run it on a worker thread so other
 # requests keep being served meanwhile. Smaller sets rank faster than a thread hop.
 OFFLOAD_ROWS = 2_000
@@ -69,6 +69,8 @@ class Hit:
     row: MemoryRow
     score: float
     breakdown: dict[str, float] = field(default_factory=dict)
+    reranker: str | None = None  # rerank=true: what ordered the hit ("none": the reranker failed)
+    rerank_error: str | None = None  # why the reranker failed
 
 
 @dataclass
@@ -78,6 +80,7 @@ class SearchConfig:
     graph_weight: float = 0.0  # graph-aware search off unless configured (internal searches leave it off)
     graph_hops: int = 2
     graph_fanout: int = 20
+    rerank: reranking.RerankConfig = field(default_factory=reranking.RerankConfig)  # what rerank=true does
 
 
 def _weights(req: SearchInput) -> Weights:
@@ -116,7 +119,7 @@ async def search_project(
     config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
-    pool = max(req.top_k, 50) if req.rerank else req.top_k
+    pool = reranking.pool(config.rerank, req.top_k) if req.rerank else req.top_k
     if decay:  # decay reorders: rank it over more than the winners
         pool = max(pool, 3 * req.top_k, 30)
     async with db.connect(generic_plans=True) as conn:
@@ -159,9 +162,11 @@ async def search_project(
             hits = [_hybrid_hit(by_id[ids[s.index]], s, bool(graph)) for s in scored if ids[s.index] in by_id]
     if decay:
         hits = await _decay(db, project_id, hits)
+    # The threshold applies to the hybrid score, before reranking: a reranker never brings back a hit under it.
+    hits = [h for h in hits if h.score >= req.threshold and h.score > 0]
     if req.rerank:
-        hits = await asyncio.to_thread(_diversify, hits, req.top_k) if len(hits) > 50 else _diversify(hits, req.top_k)
-    out = [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
+        hits = await _rerank(providers, config.rerank, req, hits)
+    out = hits[: req.top_k]
     if decay:
         async with db.connect() as conn:
             await MemoryReadRepository(conn).record(project_id, [h.row.id for h in out])
@@ -229,26 +234,13 @@ def _hybrid_hit(row: MemoryRow, s: ranking.Scored, graph: bool) -> Hit:
     return Hit(row=row, score=round(math.tanh(s.total), 6), breakdown=breakdown)
 
 
-def _diversify(hits: list[Hit], k: int) -> list[Hit]:
-    """rerank=true: keep the best hit, then prefer hits that are not near-duplicates of those kept.
-
-    Near-duplicates are judged by the words they share (Jaccard), so a pool of restatements of
-    one fact does not crowd out other facts. Scores are not changed, only the order. Only the best
-    RERANK_WINDOW hits are reordered (the rest follow by score), and each hit's largest overlap with
-    the kept ones is updated once per kept hit: O(window^2) set operations, whatever top_k is.
-    """
-    head, tail = hits[:RERANK_WINDOW], hits[RERANK_WINDOW:]
-    words = [{w for w in str(h.row.memory).lower().split() if len(w) > 3} for h in head]
-    overlap = [0.0] * len(head)
-    remaining = list(range(len(head)))
-    chosen: list[int] = []
-    while remaining and len(chosen) < k:
-        best = max(remaining, key=lambda i: head[i].score - 0.3 * overlap[i])
-        remaining.remove(best)
-        chosen.append(best)
-        kept = words[best]
-        for i in remaining:
-            o = len(words[i] & kept) / max(1, len(words[i] | kept))
-            if o > overlap[i]:
-                overlap[i] = o
-    return ([head[i] for i in chosen] + tail)[:k]
+async def _rerank(providers: Providers, config: reranking.RerankConfig, req: SearchInput, hits: list[Hit]) -> list[Hit]:
+    """rerank=true: the hits reordered as `services/rerank.py` decides, each labelled with what ordered it."""
+    outcome = await reranking.order(
+        providers, config, req.query, [h.score for h in hits], [str(h.row.memory) for h in hits], req.top_k
+    )
+    for i, h in enumerate(hits):
+        h.reranker, h.rerank_error = outcome.label, outcome.error
+        if outcome.key is not None and i in outcome.ordering.values:
+            h.breakdown[outcome.key] = outcome.ordering.values[i]
+    return [hits[i] for i in outcome.ordering.order]

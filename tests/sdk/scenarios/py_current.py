@@ -389,6 +389,46 @@ def infer() -> None:
     check_eq(len(client.get_all(filters={"user_id": user})["results"]), 1, "memories after the repeat")
 
 
+R_PIZZA = "My favourite food is Neapolitan pizza."
+R_PASTA = "I like fresh pasta with basil for dinner."
+R_ESPRESSO = "I drink an espresso after lunch."  # what the scripted reranker prefers (tests/sdk)
+
+
+def rerank() -> None:
+    """search(..., rerank=True) against a memserver whose reranker is the fake /rerank server, scripted to put
+    the memory about espresso first and to answer 503 to a query that says "outage"."""
+    url, key = env()
+    user = f"rr-{suffix()}"
+    client = MemoryClient(api_key=key, host=url)
+    for text in (R_PIZZA, R_PASTA, R_ESPRESSO):
+        client.add([{"role": "user", "content": text}], user_id=user, infer=False)
+    query = "What food does the user like?"
+    step("rerank=False: the hybrid order, no rerank fields")
+    plain = client.search(query, filters={"user_id": user}, threshold=0)["results"]
+    check_eq(sorted(memory_texts(plain)), sorted([R_PIZZA, R_PASTA, R_ESPRESSO]), "search(rerank=False) texts")
+    check(plain[0]["memory"] != R_ESPRESSO, "the hybrid order should not already put espresso first", plain)
+    check(all("reranker" not in h for h in plain), "rerank=False hits carry no reranker", plain)
+    step("rerank=True: the reranker's relevance order")
+    hits = client.search(query, filters={"user_id": user}, threshold=0, rerank=True)["results"]
+    check_eq(hits[0]["memory"], R_ESPRESSO, "search(rerank=True) first")
+    check_eq({h["reranker"] for h in hits}, {"cohere"}, "reranker of every hit")
+    check_eq({h["rerank_error"] for h in hits}, {None}, "rerank_error of every hit")
+    relevance = [h["score_breakdown"]["rerank"] for h in hits]
+    check(relevance == sorted(relevance, reverse=True), "hits ordered by score_breakdown.rerank", relevance)
+    # ordered by relevance, not by `score` (the hybrid score, which keeps its meaning)
+    check(all(0 < h["score"] <= 1 for h in hits), "scores in (0, 1]", hits)
+    typed = client.search(query, SearchMemoryOptions(filters={"user_id": user}, threshold=0, rerank=True))
+    check_eq(typed["results"][0]["memory"], R_ESPRESSO, "search(SearchMemoryOptions(rerank=True)) first")
+    step("a failing reranker: still 200, in hybrid order, with the reason")
+    outage = f"{query} outage"
+    plain = client.search(outage, filters={"user_id": user}, threshold=0)["results"]
+    hits = client.search(outage, filters={"user_id": user}, threshold=0, rerank=True)["results"]
+    check_eq([h["id"] for h in hits], [h["id"] for h in plain], "fallback order")
+    check_eq(
+        {(h["reranker"], h["rerank_error"]) for h in hits}, {("none", "the reranker answered HTTP 503")}, "fallback"
+    )
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "full"
-    run({"wrong-key": wrong_key, "infer": infer}.get(mode, scenario), f"{NAME} {mode}")
+    run({"wrong-key": wrong_key, "infer": infer, "rerank": rerank}.get(mode, scenario), f"{NAME} {mode}")

@@ -360,4 +360,43 @@ async function infer() {
   check(hits.results.length > 0 && hits.results[0].id === memoryId, "search should find the inferred memory", hits);
 }
 
-await run(NAME, (mode) => (mode === "wrong-key" ? wrongKey() : mode === "infer" ? infer() : scenario()));
+// search(q, {rerank: true}) against a memserver whose reranker is the fake /rerank server, scripted (tests/sdk)
+// to put the memory about espresso first and to answer 503 to a query that says "outage". Responses are
+// camelCased: `reranker`, `rerankError`, `scoreBreakdown.rerank`.
+const R_PIZZA = "My favourite food is Neapolitan pizza.";
+const R_PASTA = "I like fresh pasta with basil for dinner.";
+const R_ESPRESSO = "I drink an espresso after lunch.";
+
+async function rerank() {
+  const { url, key } = env();
+  const user = `rr-${randomUUID().slice(0, 10)}`;
+  const client = new MemoryClient({ apiKey: key, host: url });
+  for (const text of [R_PIZZA, R_PASTA, R_ESPRESSO]) {
+    await client.add([{ role: "user", content: text }], { userId: user, infer: false });
+  }
+  const query = "What food does the user like?";
+  const filters = { user_id: user };
+  step("rerank: false -> the hybrid order, no rerank fields");
+  let plain = (await client.search(query, { filters, threshold: 0 })).results;
+  checkEq(texts(plain), [R_ESPRESSO, R_PASTA, R_PIZZA].sort(), "search texts");
+  check(plain[0].memory !== R_ESPRESSO, "the hybrid order should not already put espresso first", plain);
+  check(plain.every((h) => !("reranker" in h)), "rerank: false hits carry no reranker", plain);
+  step("rerank: true -> the reranker's relevance order");
+  let hits = (await client.search(query, { filters, threshold: 0, rerank: true })).results;
+  checkEq(hits[0].memory, R_ESPRESSO, "search(rerank: true) first");
+  checkEq([...new Set(hits.map((h) => h.reranker))], ["cohere"], "reranker of every hit");
+  checkEq([...new Set(hits.map((h) => h.rerankError))], [null], "rerankError of every hit");
+  const relevance = hits.map((h) => h.scoreBreakdown.rerank);
+  checkEq(relevance, [...relevance].sort((a, b) => b - a), "hits ordered by scoreBreakdown.rerank");
+  check(hits.every((h) => h.score > 0 && h.score <= 1), "scores in (0, 1]", hits);
+  step("a failing reranker: still a result, in hybrid order, with the reason");
+  const outage = `${query} outage`;
+  plain = (await client.search(outage, { filters, threshold: 0 })).results;
+  hits = (await client.search(outage, { filters, threshold: 0, rerank: true })).results;
+  checkEq(ids(hits), ids(plain), "fallback order");
+  checkEq([...new Set(hits.map((h) => `${h.reranker}: ${h.rerankError}`))],
+    ["none: the reranker answered HTTP 503"], "fallback label and reason");
+}
+
+const MODES = { "wrong-key": wrongKey, infer, rerank };
+await run(NAME, (mode) => (MODES[mode] || scenario)());

@@ -30,7 +30,11 @@ class SearchRequest(EntityIds):
     top_k: int | None = Field(None, description="Results to return (1-1000; default 10).")
     limit: int | None = Field(None, description="Alias of top_k.")
     threshold: float | None = Field(None, description="Minimum score 0..1 (v3 default 0.1, v2 0.3, v1 none).")
-    rerank: bool = False
+    rerank: bool = Field(
+        False,
+        description="Order the best hits by the configured reranker's relevance (MEMSERVER_RERANK__PROVIDER: a "
+        "/rerank server or the LLM); without one, diversify them. Each hit then says what ordered it (`reranker`).",
+    )
     keyword_search: bool = False
     show_expired: bool = False
     fields: list[str] | None = None

@@ -13,7 +13,7 @@ from memserver.api.memories.responses import project_fields
 from memserver.api.search.requests import SearchRequest, search_input
 from memserver.api.search.responses import SearchHit, SearchResults, SearchResultsV11, search_hit_out
 from memserver.domain.principal import Principal
-from memserver.services import graph, search
+from memserver.services import graph, rerank, search
 from memserver.services.runtime import Runtime
 
 router = APIRouter(tags=["list and search"])
@@ -28,12 +28,23 @@ async def _run_search(
         graph_weight=runtime.settings.search.graph_weight,
         graph_hops=runtime.settings.search.graph_hops,
         graph_fanout=runtime.settings.search.graph_fanout,
+        rerank=rerank.RerankConfig.of(runtime.settings.rerank),
     )
     hits = await search.search(
         runtime.db, runtime.providers, principal, search_input(body, principal, version=version), config
     )
     return [
-        project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
+        project_fields(
+            search_hit_out(
+                h.row,
+                h.score,
+                h.breakdown,
+                owner=principal.user_email,
+                reranker=h.reranker,
+                rerank_error=h.rerank_error,
+            ),
+            body.fields,
+        )
         for h in hits
     ]
 

@@ -1,0 +1,27 @@
+"""The reranker port: a query and documents in, relevance scores of the documents out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RerankScore:
+    """The relevance of the document at `index` of the request, on a 0..1 scale."""
+
+    index: int
+    score: float
+
+
+class Reranker(Protocol):
+    """Scores documents by how well each answers a query (a cross-encoder server, a listwise LLM...)."""
+
+    name: str  # the label search hits carry: "cohere", "voyage", "tei", "llm"
+
+    async def rerank(self, query: str, documents: Sequence[str], top_n: int) -> list[RerankScore]:
+        """Scores of (at most `top_n` of) the documents, best first; raises a ProviderError when it cannot."""
+        ...
+
+    async def aclose(self) -> None: ...
