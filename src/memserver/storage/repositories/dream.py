@@ -65,7 +65,9 @@ _OPEN_RUN = (
     f"AND e.status IN {_OPEN} AND e.payload ->> 'user_id' = s.user_id"
 )
 # Users with memories newer than their last run and than the last short count, past their cadence, without
-# an open run; each with its eligible memories counted up to the minimum (an index range of that user only).
+# an open run; each with its eligible memories counted up to the minimum (an index range of that user only:
+# "+ 0" keeps the BRIN index out, which would read the whole table past the boundary for each user, 0.6 ms
+# per user at 100k memories against 0.05 ms).
 _DUE = text(
     f"""
     WITH c AS (
@@ -79,7 +81,7 @@ _DUE = text(
     SELECT c.project_id, c.user_id, c.touched_seq,
         (SELECT count(*) FROM (
             SELECT 1 FROM memories m
-            WHERE m.project_id = c.project_id AND m.user_id = c.user_id AND m.seq > c.boundary AND {_ELIGIBLE}
+            WHERE m.project_id = c.project_id AND m.user_id = c.user_id AND m.seq + 0 > c.boundary AND {_ELIGIBLE}
             LIMIT :minimum) AS x) AS eligible
     FROM c ORDER BY c.last_run_at NULLS FIRST, c.touched_seq
     """
@@ -106,7 +108,7 @@ _FIND_OPEN = text(
 _SOURCES = text(
     f"""
     SELECT m.id, m.memory, m.hash, m.categories, m.created_at, m.seq FROM memories m
-    WHERE m.project_id = :p AND m.user_id = :u AND m.seq > :boundary AND {_ELIGIBLE}
+    WHERE m.project_id = :p AND m.user_id = :u AND m.seq + 0 > :boundary AND {_ELIGIBLE}
     ORDER BY m.seq DESC LIMIT :limit
     """
 )
