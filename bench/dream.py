@@ -5,8 +5,9 @@ bench.scale's loader (COPY), all past the project's forward boundary (Synthesis 
 index is left out (the tick never uses it; its build would dominate the load). Then `services.dream.tick`, the
 statement sequence every process's sweep runs, is timed in process (no HTTP: the tick never is):
 
-- `first`: the two ticks after the scheduler's watermark was left at the start, i.e. every memory is new to it
-  (the worst case: the scheduler was off, `MEMSERVER_DREAM__ENABLED=false`, while all of them arrived);
+- `catch_up`: the ticks after the scheduler's watermark was left at the start, i.e. every memory is new to it
+  (the worst case: the scheduler was off, `MEMSERVER_DREAM__ENABLED=false`, while all of them arrived): each
+  reads at most 2 x `MAX_SCAN_SEQS` memories, so catching up takes N / 250k + 1 ticks;
 - `backlog`: every user is due (touched, never run) and the project has its maximum of open runs, so each
   tick finds candidates and queues nothing (it counts each candidate's memories up to the minimum);
 - `idle`: every user has run, nothing new: a tick claims the interval and reads nothing;
@@ -42,6 +43,8 @@ import numpy as np
 
 from bench.scale import DEFAULT_PG_CONF, DIM, bulk_load, pct, sentence, unit_vectors
 from harness import ROOT
+
+CURRENT = "coalesce(pg_sequence_last_value(pg_get_serial_sequence('memories', 'seq')), 0)"
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -81,8 +84,14 @@ async def run(url: str, project_id: uuid.UUID, args: argparse.Namespace) -> dict
 
     try:
         await reset_scan()
-        first = [await timed(tick, 1) for _ in range(2)]
-        out["first"] = {"tick_1_ms": round(first[0][0], 1), "tick_2_ms": round(first[1][0], 1)}
+        catch_up = []
+        while True:
+            catch_up += await timed(tick, 1)
+            async with db.connect() as conn:
+                behind = (await conn.execute(text(f"SELECT scanned_seq < {CURRENT} FROM dream_scan"))).scalar_one()
+            if not behind:
+                break
+        out["catch_up"] = {**stats(catch_up), "max_ms": round(max(catch_up), 1)}
         # backlog: every user due, the project at its maximum of open runs (queued by tick 1 and 2)
         await sql("UPDATE dream_state SET checked_seq = 0")
         out["backlog"] = stats(await timed(tick, args.repeat))
@@ -114,10 +123,15 @@ async def run(url: str, project_id: uuid.UUID, args: argparse.Namespace) -> dict
                 (await conn.execute(text(naive), {"p": project_id})).all()
 
         out["naive_group_by"] = stats(await timed(group_by, max(3, args.repeat // 5)))
-        out["add_insert_with_brin"] = await add_latency(db, project_id, args)
-        await sql("DROP INDEX ix_memories_seq_brin")
-        out["add_insert_without_brin"] = await add_latency(db, project_id, args)
-        await sql("CREATE INDEX ix_memories_seq_brin ON memories USING brin (seq)")
+        # interleaved rounds (the machine's load moves by tens of percent between minutes)
+        with_brin: list[float] = []
+        without: list[float] = []
+        for r in range(args.rounds):
+            with_brin += await add_latency(db, project_id, args, round_=2 * r)
+            await sql("DROP INDEX ix_memories_seq_brin")
+            without += await add_latency(db, project_id, args, round_=2 * r + 1)
+            await sql("CREATE INDEX ix_memories_seq_brin ON memories USING brin (seq)")
+        out["add_insert_with_brin"], out["add_insert_without_brin"] = stats(with_brin), stats(without)
     finally:
         await db.dispose()
     return out
@@ -167,14 +181,14 @@ async def copy_new(dsn: str, project_id: uuid.UUID, k: int, users: int, seed: in
         await conn.close()
 
 
-async def add_latency(db: Any, project_id: uuid.UUID, args: argparse.Namespace) -> dict[str, float]:
+async def add_latency(db: Any, project_id: uuid.UUID, args: argparse.Namespace, round_: int) -> list[float]:
     """The add path's insert statement, one memory per call (the write path of a verbatim add)."""
     from memserver.domain.changes import AddDefaults, NewMemory
     from memserver.domain.scope import Scope
     from memserver.storage.repositories.memory_writes import MemoryWriter
 
-    rng = random.Random(args.seed + 1)
-    vecs = unit_vectors(args.adds, np.random.default_rng(args.seed + 1))
+    rng = random.Random(args.seed + 1 + round_)
+    vecs = unit_vectors(args.adds, np.random.default_rng(args.seed + 1 + round_))
     lat = []
     for i in range(args.adds):
         t = f"{sentence(rng)} (added {i} {time.time_ns()})"
@@ -185,7 +199,7 @@ async def add_latency(db: Any, project_id: uuid.UUID, args: argparse.Namespace) 
         async with db.transaction() as conn:
             await MemoryWriter(conn).insert_new(project_id, [item], AddDefaults(), event_id=uuid.uuid4())
         lat.append((time.perf_counter() - t0) * 1000)
-    return stats(lat[5:])  # the first few warm the connection and the statement cache
+    return lat[5:]  # the first few warm the connection and the statement cache
 
 
 def main() -> None:
@@ -195,7 +209,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=50_000, help="rows per COPY")
     p.add_argument("--repeat", type=int, default=20, help="ticks per measured state")
     p.add_argument("--new", type=int, action="append", default=None, help="new memories between ticks (repeatable)")
-    p.add_argument("--adds", type=int, default=300, help="single-memory inserts timed with and without the BRIN index")
+    p.add_argument("--adds", type=int, default=100, help="single-memory inserts per round, with and without BRIN")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of inserts with and without BRIN")
     p.add_argument("--seed", type=int, default=17)
     p.add_argument("--workdir", type=Path, default=None, help="keep the database here (default: a temp dir)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dream.json")
@@ -238,9 +253,8 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2))
     load_avg = f"{result['load_avg_start'][0]:.1f} -> {result['load_avg_end'][0]:.1f}"
     print(f"{args.n} memories, {args.users} users (load average {load_avg})")
-    first = result["first"]
-    print(f"first ticks (every memory new to the scheduler): {first['tick_1_ms']} ms, {first['tick_2_ms']} ms")
     for key in (
+        "catch_up",
         "idle",
         "backlog",
         *(f"new_{k}" for k in args.new),

@@ -35,6 +35,7 @@ from memserver.providers.registry import Providers, build_providers
 from memserver.services import auth, dispatch, dream, jobs
 from memserver.services.key_cache import KeyCache
 from memserver.storage.db import Database
+from memserver.storage.repositories.dream import DreamRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
 from tests.fakes import dream_llm
 from tests.fakes.openai_server import FakeOpenAI, fake_embedding, running
@@ -318,6 +319,21 @@ class _NoQueue:
 
     def submit(self, job_id: uuid.UUID, kind: JobKind | None = None) -> None:
         pass
+
+
+async def test_a_scheduler_far_behind_catches_up_in_bounded_steps_and_reads_every_memory_twice(stack: Stack) -> None:
+    project = await new_project(stack)
+    await add(stack, project, user_texts("lea", 12), user_id="lea")
+    async with stack.db.transaction() as conn:  # the watermark 12 memories behind (the scheduler was off)
+        now = await DreamRepository(conn).current_seq()
+        await conn.execute(text("UPDATE dream_scan SET scanned_seq = :s, seen_seq = :s"), {"s": now - 12})
+    ranges = []
+    for _ in range(5):
+        async with stack.db.transaction() as conn:
+            await conn.execute(text("UPDATE dream_scan SET ticked_at = '-infinity'"))
+            ranges.append(await DreamRepository(conn).claim_tick(0.001, max_scan=5))
+    # each tick reads at most 2 x 5 values, from where the tick before last had seen: every seq twice
+    assert [(r[0] - now, r[1] - now) if r else None for r in ranges] == [(-12, -7), (-12, -2), (-7, 0), (-2, 0), (0, 0)]
 
 
 async def test_the_minimum_and_the_cadence(stack: Stack) -> None:

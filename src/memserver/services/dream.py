@@ -127,13 +127,13 @@ async def tick(db: Database, settings: DreamSettings) -> list[DueJob]:
         return []
     async with db.transaction() as conn:
         repo = DreamRepository(conn)
-        start = await repo.claim_tick(settings.tick_s)
-        if start is None:
+        seqs = await repo.claim_tick(settings.tick_s)
+        if seqs is None:
             return []
         projects = await repo.enabled_projects()
         if not projects:
             return []
-        await repo.mark_touched(start, projects)
+        await repo.mark_touched(seqs, projects)
         found = await repo.due(projects, minimum=settings.min_memories, limit=4 * settings.max_users_per_tick)
         await repo.mark_short([r for r in found if r.eligible < settings.min_memories])
         ready = [r for r in found if r.eligible >= settings.min_memories]

@@ -59,13 +59,14 @@ async def sweep_forever(
             async with busy:
                 try:
                     due = await jobs.take_due(db, redispatch_after_s=redispatch)
-                    if settings.llm.configured and time.monotonic() >= dream_next:
-                        # tried often (a claim is one row update); the database allows one tick per interval
-                        dream_next = time.monotonic() + min(settings.dream.tick_s, 30.0)
-                        due += await _dream_tick(db, settings)
                     if due:
                         await hand_off(due)
                         log.info("recovery sweep handed off %d job(s)", len(due))
+                    if settings.llm.configured and time.monotonic() >= dream_next:
+                        # tried often (a claim is one row update); the database allows one tick per interval
+                        dream_next = time.monotonic() + min(settings.dream.tick_s, 30.0)
+                        if queued := await _dream_tick(db, settings):
+                            await hand_off(queued)
                 except Exception:  # database away: try again next time
                     log.warning("recovery sweep failed", exc_info=True)
             with contextlib.suppress(TimeoutError):

@@ -35,17 +35,23 @@ _BOUNDARY = "coalesce((settings #>> '{dream,boundary_seq}')::bigint, 0)"
 # the enabled projects and their boundaries, joined as a relation `p(id, boundary)`
 _PROJECTS = "unnest(CAST(:projects AS uuid[]), CAST(:boundaries AS bigint[])) AS p(id, boundary)"
 
+# A tick reads at most this many `seq` values past the last one it saw (about a second's work at the measured
+# 3 us per memory): a scheduler far behind (turned off for a long time) catches up over several ticks instead
+# of running one statement past the statement timeout, again and again.
+MAX_SCAN_SEQS = 250_000
 # One tick per interval across every process: the first to lock the row after the interval takes the tick
-# (the others skip it, they never wait), moves the watermark one tick on and reads from the one before.
+# (the others skip it, they never wait). It reads from where the tick before last had seen, so a memory whose
+# transaction drew its `seq` before a tick but committed after it is read by the next one.
 _CLAIM_TICK = text(
     f"""
     WITH prev AS (
         SELECT scanned_seq, seen_seq FROM dream_scan
         WHERE id = 1 AND ticked_at <= now() - make_interval(secs => :tick_s)
         FOR UPDATE SKIP LOCKED)
-    UPDATE dream_scan d SET ticked_at = now(), scanned_seq = prev.seen_seq, seen_seq = {_CURRENT_SEQ}
+    UPDATE dream_scan d SET ticked_at = now(), scanned_seq = prev.seen_seq,
+        seen_seq = least({_CURRENT_SEQ}, prev.seen_seq + :max_scan)
     FROM prev WHERE d.id = 1
-    RETURNING prev.scanned_seq AS from_seq
+    RETURNING prev.scanned_seq AS from_seq, d.seen_seq AS to_seq
     """
 )
 _ENABLED_PROJECTS = text(f"SELECT id, {_BOUNDARY} AS boundary FROM projects WHERE {_ENABLED}")
@@ -54,7 +60,7 @@ _MARK_TOUCHED = text(
     INSERT INTO dream_state (project_id, user_id, touched_seq)
     SELECT m.project_id, m.user_id, max(m.seq)
     FROM memories m JOIN {_PROJECTS} ON p.id = m.project_id
-    WHERE m.seq > :from_seq AND m.seq > p.boundary AND {_ELIGIBLE}
+    WHERE m.seq > :from_seq AND m.seq <= :to_seq AND m.seq > p.boundary AND {_ELIGIBLE}
     GROUP BY m.project_id, m.user_id
     ON CONFLICT (project_id, user_id) DO UPDATE
         SET touched_seq = greatest(dream_state.touched_seq, excluded.touched_seq)
@@ -167,19 +173,20 @@ _SET_BOUNDARY = text(
 
 class DreamRepository(Repository):
     # -- the scheduler ---------------------------------------------------------------------------
-    async def claim_tick(self, tick_s: float) -> int | None:
+    async def claim_tick(self, tick_s: float, *, max_scan: int = MAX_SCAN_SEQS) -> tuple[int, int] | None:
         """Take this interval's tick (None: another process has it, or it was taken less than `tick_s` ago) and
-        move the watermark on; returns the `seq` after which this tick reads memories."""
-        row = (await self.conn.execute(_CLAIM_TICK, {"tick_s": tick_s})).first()
-        return None if row is None else int(row.from_seq)
+        move the watermark on, by at most `max_scan`; returns the range of `seq` (after, up to) this tick reads."""
+        row = (await self.conn.execute(_CLAIM_TICK, {"tick_s": tick_s, "max_scan": max_scan})).first()
+        return None if row is None else (int(row.from_seq), int(row.to_seq))
 
     async def enabled_projects(self) -> dict[uuid.UUID, int]:
         """Projects with Synthesis on -> their forward boundary (the `seq` memories must be past)."""
         return {r.id: int(r.boundary) for r in await self.conn.execute(_ENABLED_PROJECTS)}
 
-    async def mark_touched(self, from_seq: int, projects: dict[uuid.UUID, int]) -> int:
-        """Record the users of these projects with eligible memories added after `from_seq`; returns how many."""
-        result = await self.conn.execute(_MARK_TOUCHED, {"from_seq": from_seq, **_project_params(projects)})
+    async def mark_touched(self, seqs: tuple[int, int], projects: dict[uuid.UUID, int]) -> int:
+        """Record the users of these projects with eligible memories in this range of `seq`; returns how many."""
+        params = {"from_seq": seqs[0], "to_seq": seqs[1], **_project_params(projects)}
+        result = await self.conn.execute(_MARK_TOUCHED, params)
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def due(self, projects: dict[uuid.UUID, int], *, minimum: int, limit: int) -> list[DueUserRow]:
