@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from memserver.config import DreamSettings
+from memserver.domain import limits
 from memserver.domain.jobs import JobKind
 from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, NotConfigured, TooManyRequests
@@ -110,6 +111,10 @@ def merge_config(stored: dict[str, Any], body: dict[str, Any]) -> tuple[dict[str
         k: v for k, v in body.items() if k not in READ_ONLY and k not in ("reflection_enabled", "org_id", "project_id")
     }
     extra.update(given)
+    try:
+        limits.check_json(extra)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     if len(orjson.dumps(extra)) > MAX_EXTRA_BYTES:
         raise BadRequest(f"the Dream options other than reflection_enabled take more than {MAX_EXTRA_BYTES} bytes")
     if extra:
@@ -169,6 +174,11 @@ async def queue_run(
     user_id = body.get("user_id")
     if not isinstance(user_id, str) or not user_id.strip():
         raise BadRequest("user_id is required: the user whose memories to synthesize")
+    try:
+        limits.check_entity_id("user_id", user_id)
+        limits.check_text(user_id)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     if not enabled(await project_settings.section(db, principal.project_id, SECTION)):
         raise BadRequest(
             'Synthesis is off for this project: PATCH .../dream/config/ with {"reflection_enabled": true} first'
