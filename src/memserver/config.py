@@ -427,6 +427,48 @@ class LimitsSettings(BaseModel):
     max_category_chars: int = Field(500, description="Longest custom category: its name and description together.")
 
 
+class DreamSettings(BaseModel):
+    """Dream synthesis: scheduled runs that distil a user's memories into pattern memories (opt-in per project)."""
+
+    enabled: bool = Field(
+        True,
+        description="Run the Synthesis scheduler (projects still opt in with reflection_enabled); false stops "
+        "scheduled runs on every process that has it false (runs queued by hand still run).",
+    )
+    tick_s: float = Field(
+        300.0,
+        gt=0,
+        description="How often the scheduler looks for users due a run (once per interval across all processes).",
+    )
+    cadence_s: float = Field(
+        604_800.0, ge=0, description="Each user is synthesized at most once per this many seconds (Pro: 7 days)."
+    )
+    min_memories: int = Field(
+        20, ge=2, description="A user needs at least this many eligible memories before a run considers them."
+    )
+    max_memories: int = Field(
+        200,
+        ge=2,
+        le=1000,
+        description="Most memories one run shows the model (the user's newest eligible ones), which bounds its prompt.",
+    )
+    max_patterns_per_run: int = Field(10, ge=1, le=50, description="Most patterns one run adds or updates.")
+    max_users_per_tick: int = Field(100, ge=1, description="Most runs one scheduler tick queues.")
+    max_open_per_project: int = Field(
+        20, ge=1, description="Most Dream runs a project may have waiting or running (back-pressure)."
+    )
+    max_attempts: int = Field(3, ge=1, description="Attempts of a failing run before it ends FAILED with its reason.")
+    retry_backoff_s: float = Field(
+        30.0, ge=0, description="Delay before a failed run's first retry; doubles each time."
+    )
+
+    @model_validator(mode="after")
+    def _window_holds_the_minimum(self) -> DreamSettings:
+        if self.max_memories < self.min_memories:
+            raise ValueError("MEMSERVER_DREAM__MAX_MEMORIES must be at least MEMSERVER_DREAM__MIN_MEMORIES")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MEMSERVER_",
@@ -476,6 +518,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    dream: DreamSettings = Field(default_factory=DreamSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

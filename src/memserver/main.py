@@ -13,6 +13,7 @@ from memserver import __version__, logs
 from memserver.api import error_handlers, openapi
 from memserver.api.add import routes as add
 from memserver.api.documents import routes as documents
+from memserver.api.dream import routes as dream
 from memserver.api.entities import routes as entities
 from memserver.api.events import routes as events
 from memserver.api.graph import routes as graph
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         entities,
         events,
         orgs,
+        dream,
         transfer,
         webhooks,
         graph,

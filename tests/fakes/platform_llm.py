@@ -9,6 +9,7 @@ can tell which memories reached the LLM:
   instructions contain "BROKEN-ONCE", the first answer leaves out the required properties (a repair test).
 * profile -> {"data": {...}} the same way, plus a property the schema does not name ("not_in_schema"); arrays
   of objects hold one object per memory. When the profile instructions contain "UNREADABLE", no JSON at all.
+* dream   -> one pattern per recurring thread (tests/fakes/dream_llm.py `threads`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+from tests.fakes import dream_llm
 
 _LINE = re.compile(r"^\[\d+\] (?:\d{4}-\d\d-\d\d )?(?:\([^)]*\) )?(.*)$")
 _broken_once: set[str] = set()
@@ -50,6 +53,8 @@ def platform_script(body: dict[str, Any]) -> str:
     users = [m for m in messages if m.get("role") == "user"]
     user = str(users[0].get("content", "")) if users else ""  # a repair round adds its request after it
     texts = memory_texts(user)
+    if system.startswith("TASK: dream"):
+        return dream_llm.threads(body)
     if system.startswith("TASK: summary"):
         return json.dumps({"summary": "Summary: " + " | ".join(texts)})
     schema = json.loads(user.split("JSON schema:\n", 1)[1].split("\n", 1)[0]) if "JSON schema:\n" in user else {}

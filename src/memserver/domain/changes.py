@@ -39,6 +39,10 @@ class Unset(Enum):
 
 UNSET: Final = Unset.UNSET
 
+# `memories.source` of a Dream pattern memory: read back as `synthesized: true`, kept out of an add's
+# reconciliation candidates and of Dream's own evidence.
+SYNTHESIZED: Final = "synthesized"
+
 
 @dataclass(frozen=True)
 class NewMemory:
@@ -53,7 +57,7 @@ class NewMemory:
     actor_id: str | None = None
     categories: list[str] | None = None
     provenance: dict[str, Any] | None = None
-    source: str = "verbatim"  # verbatim | inferred
+    source: str = "verbatim"  # verbatim | inferred | synthesized
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import uuid
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
 from memserver.providers.registry import Providers
-from memserver.services import documents, graph, ingest, jobs, profiles, webhooks
+from memserver.services import documents, dream_run, graph, ingest, jobs, profiles, webhooks
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob
 
@@ -27,11 +27,12 @@ def handlers(settings: Settings) -> dict[JobKind, jobs.Handler]:
         JobKind.EXPORT: documents.run_export_job,
         JobKind.PROFILE: profiles.run_profile_job,
         JobKind.GRAPH_SYNC: graph.sync_job,
+        JobKind.DREAM: dream_run.run_handler(settings.dream),
     }
 
 
 def job_context(settings: Settings, db: Database, providers: Providers) -> jobs.JobContext:
-    w, wh = settings.worker, settings.webhooks
+    w, wh, dr = settings.worker, settings.webhooks, settings.dream
     return jobs.JobContext(
         db=db,
         providers=providers,
@@ -39,7 +40,10 @@ def job_context(settings: Settings, db: Database, providers: Providers) -> jobs.
         lease_s=w.lease_s,
         heartbeat_s=w.heartbeat_s,
         policy=jobs.RetryPolicy(w.max_attempts, w.retry_backoff_s, w.retry_backoff_max_s),
-        policies={JobKind.WEBHOOK: jobs.RetryPolicy(wh.max_attempts, wh.retry_backoff_s, wh.retry_backoff_max_s)},
+        policies={
+            JobKind.WEBHOOK: jobs.RetryPolicy(wh.max_attempts, wh.retry_backoff_s, wh.retry_backoff_max_s),
+            JobKind.DREAM: jobs.RetryPolicy(dr.max_attempts, dr.retry_backoff_s, 3600.0),
+        },
     )
 
 

@@ -26,13 +26,15 @@ from typing import IO, Any
 import orjson
 
 from memserver import jsonio
+from memserver.domain.changes import SYNTHESIZED
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import permissions, profiles, project_settings
+from memserver.services import dream, permissions, profiles, project_settings
 from memserver.storage.db import Database
+from memserver.storage.repositories.dream import DreamRepository
 from memserver.storage.repositories.tenants import TenantRepository
 from memserver.storage.repositories.transfer import KINDS, TransferRepository, column_kinds
 
@@ -222,8 +224,8 @@ def _row(kind: str, obj: dict[str, Any], ids: dict[uuid.UUID, uuid.UUID]) -> dic
         elif not _SHAPES[what](value):
             raise BadRequest(f"a {kind} record's {key} must be {what.replace('texts', 'a list of strings')}")
         row[key] = value
-    if kind == "memory" and isinstance(row.get("provenance"), dict) and "event_id" in row["provenance"]:
-        row["provenance"] = {**row["provenance"], "event_id": _mapped(ids, row["provenance"]["event_id"])}
+    if kind == "memory" and isinstance(row.get("provenance"), dict) and ids:
+        row["provenance"] = _mapped_provenance(ids, row["provenance"])
     if kind == "event":
         if isinstance(row.get("results"), list):
             row["results"] = [
@@ -231,6 +233,21 @@ def _row(kind: str, obj: dict[str, Any], ids: dict[uuid.UUID, uuid.UUID]) -> dic
             ]
         _finished(row)
     return row
+
+
+def _mapped_provenance(ids: dict[uuid.UUID, uuid.UUID], provenance: dict[str, Any]) -> dict[str, Any]:
+    """A memory's provenance with its ids renewed: the add's event, and a pattern's run and sources."""
+    out = dict(provenance)
+    if "event_id" in out:
+        out["event_id"] = _mapped(ids, out["event_id"])
+    if isinstance(found := out.get("synthesis"), dict):
+        synthesis = dict(found)
+        if "event_id" in synthesis:
+            synthesis["event_id"] = _mapped(ids, synthesis["event_id"])
+        if isinstance(synthesis.get("sources"), list):
+            synthesis["sources"] = [_mapped(ids, s) for s in synthesis["sources"]]
+        out["synthesis"] = synthesis
+    return out
 
 
 def _finished(event: dict[str, Any]) -> None:
@@ -278,7 +295,7 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 "categories": categories,
                 "immutable": bool(item.get("immutable", False)),
                 "expiration_date": item.get("expiration_date"),
-                "source": "import",
+                "source": SYNTHESIZED if item.get("synthesized") is True else "import",  # a Dream pattern
                 "provenance": {"imported_from": "mem0"},
                 "created_at": created,
                 "updated_at": updated,
@@ -333,6 +350,8 @@ async def import_lines(db: Database, providers: Providers, principal: Principal,
             await repo.insert(kind, principal.project_id, rows[kind])
         if restored is not None:
             await TenantRepository(conn).update_project(principal.project_id, *restored)
+            if dream.enabled(restored[1].get(dream.SECTION) or {}):  # imported memories are history, not new
+                await DreamRepository(conn).set_boundary_now(principal.project_id)
     return {kind: len(rows[kind]) for kind in KINDS}
 
 
@@ -382,4 +401,12 @@ def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if not isinstance(section, dict):
             raise BadRequest("the header's profile settings must be an object")
         stored[profiles.SECTION] = profiles.merge_settings({}, section)
+    if (section := document.get(dream.SECTION)) is not None:
+        if not isinstance(section, dict):
+            raise BadRequest("the header's Dream settings must be an object")
+        extra = found if isinstance(found := section.get("extra"), dict) else {}
+        restored, _ = dream.merge_config({}, {**extra, "reflection_enabled": section.get("reflection_enabled", False)})
+        if dream.enabled(restored):
+            restored["enabled_at"] = datetime.now(UTC).isoformat()  # with a boundary after the imported memories
+        stored[dream.SECTION] = restored
     return columns, stored

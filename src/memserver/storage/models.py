@@ -302,3 +302,29 @@ class GraphRelation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())  # recorded
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # retired by memserver
     invalidated_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class DreamState(Base):
+    """Dream synthesis per project and user: what the scheduler saw and what the last run did."""
+
+    __tablename__ = "dream_state"
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    touched_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # newest eligible memory seen
+    checked_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # minimum last found short here
+    last_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # newest memory the last run read
+    last_input_hash: Mapped[str | None] = mapped_column(Text)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    runs: Mapped[int] = mapped_column(Integer, server_default="0")
+    patterns: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class DreamScan(Base):
+    """The Dream scheduler's one row: its watermark over `memories.seq` and when it last ran."""
+
+    __tablename__ = "dream_scan"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scanned_seq: Mapped[int] = mapped_column(BigInteger)
+    seen_seq: Mapped[int] = mapped_column(BigInteger)
+    ticked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -3,7 +3,9 @@
 Every `poll_interval_s` (`jobs.take_due`), and at once when Postgres notifies new undispatched jobs: jobs
 whose hand-off failed, whose queue message was lost, whose runner died (lease expired), and webhook
 deliveries written as an outbox. The sweep marks what it hands out, so any number of processes can sweep at
-once; it never resets a job another process holds (a live lease cannot be claimed).
+once; it never resets a job another process holds (a live lease cannot be claimed). A process with an LLM also
+runs the Dream synthesis scheduler from here (`services.dream.tick`: at most one tick per interval across all
+processes), and hands off the runs it queues with the round's other jobs.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
-from memserver.services import jobs
+from memserver.services import dream, jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import DueJob, listening
 
@@ -41,6 +44,7 @@ async def sweep_forever(
     interval, redispatch = settings.worker.poll_interval_s, settings.worker.redispatch_after_s
     wake = asyncio.Event()
     url = db.engine.url.render_as_string(hide_password=False)
+    dream_next = 0.0  # when this process next tries the Dream scheduler's tick (monotonic)
     async with contextlib.AsyncExitStack() as stack:
         listener: Any = None
         while True:
@@ -58,10 +62,23 @@ async def sweep_forever(
                     if due:
                         await hand_off(due)
                         log.info("recovery sweep handed off %d job(s)", len(due))
+                    if settings.llm.configured and time.monotonic() >= dream_next:
+                        # tried often (a claim is one row update); the database allows one tick per interval
+                        dream_next = time.monotonic() + min(settings.dream.tick_s, 30.0)
+                        if queued := await _dream_tick(db, settings):
+                            await hand_off(queued)
                 except Exception:  # database away: try again next time
                     log.warning("recovery sweep failed", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), interval)
+
+
+async def _dream_tick(db: Database, settings: Settings) -> list[DueJob]:
+    try:
+        return await dream.tick(db, settings.dream)
+    except Exception:  # the recovery sweep goes on; the next tick tries again
+        log.warning("dream scheduler tick failed", exc_info=True)
+        return []
 
 
 class Sweeper:

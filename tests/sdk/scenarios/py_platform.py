@@ -5,7 +5,8 @@ tests/fakes/platform_llm.py). What it drives (read from mem0/client/main.py and 
   project.get/update/create/delete, project members (get/add/update/remove), a client for another project
   (MemoryClient(org_id=..., project_id=...)), deprecated get_project/update_project, feedback, users,
   create_memory_export/get_memory_export, get_summary, profile settings, generate_profile (Idempotency-Key),
-  get_profile_job, get_profile, sample_profiles.
+  get_profile_job, get_profile, sample_profiles; Dream synthesis (no SDK method: the Platform's dream config
+  and a run asked for through the client's own HTTP client, then get_all and search show the pattern).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import sys
 import uuid
 
-from _common import check, check_eq, check_keys, env, expect_raises, run, step, suffix, wait_for
+from _common import check, check_eq, check_keys, env, expect_raises, poll_event, run, step, suffix, wait_for
 from mem0 import MemoryClient
 from mem0.client.project import Project
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
@@ -194,6 +195,39 @@ def scenario() -> None:
     client.generate_profile(alice)
     failed = wait_for(lambda: (p := client.get_profile(alice))["status"] == "failed" and p, "the failed profile")
     check(isinstance(failed["error"], str) and failed["error"], "get_profile()['error'] is the reason", failed)
+
+    dream(client, sfx)
+
+
+def dream(client: MemoryClient, sfx: str) -> None:
+    """Dream synthesis: turned on where the Platform serves it, 20 memories of one user, a run, the pattern."""
+    step("Dream: reflection_enabled on the project's dream config")
+    http = client.client
+    base = f"/api/v1/orgs/organizations/{client.org_id}/projects/{client.project_id}/dream"
+    r = http.patch(f"{base}/config/", json={"reflection_enabled": True})
+    check(r.status_code == 200 and r.json()["reflection_enabled"] is True, "dream config PATCH", r.text)
+    check_eq(client.project.get()["dream"]["reflection_enabled"], True, "project.get shows Dream")
+
+    step("Dream: 20 memories of one user, a synthesis run, its event")
+    user = f"dreamer-{sfx}"
+    texts = [f"Had coffee at the station cafe on day {i}." for i in range(20)]
+    added = client.add([{"role": "user", "content": t} for t in texts], user_id=user, infer=False)
+    sources = sorted(m["id"] for m in added["results"])
+    r = http.post(f"{base}/runs/", json={"user_id": user})
+    check_eq(r.status_code, 202, "POST dream/runs/ status")
+    event = poll_event(http, r.json()["event_id"])
+    check_eq((event["event_type"], event["status"]), ("DREAM", "SUCCEEDED"), "the run's event")
+
+    step("Dream: get_all shows the pattern (synthesized, linked to its sources), latest_only and search too")
+    page = client.get_all(filters={"user_id": user})
+    patterns = [m for m in page["results"] if m["synthesized"]]
+    check_eq([m["memory"] for m in patterns], ["User keeps coming back to coffee (20 memories)."], "patterns")
+    check_eq(sorted(patterns[0]["provenance"]["synthesis"]["sources"]), sources, "the pattern's sources")
+    check_eq({m["synthesized"] for m in page["results"] if m["id"] != patterns[0]["id"]}, {False}, "the sources")
+    latest = client.get_all(filters={"user_id": user}, latest_only=True)
+    check(patterns[0]["id"] in {m["id"] for m in latest["results"]}, "latest_only keeps the pattern", latest)
+    hits = client.search("how often does the user have coffee?", filters={"user_id": user}, top_k=30)["results"]
+    check(any(h["id"] == patterns[0]["id"] and h["synthesized"] for h in hits), "search finds the pattern", hits)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 //   createMemoryExport POST /v1/exports/ {schema, filters, export_instructions?}; getMemoryExport POST /v1/exports/get/
 //   profile settings GET/POST /v2/profiles/settings/; generateProfile/sampleProfiles POST /v2/profiles/jobs/
 //   (Idempotency-Key), getProfileJob GET /v2/profiles/jobs/{id}/, getProfile GET /v2/entities/user/{id}/profile/
+//   Dream synthesis has no SDK method: the Platform's dream config and a run over fetch, then getAll / search.
 import { randomUUID } from "node:crypto";
 import {
   AuthenticationError,
@@ -179,6 +180,47 @@ async function scenario() {
     return p.status === "failed" ? p : null;
   }, "the failed profile");
   check(typeof failed.error === "string" && failed.error.length > 0, "getProfile().error is the reason", failed);
+
+  await dream(client, url, key, sfx);
+}
+
+async function dream(client, url, key, sfx) {
+  step("Dream: reflection_enabled on the project's dream config (ids from the client's ping)");
+  const base = `${url}/api/v1/orgs/organizations/${client.organizationId}/projects/${client.projectId}/dream`;
+  const headers = { Authorization: `Token ${key}`, "Content-Type": "application/json" };
+  const call = async (method, path, body) => {
+    const r = await fetch(path.startsWith("http") ? path : `${url}${path}`, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const config = await call("PATCH", `${base}/config/`, { reflection_enabled: true });
+  checkEq([config.status, config.body.reflection_enabled], [200, true], "dream config PATCH");
+
+  step("Dream: 20 memories of one user, a synthesis run, its event");
+  const user = `dreamer-${sfx}`;
+  const added = await client.add(
+    Array.from({ length: 20 }, (_, i) => ({ role: "user", content: `Had coffee at the station cafe on day ${i}.` })),
+    { userId: user, infer: false },
+  );
+  const sources = added.results.map((m) => m.id).sort();
+  const queued = await call("POST", `${base}/runs/`, { user_id: user });
+  checkEq(queued.status, 202, "POST dream/runs/ status");
+  const event = await waitFor(async () => {
+    const e = (await call("GET", `/v1/event/${queued.body.event_id}/`)).body;
+    return e.status === "SUCCEEDED" || e.status === "FAILED" ? e : null;
+  }, "the synthesis run", 30000);
+  checkEq([event.event_type, event.status], ["DREAM", "SUCCEEDED"], "the run's event");
+
+  step("Dream: getAll shows the pattern (synthesized, linked to its sources), search finds it");
+  const page = await client.getAll({ filters: { user_id: user } });
+  const patterns = page.results.filter((m) => m.synthesized === true);
+  checkEq(patterns.map((m) => m.memory), ["User keeps coming back to coffee (20 memories)."], "patterns");
+  checkEq([...patterns[0].provenance.synthesis.sources].sort(), sources, "the pattern's sources");
+  check(page.results.filter((m) => m.id !== patterns[0].id).every((m) => m.synthesized === false),
+    "the sources are not synthesized", page.results);
+  const hits = await client.search("how often does the user have coffee?", { filters: { user_id: user }, topK: 30 });
+  check(hits.results.some((h) => h.id === patterns[0].id && h.synthesized === true), "search finds the pattern", hits);
 }
 
 await run(NAME, () => scenario());

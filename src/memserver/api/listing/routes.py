@@ -48,6 +48,10 @@ async def list_v1(
     end_date: str | None = None,
     limit: int | None = None,
     show_expired: bool = False,
+    latest_only: Annotated[bool, Query(description="Only current memories: superseded ones left out.")] = False,
+    include_merged: Annotated[
+        bool, Query(description="Accepted; memserver never merges records (duplicates are NOOP at add time).")
+    ] = False,
 ) -> Response:
     """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
     ids = entity.ids()
@@ -65,6 +69,7 @@ async def list_v1(
             keywords=keywords,
             start_date=start_date,
             end_date=end_date,
+            latest_only=latest_only,
         ),
     )
     node = binding.confine_filter(principal.binding, node)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from memserver.api.kit.wire import EventOp, Message, Out, Page
+from memserver.domain.changes import SYNTHESIZED
 from memserver.domain.rows.memories import HistoryRow, MemoryRow
 
 
@@ -48,11 +49,12 @@ class Memory(Out):
     updated_at: datetime
     structured_attributes: StructuredAttributes | None
     replaced_by: str | None = Field(description="The id of the memory that superseded this one.")
-    synthesized: bool
+    synthesized: bool = Field(description="A pattern memory written by Dream synthesis (its sources in provenance).")
     lifecycle_state: Literal["active", "superseded"]
     owner: str | None
     provenance: dict[str, Any] | None = Field(
-        description="memserver extension: the add (event_id) and message indices the memory came from."
+        description="memserver extension: the add (event_id) and message indices the memory came from; for a "
+        "pattern memory, `synthesis.sources`: the ids of the memories it was distilled from."
     )
 
 
@@ -146,7 +148,7 @@ def memory_out(row: MemoryRow, *, owner: str | None = None) -> dict[str, Any]:
         "updated_at": row.updated_at,
         "structured_attributes": structured_attributes(row.created_at),
         "replaced_by": str(row.replaced_by) if row.replaced_by else None,
-        "synthesized": False,
+        "synthesized": row.source == SYNTHESIZED,  # a Dream pattern memory
         "lifecycle_state": "active" if row.replaced_by is None else "superseded",
         "owner": owner,
         # memserver extension: which add (event) and which of its messages the memory came from

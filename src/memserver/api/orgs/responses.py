@@ -11,7 +11,7 @@ from pydantic import Field
 from memserver.api.kit.wire import Message, Out
 from memserver.domain.principal import Principal
 from memserver.domain.rows.tenancy import MemberRoleRow, OrgRow, ProjectRow
-from memserver.services import project_settings
+from memserver.services import dream, project_settings
 from memserver.services.project_settings import ProjectSettings, ProjectUpdate
 
 
@@ -75,6 +75,13 @@ class ProjectUpdated(Message):
     ignored: list[str] | None = Field(None, description="Keys of the body that are not project settings.")
 
 
+class ProjectDream(Out):
+    """Dream synthesis of the project (changed at `.../projects/{project_id}/dream/config/`)."""
+
+    reflection_enabled: bool
+    enabled_at: datetime | None
+
+
 class Project(ProjectSettings):
     """A project with all its settings (contract §2.8): the keys of `ProjectSettings`, and these."""
 
@@ -98,6 +105,7 @@ class Project(ProjectSettings):
     is_default: bool
     active_prompt_profile: None
     user_role: str | None
+    dream: ProjectDream
 
 
 def member_out(row: MemberRoleRow) -> dict[str, Any]:
@@ -143,6 +151,7 @@ def project_out(row: ProjectRow, members: Sequence[MemberRoleRow], principal: Pr
         "is_default": row.id == principal.key_project_id,
         "active_prompt_profile": None,
         "user_role": principal.role,
+        "dream": dream.summary((row.settings or {}).get(dream.SECTION)),
     }
 
 

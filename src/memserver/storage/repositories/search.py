@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.types import NullType
 
+from memserver.domain.changes import SYNTHESIZED
 from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
@@ -299,7 +300,8 @@ def _scope_params(
 
 
 def _in_scopes(shapes: Shapes) -> list[Any]:
-    """The project's unexpired memories of exactly these scopes (an entity id a scope leaves unset is unset)."""
+    """The project's unexpired memories of exactly these scopes (an entity id a scope leaves unset is unset), Dream
+    patterns left out."""
     scope = or_(
         *(
             and_(
@@ -311,7 +313,8 @@ def _in_scopes(shapes: Shapes) -> list[Any]:
             for i, shape in enumerate(shapes)
         )
     )
-    return [M.c.project_id == bindparam("project_id"), scope, not_expired()]
+    # Dream's pattern memories are never shown to an add: inference must not edit what synthesis owns.
+    return [M.c.project_id == bindparam("project_id"), scope, not_expired(), M.c.source != SYNTHESIZED]
 
 
 def _nearest(shapes: Shapes, k: int) -> Any:
