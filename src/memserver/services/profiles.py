@@ -43,9 +43,13 @@ class NotYetAvailable(MemserverError):
     code = "not_yet_available"
 
 
-def _error(exc_type: type[MemserverError], code: str, message: str) -> MemserverError:
-    """The profile routes' error body: {"error": {"code", "message"}} (plus `detail`)."""
-    return exc_type(message, extra={"error": {"code": code, "message": message}})
+def _error(exc_type: type[MemserverError], code: str, message: str, *, field: str | None = None) -> MemserverError:
+    """The profile routes' error body: {"error": {"code", "message"}} (plus `detail`), and with `field` the
+    setting it is about (`errors: {field: [message]}`, as the other settings' 400s name theirs)."""
+    extra: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if field is not None:
+        extra["errors"] = {field: [message]}
+    return exc_type(message, extra=extra)
 
 
 # -- settings ------------------------------------------------------------------------------------
@@ -82,16 +86,18 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
     entities: dict[str, Any] = dict(stored.get("entities") or {})
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
-            raise _error(BadRequest, "invalid_settings", "enabled must be true or false")
+            raise _error(BadRequest, "invalid_settings", "enabled must be true or false", field="enabled")
         stored["enabled"] = body["enabled"]
     given = body.get("entities")
     if given is None and ({"schema", "custom_instructions"} & body.keys()):
         given = {"user": {k: body[k] for k in ("schema", "custom_instructions") if k in body}}
     if given is not None and not isinstance(given, dict):
-        raise _error(BadRequest, "invalid_settings", "entities must be an object")
+        raise _error(BadRequest, "invalid_settings", "entities must be an object", field="entities")
     for etype, change in (given or {}).items():
         if etype not in ENTITY_TYPES or not isinstance(change, dict):
-            raise _error(BadRequest, "invalid_settings", f"Unsupported settings for entity type {etype!r}")
+            raise _error(
+                BadRequest, "invalid_settings", f"Unsupported settings for entity type {etype!r}", field="entities"
+            )
         current = dict(entities.get(etype) or {})
         if "schema" in change:
             try:
@@ -99,13 +105,23 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
                     None if change["schema"] is None else check_schema(change["schema"], descriptions=True)
                 )
             except SchemaError as exc:
-                raise _error(BadRequest, "invalid_schema", str(exc)) from None
+                raise _error(BadRequest, "invalid_schema", str(exc), field=f"entities.{etype}.schema") from None
             if len(orjson.dumps(current["schema"])) > 40_000:  # about 10,000 tokens
-                raise _error(BadRequest, "invalid_schema", "the schema is larger than about 10,000 tokens")
+                raise _error(
+                    BadRequest,
+                    "invalid_schema",
+                    "the schema is larger than about 10,000 tokens",
+                    field=f"entities.{etype}.schema",
+                )
         if "custom_instructions" in change:
             ci = change["custom_instructions"]
             if ci is not None and not isinstance(ci, str):
-                raise _error(BadRequest, "invalid_settings", "custom_instructions must be a string")
+                raise _error(
+                    BadRequest,
+                    "invalid_settings",
+                    "custom_instructions must be a string",
+                    field=f"entities.{etype}.custom_instructions",
+                )
             current["custom_instructions"] = ci
         entities[etype] = current
     stored["entities"] = entities
