@@ -22,6 +22,7 @@ from memserver.api.listing import routes as listing
 from memserver.api.memories import routes as memories
 from memserver.api.middleware import edge_stack
 from memserver.api.orgs import routes as orgs
+from memserver.api.orgs import routes_keys as org_keys
 from memserver.api.profiles import routes as profiles
 from memserver.api.search import routes as search
 from memserver.api.system import routes as system
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         entities,
         events,
         orgs,
+        org_keys,
         transfer,
         webhooks,
         graph,

@@ -88,9 +88,7 @@ async def test_keys_are_stored_only_as_sha256_hashes(tenant: tuple[str, str], db
 
 
 # -- the key's role, scope and binding (memserver extension: the console hides what a key cannot do) ----------
-async def test_ping_reports_the_keys_roles_scope_cap_and_binding(
-    live_server: str, make_org: Any, db: Database
-) -> None:
+async def test_ping_reports_the_keys_roles_scope_cap_and_binding(live_server: str, make_org: Any, db: Database) -> None:
     from memserver.services import admin
 
     org_id, project_id, owner_key = make_org()
@@ -106,7 +104,9 @@ async def test_ping_reports_the_keys_roles_scope_cap_and_binding(
         r = httpx.get(f"{live_server}/v1/ping/", headers={"Authorization": f"Token {key}"}, params=params)
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
-        assert body["status"] == "ok" and body["project_id"] == project_id and body["org_id"] == org_id
+        assert body["status"] == "ok"
+        assert body["project_id"] == project_id
+        assert body["org_id"] == org_id
         return body
 
     owner = ping(owner_key)
@@ -143,13 +143,15 @@ async def test_ping_reports_the_keys_roles_scope_cap_and_binding(
     )
     assert "bound_agent_id" not in bound
     # a project the org key names: the role there (the org OWNER owns every project)
-    r = httpx.post(
-        f"{live_server}/api/v1/orgs/organizations/{org_id}/projects/",
-        headers={"Authorization": f"Token {owner_key}"},
-        json={"name": "second"},
-    )
-    second = r.json()["project_id"]
-    r = httpx.get(
-        f"{live_server}/v1/ping/", headers={"Authorization": f"Token {capped_key}"}, params={"project_id": second}
-    )
-    assert r.status_code == 200 and r.json()["project_id"] == second and r.json()["role"] == "READER", r.text
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        r = await client.post(
+            f"/api/v1/orgs/organizations/{org_id}/projects/",
+            headers={"Authorization": f"Token {owner_key}"},
+            json={"name": "second"},
+        )
+        second = r.json()["project_id"]
+        r = await client.get(
+            "/v1/ping/", headers={"Authorization": f"Token {capped_key}"}, params={"project_id": second}
+        )
+    assert r.status_code == 200, r.text
+    assert (r.json()["project_id"], r.json()["role"]) == (second, "READER")

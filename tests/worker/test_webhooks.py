@@ -366,7 +366,9 @@ def test_the_ts_sdk_creates_lists_updates_and_deletes_webhooks(
 
 # -- a test event (memserver extension): one signed delivery, recorded like the others ----------------------
 def _hook(api: httpx.Client, project_id: str, url: str) -> dict[str, Any]:
-    r = api.post(f"/api/v1/webhooks/projects/{project_id}/", json={"url": url, "name": "t", "event_types": ["memory_add"]})
+    r = api.post(
+        f"/api/v1/webhooks/projects/{project_id}/", json={"url": url, "name": "t", "event_types": ["memory_add"]}
+    )
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -410,7 +412,8 @@ def test_a_test_event_is_one_signed_delivery_recorded_like_the_others(hooks_serv
             200,
         )
         (attempt,) = d["history"]
-        assert attempt["response_status"] == 200 and isinstance(attempt["duration_ms"], int)
+        assert attempt["response_status"] == 200
+        assert isinstance(attempt["duration_ms"], int)
         assert page["count"] == 1
 
 
@@ -433,10 +436,13 @@ def test_a_failing_test_event_is_tried_once_with_its_error_and_timing(hooks_serv
             assert r.status_code == 202, r.text
             d, _ = _settled(api, hook["webhook_id"], r.json()["delivery_id"])
             assert (d["status"], d["attempts"], d["response_status"]) == ("FAILED", 1, status), d
-            assert d["last_error"].startswith(error) and d["next_attempt_at"] is None
+            assert d["last_error"].startswith(error)
+            assert d["next_attempt_at"] is None
             (attempt,) = d["history"]
-            assert attempt["error"].startswith(error) and attempt["response_status"] == status
-            assert isinstance(attempt["duration_ms"], int) and attempt["duration_ms"] >= 0
+            assert attempt["error"].startswith(error)
+            assert attempt["response_status"] == status
+            assert isinstance(attempt["duration_ms"], int)
+            assert attempt["duration_ms"] >= 0
         time.sleep(1.0)  # past the retry backoff (0.3 s): a probe is never retried
         assert len(receiver.requests) == 1
 
@@ -469,7 +475,8 @@ def test_url_and_event_type_errors_name_their_field(api: httpx.Client, tenant: t
     path = f"/api/v1/webhooks/projects/{tenant[0]}/"
     r = api.post(path, json={"url": "http://10.1.2.3/x", "name": "n", "event_types": ["memory_add"]})
     assert r.status_code == 400, r.text
-    assert r.json()["url"] == [r.json()["error"]] and r.json()["error"].startswith("url: ")
+    assert r.json()["url"] == [r.json()["error"]]
+    assert r.json()["error"].startswith("url: ")
     r = api.post(path, json={"url": "https://example.com/x", "name": "n", "event_types": ["memory_explode"]})
     assert r.status_code == 400, r.text
     assert r.json()["event_types"] == ["event_types: unknown event type 'memory_explode'"]

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 
 from memserver.config import WebhookSettings
+from memserver.domain.jobs import JobKind
 from memserver.domain.principal import Principal
 from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
-from memserver.domain.jobs import JobKind
 from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.providers.net import AddressRefused, OutboundError
 from memserver.providers.registry import Providers
