@@ -317,6 +317,15 @@ class ConsoleSettings(BaseModel):
     enabled: bool = Field(True, description="Serve the web console (static HTML/JS, no build step) at /console.")
 
 
+class UsageSettings(BaseModel):
+    flush_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often each API process adds the searches (and LLM calls outside jobs) it counted to "
+        "the database for GET /v1/memserver/usage; a process that dies loses at most this much of them.",
+    )
+
+
 class RateLimitSettings(BaseModel):
     """Requests per window per API key and per project; 0 = unlimited. Over the limit: 429 + Retry-After."""
 
@@ -404,6 +413,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -503,7 +503,7 @@ def test_a_scopes_entities_are_listed_busiest_first_with_a_name_prefix(client: h
     r = client.get("/v1/graph/entities/", params={"user_id": "alice"})
     assert r.status_code == 200, r.text
     got = r.json()["results"]
-    assert [e["name"] for e in got][0] == "alice"
+    assert got[0]["name"] == "alice"
     by_name = {e["name"]: e for e in got}
     assert set(by_name) == {"alice", "Lisbon", "Acme Corp", "Porto"}  # bob's graph is another scope
     assert (by_name["alice"]["relations"], by_name["alice"]["current"]) == (3, 2)

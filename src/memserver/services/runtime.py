@@ -10,6 +10,7 @@ from memserver.services.health import ReadinessState
 from memserver.services.jobs import JobQueue
 from memserver.services.key_cache import KeyCache
 from memserver.services.ratelimit import RateLimiter
+from memserver.services.usage import UsageMeter
 from memserver.storage.db import Database
 
 
@@ -22,3 +23,4 @@ class Runtime:
     queue: JobQueue
     limiter: RateLimiter
     readiness: ReadinessState = field(default_factory=ReadinessState)
+    usage: UsageMeter = field(default_factory=UsageMeter)  # searches and LLM use outside jobs, until flushed

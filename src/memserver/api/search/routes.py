@@ -30,7 +30,12 @@ async def _run_search(
         graph_fanout=runtime.settings.search.graph_fanout,
     )
     hits = await search.search(
-        runtime.db, runtime.providers, principal, search_input(body, principal, version=version), config
+        runtime.db,
+        runtime.providers,
+        principal,
+        search_input(body, principal, version=version),
+        config,
+        meter=runtime.usage,
     )
     return [
         project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
