@@ -20,14 +20,29 @@ from harness.server import LiveServer, served
 from memserver.services.usage import UsageMeter
 from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim, token_client
+from tests.fakes.openai_server import FakeOpenAI, running
+from tests.fakes.platform_llm import platform_script
 
 USAGE = "/v1/memserver/usage/"
 
 
 @pytest.fixture(scope="module")
-def usage_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def fake_llm() -> Iterator[FakeOpenAI]:
+    with running(FakeOpenAI(chat_script=platform_script)) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def usage_server(
+    database_url: str, fake_llm: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     with served(
-        database_url, tmp_path_factory.mktemp("usage") / "api.log", MEMSERVER_USAGE__FLUSH_INTERVAL_S="0.2"
+        database_url,
+        tmp_path_factory.mktemp("usage") / "api.log",
+        MEMSERVER_USAGE__FLUSH_INTERVAL_S="0.2",
+        MEMSERVER_LLM__BASE_URL=fake_llm.url,
+        MEMSERVER_LLM__API_KEY="sk-test",
+        MEMSERVER_LLM__MODEL="fake-model",
     ) as server:
         yield server
 
@@ -206,3 +221,24 @@ def test_366_days_is_the_most(api: httpx.Client) -> None:
     got = usage(api, **{"from": "2025-01-01", "to": "2026-01-01"})
     assert len(got["days"]) == 366
     assert all(len(v) == 366 for v in got["series"].values())
+
+
+def test_llm_calls_of_summaries_and_failed_adds_count_today(
+    project: tuple[str, httpx.Client], fake_llm: FakeOpenAI
+) -> None:
+    _, client = project
+    add_verbatim(client, "Alice drinks green tea.")
+    before = fake_llm.stats_snapshot()
+    assert client.post("/v1/summary/", json={"filters": {"user_id": "alice"}}).status_code == 200
+    fake_llm.chat_replies.extend(["nope", "{still not"])
+    r = client.post("/v3/memories/add/", json={"messages": [{"role": "user", "content": "I ski."}], "user_id": "a"})
+    event_id = r.json()["event_id"]
+    deadline = time.monotonic() + 20
+    while client.get(f"/v1/event/{event_id}/").json()["status"] != "FAILED" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    spent = fake_llm.stats_snapshot()["prompt_tokens"] - before["prompt_tokens"]
+    while usage(client)["totals"]["llm_calls"] < 3 and time.monotonic() < deadline:  # the summary's, once flushed
+        time.sleep(0.1)
+    today = usage(client)["series"]
+    assert (today["llm_calls"][-1], today["failed_adds"][-1]) == (3, 1)
+    assert today["prompt_tokens"][-1] == spent > 0

@@ -162,6 +162,18 @@ async def complete(
         raise JobFailed(f"job {job.id} is no longer held by this claim (attempt {job.attempt})")
 
 
+async def record_spent(db: Database, job: ClaimedJob, spent: dict[str, int]) -> None:
+    """A failing attempt's LLM use, added to its event's before the failure is recorded (`usage.as_metadata`):
+    the event and the project's usage show what a job cost, also when it failed."""
+    if not spent.get("llm_calls"):
+        return
+    try:
+        async with db.connect() as conn:
+            await JobRepository(conn).add_spent(job, spent)
+    except Exception:  # the failure being handled matters more than its cost
+        log.warning("job %s: its LLM usage could not be recorded", job.id, exc_info=True)
+
+
 async def run(ctx: JobContext, job_id: uuid.UUID) -> RunOutcome:
     """Claim and run one job under a lease; idempotent (a second delivery finds it claimed or done)."""
     async with ctx.db.connect() as conn:

@@ -22,8 +22,9 @@ from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline.prompts import profile as profile_prompt
 from memserver.pipeline.prompts.memory_lines import MAX_LINES, MemoryLine
+from memserver.providers.llm.base import Usage
 from memserver.providers.registry import Providers
-from memserver.services import jobs, permissions, project_settings
+from memserver.services import jobs, permissions, project_settings, usage
 from memserver.services.documents import NO_LLM, require_llm
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.entities import EntityRepository
@@ -275,14 +276,22 @@ async def run_profile_job(db: Database, providers: Providers, job: ClaimedJob) -
     """Generate each entity's profile: load its memories, ask the LLM (no transaction open), store it."""
     etype = job.payload["entity_type"]
     results = []
-    for name in job.payload.get("entity_ids") or []:
-        results.append(await generate(db, providers, job.project_id, etype, name))
+    spent = Usage()  # every entity's LLM use, failed ones included
+    try:
+        for name in job.payload.get("entity_ids") or []:
+            results.append(await generate(db, providers, job.project_id, etype, name, spent=spent))
+    except Exception:
+        await jobs.record_spent(db, job, usage.as_metadata(spent))  # what the attempt cost until it failed
+        raise
     async with db.transaction() as conn:
-        await jobs.complete(JobRepository(conn), job, results)
+        await jobs.complete(JobRepository(conn), job, results, metadata=usage.as_metadata(spent))
 
 
-async def generate(db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str) -> dict[str, Any]:
-    """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}."""
+async def generate(
+    db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str, *, spent: Usage | None = None
+) -> dict[str, Any]:
+    """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}. Its LLM use
+    is added to `spent`, also when it fails."""
     stored = await project_settings.section(db, project_id, SECTION)
     enabled, schema, instructions = _entity_settings(stored, etype)
     async with db.connect() as conn:
@@ -303,8 +312,9 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
             prompt = profile_prompt.build(
                 lines, schema, instructions, previous.profile if previous is not None else None, name
             )
-            gen = await llm.generate(
-                prompt, profile_prompt.schema_reply(schema), context=profile_prompt.context(schema)
+            gen = await usage.spend(
+                (spent or Usage()).add,
+                llm.generate(prompt, profile_prompt.schema_reply(schema), context=profile_prompt.context(schema)),
             )
             doc = prune(gen.value.data, schema)
         except Exception as exc:  # recorded on the profile and in the job's results

@@ -14,24 +14,52 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel
 
 from memserver.domain.principal import Principal
 from memserver.errors import invalid_field
-from memserver.providers.llm.base import Usage
+from memserver.providers.errors import ProviderError
+from memserver.providers.llm.base import Generation, Usage
 from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.usage import UsageRepository
 
 log = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
 
 SEARCHES = "searches"
 LLM_KEYS = ("llm_calls", "prompt_tokens", "completion_tokens")  # what an LLM call costs (events' metadata)
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
+
+
+async def spend(record: Callable[[Usage], object], call: Awaitable[Generation[T]]) -> Generation[T]:
+    """Await an LLM generation and `record` what it cost, also when it fails (what the requests answered
+    before the failure cost): every LLM-spending job and request counts its usage this way."""
+    try:
+        gen = await call
+    except ProviderError as exc:
+        if isinstance(exc.usage, Usage) and exc.usage.calls:
+            record(exc.usage)
+        raise
+    record(gen.usage)
+    return gen
+
+
+def as_metadata(usage: Usage) -> dict[str, int]:
+    """A usage as the keys of an event's metadata (`llm_calls`, `prompt_tokens`, ...)."""
+    return {
+        "llm_calls": usage.calls,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cached_prompt_tokens": usage.cached_prompt_tokens,
+    }
 
 
 class UsageMeter:

@@ -61,4 +61,7 @@ async def get_export(request: Request, runtime: RuntimeDep, principal: ReaderDep
 @error_shape("error")
 async def summary(request: Request, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
-    return wire([await documents.summarize(runtime.db, runtime.providers, principal, body.get("filters"), body)])
+    summary = await documents.summarize(
+        runtime.db, runtime.providers, principal, body.get("filters"), body, meter=runtime.usage
+    )
+    return wire([summary])
