@@ -349,6 +349,11 @@ class LimitsSettings(BaseModel):
     """Bounds on the work one request may ask for; exceeding one is a 400 (413 for the body size)."""
 
     max_body_bytes: int = Field(4 * 1024 * 1024, description="Largest request body in bytes (413 above it).")
+    max_import_bytes: int = Field(
+        512 * 1024 * 1024,
+        description="Largest body of POST /v1/memserver/import/ (a project's JSONL backup), in bytes (413 above "
+        "it); it is spooled to a temporary file (TMPDIR), not held in memory.",
+    )
     max_messages: int = Field(1_000, description="Most messages in one add (each is one embedding).")
     max_text_chars: int = Field(50_000, description="Longest text of one message or memory update, in characters.")
     max_query_chars: int = Field(8_000, description="Longest search query, in characters.")
