@@ -85,6 +85,7 @@ def test_owner_creates_lists_gets_and_deletes_projects(org: Org) -> None:
     dup = org.owner.post(f"{ORGS}/{org.org_id}/projects/", json={"name": "support"})
     assert dup.status_code == 400
     assert "already exists" in dup.json()["message"]
+    assert dup.json()["errors"] == {"name": [dup.json()["message"]]}
     gone = org.owner.delete(f"{ORGS}/{org.org_id}/projects/{pid}/")
     assert gone.json() == {"message": "Project and related data deleted successfully."}
     assert forbidden(org.owner.get(f"{ORGS}/{org.org_id}/projects/{pid}/"))["message"]
