@@ -388,6 +388,15 @@ class ConsoleSettings(BaseModel):
     enabled: bool = Field(True, description="Serve the web console (static HTML/JS, no build step) at /console.")
 
 
+class UsageSettings(BaseModel):
+    flush_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often each API process adds the searches (and LLM calls outside jobs) it counted to "
+        "the database for GET /v1/memserver/usage; a process that dies loses at most this much of them.",
+    )
+
+
 class RateLimitSettings(BaseModel):
     """Requests per window per API key and per project; 0 = unlimited. Over the limit: 429 + Retry-After."""
 
@@ -411,6 +420,11 @@ class LimitsSettings(BaseModel):
     """Bounds on the work one request may ask for; exceeding one is a 400 (413 for the body size)."""
 
     max_body_bytes: int = Field(4 * 1024 * 1024, description="Largest request body in bytes (413 above it).")
+    max_import_bytes: int = Field(
+        512 * 1024 * 1024,
+        description="Largest body of POST /v1/memserver/import/ (a project's JSONL backup), in bytes (413 above "
+        "it); it is spooled to a temporary file (TMPDIR), not held in memory.",
+    )
     max_messages: int = Field(1_000, description="Most messages in one add (each is one embedding).")
     max_text_chars: int = Field(50_000, description="Longest text of one message or memory update, in characters.")
     max_query_chars: int = Field(8_000, description="Longest search query, in characters.")
@@ -519,6 +533,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     dream: DreamSettings = Field(default_factory=DreamSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,10 +25,12 @@ from memserver.api.listing import routes as listing
 from memserver.api.memories import routes as memories
 from memserver.api.middleware import edge_stack
 from memserver.api.orgs import routes as orgs
+from memserver.api.orgs import routes_keys as org_keys
 from memserver.api.profiles import routes as profiles
 from memserver.api.search import routes as search
 from memserver.api.system import routes as system
 from memserver.api.transfer import routes as transfer
+from memserver.api.usage import routes as usage_routes
 from memserver.api.webhooks import routes as webhooks
 from memserver.config import Settings, get_settings
 from memserver.console import mount_console
@@ -34,7 +38,7 @@ from memserver.domain.limits import Limits
 from memserver.mcp.http import McpEndpoint
 from memserver.providers.errors import ProviderError
 from memserver.providers.registry import build_providers
-from memserver.services import ratelimit
+from memserver.services import ratelimit, usage
 from memserver.services.key_cache import KeyCache
 from memserver.services.key_slots import KeySlots
 from memserver.services.runtime import Runtime
@@ -72,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await providers.graph_mirror.setup()
             except ProviderError:
                 log.warning("the Neo4j graph mirror is unreachable; its setup is retried with the first sync")
-        app.state.runtime = Runtime(
+        app.state.runtime = runtime = Runtime(
             settings=settings,
             db=db,
             providers=providers,
@@ -84,12 +88,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         )
         await queue.start()
+        flusher = asyncio.create_task(usage.flush_every(runtime.usage, db, settings.usage.flush_interval_s))
         try:
             async with AsyncExitStack() as stack:
                 if mcp is not None:
                     await stack.enter_async_context(mcp.run(app))  # the app its tools call in-process
                 yield
         finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            with contextlib.suppress(Exception):  # logged by flush; nothing more can be done at shutdown
+                await runtime.usage.flush(db)
             await queue.aclose()
             await limiter.aclose()
             await providers.aclose()
@@ -118,9 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events,
         orgs,
         dream,
+        org_keys,
         transfer,
         webhooks,
         graph,
+        usage_routes,
     ):
         app.include_router(feature.router)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]

@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from harness.server import LiveServer, served
 from memserver.domain.limits import Limits
 from tests.api.helpers import ADD_V3, verbatim_add_body
 
@@ -298,7 +299,11 @@ def test_every_limit_of_the_readme_is_probed() -> None:
     documented = set(re.findall(r"`MEMSERVER_LIMITS__(\w+)`", readme))
     assert documented == {name.removeprefix("MEMSERVER_LIMITS__") for name in SETTING.values() if "_LIMITS__" in name}
     assert all(f"`{name}`" in readme for name in SETTING.values())
-    assert {probe[0] for probe in LIMIT_PROBES.values()} == set(asdict(LIMITS)) - {"max_document_bytes"}
+    # the import's own limit (512 MiB) is probed on a server configured lower: test_the_import_has_its_own_body_limit
+    assert {probe[0] for probe in LIMIT_PROBES.values()} == set(asdict(LIMITS)) - {
+        "max_document_bytes",
+        "max_import_bytes",
+    }
 
 
 def test_the_inline_document_limit_names_its_limit() -> None:
@@ -436,3 +441,49 @@ def test_a_malformed_numeric_id_is_a_400(api: httpx.Client, path: str, bad_id: s
     r = api.delete(path.format(id=bad_id))
     assert r.status_code in (400, 422), r.text
     _json_error(r, r.status_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# the import of a project's backup has its own body limit (MEMSERVER_LIMITS__MAX_IMPORT_BYTES), larger
+# ---------------------------------------------------------------------------------------------
+SMALL_IMPORT = 6 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def small_import_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    log = tmp_path_factory.mktemp("import-limit") / "api.log"
+    with served(database_url, log, MEMSERVER_LIMITS__MAX_IMPORT_BYTES=str(SMALL_IMPORT)) as server:
+        yield server
+
+
+def test_the_import_has_its_own_body_limit(small_import_server: LiveServer, make_tenant: Any) -> None:
+    _, key = make_tenant()
+    five_mib = b" " * (5 * 1024 * 1024) + b"[]"  # an empty Mem0 dump, padded past the general limit
+    with httpx.Client(base_url=small_import_server.url, headers={"Authorization": f"Token {key}"}, timeout=60) as c:
+        r = c.post("/v1/memserver/import/", content=five_mib)
+        assert r.status_code == 200, r.text
+        # every other route keeps the general limit
+        detail = _json_error(c.post(SEARCH, content=five_mib, headers={"content-type": "application/json"}), 413)
+        assert "MEMSERVER_LIMITS__MAX_BODY_BYTES" in detail["detail"]
+
+        def chunks() -> Iterator[bytes]:
+            yield b"["
+            for _ in range(SMALL_IMPORT // 65536 + 2):
+                yield b" " * 65536
+            yield b"]"
+
+        detail = _json_error(c.post("/v1/memserver/import", content=chunks()), 413)["detail"]
+        assert "MEMSERVER_LIMITS__MAX_IMPORT_BYTES" in detail
+        assert str(SMALL_IMPORT) in detail
+    # a declared length past it is refused before the body is read
+    parts = urlsplit(small_import_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(
+            f"POST /v1/memserver/import/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
+            f"Content-Length: {SMALL_IMPORT + 1}\r\n\r\n".encode()
+        )
+        reply = s.recv(65536)
+        while b"}" not in reply and (more := s.recv(65536)):  # the JSON body may come in its own segment
+            reply += more
+    assert reply.split(b"\r\n", 1)[0].split()[1] == b"413", reply[:300]
+    assert b"MEMSERVER_LIMITS__MAX_IMPORT_BYTES" in reply

@@ -386,3 +386,31 @@ async def test_concurrent_reads_of_a_stale_profile_queue_one_regeneration(
         assert (await api.post("/v3/memories/add/", json=body)).status_code == 200
         await twenty_reads(api)
         assert await profile_jobs() == 2  # behind: one more
+
+
+# -- what the LLM jobs cost (their events' metadata; the project's usage sums it) --------------------------
+def test_export_and_profile_jobs_record_what_their_llm_calls_cost(
+    llm_api: httpx.Client, llm_live: tuple[Any, Any]
+) -> None:
+    fake = llm_live[1]
+    seed(llm_api)
+    before = fake.stats_snapshot()
+    r = llm_api.post(
+        "/v1/exports/",
+        json={"schema": SCHEMA, "filters": {"user_id": "alice"}, "export_instructions": f"BROKEN-ONCE {uuid.uuid4()}"},
+    )
+    assert llm_api.post("/v1/exports/get/", json={"memory_export_id": r.json()["id"]}).status_code == 200
+    after = fake.stats_snapshot()
+    (export,) = [e for e in llm_api.get("/v1/events/").json()["results"] if e["event_type"] == "EXPORT"]
+    assert export["metadata"]["llm_calls"] == 2  # the reply and its repair
+    assert export["metadata"]["prompt_tokens"] == after["prompt_tokens"] - before["prompt_tokens"] > 0
+    assert export["metadata"]["completion_tokens"] == after["completion_tokens"] - before["completion_tokens"] > 0
+
+    enable_profiles(llm_api)
+    before = fake.stats_snapshot()
+    job = llm_api.post("/v2/profiles/jobs/", json={"operation": "trigger", "entity_type": "user", "entity_id": "alice"})
+    wait(lambda: llm_api.get(job.json()["status_url"]).json()["job"]["status"] == "SUCCEEDED", "the profile job")
+    after = fake.stats_snapshot()
+    (profile,) = [e for e in llm_api.get("/v1/events/").json()["results"] if e["event_type"] == "PROFILE"]
+    assert profile["metadata"]["llm_calls"] == 1
+    assert profile["metadata"]["prompt_tokens"] == after["prompt_tokens"] - before["prompt_tokens"] > 0

@@ -197,6 +197,7 @@ class Project:
             "entity_id": "alice",
             "event_id": self.event_id,
             "job_id": str(uuid.uuid4()),
+            "key_id": str(uuid.uuid4()),
             "name": "green tea",
             "first": self.memory_id,
             "second": "history",

@@ -69,7 +69,11 @@ async def _named_project(request: Request) -> tuple[str | None, str | None]:
     them). Path-named projects (`/api/v1/orgs/...`) are resolved by their routes."""
     org = request.query_params.get("org_id") or None
     project = request.query_params.get("project_id") or None
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and (org is None or project is None):
+    if (
+        request.method in ("POST", "PUT", "PATCH", "DELETE")
+        and (org is None or project is None)
+        and _reads_body(request)
+    ):
         body = await request.body()  # cached on the request: the route's body parsing reuses it
         if b'"org_id"' in body or b'"project_id"' in body:
             try:
@@ -80,6 +84,17 @@ async def _named_project(request: Request) -> tuple[str | None, str | None]:
                 org = org or _str_or_none(data.get("org_id"))
                 project = project or _str_or_none(data.get("project_id"))
     return org, project
+
+
+def streams_body(fn: F) -> F:
+    """Declare that this route reads its (large) body as a stream itself: authentication does not read it for a
+    named project (the route names its project with `?project_id=`), so it is never held in memory."""
+    fn.streams_body = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _reads_body(request: Request) -> bool:
+    return not getattr(getattr(request.scope.get("route"), "endpoint", None), "streams_body", False)
 
 
 def confines_bound_keys(fn: F) -> F:

@@ -27,6 +27,7 @@ def is_row_id(n: int) -> bool:
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 4 * 1024 * 1024
+    max_import_bytes: int = 512 * 1024 * 1024  # the import's own body limit (a project's backup)
     max_messages: int = 1_000
     max_text_chars: int = 50_000
     max_query_chars: int = 8_000

@@ -35,7 +35,7 @@ from memserver.pipeline.prompts import followup as followup_prompt
 from memserver.pipeline.types import AddGroup, Candidate, Decision, ExtractionRequest, Speaker, speakers_for
 from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
-from memserver.services import attachments, project_settings
+from memserver.services import attachments, project_settings, usage
 from memserver.services import candidate_lookup as lookup
 from memserver.services import graph as graph_service
 from memserver.storage.db import Connection, Database, retry_transient
@@ -71,6 +71,7 @@ class InferenceReport:
     thinks: int = 0
     notes: list[str] = field(default_factory=list)
     graph: GraphChanges | None = None  # enable_graph: what the add did to the graph
+    decisions: list[dict[str, Any]] | None = None  # what the LLM decided per fact, with its source messages
 
     def note(self, notes: list[str]) -> None:
         """Add notes once each (an add thought again decides, and notes, again)."""
@@ -82,6 +83,15 @@ class InferenceReport:
         self.completion_tokens += usage.completion_tokens
         self.cached_prompt_tokens += usage.cached_prompt_tokens
 
+    def spent(self) -> dict[str, int]:
+        """What the LLM calls so far cost (recorded on the event also when the add fails)."""
+        return {
+            "llm_calls": self.llm_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "llm_calls": self.llm_calls,
@@ -92,6 +102,7 @@ class InferenceReport:
             "candidates": self.candidates,
             "notes": self.notes,
             **({"graph": self.graph.summary()} if self.graph is not None else {}),
+            **({"decisions": self.decisions} if self.decisions is not None else {}),
         }
 
 
@@ -110,10 +121,13 @@ async def infer(
     *,
     event_id: uuid.UUID,
     finish: Finish,
+    report: InferenceReport | None = None,
 ) -> tuple[list[Outcome], InferenceReport]:
-    """Extract and reconcile; `finish(conn, outcomes, report)` runs inside the apply transaction."""
+    """Extract and reconcile; `finish(conn, outcomes, report)` runs inside the apply transaction. `report`
+    (new when not given) holds what the add cost so far, also when it fails."""
     llm = require_llm(providers)
-    report = InferenceReport(notes=ignored_notes(inp.ignored))
+    report = report if report is not None else InferenceReport()
+    report.note(ignored_notes(inp.ignored))
     messages, images = await attachments.read_messages(
         inp.messages, reader=providers.documents, vision=llm.vision, notes=report.notes
     )
@@ -202,6 +216,7 @@ async def _apply(
         async with db.transaction() as conn:
             await _check_fresh(conn, project_id, decisions, shown, scopes)
             outcomes = await MemoryWriter(conn).apply(project_id, changes, _defaults(inp), event_id=event_id)
+            report.decisions = decisions_out(decisions, _memory_of(decisions, outcomes))
             if plan is not None:  # the relations commit with the memories they came from
                 report.graph = await graph_service.write(
                     conn, project_id, plan, _memory_of(decisions, outcomes), event_id=event_id, observed_at=observed_at
@@ -246,10 +261,10 @@ async def _think(
     prompt = extract.build(req)
     if images:  # a vision model sees the images next to the conversation
         prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
-    first = await llm.generate(
-        prompt, extract.reply_model(req), context=extract.context(req), budget=extract.budget(req)
+    first = await usage.spend(
+        report.add_usage,
+        llm.generate(prompt, extract.reply_model(req), context=extract.context(req), budget=extract.budget(req)),
     )
-    report.add_usage(first.usage)
     report.note(first.notes)  # what the reply's parse dropped or changed
     reply = first.value
     notes: list[str] = []
@@ -261,13 +276,15 @@ async def _think(
         return decisions, vectors, []
     followup, later = found
     report.second_call = True
-    second = await llm.generate(
-        followup_prompt.build(followup, followup_prompt.facts_without_ref(reply)),
-        followup_prompt.Reply,
-        context=followup_prompt.context(followup),
-        budget=extract.budget(followup),
+    second = await usage.spend(
+        report.add_usage,
+        llm.generate(
+            followup_prompt.build(followup, followup_prompt.facts_without_ref(reply)),
+            followup_prompt.Reply,
+            context=followup_prompt.context(followup),
+            budget=extract.budget(followup),
+        ),
     )
-    report.add_usage(second.usage)
     report.note(second.notes)
     notes.clear()  # decided again, with the follow-up's answers
     decisions = reconcile.decide(req, reply, (followup, second.value), notes=notes)
@@ -327,6 +344,24 @@ def _changes(
         elif d.op == "NOOP":
             changes.noops.append(Noop(memory_id=d.target_id, text=d.text, index=i))
     return changes
+
+
+def decisions_out(decisions: list[Decision], memories: dict[int, uuid.UUID | None]) -> list[dict[str, Any]]:
+    """What the LLM decided per fact, as the event's `metadata.decisions` shows it: the operation, the fact
+    (UPDATE: and the text it replaced), the memory written or kept, and the messages it came from (indices into
+    the event's `payload.messages`)."""
+    return [
+        {
+            "op": d.op,
+            "text": d.text,
+            "previous_text": d.previous_text,
+            "memory_id": None if memories.get(i) is None else str(memories[i]),
+            "speaker": d.speaker,
+            "categories": list(d.categories),
+            "message_indices": sorted(d.sources),
+        }
+        for i, d in enumerate(decisions)
+    ]
 
 
 def _memory_of(decisions: list[Decision], outcomes: list[Outcome]) -> dict[int, uuid.UUID | None]:

@@ -96,8 +96,11 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
             completed=True,
         )
 
+    report = inference.InferenceReport()
     try:
-        outcomes, report = await inference.infer(db, providers, project_id, inp, event_id=event_id, finish=finish)
+        outcomes, report = await inference.infer(
+            db, providers, project_id, inp, event_id=event_id, finish=finish, report=report
+        )
     except Exception as exc:
         async with db.connect() as conn:
             await EventRepository(conn).insert_finished(
@@ -107,6 +110,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
                 JobStatus.FAILED.value,
                 payload=payload(inp),
                 error=jobs.failure_reason(exc, event_id),
+                metadata=report.spent() if report.llm_calls else None,  # what the add cost until it failed
                 completed=True,
             )
         raise
@@ -216,4 +220,9 @@ async def _infer(
     async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
         await jobs.complete(JobRepository(conn), job, [o.as_event() for o in outcomes], metadata=report.as_dict())
 
-    return await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)
+    report = inference.InferenceReport()
+    try:
+        return await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish, report=report)
+    except Exception:
+        await jobs.record_spent(db, job, report.spent())  # what the attempt cost until it failed
+        raise

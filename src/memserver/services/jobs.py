@@ -48,7 +48,12 @@ class JobQueue(Protocol):
 
 
 class JobFailed(Exception):
-    """A job failed for a reason its event should show (the message is the reason); not retried."""
+    """A job failed for a reason its event should show (the message is the reason); not retried. `record`, like
+    a retry's, is kept on the event (a delivery's one attempt)."""
+
+    def __init__(self, message: str, record: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.record = record
 
 
 class JobRetry(Exception):
@@ -157,6 +162,18 @@ async def complete(
         raise JobFailed(f"job {job.id} is no longer held by this claim (attempt {job.attempt})")
 
 
+async def record_spent(db: Database, job: ClaimedJob, spent: dict[str, int]) -> None:
+    """A failing attempt's LLM use, added to its event's before the failure is recorded (`usage.as_metadata`):
+    the event and the project's usage show what a job cost, also when it failed."""
+    if not spent.get("llm_calls"):
+        return
+    try:
+        async with db.connect() as conn:
+            await JobRepository(conn).add_spent(job, spent)
+    except Exception:  # the failure being handled matters more than its cost
+        log.warning("job %s: its LLM usage could not be recorded", job.id, exc_info=True)
+
+
 async def run(ctx: JobContext, job_id: uuid.UUID) -> RunOutcome:
     """Claim and run one job under a lease; idempotent (a second delivery finds it claimed or done)."""
     async with ctx.db.connect() as conn:
@@ -188,10 +205,10 @@ async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) ->
         raise  # the runner is stopping: it gives back every job it holds (`hand_back`)
     except Exception as exc:  # recorded with its reason; never silently dropped
         reason = failure_reason(exc, job.id)
+        record = exc.record if isinstance(exc, JobRetry | JobFailed) else None
         if _final(exc):
             log.warning("job %s failed for a reason a retry cannot change: %s", job.id, reason)
-            return await _record_failure(ctx, job, reason, final=True), None
-        record = exc.record if isinstance(exc, JobRetry) else None
+            return await _record_failure(ctx, job, reason, final=True, record=record), None
         if job.attempt >= policy.max_attempts:
             log.warning("job %s failed on its last attempt (%d): %s", job.id, job.attempt, reason)
             final = f"{reason} (gave up after {job.attempt} attempts)"

@@ -23,8 +23,9 @@ from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline.prompts import profile as profile_prompt
 from memserver.pipeline.prompts.memory_lines import MAX_LINES, MemoryLine
+from memserver.providers.llm.base import Usage
 from memserver.providers.registry import Providers
-from memserver.services import jobs, permissions, project_settings
+from memserver.services import jobs, permissions, project_settings, usage
 from memserver.services.documents import NO_LLM, require_llm
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.entities import EntityRepository
@@ -94,9 +95,13 @@ class NotYetAvailable(MemserverError):
     code = "not_yet_available"
 
 
-def _error(exc_type: type[MemserverError], code: str, message: str) -> MemserverError:
-    """The profile routes' error body: {"error": {"code", "message"}} (plus `detail`)."""
-    return exc_type(message, extra={"error": {"code": code, "message": message}})
+def _error(exc_type: type[MemserverError], code: str, message: str, *, field: str | None = None) -> MemserverError:
+    """The profile routes' error body: {"error": {"code", "message"}} (plus `detail`), and with `field` the
+    setting it is about (`errors: {field: [message]}`, as the other settings' 400s name theirs)."""
+    extra: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if field is not None:
+        extra["errors"] = {field: [message]}
+    return exc_type(message, extra=extra)
 
 
 # -- settings ------------------------------------------------------------------------------------
@@ -133,16 +138,18 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
     entities: dict[str, Any] = dict(stored.get("entities") or {})
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
-            raise _error(BadRequest, "invalid_settings", "enabled must be true or false")
+            raise _error(BadRequest, "invalid_settings", "enabled must be true or false", field="enabled")
         stored["enabled"] = body["enabled"]
     given = body.get("entities")
     if given is None and ({"schema", "custom_instructions"} & body.keys()):
         given = {"user": {k: body[k] for k in ("schema", "custom_instructions") if k in body}}
     if given is not None and not isinstance(given, dict):
-        raise _error(BadRequest, "invalid_settings", "entities must be an object")
+        raise _error(BadRequest, "invalid_settings", "entities must be an object", field="entities")
     for etype, change in (given or {}).items():
         if etype not in ENTITY_TYPES or not isinstance(change, dict):
-            raise _error(BadRequest, "invalid_settings", f"Unsupported settings for entity type {etype!r}")
+            raise _error(
+                BadRequest, "invalid_settings", f"Unsupported settings for entity type {etype!r}", field="entities"
+            )
         current = dict(entities.get(etype) or {})
         if "schema" in change:
             try:
@@ -150,17 +157,29 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
                     None if change["schema"] is None else check_schema(change["schema"], descriptions=True)
                 )
             except SchemaError as exc:
-                raise _error(BadRequest, "invalid_schema", str(exc)) from None
+                raise _error(BadRequest, "invalid_schema", str(exc), field=f"entities.{etype}.schema") from None
             if len(orjson.dumps(current["schema"])) > 40_000:  # about 10,000 tokens
-                raise _error(BadRequest, "invalid_schema", "the schema is larger than about 10,000 tokens")
+                raise _error(
+                    BadRequest,
+                    "invalid_schema",
+                    "the schema is larger than about 10,000 tokens",
+                    field=f"entities.{etype}.schema",
+                )
         if "custom_instructions" in change:
             ci = change["custom_instructions"]
             if ci is not None and not isinstance(ci, str):
-                raise _error(BadRequest, "invalid_settings", "custom_instructions must be a string")
+                raise _error(
+                    BadRequest,
+                    "invalid_settings",
+                    "custom_instructions must be a string",
+                    field=f"entities.{etype}.custom_instructions",
+                )
             try:
                 limits.check_chars(f"{etype} custom_instructions", ci or "")  # in every profile prompt
             except ValueError as exc:
-                raise _error(BadRequest, "invalid_settings", str(exc)) from None
+                raise _error(
+                    BadRequest, "invalid_settings", str(exc), field=f"entities.{etype}.custom_instructions"
+                ) from None
             current["custom_instructions"] = ci
         entities[etype] = current
     stored["entities"] = entities
@@ -330,14 +349,22 @@ async def run_profile_job(db: Database, providers: Providers, job: ClaimedJob) -
     """Generate each entity's profile: load its memories, ask the LLM (no transaction open), store it."""
     etype = job.payload["entity_type"]
     results = []
-    for name in job.payload.get("entity_ids") or []:
-        results.append(await generate(db, providers, job.project_id, etype, name))
+    spent = Usage()  # every entity's LLM use, failed ones included
+    try:
+        for name in job.payload.get("entity_ids") or []:
+            results.append(await generate(db, providers, job.project_id, etype, name, spent=spent))
+    except Exception:
+        await jobs.record_spent(db, job, usage.as_metadata(spent))  # what the attempt cost until it failed
+        raise
     async with db.transaction() as conn:
-        await jobs.complete(JobRepository(conn), job, results)
+        await jobs.complete(JobRepository(conn), job, results, metadata=usage.as_metadata(spent))
 
 
-async def generate(db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str) -> dict[str, Any]:
-    """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}."""
+async def generate(
+    db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str, *, spent: Usage | None = None
+) -> dict[str, Any]:
+    """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}. Its LLM use
+    is added to `spent`, also when it fails."""
     stored = await project_settings.section(db, project_id, SECTION)
     enabled, schema, instructions = _entity_settings(stored, etype)
     async with db.connect() as conn:
@@ -358,8 +385,9 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
             prompt = profile_prompt.build(
                 lines, schema, instructions, previous.profile if previous is not None else None, name
             )
-            gen = await llm.generate(
-                prompt, profile_prompt.schema_reply(schema), context=profile_prompt.context(schema)
+            gen = await usage.spend(
+                (spent or Usage()).add,
+                llm.generate(prompt, profile_prompt.schema_reply(schema), context=profile_prompt.context(schema)),
             )
             doc = prune(gen.value.data, schema)
         except Exception as exc:  # recorded on the profile and in the job's results

@@ -19,7 +19,7 @@ from memserver.domain import limits
 from memserver.domain.add import AddInput
 from memserver.domain.principal import Principal
 from memserver.domain.rows.tenancy import MemberRoleRow, ProjectRow
-from memserver.errors import BadRequest, NotFound
+from memserver.errors import BadRequest, NotFound, invalid
 from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
@@ -197,11 +197,21 @@ def _checked(key: str, value: Any) -> Any:
 
 
 def validate_changes(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The settings a body sets, checked (400 on a bad one; unknown keys ignored): (column values, values of the
-    settings document). What PATCH applies, and what an import restores."""
-    changes = {k: _coerce(k, v) for k, v in body.items() if k in SETTABLE}
+    """The settings a body sets, checked (unknown keys ignored): (column values, values of the settings
+    document). What PATCH applies, and what an import restores. Every bad one is named in one 400
+    (`errors.invalid`: the message is the first one's, in the body's order)."""
+    changes: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for k, v in body.items():
+        if k in SETTABLE:
+            try:
+                changes[k] = _coerce(k, v)
+            except BadRequest as exc:
+                problems[k] = [exc.message]
     if "name" in changes and not changes["name"]:
-        raise BadRequest("name must not be empty")
+        problems["name"] = ["name must not be empty"]
+    if problems:
+        raise invalid(problems)
     columns = {k: v for k, v in changes.items() if k in COLUMNS}
     stored = {k: v for k, v in changes.items() if k not in COLUMNS}
     return columns, stored

@@ -11,6 +11,7 @@ from memserver.services.jobs import JobQueue
 from memserver.services.key_cache import KeyCache
 from memserver.services.key_slots import KeySlots
 from memserver.services.ratelimit import RateLimiter
+from memserver.services.usage import UsageMeter
 from memserver.storage.db import Database
 
 
@@ -24,3 +25,4 @@ class Runtime:
     limiter: RateLimiter
     summary_slots: KeySlots  # a READER key's summaries running at once (services.documents.summarize)
     readiness: ReadinessState = field(default_factory=ReadinessState)
+    usage: UsageMeter = field(default_factory=UsageMeter)  # searches and LLM use outside jobs, until flushed

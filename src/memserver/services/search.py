@@ -27,7 +27,9 @@ from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
 from memserver.services import graph as graph_service
 from memserver.services import rerank as reranking
+from memserver.services import usage
 from memserver.services.project_settings import project_settings
+from memserver.services.usage import UsageMeter
 from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
@@ -97,9 +99,15 @@ async def search(
     principal: Principal,
     req: SearchInput,
     config: SearchConfig | None = None,
+    *,
+    meter: UsageMeter | None = None,
 ) -> list[Hit]:
+    """A user's search (counted by `meter` for the project's usage: a dict increment, no I/O)."""
     decay = (await project_settings(db, principal.project_id, cached=True)).decay
-    return await search_project(db, providers, principal.project_id, req, config, decay=decay)
+    hits = await search_project(db, providers, principal.project_id, req, config, decay=decay)
+    if meter is not None:
+        meter.count(principal.project_id, usage.SEARCHES)
+    return hits
 
 
 async def search_project(

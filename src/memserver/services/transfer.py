@@ -20,6 +20,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any
 
@@ -89,10 +90,12 @@ async def export_lines(db: Database, principal: Principal, embedding_dim: int) -
 
 
 SPOOL_CHUNK = 1 << 20  # bytes per write to, and per read from, an export's temporary file
+EMBED_BATCH = 256  # memories embedded per request while importing (and per progress line)
 
 
-async def export_file(db: Database, principal: Principal, embedding_dim: int) -> IO[bytes]:
-    """The project as JSONL in an anonymous temporary file (no name: nothing stays behind), rewound.
+async def export_file(db: Database, principal: Principal, embedding_dim: int) -> tuple[IO[bytes], int]:
+    """The project as JSONL in an anonymous temporary file (no name: nothing stays behind), rewound, and its size
+    (the response's Content-Length, so a client can show how far a download is).
 
     The database connection is held only while the rows are copied to the file (local disk speed), never while
     a client reads the export: twenty clients reading slowly would otherwise hold twenty pooled connections
@@ -106,11 +109,12 @@ async def export_file(db: Database, principal: Principal, embedding_dim: int) ->
                 await asyncio.to_thread(out.write, bytes(pending))
                 pending.clear()
         await asyncio.to_thread(out.write, bytes(pending))
+        size = out.tell()
         await asyncio.to_thread(out.seek, 0)
     except BaseException:
         out.close()
         raise
-    return out
+    return out, size
 
 
 async def read_chunks(spooled: IO[bytes]) -> AsyncIterator[bytes]:
@@ -322,8 +326,28 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 async def import_lines(db: Database, providers: Providers, principal: Principal, content: bytes) -> dict[str, int]:
     """Import a memserver export or a Mem0 `get_all` dump into the (empty) project; returns counts per kind."""
+    prepared = await prepare_import(db, principal, parse(content))
+    return await run_import(db, providers, principal, prepared)
+
+
+@dataclass
+class PreparedImport:
+    """An import whose checks passed: its rows per kind and the settings it restores (None: none)."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    restored: tuple[dict[str, Any], dict[str, Any]] | None
+
+    def counts(self) -> dict[str, int]:
+        return {kind: len(self.rows[kind]) for kind in KINDS}
+
+
+Progress = Callable[[dict[str, Any]], object]
+
+
+async def prepare_import(db: Database, principal: Principal, objs: list[dict[str, Any]]) -> PreparedImport:
+    """Every check an import passes before anything is embedded or written (each a 400 or 409): the header,
+    the settings it restores, the ids, each value's type, and that the project is empty."""
     permissions.require_owner(principal, "importing into the project")
-    objs = parse(content)
     header = objs[0] if objs and objs[0].get("record") == "header" else None
     restored = None
     if header is not None:
@@ -342,17 +366,27 @@ async def import_lines(db: Database, providers: Providers, principal: Principal,
     # Some ids exist elsewhere on this server (the same export imported twice, a copy of a project): every id
     # is renewed, consistently, so references between the records still hold.
     ids = {old: uuid.uuid4() for kind in _OWN_IDS for old in own[kind]} if renew else {}
-    rows = {kind: [_row(kind, o, ids) for o in lines[kind]] for kind in KINDS}
-    await _embed_missing(providers, rows["memory"])
+    return PreparedImport({kind: [_row(kind, o, ids) for o in lines[kind]] for kind in KINDS}, restored)
+
+
+async def run_import(
+    db: Database, providers: Providers, principal: Principal, prepared: PreparedImport, progress: Progress | None = None
+) -> dict[str, int]:
+    """Embed what has no embedding of this server's size, then write everything in one transaction (all or
+    nothing); `progress` hears `{"phase": "embedding", "done", "total"}` and `{"phase": "writing"}`."""
+    rows = prepared.rows
+    await _embed_missing(providers, rows["memory"], progress)
+    if progress is not None:
+        progress({"phase": "writing"})
     async with db.transaction() as conn:
         repo = TransferRepository(conn)
         for kind in _ORDER:
             await repo.insert(kind, principal.project_id, rows[kind])
-        if restored is not None:
-            await TenantRepository(conn).update_project(principal.project_id, *restored)
-            if dream.enabled(restored[1].get(dream.SECTION) or {}):  # imported memories are history, not new
+        if prepared.restored is not None:
+            await TenantRepository(conn).update_project(principal.project_id, *prepared.restored)
+            if dream.enabled(prepared.restored[1].get(dream.SECTION) or {}):  # imported memories are history
                 await DreamRepository(conn).set_boundary_now(principal.project_id)
-    return {kind: len(rows[kind]) for kind in KINDS}
+    return prepared.counts()
 
 
 def _records(header: dict[str, Any], objs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -374,14 +408,18 @@ def _records(header: dict[str, Any], objs: list[dict[str, Any]]) -> dict[str, li
     return lines
 
 
-async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -> None:
+async def _embed_missing(providers: Providers, memories: list[dict[str, Any]], progress: Progress | None) -> None:
     """Embed memories without an embedding, or with one of another size (another embedder exported them)."""
     dim = providers.embedder.dim
     todo = [m for m in memories if not isinstance(m.get("embedding"), list) or len(m["embedding"]) != dim]
-    for start in range(0, len(todo), 256):
-        chunk = todo[start : start + 256]
+    if progress is not None:
+        progress({"phase": "embedding", "done": 0, "total": len(todo)})
+    for start in range(0, len(todo), EMBED_BATCH):
+        chunk = todo[start : start + EMBED_BATCH]
         for m, vector in zip(chunk, await providers.embedder.embed([m["memory"] for m in chunk]), strict=True):
             m["embedding"] = vector
+        if progress is not None:
+            progress({"phase": "embedding", "done": start + len(chunk), "total": len(todo)})
     for m in memories:
         m["embedding"] = [float(x) for x in m["embedding"]]
 

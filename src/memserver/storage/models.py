@@ -328,3 +328,22 @@ class DreamScan(Base):
     scanned_seq: Mapped[int] = mapped_column(BigInteger)
     seen_seq: Mapped[int] = mapped_column(BigInteger)
     ticked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsageCounter(Base):
+    """What a project did in one hour that no other table records (searches, LLM calls outside jobs): counted
+    in memory by each API process, added here periodically (`services.usage`)."""
+
+    __tablename__ = "usage_counters"
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    metric: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageMeta(Base):
+    """Since when the server counts (`counting_since`): earlier days have no counts."""
+
+    __tablename__ = "usage_meta"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

@@ -62,6 +62,6 @@ async def get_export(request: Request, runtime: RuntimeDep, principal: ReaderDep
 async def summary(request: Request, runtime: RuntimeDep, principal: ReaderDep) -> Response:
     body = await json_object(request)
     summary = await documents.summarize(
-        runtime.db, runtime.providers, principal, body.get("filters"), body, runtime.summary_slots
+        runtime.db, runtime.providers, principal, body.get("filters"), body, runtime.summary_slots, meter=runtime.usage
     )
     return wire([summary])

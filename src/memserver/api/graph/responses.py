@@ -63,6 +63,21 @@ class TimelineRelation(Out):
     run_id: str | None = None
 
 
+class ScopeEntity(Out):
+    """A graph entity of the scope and how many relations it is in."""
+
+    id: int
+    name: str
+    type: str | None
+    aliases: list[str]
+    relations: int = Field(description="Relations it is in, current and retired.")
+    current: int = Field(description="Of those, the ones that hold now.")
+
+
+class GraphEntities(Out):
+    results: list[ScopeEntity]
+
+
 class GraphTimeline(Out):
     """An entity's nodes in the scope and every relation of them, current and retired (memserver extension)."""
 

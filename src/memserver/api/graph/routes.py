@@ -3,15 +3,18 @@
 `GET /v1/graph/entities/{name}/relations/` lists every relation of the entity in the scope, current and
 retired, with both time axes (`valid_at`/`invalid_at`: when it held; `created_at`/`expired_at`: when
 memserver recorded and retired it) and the memory it came from. `at=<ISO date or unix seconds>` keeps
-only the relations that held at that moment ("where did Alice live in 2024?").
+only the relations that held at that moment ("where did Alice live in 2024?"). `GET /v1/graph/entities/`
+lists the scope's entities, busiest first (an entity picker).
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from memserver.api.deps import OwnerDep, ReaderDep, RuntimeDep, error_shape, segment
-from memserver.api.graph.responses import GraphTimeline
+from memserver.api.graph.responses import GraphEntities, GraphTimeline
 from memserver.api.kit.entity_query import EntityIdsQuery
 from memserver.api.kit.filters import ENTITY_REQUIRED_V1
 from memserver.api.kit.values import as_timestamp
@@ -41,6 +44,28 @@ async def entity_relations(
     if not ids:
         raise BadRequest(ENTITY_REQUIRED_V1)
     return wire(await graph.entity_timeline(runtime.db, principal, segment(name), ids, at=as_timestamp(at)))
+
+
+@router.get(
+    "/v1/graph/entities",
+    summary="A scope's graph entities, busiest first (memserver extension)",
+    response_model=GraphEntities,
+    responses={400: {"description": "No entity id given, or a limit out of range"}},
+)
+@error_shape("error")
+async def scope_entities(
+    runtime: RuntimeDep,
+    principal: ReaderDep,
+    entity: EntityIdsQuery,
+    q: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Response:
+    """The entities of the scope the entity ids select, with their relation counts; `q`: a prefix of the name
+    (case and accents aside) or of an alias."""
+    ids = entity.ids()
+    if not ids:
+        raise BadRequest(ENTITY_REQUIRED_V1)
+    return wire({"results": await graph.scope_entities(runtime.db, principal, ids, prefix=q, limit=limit)})
 
 
 @router.delete(

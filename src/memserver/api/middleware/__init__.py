@@ -38,7 +38,7 @@ def edge_stack(limits: Limits, *, rate_limited: bool) -> list[Middleware]:
         # Before routing: the router sees one spelling of each path.
         Middleware(RawPathMiddleware),
         # Before anything reads the body (authentication reads it for a named project).
-        Middleware(BodyLimitMiddleware, max_body_bytes=limits.max_body_bytes),
+        Middleware(BodyLimitMiddleware, max_body_bytes=limits.max_body_bytes, max_import_bytes=limits.max_import_bytes),
         # Innermost: the limits hold for the app (validators, handlers) and nothing else needs them.
         Middleware(RequestLimitsMiddleware, limits=limits),
     ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from memserver.api.kit.wire import Message, Out
 from memserver.domain.principal import Principal
-from memserver.domain.rows.tenancy import MemberRoleRow, OrgRow, ProjectRow
+from memserver.domain.rows.tenancy import KeyRow, MemberRoleRow, OrgRow, ProjectRow
 from memserver.services import dream, project_settings
 from memserver.services.project_settings import ProjectSettings, ProjectUpdate
 
@@ -162,3 +162,52 @@ def project_updated(done: ProjectUpdate) -> dict[str, Any]:
     if done.ignored:
         out["ignored"] = done.ignored
     return out
+
+
+class KeyItem(Out):
+    """An API key as its org's OWNER sees it: never the key, never its hash (memserver extension)."""
+
+    key_id: str
+    name: str
+    prefix: str = Field(description="The key's first characters, to recognise it by.")
+    project_id: str = Field(description="The key's own project.")
+    project_name: str
+    email: str = Field(description="The member the key belongs to.")
+    scope: Literal["project", "org"]
+    role: Literal["OWNER", "READER"] | None = Field(description="The key's cap on its member's roles; null: none.")
+    bound_user_id: str | None
+    bound_agent_id: str | None
+    default_user_id: str | None
+    default_agent_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class Keys(Out):
+    keys: list[KeyItem]
+
+
+class KeyCreated(KeyItem):
+    message: str
+    key: str = Field(description="The key itself: shown this once, never stored (only its hash is).")
+
+
+def key_out(row: KeyRow) -> dict[str, Any]:
+    return {
+        "key_id": str(row.key_id),
+        "name": row.name,
+        "prefix": row.prefix,
+        "project_id": str(row.project_id),
+        "project_name": row.project_name,
+        "email": row.email,
+        "scope": row.scope,
+        "role": row.role,
+        "bound_user_id": row.bound_user_id,
+        "bound_agent_id": row.bound_agent_id,
+        "default_user_id": row.default_user_id,
+        "default_agent_id": row.default_agent_id,
+        "created_at": row.created_at,
+        "last_used_at": row.last_used_at,
+        "revoked_at": row.revoked_at,
+    }

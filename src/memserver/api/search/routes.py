@@ -31,7 +31,12 @@ async def _run_search(
         rerank=rerank.RerankConfig.of(runtime.settings.rerank),
     )
     hits = await search.search(
-        runtime.db, runtime.providers, principal, search_input(body, principal, version=version), config
+        runtime.db,
+        runtime.providers,
+        principal,
+        search_input(body, principal, version=version),
+        config,
+        meter=runtime.usage,
     )
     return [
         project_fields(

@@ -24,7 +24,14 @@ async def ping(principal: ReaderDep) -> Response:
         "user_email": principal.user_email,
         "org_name": principal.org_name,
         "project_name": principal.project_name,
-        # memserver extension: the key's default entity ids (MCP clients use them when a call names none)
+        # memserver extension: what this key may do here, so a client (the console) can leave out what it may
+        # not: the role in this project (after the key's own cap), in the org, the key's scope and cap
+        "key_id": str(principal.key_id),
+        "role": principal.role,
+        "org_role": principal.org_role,
+        "key_scope": principal.key_scope,
+        "key_role": principal.key_role,
+        # ... the key's default entity ids (MCP clients use them when a call names none)
         **{
             k: v
             for k, v in (

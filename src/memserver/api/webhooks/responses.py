@@ -46,6 +46,12 @@ class Deliveries(Out):
     results: list[Delivery]
     page: int
     page_size: int
+    count: int = Field(description="The webhook's deliveries in all (memserver extension).")
+
+
+class TestQueued(Out):
+    message: str
+    delivery_id: str = Field(description="The test delivery, listed with the webhook's deliveries.")
 
 
 def webhook_out(row: WebhookRow, project_name: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Webhooks (`/api/v1/webhooks/...`): the paths and bodies the Python (0.1, 1.0, 2.x) and TS (3.x) SDKs send.
 
 `GET /api/v1/webhooks/{webhook_id}/deliveries/` is a memserver extension: each delivery with its
-status, attempts, last response status and last error.
+status, attempts, last response status and last error; so is `POST /api/v1/webhooks/{webhook_id}/test/`,
+one signed test delivery.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from memserver.api.kit.body import json_object
 from memserver.api.kit.pagination import Paging, page_query
 from memserver.api.kit.wire import JSONResponse, Message, wire
 from memserver.api.webhooks.requests import webhook_fields
-from memserver.api.webhooks.responses import Deliveries, Webhook, WebhookCreated, delivery_out, webhook_out
+from memserver.api.webhooks.responses import (
+    Deliveries,
+    TestQueued,
+    Webhook,
+    WebhookCreated,
+    delivery_out,
+    webhook_out,
+)
 from memserver.services import webhooks
 
 router = APIRouter(tags=["webhooks"])
@@ -78,5 +86,20 @@ async def list_deliveries(
     paging: Annotated[Paging, page_query(default_size=50, max_size=500)],
 ) -> Response:
     p, size = paging.page, paging.size
-    rows = await webhooks.deliveries(runtime.db, principal, segment(webhook_id), page=p, page_size=size)
-    return wire({"results": [delivery_out(r) for r in rows], "page": p, "page_size": size})
+    rows, count = await webhooks.deliveries(runtime.db, principal, segment(webhook_id), page=p, page_size=size)
+    return wire({"results": [delivery_out(r) for r in rows], "page": p, "page_size": size, "count": count})
+
+
+@router.post(
+    "/api/v1/webhooks/{webhook_id}/test",
+    status_code=202,
+    summary="Send one signed test delivery (memserver extension)",
+    response_model=TestQueued,
+    responses={404: {"description": "No such webhook in the project"}, 409: {"description": "The webhook is paused"}},
+)
+@error_shape("error")
+async def test_webhook(webhook_id: str, runtime: RuntimeDep, principal: OwnerDep) -> JSONResponse:
+    """A `webhook_test` delivery, signed like every delivery, tried once; it is listed with the webhook's
+    deliveries under the returned `delivery_id`."""
+    delivery_id = await webhooks.send_test(runtime.db, runtime.queue, principal, segment(webhook_id))
+    return JSONResponse({"message": "Test delivery queued", "delivery_id": str(delivery_id)}, status_code=202)
