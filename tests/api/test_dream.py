@@ -192,6 +192,11 @@ def test_the_servers_scheduler_writes_patterns_that_the_events_feed_shows(org: O
     assert [(h["event"], h["new_memory"]) for h in history] == [("ADD", pattern["memory"])]
     with org.key(binding={"user_id": "maya"}) as bound:  # a bound key reads the events of its adds only
         assert bound.get(f"/v1/event/{event['id']}/").status_code == 404
+    # what the run's LLM call cost counts in the project's usage, as every LLM-spending job's does
+    assert event["metadata"]["llm_calls"] == 1
+    assert event["metadata"]["prompt_tokens"] > 0
+    usage = org.owner.get("/v1/memserver/usage/").json()
+    assert usage["totals"]["llm_calls"] >= 1, usage
 
 
 # ----------------------------------------------------------------------------------------------

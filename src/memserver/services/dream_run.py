@@ -32,7 +32,7 @@ from memserver.pipeline.prompts import dream as prompt
 from memserver.pipeline.synthesis import Pattern, Source, Write
 from memserver.providers.llm.base import Usage
 from memserver.providers.registry import Providers
-from memserver.services import dream, jobs, project_settings
+from memserver.services import dream, jobs, project_settings, usage
 from memserver.services.documents import require_llm
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.dream import DreamRepository
@@ -74,12 +74,8 @@ class Report:
             "considered": self.considered,
             "patterns_shown": self.patterns_shown,
             "notes": list(dict.fromkeys(self.notes)),
-            "usage": {
-                "llm_calls": u.calls,
-                "prompt_tokens": u.prompt_tokens,
-                "completion_tokens": u.completion_tokens,
-                "cached_prompt_tokens": u.cached_prompt_tokens,
-            },
+            # the keys every LLM-spending job writes (`usage.as_metadata`): the project's usage per day reads them
+            **usage.as_metadata(u),
             **extra,
         }
 
@@ -109,6 +105,7 @@ async def run_job(db: Database, providers: Providers, job: ClaimedJob, settings:
     try:
         writes, vectors = await _think(providers, loaded, settings, report)
     except Exception:  # retried by the job machinery; the scheduler leaves the user alone meanwhile
+        await jobs.record_spent(db, job, usage.as_metadata(report.usage))
         async with db.connect() as conn:
             await DreamRepository(conn).defer(job.project_id, user_id, min(settings.cadence_s, FAILED_RETRY_S))
         raise
@@ -169,13 +166,15 @@ async def _think(
     llm = require_llm(providers, dream.FEATURE)
     memories, patterns = synthesis.prompt_inputs(loaded.memories, loaded.patterns)
     most = settings.max_patterns_per_run
-    gen = await llm.generate(
-        prompt.build(memories, patterns, most),
-        prompt.Reply,
-        context=prompt.context(len(memories), len(patterns), most),
-        budget=prompt.budget(most),
+    gen = await usage.spend(
+        report.usage.add,  # also what a failing call cost (recorded on the event by run_job)
+        llm.generate(
+            prompt.build(memories, patterns, most),
+            prompt.Reply,
+            context=prompt.context(len(memories), len(patterns), most),
+            budget=prompt.budget(most),
+        ),
     )
-    report.usage.add(gen.usage)
     report.notes += gen.notes
     writes = synthesis.decide(
         gen.value, loaded.memories, loaded.patterns, loaded.hashes, max_writes=most, notes=report.notes
