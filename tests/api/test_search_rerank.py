@@ -265,6 +265,7 @@ def llm_server(database_url: str, llm: FakeOpenAI, tmp_path_factory: pytest.Temp
         MEMSERVER_RERANK__LLM_TOP_N="4",
         MEMSERVER_RERANK__LLM_TIMEOUT_S="1",
         MEMSERVER_RERANK__BREAKER_FAILURES="100",
+        MEMSERVER_USAGE__FLUSH_INTERVAL_S="0.2",
     ) as server:
         yield server
 
@@ -295,6 +296,20 @@ def test_the_llm_ranks_the_top_n_in_one_call(llm_client: httpx.Client, llm: Fake
     assert user.startswith("Query: What does Alice do?\n\nMemories:\n1. " + plain[0])
     assert f"4. {plain[3]}" in user
     assert plain[4] not in user  # MEMSERVER_RERANK__LLM_TOP_N=4
+
+
+def test_an_llm_ranking_counts_in_the_projects_usage(llm_client: httpx.Client, llm: FakeOpenAI) -> None:
+    """The listwise call is an LLM call like any other: the project's usage per day counts it and its tokens."""
+    llm.chat_replies = ['{"ranking": [2, 1]}']
+    search(llm_client, "What does Alice do?", rerank=True)
+    deadline, totals = time.monotonic() + 10, {}
+    while time.monotonic() < deadline:  # counted in memory, added to the table every 0.2 s
+        totals = llm_client.get("/v1/memserver/usage/").json()["totals"]
+        if totals.get("llm_calls"):
+            break
+        time.sleep(0.1)
+    assert totals["llm_calls"] == 1, totals
+    assert totals["prompt_tokens"] > 0, totals
 
 
 def test_no_hit_or_one_hit_costs_no_call(llm_client: httpx.Client, llm: FakeOpenAI) -> None:

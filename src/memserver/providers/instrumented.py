@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from memserver import metrics
 from memserver.providers.embedder.base import Embedder
-from memserver.providers.rerank.base import Reranker, RerankScore
+from memserver.providers.rerank.base import Reranker, RerankScore, Spent
 
 T = TypeVar("T")
 
@@ -77,10 +77,12 @@ class InstrumentedReranker:
         self.inner = inner
         self.name = inner.name
 
-    async def rerank(self, query: str, documents: Sequence[str], top_n: int) -> list[RerankScore]:
+    async def rerank(
+        self, query: str, documents: Sequence[str], top_n: int, *, spent: Spent | None = None
+    ) -> list[RerankScore]:
         started = time.perf_counter()
         try:
-            out = await self.inner.rerank(query, documents, top_n)
+            out = await self.inner.rerank(query, documents, top_n, spent=spent)
         except BaseException as exc:  # a deadline cancels the call: counted as an error too
             metrics.PROVIDER_LATENCY.labels("reranker", self.name, "error").observe(time.perf_counter() - started)
             metrics.PROVIDER_ERRORS.labels("reranker", self.name, _code(exc)).inc()

@@ -24,9 +24,10 @@ from memserver.config import RerankSettings
 from memserver.pipeline import rerank as ordering
 from memserver.pipeline.prompts import rerank as prompt
 from memserver.providers.errors import ProviderError, ProviderInvalidReply, public_message
-from memserver.providers.llm.base import LLM
+from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
-from memserver.providers.rerank.base import Reranker, RerankScore
+from memserver.providers.rerank.base import Reranker, RerankScore, Spent
+from memserver.services import usage
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,17 @@ def pool(config: RerankConfig, top_k: int) -> int:
 
 
 async def order(
-    providers: Providers, config: RerankConfig, query: str, scores: Sequence[float], texts: Sequence[str], top_k: int
+    providers: Providers,
+    config: RerankConfig,
+    query: str,
+    scores: Sequence[float],
+    texts: Sequence[str],
+    top_k: int,
+    *,
+    spent: Spent | None = None,
 ) -> Outcome:
-    """The order of hits given in hybrid order (their scores and texts), per the module docstring."""
+    """The order of hits given in hybrid order (their scores and texts), per the module docstring; `spent` is
+    told what a listwise LLM ranking cost."""
     if config.provider == "none":
         if len(texts) > OFFLOAD_HITS:
             diversified = await asyncio.to_thread(ordering.diversify, scores, texts, top_k)
@@ -83,7 +92,7 @@ async def order(
         why = f"the reranker is paused for {breaker.cooldown_s:g} s after {breaker.failures} consecutive failures"
         return _fallback(len(texts), why, "breaker_open")
     try:
-        found = await asyncio.wait_for(reranker.rerank(query, texts[:shown], min(top_k, shown)), deadline)
+        found = await asyncio.wait_for(reranker.rerank(query, texts[:shown], min(top_k, shown), spent=spent), deadline)
     except TimeoutError:
         breaker.failed()
         return _fallback(len(texts), f"the {_who(reranker)} did not answer within {deadline:g} s", "provider_timeout")
@@ -129,14 +138,17 @@ class ListwiseLLM:
     def __init__(self, llm: LLM):
         self._llm = llm
 
-    async def rerank(self, query: str, documents: Sequence[str], top_n: int) -> list[RerankScore]:
+    async def rerank(
+        self, query: str, documents: Sequence[str], top_n: int, *, spent: Spent | None = None
+    ) -> list[RerankScore]:
         n = len(documents)
         if n == 1:  # one hit is its own ranking: no call
             return [RerankScore(0, 1.0)]
+        call = self._llm.generate(
+            prompt.build(query, documents), prompt.Reply, context=prompt.context(n), budget=prompt.budget(n)
+        )
         try:
-            gen = await self._llm.generate(
-                prompt.build(query, documents), prompt.Reply, context=prompt.context(n), budget=prompt.budget(n)
-            )
+            gen = await usage.spend(spent or _ignore, call)  # the project's usage counts the call, failed or not
         except ProviderInvalidReply:
             raise ProviderInvalidReply("the LLM reranker's reply could not be read", public=True) from None
         if gen.notes:
@@ -148,3 +160,7 @@ class ListwiseLLM:
 
     async def aclose(self) -> None:
         """The LLM belongs to the process's providers, which close it."""
+
+
+def _ignore(spent: Usage) -> None:
+    """No project to count a ranking's LLM use for."""

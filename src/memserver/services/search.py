@@ -25,6 +25,7 @@ from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
+from memserver.providers.rerank.base import Spent
 from memserver.services import graph as graph_service
 from memserver.services import rerank as reranking
 from memserver.services import usage
@@ -104,7 +105,9 @@ async def search(
 ) -> list[Hit]:
     """A user's search (counted by `meter` for the project's usage: a dict increment, no I/O)."""
     decay = (await project_settings(db, principal.project_id, cached=True)).decay
-    hits = await search_project(db, providers, principal.project_id, req, config, decay=decay)
+    pid = principal.project_id
+    spent = (lambda used: meter.spent(pid, used)) if meter is not None else None  # a listwise LLM ranking
+    hits = await search_project(db, providers, pid, req, config, decay=decay, spent=spent)
     if meter is not None:
         meter.count(principal.project_id, usage.SEARCHES)
     return hits
@@ -118,8 +121,10 @@ async def search_project(
     config: SearchConfig | None = None,
     *,
     decay: bool = False,
+    spent: Spent | None = None,
 ) -> list[Hit]:
-    """Search one project's memories (the caller has checked who may).
+    """Search one project's memories (the caller has checked who may); `spent` is told what a listwise LLM
+    ranking cost (the project's usage).
 
     decay: the project's `decay` setting (a user's search); scores are weighted by recency and recent
     reads, and the hits returned count as reads. Internal searches (inference candidates) leave it off.
@@ -173,7 +178,7 @@ async def search_project(
     # The threshold applies to the hybrid score, before reranking: a reranker never brings back a hit under it.
     hits = [h for h in hits if h.score >= req.threshold and h.score > 0]
     if req.rerank:
-        hits = await _rerank(providers, config.rerank, req, hits)
+        hits = await _rerank(providers, config.rerank, req, hits, spent)
     out = hits[: req.top_k]
     if decay:
         async with db.connect() as conn:
@@ -242,10 +247,22 @@ def _hybrid_hit(row: MemoryRow, s: ranking.Scored, graph: bool) -> Hit:
     return Hit(row=row, score=round(math.tanh(s.total), 6), breakdown=breakdown)
 
 
-async def _rerank(providers: Providers, config: reranking.RerankConfig, req: SearchInput, hits: list[Hit]) -> list[Hit]:
+async def _rerank(
+    providers: Providers,
+    config: reranking.RerankConfig,
+    req: SearchInput,
+    hits: list[Hit],
+    spent: Spent | None = None,
+) -> list[Hit]:
     """rerank=true: the hits reordered as `services/rerank.py` decides, each labelled with what ordered it."""
     outcome = await reranking.order(
-        providers, config, req.query, [h.score for h in hits], [str(h.row.memory) for h in hits], req.top_k
+        providers,
+        config,
+        req.query,
+        [h.score for h in hits],
+        [str(h.row.memory) for h in hits],
+        req.top_k,
+        spent=spent,
     )
     for i, h in enumerate(hits):
         h.reranker, h.rerank_error = outcome.label, outcome.error

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from memserver.providers.llm.base import Usage
+
+# Told what a ranking cost when it cost LLM calls (the listwise LLM), so the project's usage counts them.
+Spent = Callable[[Usage], object]
 
 
 @dataclass(frozen=True)
@@ -20,8 +25,11 @@ class Reranker(Protocol):
 
     name: str  # the label search hits carry: "cohere", "voyage", "tei", "llm"
 
-    async def rerank(self, query: str, documents: Sequence[str], top_n: int) -> list[RerankScore]:
-        """Scores of (at most `top_n` of) the documents, best first; raises a ProviderError when it cannot."""
+    async def rerank(
+        self, query: str, documents: Sequence[str], top_n: int, *, spent: Spent | None = None
+    ) -> list[RerankScore]:
+        """Scores of (at most `top_n` of) the documents, best first; raises a ProviderError when it cannot.
+        `spent` is told the LLM usage of the ranking, if it made LLM calls (failed ones included)."""
         ...
 
     async def aclose(self) -> None: ...

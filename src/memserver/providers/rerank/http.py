@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from memserver.providers.errors import ProviderInvalidReply, ProviderRejected, ProviderTimeout, ProviderUnavailable
-from memserver.providers.rerank.base import RerankScore
+from memserver.providers.rerank.base import RerankScore, Spent
 
 Api = Literal["cohere", "voyage", "tei"]
 MAX_QUERY_CHARS = 2_000
@@ -54,7 +54,10 @@ class HttpReranker:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(headers=headers, timeout=timeout_s, trust_env=False, follow_redirects=False)
 
-    async def rerank(self, query: str, documents: Sequence[str], top_n: int) -> list[RerankScore]:
+    async def rerank(
+        self, query: str, documents: Sequence[str], top_n: int, *, spent: Spent | None = None
+    ) -> list[RerankScore]:
+        del spent  # a /rerank server spends no LLM calls
         if not documents:
             return []
         body = request_body(
