@@ -274,6 +274,8 @@ async def test_a_bound_key_reads_only_its_own_scopes_results_of_an_event(
         assert r.status_code == 200, r.text
         assert [(o["event"], o["data"]["memory"]) for o in r.json()["results"]] == [("ADD", "Likes green tea")]
         assert agent_memory not in r.text
+        # the LLM's decisions on the event: alice's own only (the UPDATE names the agent memory and its old text)
+        assert [d["text"] for d in r.json()["metadata"]["decisions"]] == ["Likes green tea"]
         assert secret not in r.text  # the agent memory's old text
         assert "his result is negative" not in r.text  # its new text (the add's own messages are alice's to read)
         assert (await api.get(f"/v1/memories/{agent_memory}/")).status_code == 404

@@ -23,7 +23,7 @@ async def get_event(db: Database, principal: Principal, event_id: uuid.UUID) -> 
         row = await EventRepository(conn).get(principal.project_id, event_id)
         if row is None or (principal.binding and not _of_binding(principal, row)):
             raise NotFound("Event not found or you don't have permission to access it.")
-        if principal.binding and row.results:
+        if principal.binding and (row.results or row.metadata):
             row = await _confined(MemoryRepository(conn), principal, row)
     return row
 
@@ -49,22 +49,29 @@ class _ConfinedEvent:
 async def _confined(memories: MemoryRepository, principal: Principal, row: EventRow) -> EventRow:
     """The results whose memory carries the bound ids. An add by a user and an agent also changes the
     agent's memories (shared by all its users): their text, old and new, and their ids are not the bound
-    key's to read, as `GET /v1/memories/{id}/` of one is a 404. A result without a memory id is dropped too."""
+    key's to read, as `GET /v1/memories/{id}/` of one is a 404. A result without a memory id is dropped too;
+    so is the LLM's decision (`metadata.decisions`) about a memory the key may not read, or about none."""
+    metadata = row.metadata if isinstance(row.metadata, dict) else None
+    decisions = metadata.get("decisions") if metadata is not None else None
     ids: dict[str, uuid.UUID] = {}
-    for result in row.results or []:
+    for item in [*(row.results or []), *(decisions if isinstance(decisions, list) else [])]:
+        key = "memory_id" if isinstance(item, dict) and "op" in item else "id"
         try:
-            ids[str(result["id"])] = uuid.UUID(str(result["id"]))
+            ids[str(item[key])] = uuid.UUID(str(item[key]))
         except (KeyError, TypeError, ValueError):
             continue
     scopes = await memories.scopes_of(principal.project_id, list(ids.values()))
 
-    def visible(result: Any) -> bool:
-        mid = ids.get(str(result.get("id"))) if isinstance(result, dict) else None
+    def visible(item: Any, key: str) -> bool:
+        mid = ids.get(str(item.get(key))) if isinstance(item, dict) else None
         found = scopes.get(mid) if mid is not None else None
         return bool(found) and all(binding.allows_ids(principal.binding, scope) for scope in found or [])
 
     fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(_ConfinedEvent)}
-    return _ConfinedEvent(**(fields | {"results": [r for r in row.results or [] if visible(r)]}))
+    fields["results"] = [r for r in row.results or [] if visible(r, "id")]
+    if metadata is not None and isinstance(decisions, list):
+        fields["metadata"] = metadata | {"decisions": [d for d in decisions if visible(d, "memory_id")]}
+    return _ConfinedEvent(**fields)
 
 
 def _of_binding(principal: Principal, row: EventRow) -> bool:
