@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class Period(NamedTuple):
+    """A half-open span of time `[start, end)`, both ends timezone-aware."""
+
+    start: datetime
+    end: datetime
 
 
 def parse_datetime(value: Any, *, end_of_day: bool = False) -> datetime:

@@ -39,6 +39,8 @@ READ_COLUMNS = [
     M.c.source,
     M.c.role,
     M.c.provenance,
+    M.c.event_start,
+    M.c.event_end,
     M.c.created_at,
     M.c.updated_at,
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Insert,
     Integer,
     Select,
@@ -53,6 +54,8 @@ CHANGED = (
     *(M.c[c] for c in ENTITY_FIELDS),
     M.c.categories,
     M.c.metadata,
+    M.c.event_start,
+    M.c.event_end,
 )
 
 
@@ -68,7 +71,7 @@ def history_insert(
 ) -> Insert:
     """The history row of each memory in `changed` (a CTE of RETURNING rows): the one place history is written."""
     cols = ["id", "project_id", "memory_id", "event", "old_memory", "new_memory", "event_id"]
-    cols += [*ENTITY_FIELDS, "categories", "metadata", "created_at", "updated_at"]
+    cols += [*ENTITY_FIELDS, "categories", "metadata", "event_start", "event_end", "created_at", "updated_at"]
     return insert(H).from_select(
         cols,
         select(
@@ -82,6 +85,8 @@ def history_insert(
             *(changed.c[c] for c in ENTITY_FIELDS),
             changed.c.categories,
             changed.c.metadata,
+            changed.c.event_start,
+            changed.c.event_end,
             func.now(),
             func.now(),
         ),
@@ -103,6 +108,8 @@ _ITEM_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("actor_id", Text),
     ("source", Text),
     ("provenance", JSONB),
+    ("event_start", DateTime(timezone=True)),
+    ("event_end", DateTime(timezone=True)),
 )
 
 
@@ -163,6 +170,8 @@ def add_statement(record_event: bool) -> Select[Any]:
         "actor_id": inp.c.actor_id,
         "source": inp.c.source,
         "provenance": inp.c.provenance,
+        "event_start": inp.c.event_start,
+        "event_end": inp.c.event_end,
         "event_id": event_id,
         "created_at": ts,
         "updated_at": ts,

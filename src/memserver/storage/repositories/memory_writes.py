@@ -70,6 +70,9 @@ def _edit_values(edit: MemoryEdit) -> dict[str, Any]:
         values["created_at"] = edit.created_at
     if edit.provenance is not UNSET:
         values["provenance"] = _nullable_json("provenance", edit.provenance)
+    if edit.event_period is not UNSET:
+        values["event_start"] = edit.event_period.start if edit.event_period else None
+        values["event_end"] = edit.event_period.end if edit.event_period else None
     return values
 
 
@@ -104,6 +107,8 @@ class MemoryWriter(Repository):
                 "actor_id": it.actor_id,
                 "source": it.source,
                 "provenance": it.provenance,
+                "event_start": it.event_start,  # orjson writes RFC 3339; the recordset reads timestamptz
+                "event_end": it.event_end,
             }
             for pos, it in enumerate(items, start=1)
         ]
