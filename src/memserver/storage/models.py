@@ -213,6 +213,12 @@ class MemoryHistory(Base):
     event_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # as_of (0016_history_as_of): when the change counts (NULL = created_at; an add's `timestamp` backdates
+    # it), the memory that replaced a retired one (a DELETE row that kept the memory), the vector a change
+    # took away (a text-changing UPDATE, a hard DELETE)
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replaced_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    old_embedding: Mapped[Any | None] = mapped_column(Vector(DEFAULT_DIM))
 
 
 class Entity(Base):

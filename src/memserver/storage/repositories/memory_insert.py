@@ -56,6 +56,7 @@ CHANGED = (
     M.c.metadata,
     M.c.event_start,
     M.c.event_end,
+    M.c.created_at,  # an ADD counts at it (as_of: an add's `timestamp` backdates its ADD)
 )
 
 
@@ -67,11 +68,24 @@ class _RegClass(UserDefinedType[Any]):
 
 
 def history_insert(
-    changed: CTE, event: Op, *, old: ColumnElement[Any], new: ColumnElement[Any], event_id: ColumnElement[Any]
+    changed: CTE,
+    event: Op,
+    *,
+    old: ColumnElement[Any],
+    new: ColumnElement[Any],
+    event_id: ColumnElement[Any],
+    occurred_at: ColumnElement[Any],
+    replaced_by: ColumnElement[Any] | None = None,
+    old_embedding: ColumnElement[Any] | None = None,
 ) -> Insert:
-    """The history row of each memory in `changed` (a CTE of RETURNING rows): the one place history is written."""
+    """The history row of each memory in `changed` (a CTE of RETURNING rows): the one place history is written.
+
+    `occurred_at`: when the change counts for `as_of` (`memory_states`); `replaced_by`: set on the DELETE row
+    of a retirement only (the memory stays); `old_embedding`: the vector the change took away, if any.
+    """
     cols = ["id", "project_id", "memory_id", "event", "old_memory", "new_memory", "event_id"]
     cols += [*ENTITY_FIELDS, "categories", "metadata", "event_start", "event_end", "created_at", "updated_at"]
+    cols += ["occurred_at", "replaced_by", "old_embedding"]
     return insert(H).from_select(
         cols,
         select(
@@ -89,6 +103,9 @@ def history_insert(
             changed.c.event_end,
             func.now(),
             func.now(),
+            occurred_at,
+            null() if replaced_by is None else replaced_by,
+            null() if old_embedding is None else old_embedding,
         ),
     )
 
@@ -203,7 +220,9 @@ def add_statement(record_event: bool) -> Select[Any]:
         .cte("outcome")
     )
     added = select(ins).where(ins.c.id.in_(select(inp.c.id))).cte("added")
-    hist = history_insert(added, Op.ADD, old=null(), new=added.c.memory, event_id=event_id).cte("hist")
+    hist = history_insert(
+        added, Op.ADD, old=null(), new=added.c.memory, event_id=event_id, occurred_at=added.c.created_at
+    ).cte("hist")
     entities = (
         func.unnest(cast(bindparam("entity_types"), ARRAY(Text)), cast(bindparam("entity_names"), ARRAY(Text)))
         .table_valued("type", "name")
