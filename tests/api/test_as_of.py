@@ -258,6 +258,29 @@ def test_filters_apply_to_the_memory_as_it_was(api: httpx.Client, story: Story) 
     assert r.json()["results"] == []
 
 
+def test_an_exported_project_imports_with_its_past(
+    api: httpx.Client, story: Story, llm_server: LiveServer, new_api_key: Callable[[], str]
+) -> None:
+    """History's new columns travel in the JSONL export: the copy answers as_of exactly as the original
+    (its ids are renewed, this server holds the originals)."""
+
+    def seen(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return sorted((m["memory"], m["replaced_by"] is not None, m["created_at"], m["updated_at"]) for m in items)
+
+    def scores(client: httpx.Client, t: str) -> list[tuple[str, float]]:
+        return [(h["memory"], h["score"]) for h in search_at(client, "v3", "Where does Alice live?", t)]
+
+    dump = api.get("/v1/memserver/export/")
+    assert dump.status_code == 200, dump.text
+    with token_client(llm_server.url, new_api_key()) as copy:
+        r = copy.post("/v1/memserver/import/", content=dump.content)
+        assert r.status_code == 200, r.text
+        for t in story.at:
+            assert seen(list_at(copy, "v3", t)) == seen(list_at(api, "v3", t)), t
+            assert scores(copy, t) == scores(api, t), t
+        assert scores(copy, story.at[1])[0][0] == A1
+
+
 # ----------------------------------------------------------------------------------------------
 # the accepted forms, and what is refused
 # ----------------------------------------------------------------------------------------------

@@ -327,6 +327,7 @@ async def import_lines(db: Database, providers: Providers, principal: Principal,
     ids = {old: uuid.uuid4() for kind in _OWN_IDS for old in own[kind]} if renew else {}
     rows = {kind: [_row(kind, o, ids) for o in lines[kind]] for kind in KINDS}
     await _embed_missing(providers, rows["memory"])
+    _past_vectors(providers.embedder.dim, rows["history"])
     async with db.transaction() as conn:
         repo = TransferRepository(conn)
         for kind in _ORDER:
@@ -365,6 +366,15 @@ async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -
             m["embedding"] = vector
     for m in memories:
         m["embedding"] = [float(x) for x in m["embedding"]]
+
+
+def _past_vectors(dim: int, history: list[dict[str, Any]]) -> None:
+    """The vectors history rows keep for `as_of` search: those of another size (another embedder exported
+    them) cannot be compared with this server's queries, and are dropped (that past version has none)."""
+    for h in history:
+        v = h.get("old_embedding")
+        if v is not None:
+            h["old_embedding"] = [float(x) for x in v] if len(v) == dim else None
 
 
 def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -101,8 +101,10 @@ def history_insert(
             changed.c.metadata,
             changed.c.event_start,
             changed.c.event_end,
-            func.now(),
-            func.now(),
+            # the statement's own time, not the transaction's: one transaction may change a memory twice (an
+            # inferred add's edit and removal), and its history (as_of included) is ordered by created_at
+            func.statement_timestamp(),
+            func.statement_timestamp(),
             occurred_at,
             null() if replaced_by is None else replaced_by,
             null() if old_embedding is None else old_embedding,

@@ -49,7 +49,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import TSVECTOR, UUID, distinct_on
 from sqlalchemy.sql.elements import Label
 from sqlalchemy.sql.schema import Column
 from sqlalchemy.sql.visitors import replacement_traverse
@@ -213,10 +213,10 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
         .cte("state_history")
     )
     latest = (h.c.memory_id, h.c.created_at.desc(), h.c.id.desc())
-    then = select(h).distinct(h.c.memory_id).where(h.c.at <= t).order_by(*latest).cte("state_then")
+    then = select(h).ext(distinct_on(h.c.memory_id)).where(h.c.at <= t).order_by(*latest).cte("state_then")
     retired = (
         select(h.c.memory_id, h.c.replaced_by)
-        .distinct(h.c.memory_id)
+        .ext(distinct_on(h.c.memory_id))
         .where(h.c.at <= t, h.c.replaced_by.is_not(None))
         .order_by(*latest)
         .cte("state_retired")
@@ -246,7 +246,7 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
     if vectors:
         taken = (
             select(h.c.memory_id, h.c.id)
-            .distinct(h.c.memory_id)
+            .ext(distinct_on(h.c.memory_id))
             .where(h.c.at > t, h.c.took_vector)
             .order_by(h.c.memory_id, h.c.created_at, h.c.id)
             .cte("state_taken")

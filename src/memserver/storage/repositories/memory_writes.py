@@ -139,7 +139,7 @@ class MemoryWriter(Repository):
     ) -> tuple[EditedMemoryRow, str]:
         """Apply one edit and write its UPDATE history row; returns (the updated row, its previous text).
 
-        occurred_at: when the change counts for `as_of` (an inferred add's `timestamp`); None = now.
+        occurred_at: when the change counts for `as_of` (an inferred add's `timestamp`); None: when it is made.
         """
         where = and_(M.c.project_id == project_id, M.c.id == edit.memory_id)
         old = select(M.c.memory, M.c.embedding).where(where).cte("old")
@@ -284,5 +284,8 @@ def _event(event_id: uuid.UUID | None) -> ColumnElement[Any]:
 
 
 def _occurred(at: datetime | None) -> ColumnElement[Any]:
-    """When a change counts for `as_of`: the given instant (an add's `timestamp`), else the transaction's now."""
-    return func.now() if at is None else cast(bindparam("history_occurred_at", at), DateTime(timezone=True))
+    """When a change counts for `as_of`: the given instant (an add's `timestamp`), else when it is made (its
+    history row's `created_at`)."""
+    if at is None:
+        return func.statement_timestamp()
+    return cast(bindparam("history_occurred_at", at), DateTime(timezone=True))
