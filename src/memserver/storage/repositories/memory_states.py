@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Date,
     DateTime,
@@ -99,11 +100,13 @@ class StateView:
     def over(self, stmt: Select[Any]) -> Select[Any]:
         """`stmt`, written against the memories table, reading the state instead: its columns and its FROM.
 
-        Insertion order (`seq`) becomes the order of the rows read by recording time: a memory deleted since
-        has none. A memory without a vector (a version older than history's vectors) has similarity 0.
+        Insertion order (`seq`) becomes recording order, in microseconds: a memory deleted since has no
+        `seq`, and a window numbering the rows would sort them whole, vectors included (it tripled the cost
+        of a search at 10k memories). A memory without a vector (a version older than history's vectors)
+        has similarity 0.
         """
         rel = self.relation
-        seq = func.row_number().over(order_by=(rel.c.created_at, func.coalesce(rel.c.seq, 0))).label("seq")
+        seq = cast(func.extract("epoch", rel.c.created_at) * 1_000_000, BigInteger).label("seq")
 
         def swap(element: Any, **kw: Any) -> Any:  # (SQLAlchemy's visitor: a replacement, or None to descend)
             if element is M:
@@ -188,19 +191,20 @@ def _unchanged(p: Any, t: Any, changed: Any, ids: Sequence[uuid.UUID] | None, ve
 def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
     x = H.alias("x")
     along = (x.c.created_at, x.c.id)
+    # The changed memories' rows, narrow (what orders them and decides which one holds at T): the window
+    # sorts them all, and carrying metadata or vectors through that sort cost several times the rest.
     h = (
         select(
             x.c.id,
             x.c.memory_id,
+            x.c.created_at,
             x.c.event,
+            x.c.replaced_by,
             x.c.old_memory,
             x.c.new_memory,
-            x.c.replaced_by,
-            x.c.created_at,
             *(x.c[c] for c in _HISTORY_SHOWN),
-            # took the memory's vector away (rows before 0016 record none: a text change or a hard delete did)
+            # took the memory's vector away (a text change or a hard delete; `old_embedding` holds it since 0016)
             or_(
-                x.c.old_embedding.is_not(None),
                 and_(x.c.event == "UPDATE", x.c.old_memory.is_distinct_from(x.c.new_memory)),
                 and_(x.c.event == "DELETE", x.c.replaced_by.is_(None)),
             ).label("took_vector"),
@@ -221,14 +225,14 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
         .order_by(*latest)
         .cte("state_retired")
     )
-    m = M.alias("m")
-    text = case((then.c.event == "DELETE", then.c.old_memory), else_=then.c.new_memory)
+    row, m = then, M.alias("m")  # the row that holds at T; today's memory
+    text = case((then.c.event == "DELETE", row.c.old_memory), else_=row.c.new_memory)
     cols: dict[str, Any] = {
         "id": then.c.memory_id,
         "project_id": p,
         "memory": text,
         "hash": func.md5(text),
-        **{c: then.c[c] for c in _HISTORY_SHOWN},
+        **{c: row.c[c] for c in _HISTORY_SHOWN},
         **{c: m.c[c] for c in _TODAY},
         "immutable": func.coalesce(m.c.immutable, false()),
         "source": func.coalesce(m.c.source, literal("verbatim")),
@@ -236,12 +240,13 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
         "created_at": then.c.born,
         "updated_at": then.c.at,
         "embedding": null(),
-        "tsv": _tsv(text, then.c.metadata) if vectors else null(),
+        "tsv": _tsv(text, row.c.metadata) if vectors else null(),
         "seq": m.c.seq,
         "past": true(),
     }
-    joined = then.outerjoin(retired, retired.c.memory_id == then.c.memory_id).outerjoin(
-        m, and_(m.c.project_id == p, m.c.id == then.c.memory_id)
+    joined = (
+        then.outerjoin(retired, retired.c.memory_id == then.c.memory_id)
+        .outerjoin(m, and_(m.c.project_id == p, m.c.id == then.c.memory_id))
     )
     if vectors:
         taken = (
