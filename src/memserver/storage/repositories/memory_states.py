@@ -244,9 +244,8 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
         "seq": m.c.seq,
         "past": true(),
     }
-    joined = (
-        then.outerjoin(retired, retired.c.memory_id == then.c.memory_id)
-        .outerjoin(m, and_(m.c.project_id == p, m.c.id == then.c.memory_id))
+    joined = then.outerjoin(retired, retired.c.memory_id == then.c.memory_id).outerjoin(
+        m, and_(m.c.project_id == p, m.c.id == then.c.memory_id)
     )
     if vectors:
         taken = (
