@@ -156,9 +156,10 @@ async def test_history_keeps_the_vector_a_change_took_away(db: Database, pid: uu
 
 async def columns_then(db: Database, pid: uuid.UUID, at: datetime, *names: str) -> dict[uuid.UUID, Any]:
     """Columns of the state relation at `at` (with vectors and words, as search reads it), by memory id."""
-    rel = state_at(pid, None, at, vectors=True).relation
+    view = state_at(pid, None, at, vectors=True)
+    rel = view.relation
     async with db.connect() as conn:
-        return {r.id: r for r in await conn.execute(select(rel.c.id, *(rel.c[n] for n in names)))}
+        return {r.id: r for r in await conn.execute(select(rel.c.id, *(rel.c[n] for n in names)), view.params)}
 
 
 async def stored(db: Database, pid: uuid.UUID, memory_id: uuid.UUID) -> Any:

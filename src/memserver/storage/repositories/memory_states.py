@@ -22,6 +22,7 @@ never comes here: its statements are unchanged.
 
 from __future__ import annotations
 
+import functools
 import typing
 import uuid
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from sqlalchemy import (
     DateTime,
     Select,
     Subquery,
+    Text,
     and_,
     bindparam,
     case,
@@ -50,11 +52,12 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR, UUID, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID, distinct_on
 from sqlalchemy.sql.elements import Label
 from sqlalchemy.sql.schema import Column
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from memserver.domain.changes import Op
 from memserver.domain.filters import Node, entity_equalities
 from memserver.domain.rows.memories import MemoryPageRow, MemoryRow
 from memserver.storage.filters import compile_filter
@@ -96,6 +99,7 @@ class StateView:
     relation: Subquery
     where: ColumnElement[bool]
     at: datetime
+    params: dict[str, Any]  # the values of the relation's parameters: pass them to every statement that reads it
 
     def over(self, stmt: Select[Any]) -> Select[Any]:
         """`stmt`, written against the memories table, reading the state instead: its columns and its FROM.
@@ -143,6 +147,11 @@ class StateView:
         ).subquery("scored")
 
 
+_P = bindparam("state_project_id", type_=UUID(as_uuid=True))
+_T = bindparam("state_at", type_=DateTime(timezone=True))
+_IDS = bindparam("state_ids", type_=ARRAY(UUID(as_uuid=True)))
+
+
 def state_at(
     project_id: uuid.UUID,
     node: Node | None,
@@ -156,31 +165,45 @@ def state_at(
 
     vectors: carry each memory's vector and words as they were (search); a list needs neither.
     """
-    p = bindparam("state_project_id", project_id, type_=UUID(as_uuid=True))
-    t = bindparam("state_at", at, type_=DateTime(timezone=True))
-    narrowed = [H.c[k] == v for k, v in entity_equalities(node).items()]
+    equal = entity_equalities(node)
+    rel = _relation(tuple(sorted(equal)), ids is not None, vectors)
+    params: dict[str, Any] = {"state_project_id": project_id, "state_at": at}
+    params.update({f"state_{k}": v for k, v in equal.items()})
     if ids is not None:
-        narrowed.append(H.c.memory_id.in_(list(ids)))
+        params["state_ids"] = list(ids)
+    where = compile_filter(node, rel.c) if node is not None else true()
+    if not show_expired:  # inclusive of the date, in UTC, as today's
+        day = cast(func.timezone("UTC", _T), Date)
+        where = and_(where, or_(rel.c.expiration_date.is_(None), rel.c.expiration_date >= day))
+    return StateView(relation=rel, where=where, at=at, params=params)
+
+
+# Built once per shape, every value a named parameter (`StateView.params`): building it per request cost
+# ~4 ms of SQLAlchemy, as much as the statement's own work at a recent T.
+@functools.lru_cache(maxsize=64)
+def _relation(fields: tuple[str, ...], by_ids: bool, vectors: bool) -> Subquery:
+    """The state relation for filters with entity id equalities on `fields` (they narrow the changed memories:
+    history rows carry their memory's scope), optionally for the memories `state_ids` only."""
+    narrowed = [H.c[f] == bindparam(f"state_{f}", type_=Text) for f in fields]
+    if by_ids:
+        narrowed.append(H.c.memory_id == func.any(_IDS))
+    # Each memory with a row after T, and whether its ADD (always its first row) is one of them: then it did
+    # not exist at T, and its history need not be read (at a T long ago, that is most of them).
     changed = (
-        select(H.c.memory_id)
-        .distinct()
-        .where(H.c.project_id == p, _occurred(H) > t, *narrowed)
+        select(H.c.memory_id, func.bool_or(H.c.event == Op.ADD.value).label("born_after"))
+        .where(H.c.project_id == _P, _occurred(H) > _T, *narrowed)
+        .group_by(H.c.memory_id)
         .cte("state_changed")
         .prefix_with("MATERIALIZED")
     )
-    rel = union_all(_unchanged(p, t, changed, ids, vectors), _past(p, t, changed, vectors)).subquery("memories")
-    where = compile_filter(node, rel.c) if node is not None else true()
-    if not show_expired:  # inclusive of the date, in UTC, as today's
-        day = cast(func.timezone("UTC", t), Date)
-        where = and_(where, or_(rel.c.expiration_date.is_(None), rel.c.expiration_date >= day))
-    return StateView(relation=rel, where=where, at=at)
+    return union_all(_unchanged(_P, _T, changed, by_ids, vectors), _past(_P, _T, changed, vectors)).subquery("memories")
 
 
-def _unchanged(p: Any, t: Any, changed: Any, ids: Sequence[uuid.UUID] | None, vectors: bool) -> Any:
+def _unchanged(p: Any, t: Any, changed: Any, by_ids: bool, vectors: bool) -> Any:
     cur = M.alias("cur")
     conds = [cur.c.project_id == p, cur.c.id.not_in(select(changed.c.memory_id)), cur.c.created_at <= t]
-    if ids is not None:
-        conds.append(cur.c.id.in_(list(ids)))
+    if by_ids:
+        conds.append(cur.c.id == func.any(_IDS))
     cols: dict[str, Any] = {name: cur.c[name] for name in _COLUMNS if name in cur.c}
     if not vectors:
         cols.update(embedding=null(), tsv=null())
@@ -205,15 +228,15 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
             *(x.c[c] for c in _HISTORY_SHOWN),
             # took the memory's vector away (a text change or a hard delete; `old_embedding` holds it since 0016)
             or_(
-                and_(x.c.event == "UPDATE", x.c.old_memory.is_distinct_from(x.c.new_memory)),
-                and_(x.c.event == "DELETE", x.c.replaced_by.is_(None)),
+                and_(x.c.event == Op.UPDATE.value, x.c.old_memory.is_distinct_from(x.c.new_memory)),
+                and_(x.c.event == Op.DELETE.value, x.c.replaced_by.is_(None)),
             ).label("took_vector"),
             func.max(_occurred(x))
             .over(partition_by=x.c.memory_id, order_by=along)
             .label("at"),  # a running maximum: monotone along the memory
             func.first_value(_occurred(x)).over(partition_by=x.c.memory_id, order_by=along).label("born"),
         )
-        .where(x.c.project_id == p, x.c.memory_id.in_(select(changed.c.memory_id)))
+        .where(x.c.project_id == p, x.c.memory_id.in_(select(changed.c.memory_id).where(~changed.c.born_after)))
         .cte("state_history")
     )
     latest = (h.c.memory_id, h.c.created_at.desc(), h.c.id.desc())
@@ -226,7 +249,7 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
         .cte("state_retired")
     )
     row, m = then, M.alias("m")  # the row that holds at T; today's memory
-    text = case((then.c.event == "DELETE", row.c.old_memory), else_=row.c.new_memory)
+    text = case((then.c.event == Op.DELETE.value, row.c.old_memory), else_=row.c.new_memory)
     cols: dict[str, Any] = {
         "id": then.c.memory_id,
         "project_id": p,
@@ -259,7 +282,7 @@ def _past(p: Any, t: Any, changed: Any, vectors: bool) -> Any:
         joined = joined.outerjoin(taken, taken.c.memory_id == then.c.memory_id).outerjoin(y, y.c.id == taken.c.id)
         # the vector the first change after T took away; no such change: today's vector
         cols["embedding"] = case((taken.c.id.is_(None), m.c.embedding), else_=y.c.old_embedding)
-    present = or_(then.c.event != "DELETE", then.c.replaced_by.is_not(None))  # a hard DELETE by T: absent
+    present = or_(then.c.event != Op.DELETE.value, then.c.replaced_by.is_not(None))  # a hard DELETE by T: absent
     return select(*(cols[n].label(n) for n in _COLUMNS)).select_from(joined).where(present)
 
 
@@ -286,11 +309,11 @@ class MemoryStates(Repository):
             .limit(limit)
             .offset(offset)
         )
-        rows = typing.cast(list[MemoryPageRow], list((await self.conn.execute(stmt)).all()))
+        rows = typing.cast(list[MemoryPageRow], list((await self.conn.execute(stmt, view.params)).all()))
         if rows or offset == 0:
             return rows, rows[0].total if rows else 0
         count = select(func.count()).select_from(rel).where(view.where)
-        return rows, int((await self.conn.execute(count)).scalar_one())
+        return rows, int((await self.conn.execute(count, view.params)).scalar_one())
 
     async def get(self, project_id: uuid.UUID, memory_id: uuid.UUID, at: datetime) -> MemoryRow | None:
         """One memory at `at` (expired or not, as today's get), or None if it did not exist then."""
@@ -304,4 +327,4 @@ class MemoryStates(Repository):
         view = state_at(project_id, None, at, show_expired=True, ids=ids)
         rel = view.relation
         stmt = select(*(rel.c[c.name] for c in READ_COLUMNS))
-        return {r.id: typing.cast(MemoryRow, r) for r in await self.conn.execute(stmt)}
+        return {r.id: typing.cast(MemoryRow, r) for r in await self.conn.execute(stmt, view.params)}

@@ -109,7 +109,8 @@ class SearchRepository(Repository):
         both = union_all(scan, ann).cte("nearest").prefix_with("MATERIALIZED")
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
         stmt = select(both, (1 - both.c.distance).label("similarity")).add_cte(size).order_by(both.c.distance)
-        return typing.cast(list[DenseHitRow], list((await self.conn.execute(stmt)).all()))
+        params = state.params if state is not None else {}
+        return typing.cast(list[DenseHitRow], list((await self.conn.execute(stmt, params)).all()))
 
     async def nearest_each(
         self, project_id: uuid.UUID, scopes: Sequence[Scope], vectors: NDArray[np.float32], *, k: int
@@ -230,6 +231,7 @@ class SearchRepository(Repository):
         ).add_cte(size, terms)
         params: dict[str, Any] = {"qvec": Vector(query_vector), "qtext": query_text, "common": list(common)}
         params.update({f"name_{i}": n for i, n in enumerate(names)})
+        params.update(state.params if state is not None else {})
         row: Sequence[Any] = (await self.conn.execute(stmt, params)).one()  # arrays as asyncpg decodes them
         if row[-2] is None:  # nothing in scope
             return [], [[] for _ in _EVIDENCE_COLUMNS], 0
