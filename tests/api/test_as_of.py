@@ -10,7 +10,6 @@ as it was.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
@@ -23,8 +22,6 @@ import httpx
 import pytest
 
 from harness.server import LiveServer
-from memserver.services import admin
-from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim, assert_error, token_client
 from tests.api.scripted_llm import fact, facts, fake, llm, llm_server, prompt_of
 from tests.fakes.openai_server import FakeOpenAI
@@ -353,43 +350,3 @@ def test_expiry_is_evaluated_at_the_instant(llm_server: LiveServer, new_api_key:
         assert state(search_at(api, "v3", "hotel", "2024-02-01")) == {"Staying at the Hotel Adlon": None}
         assert search_at(api, "v3", "hotel", "2024-03-02") == []
         assert list_at(api, "v3", None) == []
-
-
-# ----------------------------------------------------------------------------------------------
-# a key bound to one user never sees another scope's history
-# ----------------------------------------------------------------------------------------------
-def test_a_bound_key_sees_only_its_users_past(llm_server: LiveServer, database_url: str) -> None:
-    async def keys() -> tuple[str, str]:
-        org = f"asof-{uuid.uuid4().hex[:8]}"
-        db = Database(database_url)
-        try:
-            await admin.create_org(db, org)
-            await admin.create_project(db, org, "p")
-            _, owner = await admin.create_key(db, org, "p", "owner", "owner@example.com")
-            _, alice = await admin.create_key(db, org, "p", "alice", "owner@example.com", binding={"user_id": "alice"})
-            return owner, alice
-        finally:
-            await db.dispose()
-
-    owner, alice_key = asyncio.run(keys())
-    with token_client(llm_server.url, owner) as api:
-        [tea, flat] = add_verbatim(api, "Alice likes tea", "Alice rents a flat in Leeds", user_id="alice")
-        [bob] = add_verbatim(api, "Bob's PIN is 4321", user_id="bob")
-        [shared] = add_verbatim(api, "Bob and Alice share a flat", user_id="bob", agent_id="helper")
-        t = instant()
-        for mid, text in ((bob, "Bob's PIN is 9999"), (tea, "Alice likes coffee")):
-            assert api.put(f"/v1/memories/{mid}/", json={"text": text}).status_code == 200
-        for mid in (shared, flat):
-            assert api.delete(f"/v1/memories/{mid}/").status_code == 200
-    then = {"Alice likes tea": None, "Alice rents a flat in Leeds": None}
-    with token_client(llm_server.url, alice_key) as api:
-        for route in ("v1", "v2", "v3"):
-            assert state(list_at(api, route, t)) == then, route
-            assert state(search_at(api, route, "PIN flat Bob Alice", t)) == then, route
-        assert state(list_at(api, "v3", None)) == {"Alice likes coffee": None}
-        assert_error(api.post("/v3/memories/", json={"filters": {"user_id": "bob"}, "as_of": t}), 403)
-        assert_error(api.post("/v3/memories/", json={"filters": {"user_id": "*"}, "as_of": t}), 403)
-        for mid in (bob, shared):
-            assert_error(api.get(f"/v1/memories/{mid}/", params={"as_of": t}), 404, error="Memory not found!")
-        assert api.get(f"/v1/memories/{tea}/", params={"as_of": t}).json()["memory"] == "Alice likes tea"
-        assert api.get(f"/v1/memories/{flat}/", params={"as_of": t}).json()["memory"] == "Alice rents a flat in Leeds"
