@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text as sa_text
 
 from memserver.services import admin
 from memserver.storage.db import Database
@@ -273,3 +274,44 @@ def test_the_python_sdk_passes_as_of_through(live_server: str, story: Story, tmp
     assert "as_of" in (then["invalid"] or "")  # the 400's detail reaches the SDK user
     unix = run(datetime.fromisoformat(story.t).timestamp())  # unix seconds, as the SDK user may pass them
     assert found(unix, "get_all") == {LISBON, PORTO}
+
+
+# ----------------------------------------------------------------------------------------------
+# decay: a search of the past is not weighed by today's clock, and is no read of today's memories
+# ----------------------------------------------------------------------------------------------
+def test_a_search_of_the_past_applies_no_decay_and_records_no_reads(
+    live_server: str, make_tenant: Callable[[], tuple[str, str]], database_url: str
+) -> None:
+    project, key = make_tenant()
+
+    async def reads() -> int:
+        db = Database(database_url)
+        try:
+            async with db.connect() as conn:
+                q = "SELECT coalesce(sum(read_count), 0) FROM memory_reads WHERE project_id = :p"
+                return int((await conn.execute(sa_text(q), {"p": uuid.UUID(project)})).scalar_one())
+        finally:
+            await db.dispose()
+
+    def search(api: httpx.Client, as_of: str | None) -> list[dict[str, Any]]:
+        body = {"query": "Alice enjoys green tea.", "filters": {"user_id": "alice"}, "threshold": 0}
+        r = api.post("/v3/memories/search/", json={**body, **({"as_of": as_of} if as_of else {})})
+        assert r.status_code == 200, r.text
+        return list(r.json()["results"])
+
+    with token_client(live_server, key) as api:
+        two_years_ago = int(time.time()) - 2 * 365 * 86400
+        [old] = add_verbatim(api, "Alice enjoys green tea.", timestamp=two_years_ago, user_id="alice")
+        [new] = add_verbatim(api, "Alice sometimes drinks green tea with friends.", user_id="alice")
+        t = instant()
+        ping = api.get("/v1/ping/").json()
+        path = f"/api/v1/orgs/organizations/{ping['org_id']}/projects/{ping['project_id']}/"
+        assert api.patch(path, json={"decay": True}).is_success
+        for _ in range(3):
+            then = search(api, t)
+            assert [h["id"] for h in then] == [old, new]  # the closer text wins: no recency weighting
+            assert all("decay" not in h["score_breakdown"] for h in then)
+        assert asyncio.run(reads()) == 0
+        now = search(api, None)
+        assert [h["id"] for h in now] == [new, old]  # today's search is weighed, and counts as a read
+        assert asyncio.run(reads()) == 2
