@@ -1,7 +1,7 @@
 """`as_of` with scopes: entity ids and filters select among the memories *as they stood* (their text, entity ids
 and metadata then), keys see only the past they may see today (a key bound to a user, a read-only key, another
 project's key), and the official Python SDK passes `as_of` through (`get_all`/`search` forward extra keyword
-arguments into the v3 body).
+arguments into the v3 body), and so does the TypeScript SDK (`asOf`).
 
 The story (one project): Maya's travel agent holds "Lisbon" (trip lisbon) and "Porto" (trip porto), her chef
 agent "risotto", Sam's travel agent "Sam flies to Lisbon". At `t` that is the state; afterwards Lisbon becomes
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import time
 import uuid
@@ -315,3 +316,57 @@ def test_a_search_of_the_past_applies_no_decay_and_records_no_reads(
         now = search(api, None)
         assert [h["id"] for h in now] == [new, old]  # today's search is weighed, and counts as a read
         assert asyncio.run(reads()) == 2
+
+
+# the official TypeScript SDK 3.x spreads unknown options into the v3 body, camelCase to snake_case: asOf -> as_of
+TS_SCRIPT = """
+import { MemoryClient } from "mem0ai";
+const client = new MemoryClient({ apiKey: process.env.MEMSERVER_KEY, host: process.env.MEMSERVER_URL });
+const asOf = JSON.parse(process.argv[2]);
+const opts = asOf === null ? {} : { asOf };
+const filters = { AND: [{ user_id: "maya" }, { agent_id: "travel" }] };
+const out = {
+  get_all: await client.getAll({ filters, ...opts }),
+  search: await client.search("Where does Maya travel?", { filters, topK: 20, threshold: 0, ...opts }),
+};
+try {
+  await client.getAll({ filters, asOf: "yesterday" });
+  out.invalid = null;
+} catch (e) {
+  out.invalid = String(e && e.message);
+}
+console.log("RESULT " + JSON.stringify(out));
+"""
+
+
+@pytest.mark.sdk
+def test_the_typescript_sdk_passes_as_of_through(live_server: str, story: Story, tmp_path: Path) -> None:
+    (tmp_path / "node_modules").symlink_to(envs.node_sdk() / "node_modules", target_is_directory=True)
+    script = tmp_path / "as_of.mjs"
+    script.write_text(TS_SCRIPT)
+
+    def run(as_of: Any) -> dict[str, Any]:
+        proc = subprocess.run(
+            [shutil.which("node") or "node", str(script), json.dumps(as_of)],
+            cwd=tmp_path,
+            env=envs.scenario_env(live_server, story.key, tmp_path / "mem0-home"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        return dict(json.loads(line[7:]))
+
+    def found(out: dict[str, Any], call: str) -> set[str]:
+        got = out[call]
+        return {m["memory"] for m in (got["results"] if isinstance(got, dict) else got)}
+
+    then = run(story.t)
+    assert found(then, "get_all") == found(then, "search") == {LISBON, PORTO}
+    now = run(None)
+    assert found(now, "get_all") == found(now, "search") == {MADRID, CAR}
+    assert "as_of" in (then["invalid"] or "")
+    millis = int(datetime.fromisoformat(story.t).timestamp() * 1000)  # a JavaScript Date.now() / getTime()
+    assert found(run(millis), "get_all") == {LISBON, PORTO}
