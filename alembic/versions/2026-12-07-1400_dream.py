@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0017_dream"
-down_revision = "0013_key_binding"
+down_revision = "0016_history_as_of"
 branch_labels = None
 depends_on = None
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from enum import Enum, StrEnum
 from typing import Any, Final
 
+from memserver.domain.dates import Period
 from memserver.domain.scope import Scope
 
 
@@ -58,6 +59,8 @@ class NewMemory:
     categories: list[str] | None = None
     provenance: dict[str, Any] | None = None
     source: str = "verbatim"  # verbatim | inferred | synthesized
+    event_start: datetime | None = None  # the period the text is about, half-open; both or neither
+    event_end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class MemoryEdit:
     expiration_date: date | Unset | None = UNSET
     created_at: datetime | None = None
     provenance: dict[str, Any] | Unset | None = UNSET
+    event_period: Period | Unset | None = UNSET  # None clears it
 
 
 @dataclass(frozen=True)

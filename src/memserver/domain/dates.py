@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class Period(NamedTuple):
+    """A half-open span of time `[start, end)`, both ends timezone-aware."""
+
+    start: datetime
+    end: datetime
 
 
 def parse_datetime(value: Any, *, end_of_day: bool = False) -> datetime:
@@ -70,3 +77,25 @@ def observation(on_date: date | None, at: datetime | None, zone: str | None) -> 
     if on_date is not None:
         return datetime.combine(on_date, time(12), tzinfo=tz)
     return None
+
+
+def parse_as_of(value: Any) -> datetime | None:
+    """An instant a client names (`as_of`): unix seconds (a number or a numeric string; |x| >= 1e11 is
+    milliseconds, a JavaScript `Date.now()`), YYYY-MM-DD (the end of that day, UTC) or an ISO-8601 datetime
+    (naive = UTC); None when absent. Returned in UTC."""
+    if value is None:
+        return None
+    invalid = f"as_of: invalid value '{str(value)[:60]}'; use unix seconds, YYYY-MM-DD or an ISO-8601 datetime"
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
+        value = float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = value / 1000 if abs(value) >= 1e11 else value
+    elif not isinstance(value, str) or not value.strip():
+        raise ValueError(invalid)
+    try:
+        at = parse_datetime(value)
+    except ValueError:
+        raise ValueError(invalid) from None
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        at = at.replace(hour=23, minute=59, second=59, microsecond=999_999)  # the day's last instant
+    return at

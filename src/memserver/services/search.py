@@ -36,6 +36,7 @@ from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
 from memserver.storage.repositories.graph_reads import GraphReads
 from memserver.storage.repositories.memory_reads import MemoryReadRepository
+from memserver.storage.repositories.memory_states import MemoryStates, StateView, state_at
 from memserver.storage.repositories.search import SearchRepository
 
 assert ranking.MAX_TERMS == search_sql.MAX_TERMS  # the terms bitmask: written by SQL, read by ranking
@@ -65,6 +66,7 @@ class SearchInput:
     rerank: bool = False
     keyword_search: bool = False
     retrieval: str = "hybrid"  # hybrid | semantic | keyword
+    as_of: datetime | None = None  # search the memories as they stood then (a past moment; else today's)
 
 
 @dataclass
@@ -106,8 +108,9 @@ async def search(
     """A user's search (counted by `meter` for the project's usage: a dict increment, no I/O)."""
     decay = (await project_settings(db, principal.project_id, cached=True)).decay
     pid = principal.project_id
+    # as_of reads memory as it was: no recency weighting from today's clock, and nothing counts as a read
     spent = (lambda used: meter.spent(pid, used)) if meter is not None else None  # a listwise LLM ranking
-    hits = await search_project(db, providers, pid, req, config, decay=decay, spent=spent)
+    hits = await search_project(db, providers, pid, req, config, decay=decay and req.as_of is None, spent=spent)
     if meter is not None:
         meter.count(principal.project_id, usage.SEARCHES)
     return hits
@@ -135,7 +138,10 @@ async def search_project(
     pool = reranking.pool(config.rerank, req.top_k) if req.rerank else req.top_k
     if decay:  # decay reorders: rank it over more than the winners
         pool = max(pool, 3 * req.top_k, 30)
-    async with db.connect(generic_plans=True) as conn:
+    state = _state_then(project_id, req)
+    show_expired = req.show_expired or state is not None  # at a past moment, the state evaluates expiry then
+    # (a statement over the past is planned for its instant: how many changes since then decides the plan)
+    async with db.connect(generic_plans=state is None) as conn:
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
             rows = await repo.dense(
@@ -144,7 +150,8 @@ async def search_project(
                 vector,
                 limit=pool,
                 exact_limit=config.exact_scan_limit,
-                show_expired=req.show_expired,
+                show_expired=show_expired,
+                state=state,
             )
             hits = [_dense_hit(r) for r in rows]
         else:
@@ -157,8 +164,9 @@ async def search_project(
                 req.query,
                 h.names,
                 exact_limit=config.exact_scan_limit,
-                show_expired=req.show_expired,
+                show_expired=show_expired,
                 common=await _common_words(repo),
+                state=state,
             )
             rank = functools.partial(
                 ranking.rank,
@@ -171,7 +179,11 @@ async def search_project(
             )
             scored = await asyncio.to_thread(rank) if len(ids) > OFFLOAD_ROWS else rank()
             scored = [s for s in scored if s.total > 0]
-            by_id = await repo.rows(project_id, [ids[s.index] for s in scored])
+            winners = [ids[s.index] for s in scored]
+            if state is None:
+                by_id = await repo.rows(project_id, winners)
+            else:
+                by_id = await MemoryStates(conn).rows(project_id, winners, state.at)
             hits = [_hybrid_hit(by_id[ids[s.index]], s, bool(graph)) for s in scored if ids[s.index] in by_id]
     if decay:
         hits = await _decay(db, project_id, hits)
@@ -184,6 +196,13 @@ async def search_project(
         async with db.connect() as conn:
             await MemoryReadRepository(conn).record(project_id, [h.row.id for h in out])
     return out
+
+
+def _state_then(project_id: uuid.UUID, req: SearchInput) -> StateView | None:
+    """`as_of` in the past: the memories as they stood then, with their vectors and words (`memory_states`)."""
+    if req.as_of is None or req.as_of >= datetime.now(UTC):
+        return None
+    return state_at(project_id, req.node, req.as_of, show_expired=req.show_expired, vectors=True)
 
 
 async def _common_words(repo: SearchRepository) -> list[str]:

@@ -376,6 +376,7 @@ async def run_import(
     nothing); `progress` hears `{"phase": "embedding", "done", "total"}` and `{"phase": "writing"}`."""
     rows = prepared.rows
     await _embed_missing(providers, rows["memory"], progress)
+    _past_vectors(providers.embedder.dim, rows["history"])
     if progress is not None:
         progress({"phase": "writing"})
     async with db.transaction() as conn:
@@ -422,6 +423,15 @@ async def _embed_missing(providers: Providers, memories: list[dict[str, Any]], p
             progress({"phase": "embedding", "done": start + len(chunk), "total": len(todo)})
     for m in memories:
         m["embedding"] = [float(x) for x in m["embedding"]]
+
+
+def _past_vectors(dim: int, history: list[dict[str, Any]]) -> None:
+    """The vectors history rows keep for `as_of` search: those of another size (another embedder exported
+    them) cannot be compared with this server's queries, and are dropped (that past version has none)."""
+    for h in history:
+        v = h.get("old_embedding")
+        if v is not None:
+            h["old_embedding"] = [float(x) for x in v] if len(v) == dim else None
 
 
 def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -184,6 +184,9 @@ class Memory(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     replaced_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # the period the memory's content is about, half-open; both NULL when it names no time (0015_event_dates)
+    event_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    event_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     tsv: Mapped[Any] = mapped_column(TSVECTOR)  # generated column, see the migration
     seq: Mapped[int] = mapped_column(BigInteger, Identity())  # insertion order (conversation neighbours)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
@@ -206,8 +209,16 @@ class MemoryHistory(Base):
     run_id: Mapped[str | None] = mapped_column(Text)
     categories: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    event_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the new state's event period
+    event_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # as_of (0016_history_as_of): when the change counts (NULL = created_at; an add's `timestamp` backdates
+    # it), the memory that replaced a retired one (a DELETE row that kept the memory), the vector a change
+    # took away (a text-changing UPDATE, a hard DELETE)
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replaced_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    old_embedding: Mapped[Any | None] = mapped_column(Vector(DEFAULT_DIM))
 
 
 class Entity(Base):

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from memserver.domain import limits, literals
-from memserver.domain.dates import parse_timestamp, to_date
+from memserver.domain.dates import parse_as_of, parse_timestamp, to_date
 from memserver.errors import BadRequest
 
 
@@ -68,5 +68,22 @@ def as_timestamp(value: int | float | str | None) -> datetime | None:
         return None
     try:
         return parse_timestamp(value)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+AS_OF_DESCRIPTION = (
+    "memserver extension: the memories as they stood at this moment (recorded time; an add's `timestamp` "
+    "backdates it): unix seconds (milliseconds from 1e11), YYYY-MM-DD (the end of that day, UTC) or an "
+    "ISO-8601 datetime (naive = UTC). Absent, or not in the past: today's memories."
+)
+# The JSON forms `as_of` takes (the field itself is parsed by `as_of_param`, for one error text on every route).
+AS_OF_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}]}
+
+
+def as_of_param(value: Any) -> datetime | None:
+    """`as_of` from a body or a query parameter; a 400 in the route's shape when it is not an instant."""
+    try:
+        return parse_as_of(value)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None

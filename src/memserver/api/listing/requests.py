@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from memserver.api.kit.filters import (
     ENTITY_REQUIRED_V1,
@@ -15,6 +15,7 @@ from memserver.api.kit.filters import (
     shortcut_nodes,
 )
 from memserver.api.kit.schema import EntityIds
+from memserver.api.kit.values import AS_OF_DESCRIPTION, AS_OF_SCHEMA
 from memserver.domain import binding
 from memserver.domain.filters import Node, and_all
 from memserver.domain.principal import Principal
@@ -39,6 +40,7 @@ class ListRequest(EntityIds):
     )
     messages: Any = None  # pre-release clients sent adds here
     enable_graph: bool = Field(False, description="v2: also return the scope's current `relations` (graph memory).")
+    as_of: Annotated[Any, WithJsonSchema(AS_OF_SCHEMA)] = Field(None, description=AS_OF_DESCRIPTION)
 
 
 def list_node(body: ListRequest, principal: Principal, *, allow_top_level_ids: bool) -> Node:

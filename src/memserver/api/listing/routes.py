@@ -14,7 +14,7 @@ from memserver.api.kit.entity_query import EntityIdsQuery
 from memserver.api.kit.filters import ENTITY_REQUIRED_V1, entity_node, filters_node, require_scope, shortcut_nodes
 from memserver.api.kit.pagination import PageQueryDep
 from memserver.api.kit.scope import ERROR_SHAPE
-from memserver.api.kit.values import decode_object_param, metadata_param
+from memserver.api.kit.values import AS_OF_DESCRIPTION, as_of_param, decode_object_param, metadata_param
 from memserver.api.kit.wire import wire
 from memserver.api.listing.requests import ListRequest, list_node
 from memserver.api.listing.responses import MemoriesWithRelations, MemoryPageWithRelations, page_items
@@ -52,8 +52,10 @@ async def list_v1(
     include_merged: Annotated[
         bool, Query(description="Accepted; memserver never merges records (duplicates are NOOP at add time).")
     ] = False,
+    as_of: Annotated[str | None, Query(description=AS_OF_DESCRIPTION)] = None,
 ) -> Response:
     """A bare array, or a {count, next, previous, results} page when both page and page_size are given."""
+    at = as_of_param(as_of)
     ids = entity.ids()
     given = filters_node(decode_object_param(filters, "filters"))  # 0.1.x get_all(filters=...) sends str(dict)
     scope = require_scope(and_all(entity_node(ids), given), ENTITY_REQUIRED_V1)
@@ -77,7 +79,7 @@ async def list_v1(
     if query.complete:
         paging = query.checked()
         rows, total = await memories.list_memories(
-            runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=show_expired
+            runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=show_expired, as_of=at
         )
         return wire(paging.envelope(request, page_items(rows, principal, fields), total))
     if limit is not None and limit > 200:
@@ -85,7 +87,7 @@ async def list_v1(
     if limit is not None and limit < 1:  # a negative LIMIT is a database error
         raise BadRequest("limit must be >= 1")
     rows, _ = await memories.list_memories(
-        runtime.db, principal, node, page=1, page_size=limit or 100, show_expired=show_expired
+        runtime.db, principal, node, page=1, page_size=limit or 100, show_expired=show_expired, as_of=at
     )
     return wire(page_items(rows, principal, fields))
 
@@ -106,10 +108,11 @@ async def list_v2(
 ) -> Response:
     """`filters` or top-level ids; a bare array, or a page when page and page_size are given."""
     node = list_node(body, principal, allow_top_level_ids=True)
+    at = as_of_param(body.as_of)
     asked = query.over(body.page, body.page_size)
     paging = asked.checked()
     rows, total = await memories.list_memories(
-        runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=body.show_expired
+        runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=body.show_expired, as_of=at
     )
     items = page_items(rows, principal, body.fields)
     listed = paging.envelope(request, items, total) if asked.complete else None
@@ -145,8 +148,9 @@ async def list_v3(
         result = await ingest.add(runtime.db, runtime.providers, runtime.queue, principal, inp)
         return wire(v3_response(result, infer=inp.infer))
     node = list_node(body, principal, allow_top_level_ids=False)
+    at = as_of_param(body.as_of)
     paging = query.over(body.page, body.page_size).checked()
     rows, total = await memories.list_memories(
-        runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=body.show_expired
+        runtime.db, principal, node, page=paging.page, page_size=paging.size, show_expired=body.show_expired, as_of=at
     )
     return wire(paging.envelope(request, page_items(rows, principal, body.fields), total))

@@ -11,7 +11,14 @@ from memserver.api.kit.body import json_object
 from memserver.api.kit.entity_query import EntityIdsQuery
 from memserver.api.kit.filters import entity_node
 from memserver.api.kit.pagination import Paging, page_query
-from memserver.api.kit.values import as_date, as_timestamp, memory_uuid, metadata_param
+from memserver.api.kit.values import (
+    AS_OF_DESCRIPTION,
+    as_date,
+    as_of_param,
+    as_timestamp,
+    memory_uuid,
+    metadata_param,
+)
 from memserver.api.kit.wire import Message, wire
 from memserver.api.memories.requests import (
     BatchRequest,
@@ -100,8 +107,14 @@ async def delete_all(
 @router.get("/v1/memories/{memory_id}", summary="Get a memory", response_model=Memory)
 @error_shape("error")
 @confines_bound_keys  # memories.get: another entity's memory is not found
-async def get_memory(memory_id: str, runtime: RuntimeDep, principal: ReaderDep) -> Response:
-    row = await memories.get(runtime.db, principal, memory_uuid(segment(memory_id)))
+async def get_memory(
+    memory_id: str,
+    runtime: RuntimeDep,
+    principal: ReaderDep,
+    as_of: Annotated[str | None, Query(description=AS_OF_DESCRIPTION)] = None,
+) -> Response:
+    mid, at = memory_uuid(segment(memory_id)), as_of_param(as_of)
+    row = await memories.get(runtime.db, principal, mid, as_of=at)
     return wire(memory_out(row, owner=principal.user_email))
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from memserver.api.kit.filters import (
     ENTITY_REQUIRED_SEARCH,
@@ -15,6 +15,7 @@ from memserver.api.kit.filters import (
     shortcut_nodes,
 )
 from memserver.api.kit.schema import EntityIds, check_metadata
+from memserver.api.kit.values import AS_OF_DESCRIPTION, AS_OF_SCHEMA, as_of_param
 from memserver.domain import binding, limits
 from memserver.domain.filters import and_all
 from memserver.domain.principal import Principal
@@ -51,6 +52,7 @@ class SearchRequest(EntityIds):
     enable_graph: bool = Field(
         False, description="v1/v2: also return `relations` of the entities the query names (ignored on v3)."
     )
+    as_of: Annotated[Any, WithJsonSchema(AS_OF_SCHEMA)] = Field(None, description=AS_OF_DESCRIPTION)
 
     @field_validator("query", mode="after")
     @classmethod
@@ -100,4 +102,5 @@ def search_input(body: SearchRequest, principal: Principal, *, version: str) -> 
         rerank=body.rerank,
         keyword_search=body.keyword_search,
         retrieval=retrieval,
+        as_of=as_of_param(body.as_of),
     )

@@ -39,6 +39,8 @@ READ_COLUMNS = [
     M.c.source,
     M.c.role,
     M.c.provenance,
+    M.c.event_start,
+    M.c.event_end,
     M.c.created_at,
     M.c.updated_at,
 ]
@@ -46,7 +48,8 @@ READ_COLUMNS = [
 # A history row's `input`: the messages of the add that caused it, stored once on its event
 # (rows written before that was so carry their own copy).
 _HISTORY_INPUT = func.coalesce(H.c.input, EV.c.payload["messages"], literal_column("'[]'::jsonb")).label("input")
-_HISTORY_COLUMNS = [c for c in H.c if c.name != "input"] + [_HISTORY_INPUT]
+# (never the vector a change took away: it serves `as_of` search only)
+_HISTORY_COLUMNS = [c for c in H.c if c.name not in ("input", "old_embedding")] + [_HISTORY_INPUT]
 _HISTORY_FROM = H.outerjoin(EV, and_(EV.c.id == H.c.event_id, EV.c.project_id == H.c.project_id))
 
 
