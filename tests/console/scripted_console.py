@@ -67,8 +67,8 @@ def say(llm: FakeOpenAI, decide: Callable[[str], list[dict[str, Any]]]) -> None:
     llm.chat_script = lambda body: json.dumps({"facts": decide(prompt_of(body))})
 
 
-async def wait_event(c: httpx.AsyncClient, event_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def wait_event(c: httpx.AsyncClient, event_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
     while True:
         event: dict[str, Any] = (await c.get(f"/v1/event/{event_id}/")).json()
         if event["status"] not in ("PENDING", "RUNNING"):

@@ -59,9 +59,8 @@ async def test_event_page_shows_each_decision_with_its_source_messages(
         say(scripted, decide)
         before = scripted.stats_snapshot()
         messages = ["I sold my bike.", "Ciao! I speak Italian, and still like tea.", "I moved to Munich."]
-        r = await c.post(
-            "/v3/memories/add/", json={"messages": [{"role": "user", "content": t} for t in messages], "user_id": "alice"}
-        )
+        body = {"messages": [{"role": "user", "content": t} for t in messages], "user_id": "alice"}
+        r = await c.post("/v3/memories/add/", json=body)
         assert r.status_code == 200, r.text
         event = await wait_event(c, r.json()["event_id"])
         after = scripted.stats_snapshot()
@@ -70,8 +69,9 @@ async def test_event_page_shows_each_decision_with_its_source_messages(
 
     page = watched_llm.page
     await sign_in(watched_llm, tenant[1])
-    await page.get_by_role("link", name="Events").click()
-    await page.locator(f"#events-table tr[data-id='{event['id']}']").get_by_role("link", name=re.compile("Details")).click()
+    await page.locator("#nav").get_by_role("link", name="Events").click()
+    row = page.locator(f"#events-table tr[data-id='{event['id']}']")
+    await row.get_by_role("link", name=re.compile("Details")).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Event: ADD")
 
     # the messages sent, in order

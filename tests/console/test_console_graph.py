@@ -78,7 +78,7 @@ async def test_relations_drawn_replayed_and_opened(
 
     page = watched_llm.page
     await sign_in(watched_llm, tenant[1])
-    await page.get_by_role("link", name="Graph").click()
+    await page.locator("#nav").get_by_role("link", name="Graph").click()
     form = page.locator("#graph-form")
     await form.get_by_label("Entity id").fill("alice")
     await form.get_by_label("Entity id").press("Enter")
@@ -87,8 +87,9 @@ async def test_relations_drawn_replayed_and_opened(
     svg = page.locator("svg#graph-svg[role='img']")
     await expect(svg.locator("desc")).to_have_text(re.compile(r"alice: 2 relations, 1 current, 1 retired, as of now"))
     states = await edge_states(watched_llm)
-    assert states["Porto"][0] == "current" and states["Porto"][1] == "none"
-    assert states["Lisbon"][0] == "retired" and states["Lisbon"][1] != "none"
+    assert states["Porto"] == ("current", "none")
+    assert states["Lisbon"][0] == "retired"
+    assert states["Lisbon"][1] != "none"  # dashed
     rows = page.locator("#graph-relations-table tbody tr")
     await expect(rows.filter(has_text="Porto")).to_contain_text("current")
     await expect(rows.filter(has_text="Lisbon")).to_contain_text("retired")
@@ -113,9 +114,11 @@ async def test_relations_drawn_replayed_and_opened(
     assert "at=" not in page.url
 
     # a click on the Porto edge opens its memory and the message it came from (message 2 of 2)
-    await page.locator("#graph-svg g.edge-group", has=page.locator("title", has_text="alice lives_in Porto")).locator(
-        "line.edge-hit"
-    ).click()
+    await (
+        page.locator("#graph-svg g.edge-group", has=page.locator("title", has_text="alice lives_in Porto"))
+        .locator("line.edge-hit")
+        .click()
+    )
     detail = page.locator("#graph-detail")
     await expect(detail.get_by_role("heading", level=2)).to_have_text("alice lives_in Porto")
     await expect(detail.locator("#graph-detail-memory-link")).to_have_text("Moved to Porto in March 2025")
@@ -132,7 +135,8 @@ async def test_relations_drawn_replayed_and_opened(
     await page.keyboard.press("Enter")
     await expect(detail.get_by_role("heading", level=2)).to_have_text("alice lives_in Lisbon")
     await expect(detail.locator("#graph-detail-memory-link")).to_have_text("Lives in Lisbon since 2020")
-    await expect(detail.locator("#graph-detail-messages > li.marked")).to_have_text(re.compile("I have lived in Lisbon"))
+    marked = detail.locator("#graph-detail-messages > li.marked")
+    await expect(marked).to_have_text(re.compile("I have lived in Lisbon"))
     assert await page.evaluate("document.activeElement.id") == "graph-detail-title"
     await page.keyboard.press("Tab")  # the panel's links come next: the memory, then the event
     await page.keyboard.press("Enter")

@@ -78,7 +78,8 @@ async def test_charts_and_tables_match_the_usage_endpoint(
         for i in range(7):
             r = await c.post("/v2/memories/search/", json={"query": f"alice {i}", "filters": {"user_id": "alice"}})
             assert r.status_code == 200, r.text
-        say(scripted, lambda p: [{"text": "Likes jazz", "speaker": "user", "sources": [0], "categories": [], "action": "ADD"}])
+        jazz = {"text": "Likes jazz", "speaker": "user", "sources": [0], "categories": [], "action": "ADD"}
+        say(scripted, lambda p: [jazz])
         before = scripted.stats_snapshot()
         assert (await infer_add(c, "I like jazz."))["status"] == "SUCCEEDED"
         scripted.chat_replies.extend(["nope", "{still not"])  # malformed twice: the add fails, its calls were paid
@@ -91,7 +92,7 @@ async def test_charts_and_tables_match_the_usage_endpoint(
 
     page = watched_llm.page
     await sign_in(watched_llm, tenant[1])
-    await page.get_by_role("link", name="Usage").click()
+    await page.locator("#nav").get_by_role("link", name="Usage").click()
     await expect(page.locator("#usage-out figure")).to_have_count(len(CHARTS))  # the last 30 days by default
     await expect(page.locator("#chart-memories tbody tr")).to_have_count(30)
     await page.get_by_label("Period").select_option("7")
@@ -99,7 +100,8 @@ async def test_charts_and_tables_match_the_usage_endpoint(
         await page.get_by_role("button", name="Show", exact=True).click()
     response = await answered.value
     got: dict[str, Any] = await response.json()
-    assert "tz=" in response.url and "from=" in response.url
+    assert "tz=" in response.url
+    assert "from=" in response.url
     s, days = got["series"], got["days"]
     assert len(days) == 7
 
