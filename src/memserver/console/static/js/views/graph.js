@@ -10,6 +10,7 @@ import { fillForm, submitTo } from "./forms.js";
 
 const PAGE = 100;
 const cache = new Map(); // (scope, name, at) -> relation ids that held then
+const layouts = new Map(); // (scope, name, relation ids) -> positions: computed once, reused while replaying
 
 export async function load(params) {
   const form = $("graph-form");
@@ -66,7 +67,12 @@ async function render(out, ctx) {
   const degree = new Map();
   for (const e of edges) for (const n of [e.source, e.target]) degree.set(n, (degree.get(n) || 0) + 1);
   const nodes = [...degree.keys()].sort((a, b) => (a === centre ? -1 : b === centre ? 1 : (degree.get(b) - degree.get(a)) || a.localeCompare(b)));
-  const positions = await layout(nodes.map((n) => ({ id: n, center: n === centre })), edges.map((e) => ({ source: e.source, target: e.target })));
+  const layoutKey = JSON.stringify([scope, name, rels.length, rels.length ? rels[rels.length - 1].id : ""]);
+  if (!layouts.has(layoutKey)) {
+    layouts.clear(); // one entity's positions at a time
+    layouts.set(layoutKey, await layout(nodes.map((n) => ({ id: n, center: n === centre })), edges.map((e) => ({ source: e.source, target: e.target }))));
+  }
+  const positions = layouts.get(layoutKey);
   const instants = instantsOf(rels);
   const state = { held: null, page: 1, selected: null, at: "" };
   const heading = h("p", { id: "graph-asof", class: "muted", "aria-live": "polite" });
