@@ -54,7 +54,7 @@ async def edge_states(w: Watched) -> dict[str, tuple[str, str]]:
     """target -> (state class, computed dash) of each drawn edge."""
     pairs = await w.page.evaluate(
         """() => [...document.querySelectorAll('#graph-svg line.edge')].map(l =>
-              [l.dataset.edge.split('\\u0000')[2], l.dataset.state, getComputedStyle(l).strokeDasharray])"""
+              [l.dataset.edge.split('\\u0000')[1], l.dataset.state, getComputedStyle(l).strokeDasharray])"""
     )
     return {t: (state, dash) for t, state, dash in pairs}
 

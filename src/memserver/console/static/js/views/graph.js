@@ -43,13 +43,15 @@ function isCurrent(r) {
   return !r.expired_at && (!r.invalid_at || new Date(r.invalid_at) > new Date());
 }
 
+/** One drawn edge per (source, target) pair: its relations in time order, labelled with their relationships. */
 function edgesOf(relations) {
   const byPair = new Map();
   for (const r of relations) {
-    const key = `${r.source}\u0000${r.relationship}\u0000${r.target}`;
-    if (!byPair.has(key)) byPair.set(key, { key, source: r.source, target: r.target, label: r.relationship, relations: [] });
+    const key = `${r.source}\u0000${r.target}`;
+    if (!byPair.has(key)) byPair.set(key, { key, source: r.source, target: r.target, label: "", relations: [] });
     byPair.get(key).relations.push(r);
   }
+  for (const e of byPair.values()) e.label = [...new Set(e.relations.map((r) => r.relationship))].join(", ");
   return [...byPair.values()];
 }
 
