@@ -109,6 +109,15 @@ async def test_relations_drawn_replayed_and_opened(
     await expect(page.get_by_role("heading", level=1)).to_contain_text("as of")
     assert "at=2020-01-01" in page.url
     await watched_llm.shot("21-graph-2020")
+    # an exact date: 1 June 2025 is after the move
+    async with page.expect_request(lambda r: "/relations/" in r.url and "at=2025-06-01" in r.url):
+        await page.get_by_label("or on").fill("2025-06-01")
+    await expect(rows.filter(has_text="Porto").locator("td").nth(5)).to_have_text("held then")
+    await expect(rows.filter(has_text="Lisbon").locator("td").nth(5)).to_have_text("not held then")
+    assert "at=2025-06-01" in page.url
+    states = await edge_states(watched_llm)
+    assert (states["Lisbon"][0], states["Porto"][0]) == ("retired", "current")
+    await slider.focus()
     await page.keyboard.press("End")  # back to now: no request needed, the page knows what holds now
     await expect(svg.locator("desc")).to_contain_text("1 current, 1 retired, as of now")
     assert "at=" not in page.url

@@ -154,13 +154,47 @@ async function render(out, ctx) {
     const text = at ? when(at) : "now";
     slider.setAttribute("aria-valuetext", text);
     sliderText.textContent = text;
+    date.value = ""; // the slider's moment replaces a typed date
     clearTimeout(timer);
     timer = setTimeout(() => guarded("Replaying the graph", () => setAt(at)), 200);
   };
   slider.addEventListener("input", onSlide);
   slider.setAttribute("aria-valuetext", "now");
+  // an exact moment ("where did alice live on 1 June 2024?"), and Play: one moment every 800 ms up to now
+  const date = h("input", { id: "graph-date", type: "date", onchange: (e) => {
+    const at = e.target.value;
+    sliderText.textContent = at ? day(at) : "now";
+    guarded("Replaying the graph", () => setAt(at));
+  } });
+  let playing = null;
+  const play = h("button", { type: "button", class: "secondary", "aria-pressed": "false", onclick: () => {
+    if (playing) {
+      clearInterval(playing);
+      playing = null;
+      play.setAttribute("aria-pressed", "false");
+      play.textContent = "Play";
+      return;
+    }
+    if (Number(slider.value) >= instants.length) slider.value = "0";
+    else slider.value = String(Number(slider.value) + 1);
+    onSlide();
+    play.setAttribute("aria-pressed", "true");
+    play.textContent = "Pause";
+    playing = setInterval(() => {
+      if (!play.isConnected || Number(slider.value) >= instants.length) {
+        clearInterval(playing);
+        playing = null;
+        play.setAttribute("aria-pressed", "false");
+        play.textContent = "Play";
+        return;
+      }
+      slider.value = String(Number(slider.value) + 1);
+      onSlide();
+    }, 800);
+  } }, "Play");
   const timeBox = h("div", { class: "graph-time" },
-    h("label", { for: "graph-time" }, "Time: the relations that held at"), slider, sliderText,
+    h("label", { for: "graph-time" }, "Time: the relations that held at"), slider, sliderText, play,
+    h("span", { class: "graph-date" }, h("label", { for: "graph-date" }, "or on"), date),
     h("p", { class: "help" }, `${instants.length} moments when a relation began or ended; the right end is now.`));
 
   out.replaceChildren(heading, timeBox, h("div", { class: "graph-layout" }, picture.el, detail),
