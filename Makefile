@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-model.txt | sha1sum | cut -c1-12)
 
-.PHONY: install system-deps serve test test-sdk lint fmt migrate revision bench-speed bench-locomo bench-inference compose-check clean env-example
+.PHONY: install system-deps serve test test-sdk lint fmt migrate revision bench-speed bench-locomo bench-inference compose-check clean env-example vendor-console
 
 install: $(STAMP)
 
@@ -76,6 +76,10 @@ bench-locomo: install
 
 bench-inference: install
 	$(BIN)/python -m bench.inference_cost $(BENCH_ARGS)
+
+# The console's vendored d3-force (+ d3-dispatch, d3-quadtree, d3-timer), re-packed with npm: only when upgrading.
+vendor-console: install
+	$(BIN)/python -m harness.vendor_console
 
 compose-check:
 	bash .ci/check-deploy-files
