@@ -33,5 +33,5 @@ export const FIELDS = [
   { name: "retrieval_criteria", label: "Retrieval criteria (JSON list)", kind: "json", fieldset: "compat" },
 ];
 
-/** Profiles (POST /v2/profiles/settings/) per entity type; Dream (PATCH .../dream/config/). */
-export const PROFILE_TYPES = ["user", "agent", "app", "run"];
+// Profiles (POST /v2/profiles/settings/, per entity type the server lists) and Dream (PATCH .../dream/config/)
+// have routes of their own: settings-project.js draws them after these fieldsets.
