@@ -38,7 +38,8 @@ def main() -> None:
             with tarfile.open(Path(tmp) / info["filename"]) as tar:
                 minified = tar.extractfile(f"package/dist/{name}.min.js")
                 notice = tar.extractfile("package/LICENSE")
-                assert minified is not None and notice is not None, name
+                assert minified is not None, name
+                assert notice is not None, name
                 (VENDOR / f"{name}.min.js").write_bytes(minified.read())
                 (VENDOR / f"LICENSE-{name}").write_bytes(notice.read())
             files = [f"{name}.min.js", f"LICENSE-{name}"]
@@ -52,7 +53,7 @@ def main() -> None:
                 }
             )
     (VENDOR / "VENDORED.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"vendored {', '.join(PACKAGES)} into {VENDOR.relative_to(ROOT)}", file=sys.stderr)
+    sys.stderr.write(f"vendored {', '.join(PACKAGES)} into {VENDOR.relative_to(ROOT)}\n")
 
 
 if __name__ == "__main__":
