@@ -8,7 +8,10 @@ from collections.abc import Callable
 import httpx
 from playwright.async_api import expect
 
-from tests.console.conftest import Watched, seed, sign_in
+from tests.console.conftest import Watched, browser, chromium, seed, sign_in
+
+# The shared machinery lives in conftest.py; modules that import it from here by name keep working.
+__all__ = ["Watched", "browser", "chromium", "seed", "sign_in"]
 
 
 async def test_console_sign_in_browse_search_history_edit_delete(
