@@ -57,6 +57,8 @@ async def test_org_owner_creates_lists_and_revokes_keys(
     await expect(row).to_contain_text("READER")
     assert new_key not in await page.content()
     assert new_key not in await page.evaluate("JSON.stringify([{...sessionStorage}, {...localStorage}, location.href])")
+    assert await page.evaluate("indexedDB.databases().then(d => d.length)") == 0
+    assert await page.context.cookies() == []
     prefix = (await row.locator("td.mono").inner_text()).rstrip("…")
     assert new_key.startswith(prefix)
     assert len(prefix) < len(new_key) - 8

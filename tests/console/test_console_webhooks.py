@@ -97,6 +97,8 @@ async def test_create_shows_the_secret_once_and_copies_it(
         "JSON.stringify([{...sessionStorage}, {...localStorage}, document.cookie, location.href])"
     )
     assert secret not in stored
+    assert await page.evaluate("indexedDB.databases().then(d => d.length)") == 0
+    assert await page.context.cookies() == []
     listed = _hooks(live_server, key, project_id)
     assert [h["name"] for h in listed] == ["receiver"]
     assert secret not in json.dumps(listed)
