@@ -82,6 +82,32 @@ async def test_org_owner_creates_lists_and_revokes_keys(
     await expect(page.locator("#keys-table tbody tr", has_text="reader for the dashboard")).to_have_count(1)
 
 
+async def test_revoking_the_signed_in_key_warns_and_signs_out(
+    watched: Watched, live_server: str, make_org: Callable[..., tuple[str, str, str]]
+) -> None:
+    org_id, project_id, owner_key = make_org("boss@example.com")
+    async with httpx.AsyncClient(base_url=live_server, headers={"Authorization": f"Token {owner_key}"}) as c:
+        body = {"name": "laptop", "project_id": project_id, "email": "boss@example.com", "scope": "org"}
+        r = await c.post(f"/api/v1/orgs/organizations/{org_id}/keys", json=body)
+        assert r.status_code == 201, r.text
+        laptop = r.json()["key"]
+    await sign_in(watched, laptop)
+    page = watched.page
+    await page.goto(f"{live_server}/console#/settings/access")
+    own = page.locator("#keys-table tbody tr", has_text="(this key)")
+    await expect(own).to_contain_text("laptop")
+    await own.get_by_role("button", name="Revoke key laptop").click()
+    confirm = page.get_by_role("dialog", name="Revoke key?")
+    await expect(confirm).to_contain_text("the key you are signed in with")
+    await confirm.get_by_role("button", name="Revoke").click()
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_contain_text("was revoked")
+    assert await page.evaluate("sessionStorage.getItem('memserver.apiKey')") is None
+    async with httpx.AsyncClient(base_url=live_server) as c:
+        assert (await c.get("/v1/ping/", headers={"Authorization": f"Token {laptop}"})).status_code == 401
+        assert (await c.get("/v1/ping/", headers={"Authorization": f"Token {owner_key}"})).status_code == 200
+
+
 async def test_members_add_change_remove_and_last_owner_is_refused(
     watched: Watched, live_server: str, make_org: Callable[..., tuple[str, str, str]]
 ) -> None:
