@@ -3,130 +3,15 @@ against a real `memserver serve` process. A screenshot of each page lands in .ar
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import httpx
-import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright, expect
+from playwright.async_api import expect
 
-from harness import ROOT
-from harness.server import served
-from tests.fakes.openai_server import FakeOpenAI, running
+from tests.console.conftest import Watched, browser, chromium, seed, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / ".artifacts" / "console"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
-
-@pytest.fixture(scope="module")
-def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server whose (scripted) LLM is down, so an infer=true add ends as a FAILED event with a reason."""
-    log = tmp_path_factory.mktemp("console") / "memserver.log"
-    with (
-        running(FakeOpenAI(fail_next=10**9)) as fake,
-        served(database_url, log, MEMSERVER_LLM__BASE_URL=fake.url, MEMSERVER_LLM__MAX_RETRIES="0") as server,
-    ):
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    # Fail, not skip: a CI run without the browser must not pass silently.
-    assert CHROMIUM.exists(), "Debian's chromium is required (make test installs it: apt-get install chromium)"
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-class Watched:
-    """A page whose requests and console errors are recorded (the console must work offline, CSP-clean)."""
-
-    def __init__(self, page: Page, base_url: str):
-        self.page = page
-        self.base_url = base_url
-        self.foreign: list[str] = []
-        self.errors: list[str] = []
-        page.on("request", self._request)
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-
-    def _request(self, request: Request) -> None:
-        if not request.url.startswith(self.base_url) and not request.url.startswith("data:"):
-            self.foreign.append(request.url)
-
-    def _console(self, msg: ConsoleMessage) -> None:
-        # A 4xx the page asked for (a wrong key, a bad search) is logged by Chromium; it is not a page error.
-        if msg.type == "error" and "Failed to load resource" not in msg.text:
-            self.errors.append(msg.text)
-
-    async def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture
-async def watched(browser: Browser, live_server: str) -> AsyncIterator[Watched]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 860})
-    page = await context.new_page()
-    page.set_default_timeout(15_000)
-    w = Watched(page, live_server)
-    try:
-        yield w
-    finally:
-        await context.close()
-    assert w.foreign == [], "the console must load nothing from other origins"
-    assert w.errors == []
-
-
-async def seed(live_server: str, key: str) -> dict[str, Any]:
-    """Alice with 12 memories (one of them updated), an agent, and an infer=true add that fails (LLM down)."""
-    async with httpx.AsyncClient(base_url=live_server, headers={"Authorization": f"Token {key}"}, timeout=30) as c:
-
-        async def add(text: str, **ids: str) -> str:
-            r = await c.post(
-                "/v3/memories/add/", json={"messages": [{"role": "user", "content": text}], "infer": False, **ids}
-            )
-            assert r.status_code == 200, r.text
-            return str(r.json()["results"][0]["id"])
-
-        for i in range(1, 10):
-            await add(f"Alice note number {i} about errands.", user_id="alice")
-        home = await add("Alice lives in Lisbon.", user_id="alice")
-        await add("Alice's favourite food is ramen.", user_id="alice")
-        cello = await add("Alice plays the cello on Sundays.", user_id="alice")
-        await add("The helper agent answers in French.", agent_id="helper")
-        r = await c.put(f"/v1/memories/{home}/", json={"text": "Alice lives in Porto."})
-        assert r.status_code == 200, r.text
-        r = await c.post(
-            "/v3/memories/add/",
-            json={"messages": [{"role": "user", "content": "I like jazz"}], "user_id": "alice", "infer": True},
-        )
-        failed = r.json()["event_id"]
-        deadline = time.monotonic() + 60
-        while (await c.get(f"/v1/event/{failed}/")).json()["status"] in ("PENDING", "RUNNING"):
-            assert time.monotonic() < deadline, "the infer=true event never finished"
-            await asyncio.sleep(0.2)
-    return {"home": home, "cello": cello, "failed_event": failed}
-
-
-async def sign_in(w: Watched, key: str) -> None:
-    page = w.page
-    await page.goto(f"{w.base_url}/console")
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_label("API key").press("Enter")  # keyboard only
-    await expect(page.locator("#whoami")).to_be_visible()
+# The shared machinery lives in conftest.py; modules that import it from here by name keep working.
+__all__ = ["Watched", "browser", "chromium", "seed", "sign_in"]
 
 
 async def test_console_sign_in_browse_search_history_edit_delete(

@@ -26,7 +26,7 @@ export async function load(panel, params, id) {
       h("h2", { id: "deliveries-title" }, `Deliveries of ${hook ? hook.name : id}`),
       hook ? h("p", { class: "mono wrap" }, hook.url) : null,
       h("div", { class: "toolbar" }, test),
-      h("p", { class: "muted", id: "deliveries-count" }, `${data.count.toLocaleString()} deliveries in all, newest first.`),
+      h("p", { class: "muted", id: "deliveries-count" }, `${data.count.toLocaleString()} ${data.count === 1 ? "delivery" : "deliveries"} in all, newest first.`),
       data.results.length ? deliveryTable(data.results, highlight) : h("p", { class: "empty" }, "No deliveries yet."),
       pages,
     );

@@ -26,12 +26,14 @@ export const FIELDS = [
   { name: "decay", label: "Recency decay", kind: "bool", fieldset: "graph",
     help: "Search scores are weighted by recency and recent reads (0.3x to 1.5x)." },
   { name: "multilingual", label: "Language of inferred memories", kind: "tristate", fieldset: "graph",
-    options: [["", "Unset: keep the language of the input"], ["true", "Keep the language of the input"], ["false", "Write memories in English"]] },
+    options: [["", "Unset (the default): keep the language of the input"], ["true", "true: keep the language of the input"],
+      ["false", "false: write inferred memories in English"]],
+    help: "The API reads an unset value as false, so an untouched project shows false here; choose Unset to be sure the input's language is kept." },
   { name: "memory_depth", label: "Memory depth", kind: "string", fieldset: "compat" },
   { name: "usecase_setting", label: "Use case (JSON)", kind: "json", fieldset: "compat" },
   { name: "version", label: "Version", kind: "string", fieldset: "compat" },
   { name: "retrieval_criteria", label: "Retrieval criteria (JSON list)", kind: "json", fieldset: "compat" },
 ];
 
-/** Profiles (POST /v2/profiles/settings/) per entity type; Dream (PATCH .../dream/config/). */
-export const PROFILE_TYPES = ["user", "agent", "app", "run"];
+// Profiles (POST /v2/profiles/settings/, per entity type the server lists) and Dream (PATCH .../dream/config/)
+// have routes of their own: settings-project.js draws them after these fieldsets.

@@ -4,7 +4,7 @@ import { h, json, setStatus, when } from "../core/dom.js";
 import { api, ApiError } from "../core/api.js";
 import { projectPath, session } from "../core/session.js";
 import { clearFieldErrors, guarded, showFieldErrors } from "../core/ui.js";
-import { FIELDS, FIELDSETS, PROFILE_TYPES } from "./settings-fields.js";
+import { FIELDS, FIELDSETS } from "./settings-fields.js";
 
 export async function load(panel) {
   await guarded("Loading the project settings", async () => {
@@ -18,6 +18,8 @@ export async function load(panel) {
 }
 
 const shown = (v) => (v === null || v === undefined || v === "" ? "—" : typeof v === "string" ? v : JSON.stringify(v));
+// The entity types the server has profiles for (user and agent today), in its order.
+const profileTypes = (p) => Object.keys(p.entities || {});
 const ownSchema = (p, t) => (p.entities[t].schema_source === "custom" ? p.entities[t].schema : null);
 
 function readOnly(project, profiles, dream) {
@@ -26,7 +28,7 @@ function readOnly(project, profiles, dream) {
     dl.append(h("dt", { "data-setting": f.name }, f.label), h("dd", {}, f.kind === "categories" ? categoriesText(project[f.name]) : shown(project[f.name])));
   }
   dl.append(h("dt", { "data-setting": "profiles.enabled" }, "Profiles"), h("dd", {}, profiles.enabled ? "on" : "off"));
-  for (const t of PROFILE_TYPES) {
+  for (const t of profileTypes(profiles)) {
     const e = profiles.entities[t];
     dl.append(h("dt", {}, `Profile schema (${t})`), h("dd", {}, e.schema ? [e.schema_source || "", json(e.schema)] : "—"));
   }
@@ -154,7 +156,7 @@ function form(panel, project, profiles, dream) {
   const pEnabled = h("input", { type: "checkbox", id: "set-profiles-enabled", "data-setting": "profiles.enabled", checked: profiles.enabled });
   controls["profiles.enabled"] = pEnabled;
   controls.enabled = pEnabled; // the profile route names it `enabled`
-  const profileFields = PROFILE_TYPES.map((t) => {
+  const profileFields = profileTypes(profiles).map((t) => {
     const schema = h("textarea", { id: `set-profiles-${t}-schema`, "data-setting": `profiles.${t}.schema`, rows: t === "user" ? 6 : 3, class: "mono", spellcheck: "false" });
     const own = ownSchema(profiles, t);
     schema.value = own ? JSON.stringify(own, null, 2) : "";
@@ -204,7 +206,7 @@ async function submit(panel, { project, profiles, dream, controls, summary }) {
   }
   const prof = {};
   if (controls["profiles.enabled"].checked !== profiles.enabled) prof.enabled = controls["profiles.enabled"].checked;
-  for (const t of PROFILE_TYPES) {
+  for (const t of profileTypes(profiles)) {
     const change = {};
     const raw = controls[`entities.${t}.schema`].value.trim();
     let schema = null;
