@@ -20,7 +20,9 @@ from memserver.domain.principal import Principal
 from memserver.domain.relations import GraphChanges
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import inference, jobs, permissions
+from memserver.services import jobs, permissions
+from memserver.services.inference.report import InferenceReport
+from memserver.services.inference.run import AddInRun, InferredAdd, require_llm
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.events import EventRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
@@ -62,7 +64,7 @@ async def add(
     inp = _confined(principal, inp)
     if not inp.infer:
         return await add_verbatim(db, providers, principal, inp)
-    inference.require_llm(providers)
+    require_llm(providers)
     if not wait:
         event_id = await jobs.submit(db, queue, principal.project_id, JobKind.ADD, payload(inp))
         return AddResult(event_id=event_id, status=JobStatus.PENDING, message=ACCEPTED)
@@ -84,7 +86,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
     produced, in the same transaction, or FAILED with the reason (then the error reaches the client)."""
     event_id = uuid.uuid4()
 
-    async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+    async def finish(conn: Connection, outcomes: list[Outcome], report: InferenceReport) -> None:
         await EventRepository(conn).insert_finished(
             project_id,
             event_id,
@@ -96,8 +98,9 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
             completed=True,
         )
 
+    run = _run(db, providers, project_id, [AddInRun(inp=inp, event_id=event_id, finish=finish)])
     try:
-        outcomes, report = await inference.infer(db, providers, project_id, inp, event_id=event_id, finish=finish)
+        (outcomes,) = await run.run()
     except Exception as exc:
         async with db.connect() as conn:
             await EventRepository(conn).insert_finished(
@@ -110,9 +113,12 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
                 completed=True,
             )
         raise
-    return AddResult(
-        event_id=event_id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes, graph=report.graph
-    )
+    graph = run.adds[0].report.graph
+    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes, graph=graph)
+
+
+def _run(db: Database, providers: Providers, project_id: uuid.UUID, adds: list[AddInRun]) -> InferredAdd:
+    return InferredAdd(db=db, providers=providers, llm=require_llm(providers), project_id=project_id, adds=adds)
 
 
 async def add_verbatim(
@@ -197,15 +203,13 @@ def _job_principal(job: ClaimedJob) -> Principal:
 
 async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
     """Run an accepted infer=true add (the ADD job handler)."""
-    await _infer(db, providers, job)
+    await _run(db, providers, job.project_id, [_job_add(job)]).run()
 
 
-async def _infer(
-    db: Database, providers: Providers, job: ClaimedJob
-) -> tuple[list[Outcome], inference.InferenceReport]:
-    inp = AddInput.model_validate(job.payload)
+def _job_add(job: ClaimedJob) -> AddInRun:
+    """An accepted add as a run's add: its event is the job's, completed inside the apply transaction."""
 
-    async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+    async def finish(conn: Connection, outcomes: list[Outcome], report: InferenceReport) -> None:
         await jobs.complete(JobRepository(conn), job, [o.as_event() for o in outcomes], metadata=report.as_dict())
 
-    return await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish)
+    return AddInRun(inp=AddInput.model_validate(job.payload), event_id=job.id, finish=finish)
