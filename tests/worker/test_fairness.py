@@ -1,0 +1,165 @@
+"""Fair scheduling under load: one project's backlog does not starve another project (or another scope), with the
+in-process runner and with Celery workers, on a database of their own.
+
+The model is the scripted OpenAI-compatible server taking 250 ms per extraction (a small local model); the
+embedder is the same fake (instant). Assertions go by completion RANK, never by time, so they hold on a busy
+machine: among the jobs that completed after B's add was accepted, B's comes within the jobs already running
+when it arrived (at most one per runner slot) plus its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from harness.server import served
+from memserver.embedded_postgres import EmbeddedPostgres
+from memserver.storage.db import Database
+from tests.fakes.openai_server import FakeOpenAI, echo_extractor, running
+from tests.worker import jobs_harness as h
+
+SLOTS = 2
+MODEL_S = 0.25
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    def slow(body: dict[str, Any]) -> str:
+        time.sleep(MODEL_S)
+        return echo_extractor(body)
+
+    with running(FakeOpenAI(chat_script=slow)) as f:
+        yield f
+
+
+def stack_env(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
+    return {
+        "MEMSERVER_LLM__BASE_URL": fake.url,
+        "MEMSERVER_LLM__API_KEY": "sk-test",
+        "MEMSERVER_EMBEDDER__PROVIDER": "openai",
+        "MEMSERVER_EMBEDDER__BASE_URL": fake.url,
+        "MEMSERVER_EMBEDDER__API_KEY": "sk-test",
+        "MEMSERVER_WORKER__POLL_INTERVAL_S": "0.5",
+        **extra,
+    }
+
+
+def add(api: httpx.Client, user: str, text_: str) -> uuid.UUID:
+    r = api.post("/v3/memories/add/", json={"messages": [{"role": "user", "content": text_}], "user_id": user})
+    assert r.status_code == 200, r.text
+    return uuid.UUID(r.json()["event_id"])
+
+
+def finished(url: str, timeout: float = 180) -> list[Any]:
+    """Every job of the database once none is open: (id, status, created_at, completed_at)."""
+
+    async def fetch() -> list[Any]:
+        db = Database(url)
+        try:
+            async with db.connect() as conn:
+                q = "SELECT id, status, created_at, completed_at FROM events WHERE event_type = 'ADD'"
+                return list((await conn.execute(text(q))).all())
+        finally:
+            await db.dispose()
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = asyncio.run(fetch())
+        if all(r.status in ("SUCCEEDED", "FAILED") for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.3)
+
+
+def rank_after_acceptance(rows: list[Any], job: uuid.UUID) -> tuple[int, int]:
+    """(the job's rank among the jobs that completed after it was accepted, how many completed after it)."""
+    mine = next(r for r in rows if r.id == job)
+    later = sorted(r.completed_at for r in rows if r.completed_at > mine.created_at)
+    return 1 + sum(1 for t in later if t < mine.completed_at), len(later)
+
+
+def one_project_floods_another_adds_once(server_url: str, url: str) -> None:
+    """Project A queues 24 adds (24 scopes), then project B one: B's comes within the running ones plus itself."""
+    _, a_key = h.make_tenant(url)
+    _, b_key = h.make_tenant(url)
+    with (
+        httpx.Client(base_url=server_url, headers={"Authorization": f"Token {a_key}"}, timeout=30) as a,
+        httpx.Client(base_url=server_url, headers={"Authorization": f"Token {b_key}"}, timeout=30) as b,
+    ):
+        a_ids = [add(a, f"a-{i}", f"I collect stamp number {i}") for i in range(24)]
+        b_id = add(b, "b", "I like green tea")
+    rows = finished(url)
+    assert {r.status for r in rows} == {"SUCCEEDED"}, rows
+    rank, after = rank_after_acceptance(rows, b_id)
+    assert after >= 10, after  # A's backlog was still there when B's add came (else nothing is shown)
+    assert rank <= SLOTS + 1, f"B's add completed {rank}th of the {after} jobs completed after it was accepted"
+    assert len(a_ids) == 24
+
+
+def test_in_process_runner_serves_a_quiet_project_within_the_running_jobs(
+    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    url = h.fresh_database(pg, "fair_inproc")
+    env = stack_env(fake, MEMSERVER_WORKER__INPROCESS_CONCURRENCY=str(SLOTS))
+    with served(url, tmp_path / "api.log", **env) as server:
+        one_project_floods_another_adds_once(server.url, url)
+
+
+def test_celery_workers_serve_a_quiet_project_within_the_running_jobs(
+    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    url = h.fresh_database(pg, "fair_celery")
+    redis = h.Redis(tmp_path)
+    redis.start()
+    env = stack_env(fake)
+    worker = h.start_worker(url, redis.url, tmp_path / "worker.log", concurrency=SLOTS, **env)
+    try:
+        with served(
+            url, tmp_path / "api.log", MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis.url, **env
+        ) as server:
+            one_project_floods_another_adds_once(server.url, url)
+    finally:
+        h.stop_worker(worker)
+        redis.stop()
+
+
+def test_scopes_of_one_project_take_turns_and_each_keeps_its_order(
+    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    """Two busy scopes of project A (10 adds each, one at a time: coalescing off), then one add of a third scope
+    of A and one of project B: both come within the running jobs plus themselves, and each scope's adds
+    complete in acceptance order."""
+    url = h.fresh_database(pg, "fair_scopes")
+    env = stack_env(
+        fake, MEMSERVER_WORKER__INPROCESS_CONCURRENCY=str(SLOTS), MEMSERVER_WORKER__COALESCE_MAX_ADDS="1"
+    )
+    _, a_key = h.make_tenant(url)
+    _, b_key = h.make_tenant(url)
+    with (
+        served(url, tmp_path / "api.log", **env) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Token {a_key}"}, timeout=30) as a,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Token {b_key}"}, timeout=30) as b,
+    ):
+        busy: dict[str, list[uuid.UUID]] = {"x": [], "z": []}
+        for i in range(10):
+            for scope, ids in busy.items():
+                ids.append(add(a, scope, f"{scope} fact number {i}"))
+        quiet = add(a, "y", "I play the cello")
+        other = add(b, "b", "I like green tea")
+        rows = finished(url)
+    assert {r.status for r in rows} == {"SUCCEEDED"}, rows
+    for job in (quiet, other):
+        rank, after = rank_after_acceptance(rows, job)
+        assert after >= 8, after
+        assert rank <= SLOTS + 2, f"{rank}th of {after}"  # the running ones, the other quiet add, itself
+    by_id = {r.id: r for r in rows}
+    for ids in busy.values():
+        done = [by_id[i].completed_at for i in ids]
+        assert done == sorted(done), "a scope's adds completed out of acceptance order"
