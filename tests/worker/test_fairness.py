@@ -137,9 +137,7 @@ def test_scopes_of_one_project_take_turns_and_each_keeps_its_order(
     of A and one of project B: both come within the running jobs plus themselves, and each scope's adds
     complete in acceptance order."""
     url = h.fresh_database(pg, "fair_scopes")
-    env = stack_env(
-        fake, MEMSERVER_WORKER__INPROCESS_CONCURRENCY=str(SLOTS), MEMSERVER_WORKER__COALESCE_MAX_ADDS="1"
-    )
+    env = stack_env(fake, MEMSERVER_WORKER__INPROCESS_CONCURRENCY=str(SLOTS), MEMSERVER_WORKER__COALESCE_MAX_ADDS="1")
     _, a_key = h.make_tenant(url)
     _, b_key = h.make_tenant(url)
     with (

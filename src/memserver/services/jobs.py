@@ -1,11 +1,13 @@
-"""Asynchronous work: a job is an `events` row (the source of truth); a JobQueue only carries its id.
+"""Asynchronous work: a job is an `events` row (the source of truth); a JobQueue only wakes a runner.
 
 An accepted job is committed PENDING before it is queued, so a lost queue message, a failed
 hand-off or a crashed runner never loses it: every runner sweeps for due jobs on a schedule
-(`take_due`). A runner claims a job under a lease that a heartbeat renews while the handler
-works; a handler records the outcome with `complete()` inside the transaction that applies it, so
-a job's effects and its SUCCEEDED status commit together, and only while the claim still holds
-the job: a runner that lost its lease (it stalled, another runner took over) rolls back.
+(`take_due`). A woken runner slot pulls the fairest ready job of its lane (`run_next`: across
+projects, then scopes; `storage.repositories.job_claims`) and claims it under a lease that a
+heartbeat renews while the handler works; a handler records the outcome with `complete()` inside
+the transaction that applies it, so a job's effects and its SUCCEEDED status commit together, and
+only while the claim still holds the job: a runner that lost its lease (it stalled, another runner
+took over) rolls back.
 A handler that fails is retried with exponential backoff up to `max_attempts`, then FAILED with
 its reason; `JobFailed` is final at once.
 """
@@ -28,6 +30,7 @@ from memserver.errors import MemserverError, TooManyRequests
 from memserver.providers.errors import ProviderError, public_message
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
+from memserver.storage.repositories.job_claims import ClaimRepository
 from memserver.storage.repositories.jobs import ORDERED_KINDS, ClaimedJob, DueJob, JobRepository
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,35 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Lane:
+    """The kinds of jobs a runner slot takes, and how much of the lane one project may hold at once.
+
+    `cap`: jobs of one project running at once (None: no cap); `hard=False` applies it only while another
+    project has a job ready (an idle system still gives one project every slot), `hard=True` always."""
+
+    name: str
+    kinds: frozenset[JobKind]
+    cap: int | None = None
+    hard: bool = False
+
+
+JOBS = "jobs"  # adds and every other kind: the slots adds need
+WEBHOOKS = "webhooks"  # deliveries: they wait on receivers other people run, on slots of their own
+
+
+def default_lanes() -> dict[str, Lane]:
+    return {
+        JOBS: Lane(JOBS, frozenset(k for k in JobKind if k is not JobKind.WEBHOOK)),
+        WEBHOOKS: Lane(WEBHOOKS, frozenset({JobKind.WEBHOOK})),
+    }
+
+
+def lane_name(kind: JobKind | None) -> str:
+    """The lane a job of this kind runs in (None: the jobs lane)."""
+    return WEBHOOKS if kind is JobKind.WEBHOOK else JOBS
+
+
+@dataclass(frozen=True)
 class JobContext:
     """What a runner needs to run jobs: one per process (or per worker process)."""
 
@@ -84,6 +116,10 @@ class JobContext:
     policy: RetryPolicy = RetryPolicy()
     policies: Mapping[JobKind, RetryPolicy] = field(default_factory=dict)  # per-kind overrides
     owner: str = field(default_factory=lambda: new_owner())
+    lanes: Mapping[str, Lane] = field(default_factory=default_lanes)
+
+    def lane(self, kind: JobKind | None) -> Lane:
+        return self.lanes[lane_name(kind)]
 
     def policy_for(self, kind: JobKind) -> RetryPolicy:
         return self.policies.get(kind, self.policy)
@@ -100,12 +136,13 @@ def new_owner() -> str:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What a runner does after one run: re-submit after `retry_in_s`, hand on to `next_id`."""
+    """What a runner slot did: the job it ran (None: nothing was ready), its status, and when to wake for its
+    retry (`retry_in_s`: released with backoff)."""
 
-    status: JobStatus | None  # None: not claimed (held elsewhere, done, not due, or waiting its turn)
+    status: JobStatus | None  # None: not claimed (nothing ready, held elsewhere, done, not due, waiting its turn)
     retry_in_s: float | None = None
-    next_id: uuid.UUID | None = None  # of the same kind
     kind: JobKind | None = None  # of the job run (None when it was not claimed)
+    job_id: uuid.UUID | None = None  # of the job run
 
 
 async def submit(
@@ -157,21 +194,65 @@ async def complete(
         raise JobFailed(f"job {job.id} is no longer held by this claim (attempt {job.attempt})")
 
 
+async def run_next(ctx: JobContext, lane: Lane) -> RunOutcome:
+    """Claim the fairest ready job of the lane (across projects, then scopes) and run it under a lease."""
+    async with ctx.db.transaction() as conn:
+        job = await ClaimRepository(conn).claim_next(
+            kinds=lane.kinds,
+            owner=ctx.owner,
+            lease_s=ctx.lease_s,
+            max_attempts=ctx.max_attempts(),
+            cap=lane.cap,
+            hard=lane.hard,
+        )
+    if job is None:
+        return RunOutcome(None)
+    status, retry_in = await _run_claimed(ctx, job, ctx.policy_for(job.kind))
+    return RunOutcome(status, retry_in, job.kind, job.id)
+
+
+@dataclass
+class Drained:
+    """What `drain` ran: how many jobs, the retries to wake for (job, kind, delay), and whether it stopped at
+    its bound with jobs possibly still ready (then the caller wakes a runner again)."""
+
+    lane: str
+    ran: int = 0
+    retries: list[tuple[uuid.UUID, JobKind, float]] = field(default_factory=list)
+    more: bool = False
+
+
+async def drain(ctx: JobContext, woken_by: uuid.UUID, *, max_jobs: int) -> Drained:
+    """Run the lane's ready jobs one after the other until none is ready, or `max_jobs` have run.
+
+    A queue message only wakes a runner (`woken_by` names the lane through its job's kind); which job runs is
+    the fair claim's choice. Draining is what makes a scope's next add run when its predecessor finishes: the
+    message that woke a runner while the predecessor ran found nothing ready and is spent."""
+    async with ctx.db.connect() as conn:
+        lane = ctx.lane(await ClaimRepository(conn).kind_of(woken_by))
+    out = Drained(lane.name)
+    while out.ran < max_jobs:
+        outcome = await run_next(ctx, lane)
+        if outcome.job_id is None or outcome.kind is None:
+            return out
+        out.ran += 1
+        if outcome.retry_in_s is not None:
+            out.retries.append((outcome.job_id, outcome.kind, outcome.retry_in_s))
+    out.more = True
+    return out
+
+
 async def run(ctx: JobContext, job_id: uuid.UUID) -> RunOutcome:
-    """Claim and run one job under a lease; idempotent (a second delivery finds it claimed or done)."""
+    """Claim and run this one job under a lease, if it may run now (tests drive the lease mechanics with it);
+    idempotent: a second delivery finds it claimed or done. Runners take the fairest job (`run_next`)."""
     async with ctx.db.connect() as conn:
         job = await JobRepository(conn).claim(
             job_id, owner=ctx.owner, lease_s=ctx.lease_s, max_attempts=ctx.max_attempts()
         )
     if job is None:
         return RunOutcome(None)
-    policy = ctx.policy_for(job.kind)
-    status, retry_in = await _run_claimed(ctx, job, policy)
-    next_id = None
-    if status is not None and job.kind in ORDERED_KINDS:
-        async with ctx.db.connect() as conn:
-            next_id = await JobRepository(conn).next_in_scope(job.id)
-    return RunOutcome(status, retry_in, next_id, job.kind)
+    status, retry_in = await _run_claimed(ctx, job, ctx.policy_for(job.kind))
+    return RunOutcome(status, retry_in, job.kind, job.id)
 
 
 async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) -> tuple[JobStatus | None, float | None]:
@@ -262,11 +343,19 @@ async def _heartbeat(ctx: JobContext, job: ClaimedJob, work: asyncio.Future[None
         return
 
 
-async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) -> list[DueJob]:
+async def take_due(
+    db: Database, *, redispatch_after_s: float, page: int = 500, max_attempts: dict[str, int] | None = None
+) -> list[DueJob]:
     """Every job that needs a hand-off now (failed hand-offs, lost messages, expired leases, outbox rows).
 
-    Pages through all of them; each is marked dispatched, so concurrent sweepers split the work.
+    Pages through all of them; each is marked dispatched, so concurrent sweepers split the work. First, with
+    `max_attempts`, a job whose runners kept dying on its last attempt ends FAILED (it would block its scope).
     """
+    if max_attempts is not None:
+        async with db.connect() as conn:
+            failed = await JobRepository(conn).fail_abandoned(max_attempts)
+        if failed:
+            log.warning("%d job(s) failed: their runners stopped on their last attempt", failed)
     out: list[DueJob] = []
     while True:
         async with db.connect() as conn:
@@ -278,7 +367,7 @@ async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) 
 
 async def hand_back(db: Database, owner: str, queued: list[uuid.UUID]) -> None:
     """A stopping runner gives its jobs back at once, not after their lease: every job it holds a claim
-    on (its running jobs), and the jobs handed to it that it has not started (`queued`). The next sweep
+    on (its running jobs), and the jobs it was woken for that are still waiting (`queued`). The next sweep
     of any runner takes them."""
     async with db.connect() as conn:
         repo = JobRepository(conn)

@@ -2,8 +2,9 @@
 
 Every `poll_interval_s` (`jobs.take_due`), and at once when Postgres notifies new undispatched jobs: jobs
 whose hand-off failed, whose queue message was lost, whose runner died (lease expired), and webhook
-deliveries written as an outbox. The sweep marks what it hands out, so any number of processes can sweep at
-once; it never resets a job another process holds (a live lease cannot be claimed).
+deliveries written as an outbox; a job whose runners died on its last attempt ends FAILED. The sweep marks
+what it hands out, so any number of processes can sweep at once; it never resets a job another process
+holds (a live lease cannot be claimed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
-from memserver.services import jobs
+from memserver.services import dispatch, jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import DueJob, listening
 
@@ -39,6 +40,7 @@ async def sweep_forever(
     """
     busy = busy or asyncio.Lock()
     interval, redispatch = settings.worker.poll_interval_s, settings.worker.redispatch_after_s
+    attempts = dispatch.max_attempts(settings)
     wake = asyncio.Event()
     url = db.engine.url.render_as_string(hide_password=False)
     async with contextlib.AsyncExitStack() as stack:
@@ -54,7 +56,7 @@ async def sweep_forever(
             wake.clear()
             async with busy:
                 try:
-                    due = await jobs.take_due(db, redispatch_after_s=redispatch)
+                    due = await jobs.take_due(db, redispatch_after_s=redispatch, max_attempts=attempts)
                     if due:
                         await hand_off(due)
                         log.info("recovery sweep handed off %d job(s)", len(due))

@@ -145,9 +145,10 @@ class JobRepository(Repository):
             results=row.results if isinstance(row.results, list) else [],
         )
 
-    async def _fail_abandoned(self, job_id: uuid.UUID, max_attempts: dict[str, int]) -> None:
-        """A job whose runners kept dying (lease expired on its last attempt) ends FAILED."""
-        await self.conn.execute(
+    async def _fail_abandoned(self, job_id: uuid.UUID | None, max_attempts: dict[str, int]) -> int:
+        """A job whose runners kept dying (lease expired on its last attempt) ends FAILED (one job, or every
+        such job with `job_id=None`: a step of the recovery sweep)."""
+        result = await self.conn.execute(
             text(
                 f"""
                 UPDATE events SET status = '{_FAILED}', completed_at = now(), updated_at = now(),
@@ -155,12 +156,17 @@ class JobRepository(Repository):
                     latency_ms = 1000 * extract(epoch FROM now() - created_at),
                     error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
                             '(lease expired)' || coalesce('; last error: ' || error, '')
-                WHERE id = :id AND status = '{_RUNNING}' AND lease_expires_at < now()
-                  AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
+                WHERE (CAST(:id AS uuid) IS NULL OR id = :id) AND status = '{_RUNNING}' AND lease_expires_at < now()
+                  AND event_type = ANY(:kinds) AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
                 """
             ),
-            {"id": job_id, "max": orjson.dumps(max_attempts).decode()},
+            {"id": job_id, "max": orjson.dumps(max_attempts).decode(), "kinds": _KINDS},
         )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def fail_abandoned(self, max_attempts: dict[str, int]) -> int:
+        """Every job whose runners kept dying ends FAILED (the sweep's step: nobody claims such a job)."""
+        return await self._fail_abandoned(None, max_attempts)
 
     async def renew(self, job: ClaimedJob, *, lease_s: float) -> bool:
         """Extend the lease (heartbeat); False when this claim no longer holds the job."""
@@ -192,17 +198,32 @@ class JobRepository(Repository):
         error: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> bool:
-        """Record the outcome of the claim `job`; False when that claim no longer holds it (nothing written)."""
+        """Record the outcome of the claim `job`; False when that claim no longer holds it (nothing written).
+
+        The scope's next job is ready from now on (`not_before`): the fair claim serves jobs in the order
+        they became ready, so a busy scope's next add queues behind the adds other scopes have waited with."""
         row = (
             await self.conn.execute(
                 text(
                     f"""
-                    UPDATE events SET status = :status, results = CAST(:results AS jsonb), error = :error,
-                        metadata = COALESCE(CAST(:metadata AS jsonb), metadata),
-                        completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-                        latency_ms = 1000 * extract(epoch FROM now() - created_at)
-                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
-                    RETURNING id
+                    WITH done AS (
+                        UPDATE events SET status = :status, results = CAST(:results AS jsonb), error = :error,
+                            metadata = COALESCE(CAST(:metadata AS jsonb), metadata),
+                            completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+                            latency_ms = 1000 * extract(epoch FROM now() - created_at)
+                        WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
+                        RETURNING id, project_id, scope_key, created_at
+                    ),
+                    successor AS (
+                        UPDATE events n SET not_before = now() FROM done
+                        WHERE n.id = (SELECT o.id FROM events o
+                                      WHERE o.project_id = done.project_id AND o.scope_key = done.scope_key
+                                        AND o.status = '{_PENDING}' AND (o.created_at, o.id) > (done.created_at, done.id)
+                                      ORDER BY o.created_at, o.id LIMIT 1)
+                          AND n.not_before IS NULL
+                        RETURNING n.id
+                    )
+                    SELECT id FROM done
                     """
                 ),
                 {

@@ -1,0 +1,139 @@
+"""The fair claim: a free runner slot takes the job that is fairest to run next, across projects and scopes.
+
+Runners pull: a queue message or an in-process submit only wakes a runner, and the runner asks here for the next
+job of its lane (the kinds it runs). One short transaction per job start, serialised per lane by an advisory
+lock, so the choice is exact across every process and both runners.
+
+Which job: only the head of each scope is eligible (the oldest open job of the scope: adds apply in acceptance
+order), plus every open job of an unordered kind (webhook deliveries, exports). Among the ready ones, a free
+slot goes to the project running the fewest jobs, then to the one served least recently, then to the job that
+has been ready longest (a scope's next job is ready from the moment its predecessor finished, `not_before`;
+see `JobRepository.finish`), so one project's backlog takes turns with a quiet project's single add and a
+busy scope takes turns with the other scopes of its project. A cap (`cap`) bounds the jobs one project runs
+at once: while another project has a job ready (`hard=False`: an idle system still gives one project every
+slot), or always (`hard=True`: webhook deliveries wait on receivers other people run).
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Collection
+
+import orjson
+from sqlalchemy import text
+
+from memserver.domain.jobs import JobKind, JobStatus
+from memserver.storage.repositories.base import Repository
+from memserver.storage.repositories.jobs import ClaimedJob
+
+_PENDING, _RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+_OPEN = f"('{_PENDING}', '{_RUNNING}')"
+_LOCK_CLASS = 0x6D656D31  # pg_advisory_xact_lock(class, lane): the claims of one lane, one at a time
+_NO_CAP = 2**31 - 1
+_KINDS = frozenset(k.value for k in JobKind)
+
+_PICK = text(
+    f"""
+    WITH heads AS (
+        (SELECT DISTINCT ON (project_id, scope_key) id, project_id, status, not_before, lease_expires_at,
+                attempts, event_type, created_at
+         FROM events
+         WHERE status IN {_OPEN} AND scope_key IS NOT NULL AND event_type = ANY(:kinds)
+         ORDER BY project_id, scope_key, created_at, id)
+        UNION ALL
+        (SELECT id, project_id, status, not_before, lease_expires_at, attempts, event_type, created_at
+         FROM events
+         WHERE status IN {_OPEN} AND scope_key IS NULL AND event_type = ANY(:kinds))
+    ),
+    ready AS (
+        SELECT * FROM heads
+        WHERE (status = '{_PENDING}' AND coalesce(not_before, '-infinity') <= now())
+           OR (status = '{_RUNNING}' AND lease_expires_at < now()
+               AND attempts < (CAST(:max AS jsonb) ->> event_type)::int)
+    ),
+    busy AS (
+        SELECT project_id, count(DISTINCT coalesce(batch_id, id)) AS slots, max(started_at) AS last_start
+        FROM events
+        WHERE status = '{_RUNNING}' AND lease_expires_at >= now() AND event_type = ANY(:kinds)
+        GROUP BY project_id
+    )
+    SELECT r.id, r.status FROM ready r LEFT JOIN busy b USING (project_id)
+    WHERE coalesce(b.slots, 0) < :cap
+       OR (NOT :hard AND NOT EXISTS (
+               SELECT 1 FROM ready x LEFT JOIN busy y USING (project_id) WHERE coalesce(y.slots, 0) < :cap))
+    ORDER BY coalesce(b.slots, 0), b.last_start NULLS FIRST, coalesce(r.not_before, r.created_at), r.created_at, r.id
+    LIMIT 1
+    """
+)
+
+# A claim that takes over an expired batch gives the rest of the batch back: they run again, each in turn.
+_RESET_BATCH = text(
+    f"""
+    UPDATE events SET status = '{_PENDING}', lease_owner = NULL, lease_expires_at = NULL, batch_id = NULL,
+        updated_at = now()
+    WHERE batch_id = :id AND id <> :id AND status = '{_RUNNING}' AND lease_expires_at < now()
+    """
+)
+
+_CLAIM = text(
+    f"""
+    UPDATE events e SET status = '{_RUNNING}', attempts = e.attempts + 1, lease_owner = :owner,
+        lease_expires_at = now() + make_interval(secs => :lease), started_at = now(), updated_at = now(),
+        not_before = NULL, batch_id = NULL
+    WHERE e.id = :id AND ((e.status = '{_PENDING}' AND coalesce(e.not_before, '-infinity') <= now())
+                          OR (e.status = '{_RUNNING}' AND e.lease_expires_at < now()))
+    RETURNING e.id, e.project_id, e.event_type, e.payload, e.attempts, e.results
+    """
+)
+
+
+def lock_key(kinds: Collection[JobKind]) -> int:
+    """The advisory lock of a lane: one per set of kinds (claims of other lanes never wait on it)."""
+    return zlib.crc32(",".join(sorted(k.value for k in kinds)).encode()) - 2**31
+
+
+class ClaimRepository(Repository):
+    """Runs inside the caller's transaction (the advisory lock is held until it ends)."""
+
+    async def claim_next(
+        self,
+        *,
+        kinds: Collection[JobKind],
+        owner: str,
+        lease_s: float,
+        max_attempts: dict[str, int],
+        cap: int | None = None,
+        hard: bool = False,
+    ) -> ClaimedJob | None:
+        """The fairest ready job of these kinds, claimed under a new lease held by `owner`; None when none is
+        ready (or every ready one belongs to a project at its hard cap)."""
+        await self.conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _LOCK_CLASS, "k": lock_key(kinds)})
+        params = {
+            "kinds": [k.value for k in kinds],
+            "max": orjson.dumps(max_attempts).decode(),
+            "cap": _NO_CAP if cap is None else cap,
+            "hard": hard,
+        }
+        pick = (await self.conn.execute(_PICK, params)).first()
+        if pick is None:
+            return None
+        if pick.status == _RUNNING:
+            await self.conn.execute(_RESET_BATCH, {"id": pick.id})
+        row = (await self.conn.execute(_CLAIM, {"id": pick.id, "owner": owner, "lease": lease_s})).first()
+        if row is None:  # cannot happen under the lock; never claim what was not picked
+            return None
+        return ClaimedJob(
+            id=row.id,
+            project_id=row.project_id,
+            kind=JobKind(row.event_type),
+            payload=row.payload or {},
+            attempt=row.attempts,
+            owner=owner,
+            results=row.results if isinstance(row.results, list) else [],
+        )
+
+    async def kind_of(self, job_id: uuid.UUID) -> JobKind | None:
+        """The kind of a job (None: no such job, or not a job kind)."""
+        value = (await self.conn.execute(text("SELECT event_type FROM events WHERE id = :id"), {"id": job_id})).scalar()
+        return JobKind(value) if value in _KINDS else None
