@@ -349,13 +349,18 @@ async def take_due(
     """Every job that needs a hand-off now (failed hand-offs, lost messages, expired leases, outbox rows).
 
     Pages through all of them; each is marked dispatched, so concurrent sweepers split the work. First, with
-    `max_attempts`, a job whose runners kept dying on its last attempt ends FAILED (it would block its scope).
+    `max_attempts`, a job whose runners kept dying on its last attempt ends FAILED (it would block its scope),
+    and a scope's next job still blocked although nothing is before it any more is unblocked.
     """
     if max_attempts is not None:
         async with db.connect() as conn:
-            failed = await JobRepository(conn).fail_abandoned(max_attempts)
+            repo = JobRepository(conn)
+            failed = await repo.fail_abandoned(max_attempts)
+            stranded = await repo.unblock_stranded()
         if failed:
             log.warning("%d job(s) failed: their runners stopped on their last attempt", failed)
+        if stranded:
+            log.info("%d job(s) unblocked: the job before them had finished as they were accepted", stranded)
     out: list[DueJob] = []
     while True:
         async with db.connect() as conn:

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Collection
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.storage.repositories.base import Repository
@@ -33,45 +33,76 @@ _LOCK_CLASS = 0x6D656D31  # pg_advisory_xact_lock(class, lane): the claims of on
 _NO_CAP = 2**31 - 1
 _KINDS = frozenset(k.value for k in JobKind)
 
-_PICK = text(
-    f"""
-    WITH heads AS (
-        (SELECT DISTINCT ON (project_id, scope_key) id, project_id, status, not_before, lease_expires_at,
-                attempts, event_type, created_at
-         FROM events
-         WHERE status IN {_OPEN} AND scope_key IS NOT NULL AND event_type = ANY(:kinds)
-         ORDER BY project_id, scope_key, created_at, id)
-        UNION ALL
-        (SELECT id, project_id, status, not_before, lease_expires_at, attempts, event_type, created_at
-         FROM events
-         WHERE status IN {_OPEN} AND scope_key IS NULL AND event_type = ANY(:kinds))
-    ),
-    ready AS (
-        SELECT * FROM heads
-        WHERE (status = '{_PENDING}' AND coalesce(not_before, '-infinity') <= now())
-           OR (status = '{_RUNNING}' AND lease_expires_at < now()
-               AND attempts < (CAST(:max AS jsonb) ->> event_type)::int)
-    ),
-    busy AS (
-        SELECT project_id, count(DISTINCT coalesce(batch_id, id)) AS slots, max(started_at) AS last_start
-        FROM events
-        WHERE status = '{_RUNNING}' AND lease_expires_at >= now() AND event_type = ANY(:kinds)
-        GROUP BY project_id
+# `e` is the oldest open job of its scope, the one that may run (jobs of one scope run in acceptance order).
+# (A scalar subquery in the order of ix_events_open_scope: an EXISTS, or another order, can be planned as a
+# walk over thousands of rows when one scope holds most of them.)
+_HEAD = f"""e.id = (SELECT o.id FROM events o
+                   WHERE o.project_id = e.project_id AND o.scope_key = e.scope_key AND o.status IN {_OPEN}
+                   ORDER BY o.project_id, o.scope_key, o.created_at, o.id LIMIT 1)"""
+
+# Each project's next ready job (one walk of ix_events_pending_ready per project with pending jobs in the
+# lane: a scope's waiting jobs are blocked, `not_before` = 'infinity', until their turn), and the running jobs
+# whose lease expired (taken over); then the fair order across projects. The cost follows the projects with
+# work, not their backlogs.
+
+
+def _pick(lane: str) -> TextClause:
+    """The pick of a lane: `lane` is the SQL condition on `event_type` that the lane's index is built for."""
+    return text(
+        f"""
+        WITH RECURSIVE projects AS (
+            (SELECT project_id FROM events
+             WHERE status = '{_PENDING}' AND event_type {lane}
+             ORDER BY project_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT e.project_id FROM events e
+                    WHERE e.status = '{_PENDING}' AND e.event_type {lane} AND e.project_id > p.project_id
+                    ORDER BY e.project_id LIMIT 1)
+            FROM projects p WHERE p.project_id IS NOT NULL
+        ),
+        pending AS (
+            SELECT c.* FROM projects p CROSS JOIN LATERAL (
+                SELECT e.id, e.project_id, e.status, coalesce(e.not_before, e.created_at) AS ready_since, e.created_at
+                FROM events e
+                WHERE e.status = '{_PENDING}' AND e.event_type {lane} AND e.project_id = p.project_id
+                  AND coalesce(e.not_before, e.created_at) <= now() AND e.event_type = ANY(:kinds)
+                  AND (e.scope_key IS NULL OR {_HEAD})
+                ORDER BY coalesce(e.not_before, e.created_at), e.created_at, e.id
+                LIMIT 1) c
+            WHERE p.project_id IS NOT NULL
+        ),
+        expired AS (
+            SELECT e.id, e.project_id, e.status, e.created_at AS ready_since, e.created_at
+            FROM events e
+            WHERE e.status = '{_RUNNING}' AND e.lease_expires_at < now() AND e.event_type = ANY(:kinds)
+              AND e.attempts < (CAST(:max AS jsonb) ->> e.event_type)::int
+              AND (e.scope_key IS NULL OR {_HEAD})
+        ),
+        ready AS (SELECT * FROM pending UNION ALL SELECT * FROM expired),
+        busy AS (
+            SELECT project_id, count(DISTINCT coalesce(batch_id, id)) AS slots, max(started_at) AS last_start
+            FROM events
+            WHERE status = '{_RUNNING}' AND lease_expires_at >= now() AND event_type = ANY(:kinds)
+            GROUP BY project_id
+        )
+        SELECT r.id, r.status FROM ready r LEFT JOIN busy b USING (project_id)
+        WHERE coalesce(b.slots, 0) < :cap
+           OR (NOT :hard AND NOT EXISTS (
+                   SELECT 1 FROM ready x LEFT JOIN busy y USING (project_id) WHERE coalesce(y.slots, 0) < :cap))
+        ORDER BY coalesce(b.slots, 0), b.last_start NULLS FIRST, r.ready_since, r.created_at, r.id
+        LIMIT 1
+        """
     )
-    SELECT r.id, r.status FROM ready r LEFT JOIN busy b USING (project_id)
-    WHERE coalesce(b.slots, 0) < :cap
-       OR (NOT :hard AND NOT EXISTS (
-               SELECT 1 FROM ready x LEFT JOIN busy y USING (project_id) WHERE coalesce(y.slots, 0) < :cap))
-    ORDER BY coalesce(b.slots, 0), b.last_start NULLS FIRST, coalesce(r.not_before, r.created_at), r.created_at, r.id
-    LIMIT 1
-    """
-)
+
+
+_PICK_JOBS = _pick("<> 'WEBHOOK'")  # ix_events_pending_ready
+_PICK_DELIVERIES = _pick("= 'WEBHOOK'")  # ix_events_pending_deliveries
 
 # A claim that takes over an expired batch gives the rest of the batch back: they run again, each in turn.
 _RESET_BATCH = text(
     f"""
     UPDATE events SET status = '{_PENDING}', lease_owner = NULL, lease_expires_at = NULL, batch_id = NULL,
-        updated_at = now()
+        not_before = 'infinity', updated_at = now()
     WHERE batch_id = :id AND id <> :id AND status = '{_RUNNING}' AND lease_expires_at < now()
     """
 )
@@ -107,7 +138,10 @@ class ClaimRepository(Repository):
         hard: bool = False,
     ) -> ClaimedJob | None:
         """The fairest ready job of these kinds, claimed under a new lease held by `owner`; None when none is
-        ready (or every ready one belongs to a project at its hard cap)."""
+        ready (or every ready one belongs to a project at its hard cap). The kinds are a lane: webhook
+        deliveries, or every other kind."""
+        if JobKind.WEBHOOK in kinds and len(kinds) > 1:
+            raise ValueError("webhook deliveries are a lane of their own")
         await self.conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": _LOCK_CLASS, "k": lock_key(kinds)})
         params = {
             "kinds": [k.value for k in kinds],
@@ -115,7 +149,7 @@ class ClaimRepository(Repository):
             "cap": _NO_CAP if cap is None else cap,
             "hard": hard,
         }
-        pick = (await self.conn.execute(_PICK, params)).first()
+        pick = (await self.conn.execute(_PICK_DELIVERIES if JobKind.WEBHOOK in kinds else _PICK_JOBS, params)).first()
         if pick is None:
             return None
         if pick.status == _RUNNING:

@@ -3,7 +3,8 @@
 A claim is a lease: the row records who holds it (`lease_owner`), which attempt it is (`attempts`)
 and until when (`lease_expires_at`, renewed by the runner's heartbeat). Only the claim that holds
 the lease can finish or release the job; once the lease has expired any runner may take it over.
-Jobs of one project and scope (`scope_key`) are claimed in the order they were accepted.
+Jobs of one project and scope (`scope_key`) are claimed in the order they were accepted; which job a
+free runner takes next is `job_claims`'s choice.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ _SCOPE_KEY_SQL = (
     "CAST(:payload AS jsonb) ->> 'app_id', CAST(:payload AS jsonb) ->> 'run_id')::text)"
 )
 _OPEN = f"('{_PENDING}', '{_RUNNING}')"
+# Given `done` (finished jobs: id, project_id, scope_key, created_at), the next job of each one's scope is
+# ready from now on (it was blocked behind them): the fair claim serves jobs in the order they became ready.
+_UNBLOCK_NEXT = f"""
+    UPDATE events n SET not_before = now() FROM done
+    WHERE n.id = (SELECT o.id FROM events o
+                  WHERE o.project_id = done.project_id AND o.scope_key = done.scope_key
+                    AND o.status = '{_PENDING}' AND (o.created_at, o.id) > (done.created_at, done.id)
+                  ORDER BY o.created_at, o.id LIMIT 1)
+      AND (n.not_before IS NULL OR n.not_before = 'infinity')
+    RETURNING n.id"""
 # Notified (on commit) when jobs nobody has handed off are written, e.g. webhook deliveries of the
 # outbox: runners LISTEN and sweep at once instead of at their next poll.
 JOBS_CHANNEL = "memserver_jobs"
@@ -70,15 +81,24 @@ class JobRepository(Repository):
     ) -> None:
         """A PENDING job; committed before it is handed to a runner, so it is never lost.
 
-        `dispatched=False` leaves the hand-off to the recovery sweep (nobody will submit it now).
+        `dispatched=False` leaves the hand-off to the recovery sweep (nobody will submit it now). An ordered
+        job accepted while its scope has an open job waits for it: blocked (`not_before` = 'infinity') until
+        the job before it finishes (`finish`), so the fair claim never looks at it before its turn.
         """
-        scope_key = _SCOPE_KEY_SQL if kind in ORDERED_KINDS else "NULL"
+        if kind in ORDERED_KINDS:
+            key = _SCOPE_KEY_SQL
+            blocked = (
+                f"CASE WHEN EXISTS (SELECT 1 FROM events o WHERE o.project_id = :p AND o.scope_key = {key} "
+                f"AND o.status IN {_OPEN}) THEN 'infinity'::timestamptz END"
+            )
+        else:
+            key, blocked = "NULL", "NULL"
         await self.conn.execute(
             text(
                 f"""
-                INSERT INTO events (id, project_id, event_type, status, payload, scope_key, dispatched_at)
-                VALUES (:id, :p, :kind, '{_PENDING}', CAST(:payload AS jsonb), {scope_key},
-                        {"now()" if dispatched else "NULL"})
+                INSERT INTO events (id, project_id, event_type, status, payload, scope_key, dispatched_at, not_before)
+                VALUES (:id, :p, :kind, '{_PENDING}', CAST(:payload AS jsonb), {key},
+                        {"now()" if dispatched else "NULL"}, {blocked})
                 """
             ),
             {"id": job_id, "p": project_id, "kind": kind.value, "payload": orjson.dumps(payload).decode()},
@@ -100,10 +120,10 @@ class JobRepository(Repository):
     async def claim(
         self, job_id: uuid.UUID, *, owner: str, lease_s: float, max_attempts: dict[str, int]
     ) -> ClaimedJob | None:
-        """PENDING (or RUNNING with an expired lease) -> RUNNING under a new lease held by `owner`.
+        """This job: PENDING (or RUNNING with an expired lease) -> RUNNING under a new lease held by `owner`.
 
         None when another claim holds it, it is done, its backoff has not elapsed, or an older job of
-        its scope is still open (that job's runner hands this one on when it finishes).
+        its scope is still open. (Runners take the fairest job instead: `job_claims.ClaimRepository`.)
         """
         row = (
             await self.conn.execute(
@@ -148,21 +168,27 @@ class JobRepository(Repository):
     async def _fail_abandoned(self, job_id: uuid.UUID | None, max_attempts: dict[str, int]) -> int:
         """A job whose runners kept dying (lease expired on its last attempt) ends FAILED (one job, or every
         such job with `job_id=None`: a step of the recovery sweep)."""
-        result = await self.conn.execute(
+        rows = await self.conn.execute(
             text(
                 f"""
-                UPDATE events SET status = '{_FAILED}', completed_at = now(), updated_at = now(),
-                    lease_owner = NULL, lease_expires_at = NULL,
-                    latency_ms = 1000 * extract(epoch FROM now() - created_at),
-                    error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
-                            '(lease expired)' || coalesce('; last error: ' || error, '')
-                WHERE (CAST(:id AS uuid) IS NULL OR id = :id) AND status = '{_RUNNING}' AND lease_expires_at < now()
-                  AND event_type = ANY(:kinds) AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
+                WITH done AS (
+                    UPDATE events SET status = '{_FAILED}', completed_at = now(), updated_at = now(),
+                        lease_owner = NULL, lease_expires_at = NULL,
+                        latency_ms = 1000 * extract(epoch FROM now() - created_at),
+                        error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
+                                '(lease expired)' || coalesce('; last error: ' || error, '')
+                    WHERE (CAST(:id AS uuid) IS NULL OR id = :id) AND status = '{_RUNNING}'
+                      AND lease_expires_at < now() AND event_type = ANY(:kinds)
+                      AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
+                    RETURNING id, project_id, scope_key, created_at
+                ),
+                successor AS ({_UNBLOCK_NEXT})
+                SELECT id FROM done
                 """
             ),
             {"id": job_id, "max": orjson.dumps(max_attempts).decode(), "kinds": _KINDS},
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return len(rows.all())
 
     async def fail_abandoned(self, max_attempts: dict[str, int]) -> int:
         """Every job whose runners kept dying ends FAILED (the sweep's step: nobody claims such a job)."""
@@ -214,15 +240,7 @@ class JobRepository(Repository):
                         WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                         RETURNING id, project_id, scope_key, created_at
                     ),
-                    successor AS (
-                        UPDATE events n SET not_before = now() FROM done
-                        WHERE n.id = (SELECT o.id FROM events o
-                                      WHERE o.project_id = done.project_id AND o.scope_key = done.scope_key
-                                        AND o.status = '{_PENDING}' AND (o.created_at, o.id) > (done.created_at, done.id)
-                                      ORDER BY o.created_at, o.id LIMIT 1)
-                          AND n.not_before IS NULL
-                        RETURNING n.id
-                    )
+                    successor AS ({_UNBLOCK_NEXT})
                     SELECT id FROM done
                     """
                 ),
@@ -294,29 +312,31 @@ class JobRepository(Repository):
         )
         return [r.id for r in rows]
 
-    async def next_in_scope(self, job_id: uuid.UUID) -> uuid.UUID | None:
-        """The oldest PENDING job of this job's scope (handed on when this one finishes)."""
-        row = (
-            await self.conn.execute(
-                text(
-                    f"""
-                    SELECT o.id FROM events e JOIN events o
-                      ON o.project_id = e.project_id AND o.scope_key = e.scope_key
-                    WHERE e.id = :id AND o.status IN {_OPEN} AND o.id <> e.id
-                    ORDER BY o.created_at, o.id LIMIT 1
-                    """
-                ),
-                {"id": job_id},
-            )
-        ).first()
-        return None if row is None else row.id
-
     async def undispatch(self, job_ids: list[uuid.UUID]) -> None:
         """The hand-off failed, or the runner holding these ids stops: the next sweep hands them off again."""
         await self.conn.execute(
             text(f"UPDATE events SET dispatched_at = NULL WHERE id = ANY(:ids) AND status = '{_PENDING}'"),
             {"ids": job_ids},
         )
+
+    async def unblock_stranded(self) -> int:
+        """A job blocked behind its scope's open job must run once that job is done. Its finish unblocks it
+        (`finish`), but an add accepted while the job before it finished can miss that (neither statement
+        sees the other): the sweep unblocks any scope head still blocked, and hands it out again."""
+        rows = await self.conn.execute(
+            text(
+                f"""
+                WITH heads AS (
+                    SELECT DISTINCT ON (project_id, scope_key) id, status, not_before FROM events
+                    WHERE status IN {_OPEN} AND scope_key IS NOT NULL
+                    ORDER BY project_id, scope_key, created_at, id)
+                UPDATE events e SET not_before = now(), dispatched_at = NULL FROM heads h
+                WHERE e.id = h.id AND h.status = '{_PENDING}' AND h.not_before = 'infinity'
+                RETURNING e.id
+                """
+            )
+        )
+        return len(rows.all())
 
     async def take_due(self, *, redispatch_after_s: float, limit: int = 500) -> list[DueJob]:
         """Mark up to `limit` jobs that need a hand-off as dispatched now, and return them.
