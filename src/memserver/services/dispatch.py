@@ -46,6 +46,10 @@ def job_context(settings: Settings, db: Database, providers: Providers) -> jobs.
         policy=_policy(settings),
         policies=_policies(settings),
         lanes=lanes,
+        # Queued adds of one scope share one extraction call (1: each add alone).
+        batching={JobKind.ADD: ingest.add_batching(w.coalesce_max_adds, w.coalesce_max_chars)}
+        if w.coalesce_max_adds > 1
+        else {},
     )
 
 

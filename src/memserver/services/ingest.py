@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ValidationError
 
 from memserver.domain import binding
 from memserver.domain.add import AddInput
@@ -204,6 +205,90 @@ def _job_principal(job: ClaimedJob) -> Principal:
 async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
     """Run an accepted infer=true add (the ADD job handler)."""
     await _run(db, providers, job.project_id, [_job_add(job)]).run()
+
+
+# ----------------------------------------------------------------------------------------------
+# coalesced adds: queued infer=true adds of one scope run as one extraction call
+# ----------------------------------------------------------------------------------------------
+# What shapes the prompt, and the scope: adds that differ in any of these never share a call.
+_SHARED_FIELDS = (
+    "user_id",
+    "agent_id",
+    "app_id",
+    "run_id",
+    "infer",
+    "enable_graph",
+    "custom_categories",
+    "includes",
+    "excludes",
+    "custom_instructions",
+    "agent_custom_instructions",
+)
+
+
+def add_batching(max_adds: int, max_chars: int) -> jobs.Batching:
+    """Queued adds of one scope behind a claimed one join its extraction call: infer=true adds of text
+    messages with the same prompt-shaping fields, at most `max_adds` in all and `max_chars` message characters
+    (MEMSERVER_WORKER__COALESCE_MAX_ADDS, __COALESCE_MAX_CHARS). An add with documents or images runs alone
+    (reading them can fail on its own)."""
+
+    def joins(first: dict[str, Any], queued: list[dict[str, Any]]) -> int:
+        if not _coalescable(first):
+            return 0
+        chars, n = _chars(first), 0
+        for payload in queued[: max_adds - 1]:
+            chars += _chars(payload)
+            if (
+                not _coalescable(payload)
+                or chars > max_chars
+                or any(payload.get(f) != first.get(f) for f in _SHARED_FIELDS)
+            ):
+                break
+            n += 1
+        return n
+
+    return jobs.Batching(max_jobs=max_adds, joins=joins, handler=run_add_batch)
+
+
+def _coalescable(payload: dict[str, Any]) -> bool:
+    messages = payload.get("messages")
+    return (
+        payload.get("infer") is not False
+        and isinstance(messages, list)
+        and all(isinstance(m, dict) and _text_only(m.get("content")) for m in messages)
+    )
+
+
+def _text_only(content: Any) -> bool:
+    return isinstance(content, str) or (
+        isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content)
+    )
+
+
+def _chars(payload: dict[str, Any]) -> int:
+    return sum(
+        len(p.get("text") or "") if isinstance(p, dict) else 0
+        for m in payload.get("messages") or []
+        for p in msgs.content_parts(m.get("content"))
+    )
+
+
+async def run_add_batch(
+    db: Database, providers: Providers, batch: list[ClaimedJob]
+) -> list[tuple[ClaimedJob, Exception]]:
+    """Run queued adds of one scope as one inference run (one extraction call): each add's memories, relations
+    and SUCCEEDED event commit in acceptance order, in one transaction. An add whose payload is invalid fails
+    on its own; any other failure is every add's (the caller runs each again alone)."""
+    adds: list[AddInRun] = []
+    alone: list[tuple[ClaimedJob, Exception]] = []
+    for job in batch:
+        try:
+            adds.append(_job_add(job))
+        except ValidationError as exc:
+            alone.append((job, exc))
+    if adds:
+        await _run(db, providers, batch[0].project_id, adds).run()
+    return alone
 
 
 def _job_add(job: ClaimedJob) -> AddInRun:

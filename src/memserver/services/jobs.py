@@ -15,123 +15,68 @@ its reason; `JobFailed` is final at once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import os
-import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from pydantic import ValidationError
+from typing import Any
 
 from memserver.domain.jobs import JobKind, JobStatus
-from memserver.errors import MemserverError, TooManyRequests
-from memserver.providers.errors import ProviderError, public_message
-from memserver.providers.registry import Providers
+from memserver.errors import TooManyRequests
+from memserver.services.job_context import (
+    INTERNAL_FAILURE,
+    JOBS,
+    WEBHOOKS,
+    BatchHandler,
+    Batching,
+    Handler,
+    JobContext,
+    JobFailed,
+    JobQueue,
+    JobRetry,
+    Lane,
+    RetryPolicy,
+    default_lanes,
+    failure_reason,
+    is_final,
+    lane_name,
+    new_owner,
+)
 from memserver.storage.db import Database
 from memserver.storage.repositories.job_claims import ClaimRepository
 from memserver.storage.repositories.jobs import ORDERED_KINDS, ClaimedJob, DueJob, JobRepository
 
 log = logging.getLogger(__name__)
 
-
-class JobQueue(Protocol):
-    """Carries job ids to whoever runs them (in-process tasks, or Celery workers).
-
-    `submit` never blocks and never raises: a hand-off that fails is left to the recovery sweep. `kind`
-    lets a runner keep webhook deliveries apart from other jobs (None: run with the other jobs).
-    `max_pending` bounds a project's open adds (back-pressure; None = unbounded).
-    """
-
-    max_pending: int | None
-    retry_after_s: float
-
-    def submit(self, job_id: uuid.UUID, kind: JobKind | None = None) -> None: ...
-
-
-class JobFailed(Exception):
-    """A job failed for a reason its event should show (the message is the reason); not retried."""
-
-
-class JobRetry(Exception):
-    """This attempt failed and the job should be retried with backoff; `record` is kept on the event."""
-
-    def __init__(self, message: str, record: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.record = record
-
-
-Handler = Callable[[Database, Providers, ClaimedJob], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    backoff_s: float = 2.0  # first retry after this, doubling each time
-    backoff_max_s: float = 300.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, attempt - 1)))
-
-
-@dataclass(frozen=True)
-class Lane:
-    """The kinds of jobs a runner slot takes, and how much of the lane one project may hold at once.
-
-    `cap`: jobs of one project running at once (None: no cap); `hard=False` applies it only while another
-    project has a job ready (an idle system still gives one project every slot), `hard=True` always."""
-
-    name: str
-    kinds: frozenset[JobKind]
-    cap: int | None = None
-    hard: bool = False
-
-
-JOBS = "jobs"  # adds and every other kind: the slots adds need
-WEBHOOKS = "webhooks"  # deliveries: they wait on receivers other people run, on slots of their own
-
-
-def default_lanes() -> dict[str, Lane]:
-    return {
-        JOBS: Lane(JOBS, frozenset(k for k in JobKind if k is not JobKind.WEBHOOK)),
-        WEBHOOKS: Lane(WEBHOOKS, frozenset({JobKind.WEBHOOK})),
-    }
-
-
-def lane_name(kind: JobKind | None) -> str:
-    """The lane a job of this kind runs in (None: the jobs lane)."""
-    return WEBHOOKS if kind is JobKind.WEBHOOK else JOBS
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a runner needs to run jobs: one per process (or per worker process)."""
-
-    db: Database
-    providers: Providers
-    handlers: Mapping[JobKind, Handler]
-    lease_s: float = 30.0
-    heartbeat_s: float = 10.0
-    policy: RetryPolicy = RetryPolicy()
-    policies: Mapping[JobKind, RetryPolicy] = field(default_factory=dict)  # per-kind overrides
-    owner: str = field(default_factory=lambda: new_owner())
-    lanes: Mapping[str, Lane] = field(default_factory=default_lanes)
-
-    def lane(self, kind: JobKind | None) -> Lane:
-        return self.lanes[lane_name(kind)]
-
-    def policy_for(self, kind: JobKind) -> RetryPolicy:
-        return self.policies.get(kind, self.policy)
-
-    def max_attempts(self) -> dict[str, int]:
-        """Attempts allowed per kind (a claim does not know the kind before it takes the row)."""
-        return {k.value: self.policy_for(k).max_attempts for k in JobKind}
-
-
-def new_owner() -> str:
-    """A claim owner id: unique per runner instance (host, pid, random)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+__all__ = [  # with the job context's names (services.job_context), which callers reach through here
+    "INTERNAL_FAILURE",
+    "JOBS",
+    "WEBHOOKS",
+    "BatchHandler",
+    "Batching",
+    "Drained",
+    "Handler",
+    "JobContext",
+    "JobFailed",
+    "JobQueue",
+    "JobRetry",
+    "Lane",
+    "RetryPolicy",
+    "RunOutcome",
+    "complete",
+    "default_lanes",
+    "drain",
+    "failure_reason",
+    "hand_back",
+    "is_final",
+    "lane_name",
+    "new_owner",
+    "run",
+    "run_next",
+    "submit",
+    "take_due",
+    "undispatch",
+]
 
 
 @dataclass(frozen=True)
@@ -195,9 +140,11 @@ async def complete(
 
 
 async def run_next(ctx: JobContext, lane: Lane) -> RunOutcome:
-    """Claim the fairest ready job of the lane (across projects, then scopes) and run it under a lease."""
+    """Claim the fairest ready job of the lane (across projects, then scopes), with the jobs queued behind it
+    that may run with it (`Batching`), and run them under one lease."""
     async with ctx.db.transaction() as conn:
-        job = await ClaimRepository(conn).claim_next(
+        claims = ClaimRepository(conn)
+        job = await claims.claim_next(
             kinds=lane.kinds,
             owner=ctx.owner,
             lease_s=ctx.lease_s,
@@ -205,10 +152,21 @@ async def run_next(ctx: JobContext, lane: Lane) -> RunOutcome:
             cap=lane.cap,
             hard=lane.hard,
         )
+        batch = [job, *await _followers(ctx, claims, job)] if job is not None else []
     if job is None:
         return RunOutcome(None)
-    status, retry_in = await _run_claimed(ctx, job, ctx.policy_for(job.kind))
+    status, retry_in = await _run_claimed(ctx, batch)
     return RunOutcome(status, retry_in, job.kind, job.id)
+
+
+async def _followers(ctx: JobContext, claims: ClaimRepository, head: ClaimedJob) -> list[ClaimedJob]:
+    rule = ctx.batching.get(head.kind)
+    if rule is None or rule.max_jobs < 2 or head.attempt > 1:
+        return []
+    queued = await claims.followers(head, rule.max_jobs - 1)
+    fresh = list(itertools.takewhile(lambda q: q.status == JobStatus.PENDING.value and q.attempts == 0, queued))
+    n = rule.joins(head.payload, [q.payload for q in fresh]) if fresh else 0
+    return await claims.claim_followers(head, fresh[:n], owner=ctx.owner, lease_s=ctx.lease_s) if n else []
 
 
 @dataclass
@@ -251,39 +209,83 @@ async def run(ctx: JobContext, job_id: uuid.UUID) -> RunOutcome:
         )
     if job is None:
         return RunOutcome(None)
-    status, retry_in = await _run_claimed(ctx, job, ctx.policy_for(job.kind))
+    status, retry_in = await _run_claimed(ctx, [job])
     return RunOutcome(status, retry_in, job.kind, job.id)
 
 
-async def _run_claimed(ctx: JobContext, job: ClaimedJob, policy: RetryPolicy) -> tuple[JobStatus | None, float | None]:
+async def _run_claimed(ctx: JobContext, batch: list[ClaimedJob]) -> tuple[JobStatus | None, float | None]:
+    """Run a claimed job (or batch) while a heartbeat renews its lease; record what failed. The outcome of the
+    first job: its status, and when it is due again if it was released with backoff."""
+    head = batch[0]
     lost = asyncio.Event()
-    work = asyncio.ensure_future(ctx.handlers[job.kind](ctx.db, ctx.providers, job))
-    beat = asyncio.ensure_future(_heartbeat(ctx, job, work, lost))
+    work = asyncio.ensure_future(_work(ctx, batch))
+    beat = asyncio.ensure_future(_heartbeat(ctx, batch, work, lost))
     try:
-        await work
-        return JobStatus.SUCCEEDED, None
+        alone = await work
     except asyncio.CancelledError:
         if lost.is_set():  # another runner took the job over: nothing to record
-            log.warning("job %s attempt %d: lease lost, stopped", job.id, job.attempt)
+            log.warning("job %s attempt %d: lease lost, stopped", head.id, head.attempt)
             return None, None
         raise  # the runner is stopping: it gives back every job it holds (`hand_back`)
     except Exception as exc:  # recorded with its reason; never silently dropped
-        reason = failure_reason(exc, job.id)
-        if _final(exc):
-            log.warning("job %s failed for a reason a retry cannot change: %s", job.id, reason)
-            return await _record_failure(ctx, job, reason, final=True), None
-        record = exc.record if isinstance(exc, JobRetry) else None
-        if job.attempt >= policy.max_attempts:
-            log.warning("job %s failed on its last attempt (%d): %s", job.id, job.attempt, reason)
-            final = f"{reason} (gave up after {job.attempt} attempts)"
-            return await _record_failure(ctx, job, final, final=True, record=record), None
-        delay = policy.delay(job.attempt)
-        log.warning("job %s attempt %d failed, retrying in %.1fs: %s", job.id, job.attempt, delay, reason)
-        async with ctx.db.connect() as conn:
-            released = await JobRepository(conn).release(job, error=reason, retry_in_s=delay, record=record)
-        return (JobStatus.PENDING, delay) if released else (None, None)
+        if len(batch) == 1:
+            return await _failed(ctx, head, exc)
+        # Which job the shared failure came from is unknown: each runs again alone, the first after its backoff,
+        # the others each once the one before it is done.
+        outcomes = [await _again_alone(ctx, job, exc, len(batch), blocked=i > 0) for i, job in enumerate(batch)]
+        return outcomes[0]
     finally:
         beat.cancel()
+    outcome: tuple[JobStatus | None, float | None] = (JobStatus.SUCCEEDED, None)
+    for job, own in alone:  # failed on its own (its input), before the shared work
+        failed = await _failed(ctx, job, own)
+        if job.id == head.id:
+            outcome = failed
+    return outcome
+
+
+async def _work(ctx: JobContext, batch: list[ClaimedJob]) -> list[tuple[ClaimedJob, Exception]]:
+    head = batch[0]
+    if len(batch) == 1:
+        await ctx.handlers[head.kind](ctx.db, ctx.providers, head)
+        return []
+    return await ctx.batching[head.kind].handler(ctx.db, ctx.providers, batch)
+
+
+async def _failed(ctx: JobContext, job: ClaimedJob, exc: Exception) -> tuple[JobStatus | None, float | None]:
+    """Record a failed attempt: FAILED when a retry cannot help or it was the last, else released with backoff."""
+    policy = ctx.policy_for(job.kind)
+    reason = failure_reason(exc, job.id)
+    if is_final(exc):
+        log.warning("job %s failed for a reason a retry cannot change: %s", job.id, reason)
+        return await _record_failure(ctx, job, reason, final=True), None
+    record = exc.record if isinstance(exc, JobRetry) else None
+    if job.attempt >= policy.max_attempts:
+        log.warning("job %s failed on its last attempt (%d): %s", job.id, job.attempt, reason)
+        final = f"{reason} (gave up after {job.attempt} attempts)"
+        return await _record_failure(ctx, job, final, final=True, record=record), None
+    delay = policy.delay(job.attempt)
+    log.warning("job %s attempt %d failed, retrying in %.1fs: %s", job.id, job.attempt, delay, reason)
+    async with ctx.db.connect() as conn:
+        released = await JobRepository(conn).release(job, error=reason, retry_in_s=delay, record=record)
+    return (JobStatus.PENDING, delay) if released else (None, None)
+
+
+async def _again_alone(
+    ctx: JobContext, job: ClaimedJob, exc: Exception, size: int, *, blocked: bool
+) -> tuple[JobStatus | None, float | None]:
+    """A job of a batch whose shared work failed: released to run again alone (unless that was its last
+    attempt); `blocked`: after the job before it in its scope."""
+    policy = ctx.policy_for(job.kind)
+    reason = f"{failure_reason(exc, job.id)} (in a run shared by {size} queued adds; each runs again alone)"
+    if job.attempt >= policy.max_attempts:
+        return await _record_failure(ctx, job, f"{reason} (gave up after {job.attempt} attempts)", final=True), None
+    delay = policy.delay(job.attempt)
+    async with ctx.db.connect() as conn:
+        released = await JobRepository(conn).release(job, error=reason, retry_in_s=delay, blocked=blocked)
+    if not released:
+        return None, None
+    return JobStatus.PENDING, (None if blocked else delay)
 
 
 async def _record_failure(
@@ -295,47 +297,25 @@ async def _record_failure(
     return JobStatus.FAILED if done else None
 
 
-def _final(exc: BaseException) -> bool:
-    """Failures a retry cannot change: the job says so, its input is invalid, or the provider refused the
-    request or answered with something invalid after its repair attempt (retrying would only spend more
-    LLM calls). Timeouts, unreachable providers and database trouble are retried."""
-    if isinstance(exc, JobFailed | ValidationError):
-        return True
-    status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and status < 503 and not isinstance(exc, JobRetry)
-
-
-INTERNAL_FAILURE = "an internal error stopped this job; the server log has the details under this event's id"
-
-
-def failure_reason(exc: BaseException, event_id: uuid.UUID | None = None) -> str:
-    """Why a job failed, as its event shows it. Clients read it, so it is memserver's own words: the message of
-    a memserver error, a provider failure's public message; anything else (a database or driver error, a
-    bug) is INTERNAL_FAILURE, its type and text (SQL, internal names and hosts) going to the log only."""
-    if isinstance(exc, ProviderError):
-        log.warning("provider failure: %s", exc)
-        return public_message(exc)
-    if isinstance(exc, JobRetry | JobFailed | MemserverError):
-        return str(exc)
-    log.error("event %s: internal error", event_id, exc_info=exc)
-    return INTERNAL_FAILURE
-
-
-async def _heartbeat(ctx: JobContext, job: ClaimedJob, work: asyncio.Future[None], lost: asyncio.Event) -> None:
-    """Renew the lease while the handler works; stop the handler if the claim was taken over.
+async def _heartbeat(ctx: JobContext, batch: list[ClaimedJob], work: asyncio.Future[Any], lost: asyncio.Event) -> None:
+    """Renew the lease (of every job of a batch) while the handler works; stop the handler if the claim was
+    taken over.
 
     A claim no longer RUNNING may be the handler's own commit (it finished and has work left after it):
-    only a later attempt holding the job means another runner took it over."""
+    only a later attempt holding the (first) job means another runner took it over."""
+    head = batch[0]
     while not work.done():
         await asyncio.sleep(ctx.heartbeat_s)
         try:
             async with ctx.db.connect() as conn:
                 repo = JobRepository(conn)
-                if await repo.renew(job, lease_s=ctx.lease_s):
+                if len(batch) == 1 and await repo.renew(head, lease_s=ctx.lease_s):
                     continue
-                taken = await repo.taken_over(job)
+                if len(batch) > 1 and head.id in await repo.renew_all(batch, lease_s=ctx.lease_s):
+                    continue
+                taken = await repo.taken_over(head)
         except Exception:  # a database blip: the next beat tries again before the lease runs out
-            log.warning("job %s: lease renewal failed", job.id, exc_info=True)
+            log.warning("job %s: lease renewal failed", head.id, exc_info=True)
             continue
         if taken:
             lost.set()

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from sqlalchemy import TextClause, text
@@ -119,6 +121,40 @@ _CLAIM = text(
 )
 
 
+# The open jobs queued right behind a claimed one in its scope, oldest first (candidates to join its batch).
+_FOLLOWERS = text(
+    f"""
+    SELECT f.id, f.status, f.attempts, f.payload FROM events h
+    JOIN events f ON f.project_id = h.project_id AND f.scope_key = h.scope_key
+    WHERE h.id = :id AND f.status IN {_OPEN} AND (f.created_at, f.id) > (h.created_at, h.id)
+    ORDER BY f.created_at, f.id
+    LIMIT :n
+    FOR UPDATE OF f
+    """
+)
+
+_CLAIM_FOLLOWERS = text(
+    f"""
+    WITH head AS (UPDATE events SET batch_id = id WHERE id = :head RETURNING id)
+    UPDATE events SET status = '{_RUNNING}', attempts = attempts + 1, lease_owner = :owner,
+        lease_expires_at = now() + make_interval(secs => :lease), started_at = now(), updated_at = now(),
+        not_before = NULL, batch_id = (SELECT id FROM head)
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = '{_PENDING}'
+    RETURNING id, project_id, event_type, payload, attempts, results
+    """
+)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An open job queued behind a claimed one in its scope."""
+
+    id: uuid.UUID
+    status: str
+    attempts: int
+    payload: dict[str, Any]
+
+
 def lock_key(kinds: Collection[JobKind]) -> int:
     """The advisory lock of a lane: one per set of kinds (claims of other lanes never wait on it)."""
     return zlib.crc32(",".join(sorted(k.value for k in kinds)).encode()) - 2**31
@@ -157,17 +193,41 @@ class ClaimRepository(Repository):
         row = (await self.conn.execute(_CLAIM, {"id": pick.id, "owner": owner, "lease": lease_s})).first()
         if row is None:  # cannot happen under the lock; never claim what was not picked
             return None
-        return ClaimedJob(
-            id=row.id,
-            project_id=row.project_id,
-            kind=JobKind(row.event_type),
-            payload=row.payload or {},
-            attempt=row.attempts,
-            owner=owner,
-            results=row.results if isinstance(row.results, list) else [],
-        )
+        return _claimed(row, owner)
+
+    async def followers(self, head: ClaimedJob, limit: int) -> list[Queued]:
+        """The next `limit` open jobs of the claimed job's scope, oldest first, locked until the claim ends."""
+        rows = await self.conn.execute(_FOLLOWERS, {"id": head.id, "n": limit})
+        return [Queued(r.id, r.status, r.attempts, r.payload or {}) for r in rows]
+
+    async def claim_followers(
+        self, head: ClaimedJob, followers: Sequence[Queued], *, owner: str, lease_s: float
+    ) -> list[ClaimedJob]:
+        """Claim these queued jobs with the head as one batch (`batch_id` = the head's id), under one lease."""
+        rows = (
+            await self.conn.execute(
+                _CLAIM_FOLLOWERS,
+                {"ids": [f.id for f in followers], "head": head.id, "owner": owner, "lease": lease_s},
+            )
+        ).all()
+        by_id = {r.id: r for r in rows}
+        if any(f.id not in by_id for f in followers):  # the lock and FOR UPDATE rule it out: never skip one
+            raise RuntimeError(f"a job queued behind {head.id} changed while it was claimed")
+        return [_claimed(by_id[f.id], owner) for f in followers]
 
     async def kind_of(self, job_id: uuid.UUID) -> JobKind | None:
         """The kind of a job (None: no such job, or not a job kind)."""
         value = (await self.conn.execute(text("SELECT event_type FROM events WHERE id = :id"), {"id": job_id})).scalar()
         return JobKind(value) if value in _KINDS else None
+
+
+def _claimed(row: Any, owner: str) -> ClaimedJob:
+    return ClaimedJob(
+        id=row.id,
+        project_id=row.project_id,
+        kind=JobKind(row.event_type),
+        payload=row.payload or {},
+        attempt=row.attempts,
+        owner=owner,
+        results=row.results if isinstance(row.results, list) else [],
+    )

@@ -210,6 +210,20 @@ class JobRepository(Repository):
         ).first()
         return row is not None
 
+    async def renew_all(self, batch: list[ClaimedJob], *, lease_s: float) -> set[uuid.UUID]:
+        """Extend the lease of every job of a batch (heartbeat); the ids this owner still holds."""
+        rows = await self.conn.execute(
+            text(
+                f"""
+                UPDATE events SET lease_expires_at = now() + make_interval(secs => :lease)
+                WHERE id = ANY(CAST(:ids AS uuid[])) AND status = '{_RUNNING}' AND lease_owner = :owner
+                RETURNING id
+                """
+            ),
+            {"ids": [j.id for j in batch], "owner": batch[0].owner, "lease": lease_s},
+        )
+        return {r.id for r in rows}
+
     async def taken_over(self, job: ClaimedJob) -> bool:
         """Another claim (a later attempt) holds or finished the job: not just this claim's own finish."""
         stmt = text("SELECT attempts > :attempt FROM events WHERE id = :id")
@@ -264,10 +278,12 @@ class JobRepository(Repository):
         error: str | None,
         retry_in_s: float,
         record: dict[str, Any] | None = None,
+        blocked: bool = False,
     ) -> bool:
         """Give the job back as PENDING, due in `retry_in_s` (backoff), with its last error and attempt record.
 
-        The releasing runner re-submits it when the backoff ends.
+        The releasing runner wakes a runner when the backoff ends. `blocked`: a job that ran behind the head of
+        its scope (in its batch) waits for the head again, and runs once the head is done (`finish`).
         """
         row = (
             await self.conn.execute(
@@ -275,7 +291,8 @@ class JobRepository(Repository):
                     f"""
                     UPDATE events SET status = '{_PENDING}', error = :error, updated_at = now(),
                         lease_owner = NULL, lease_expires_at = NULL,
-                        not_before = now() + make_interval(secs => :delay),
+                        not_before = CASE WHEN :blocked THEN 'infinity'::timestamptz
+                                          ELSE now() + make_interval(secs => :delay) END,
                         dispatched_at = now() + make_interval(secs => :delay),
                         results = CASE WHEN CAST(:record AS jsonb) IS NULL THEN results
                                        ELSE coalesce(results, '[]'::jsonb) || CAST(:record AS jsonb) END
@@ -289,6 +306,7 @@ class JobRepository(Repository):
                     "attempt": job.attempt,
                     "error": error,
                     "delay": retry_in_s,
+                    "blocked": blocked,
                     "record": None if record is None else orjson.dumps([record]).decode(),
                 },
             )
@@ -303,7 +321,9 @@ class JobRepository(Repository):
             text(
                 f"""
                 UPDATE events SET status = '{_PENDING}', error = 'runner stopped', updated_at = now(),
-                    lease_owner = NULL, lease_expires_at = NULL, not_before = NULL, dispatched_at = NULL
+                    lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL, batch_id = NULL,
+                    -- a batch's followers wait for its first job again
+                    not_before = CASE WHEN batch_id <> id THEN 'infinity'::timestamptz END
                 WHERE status = '{_RUNNING}' AND lease_owner = :owner
                 RETURNING id
                 """
