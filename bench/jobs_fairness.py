@@ -56,9 +56,14 @@ _BACKLOG = text(
     SELECT gen_random_uuid(), :project, 'ADD', 'PENDING', payload,
            md5(jsonb_build_array(payload ->> 'user_id', payload ->> 'agent_id', payload ->> 'app_id',
                                  payload ->> 'run_id')::text),
-           clock_timestamp(), CASE WHEN :one AND g > 1 THEN 'infinity'::timestamptz END  -- as jobs.submit does
+           clock_timestamp(), CASE WHEN :block AND g > 1 THEN 'infinity'::timestamptz END  -- as jobs.submit does
     FROM p ORDER BY g
     """
+)
+
+
+_MARKS_BLOCKED = text(
+    "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'batch_id'"
 )
 
 
@@ -73,7 +78,9 @@ async def insert_backlog(url: str, project: str, n: int, *, one_scope: bool) -> 
     db = Database(url)
     try:
         async with db.transaction() as conn:
-            await conn.execute(_BACKLOG, {"project": project, "n": n, "one": one_scope})
+            # A scope's waiting adds are blocked until their turn (since 0014_event_batches; before: not marked).
+            marks = bool((await conn.execute(_MARKS_BLOCKED)).scalar_one())
+            await conn.execute(_BACKLOG, {"project": project, "n": n, "one": one_scope, "block": one_scope and marks})
             await conn.execute(text("SELECT pg_notify('memserver_jobs', '')"))
     finally:
         await db.dispose()

@@ -71,6 +71,7 @@ __all__ = [  # with the job context's names (services.job_context), which caller
     "is_final",
     "lane_name",
     "new_owner",
+    "repair",
     "run",
     "run_next",
     "submit",
@@ -323,24 +324,11 @@ async def _heartbeat(ctx: JobContext, batch: list[ClaimedJob], work: asyncio.Fut
         return
 
 
-async def take_due(
-    db: Database, *, redispatch_after_s: float, page: int = 500, max_attempts: dict[str, int] | None = None
-) -> list[DueJob]:
+async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) -> list[DueJob]:
     """Every job that needs a hand-off now (failed hand-offs, lost messages, expired leases, outbox rows).
 
-    Pages through all of them; each is marked dispatched, so concurrent sweepers split the work. First, with
-    `max_attempts`, a job whose runners kept dying on its last attempt ends FAILED (it would block its scope),
-    and a scope's next job still blocked although nothing is before it any more is unblocked.
+    Pages through all of them; each is marked dispatched, so concurrent sweepers split the work.
     """
-    if max_attempts is not None:
-        async with db.connect() as conn:
-            repo = JobRepository(conn)
-            failed = await repo.fail_abandoned(max_attempts)
-            stranded = await repo.unblock_stranded()
-        if failed:
-            log.warning("%d job(s) failed: their runners stopped on their last attempt", failed)
-        if stranded:
-            log.info("%d job(s) unblocked: the job before them had finished as they were accepted", stranded)
     out: list[DueJob] = []
     while True:
         async with db.connect() as conn:
@@ -348,6 +336,21 @@ async def take_due(
         out += batch
         if len(batch) < page:
             return out
+
+
+async def repair(db: Database, *, max_attempts: dict[str, int]) -> int:
+    """The sweep's upkeep: a job whose runners kept dying on its last attempt ends FAILED (it would block its
+    scope), and a scope's next job still blocked although nothing is before it any more is unblocked (and
+    left for the next `take_due`). Returns how many were unblocked."""
+    async with db.connect() as conn:
+        repo = JobRepository(conn)
+        failed = await repo.fail_abandoned(max_attempts)
+        stranded = await repo.unblock_stranded()
+    if failed:
+        log.warning("%d job(s) failed: their runners stopped on their last attempt", failed)
+    if stranded:
+        log.info("%d job(s) unblocked: the job before them had finished as they were accepted", stranded)
+    return stranded
 
 
 async def hand_back(db: Database, owner: str, queued: list[uuid.UUID]) -> None:

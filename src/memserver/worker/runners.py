@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class InProcessQueue:
     """Runs jobs on the API's own event loop: a few slots, each pulling the fairest ready job of its lane.
 
-    `submit` only wakes the slots of the job's lane; each slot claims the next job across projects and
+    `submit` only wakes an idle slot of the job's lane; each slot claims the next job across projects and
     scopes (`jobs.run_next`), runs it, and claims again until nothing is ready, then waits to be woken (a
     submit, a retry's backoff ending, the recovery sweep). Webhook deliveries have slots of their own
     (`MEMSERVER_WEBHOOKS__CONCURRENCY`): they wait on receivers other people run, so a slow or silent
@@ -40,7 +40,8 @@ class InProcessQueue:
     def __init__(self, db: Database, providers: Providers, settings: Settings):
         self._ctx = dispatch.job_context(settings, db, providers)
         self._slots = {jobs.JOBS: settings.worker.inprocess_concurrency, jobs.WEBHOOKS: settings.webhooks.concurrency}
-        self._wakes: dict[str, list[asyncio.Event]] = {lane: [] for lane in self._slots}
+        self._idle: dict[str, list[asyncio.Event]] = {lane: [] for lane in self._slots}  # slots waiting to be woken
+        self._news = dict.fromkeys(self._slots, 0)  # submits per lane so far
         self._tasks: set[asyncio.Task[None]] = set()
         self._woken: dict[uuid.UUID, None] = {}  # submitted here and not run here yet (an ordered set)
         self._retries: dict[uuid.UUID, asyncio.TimerHandle] = {}  # released with backoff: wake when due
@@ -57,26 +58,40 @@ class InProcessQueue:
         self._wake(jobs.lane_name(kind))
 
     def _wake(self, lane: str) -> None:
-        for event in self._wakes[lane]:
-            event.set()
+        """Wake one idle slot of the lane (busy ones claim again when they finish); `_news` tells a slot whose
+        claim was under way that something came in meanwhile."""
+        self._news[lane] += 1
+        if self._idle[lane]:
+            self._idle[lane].pop().set()
 
-    async def _slot(self, lane: jobs.Lane, wake: asyncio.Event) -> None:
+    async def _slot(self, lane: jobs.Lane) -> None:
         """One runner slot: claim, run, claim again; wait to be woken when nothing is ready."""
         loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
         while True:
-            wake.clear()  # before the claim: a submit during it wakes the next round
+            news = self._news[lane.name]
             try:
                 outcome = await jobs.run_next(self._ctx, lane)
             except Exception:  # the row stays PENDING/RUNNING; the sweep hands it out again
                 log.exception("in-process runner: claiming or running a %s job failed", lane.name)
                 await asyncio.sleep(self._pause_s)  # the database may be away: do not spin
                 continue
-            if outcome.job_id is None:
-                await wake.wait()
+            if outcome.job_id is not None:
+                self._woken.pop(outcome.job_id, None)
+                if outcome.retry_in_s is not None:
+                    self._retries[outcome.job_id] = loop.call_later(
+                        outcome.retry_in_s, self._retry, outcome.job_id, lane
+                    )
                 continue
-            self._woken.pop(outcome.job_id, None)
-            if outcome.retry_in_s is not None:
-                self._retries[outcome.job_id] = loop.call_later(outcome.retry_in_s, self._retry, outcome.job_id, lane)
+            if news != self._news[lane.name]:  # a job came in while this claim was under way: look again
+                continue
+            wake.clear()
+            self._idle[lane.name].append(wake)
+            try:
+                await wake.wait()
+            finally:
+                if wake in self._idle[lane.name]:
+                    self._idle[lane.name].remove(wake)
 
     def _retry(self, job_id: uuid.UUID, lane: jobs.Lane) -> None:
         self._retries.pop(job_id, None)
@@ -86,9 +101,7 @@ class InProcessQueue:
         loop = asyncio.get_running_loop()
         for name, slots in self._slots.items():
             for _ in range(slots):
-                wake = asyncio.Event()
-                self._wakes[name].append(wake)
-                task = loop.create_task(self._slot(self._ctx.lanes[name], wake))
+                task = loop.create_task(self._slot(self._ctx.lanes[name]))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         self._sweeper.start()

@@ -2,7 +2,8 @@
 
 Every `poll_interval_s` (`jobs.take_due`), and at once when Postgres notifies new undispatched jobs: jobs
 whose hand-off failed, whose queue message was lost, whose runner died (lease expired), and webhook
-deliveries written as an outbox; a job whose runners died on its last attempt ends FAILED. The sweep marks
+deliveries written as an outbox; on the poll's rounds, a job whose runners died on its last attempt ends
+FAILED and a scope's next job still blocked behind nothing is unblocked (`jobs.repair`). The sweep marks
 what it hands out, so any number of processes can sweep at once; it never resets a job another process
 holds (a live lease cannot be claimed).
 """
@@ -43,6 +44,7 @@ async def sweep_forever(
     attempts = dispatch.max_attempts(settings)
     wake = asyncio.Event()
     url = db.engine.url.render_as_string(hide_password=False)
+    timed = True  # this round follows the poll interval, not a notification: it also repairs (jobs.repair)
     async with contextlib.AsyncExitStack() as stack:
         listener: Any = None
         while True:
@@ -56,14 +58,19 @@ async def sweep_forever(
             wake.clear()
             async with busy:
                 try:
-                    due = await jobs.take_due(db, redispatch_after_s=redispatch, max_attempts=attempts)
+                    due = await jobs.take_due(db, redispatch_after_s=redispatch)
+                    if timed and await jobs.repair(db, max_attempts=attempts):  # unblocked jobs are due now
+                        due += await jobs.take_due(db, redispatch_after_s=redispatch)
                     if due:
                         await hand_off(due)
                         log.info("recovery sweep handed off %d job(s)", len(due))
                 except Exception:  # database away: try again next time
                     log.warning("recovery sweep failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(wake.wait(), interval)
+                timed = False
+            except TimeoutError:
+                timed = True
 
 
 class Sweeper:

@@ -48,8 +48,9 @@ _HEAD = f"""e.id = (SELECT o.id FROM events o
 # work, not their backlogs.
 
 
-def _pick(lane: str) -> TextClause:
-    """The pick of a lane: `lane` is the SQL condition on `event_type` that the lane's index is built for."""
+def _claim(lane: str) -> TextClause:
+    """The fair claim of a lane, one statement: `lane` is the SQL condition on `event_type` that the lane's
+    index is built for."""
     return text(
         f"""
         WITH RECURSIVE projects AS (
@@ -86,40 +87,33 @@ def _pick(lane: str) -> TextClause:
             FROM events
             WHERE status = '{_RUNNING}' AND lease_expires_at >= now() AND event_type = ANY(:kinds)
             GROUP BY project_id
+        ),
+        pick AS (
+            SELECT r.id FROM ready r LEFT JOIN busy b USING (project_id)
+            WHERE coalesce(b.slots, 0) < :cap
+               OR (NOT :hard AND NOT EXISTS (
+                       SELECT 1 FROM ready x LEFT JOIN busy y USING (project_id) WHERE coalesce(y.slots, 0) < :cap))
+            ORDER BY coalesce(b.slots, 0), b.last_start NULLS FIRST, r.ready_since, r.created_at, r.id
+            LIMIT 1
+        ),
+        -- taking over an expired batch gives the rest of it back: they run again, each in its turn
+        reset AS (
+            UPDATE events SET status = '{_PENDING}', lease_owner = NULL, lease_expires_at = NULL, batch_id = NULL,
+                not_before = 'infinity', updated_at = now()
+            WHERE batch_id = (SELECT id FROM pick) AND id <> (SELECT id FROM pick)
+              AND status = '{_RUNNING}' AND lease_expires_at < now()
         )
-        SELECT r.id, r.status FROM ready r LEFT JOIN busy b USING (project_id)
-        WHERE coalesce(b.slots, 0) < :cap
-           OR (NOT :hard AND NOT EXISTS (
-                   SELECT 1 FROM ready x LEFT JOIN busy y USING (project_id) WHERE coalesce(y.slots, 0) < :cap))
-        ORDER BY coalesce(b.slots, 0), b.last_start NULLS FIRST, r.ready_since, r.created_at, r.id
-        LIMIT 1
+        UPDATE events e SET status = '{_RUNNING}', attempts = e.attempts + 1, lease_owner = :owner,
+            lease_expires_at = now() + make_interval(secs => :lease), started_at = now(), updated_at = now(),
+            not_before = NULL, batch_id = NULL
+        FROM pick WHERE e.id = pick.id
+        RETURNING e.id, e.project_id, e.event_type, e.payload, e.attempts, e.results
         """
     )
 
 
-_PICK_JOBS = _pick("<> 'WEBHOOK'")  # ix_events_pending_ready
-_PICK_DELIVERIES = _pick("= 'WEBHOOK'")  # ix_events_pending_deliveries
-
-# A claim that takes over an expired batch gives the rest of the batch back: they run again, each in turn.
-_RESET_BATCH = text(
-    f"""
-    UPDATE events SET status = '{_PENDING}', lease_owner = NULL, lease_expires_at = NULL, batch_id = NULL,
-        not_before = 'infinity', updated_at = now()
-    WHERE batch_id = :id AND id <> :id AND status = '{_RUNNING}' AND lease_expires_at < now()
-    """
-)
-
-_CLAIM = text(
-    f"""
-    UPDATE events e SET status = '{_RUNNING}', attempts = e.attempts + 1, lease_owner = :owner,
-        lease_expires_at = now() + make_interval(secs => :lease), started_at = now(), updated_at = now(),
-        not_before = NULL, batch_id = NULL
-    WHERE e.id = :id AND ((e.status = '{_PENDING}' AND coalesce(e.not_before, '-infinity') <= now())
-                          OR (e.status = '{_RUNNING}' AND e.lease_expires_at < now()))
-    RETURNING e.id, e.project_id, e.event_type, e.payload, e.attempts, e.results
-    """
-)
-
+_CLAIM_JOB = _claim("<> 'WEBHOOK'")  # ix_events_pending_ready
+_CLAIM_DELIVERY = _claim("= 'WEBHOOK'")  # ix_events_pending_deliveries
 
 # The open jobs queued right behind a claimed one in its scope, oldest first (candidates to join its batch).
 _FOLLOWERS = text(
@@ -185,15 +179,9 @@ class ClaimRepository(Repository):
             "cap": _NO_CAP if cap is None else cap,
             "hard": hard,
         }
-        pick = (await self.conn.execute(_PICK_DELIVERIES if JobKind.WEBHOOK in kinds else _PICK_JOBS, params)).first()
-        if pick is None:
-            return None
-        if pick.status == _RUNNING:
-            await self.conn.execute(_RESET_BATCH, {"id": pick.id})
-        row = (await self.conn.execute(_CLAIM, {"id": pick.id, "owner": owner, "lease": lease_s})).first()
-        if row is None:  # cannot happen under the lock; never claim what was not picked
-            return None
-        return _claimed(row, owner)
+        claim = _CLAIM_DELIVERY if JobKind.WEBHOOK in kinds else _CLAIM_JOB
+        row = (await self.conn.execute(claim, {**params, "owner": owner, "lease": lease_s})).first()
+        return None if row is None else _claimed(row, owner)
 
     async def followers(self, head: ClaimedJob, limit: int) -> list[Queued]:
         """The next `limit` open jobs of the claimed job's scope, oldest first, locked until the claim ends."""
