@@ -51,7 +51,14 @@ def model() -> GatedModel:
 
 
 @pytest.fixture
-def stack(pg: EmbeddedPostgres, tmp_path: Path, model: GatedModel) -> Iterator[tuple[LiveServer, str, FakeOpenAI]]:
+def extra_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def stack(
+    pg: EmbeddedPostgres, tmp_path: Path, model: GatedModel, extra_env: dict[str, str]
+) -> Iterator[tuple[LiveServer, str, FakeOpenAI]]:
     url = h.fresh_database(pg, "coalesce")
     with (
         running(FakeOpenAI(chat_script=model)) as fake,
@@ -67,6 +74,7 @@ def stack(pg: EmbeddedPostgres, tmp_path: Path, model: GatedModel) -> Iterator[t
             MEMSERVER_WORKER__INPROCESS_CONCURRENCY="1",
             MEMSERVER_WORKER__RETRY_BACKOFF_S="0.2",
             MEMSERVER_WORKER__POLL_INTERVAL_S="0.5",
+            **extra_env,
         ) as server,
     ):
         yield server, url, fake
@@ -176,3 +184,22 @@ def test_a_failed_shared_call_runs_each_add_again_alone_and_loses_or_doubles_not
     prompts = ["\n".join(str(m["content"]) for m in c["body"]["messages"]) for c in fake.chat_requests()]
     assert sum("Add 1 of 7" in p for p in prompts) == 2  # the shared call and its repair round, then no batch
     assert len(prompts) == 1 + 2 + 7
+
+
+@pytest.mark.parametrize("extra_env", [{"MEMSERVER_WORKER__COALESCE_MAX_ADDS": "1"}])
+def test_coalesce_max_adds_1_runs_every_queued_add_alone(
+    stack: tuple[LiveServer, str, FakeOpenAI], model: GatedModel
+) -> None:
+    server, url, fake = stack
+    project, key = h.make_tenant(url)
+    ids = queue_eight(server, key, model)
+    got = rows(url, ids)
+    assert [r.status for r in got] == ["SUCCEEDED"] * 8, [(r.status, r.error) for r in got]
+    calls = fake.chat_requests()
+    assert len(calls) == 8, len(calls)  # one extraction call per add
+    assert not any("Add 1 of" in str(c["body"]["messages"][-1]["content"]) for c in calls)
+    for i, r in enumerate(got):
+        assert [(x["event"], x["data"]["memory"]) for x in r.results] == [("ADD", f"I keep fact number {i}")]
+        assert "batch" not in r.metadata
+        assert r.batch_id is None
+    assert [m.memory for m in memories(url, project)] == [f"I keep fact number {i}" for i in range(8)]

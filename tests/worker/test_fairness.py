@@ -10,6 +10,7 @@ when it arrived (at most one per runner slot) plus its own.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,14 +31,44 @@ SLOTS = 2
 MODEL_S = 0.25
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAI]:
-    def slow(body: dict[str, Any]) -> str:
-        time.sleep(MODEL_S)
-        return echo_extractor(body)
+class SlowModel:
+    """The echo extractor taking MODEL_S per request; `peak` is the most requests it ever held at once (each
+    runner slot holds at most one)."""
 
-    with running(FakeOpenAI(chat_script=slow)) as f:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(MODEL_S)
+            return echo_extractor(body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+@pytest.fixture(scope="module")
+def slow_model() -> SlowModel:
+    return SlowModel()
+
+
+@pytest.fixture(scope="module")
+def fake(slow_model: SlowModel) -> Iterator[FakeOpenAI]:
+    with running(FakeOpenAI(chat_script=slow_model)) as f:
         yield f
+
+
+@pytest.fixture
+def model(slow_model: SlowModel) -> SlowModel:
+    """The module's model, its peak counted from this test on."""
+    with slow_model.lock:
+        slow_model.peak = slow_model.in_flight
+    return slow_model
 
 
 def stack_env(fake: FakeOpenAI, **extra: str) -> dict[str, str]:
@@ -85,8 +116,9 @@ def rank_after_acceptance(rows: list[Any], job: uuid.UUID) -> tuple[int, int]:
     return 1 + sum(1 for t in later if t < mine.completed_at), len(later)
 
 
-def one_project_floods_another_adds_once(server_url: str, url: str) -> None:
-    """Project A queues 24 adds (24 scopes), then project B one: B's comes within the running ones plus itself."""
+def one_project_floods_another_adds_once(server_url: str, url: str, model: SlowModel) -> None:
+    """Project A queues 24 adds (24 scopes), then project B one: B's comes within the running ones plus itself.
+    While A is alone it has every slot."""
     _, a_key = h.make_tenant(url)
     _, b_key = h.make_tenant(url)
     with (
@@ -94,6 +126,10 @@ def one_project_floods_another_adds_once(server_url: str, url: str) -> None:
         httpx.Client(base_url=server_url, headers={"Authorization": f"Token {b_key}"}, timeout=30) as b,
     ):
         a_ids = [add(a, f"a-{i}", f"I collect stamp number {i}") for i in range(24)]
+        deadline = time.monotonic() + 30
+        while model.peak < SLOTS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert model.peak == SLOTS, f"project A alone ran {model.peak} job(s) at once on {SLOTS} slots"
         b_id = add(b, "b", "I like green tea")
     rows = finished(url)
     assert {r.status for r in rows} == {"SUCCEEDED"}, rows
@@ -104,16 +140,29 @@ def one_project_floods_another_adds_once(server_url: str, url: str) -> None:
 
 
 def test_in_process_runner_serves_a_quiet_project_within_the_running_jobs(
-    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI
+    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI, model: SlowModel
 ) -> None:
     url = h.fresh_database(pg, "fair_inproc")
     env = stack_env(fake, MEMSERVER_WORKER__INPROCESS_CONCURRENCY=str(SLOTS))
     with served(url, tmp_path / "api.log", **env) as server:
-        one_project_floods_another_adds_once(server.url, url)
+        one_project_floods_another_adds_once(server.url, url, model)
+
+
+def test_an_idle_system_gives_one_project_every_slot_even_under_a_per_project_cap(
+    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI, model: SlowModel
+) -> None:
+    """MAX_RUNNING_PER_PROJECT=1 bounds a project only while another one waits: alone, A runs on both slots;
+    once B's add arrives, it is served within the running jobs plus itself."""
+    url = h.fresh_database(pg, "fair_cap")
+    env = stack_env(
+        fake, MEMSERVER_WORKER__INPROCESS_CONCURRENCY=str(SLOTS), MEMSERVER_WORKER__MAX_RUNNING_PER_PROJECT="1"
+    )
+    with served(url, tmp_path / "api.log", **env) as server:
+        one_project_floods_another_adds_once(server.url, url, model)
 
 
 def test_celery_workers_serve_a_quiet_project_within_the_running_jobs(
-    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI
+    pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI, model: SlowModel
 ) -> None:
     url = h.fresh_database(pg, "fair_celery")
     redis = h.Redis(tmp_path)
@@ -124,7 +173,7 @@ def test_celery_workers_serve_a_quiet_project_within_the_running_jobs(
         with served(
             url, tmp_path / "api.log", MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis.url, **env
         ) as server:
-            one_project_floods_another_adds_once(server.url, url)
+            one_project_floods_another_adds_once(server.url, url, model)
     finally:
         h.stop_worker(worker)
         redis.stop()

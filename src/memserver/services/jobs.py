@@ -340,17 +340,17 @@ async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) 
 
 async def repair(db: Database, *, max_attempts: dict[str, int]) -> int:
     """The sweep's upkeep: a job whose runners kept dying on its last attempt ends FAILED (it would block its
-    scope), and a scope's next job still blocked although nothing is before it any more is unblocked (and
-    left for the next `take_due`). Returns how many were unblocked."""
+    scope); a scope's head still blocked is unblocked (and left for the next `take_due`), a job waiting behind
+    it unblocked is blocked (`JobRepository.repair_blocks`). Returns how many were unblocked."""
     async with db.connect() as conn:
         repo = JobRepository(conn)
         failed = await repo.fail_abandoned(max_attempts)
-        stranded = await repo.unblock_stranded()
+        unblocked, blocked = await repo.repair_blocks()
     if failed:
         log.warning("%d job(s) failed: their runners stopped on their last attempt", failed)
-    if stranded:
-        log.info("%d job(s) unblocked: the job before them had finished as they were accepted", stranded)
-    return stranded
+    if unblocked or blocked:
+        log.info("%d job(s) unblocked, %d blocked: accepted while the job before them finished", unblocked, blocked)
+    return unblocked
 
 
 async def hand_back(db: Database, owner: str, queued: list[uuid.UUID]) -> None:

@@ -40,7 +40,7 @@ _UNBLOCK_NEXT = f"""
     WHERE n.id = (SELECT o.id FROM events o
                   WHERE o.project_id = done.project_id AND o.scope_key = done.scope_key
                     AND o.status = '{_PENDING}' AND (o.created_at, o.id) > (done.created_at, done.id)
-                  ORDER BY o.created_at, o.id LIMIT 1)
+                  ORDER BY o.project_id, o.scope_key, o.created_at, o.id LIMIT 1)  -- ix_events_open_scope
       AND (n.not_before IS NULL OR n.not_before = 'infinity')
     RETURNING n.id"""
 # Notified (on commit) when jobs nobody has handed off are written, e.g. webhook deliveries of the
@@ -87,9 +87,11 @@ class JobRepository(Repository):
         """
         if kind in ORDERED_KINDS:
             key = _SCOPE_KEY_SQL
+            # (in the order of ix_events_open_scope, so that index answers it whatever the statistics say)
             blocked = (
-                f"CASE WHEN EXISTS (SELECT 1 FROM events o WHERE o.project_id = :p AND o.scope_key = {key} "
-                f"AND o.status IN {_OPEN}) THEN 'infinity'::timestamptz END"
+                f"CASE WHEN (SELECT o.id FROM events o WHERE o.project_id = :p AND o.scope_key = {key} "
+                f"AND o.status IN {_OPEN} ORDER BY o.project_id, o.scope_key LIMIT 1) IS NOT NULL "
+                "THEN 'infinity'::timestamptz END"
             )
         else:
             key, blocked = "NULL", "NULL"
@@ -339,24 +341,34 @@ class JobRepository(Repository):
             {"ids": job_ids},
         )
 
-    async def unblock_stranded(self) -> int:
-        """A job blocked behind its scope's open job must run once that job is done. Its finish unblocks it
-        (`finish`), but an add accepted while the job before it finished can miss that (neither statement
-        sees the other): the sweep unblocks any scope head still blocked, and hands it out again."""
+    async def repair_blocks(self) -> tuple[int, int]:
+        """Each scope's head unblocked, every other job of the scope blocked: (unblocked, blocked).
+
+        `finish` unblocks the next job of a scope and `insert_pending` blocks a job accepted behind an open one,
+        but a job accepted while the one before it finished can miss both (neither statement sees the other):
+        still blocked as the head (it would never run), or not blocked behind the head (each claim would look
+        at it and pass). The sweep puts both right, and hands an unblocked head out again. The conditions read
+        the row as it is when updated (`e`), so a job its predecessor's finish unblocked meanwhile (`not_before`
+        = then) is never blocked again."""
         rows = await self.conn.execute(
             text(
                 f"""
-                WITH heads AS (
-                    SELECT DISTINCT ON (project_id, scope_key) id, status, not_before FROM events
-                    WHERE status IN {_OPEN} AND scope_key IS NOT NULL
-                    ORDER BY project_id, scope_key, created_at, id)
-                UPDATE events e SET not_before = now(), dispatched_at = NULL FROM heads h
-                WHERE e.id = h.id AND h.status = '{_PENDING}' AND h.not_before = 'infinity'
-                RETURNING e.id
+                WITH open AS (
+                    SELECT id, status, not_before,
+                           row_number() OVER (PARTITION BY project_id, scope_key ORDER BY created_at, id) AS n
+                    FROM events WHERE status IN {_OPEN} AND scope_key IS NOT NULL)
+                UPDATE events e SET
+                    not_before = CASE WHEN o.n = 1 THEN now() ELSE 'infinity'::timestamptz END,
+                    dispatched_at = CASE WHEN o.n = 1 THEN NULL ELSE e.dispatched_at END
+                FROM open o
+                WHERE e.id = o.id AND e.status = '{_PENDING}'
+                  AND ((o.n = 1 AND e.not_before = 'infinity') OR (o.n > 1 AND e.not_before IS NULL))
+                RETURNING o.n = 1 AS head
                 """
             )
         )
-        return len(rows.all())
+        heads = [r.head for r in rows]
+        return sum(heads), len(heads) - sum(heads)
 
     async def take_due(self, *, redispatch_after_s: float, limit: int = 500) -> list[DueJob]:
         """Mark up to `limit` jobs that need a hand-off as dispatched now, and return them.
