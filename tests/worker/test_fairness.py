@@ -3,8 +3,11 @@ in-process runner and with Celery workers, on a database of their own.
 
 The model is the scripted OpenAI-compatible server taking 250 ms per extraction (a small local model); the
 embedder is the same fake (instant). Assertions go by completion RANK, never by time, so they hold on a busy
-machine: among the jobs that completed after B's add was accepted, B's comes within the jobs already running
-when it arrived (at most one per runner slot) plus its own.
+machine: among the jobs that completed after B's add was accepted (its 200 came back), B's comes within the
+jobs already running when it arrived (at most one per runner slot), the jobs that started beside it on the
+other slots (the same model time: they finish before or after it by the machine's noise) and its own, however
+long A's backlog. First come, first served puts it last (25th of 25). (Not the event's `created_at`:
+that is the start of the accepting transaction, and a slot freed before its commit rightly takes A's next job.)
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,16 +113,22 @@ def finished(url: str, timeout: float = 180) -> list[Any]:
         time.sleep(0.3)
 
 
-def rank_after_acceptance(rows: list[Any], job: uuid.UUID) -> tuple[int, int]:
+def add_accepted(api: httpx.Client, user: str, text_: str) -> tuple[uuid.UUID, datetime]:
+    """An add, and when it was accepted (its answer came back: from then on every runner can see it)."""
+    job = add(api, user, text_)
+    return job, datetime.now(UTC)
+
+
+def rank_after_acceptance(rows: list[Any], job: uuid.UUID, accepted: datetime) -> tuple[int, int]:
     """(the job's rank among the jobs that completed after it was accepted, how many completed after it)."""
     mine = next(r for r in rows if r.id == job)
-    later = sorted(r.completed_at for r in rows if r.completed_at > mine.created_at)
+    later = sorted(r.completed_at for r in rows if r.completed_at > accepted)
     return 1 + sum(1 for t in later if t < mine.completed_at), len(later)
 
 
 def one_project_floods_another_adds_once(server_url: str, url: str, model: SlowModel) -> None:
-    """Project A queues 24 adds (24 scopes), then project B one: B's comes within the running ones plus itself.
-    While A is alone it has every slot."""
+    """Project A queues 24 adds (24 scopes), then project B one: B's comes within the running ones, the
+    ones beside it and itself. While A is alone it has every slot."""
     _, a_key = h.make_tenant(url)
     _, b_key = h.make_tenant(url)
     with (
@@ -130,12 +140,12 @@ def one_project_floods_another_adds_once(server_url: str, url: str, model: SlowM
         while model.peak < SLOTS and time.monotonic() < deadline:
             time.sleep(0.05)
         assert model.peak == SLOTS, f"project A alone ran {model.peak} job(s) at once on {SLOTS} slots"
-        b_id = add(b, "b", "I like green tea")
+        b_id, b_accepted = add_accepted(b, "b", "I like green tea")
     rows = finished(url)
     assert {r.status for r in rows} == {"SUCCEEDED"}, rows
-    rank, after = rank_after_acceptance(rows, b_id)
+    rank, after = rank_after_acceptance(rows, b_id, b_accepted)
     assert after >= 10, after  # A's backlog was still there when B's add came (else nothing is shown)
-    assert rank <= SLOTS + 1, f"B's add completed {rank}th of the {after} jobs completed after it was accepted"
+    assert rank <= 2 * SLOTS, f"B's add completed {rank}th of the {after} jobs completed after it was accepted"
     assert len(a_ids) == 24
 
 
@@ -183,8 +193,8 @@ def test_scopes_of_one_project_take_turns_and_each_keeps_its_order(
     pg: EmbeddedPostgres, tmp_path: Path, fake: FakeOpenAI
 ) -> None:
     """Two busy scopes of project A (10 adds each, one at a time: coalescing off), then one add of a third scope
-    of A and one of project B: both come within the running jobs plus themselves, and each scope's adds
-    complete in acceptance order."""
+    of A and one of project B: both come within the running jobs, the ones beside them and each other, and
+    each scope's adds complete in acceptance order."""
     url = h.fresh_database(pg, "fair_scopes")
     env = stack_env(fake, MEMSERVER_WORKER__INPROCESS_CONCURRENCY=str(SLOTS), MEMSERVER_WORKER__COALESCE_MAX_ADDS="1")
     _, a_key = h.make_tenant(url)
@@ -198,14 +208,14 @@ def test_scopes_of_one_project_take_turns_and_each_keeps_its_order(
         for i in range(10):
             for scope, ids in busy.items():
                 ids.append(add(a, scope, f"{scope} fact number {i}"))
-        quiet = add(a, "y", "I play the cello")
-        other = add(b, "b", "I like green tea")
+        quiet = add_accepted(a, "y", "I play the cello")
+        other = add_accepted(b, "b", "I like green tea")
         rows = finished(url)
     assert {r.status for r in rows} == {"SUCCEEDED"}, rows
-    for job in (quiet, other):
-        rank, after = rank_after_acceptance(rows, job)
+    for job, accepted in (quiet, other):
+        rank, after = rank_after_acceptance(rows, job, accepted)
         assert after >= 8, after
-        assert rank <= SLOTS + 2, f"{rank}th of {after}"  # the running ones, the other quiet add, itself
+        assert rank <= 2 * SLOTS + 1, f"{rank}th of {after}"  # running, beside it, the other quiet add, itself
     by_id = {r.id: r for r in rows}
     for ids in busy.values():
         done = [by_id[i].completed_at for i in ids]
