@@ -22,6 +22,19 @@ class BadRequest(MemserverError):
     code = "bad_request"
 
 
+def invalid(errors: dict[str, list[str]]) -> BadRequest:
+    """A 400 that names the fields it is about (`errors: {field: [message]}`, a memserver extension beside the
+    route's Mem0 key), so a client can show each message at its field. Its message, what clients read in
+    `message`/`error` and `detail`, is the first field's, as when only the first problem was reported."""
+    first = next(iter(errors.values()))[0]
+    return BadRequest(first, extra={"errors": errors})
+
+
+def invalid_field(field: str, message: str) -> BadRequest:
+    """`invalid` for one field."""
+    return invalid({field: [message]})
+
+
 class Unauthorized(MemserverError):
     status_code = 401
     code = "unauthorized"

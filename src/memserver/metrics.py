@@ -22,20 +22,20 @@ HTTP_LATENCY = Histogram(
 )
 PROVIDER_LATENCY = Histogram(
     "memserver_provider_duration_seconds",
-    "Latency of embedder and LLM calls, by provider kind, name and outcome (ok / error).",
+    "Latency of embedder, LLM and reranker calls, by provider kind, name and outcome (ok / error).",
     ["kind", "provider", "outcome"],
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
 PROVIDER_ERRORS = Counter(
     "memserver_provider_errors_total",
-    "Failed embedder and LLM calls, by provider kind, name and error code.",
+    "Failed embedder, LLM and reranker calls, by provider kind, name and error code.",
     ["kind", "provider", "code"],
     registry=REGISTRY,
 )
 PROVIDER_ITEMS = Counter(
     "memserver_provider_items_total",
-    "Texts sent to the embedder (kind=embedder) or LLM calls made (kind=llm).",
+    "Texts sent to the embedder (kind=embedder), LLM calls made (kind=llm) or documents reranked (kind=reranker).",
     ["kind", "provider"],
     registry=REGISTRY,
 )
@@ -44,6 +44,13 @@ LLM_FALLBACKS = Counter(
     "Features an LLM endpoint refused and memserver stopped sending (system_role, temperature, seed, "
     "max_completion_tokens, json_object, text), counted when first found per endpoint and process.",
     ["quirk"],
+    registry=REGISTRY,
+)
+RERANK_FALLBACKS = Counter(
+    "memserver_rerank_fallbacks_total",
+    "Searches with rerank=true answered in hybrid order because the reranker failed, by reason (provider_timeout, "
+    "provider_unavailable, provider_rejected, provider_invalid_reply, breaker_open).",
+    ["reason"],
     registry=REGISTRY,
 )
 JOBS_PENDING = Gauge(

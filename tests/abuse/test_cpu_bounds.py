@@ -10,14 +10,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
-from memserver.pipeline import query
-from memserver.services import search
-from memserver.services.search import Hit
+from memserver.pipeline import query, rerank
 
 BOUND_S = 20.0
 
@@ -58,27 +54,19 @@ def test_query_hints_keep_their_meaning() -> None:
     assert query.names("What did Caroline's friend Jean-Luc say to Mel-?") == ["caroline", "jean-luc", "mel"]
 
 
-def _hits(n: int) -> list[Hit]:
-    words = [f"word{i:05d}" for i in range(4 * n)]
-    return [
-        Hit(
-            row=SimpleNamespace(id=uuid.uuid4(), memory=" ".join(words[i : i + 30])),
-            score=1.0 - i / (2 * n),
-        )
-        for i in range(n)
-    ]
-
-
 def test_rerank_of_1000_hits_is_bounded() -> None:
-    hits = _hits(1000)
-    out = finishes_in_thread(lambda: search._diversify(hits, 1000))
-    assert len(out) == 1000
-    assert {id(h) for h in out} == {id(h) for h in hits}
-    assert out[0] is hits[0]
+    words = [f"word{i:05d}" for i in range(4 * 1000)]
+    texts = [" ".join(words[i : i + 30]) for i in range(1000)]
+    scores = [1.0 - i / 2000 for i in range(1000)]
+    out = finishes_in_thread(lambda: rerank.diversify(scores, texts, 1000))
+    assert sorted(out.order) == list(range(1000))
+    assert out.order[0] == 0
 
 
 def test_rerank_still_demotes_near_duplicates() -> None:
-    a = Hit(row=SimpleNamespace(memory="alice moved to austin last month"), score=0.9)
-    a2 = Hit(row=SimpleNamespace(memory="alice moved to austin last month indeed"), score=0.85)
-    b = Hit(row=SimpleNamespace(memory="bob likes climbing mountains"), score=0.8)
-    assert search._diversify([a, a2, b], 3) == [a, b, a2]
+    texts = [
+        "alice moved to austin last month",
+        "alice moved to austin last month indeed",
+        "bob likes climbing mountains",
+    ]
+    assert rerank.diversify([0.9, 0.85, 0.8], texts, 3).order == [0, 2, 1]

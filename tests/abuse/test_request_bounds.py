@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from harness.server import LiveServer, served
 from memserver.domain.limits import Limits
 from tests.api.helpers import ADD_V3, verbatim_add_body
 
@@ -298,11 +299,15 @@ def test_every_limit_of_the_readme_is_probed() -> None:
     documented = set(re.findall(r"`MEMSERVER_LIMITS__(\w+)`", readme))
     assert documented == {name.removeprefix("MEMSERVER_LIMITS__") for name in SETTING.values() if "_LIMITS__" in name}
     assert all(f"`{name}`" in readme for name in SETTING.values())
-    assert {probe[0] for probe in LIMIT_PROBES.values()} == set(asdict(LIMITS)) - {"max_document_bytes"}
+    # the import's own limit (512 MiB) is probed on a server configured lower: test_the_import_has_its_own_body_limit
+    assert {probe[0] for probe in LIMIT_PROBES.values()} == set(asdict(LIMITS)) - {
+        "max_document_bytes",
+        "max_import_bytes",
+    }
 
 
 def test_the_inline_document_limit_names_its_limit() -> None:
-    from memserver.pipeline.messages import check_media
+    from memserver.domain.add import check_media
 
     big = "A" * (LIMITS.max_document_bytes * 4 // 3 + 8)
     part = {"type": "pdf_url", "pdf_url": {"url": f"data:application/pdf;base64,{big}"}}
@@ -370,3 +375,115 @@ def test_huge_numbers_read_back_from_jsonb(api: httpx.Client) -> None:
     for path in ("/v1/entities/", "/v1/events/", "/v1/memories/?user_id=big-numbers"):
         r = api.get(path)
         assert r.status_code == 200, (path, r.text[:300])
+
+
+PROJECT_STRINGS = (
+    "custom_instructions",
+    "agent_custom_instructions",
+    "inclusion_prompt",
+    "exclusion_prompt",
+    "description",
+    "name",
+    "memory_depth",
+    "version",
+)
+
+
+def test_project_level_instructions_are_bounded_like_an_adds(api: httpx.Client) -> None:
+    """Project settings go into every extraction prompt of the project: each string is bounded by
+    MEMSERVER_LIMITS__MAX_TEXT_CHARS as an add's `custom_instructions` is, and nothing is stored past it.
+    The other stored values (`usecase_setting`, `retrieval_criteria`) are bounded like metadata."""
+    ping = api.get("/v1/ping/").json()
+    path = f"/api/v1/orgs/organizations/{ping['org_id']}/projects/{ping['project_id']}/"
+    limit = LIMITS.max_text_chars
+    before = api.get(path).json()
+    for key in PROJECT_STRINGS:
+        detail = _json_error(api.patch(path, json={key: "i" * (limit + 1)}), 400)["detail"]
+        assert all(word in detail for word in ("MEMSERVER_LIMITS__MAX_TEXT_CHARS", str(limit), key)), detail
+        # the spec's string[] spelling is joined first, then bounded
+        _json_error(api.patch(path, json={key: ["i" * (limit // 2)] * 3}), 400)
+    for key, value in (
+        ("usecase_setting", "u" * LIMITS.max_metadata_bytes),
+        ("retrieval_criteria", [{"name": "r", "description": "d" * LIMITS.max_metadata_bytes}]),
+    ):
+        detail = _json_error(api.patch(path, json={key: value}), 400)["detail"]
+        assert all(word in detail for word in ("MEMSERVER_LIMITS__MAX_METADATA_BYTES", key)), detail
+    assert api.get(path).json() == before  # nothing was stored
+    at_limit = {"custom_instructions": "c" * limit, "inclusion_prompt": "p" * limit}
+    assert api.patch(path, json=at_limit).status_code == 200
+    assert api.get(path).json()["custom_instructions"] == "c" * limit
+    # profile settings: each entity type's instructions, nested or flat
+    for body in (
+        {"entities": {"user": {"custom_instructions": "p" * (limit + 1)}}},
+        {"entities": {"agent": {"custom_instructions": "p" * (limit + 1)}}},
+        {"custom_instructions": "p" * (limit + 1)},
+    ):
+        r = api.post("/v2/profiles/settings/", json=body)
+        assert r.status_code == 400, r.text
+        assert all(word in r.text for word in ("MEMSERVER_LIMITS__MAX_TEXT_CHARS", str(limit)))
+    assert api.get("/v2/profiles/settings/").json()["entities"]["user"]["custom_instructions"] is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/graph/entities/{id}/", "/v1/entities/user/{id}/", "/v1/entities/agent/{id}/"],
+)
+@pytest.mark.parametrize("bad_id", ["99999999999999999999", "9223372036854775808", "-9223372036854775809", "0", "-1"])
+def test_a_numeric_id_out_of_range_is_not_found_never_a_500(api: httpx.Client, path: str, bad_id: str) -> None:
+    """An integer no row can have (past Postgres bigint, or not positive) is "not found", like any unknown id."""
+    body = _json_error(api.delete(path.format(id=bad_id)), 404)
+    assert "not found" in body["detail"].lower()
+
+
+@pytest.mark.parametrize("path", ["/v1/graph/entities/{id}/", "/v1/entities/user/{id}/"])
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "1e5", "0x10", "%20"])
+def test_a_malformed_numeric_id_is_a_400(api: httpx.Client, path: str, bad_id: str) -> None:
+    r = api.delete(path.format(id=bad_id))
+    assert r.status_code in (400, 422), r.text
+    _json_error(r, r.status_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# the import of a project's backup has its own body limit (MEMSERVER_LIMITS__MAX_IMPORT_BYTES), larger
+# ---------------------------------------------------------------------------------------------
+SMALL_IMPORT = 6 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def small_import_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    log = tmp_path_factory.mktemp("import-limit") / "api.log"
+    with served(database_url, log, MEMSERVER_LIMITS__MAX_IMPORT_BYTES=str(SMALL_IMPORT)) as server:
+        yield server
+
+
+def test_the_import_has_its_own_body_limit(small_import_server: LiveServer, make_tenant: Any) -> None:
+    _, key = make_tenant()
+    five_mib = b" " * (5 * 1024 * 1024) + b"[]"  # an empty Mem0 dump, padded past the general limit
+    with httpx.Client(base_url=small_import_server.url, headers={"Authorization": f"Token {key}"}, timeout=60) as c:
+        r = c.post("/v1/memserver/import/", content=five_mib)
+        assert r.status_code == 200, r.text
+        # every other route keeps the general limit
+        detail = _json_error(c.post(SEARCH, content=five_mib, headers={"content-type": "application/json"}), 413)
+        assert "MEMSERVER_LIMITS__MAX_BODY_BYTES" in detail["detail"]
+
+        def chunks() -> Iterator[bytes]:
+            yield b"["
+            for _ in range(SMALL_IMPORT // 65536 + 2):
+                yield b" " * 65536
+            yield b"]"
+
+        detail = _json_error(c.post("/v1/memserver/import", content=chunks()), 413)["detail"]
+        assert "MEMSERVER_LIMITS__MAX_IMPORT_BYTES" in detail
+        assert str(SMALL_IMPORT) in detail
+    # a declared length past it is refused before the body is read
+    parts = urlsplit(small_import_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(
+            f"POST /v1/memserver/import/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
+            f"Content-Length: {SMALL_IMPORT + 1}\r\n\r\n".encode()
+        )
+        reply = s.recv(65536)
+        while b"}" not in reply and (more := s.recv(65536)):  # the JSON body may come in its own segment
+            reply += more
+    assert reply.split(b"\r\n", 1)[0].split()[1] == b"413", reply[:300]
+    assert b"MEMSERVER_LIMITS__MAX_IMPORT_BYTES" in reply

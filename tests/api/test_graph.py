@@ -235,6 +235,52 @@ def test_a_contradicted_relation_is_retired_not_deleted_and_stays_answerable_in_
     assert timeline(client, "alice", at="2019-06-01").json()["relations"] == []
 
 
+def test_relations_stated_by_an_immutable_memory_are_never_retired_by_inference(
+    client: httpx.Client, llm: FakeOpenAI
+) -> None:
+    """An immutable memory is never changed, and neither is what it states: a later fact's `replaces` of one
+    of its relations adds the new relation and leaves the immutable one current (both hold, as two memories
+    do), while a relation of an ordinary memory is still retired by the same add."""
+    say(llm, lambda p: [fact("Blood type is A+", relations=[rel("alice", "has_blood_type", "A+", target_type="x")])])
+    add_graph(client, "My blood type is A+.", immutable=True)
+    say(llm, lambda p: [fact("Lives in Lisbon", relations=[rel("alice", "lives_in", "Lisbon")])])
+    add_graph(client, "I live in Lisbon.")
+
+    def contradicts(prompt: str) -> list[dict[str, Any]]:
+        shown = shown_relations(prompt)
+        return [
+            fact(
+                "Blood type is B-",
+                relations=[
+                    rel(
+                        "alice",
+                        "has_blood_type",
+                        "B-",
+                        target_type="x",
+                        replaces=[shown["alice -[has_blood_type]-> A+"]],
+                    )
+                ],
+            ),
+            fact(
+                "Moved to Porto",
+                relations=[rel("alice", "lives_in", "Porto", replaces=[shown["alice -[lives_in]-> Lisbon"]])],
+            ),
+        ]
+
+    say(llm, contradicts)
+    out = add_graph(client, "Actually my blood type is B-, and I moved to Porto.")
+    assert out["relations"]["deleted_entities"] == [
+        [{"source": "alice", "relationship": "lives_in", "target": "Lisbon"}]
+    ]
+    assert triples(relations(client)) == {
+        ("alice", "has_blood_type", "A+"),  # stated by the immutable memory: still current
+        ("alice", "has_blood_type", "B-"),
+        ("alice", "lives_in", "Porto"),
+    }
+    kept = next(r for r in timeline(client, "alice").json()["relations"] if r["target"] == "A+")
+    assert (kept["invalid_at"], kept["expired_at"], kept["invalidated_by"]) == (None, None, None)
+
+
 def test_relations_that_can_hold_together_are_both_kept(client: httpx.Client, llm: FakeOpenAI) -> None:
     food = {"target_type": "food"}
     say(llm, lambda p: [fact("Likes pizza", relations=[rel("alice", "likes", "pizza", **food)])])
@@ -476,3 +522,46 @@ def test_a_relation_that_holds_again_after_it_ended_is_a_new_period(client: http
     assert timeline(client, "alice", at="2022-06-01").json()["relations"] == []
     assert len(timeline(client, "alice", at="2025-06-01").json()["relations"]) == 1
     assert triples(relations(client)) == {("alice", "lives_in", "Lisbon")}
+
+
+# ----------------------------------------------------------------------------------------------
+# the scope's entities (memserver extension: the console's entity picker)
+# ----------------------------------------------------------------------------------------------
+def test_a_scopes_entities_are_listed_busiest_first_with_a_name_prefix(client: httpx.Client, llm: FakeOpenAI) -> None:
+    say(
+        llm,
+        lambda p: [
+            fact("Lives in Lisbon", relations=[rel("alice", "lives_in", "Lisbon")]),
+            fact("Works at Acme", relations=[rel("alice", "works_at", "Acme Corp", target_type="organization")]),
+        ],
+    )
+    add_graph(client, "I live in Lisbon and work at Acme Corp.")
+
+    def moved(prompt: str) -> list[dict[str, Any]]:
+        ref = shown_relations(prompt)["alice -[lives_in]-> Lisbon"]
+        return [fact("Moved to Porto", relations=[rel("alice", "lives_in", "Porto", replaces=[ref])])]
+
+    say(llm, moved)
+    add_graph(client, "I moved to Porto.")
+    say(llm, lambda p: [fact("Bob lives in Lisbon", relations=[rel("bob", "lives_in", "Lisbon")])])
+    add_graph(client, "Bob lives in Lisbon.", user_id="bob")
+
+    r = client.get("/v1/graph/entities/", params={"user_id": "alice"})
+    assert r.status_code == 200, r.text
+    got = r.json()["results"]
+    assert got[0]["name"] == "alice"
+    by_name = {e["name"]: e for e in got}
+    assert set(by_name) == {"alice", "Lisbon", "Acme Corp", "Porto"}  # bob's graph is another scope
+    assert (by_name["alice"]["relations"], by_name["alice"]["current"]) == (3, 2)
+    assert (by_name["Lisbon"]["relations"], by_name["Lisbon"]["current"]) == (1, 0)
+    assert (by_name["Acme Corp"]["type"], by_name["Acme Corp"]["aliases"]) == ("organization", [])
+    assert set(by_name["alice"]) == {"id", "name", "type", "aliases", "relations", "current"}
+    # a prefix of the name (case and accents aside), and a limit
+    found = client.get("/v1/graph/entities", params={"user_id": "alice", "q": "ac"}).json()["results"]
+    assert [e["name"] for e in found] == ["Acme Corp"]
+    assert client.get("/v1/graph/entities", params={"user_id": "alice", "q": "%"}).json()["results"] == []
+    assert len(client.get("/v1/graph/entities", params={"user_id": "alice", "limit": 2}).json()["results"]) == 2
+    # bad requests: no entity id, a limit out of range
+    assert client.get("/v1/graph/entities/").status_code == 400
+    assert client.get("/v1/graph/entities/", params={"user_id": "alice", "limit": 101}).status_code == 400
+    assert client.get("/v1/graph/entities/", params={"user_id": "alice", "limit": 0}).status_code == 400

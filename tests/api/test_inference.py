@@ -448,3 +448,109 @@ def test_project_settings_apply_to_inference_and_the_request_wins(client: httpx.
     request_part = str(llm.chat_requests()[-1]["body"]["messages"][-1]["content"])
     assert "REQUEST-RULE wins." in request_part
     assert "PROJECT-RULE" not in request_part
+
+
+# ----------------------------------------------------------------------------------------------
+# what the LLM decided, and what it cost (the event's metadata)
+# ----------------------------------------------------------------------------------------------
+def test_each_decision_is_on_the_event_with_its_source_messages(client: httpx.Client, llm: FakeOpenAI) -> None:
+    body = {"messages": [{"role": "user", "content": t} for t in ("Lives in Berlin", "Owns a bike", "Likes tea")]}
+    assert client.post(ADD, json={**body, "user_id": "alice", "infer": False}).status_code == 200
+    stored = {m["memory"]: m["id"] for m in memories(client)}
+
+    def decide(p: str) -> list[dict[str, Any]]:
+        refs = refs_in(p)
+        return [
+            fact("Speaks Italian", sources=[1]),
+            fact("Lives in Munich", action="UPDATE", ref=refs["Lives in Berlin"], sources=[2]),
+            fact("Owns a bike", action="DELETE", ref=refs["Owns a bike"], sources=[0]),
+            fact("Likes tea", action="NOOP", ref=refs["Likes tea"], sources=[1, 2]),
+        ]
+
+    script(llm, decide)
+    before = llm.stats_snapshot()
+    event = add_v3(client, "I sold my bike.", "Ciao! I speak Italian, and still like tea.", "I moved to Munich.")
+    after = llm.stats_snapshot()
+    assert event["status"] == "SUCCEEDED", event
+    added = next(r["id"] for r in event["results"] if r["event"] == "ADD")
+    assert event["metadata"]["decisions"] == [
+        {
+            "op": "ADD",
+            "text": "Speaks Italian",
+            "previous_text": None,
+            "memory_id": added,
+            "speaker": "user",
+            "categories": [],
+            "message_indices": [1],
+        },
+        {
+            "op": "UPDATE",
+            "text": "Lives in Munich",
+            "previous_text": "Lives in Berlin",
+            "memory_id": stored["Lives in Berlin"],
+            "speaker": "user",
+            "categories": [],
+            "message_indices": [2],
+        },
+        {
+            "op": "DELETE",
+            "text": "Owns a bike",
+            "previous_text": "Owns a bike",
+            "memory_id": stored["Owns a bike"],
+            "speaker": "user",
+            "categories": [],
+            "message_indices": [0],
+        },
+        {
+            "op": "NOOP",
+            "text": "Likes tea",
+            "previous_text": "Likes tea",
+            "memory_id": stored["Likes tea"],
+            "speaker": "user",
+            "categories": [],
+            "message_indices": [1, 2],
+        },
+    ]
+    # the indices are the event's own messages
+    assert event["payload"]["messages"][2]["content"] == "I moved to Munich."
+    # the results clients read keep their shape
+    assert sorted(r["event"] for r in event["results"]) == ["ADD", "DELETE", "NOOP", "UPDATE"]
+    assert event["metadata"]["llm_calls"] == 1
+    assert event["metadata"]["prompt_tokens"] == after["prompt_tokens"] - before["prompt_tokens"]
+    assert event["metadata"]["completion_tokens"] == after["completion_tokens"] - before["completion_tokens"]
+
+
+def test_a_failed_add_records_what_its_llm_calls_cost(client: httpx.Client, llm: FakeOpenAI) -> None:
+    """Queued (a job) and processed in the request alike: the reply and its repair were paid for."""
+    for send in ("queued", "in the request"):
+        llm.chat_replies.extend(["nope", "{still not"])
+        before = llm.stats_snapshot()
+        if send == "queued":
+            event = add_v3(client, "I speak Italian.")
+        else:
+            assert add_sync(client, "I speak Italian.").status_code == 502
+            event = client.get("/v1/events/").json()["results"][0]
+        after = llm.stats_snapshot()
+        assert event["status"] == "FAILED", (send, event)
+        assert event["metadata"]["llm_calls"] == 2, send
+        assert event["metadata"]["prompt_tokens"] == after["prompt_tokens"] - before["prompt_tokens"] > 0
+        assert event["metadata"]["completion_tokens"] == after["completion_tokens"] - before["completion_tokens"]
+    assert memories(client) == []
+
+
+def test_a_retried_add_counts_what_every_attempt_spent(client: httpx.Client, llm: FakeOpenAI) -> None:
+    """Attempt 1: the reply is unusable and its repair times out (retried later); attempt 2 succeeds. The event
+    counts both answered calls, not only the last attempt's."""
+    answered = iter(["nope", "hang", "hang"])
+
+    def reply(body: dict[str, Any]) -> str:
+        what = next(answered, "facts")
+        if what == "hang":
+            time.sleep(float(LLM_TIMEOUT_S) + 1)  # past the client's timeout: no usage reaches it
+        return facts(fact("Speaks Italian")) if what == "facts" else what
+
+    llm.chat_script = reply
+    event = add_v3(client, "I speak Italian.")
+    assert event["status"] == "SUCCEEDED", event
+    assert len(llm.chat_requests()) == 4
+    assert event["metadata"]["llm_calls"] == 2

@@ -8,12 +8,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from memserver.services.profiles import DEFAULT_USER_SCHEMA
 from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim, async_token_client, verbatim_add_body
 
@@ -145,8 +147,8 @@ def test_profile_settings(llm_api: httpx.Client) -> None:
     assert before == {
         "enabled": False,
         "entities": {
-            "user": {"schema": None, "custom_instructions": None},
-            "agent": {"schema": None, "custom_instructions": None},
+            "user": {"schema": DEFAULT_USER_SCHEMA, "custom_instructions": None, "schema_source": "default"},
+            "agent": {"schema": None, "custom_instructions": None, "schema_source": None},
         },
         "capabilities": {"full_rebuild": False},
     }
@@ -155,7 +157,7 @@ def test_profile_settings(llm_api: httpx.Client) -> None:
     assert after["entities"]["user"]["schema"] == PROFILE_SCHEMA
     assert llm_api.post("/v2/profiles/settings/", json={"entities": {"user": {"custom_instructions": "terse"}}}).json()[
         "entities"
-    ]["user"] == {"schema": PROFILE_SCHEMA, "custom_instructions": "terse"}
+    ]["user"] == {"schema": PROFILE_SCHEMA, "custom_instructions": "terse", "schema_source": "custom"}
     flat = llm_api.post("/v2/profiles/settings/", json={"custom_instructions": None}).json()  # flat alias
     assert flat["entities"]["user"]["custom_instructions"] is None
     assert llm_api.post("/v2/profiles/settings/", json={"enabled": False}).json()["enabled"] is False
@@ -262,6 +264,75 @@ def test_profiles_of_another_project_are_invisible(
         assert other.post("/v2/profiles/jobs/", json={"operation": "trigger", "entity_id": "alice"}).status_code == 404
 
 
+# -- who may spend the project's LLM -----------------------------------------------------------------
+def _reader_key(database_url: str, org_id: str) -> str:
+    """The org OWNER's own key capped to READER, for project `main` (a read-only key of the same member)."""
+    from memserver.services import admin
+    from tests.conftest import _in_thread
+
+    async def make() -> str:
+        db = Database(database_url)
+        try:
+            async with db.connect() as conn:
+                name = (await conn.execute(text("SELECT name FROM orgs WHERE id = :o"), {"o": org_id})).scalar_one()
+            _, key = await admin.create_key(db, name, "main", "t", "owner@example.com", role="READER")
+            return key
+        finally:
+            await db.dispose()
+
+    return str(_in_thread(make))
+
+
+def test_a_reader_cannot_queue_exports_or_lock_the_owner_out(
+    llm_live: tuple[Any, Any], make_org: Callable[..., tuple[str, str, str]], database_url: str
+) -> None:
+    """An export is a job (an events row) and an LLM call: OWNER only. A READER filling the project's export
+    cap (MAX_PENDING_EXPORTS_PER_PROJECT, 50) used to leave the OWNER with a 429."""
+    org_id, _, owner_key = make_org()
+    body = {"schema": SCHEMA, "filters": {"user_id": "alice"}}
+    with client(llm_live[0].url, owner_key) as owner, client(llm_live[0].url, _reader_key(database_url, org_id)) as rd:
+        seed(owner)
+        events_before = owner.get("/v1/events/").json()["count"]
+        refused = [rd.post("/v1/exports/", json=body) for _ in range(52)]
+        assert {r.status_code for r in refused} == {403}, refused[0].text
+        assert "needs OWNER" in refused[0].json()["detail"]
+        assert owner.get("/v1/events/").json()["count"] == events_before  # no job was queued
+        assert owner.post("/v1/exports/", json=body).status_code == 201
+        assert rd.post("/v1/exports/get/", json={"filters": {"user_id": "alice"}}).status_code == 200  # reads stay
+
+
+def test_a_reader_key_runs_a_bounded_number_of_summaries_at_once(
+    llm_live: tuple[Any, Any], make_org: Callable[..., tuple[str, str, str]], database_url: str
+) -> None:
+    """A summary is a read (READER may ask) but one LLM call each: a READER key has at most
+    MEMSERVER_LLM__READER_SUMMARIES_AT_ONCE (2) running; the OWNER's own summary is not held up by them."""
+    server, fake = llm_live
+    org_id, _, owner_key = make_org()
+    reader_key = _reader_key(database_url, org_id)
+    body = {"filters": {"user_id": "alice"}}
+    with client(server.url, owner_key) as owner:
+        seed(owner)
+        fake.delay_s = 3.0  # every LLM answer takes 3 s: the READER's six summaries overlap
+        try:
+
+            def reader_summary() -> httpx.Response:
+                with client(server.url, reader_key) as rd:
+                    return rd.post("/v1/summary/", json=body)
+
+            with ThreadPoolExecutor(6) as pool:
+                futures = [pool.submit(reader_summary) for _ in range(6)]
+                time.sleep(1.0)
+                mine = owner.post("/v1/summary/", json=body)
+                answers = [f.result() for f in futures]
+        finally:
+            fake.delay_s = 0.0
+    assert sorted(r.status_code for r in answers) == [200, 200, 429, 429, 429, 429], [r.text for r in answers]
+    busy = next(r for r in answers if r.status_code == 429)
+    assert "MEMSERVER_LLM__READER_SUMMARIES_AT_ONCE" in busy.json()["detail"]
+    assert mine.status_code == 200, mine.text
+    assert mine.json()[0]["summary"].startswith("Summary: ")
+
+
 # -- without an LLM -------------------------------------------------------------------------------
 def test_every_llm_endpoint_says_no_llm_is_configured(api: httpx.Client) -> None:
     seed(api)
@@ -315,3 +386,31 @@ async def test_concurrent_reads_of_a_stale_profile_queue_one_regeneration(
         assert (await api.post("/v3/memories/add/", json=body)).status_code == 200
         await twenty_reads(api)
         assert await profile_jobs() == 2  # behind: one more
+
+
+# -- what the LLM jobs cost (their events' metadata; the project's usage sums it) --------------------------
+def test_export_and_profile_jobs_record_what_their_llm_calls_cost(
+    llm_api: httpx.Client, llm_live: tuple[Any, Any]
+) -> None:
+    fake = llm_live[1]
+    seed(llm_api)
+    before = fake.stats_snapshot()
+    r = llm_api.post(
+        "/v1/exports/",
+        json={"schema": SCHEMA, "filters": {"user_id": "alice"}, "export_instructions": f"BROKEN-ONCE {uuid.uuid4()}"},
+    )
+    assert llm_api.post("/v1/exports/get/", json={"memory_export_id": r.json()["id"]}).status_code == 200
+    after = fake.stats_snapshot()
+    (export,) = [e for e in llm_api.get("/v1/events/").json()["results"] if e["event_type"] == "EXPORT"]
+    assert export["metadata"]["llm_calls"] == 2  # the reply and its repair
+    assert export["metadata"]["prompt_tokens"] == after["prompt_tokens"] - before["prompt_tokens"] > 0
+    assert export["metadata"]["completion_tokens"] == after["completion_tokens"] - before["completion_tokens"] > 0
+
+    enable_profiles(llm_api)
+    before = fake.stats_snapshot()
+    job = llm_api.post("/v2/profiles/jobs/", json={"operation": "trigger", "entity_type": "user", "entity_id": "alice"})
+    wait(lambda: llm_api.get(job.json()["status_url"]).json()["job"]["status"] == "SUCCEEDED", "the profile job")
+    after = fake.stats_snapshot()
+    (profile,) = [e for e in llm_api.get("/v1/events/").json()["results"] if e["event_type"] == "PROFILE"]
+    assert profile["metadata"]["llm_calls"] == 1
+    assert profile["metadata"]["prompt_tokens"] == after["prompt_tokens"] - before["prompt_tokens"] > 0

@@ -85,6 +85,7 @@ def test_owner_creates_lists_gets_and_deletes_projects(org: Org) -> None:
     dup = org.owner.post(f"{ORGS}/{org.org_id}/projects/", json={"name": "support"})
     assert dup.status_code == 400
     assert "already exists" in dup.json()["message"]
+    assert dup.json()["errors"] == {"name": [dup.json()["message"]]}
     gone = org.owner.delete(f"{ORGS}/{org.org_id}/projects/{pid}/")
     assert gone.json() == {"message": "Project and related data deleted successfully."}
     assert forbidden(org.owner.get(f"{ORGS}/{org.org_id}/projects/{pid}/"))["message"]
@@ -270,3 +271,22 @@ def test_the_new_routes_need_a_valid_key(live_server: str, method: str, path: st
         r = httpx.request(method, live_server + path, headers=headers, json={})
         assert r.status_code == 401, (path, r.text)
         assert "Invalid API key" in r.json()["detail"]
+
+
+def test_member_errors_name_their_field(org: Org) -> None:
+    """A client shows each error at its field (`errors`, a memserver extension); `message` is unchanged."""
+    project = f"{ORGS}/{org.org_id}/projects/{org.project_id}/members/"
+    members = f"{ORGS}/{org.org_id}/members/"
+    r = org.owner.post(project, json={"email": "nobody", "role": "READER"})
+    assert (r.status_code, r.json()["message"]) == (400, "a valid email is required")
+    assert r.json()["errors"] == {"email": ["a valid email is required"]}
+    r = org.owner.put(members, json={"email": "x@example.com", "role": "ADMIN"})
+    assert (r.status_code, r.json()["message"]) == (400, "role must be one of OWNER, READER")
+    assert r.json()["errors"] == {"role": ["role must be one of OWNER, READER"]}
+    r = org.owner.put(members, json={"email": "owner@example.com", "role": "READER"})
+    assert r.status_code == 400, r.text
+    assert list(r.json()["errors"]) == ["role"]
+    assert "last OWNER" in r.json()["errors"]["role"][0]
+    r = org.owner.request("DELETE", members, json={"email": "owner@example.com"})
+    assert r.status_code == 400, r.text
+    assert list(r.json()["errors"]) == ["email"]

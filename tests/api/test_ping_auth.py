@@ -85,3 +85,73 @@ async def test_keys_are_stored_only_as_sha256_hashes(tenant: tuple[str, str], db
             assert secret.encode() not in bytes(value)
         else:
             assert secret not in str(value)
+
+
+# -- the key's role, scope and binding (memserver extension: the console hides what a key cannot do) ----------
+async def test_ping_reports_the_keys_roles_scope_cap_and_binding(live_server: str, make_org: Any, db: Database) -> None:
+    from memserver.services import admin
+
+    org_id, project_id, owner_key = make_org()
+    async with db.connect() as conn:
+        org = (await conn.execute(text("SELECT name FROM orgs WHERE id = :o"), {"o": org_id})).scalar_one()
+    _, reader_key = await admin.create_key(db, org, "main", "r", "ann@example.com", scope="project", role="READER")
+    _, capped_key = await admin.create_key(db, org, "main", "c", "owner@example.com", scope="org", role="READER")
+    _, bound_key = await admin.create_key(
+        db, org, "main", "b", "owner@example.com", binding={"user_id": "alice"}, defaults={"agent_id": "bot"}
+    )
+
+    def ping(key: str, **params: str) -> dict[str, Any]:
+        r = httpx.get(f"{live_server}/v1/ping/", headers={"Authorization": f"Token {key}"}, params=params)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        assert body["status"] == "ok"
+        assert body["project_id"] == project_id
+        assert body["org_id"] == org_id
+        return body
+
+    owner = ping(owner_key)
+    assert {k: owner[k] for k in ("role", "org_role", "key_scope", "key_role")} == {
+        "role": "OWNER",
+        "org_role": "OWNER",
+        "key_scope": "org",
+        "key_role": None,
+    }
+    uuid.UUID(owner["key_id"])
+    # a READER member's project key: READER in the project, READER of the org
+    reader = ping(reader_key)
+    assert (reader["role"], reader["org_role"], reader["key_scope"], reader["key_role"]) == (
+        "READER",
+        "READER",
+        "project",
+        "READER",
+    )
+    # the OWNER's own key capped to READER acts as a READER everywhere
+    capped = ping(capped_key)
+    assert (capped["role"], capped["org_role"], capped["key_scope"], capped["key_role"]) == (
+        "READER",
+        "READER",
+        "org",
+        "READER",
+    )
+    assert capped["key_id"] != owner["key_id"]
+    bound = ping(bound_key)
+    assert (bound["role"], bound["bound_user_id"], bound["default_user_id"], bound["default_agent_id"]) == (
+        "OWNER",
+        "alice",
+        "alice",
+        "bot",
+    )
+    assert "bound_agent_id" not in bound
+    # a project the org key names: the role there (the org OWNER owns every project)
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        r = await client.post(
+            f"/api/v1/orgs/organizations/{org_id}/projects/",
+            headers={"Authorization": f"Token {owner_key}"},
+            json={"name": "second"},
+        )
+        second = r.json()["project_id"]
+        r = await client.get(
+            "/v1/ping/", headers={"Authorization": f"Token {capped_key}"}, params={"project_id": second}
+        )
+    assert r.status_code == 200, r.text
+    assert (r.json()["project_id"], r.json()["role"]) == (second, "READER")

@@ -48,7 +48,15 @@ def test_defaults_then_every_setting_round_trips(api: httpx.Client) -> None:
     echo = {"org_id": ping["org_id"], "project_id": ping["project_id"]}  # what the SDKs echo
     r = api.patch(path, json={**EVERY_SETTING, **echo, "unknown_flag": 1})
     assert r.status_code == 200, r.text
-    assert r.json() == {"message": "Project updated successfully"}
+    assert r.json()["message"] == "Project updated successfully"
+    assert [n["setting"] for n in r.json()["notes"]] == [  # kept without effect, or qualified (MiniLM)
+        "memory_depth",
+        "usecase_setting",
+        "retrieval_criteria",
+        "version",
+        "multilingual",
+    ]
+    assert r.json()["ignored"] == ["unknown_flag"]
     got = api.get(path, params=[("fields", "custom_instructions"), ("fields", "custom_categories")]).json()
     for key, value in EVERY_SETTING.items():
         assert got[key] == value, key
@@ -166,3 +174,49 @@ def test_an_add_gets_the_project_defaults_where_it_gave_none() -> None:
     kept = project_settings.with_project_defaults(s, own)
     assert (kept.custom_instructions, kept.custom_categories) == ("request rules", {"x": "y"})
     assert project_settings.with_project_defaults(project_settings.ProjectSettings(), inp) is inp
+
+
+# -- field-keyed errors (memserver extension: a client shows each error at its field) -------------------------
+def test_one_bad_setting_keeps_its_message_and_names_its_field(api: httpx.Client) -> None:
+    r = api.patch(project_path(api), json={"decay": "yes", "custom_instructions": "fine"})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["message"] == body["detail"] == "decay must be true or false"  # the text clients saw before
+    assert body["errors"] == {"decay": ["decay must be true or false"]}
+    assert api.get(project_path(api)).json()["custom_instructions"] is None  # nothing of the body was applied
+
+
+def test_every_bad_setting_is_named_at_once_and_nothing_is_saved(api: httpx.Client) -> None:
+    path = project_path(api)
+    body = {
+        "multilingual": 1,
+        "custom_instructions": "kept out",
+        "custom_categories": [{f"c{i}": "x"} for i in range(51)],
+        "retrieval_criteria": "joy",
+        "name": "",
+        "version": 2,
+    }
+    r = api.patch(path, json=body)
+    assert r.status_code == 400, r.text
+    got = r.json()
+    assert got["message"] == "multilingual must be true or false"  # the first, as before
+    assert set(got["errors"]) == {"multilingual", "custom_categories", "retrieval_criteria", "name", "version"}
+    assert got["errors"]["retrieval_criteria"] == ["retrieval_criteria must be a list"]
+    assert got["errors"]["version"] == ["version must be a string"]
+    assert got["errors"]["name"] == ["name must not be empty"]
+    assert "50" in got["errors"]["custom_categories"][0]
+    assert all(isinstance(v, list) and len(v) == 1 for v in got["errors"].values())
+    after = api.get(path).json()
+    assert (after["multilingual"], after["custom_instructions"], after["custom_categories"]) == (False, None, None)
+
+
+def test_profile_settings_errors_name_the_nested_field(api: httpx.Client) -> None:
+    r = api.post("/v2/profiles/settings/", json={"entities": {"user": {"schema": {"type": "string"}}}})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["error"]["code"] == "invalid_schema"  # the Platform's shape, unchanged
+    assert body["errors"] == {"entities.user.schema": [body["detail"]]}
+    r = api.post("/v2/profiles/settings/", json={"enabled": "yes"})
+    assert r.json()["errors"] == {"enabled": ["enabled must be true or false"]}
+    r = api.post("/v2/profiles/settings/", json={"entities": {"user": {"custom_instructions": 3}}})
+    assert r.json()["errors"] == {"entities.user.custom_instructions": ["custom_instructions must be a string"]}

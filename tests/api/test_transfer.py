@@ -7,14 +7,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import text
 
 from harness.server import server_env
+from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim
 
 ORGS = "/api/v1/orgs/organizations"
@@ -209,3 +212,123 @@ def test_cli_export_then_import(
         assert "memory=4" in cli("import", str(out), "--org", org, "--project", "copy").stdout
         copy = next(p for p in owner.get(f"{ORGS}/{org_id}/projects/").json() if p["name"] == "copy")["project_id"]
         assert snapshot(owner, keep_ids=False, project_id=copy) == before
+
+
+# -- progress: the export's size, the import's own body limit and its progress lines -------------------
+def big_export(n: int, *, embedded: bool = True) -> bytes:
+    """A memserver export of `n` memories of one user (with embeddings of this server's size, or none)."""
+    header = {"record": "header", "format": "memserver-export", "version": 1, "embedding_dim": 384}
+    lines = [orjson.dumps(header)]
+    for i in range(n):
+        memory: dict[str, Any] = {
+            "record": "memory",
+            "id": str(uuid.uuid4()),
+            "memory": f"Fact number {i} about the user's day.",
+            "hash": f"h{i}",
+            "user_id": "alice",
+        }
+        if embedded:
+            memory["embedding"] = [((i * 7 + j) % 97) / 97 - 0.5 for j in range(384)]
+        lines.append(orjson.dumps(memory))
+    return b"\n".join(lines) + b"\n"
+
+
+def test_the_export_is_sent_with_its_size(api: httpx.Client) -> None:
+    add_verbatim(api, "Alice drinks green tea.", "Alice hikes in the Alps.")
+    with api.stream("GET", "/v1/memserver/export/") as r:
+        assert r.status_code == 200
+        size = int(r.headers["content-length"])
+        body = r.read()
+    assert size == len(body) > 0
+    assert orjson.loads(body.splitlines()[0])["record"] == "header"
+
+
+def test_an_import_larger_than_the_general_body_limit_is_accepted(api: httpx.Client) -> None:
+    """5+ MiB (the general limit is 4 MiB), sent with a length and, in another project, chunked."""
+    content = big_export(700)
+    assert len(content) > 5 * 1024 * 1024
+    r = api.post("/v1/memserver/import/", content=content)
+    assert r.status_code == 200, r.text
+    assert r.json()["imported"]["memory"] == 700
+    assert api.post("/v3/memories/", json={"filters": {"user_id": "alice"}}).json()["count"] == 700
+
+
+def test_a_chunked_import_is_spooled_and_imported(live_server: str, make_tenant: Callable[[], tuple[str, str]]) -> None:
+    content = big_export(600)
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(content), 65536):
+            yield content[start : start + 65536]
+
+    with httpx.Client(base_url=live_server, headers={"Authorization": f"Token {make_tenant()[1]}"}) as c:
+        r = c.post("/v1/memserver/import/", content=chunks(), timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["imported"]["memory"] == 600
+
+
+def ndjson(r: httpx.Response) -> list[dict[str, Any]]:
+    assert r.headers["content-type"].startswith("application/x-ndjson"), r.headers
+    return [orjson.loads(x) for x in r.content.splitlines()]
+
+
+def test_an_import_answers_its_progress_line_by_line(api: httpx.Client) -> None:
+    r = api.post(
+        "/v1/memserver/import/", content=big_export(300, embedded=False), headers={"Accept": "application/x-ndjson"}
+    )
+    assert r.status_code == 200, r.text
+    assert ndjson(r) == [
+        {"phase": "embedding", "done": 0, "total": 300},
+        {"phase": "embedding", "done": 256, "total": 300},
+        {"phase": "embedding", "done": 300, "total": 300},
+        {"phase": "writing"},
+        {
+            "message": "Import completed",
+            "imported": {"memory": 300, "history": 0, "event": 0, "entity": 0, "feedback": 0, "read": 0},
+        },
+    ]
+    hits = api.post("/v3/memories/search/", json={"query": "fact number 42", "filters": {"user_id": "alice"}})
+    assert hits.json()["results"][0]["memory"] == "Fact number 42 about the user's day."
+    # its checks come first, as plain JSON errors
+    again = api.post("/v1/memserver/import/", content=big_export(3), headers={"Accept": "application/x-ndjson"})
+    assert again.status_code == 409, again.text
+    assert "is not empty" in again.json()["error"]
+
+
+async def test_a_failure_while_writing_writes_nothing(
+    aapi: httpx.AsyncClient, tenant: tuple[str, str], db: Database
+) -> None:
+    """A real fault (a trigger on this project's memories) once the import has begun: the last line says so, in
+    our words, and nothing of the import is in the project; without progress lines, the 500 JSON error."""
+    project_id = tenant[0]
+    suffix = project_id.replace("-", "_")
+    async with db.transaction() as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION refuse_import_{suffix}() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER refuse_import BEFORE INSERT ON memories FOR EACH ROW "
+                f"WHEN (NEW.project_id = '{project_id}') EXECUTE FUNCTION refuse_import_{suffix}()"
+            )
+        )
+    try:
+        content = big_export(5, embedded=False)
+        r = await aapi.post("/v1/memserver/import/", content=content, headers={"Accept": "application/x-ndjson"})
+        assert r.status_code == 200
+        lines = ndjson(r)
+        assert lines[-2:] == [{"phase": "writing"}, {"error": "Internal server error", "status": 500}]
+        assert "disk on fire" not in r.text
+        plain = await aapi.post("/v1/memserver/import/", content=content)
+        assert plain.status_code == 500
+        assert "disk on fire" not in plain.text
+    finally:
+        async with db.transaction() as conn:
+            await conn.execute(text("DROP TRIGGER refuse_import ON memories"))
+            await conn.execute(text(f"DROP FUNCTION refuse_import_{suffix}()"))
+    async with db.connect() as conn:
+        for table in ("memories", "memory_history", "entities"):
+            n = await conn.execute(text(f"SELECT count(*) FROM {table} WHERE project_id = :p"), {"p": project_id})
+            assert n.scalar_one() == 0, table

@@ -5,18 +5,25 @@ delete naming another user is refused; every route that is not confined refuses 
 
 from __future__ import annotations
 
+import asyncio
+import re
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
-from harness.server import server_env
+from harness.server import LiveServer, server_env
 from memserver.services import admin
 from memserver.storage.db import Database
+from tests.api.scripted_llm import fact, facts, fake, llm, llm_server, prompt_of
+from tests.fakes.openai_server import FakeOpenAI
 from tests.mcp.test_mcp import call, call_error, memories_of, over_http, over_stdio
+
+__all__ = ["fake", "llm", "llm_server"]  # the scripted model's fixtures
 
 
 @dataclass
@@ -210,6 +217,68 @@ async def test_a_bound_key_reads_the_events_of_its_own_adds_only(live_server: st
         assert r.status_code == 200, r.text
         page = (await api.post("/v3/memories/", json={"filters": {"agent_id": "helper"}})).json()
         assert [(m["memory"], m["user_id"]) for m in page["results"]] == [("Alice hums.", "alice")]
+
+
+async def test_a_bound_key_reads_only_its_own_scopes_results_of_an_event(
+    llm_server: LiveServer, llm: FakeOpenAI, database_url: str
+) -> None:
+    """An add by the user AND the agent may change the agent's shared memory (the assistant's fact): the key
+    bound to alice reads the add's event, but not the agent memory's text, old or new, nor its id."""
+    org = f"bind-ev-{uuid.uuid4().hex[:8]}"
+    db = Database(database_url)
+    try:
+        await admin.create_org(db, org)
+        await admin.create_project(db, org, "p")
+        _, owner = await admin.create_key(db, org, "p", "owner", "owner@example.com")
+        _, alice = await admin.create_key(db, org, "p", "alice", "owner@example.com", binding={"user_id": "alice"})
+    finally:
+        await db.dispose()
+    secret = "Told Bob his test result is positive"
+    async with rest(llm_server.url, owner) as api:
+        agent_memory = await add(api, secret, agent_id="doc")
+
+        def decide(body: dict[str, Any]) -> str:
+            prompt = prompt_of(body)
+            ref = re.search(r"^ref (\d+): " + secret, prompt, re.M)
+            assert ref is not None, prompt
+            return facts(
+                fact("Likes green tea", speaker="user", sources=[0]),
+                fact(
+                    "Told Bob his result is negative",
+                    speaker="assistant",
+                    action="UPDATE",
+                    ref=int(ref[1]),
+                    sources=[1],
+                ),
+            )
+
+        llm.chat_script = decide
+        messages = [
+            {"role": "user", "content": "I like green tea."},
+            {"role": "assistant", "content": "Noted. By the way, Bob's result is negative."},
+        ]
+        r = await api.post("/v3/memories/add/", json={"messages": messages, "user_id": "alice", "agent_id": "doc"})
+        assert r.status_code == 200, r.text
+        event_id = r.json()["event_id"]
+        for _ in range(400):
+            full = (await api.get(f"/v1/event/{event_id}/")).json()
+            if full["status"] in ("SUCCEEDED", "FAILED"):
+                break
+            await asyncio.sleep(0.05)
+        # the owner sees both outcomes: alice's new memory and the update of the agent's
+        assert full["status"] == "SUCCEEDED", full
+        assert sorted(o["event"] for o in full["results"]) == ["ADD", "UPDATE"]
+        assert any(o["id"] == agent_memory for o in full["results"])
+    async with rest(llm_server.url, alice) as api:
+        r = await api.get(f"/v1/event/{event_id}/")
+        assert r.status_code == 200, r.text
+        assert [(o["event"], o["data"]["memory"]) for o in r.json()["results"]] == [("ADD", "Likes green tea")]
+        assert agent_memory not in r.text
+        # the LLM's decisions on the event: alice's own only (the UPDATE names the agent memory and its old text)
+        assert [d["text"] for d in r.json()["metadata"]["decisions"]] == ["Likes green tea"]
+        assert secret not in r.text  # the agent memory's old text
+        assert "his result is negative" not in r.text  # its new text (the add's own messages are alice's to read)
+        assert (await api.get(f"/v1/memories/{agent_memory}/")).status_code == 404
 
 
 def test_keys_create_bind_user_id_from_the_command_line(database_url: str, live_server: str) -> None:

@@ -18,6 +18,8 @@ import pytest
 
 from harness.server import served
 from tests.fakes.openai_server import FakeOpenAI, running
+from tests.fakes.rerank_server import FakeReranker
+from tests.fakes.rerank_server import running as running_reranker
 from tests.sdk import envs
 
 pytestmark = pytest.mark.sdk
@@ -89,6 +91,35 @@ def test_sdk_infer_true(generation: str, llm_server: str, new_api_key, tmp_path:
     """infer=true, every client's default: queued as an event that the client polls to SUCCEEDED (v1 clients
     also with async_mode=False, answered with the memory events), then listed and searched."""
     _run_scenario(generation, "infer", llm_server, new_api_key(), tmp_path)
+
+
+def _rerank_script(query: str, documents: list[str]) -> list[float] | int:
+    """The reranker of the rerank scenarios: espresso first; a query that says "outage" gets a 503."""
+    return 503 if "outage" in query else [0.95 if "espresso" in d else 0.2 for d in documents]
+
+
+@pytest.fixture(scope="module")
+def rerank_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A memserver whose reranker is the fake /rerank server (Cohere's shape), scripted by `_rerank_script`."""
+    log = tmp_path_factory.mktemp("sdk-rerank") / "memserver.log"
+    with (
+        running_reranker(FakeReranker(script=_rerank_script)) as fake,
+        served(
+            database_url,
+            log,
+            MEMSERVER_RERANK__PROVIDER="http",
+            MEMSERVER_RERANK__URL=fake.url + "/v1/rerank",
+            MEMSERVER_RERANK__BREAKER_FAILURES="100",
+        ) as server,
+    ):
+        yield server.url
+
+
+@pytest.mark.parametrize("generation", ["py-current", "ts-v3"])
+def test_sdk_rerank(generation: str, rerank_server: str, new_api_key, tmp_path: Path) -> None:
+    """search(..., rerank=True) on the newest clients: the reranker's order, its fields on each hit (camelCased by
+    TS), and a failing reranker answered in hybrid order with the reason."""
+    _run_scenario(generation, "rerank", rerank_server, new_api_key(), tmp_path)
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import postgresql
 
+from memserver.domain.dates import parse_datetime
 from memserver.domain.filters import (
     Bool,
     Cond,
     FilterError,
     and_all,
     is_entity_scoped,
-    parse_datetime,
     parse_filters,
 )
 from memserver.storage.filters import compile_filter
@@ -157,8 +157,10 @@ def test_parse_datetime() -> None:
         float("nan"),
         "9999-12-31T23:00:00-05:00",
     ):
-        with pytest.raises(FilterError):
+        with pytest.raises(ValueError, match="invalid date"):
             parse_datetime(bad)
+        with pytest.raises(FilterError, match="invalid date"):  # inside a filter: a filter error (a 400)
+            parse_filters({"user_id": "u", "created_at": {"gte": bad}})
 
 
 # ----------------------------------------------------------------------------------------------

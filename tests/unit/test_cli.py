@@ -144,3 +144,15 @@ def test_an_embedder_of_another_dimension_is_refused_at_startup(database_url: st
     assert res.returncode != 0
     assert "384-dimensional" in res.stdout + res.stderr
     assert "768" in res.stdout + res.stderr
+
+
+def test_an_inconsistent_configuration_is_refused_at_startup_with_its_reason(database_url: str) -> None:
+    """A reranker asked for without its URL: the start stops with one clear line, not a traceback."""
+    env = server_env(database_url, free_port(), MEMSERVER_RERANK__PROVIDER="http")
+    res = subprocess.run(
+        [sys.executable, "-m", "memserver.cli", "serve"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode != 0
+    assert "memserver: invalid configuration" in res.stderr
+    assert "MEMSERVER_RERANK__PROVIDER=http needs MEMSERVER_RERANK__URL" in res.stderr
+    assert "Traceback" not in res.stderr

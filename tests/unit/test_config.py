@@ -45,3 +45,41 @@ def test_placeholder_secrets_are_refused_in_prod(monkeypatch: pytest.MonkeyPatch
 )
 def test_database_urls_are_normalised_to_asyncpg(url: str, expected: str) -> None:
     assert normalize_async_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"MEMSERVER_RERANK__PROVIDER": "http"}, "MEMSERVER_RERANK__PROVIDER=http needs MEMSERVER_RERANK__URL"),
+        (
+            {"MEMSERVER_RERANK__URL": "http://127.0.0.1:8080/rerank"},
+            "MEMSERVER_RERANK__URL is set but MEMSERVER_RERANK__PROVIDER is none",
+        ),
+        (
+            {"MEMSERVER_RERANK__PROVIDER": "http", "MEMSERVER_RERANK__URL": "127.0.0.1:8080/rerank"},
+            "MEMSERVER_RERANK__URL must be an http:// or https:// URL",
+        ),
+        ({"MEMSERVER_RERANK__PROVIDER": "llm"}, "MEMSERVER_RERANK__PROVIDER=llm needs an LLM"),
+        ({"MEMSERVER_RERANK__API_KEY": "ключ"}, "MEMSERVER_RERANK__API_KEY must be printable ASCII"),
+        ({"MEMSERVER_RERANK__LLM_TOP_N": "80"}, "less than or equal to 50"),
+    ],
+)
+def test_an_inconsistent_rerank_configuration_is_refused(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], reason: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError, match=reason):
+        Settings()
+
+
+def test_consistent_rerank_configurations_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().rerank.provider == "none"  # diversification, as before
+    monkeypatch.setenv("MEMSERVER_RERANK__PROVIDER", "http")
+    monkeypatch.setenv("MEMSERVER_RERANK__URL", "http://gpu-box:8080/rerank")
+    monkeypatch.setenv("MEMSERVER_RERANK__API", "tei")
+    assert Settings().rerank.api == "tei"
+    monkeypatch.setenv("MEMSERVER_RERANK__PROVIDER", "llm")
+    monkeypatch.delenv("MEMSERVER_RERANK__URL")
+    monkeypatch.setenv("MEMSERVER_LLM__BASE_URL", "http://127.0.0.1:11434/v1")
+    assert Settings().rerank.provider == "llm"

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -361,3 +362,122 @@ def test_the_ts_sdk_creates_lists_updates_and_deletes_webhooks(
     assert out["listedAfter"][0]["eventTypes"] == ["memory_add", "memory_delete"]
     assert out["deleted"]["message"] == "Webhook deleted successfully"
     assert out["listedEnd"] == []
+
+
+# -- a test event (memserver extension): one signed delivery, recorded like the others ----------------------
+def _hook(api: httpx.Client, project_id: str, url: str) -> dict[str, Any]:
+    r = api.post(
+        f"/api/v1/webhooks/projects/{project_id}/", json={"url": url, "name": "t", "event_types": ["memory_add"]}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _settled(api: httpx.Client, webhook_id: str, delivery_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The delivery once it has SUCCEEDED or FAILED, and the page that lists it."""
+    deadline = time.monotonic() + 20
+    while True:
+        page = api.get(f"/api/v1/webhooks/{webhook_id}/deliveries/").json()
+        (d,) = [d for d in page["results"] if d["delivery_id"] == delivery_id]
+        if d["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+            return d, page
+        time.sleep(0.1)
+
+
+def test_a_test_event_is_one_signed_delivery_recorded_like_the_others(hooks_server: tuple[LiveServer, str]) -> None:
+    server, url = hooks_server
+    project_id, key = make_tenant(url)
+    with (
+        closing(Receiver()) as receiver,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api,
+    ):
+        hook = _hook(api, project_id, receiver.url)
+        r = api.post(f"/api/v1/webhooks/{hook['webhook_id']}/test/")
+        assert r.status_code == 202, r.text
+        assert r.json()["message"] == "Test delivery queued"
+        delivery_id = r.json()["delivery_id"]
+        (got,) = receiver.wait(1)
+        assert got["headers"]["X-Memserver-Event"] == "webhook_test"
+        assert got["headers"]["X-Memserver-Delivery"] == delivery_id
+        assert verify(hook["secret"], got["headers"][SIGNATURE_HEADER], got["body"])
+        body = json.loads(got["body"])
+        assert body["event_type"] == "webhook_test"
+        assert body["event_details"] == {"event": "TEST", "message": "memserver test delivery"}
+        assert body["project_id"] == project_id
+        d, page = _settled(api, hook["webhook_id"], delivery_id)
+        assert (d["status"], d["attempts"], d["event_type"], d["response_status"]) == (
+            "SUCCEEDED",
+            1,
+            "webhook_test",
+            200,
+        )
+        (attempt,) = d["history"]
+        assert attempt["response_status"] == 200
+        assert isinstance(attempt["duration_ms"], int)
+        assert page["count"] == 1
+
+
+def test_a_failing_test_event_is_tried_once_with_its_error_and_timing(hooks_server: tuple[LiveServer, str]) -> None:
+    server, url = hooks_server
+    project_id, key = make_tenant(url)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    with (
+        closing(Receiver(statuses=[500, 500])) as receiver,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api,
+    ):
+        for target, error, status in (
+            (receiver.url, "receiver answered HTTP 500", 500),
+            (closed, "delivery failed", None),
+        ):
+            hook = _hook(api, project_id, target)
+            r = api.post(f"/api/v1/webhooks/{hook['webhook_id']}/test")
+            assert r.status_code == 202, r.text
+            d, _ = _settled(api, hook["webhook_id"], r.json()["delivery_id"])
+            assert (d["status"], d["attempts"], d["response_status"]) == ("FAILED", 1, status), d
+            assert d["last_error"].startswith(error)
+            assert d["next_attempt_at"] is None
+            (attempt,) = d["history"]
+            assert attempt["error"].startswith(error)
+            assert attempt["response_status"] == status
+            assert isinstance(attempt["duration_ms"], int)
+            assert attempt["duration_ms"] >= 0
+        time.sleep(1.0)  # past the retry backoff (0.3 s): a probe is never retried
+        assert len(receiver.requests) == 1
+
+
+def test_a_test_event_needs_an_active_webhook_of_the_project(hooks_server: tuple[LiveServer, str]) -> None:
+    server, url = hooks_server
+    project_id, key = make_tenant(url)
+    _, other_key = make_tenant(url)
+    with (
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Token {key}"}, timeout=30) as api,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Token {other_key}"}, timeout=30) as other,
+    ):
+        hook = _hook(api, project_id, "https://hooks.example.com/x")
+        assert api.put(f"/api/v1/webhooks/{hook['webhook_id']}/", json={"is_active": False}).is_success
+        r = api.post(f"/api/v1/webhooks/{hook['webhook_id']}/test/")
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "The webhook is paused; resume it to send a test event"
+        for client, path in (
+            (other, f"/api/v1/webhooks/{hook['webhook_id']}/test/"),
+            (api, "/api/v1/webhooks/00000000-0000-0000-0000-000000000000/test/"),
+            (api, "/api/v1/webhooks/not-a-uuid/test/"),
+        ):
+            r = client.post(path)
+            assert (r.status_code, r.json()["error"]) == (404, "Webhook not found"), r.text
+        assert api.get(f"/api/v1/webhooks/{hook['webhook_id']}/deliveries/").json()["results"] == []
+
+
+def test_url_and_event_type_errors_name_their_field(api: httpx.Client, tenant: tuple[str, str]) -> None:
+    """Mem0's field-keyed 400 (`{"url": ["..."]}`) for the URL policy and the event types too."""
+    path = f"/api/v1/webhooks/projects/{tenant[0]}/"
+    r = api.post(path, json={"url": "http://10.1.2.3/x", "name": "n", "event_types": ["memory_add"]})
+    assert r.status_code == 400, r.text
+    assert r.json()["url"] == [r.json()["error"]]
+    assert r.json()["error"].startswith("url: ")
+    r = api.post(path, json={"url": "https://example.com/x", "name": "n", "event_types": ["memory_explode"]})
+    assert r.status_code == 400, r.text
+    assert r.json()["event_types"] == ["event_types: unknown event type 'memory_explode'"]
+    assert r.json()["error"] == "event_types: unknown event type 'memory_explode'"

@@ -19,6 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from memserver import metrics
+from memserver.api.kit.scope import RATELIMIT_HEADERS
 from memserver.domain import binding
 from memserver.domain.principal import Principal
 from memserver.errors import Forbidden, Unauthorized
@@ -27,18 +28,14 @@ from memserver.services.runtime import Runtime
 
 INVALID_KEY = "Invalid API key. Create one with `memserver keys create` and send it as `Authorization: Token <key>`."
 F = TypeVar("F", bound=Callable[..., Any])
-RATE_LIMIT_HEADERS = "memserver.ratelimit_headers"  # scope key read by api.http.EdgeMiddleware
 
 
-AppState = Runtime
+async def get_runtime(request: Request) -> Runtime:  # async: FastAPI runs sync dependencies in a thread
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-async def get_state(request: Request) -> AppState:  # async: FastAPI runs sync dependencies in a thread
-    state: AppState = request.app.state.memserver
-    return state
-
-
-StateDep = Annotated[AppState, Depends(get_state)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]  # the process's resources, built once in the lifespan
 
 
 async def authenticate(request: Request) -> Principal:
@@ -47,20 +44,20 @@ async def authenticate(request: Request) -> Principal:
     key = key.strip()
     if scheme.lower() not in ("token", "bearer") or not key:
         raise Unauthorized(INVALID_KEY)
-    state: AppState = request.app.state.memserver
-    principal = await auth.resolve_key(state.db, state.key_cache, key)
+    runtime: Runtime = request.app.state.runtime
+    principal = await auth.resolve_key(runtime.db, runtime.key_cache, key)
     if principal is None:
         raise Unauthorized(INVALID_KEY)
     org_id, project_id = await _named_project(request)
     if org_id is not None or project_id is not None:
-        principal = await auth.act_on(state.db, state.key_cache, principal, org_id, project_id)
+        principal = await auth.act_on(runtime.db, runtime.key_cache, principal, org_id, project_id)
     permissions.require_role(principal)
     if principal.binding:
         _bound_key_may_call(request, principal)
-    if state.limiter.enabled:
-        decision = await state.limiter.check(principal)
+    if runtime.limiter.enabled:
+        decision = await runtime.limiter.check(principal)
         if decision is not None:
-            request.scope[RATE_LIMIT_HEADERS] = decision.headers()  # the edge adds them to the response
+            request.scope[RATELIMIT_HEADERS] = decision.headers()  # the edge adds them to the response
             if not decision.allowed:
                 metrics.RATE_LIMITED.inc()
                 raise ratelimit.refusal(decision)
@@ -72,7 +69,11 @@ async def _named_project(request: Request) -> tuple[str | None, str | None]:
     them). Path-named projects (`/api/v1/orgs/...`) are resolved by their routes."""
     org = request.query_params.get("org_id") or None
     project = request.query_params.get("project_id") or None
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and (org is None or project is None):
+    if (
+        request.method in ("POST", "PUT", "PATCH", "DELETE")
+        and (org is None or project is None)
+        and _reads_body(request)
+    ):
         body = await request.body()  # cached on the request: the route's body parsing reuses it
         if b'"org_id"' in body or b'"project_id"' in body:
             try:
@@ -83,6 +84,17 @@ async def _named_project(request: Request) -> tuple[str | None, str | None]:
                 org = org or _str_or_none(data.get("org_id"))
                 project = project or _str_or_none(data.get("project_id"))
     return org, project
+
+
+def streams_body(fn: F) -> F:
+    """Declare that this route reads its (large) body as a stream itself: authentication does not read it for a
+    named project (the route names its project with `?project_id=`), so it is never held in memory."""
+    fn.streams_body = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _reads_body(request: Request) -> bool:
+    return not getattr(getattr(request.scope.get("route"), "endpoint", None), "streams_body", False)
 
 
 def confines_bound_keys(fn: F) -> F:
@@ -127,9 +139,9 @@ def _gate(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def gate(request: Request, principal: PrincipalDep) -> Principal:
         params = request.path_params
         if "org_id" in params and "project_id" in params:  # /orgs/{org_id}/projects/{project_id}/...: acts on it
-            state: AppState = request.app.state.memserver
+            runtime: Runtime = request.app.state.runtime
             org, project = segment(params["org_id"]), segment(params["project_id"])
-            principal = await auth.act_on(state.db, state.key_cache, principal, org, project)
+            principal = await auth.act_on(runtime.db, runtime.key_cache, principal, org, project)
         # (any other path that names a project, as the webhooks' do, must name the one acted on: its service checks)
         permissions.require_role(principal)
         if role is Role.OWNER and principal.role != "OWNER":
@@ -175,7 +187,7 @@ def route_role(route: APIRoute) -> Role | None:
 def error_shape(shape: str) -> Callable[[F], F]:
     """Declare the Mem0 shape of this route's error bodies: 'error', 'message', or the add shape 'add'.
 
-    Services raise plain errors; `api.http` renders them in the shape of the route that was called.
+    Services raise plain errors; `api.error_handlers` renders them in the shape of the route that was called.
     """
 
     def mark(fn: F) -> F:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from enum import Enum, StrEnum
 from typing import Any, Final
 
+from memserver.domain.dates import Period
 from memserver.domain.scope import Scope
 
 
@@ -39,6 +40,10 @@ class Unset(Enum):
 
 UNSET: Final = Unset.UNSET
 
+# `memories.source` of a Dream pattern memory: read back as `synthesized: true`, kept out of an add's
+# reconciliation candidates and of Dream's own evidence.
+SYNTHESIZED: Final = "synthesized"
+
 
 @dataclass(frozen=True)
 class NewMemory:
@@ -53,7 +58,9 @@ class NewMemory:
     actor_id: str | None = None
     categories: list[str] | None = None
     provenance: dict[str, Any] | None = None
-    source: str = "verbatim"  # verbatim | inferred
+    source: str = "verbatim"  # verbatim | inferred | synthesized
+    event_start: datetime | None = None  # the period the text is about, half-open; both or neither
+    event_end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class MemoryEdit:
     expiration_date: date | Unset | None = UNSET
     created_at: datetime | None = None
     provenance: dict[str, Any] | Unset | None = UNSET
+    event_period: Period | Unset | None = UNSET  # None clears it
 
 
 @dataclass(frozen=True)

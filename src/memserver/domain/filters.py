@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from memserver.domain import limits
+from memserver.domain.dates import parse_datetime
 from memserver.domain.scope import ENTITY_FIELDS
 
 DATE_FIELDS = ("created_at", "updated_at", "timestamp", "expiration_date")
@@ -52,6 +53,11 @@ _CAMEL = {
     "expirationDate": "expiration_date",
     "keywordsSearch": "keywords_search",
 }
+
+
+def field_name(key: str) -> str:
+    """A filter key as the parser reads it: camelCase and `session_id` spellings canonical (`userId` -> `user_id`)."""
+    return _CAMEL.get(key, key)
 
 
 class FilterError(ValueError):
@@ -209,25 +215,11 @@ def _entity_cond(key: str, value: Any) -> Node:
     return parts[0] if len(parts) == 1 else Bool("AND", tuple(parts))
 
 
-def parse_datetime(value: Any, *, end_of_day: bool = False) -> datetime:
-    """YYYY-MM-DD, ISO-8601 datetimes (naive = UTC) or unix seconds; returned in UTC."""
-    invalid = f"invalid date {value!r}; use YYYY-MM-DD or an ISO-8601 datetime"
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise FilterError(invalid)
+def _datetime(value: Any, *, end_of_day: bool = False) -> datetime:
     try:
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(float(value), tz=UTC)
-        s = value.strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-            d = datetime.fromisoformat(s).replace(tzinfo=UTC)
-            if end_of_day:  # the end of 9999-12-31 is the last representable instant
-                return d + timedelta(days=1) if d.date() < date.max else datetime.max.replace(tzinfo=UTC)
-            return d
-        d = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
-        # in UTC, so an out-of-range instant (9999-12-31T23:00-05:00) fails here, not in the database
-        return d.astimezone(UTC) if d.tzinfo else d.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        raise FilterError(invalid) from None
+        return parse_datetime(value, end_of_day=end_of_day)
+    except ValueError as exc:
+        raise FilterError(str(exc)) from None
 
 
 def _is_date_only(value: Any) -> bool:
@@ -257,19 +249,19 @@ def _date_conds(key: str, value: Any) -> list[Node]:
         else:
             # A date-only bound covers its whole day: lte 2024-07-31 includes the 31st.
             if op in ("lte", "gt") and _is_date_only(v):
-                bound = parse_datetime(v, end_of_day=True)
+                bound = _datetime(v, end_of_day=True)
                 op = "lt" if op == "lte" else "gte"
             else:
-                bound = parse_datetime(v)
+                bound = _datetime(v)
             parts.append(Cond(col, op, bound))
     return parts
 
 
 def _date_eq(col: str, value: Any) -> Node:
     if _is_date_only(value):
-        start, end = parse_datetime(value), parse_datetime(value, end_of_day=True)
+        start, end = _datetime(value), _datetime(value, end_of_day=True)
         return Bool("AND", (Cond(col, "gte", start), Cond(col, "lt", end)))
-    return Cond(col, "eq", parse_datetime(value))
+    return Cond(col, "eq", _datetime(value))
 
 
 def _categories_cond(value: Any) -> Node:

@@ -13,6 +13,7 @@ class JobKind(StrEnum):
     PROFILE = "PROFILE"  # generate entity profiles (services.profiles)
     WEBHOOK = "WEBHOOK"  # one delivery of a memory change to one webhook (written as an outbox)
     GRAPH_SYNC = "GRAPH_SYNC"  # mirror a scope's graph to Neo4j (services.graph.sync_job)
+    DREAM = "DREAM"  # distil one user's memories into pattern memories (services.dream)
 
 
 class JobStatus(StrEnum):

@@ -15,11 +15,19 @@ from typing import Any
 # Integers must fit what the JSON encoder (orjson) and Postgres bigint can hold.
 MIN_INT = -(2**63)
 MAX_INT = 2**64 - 1
+MAX_ROW_ID = 2**63 - 1  # identity columns are Postgres bigint
+
+
+def is_row_id(n: int) -> bool:
+    """Whether a row could have this numeric id (an identity column: 1 to bigint's largest). Any other
+    integer is "not found" without a query: past bigint, the driver would fail the statement."""
+    return 1 <= n <= MAX_ROW_ID
 
 
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int = 4 * 1024 * 1024
+    max_import_bytes: int = 512 * 1024 * 1024  # the import's own body limit (a project's backup)
     max_messages: int = 1_000
     max_text_chars: int = 50_000
     max_query_chars: int = 8_000
@@ -96,6 +104,20 @@ def check_text(s: str) -> None:
             s.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("lone UTF-16 surrogates are not allowed (invalid Unicode)") from None
+
+
+def check_chars(what: str, value: str) -> None:
+    """A text that goes into prompts or is stored (a message, instructions, a project setting)."""
+    n = current().max_text_chars
+    if len(value) > n:
+        raise ValueError(f"{what} is longer than {n} characters (MEMSERVER_LIMITS__MAX_TEXT_CHARS)")
+
+
+def check_json_size(what: str, encoded: bytes) -> None:
+    """A stored JSON value other than text (metadata, a free-form setting), by its encoded size."""
+    n = current().max_metadata_bytes
+    if len(encoded) > n:
+        raise ValueError(f"{what} is larger than {n} bytes as JSON (MEMSERVER_LIMITS__MAX_METADATA_BYTES)")
 
 
 def check_entity_id(name: str, value: str) -> None:

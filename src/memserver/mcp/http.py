@@ -35,11 +35,10 @@ def default_ids(query: dict[str, str] | Any, headers: dict[str, str] | Any) -> d
 class McpEndpoint:
     """The ASGI endpoint mounted at /mcp: key check, then the SDK's streamable HTTP session manager."""
 
-    def __init__(self, app: ASGIApp, *, timeout_s: float):
-        # Requests reach the same FastAPI app in-process: same auth, validation, scoping and errors.
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE_URL, timeout=timeout_s
-        )
+    client: httpx.AsyncClient  # from `run`: the app's routes, in-process
+
+    def __init__(self, *, timeout_s: float):
+        self.timeout_s = timeout_s
         self.server = build_server(self._connection)
         # Stateless: every POST stands alone, so any uvicorn worker can answer it (sessions would
         # live in one worker's memory). DNS-rebinding checks are off because every request must
@@ -63,8 +62,12 @@ class McpEndpoint:
         return Connection(self.client, authorization, defaults)
 
     @asynccontextmanager
-    async def run(self) -> AsyncIterator[None]:
-        """Run the session manager for the app's lifetime (from the app's lifespan)."""
+    async def run(self, app: ASGIApp) -> AsyncIterator[None]:
+        """Run the session manager for the app's lifetime (from the app's lifespan). Requests reach `app`
+        in-process: same auth, validation, scoping and errors as over the network."""
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE_URL, timeout=self.timeout_s
+        )
         try:
             async with self.manager.run():
                 yield

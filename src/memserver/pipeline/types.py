@@ -71,6 +71,7 @@ class ExtractionRequest(BaseModel):
     agent_custom_instructions: str | None = None
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
     graph: GraphContext | None = None  # enable_graph: facts also carry the relations they state
+    in_english: bool = False  # the project set multilingual=false: memories are written in English
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,9 @@ class ProviderError(Exception):
     def __init__(self, message: str = "", *, public: bool = False):
         super().__init__(message)
         self.public = public  # the message is the adapter's own words: clients may see it
+        # What the requests answered before the failure cost (the LLM adapter sets its `Usage` here): a failed
+        # generation still spent tokens, and the job's usage counts them.
+        self.usage: object | None = None
 
 
 class ProviderUnavailable(ProviderError):

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from memserver import metrics
 from memserver.providers.embedder.base import Embedder
+from memserver.providers.rerank.base import Reranker, RerankScore, Spent
 
 T = TypeVar("T")
 
@@ -67,3 +68,28 @@ class InstrumentedLLM:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.inner, attr)
+
+
+class InstrumentedReranker:
+    """A Reranker with the same latency and error metrics (kind="reranker"); items count documents sent."""
+
+    def __init__(self, inner: Reranker):
+        self.inner = inner
+        self.name = inner.name
+
+    async def rerank(
+        self, query: str, documents: Sequence[str], top_n: int, *, spent: Spent | None = None
+    ) -> list[RerankScore]:
+        started = time.perf_counter()
+        try:
+            out = await self.inner.rerank(query, documents, top_n, spent=spent)
+        except BaseException as exc:  # a deadline cancels the call: counted as an error too
+            metrics.PROVIDER_LATENCY.labels("reranker", self.name, "error").observe(time.perf_counter() - started)
+            metrics.PROVIDER_ERRORS.labels("reranker", self.name, _code(exc)).inc()
+            raise
+        metrics.PROVIDER_LATENCY.labels("reranker", self.name, "ok").observe(time.perf_counter() - started)
+        metrics.PROVIDER_ITEMS.labels("reranker", self.name).inc(len(documents))
+        return out
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -10,9 +10,12 @@ from memserver.providers.documents.pdf import PdfParser
 from memserver.providers.documents.reader import DocumentReader
 from memserver.providers.embedder.base import Embedder
 from memserver.providers.graph_mirror.base import GraphMirror
-from memserver.providers.instrumented import InstrumentedEmbedder, InstrumentedLLM
+from memserver.providers.instrumented import InstrumentedEmbedder, InstrumentedLLM, InstrumentedReranker
 from memserver.providers.llm.base import LLM
 from memserver.providers.net import SystemResolver
+from memserver.providers.rerank.base import Reranker
+from memserver.providers.rerank.breaker import Breaker
+from memserver.providers.rerank.http import HttpReranker
 from memserver.providers.webhooks.sender import WebhookSender
 
 
@@ -23,9 +26,14 @@ class Providers:
     documents: DocumentReader = field(default_factory=DocumentReader)
     graph_mirror: GraphMirror | None = None  # Neo4j, when configured (Postgres always holds the graph)
     webhooks: WebhookSender = field(default_factory=WebhookSender)  # deliveries, under the outbound URL guard
+    reranker: Reranker | None = None  # a /rerank server, when MEMSERVER_RERANK__PROVIDER=http
+    # Per process, for the configured reranker (the /rerank server or the LLM ranking): see services/rerank.py.
+    rerank_breaker: Breaker = field(default_factory=lambda: Breaker(3, 30.0))
 
     async def aclose(self) -> None:
         await self.embedder.aclose()
+        if self.reranker is not None:
+            await self.reranker.aclose()
         if self.graph_mirror is not None:
             await self.graph_mirror.aclose()
         if self.llm is not None:
@@ -101,8 +109,24 @@ def build_graph_mirror(settings: Settings) -> GraphMirror | None:
     return Neo4jGraphMirror(g.neo4j_url, g.neo4j_user, password, g.neo4j_database, timeout_s=g.neo4j_timeout_s)
 
 
+def build_reranker(settings: Settings) -> Reranker | None:
+    """The /rerank server's adapter when MEMSERVER_RERANK__PROVIDER=http (the LLM reranker is the LLM's)."""
+    r = settings.rerank
+    if r.provider != "http" or r.url is None:
+        return None
+    return HttpReranker(
+        url=r.url,
+        api=r.api,
+        api_key=r.api_key.get_secret_value() if r.api_key else None,
+        model=r.model,
+        timeout_s=r.timeout_s,
+        max_doc_chars=r.max_doc_chars,
+    )
+
+
 def build_providers(settings: Settings) -> Providers:
     llm = build_llm(settings)
+    reranker = build_reranker(settings)
     d = settings.documents
     resolver = SystemResolver()
     documents = DocumentReader(
@@ -132,4 +156,6 @@ def build_providers(settings: Settings) -> Providers:
         documents=documents,
         graph_mirror=build_graph_mirror(settings),
         webhooks=WebhookSender(settings.webhooks, resolver),
+        reranker=None if reranker is None else InstrumentedReranker(reranker),
+        rerank_breaker=Breaker(settings.rerank.breaker_failures, settings.rerank.breaker_cooldown_s),
     )

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from memserver.domain.binding import BINDABLE
 from memserver.domain.principal import Principal
 from memserver.domain.rows.tenancy import MemberRoleRow
 from memserver.errors import BadRequest, Conflict, NotFound
+from memserver.services import keys
 from memserver.services.permissions import keep_an_owner, parse_role
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import KeyInfo, TenantRepository
@@ -19,7 +19,7 @@ from memserver.storage.repositories.tenants import KeyInfo, TenantRepository
 DEFAULT_ORG = "default"
 DEFAULT_PROJECT = "default"
 DEFAULT_EMAIL = "admin@memserver.local"
-SCOPES = ("project", "org")
+SCOPES = keys.SCOPES
 
 
 async def bootstrap(db: Database) -> str | None:
@@ -119,31 +119,6 @@ async def ensure_member(
     return member_id
 
 
-async def _key_member(
-    repo: TenantRepository, org_id: uuid.UUID, project_id: uuid.UUID, email: str, *, scope: str, role: str | None
-) -> uuid.UUID:
-    """The member a new key belongs to. A new email becomes a member with `role` (OWNER when none is given):
-    in the org for an org-scoped key (and in the key's project, when that role is READER), in the project
-    otherwise. An existing member's roles are never changed by making a key: the key's role only caps them."""
-    member = await repo.get_member(org_id, email)
-    if member is None:
-        member_role = role or "OWNER"
-        if scope == "org":
-            member_id = await repo.add_member(org_id, email, member_role)
-            if member_role != "OWNER":
-                await repo.set_project_member(project_id, member_id, member_role)
-        else:
-            member_id = await repo.add_member(org_id, email, "READER")
-            await repo.set_project_member(project_id, member_id, member_role)
-        return member_id
-    if scope == "project" and member.role != "OWNER" and await repo.project_role(project_id, member.id) is None:
-        raise BadRequest(
-            f"{email} has no role in this project, so a key of theirs for it could do nothing: give them one first "
-            "(memserver members add EMAIL --org ORG --project PROJECT --role READER|OWNER)"
-        )
-    return member.id
-
-
 async def create_key(
     db: Database,
     org: str,
@@ -167,33 +142,14 @@ async def create_key(
     if scope not in SCOPES:
         raise BadRequest(f"scope must be one of {', '.join(SCOPES)}")
     role = None if role is None else parse_role(role)
-    bound, defaults = _binding(binding, defaults)
+    keys.binding_and_defaults(binding, defaults)  # checked before anything is looked up
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         org_id = await _org(repo, org)
         project_id = await _project(repo, org_id, org, project)
-        member_id = await _key_member(repo, org_id, project_id, email, scope=scope, role=role)
-        return await repo.create_key(
-            project_id, name, member_id, email, scope=scope, defaults=defaults, binding=bound, role=role
-        )
-
-
-def _binding(
-    binding: dict[str, str | None] | None, defaults: dict[str, str | None] | None
-) -> tuple[dict[str, str], dict[str, str | None]]:
-    """The key's binding (ids given, trimmed) and its defaults, which a binding sets (and may not contradict)."""
-    bound = {k: v.strip() for k, v in (binding or {}).items() if v is not None}
-    for k, v in bound.items():
-        if k not in BINDABLE:
-            raise BadRequest(f"a key can be bound to {' or '.join(BINDABLE)}, not {k}")
-        if not v or v == "*":
-            raise BadRequest(f"a key's bound {k} must be one entity id")
-    merged = dict(defaults or {})
-    for k, v in bound.items():
-        if merged.get(k) not in (None, v):
-            raise BadRequest(f"a key bound to {k} {v!r} cannot default to {k} {merged[k]!r}")
-        merged[k] = v
-    return bound, merged
+        bound = {k: v for k, v in (binding or {}).items() if v is not None}
+        new = keys.NewKey(name, project_id, email, scope, role, bound, dict(defaults or {}))
+        return await keys.create_in(repo, org_id, new)
 
 
 async def add_member(db: Database, org: str, email: str, role: str, project: str | None = None) -> None:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from memserver.domain.add import DOCUMENT_PARTS, AddMessage
-from memserver.pipeline.messages import check_media, content_parts, media_ref
+from memserver.domain.add import DOCUMENT_PARTS, AddMessage, check_media, content_parts, media_ref
 from memserver.pipeline.types import InMessage
 from memserver.providers.documents.reader import DocumentError, DocumentReader
 
@@ -57,8 +56,9 @@ async def _read(
             if kind == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
             elif kind == "image_url":
-                if vision:
-                    images.append({"type": "image_url", "image_url": {"url": media_ref(part, kind)}})
+                if vision:  # fetched here under the URL policy: the model never gets a URL to fetch
+                    url = await reader.image(media_ref(part, kind))
+                    images.append({"type": "image_url", "image_url": {"url": url}})
                     texts.append(f"[image {len(images)} attached]")
                 else:
                     skipped += 1

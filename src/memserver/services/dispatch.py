@@ -7,7 +7,7 @@ from dataclasses import replace
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
 from memserver.providers.registry import Providers
-from memserver.services import documents, graph, ingest, jobs, profiles, webhooks
+from memserver.services import documents, dream_run, graph, ingest, jobs, profiles, webhooks
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob
 
@@ -27,6 +27,7 @@ def handlers(settings: Settings) -> dict[JobKind, jobs.Handler]:
         JobKind.EXPORT: documents.run_export_job,
         JobKind.PROFILE: profiles.run_profile_job,
         JobKind.GRAPH_SYNC: graph.sync_job,
+        JobKind.DREAM: dream_run.run_handler(settings.dream),
     }
 
 
@@ -59,8 +60,11 @@ def _policy(settings: Settings) -> jobs.RetryPolicy:
 
 
 def _policies(settings: Settings) -> dict[JobKind, jobs.RetryPolicy]:
-    wh = settings.webhooks
-    return {JobKind.WEBHOOK: jobs.RetryPolicy(wh.max_attempts, wh.retry_backoff_s, wh.retry_backoff_max_s)}
+    wh, dr = settings.webhooks, settings.dream
+    return {
+        JobKind.WEBHOOK: jobs.RetryPolicy(wh.max_attempts, wh.retry_backoff_s, wh.retry_backoff_max_s),
+        JobKind.DREAM: jobs.RetryPolicy(dr.max_attempts, dr.retry_backoff_s, 3600.0),
+    }
 
 
 def max_attempts(settings: Settings) -> dict[str, int]:

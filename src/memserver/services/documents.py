@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,9 +23,10 @@ from memserver.errors import BadRequest, MemserverError, NotConfigured, NotFound
 from memserver.pipeline.prompts import export
 from memserver.pipeline.prompts import summary as summary_prompt
 from memserver.pipeline.prompts.memory_lines import MemoryLine
-from memserver.providers.llm.base import LLM
+from memserver.providers.llm.base import LLM, Usage
 from memserver.providers.registry import Providers
-from memserver.services import jobs, permissions
+from memserver.services import jobs, permissions, usage
+from memserver.services.key_slots import KeySlots
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
 from memserver.storage.repositories.memories import MemoryRepository
@@ -101,18 +103,32 @@ async def _lines(db: Database, project_id: uuid.UUID, node: Node | None) -> tupl
 
 # -- summary --------------------------------------------------------------------------------------
 async def summarize(
-    db: Database, providers: Providers, principal: Principal, filters: Any, top_level: dict[str, Any]
+    db: Database,
+    providers: Providers,
+    principal: Principal,
+    filters: Any,
+    top_level: dict[str, Any],
+    slots: KeySlots | None = None,
+    *,
+    meter: usage.UsageMeter | None = None,
 ) -> dict[str, Any]:
-    """A summary of the memories matching the filters (no filters: the whole project)."""
+    """A summary of the memories matching the filters (no filters: the whole project). A key below OWNER
+    has at most `slots.limit` running at once (a read, but an LLM call: a READER must not hold the LLM). Its
+    LLM use is counted by `meter` for the project's usage (no event records a summary)."""
     permissions.require_role(principal)
     llm = require_llm(providers, "A summary (POST /v1/summary/)")
     node = _node(filters, top_level)
-    lines, total = await _lines(db, principal.project_id, node)
-    scope = ", ".join(f"{k}={v}" for k, v in _match(filters, top_level).items())
-    if not lines:
-        summary = "There are no memories to summarise."
-    else:
-        summary = (await llm.generate(summary_prompt.build(lines, scope), summary_prompt.Reply)).value.summary
+    held = slots.hold(principal.key_id) if slots is not None and principal.role != "OWNER" else nullcontext()
+    with held:
+        lines, total = await _lines(db, principal.project_id, node)
+        scope = ", ".join(f"{k}={v}" for k, v in _match(filters, top_level).items())
+        if not lines:
+            summary = "There are no memories to summarise."
+        else:
+            pid = principal.project_id
+            record = (lambda spent: meter.spent(pid, spent)) if meter is not None else (lambda spent: None)
+            gen = await usage.spend(record, llm.generate(summary_prompt.build(lines, scope), summary_prompt.Reply))
+            summary = gen.value.summary
     return {
         "summary": summary,
         "filters": filters or {},
@@ -146,8 +162,11 @@ async def create_export(
     top_level: dict[str, Any],
     max_open: int | None = None,
 ) -> uuid.UUID:
-    """Accept an export: a job that fills `schema` from the matching memories (429 past `max_open` open ones)."""
-    permissions.require_role(principal)
+    """Accept an export: a job that fills `schema` from the matching memories (429 past `max_open` open ones).
+
+    OWNER only: an export writes a job and spends the project's LLM, and its cap is the project's; a READER
+    filling it would leave the OWNER with 429s."""
+    permissions.require_owner(principal, "exporting memories (an LLM job)")
     require_llm(providers, "A memory export (POST /v1/exports/)")
     parsed = parse_schema(schema)
     _node(filters, top_level)  # invalid filters are a 400 now, not a failed job later
@@ -168,9 +187,16 @@ async def run_export_job(db: Database, providers: Providers, job: ClaimedJob) ->
     lines, _ = await _lines(db, job.project_id, _node(p.get("filters"), p.get("top_level")))
     schema = p["schema"]
     prompt = export.build(lines, schema, p.get("instructions"))
-    gen = await llm.generate(prompt, export.schema_reply(schema), context=export.context(schema))
+    spent = Usage()
+    try:
+        gen = await usage.spend(
+            spent.add, llm.generate(prompt, export.schema_reply(schema), context=export.context(schema))
+        )
+    except Exception:
+        await jobs.record_spent(db, job, usage.as_metadata(spent))  # what the attempt cost until it failed
+        raise
     async with db.transaction() as conn:
-        await jobs.complete(JobRepository(conn), job, [gen.value.data])
+        await jobs.complete(JobRepository(conn), job, [gen.value.data], metadata=usage.as_metadata(spent))
 
 
 async def get_export(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memserver.domain import limits
 from memserver.domain.principal import Principal
 from memserver.domain.rows.entities import EntityCountRow, EntityRow
 from memserver.services import permissions
@@ -42,6 +43,8 @@ async def delete_entity(db: Database, principal: Principal, etype: str, name: st
 
 
 async def entity_name_by_id(db: Database, principal: Principal, etype: str, entity_id: int) -> str | None:
+    if not limits.is_row_id(entity_id):
+        return None
     async with db.connect() as conn:
         row = await EntityRepository(conn).get_by_id(principal.project_id, etype, entity_id)
     return None if row is None else str(row.name)

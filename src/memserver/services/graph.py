@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from memserver.domain import limits
 from memserver.domain.add import AddInput
 from memserver.domain.filters import Node, entity_equalities
 from memserver.domain.jobs import JobKind
@@ -230,8 +231,29 @@ async def entity_timeline(
     }
 
 
+async def scope_entities(
+    db: Database, principal: Principal, ids: Mapping[str, str], *, prefix: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The scope's graph entities, busiest first, each with its relation count (and how many hold now)."""
+    async with db.connect() as conn:
+        rows = await PostgresGraphStore(conn).entities(principal.project_id, ids, prefix=prefix, limit=limit)
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "type": r.type,
+            "aliases": list(r.aliases or []),
+            "relations": r.relations,
+            "current": r.current,
+        }
+        for r in rows
+    ]
+
+
 async def delete_entity_node(db: Database, principal: Principal, node_id: int) -> int:
     """Delete one graph entity and its relations."""
+    if not limits.is_row_id(node_id):
+        raise NotFound("Graph entity not found")
     async with db.transaction() as conn:
         n = await PostgresGraphStore(conn).delete_node(principal.project_id, node_id)
     if not n:

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from memserver.domain import binding
-from memserver.domain.add import AddInput
+from memserver.domain.add import AddInput, content_parts, ignored_notes
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
@@ -103,6 +103,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
     try:
         (outcomes,) = await run.run()
     except Exception as exc:
+        spent = run.spent()[0]  # what the add cost until it failed
         async with db.connect() as conn:
             await EventRepository(conn).insert_finished(
                 project_id,
@@ -111,6 +112,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
                 JobStatus.FAILED.value,
                 payload=payload(inp),
                 error=jobs.failure_reason(exc, event_id),
+                metadata=spent if spent["llm_calls"] else None,
                 completed=True,
             )
         raise
@@ -161,18 +163,26 @@ async def add_verbatim(
         metadata=inp.metadata, immutable=inp.immutable, expiration_date=inp.expiration_date, created_at=inp.timestamp
     )
 
+    notes = ignored_notes(inp.ignored)
+    metadata = {"notes": notes} if notes else None
+
     async def write() -> list[Outcome]:
         if job is None:
             async with db.connect() as conn:
                 out = await MemoryWriter(conn).insert_new(
-                    principal.project_id, items, defaults, event_id=event_id, event_payload=payload(inp)
+                    principal.project_id,
+                    items,
+                    defaults,
+                    event_id=event_id,
+                    event_payload=payload(inp),
+                    event_metadata=metadata,
                 )
             _with_duplicates(out, duplicates, first_by_hash)
             return out
         async with db.transaction() as conn:
             out = await MemoryWriter(conn).insert_new(principal.project_id, items, defaults, event_id=event_id)
             _with_duplicates(out, duplicates, first_by_hash)
-            await jobs.complete(JobRepository(conn), job, [o.as_event() for o in out])
+            await jobs.complete(JobRepository(conn), job, [o.as_event() for o in out], metadata=metadata)
             return out
 
     outcomes = await retry_transient(write)
@@ -204,7 +214,19 @@ def _job_principal(job: ClaimedJob) -> Principal:
 
 async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
     """Run an accepted infer=true add (the ADD job handler)."""
-    await _run(db, providers, job.project_id, [_job_add(job)]).run()
+    await _run_jobs(db, providers, [job], [_job_add(job)])
+
+
+async def _run_jobs(db: Database, providers: Providers, claimed: list[ClaimedJob], adds: list[AddInRun]) -> None:
+    """Run the adds of these jobs as one inference run; when it fails, each job's event keeps its share of what
+    the run's LLM calls cost until then (a failed attempt spent it too)."""
+    run = _run(db, providers, claimed[0].project_id, adds)
+    try:
+        await run.run()
+    except Exception:
+        for job, spent in zip(claimed, run.spent(), strict=True):
+            await jobs.record_spent(db, job, spent)  # what the attempt cost until it failed
+        raise
 
 
 # ----------------------------------------------------------------------------------------------
@@ -269,7 +291,7 @@ def _chars(payload: dict[str, Any]) -> int:
     return sum(
         len(p.get("text") or "") if isinstance(p, dict) else 0
         for m in payload.get("messages") or []
-        for p in msgs.content_parts(m.get("content"))
+        for p in content_parts(m.get("content"))
     )
 
 
@@ -280,14 +302,16 @@ async def run_add_batch(
     and SUCCEEDED event commit in acceptance order, in one transaction. An add whose payload is invalid fails
     on its own; any other failure is every add's (the caller runs each again alone)."""
     adds: list[AddInRun] = []
+    running: list[ClaimedJob] = []
     alone: list[tuple[ClaimedJob, Exception]] = []
     for job in batch:
         try:
             adds.append(_job_add(job))
+            running.append(job)
         except ValidationError as exc:
             alone.append((job, exc))
     if adds:
-        await _run(db, providers, batch[0].project_id, adds).run()
+        await _run_jobs(db, providers, running, adds)
     return alone
 
 

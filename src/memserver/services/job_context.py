@@ -38,7 +38,12 @@ class JobQueue(Protocol):
 
 
 class JobFailed(Exception):
-    """A job failed for a reason its event should show (the message is the reason); not retried."""
+    """A job failed for a reason its event should show (the message is the reason); not retried. `record`, like
+    a retry's, is kept on the event (a delivery's one attempt)."""
+
+    def __init__(self, message: str, record: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.record = record
 
 
 class JobRetry(Exception):

@@ -71,6 +71,7 @@ __all__ = [  # with the job context's names (services.job_context), which caller
     "is_final",
     "lane_name",
     "new_owner",
+    "record_spent",
     "repair",
     "run",
     "run_next",
@@ -201,6 +202,18 @@ async def drain(ctx: JobContext, woken_by: uuid.UUID, *, max_jobs: int) -> Drain
     return out
 
 
+async def record_spent(db: Database, job: ClaimedJob, spent: dict[str, int]) -> None:
+    """A failing attempt's LLM use, added to its event's before the failure is recorded (`usage.as_metadata`):
+    the event and the project's usage show what a job cost, also when it failed."""
+    if not spent.get("llm_calls"):
+        return
+    try:
+        async with db.connect() as conn:
+            await JobRepository(conn).add_spent(job, spent)
+    except Exception:  # the failure being handled matters more than its cost
+        log.warning("job %s: its LLM usage could not be recorded", job.id, exc_info=True)
+
+
 async def run(ctx: JobContext, job_id: uuid.UUID) -> RunOutcome:
     """Claim and run this one job under a lease, if it may run now (tests drive the lease mechanics with it);
     idempotent: a second delivery finds it claimed or done. Runners take the fairest job (`run_next`)."""
@@ -257,10 +270,10 @@ async def _failed(ctx: JobContext, job: ClaimedJob, exc: Exception) -> tuple[Job
     """Record a failed attempt: FAILED when a retry cannot help or it was the last, else released with backoff."""
     policy = ctx.policy_for(job.kind)
     reason = failure_reason(exc, job.id)
+    record = exc.record if isinstance(exc, JobRetry | JobFailed) else None
     if is_final(exc):
         log.warning("job %s failed for a reason a retry cannot change: %s", job.id, reason)
-        return await _record_failure(ctx, job, reason, final=True), None
-    record = exc.record if isinstance(exc, JobRetry) else None
+        return await _record_failure(ctx, job, reason, final=True, record=record), None
     if job.attempt >= policy.max_attempts:
         log.warning("job %s failed on its last attempt (%d): %s", job.id, job.attempt, reason)
         final = f"{reason} (gave up after {job.attempt} attempts)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import numpy as np
@@ -23,6 +23,7 @@ from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.graph_writes import PostgresGraphStore
 from memserver.storage.repositories.memories import MemoryRepository
+from memserver.storage.repositories.memory_states import MemoryStates
 from memserver.storage.repositories.memory_writes import MemoryWriter
 
 MAX_BATCH = 1000
@@ -35,23 +36,45 @@ def _reachable(principal: Principal, rows: Sequence[R]) -> list[R]:
     return [r for r in rows if not principal.binding or binding.allows(principal.binding, r)]
 
 
-async def get(db: Database, principal: Principal, memory_id: uuid.UUID) -> MemoryRow:
+def in_the_past(as_of: datetime | None) -> bool:
+    """Whether `as_of` names a past moment: at or after now, memory as it stands is today's (today's path)."""
+    return as_of is not None and as_of < datetime.now(UTC)
+
+
+async def get(db: Database, principal: Principal, memory_id: uuid.UUID, *, as_of: datetime | None = None) -> MemoryRow:
+    """One memory; with a past `as_of`, as it stood then (not found if it did not exist then)."""
     async with db.connect() as conn:
-        row = await MemoryRepository(conn).get(principal.project_id, memory_id)
+        if as_of is not None and in_the_past(as_of):
+            row = await MemoryStates(conn).get(principal.project_id, memory_id, as_of)
+        else:
+            row = await MemoryRepository(conn).get(principal.project_id, memory_id)
     if row is None or not _reachable(principal, [row]):
         raise NotFound("Memory not found!")
     return row
 
 
 async def list_memories(
-    db: Database, principal: Principal, node: Node | None, *, page: int, page_size: int, show_expired: bool
+    db: Database,
+    principal: Principal,
+    node: Node | None,
+    *,
+    page: int,
+    page_size: int,
+    show_expired: bool,
+    as_of: datetime | None = None,
 ) -> tuple[list[MemoryPageRow], int]:
+    """One page, newest first, and the total; with a past `as_of`, of the memories as they stood then."""
+    offset = (page - 1) * page_size
     async with db.connect() as conn:
+        if as_of is not None and in_the_past(as_of):
+            return await MemoryStates(conn).list(
+                principal.project_id, node, as_of, limit=page_size, offset=offset, show_expired=show_expired
+            )
         return await MemoryRepository(conn).list(
             principal.project_id,
             node,
             limit=page_size,
-            offset=(page - 1) * page_size,
+            offset=offset,
             show_expired=show_expired,
         )
 

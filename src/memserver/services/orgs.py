@@ -1,4 +1,4 @@
-"""Organisations, projects and members over HTTP, for the member a key belongs to (`api/routes/orgs.py`).
+"""Organisations, projects and members over HTTP, for the member a key belongs to (`api/orgs/routes.py`).
 
 Who may do what is decided here, with the checks of `services.permissions`: any member reads its org; an org
 OWNER with an org-scoped key manages the org, its members and projects; a project OWNER manages the
@@ -12,7 +12,7 @@ from typing import Any
 
 from memserver.domain.principal import Principal
 from memserver.domain.rows.tenancy import MemberProjectRow, MemberRoleRow, MemberRow, OrgRow
-from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
+from memserver.errors import Conflict, Forbidden, NotFound, invalid_field
 from memserver.services import admin, permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
@@ -106,11 +106,11 @@ async def create_project_for(
 ) -> uuid.UUID:
     oid = permissions.require_org_owner(principal, org_id, "creating projects")
     if not name or not name.strip():
-        raise BadRequest("name is required")
+        raise invalid_field("name", "name is required")
     async with db.transaction() as conn:
         repo = TenantRepository(conn)
         if await repo.project_name_taken(oid, name):
-            raise BadRequest(f"A project named {name!r} already exists in this organization")
+            raise invalid_field("name", f"A project named {name!r} already exists in this organization")
         return await repo.create_project(oid, name, description)
 
 

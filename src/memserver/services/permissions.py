@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 from memserver.domain.principal import Principal
-from memserver.errors import BadRequest, Forbidden
+from memserver.errors import Forbidden, invalid_field
 from memserver.storage.repositories.tenants import TenantRepository
 
 ROLES = ("OWNER", "READER")
@@ -70,18 +70,19 @@ async def keep_an_owner(repo: TenantRepository, org_id: uuid.UUID, email: str, n
     member = await repo.get_member(org_id, email)
     if member is not None and member.id in owners and len(owners) <= 1:
         verb = "removed" if new_role is None else "demoted"
-        raise BadRequest(f"{email} is the organization's last OWNER and cannot be {verb}; make another OWNER first")
+        message = f"{email} is the organization's last OWNER and cannot be {verb}; make another OWNER first"
+        raise invalid_field("email" if new_role is None else "role", message)
 
 
 def parse_role(role: str | None) -> str:
     value = (role or "").upper()
     if value not in ROLES:
-        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+        raise invalid_field("role", f"role must be one of {', '.join(ROLES)}")
     return value
 
 
 def parse_email(email: str | None) -> str:
     value = (email or "").strip()
     if "@" not in value:
-        raise BadRequest("a valid email is required")
+        raise invalid_field("email", "a valid email is required")
     return value

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from memserver.domain import limits
 from memserver.domain.filters import Cond
 from memserver.domain.jobs import JobKind
 from memserver.domain.json_schema import SchemaError, check_schema, prune
@@ -22,8 +23,9 @@ from memserver.domain.scope import entity_column
 from memserver.errors import BadRequest, Conflict, MemserverError, NotConfigured, NotFound
 from memserver.pipeline.prompts import profile as profile_prompt
 from memserver.pipeline.prompts.memory_lines import MAX_LINES, MemoryLine
+from memserver.providers.llm.base import Usage
 from memserver.providers.registry import Providers
-from memserver.services import jobs, permissions, project_settings
+from memserver.services import jobs, permissions, project_settings, usage
 from memserver.services.documents import NO_LLM, require_llm
 from memserver.storage.db import Connection, Database
 from memserver.storage.repositories.entities import EntityRepository
@@ -38,26 +40,80 @@ SAMPLE_DEFAULT, SAMPLE_MAX = 3, 10
 SECTION = "profiles"
 
 
+# The user schema of a project that never chose one. Never stored: a better default later reaches every such
+# project. No `additionalProperties: false`: an extra key a model adds is pruned, not worth a repair round.
+DEFAULT_USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "What this user's memories say about them, to personalise later conversations.",
+    "properties": {
+        "name": {"type": "string", "description": "The name the user goes by, if they stated it."},
+        "location": {"type": "string", "description": "Where the user lives or is based: city, region or country."},
+        "occupation": {"type": "string", "description": "The user's job, role, employer or field of study."},
+        "languages": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Languages the user speaks or writes.",
+        },
+        "communication_style": {"type": "string", "description": "How the user likes answers: tone, length, format."},
+        "interests": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Hobbies, topics and activities they care about.",
+        },
+        "preferences": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Standing likes and dislikes: food, travel, tools, brands.",
+        },
+        "goals": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Plans and goals the user is working towards.",
+        },
+        "relationships": {
+            "type": "array",
+            "description": "People in the user's life and how they relate to the user.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "The person's name or how the user refers to them."},
+                    "relation": {"type": "string", "description": "How they relate to the user: sister, manager."},
+                },
+            },
+        },
+        "constraints": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Health, dietary, accessibility or other constraints to respect.",
+        },
+    },
+}
+
+
 class NotYetAvailable(MemserverError):
     status_code = 501
     code = "not_yet_available"
 
 
-def _error(exc_type: type[MemserverError], code: str, message: str) -> MemserverError:
-    """The profile routes' error body: {"error": {"code", "message"}} (plus `detail`)."""
-    return exc_type(message, extra={"error": {"code": code, "message": message}})
+def _error(exc_type: type[MemserverError], code: str, message: str, *, field: str | None = None) -> MemserverError:
+    """The profile routes' error body: {"error": {"code", "message"}} (plus `detail`), and with `field` the
+    setting it is about (`errors: {field: [message]}`, as the other settings' 400s name theirs)."""
+    extra: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if field is not None:
+        extra["errors"] = {field: [message]}
+    return exc_type(message, extra=extra)
 
 
 # -- settings ------------------------------------------------------------------------------------
 def _settings_out(stored: dict[str, Any]) -> dict[str, Any]:
-    entities = found if isinstance(found := stored.get("entities"), dict) else {}
-    out = {
-        t: {
-            "schema": (entities.get(t) or {}).get("schema"),
-            "custom_instructions": (entities.get(t) or {}).get("custom_instructions"),
-        }
-        for t in ENTITY_TYPES
-    }
+    """The settings as they apply: each entity type's schema (the default where the user type has none),
+    `schema_source` saying which ("custom", "default", or null: an agent without a schema)."""
+    out = {}
+    for t in ENTITY_TYPES:
+        _, schema, instructions = _entity_settings(stored, t)
+        own = ((stored.get("entities") or {}).get(t) or {}).get("schema")
+        source = "custom" if own is not None else ("default" if schema is not None else None)
+        out[t] = {"schema": schema, "custom_instructions": instructions, "schema_source": source}
     return {"enabled": bool(stored.get("enabled", False)), "entities": out, "capabilities": {"full_rebuild": False}}
 
 
@@ -82,16 +138,18 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
     entities: dict[str, Any] = dict(stored.get("entities") or {})
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
-            raise _error(BadRequest, "invalid_settings", "enabled must be true or false")
+            raise _error(BadRequest, "invalid_settings", "enabled must be true or false", field="enabled")
         stored["enabled"] = body["enabled"]
     given = body.get("entities")
     if given is None and ({"schema", "custom_instructions"} & body.keys()):
         given = {"user": {k: body[k] for k in ("schema", "custom_instructions") if k in body}}
     if given is not None and not isinstance(given, dict):
-        raise _error(BadRequest, "invalid_settings", "entities must be an object")
+        raise _error(BadRequest, "invalid_settings", "entities must be an object", field="entities")
     for etype, change in (given or {}).items():
         if etype not in ENTITY_TYPES or not isinstance(change, dict):
-            raise _error(BadRequest, "invalid_settings", f"Unsupported settings for entity type {etype!r}")
+            raise _error(
+                BadRequest, "invalid_settings", f"Unsupported settings for entity type {etype!r}", field="entities"
+            )
         current = dict(entities.get(etype) or {})
         if "schema" in change:
             try:
@@ -99,13 +157,29 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
                     None if change["schema"] is None else check_schema(change["schema"], descriptions=True)
                 )
             except SchemaError as exc:
-                raise _error(BadRequest, "invalid_schema", str(exc)) from None
+                raise _error(BadRequest, "invalid_schema", str(exc), field=f"entities.{etype}.schema") from None
             if len(orjson.dumps(current["schema"])) > 40_000:  # about 10,000 tokens
-                raise _error(BadRequest, "invalid_schema", "the schema is larger than about 10,000 tokens")
+                raise _error(
+                    BadRequest,
+                    "invalid_schema",
+                    "the schema is larger than about 10,000 tokens",
+                    field=f"entities.{etype}.schema",
+                )
         if "custom_instructions" in change:
             ci = change["custom_instructions"]
             if ci is not None and not isinstance(ci, str):
-                raise _error(BadRequest, "invalid_settings", "custom_instructions must be a string")
+                raise _error(
+                    BadRequest,
+                    "invalid_settings",
+                    "custom_instructions must be a string",
+                    field=f"entities.{etype}.custom_instructions",
+                )
+            try:
+                limits.check_chars(f"{etype} custom_instructions", ci or "")  # in every profile prompt
+            except ValueError as exc:
+                raise _error(
+                    BadRequest, "invalid_settings", str(exc), field=f"entities.{etype}.custom_instructions"
+                ) from None
             current["custom_instructions"] = ci
         entities[etype] = current
     stored["entities"] = entities
@@ -113,8 +187,17 @@ def merge_settings(stored: dict[str, Any], body: dict[str, Any]) -> dict[str, An
 
 
 def _entity_settings(stored: dict[str, Any], etype: str) -> tuple[bool, dict[str, Any] | None, str | None]:
-    ent = (stored.get("entities") or {}).get(etype) or {}
-    return bool(stored.get("enabled")), ent.get("schema"), ent.get("custom_instructions")
+    """(enabled, the schema that applies, custom instructions) of one entity type."""
+    entities = found if isinstance(found := stored.get("entities"), dict) else {}
+    ent = entities.get(etype) or {}
+    return bool(stored.get("enabled")), effective_schema(ent.get("schema"), etype), ent.get("custom_instructions")
+
+
+def effective_schema(stored: dict[str, Any] | None, etype: str) -> dict[str, Any] | None:
+    """The schema a profile is written to: the project's own, else the default for users (agents need one)."""
+    if stored is not None:
+        return stored
+    return DEFAULT_USER_SCHEMA if etype == "user" else None
 
 
 # -- jobs ----------------------------------------------------------------------------------------
@@ -144,11 +227,18 @@ async def create_job(
         raise _error(BadRequest, "invalid_idempotency_key", "Idempotency-Key must be 8 to 128 characters")
     stored = await project_settings.section(db, principal.project_id, SECTION)
     enabled, schema, _ = _entity_settings(stored, etype)
-    if not enabled or schema is None:
+    if not enabled:
         raise _error(
             BadRequest,
             "profiles_not_enabled",
-            f"profiles are not enabled for {etype} entities: POST /v2/profiles/settings/ with enabled and a schema",
+            'profiles are not enabled for this project: POST /v2/profiles/settings/ with {"enabled": true}',
+        )
+    if schema is None:
+        raise _error(
+            BadRequest,
+            "profiles_not_enabled",
+            f"{etype} profiles need a schema: POST /v2/profiles/settings/ with "
+            f'{{"entities": {{"{etype}": {{"schema": ...}}}}}}',
         )
     if providers.llm is None:
         raise _error(NotConfigured, "not_configured", NO_LLM.format(feature="Profile generation"))
@@ -259,14 +349,22 @@ async def run_profile_job(db: Database, providers: Providers, job: ClaimedJob) -
     """Generate each entity's profile: load its memories, ask the LLM (no transaction open), store it."""
     etype = job.payload["entity_type"]
     results = []
-    for name in job.payload.get("entity_ids") or []:
-        results.append(await generate(db, providers, job.project_id, etype, name))
+    spent = Usage()  # every entity's LLM use, failed ones included
+    try:
+        for name in job.payload.get("entity_ids") or []:
+            results.append(await generate(db, providers, job.project_id, etype, name, spent=spent))
+    except Exception:
+        await jobs.record_spent(db, job, usage.as_metadata(spent))  # what the attempt cost until it failed
+        raise
     async with db.transaction() as conn:
-        await jobs.complete(JobRepository(conn), job, results)
+        await jobs.complete(JobRepository(conn), job, results, metadata=usage.as_metadata(spent))
 
 
-async def generate(db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str) -> dict[str, Any]:
-    """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}."""
+async def generate(
+    db: Database, providers: Providers, project_id: uuid.UUID, etype: str, name: str, *, spent: Usage | None = None
+) -> dict[str, Any]:
+    """One entity's profile; returns its job result {entity_type, entity_id, profile_id, status}. Its LLM use
+    is added to `spent`, also when it fails."""
     stored = await project_settings.section(db, project_id, SECTION)
     enabled, schema, instructions = _entity_settings(stored, etype)
     async with db.connect() as conn:
@@ -287,8 +385,9 @@ async def generate(db: Database, providers: Providers, project_id: uuid.UUID, et
             prompt = profile_prompt.build(
                 lines, schema, instructions, previous.profile if previous is not None else None, name
             )
-            gen = await llm.generate(
-                prompt, profile_prompt.schema_reply(schema), context=profile_prompt.context(schema)
+            gen = await usage.spend(
+                (spent or Usage()).add,
+                llm.generate(prompt, profile_prompt.schema_reply(schema), context=profile_prompt.context(schema)),
             )
             doc = prune(gen.value.data, schema)
         except Exception as exc:  # recorded on the profile and in the job's results
@@ -342,6 +441,7 @@ async def get_profile(
         "entity_id": name,
         "updated_at": row.updated_at if row is not None else None,
         "generation_count": int(row.generation_count) if row is not None else 0,
+        "error": row.error if row is not None and status == "failed" else None,  # the reason, in memserver's words
     }
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field
 
 from memserver.domain import limits
 from memserver.domain.add import AddInput
 from memserver.domain.principal import Principal
 from memserver.domain.rows.tenancy import MemberRoleRow, ProjectRow
-from memserver.errors import BadRequest, NotFound
+from memserver.errors import BadRequest, NotFound, invalid
 from memserver.services import permissions
 from memserver.storage.db import Database
 from memserver.storage.repositories.tenants import TenantRepository
@@ -39,6 +41,14 @@ LISTS = ("custom_categories", "retrieval_criteria")
 ANY = ("usecase_setting",)
 SETTABLE = (*STRINGS, *BOOLS, *LISTS, *ANY)
 IGNORED = ("org_id", "project_id")  # the SDKs echo them; they name the project, they are not settings
+# Settings the Platform defines that memserver keeps (GET returns them) but has no use for: PATCH says so.
+INERT = {
+    "memory_depth": "kept; memserver has no extraction depth levels, so it has no effect",
+    "usecase_setting": "kept; memserver has no use-case presets, so it has no effect "
+    "(custom_instructions and custom_categories shape what is extracted)",
+    "retrieval_criteria": "kept; memserver does not weight search results by retrieval criteria, so it has no effect",
+    "version": "kept; each client generation is served by its own routes, so it has no effect",
+}
 
 
 class ProjectSettings(BaseModel):
@@ -48,12 +58,18 @@ class ProjectSettings(BaseModel):
     agent_custom_instructions: str | None = Field(None, description="Extraction instructions for agent memories.")
     custom_categories: list[Any] | None = Field(None, description="[{name: description}] or [name]; None = default.")
     enable_graph: bool = False
-    multilingual: bool = Field(False, description="Store memories in the language of the input.")
-    memory_depth: str | None = None
-    usecase_setting: Any = None
+    multilingual: bool | None = Field(
+        None,
+        description="Unset or true: memories keep the language of the input; false: inferred memories are written "
+        "in English.",
+    )
+    memory_depth: str | None = Field(None, description="Kept without effect: memserver has no extraction depths.")
+    usecase_setting: Any = Field(None, description="Kept without effect: memserver has no use-case presets.")
     decay: bool = Field(False, description="Search scores are weighted by recency and recent reads (0.3x-1.5x).")
-    retrieval_criteria: list[Any] | None = None
-    version: str | None = None
+    retrieval_criteria: list[Any] | None = Field(
+        None, description="Kept without effect: search is not weighted by retrieval criteria."
+    )
+    version: str | None = Field(None, description="Kept without effect: each client generation has its own routes.")
     inclusion_prompt: str | None = None
     exclusion_prompt: str | None = None
 
@@ -145,13 +161,21 @@ async def get_project(db: Database, principal: Principal) -> tuple[ProjectRow, l
 
 
 def _coerce(key: str, value: Any) -> Any:
+    try:
+        return _checked(key, value)
+    except ValueError as exc:  # a limit (MEMSERVER_LIMITS__*): the instructions go into every prompt
+        raise BadRequest(str(exc)) from None
+
+
+def _checked(key: str, value: Any) -> Any:
     if value is None:
         return None
     if key in STRINGS:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return "\n".join(value)  # the spec types custom_instructions as string[]; clients send a string
+            value = "\n".join(value)  # the spec types custom_instructions as string[]; clients send a string
         if not isinstance(value, str):
             raise BadRequest(f"{key} must be a string")
+        limits.check_chars(key, value)
     elif key in BOOLS:
         if not isinstance(value, bool):
             raise BadRequest(f"{key} must be true or false")
@@ -161,26 +185,52 @@ def _coerce(key: str, value: Any) -> Any:
         if key == "custom_categories" and not all(isinstance(v, str | dict) for v in value):
             raise BadRequest("custom_categories must be a list of names or of {name: description} objects")
         if key == "custom_categories":
-            try:
-                limits.check_categories(value)
-            except ValueError as exc:
-                raise BadRequest(str(exc)) from None
+            limits.check_categories(value)
+        else:
+            limits.check_json_size(key, orjson.dumps(value))
+    else:
+        try:
+            limits.check_json_size(key, orjson.dumps(value))
+        except orjson.JSONEncodeError:
+            raise BadRequest(f"{key} must be a JSON value") from None
     return value
 
 
 def validate_changes(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The settings a body sets, checked (400 on a bad one; unknown keys ignored): (column values, values of the
-    settings document). What PATCH applies, and what an import restores."""
-    changes = {k: _coerce(k, v) for k, v in body.items() if k in SETTABLE}
+    """The settings a body sets, checked (unknown keys ignored): (column values, values of the settings
+    document). What PATCH applies, and what an import restores. Every bad one is named in one 400
+    (`errors.invalid`: the message is the first one's, in the body's order)."""
+    changes: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for k, v in body.items():
+        if k in SETTABLE:
+            try:
+                changes[k] = _coerce(k, v)
+            except BadRequest as exc:
+                problems[k] = [exc.message]
     if "name" in changes and not changes["name"]:
-        raise BadRequest("name must not be empty")
+        problems["name"] = ["name must not be empty"]
+    if problems:
+        raise invalid(problems)
     columns = {k: v for k, v in changes.items() if k in COLUMNS}
     stored = {k: v for k, v in changes.items() if k not in COLUMNS}
     return columns, stored
 
 
-async def update_project(db: Database, principal: Principal, body: dict[str, Any]) -> list[str]:
-    """Set the given settings (null = back to the default); unknown keys are ignored. Returns the keys set."""
+@dataclass(frozen=True)
+class ProjectUpdate:
+    """What a PATCH did: the settings set, a note for each that has no (or a qualified) effect, unknown keys."""
+
+    changed: list[str]
+    notes: list[dict[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+async def update_project(
+    db: Database, principal: Principal, body: dict[str, Any], *, embedder: str = ""
+) -> ProjectUpdate:
+    """Set the given settings (null = back to the default); unknown keys are ignored and listed. `embedder` (the
+    server's embedder name) qualifies what `multilingual` does for retrieval."""
     permissions.require_owner(principal, "changing project settings")
     columns, stored = validate_changes(body)
     async with db.transaction() as conn:
@@ -189,7 +239,24 @@ async def update_project(db: Database, principal: Principal, body: dict[str, Any
             raise NotFound(permissions.PROJECT_NOT_FOUND)
         await repo.update_project(principal.project_id, columns, stored)
     _cache.entries.pop(principal.project_id, None)
-    return sorted({*columns, *stored})
+    ignored = sorted(k for k in body if k not in SETTABLE and k not in IGNORED)
+    return ProjectUpdate(sorted({*columns, *stored}), notes(stored, embedder), ignored)
+
+
+def notes(stored: dict[str, Any], embedder: str = "") -> list[dict[str, str]]:
+    """A note for each setting a PATCH set whose effect a client would otherwise assume: the inert ones, and
+    what `multilingual` does here. A list of objects, so a client that camel-cases keys keeps setting names."""
+    out = [{"setting": k, "note": note} for k, note in INERT.items() if stored.get(k) is not None]
+    if stored.get("multilingual") is False:
+        note = "infer=true adds write memories in English, translating other languages; infer=false stores as sent"
+        out.append({"setting": "multilingual", "note": note})
+    elif stored.get("multilingual") is True and "MiniLM" in embedder:
+        note = (
+            "memories keep the language of the input; finding non-English memories depends on the embedder, and "
+            "this server's all-MiniLM-L6-v2 is English-only (MEMSERVER_EMBEDDER__PROVIDER=openai for others)"
+        )
+        out.append({"setting": "multilingual", "note": note})
+    return out
 
 
 async def set_section(db: Database, project_id: uuid.UUID, name: str, value: dict[str, Any]) -> None:

@@ -25,19 +25,23 @@ from memserver.pipeline import query as query_understanding
 from memserver.pipeline import ranking
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
 from memserver.providers.registry import Providers
+from memserver.providers.rerank.base import Spent
 from memserver.services import graph as graph_service
+from memserver.services import rerank as reranking
+from memserver.services import usage
 from memserver.services.project_settings import project_settings
+from memserver.services.usage import UsageMeter
 from memserver.storage.db import Connection, Database
 from memserver.storage.filters import compile_filter
 from memserver.storage.repositories import search as search_sql
 from memserver.storage.repositories.graph_reads import GraphReads
 from memserver.storage.repositories.memory_reads import MemoryReadRepository
+from memserver.storage.repositories.memory_states import MemoryStates, StateView, state_at
 from memserver.storage.repositories.search import SearchRepository
 
 assert ranking.MAX_TERMS == search_sql.MAX_TERMS  # the terms bitmask: written by SQL, read by ranking
 
 
-RERANK_WINDOW = 100  # rerank reorders at most this many of the best hits
 # Ranking an evidence set this large costs milliseconds of numpy: run it on a worker thread so other
 # requests keep being served meanwhile. Smaller sets rank faster than a thread hop.
 OFFLOAD_ROWS = 2_000
@@ -62,6 +66,7 @@ class SearchInput:
     rerank: bool = False
     keyword_search: bool = False
     retrieval: str = "hybrid"  # hybrid | semantic | keyword
+    as_of: datetime | None = None  # search the memories as they stood then (a past moment; else today's)
 
 
 @dataclass
@@ -69,6 +74,8 @@ class Hit:
     row: MemoryRow
     score: float
     breakdown: dict[str, float] = field(default_factory=dict)
+    reranker: str | None = None  # rerank=true: what ordered the hit ("none": the reranker failed)
+    rerank_error: str | None = None  # why the reranker failed
 
 
 @dataclass
@@ -78,6 +85,7 @@ class SearchConfig:
     graph_weight: float = 0.0  # graph-aware search off unless configured (internal searches leave it off)
     graph_hops: int = 2
     graph_fanout: int = 20
+    rerank: reranking.RerankConfig = field(default_factory=reranking.RerankConfig)  # what rerank=true does
 
 
 def _weights(req: SearchInput) -> Weights:
@@ -94,9 +102,18 @@ async def search(
     principal: Principal,
     req: SearchInput,
     config: SearchConfig | None = None,
+    *,
+    meter: UsageMeter | None = None,
 ) -> list[Hit]:
+    """A user's search (counted by `meter` for the project's usage: a dict increment, no I/O)."""
     decay = (await project_settings(db, principal.project_id, cached=True)).decay
-    return await search_project(db, providers, principal.project_id, req, config, decay=decay)
+    pid = principal.project_id
+    # as_of reads memory as it was: no recency weighting from today's clock, and nothing counts as a read
+    spent = (lambda used: meter.spent(pid, used)) if meter is not None else None  # a listwise LLM ranking
+    hits = await search_project(db, providers, pid, req, config, decay=decay and req.as_of is None, spent=spent)
+    if meter is not None:
+        meter.count(principal.project_id, usage.SEARCHES)
+    return hits
 
 
 async def search_project(
@@ -107,8 +124,10 @@ async def search_project(
     config: SearchConfig | None = None,
     *,
     decay: bool = False,
+    spent: Spent | None = None,
 ) -> list[Hit]:
-    """Search one project's memories (the caller has checked who may).
+    """Search one project's memories (the caller has checked who may); `spent` is told what a listwise LLM
+    ranking cost (the project's usage).
 
     decay: the project's `decay` setting (a user's search); scores are weighted by recency and recent
     reads, and the hits returned count as reads. Internal searches (inference candidates) leave it off.
@@ -116,10 +135,13 @@ async def search_project(
     config = config or SearchConfig()
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
-    pool = max(req.top_k, 50) if req.rerank else req.top_k
+    pool = reranking.pool(config.rerank, req.top_k) if req.rerank else req.top_k
     if decay:  # decay reorders: rank it over more than the winners
         pool = max(pool, 3 * req.top_k, 30)
-    async with db.connect(generic_plans=True) as conn:
+    state = _state_then(project_id, req)
+    show_expired = req.show_expired or state is not None  # at a past moment, the state evaluates expiry then
+    # (a statement over the past is planned for its instant: how many changes since then decides the plan)
+    async with db.connect(generic_plans=state is None) as conn:
         repo = SearchRepository(conn)
         if req.retrieval == "semantic":
             rows = await repo.dense(
@@ -128,7 +150,8 @@ async def search_project(
                 vector,
                 limit=pool,
                 exact_limit=config.exact_scan_limit,
-                show_expired=req.show_expired,
+                show_expired=show_expired,
+                state=state,
             )
             hits = [_dense_hit(r) for r in rows]
         else:
@@ -141,8 +164,9 @@ async def search_project(
                 req.query,
                 h.names,
                 exact_limit=config.exact_scan_limit,
-                show_expired=req.show_expired,
+                show_expired=show_expired,
                 common=await _common_words(repo),
+                state=state,
             )
             rank = functools.partial(
                 ranking.rank,
@@ -155,17 +179,30 @@ async def search_project(
             )
             scored = await asyncio.to_thread(rank) if len(ids) > OFFLOAD_ROWS else rank()
             scored = [s for s in scored if s.total > 0]
-            by_id = await repo.rows(project_id, [ids[s.index] for s in scored])
+            winners = [ids[s.index] for s in scored]
+            if state is None:
+                by_id = await repo.rows(project_id, winners)
+            else:
+                by_id = await MemoryStates(conn).rows(project_id, winners, state.at)
             hits = [_hybrid_hit(by_id[ids[s.index]], s, bool(graph)) for s in scored if ids[s.index] in by_id]
     if decay:
         hits = await _decay(db, project_id, hits)
+    # The threshold applies to the hybrid score, before reranking: a reranker never brings back a hit under it.
+    hits = [h for h in hits if h.score >= req.threshold and h.score > 0]
     if req.rerank:
-        hits = await asyncio.to_thread(_diversify, hits, req.top_k) if len(hits) > 50 else _diversify(hits, req.top_k)
-    out = [h for h in hits if h.score >= req.threshold and h.score > 0][: req.top_k]
+        hits = await _rerank(providers, config.rerank, req, hits, spent)
+    out = hits[: req.top_k]
     if decay:
         async with db.connect() as conn:
             await MemoryReadRepository(conn).record(project_id, [h.row.id for h in out])
     return out
+
+
+def _state_then(project_id: uuid.UUID, req: SearchInput) -> StateView | None:
+    """`as_of` in the past: the memories as they stood then, with their vectors and words (`memory_states`)."""
+    if req.as_of is None or req.as_of >= datetime.now(UTC):
+        return None
+    return state_at(project_id, req.node, req.as_of, show_expired=req.show_expired, vectors=True)
 
 
 async def _common_words(repo: SearchRepository) -> list[str]:
@@ -229,26 +266,25 @@ def _hybrid_hit(row: MemoryRow, s: ranking.Scored, graph: bool) -> Hit:
     return Hit(row=row, score=round(math.tanh(s.total), 6), breakdown=breakdown)
 
 
-def _diversify(hits: list[Hit], k: int) -> list[Hit]:
-    """rerank=true: keep the best hit, then prefer hits that are not near-duplicates of those kept.
-
-    Near-duplicates are judged by the words they share (Jaccard), so a pool of restatements of
-    one fact does not crowd out other facts. Scores are not changed, only the order. Only the best
-    RERANK_WINDOW hits are reordered (the rest follow by score), and each hit's largest overlap with
-    the kept ones is updated once per kept hit: O(window^2) set operations, whatever top_k is.
-    """
-    head, tail = hits[:RERANK_WINDOW], hits[RERANK_WINDOW:]
-    words = [{w for w in str(h.row.memory).lower().split() if len(w) > 3} for h in head]
-    overlap = [0.0] * len(head)
-    remaining = list(range(len(head)))
-    chosen: list[int] = []
-    while remaining and len(chosen) < k:
-        best = max(remaining, key=lambda i: head[i].score - 0.3 * overlap[i])
-        remaining.remove(best)
-        chosen.append(best)
-        kept = words[best]
-        for i in remaining:
-            o = len(words[i] & kept) / max(1, len(words[i] | kept))
-            if o > overlap[i]:
-                overlap[i] = o
-    return ([head[i] for i in chosen] + tail)[:k]
+async def _rerank(
+    providers: Providers,
+    config: reranking.RerankConfig,
+    req: SearchInput,
+    hits: list[Hit],
+    spent: Spent | None = None,
+) -> list[Hit]:
+    """rerank=true: the hits reordered as `services/rerank.py` decides, each labelled with what ordered it."""
+    outcome = await reranking.order(
+        providers,
+        config,
+        req.query,
+        [h.score for h in hits],
+        [str(h.row.memory) for h in hits],
+        req.top_k,
+        spent=spent,
+    )
+    for i, h in enumerate(hits):
+        h.reranker, h.rerank_error = outcome.label, outcome.error
+        if outcome.key is not None and i in outcome.ordering.values:
+            h.breakdown[outcome.key] = outcome.ordering.values[i]
+    return [hits[i] for i in outcome.ordering.order]

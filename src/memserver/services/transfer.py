@@ -20,19 +20,22 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any
 
 import orjson
 
 from memserver import jsonio
+from memserver.domain.changes import SYNTHESIZED
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import permissions, profiles, project_settings
+from memserver.services import dream, permissions, profiles, project_settings
 from memserver.storage.db import Database
+from memserver.storage.repositories.dream import DreamRepository
 from memserver.storage.repositories.tenants import TenantRepository
 from memserver.storage.repositories.transfer import KINDS, TransferRepository, column_kinds
 
@@ -88,10 +91,12 @@ async def export_lines(db: Database, principal: Principal, embedding_dim: int) -
 
 
 SPOOL_CHUNK = 1 << 20  # bytes per write to, and per read from, an export's temporary file
+EMBED_BATCH = 256  # memories embedded per request while importing (and per progress line)
 
 
-async def export_file(db: Database, principal: Principal, embedding_dim: int) -> IO[bytes]:
-    """The project as JSONL in an anonymous temporary file (no name: nothing stays behind), rewound.
+async def export_file(db: Database, principal: Principal, embedding_dim: int) -> tuple[IO[bytes], int]:
+    """The project as JSONL in an anonymous temporary file (no name: nothing stays behind), rewound, and its size
+    (the response's Content-Length, so a client can show how far a download is).
 
     The database connection is held only while the rows are copied to the file (local disk speed), never while
     a client reads the export: twenty clients reading slowly would otherwise hold twenty pooled connections
@@ -105,11 +110,12 @@ async def export_file(db: Database, principal: Principal, embedding_dim: int) ->
                 await asyncio.to_thread(out.write, bytes(pending))
                 pending.clear()
         await asyncio.to_thread(out.write, bytes(pending))
+        size = out.tell()
         await asyncio.to_thread(out.seek, 0)
     except BaseException:
         out.close()
         raise
-    return out
+    return out, size
 
 
 async def read_chunks(spooled: IO[bytes]) -> AsyncIterator[bytes]:
@@ -223,8 +229,8 @@ def _row(kind: str, obj: dict[str, Any], ids: dict[uuid.UUID, uuid.UUID]) -> dic
         elif not _SHAPES[what](value):
             raise BadRequest(f"a {kind} record's {key} must be {what.replace('texts', 'a list of strings')}")
         row[key] = value
-    if kind == "memory" and isinstance(row.get("provenance"), dict) and "event_id" in row["provenance"]:
-        row["provenance"] = {**row["provenance"], "event_id": _mapped(ids, row["provenance"]["event_id"])}
+    if kind == "memory" and isinstance(row.get("provenance"), dict) and ids:
+        row["provenance"] = _mapped_provenance(ids, row["provenance"])
     if kind == "event":
         if isinstance(row.get("results"), list):
             row["results"] = [
@@ -232,6 +238,21 @@ def _row(kind: str, obj: dict[str, Any], ids: dict[uuid.UUID, uuid.UUID]) -> dic
             ]
         _finished(row)
     return row
+
+
+def _mapped_provenance(ids: dict[uuid.UUID, uuid.UUID], provenance: dict[str, Any]) -> dict[str, Any]:
+    """A memory's provenance with its ids renewed: the add's event, and a pattern's run and sources."""
+    out = dict(provenance)
+    if "event_id" in out:
+        out["event_id"] = _mapped(ids, out["event_id"])
+    if isinstance(found := out.get("synthesis"), dict):
+        synthesis = dict(found)
+        if "event_id" in synthesis:
+            synthesis["event_id"] = _mapped(ids, synthesis["event_id"])
+        if isinstance(synthesis.get("sources"), list):
+            synthesis["sources"] = [_mapped(ids, s) for s in synthesis["sources"]]
+        out["synthesis"] = synthesis
+    return out
 
 
 def _finished(event: dict[str, Any]) -> None:
@@ -279,7 +300,7 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 "categories": categories,
                 "immutable": bool(item.get("immutable", False)),
                 "expiration_date": item.get("expiration_date"),
-                "source": "import",
+                "source": SYNTHESIZED if item.get("synthesized") is True else "import",  # a Dream pattern
                 "provenance": {"imported_from": "mem0"},
                 "created_at": created,
                 "updated_at": updated,
@@ -306,8 +327,28 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 async def import_lines(db: Database, providers: Providers, principal: Principal, content: bytes) -> dict[str, int]:
     """Import a memserver export or a Mem0 `get_all` dump into the (empty) project; returns counts per kind."""
+    prepared = await prepare_import(db, principal, parse(content))
+    return await run_import(db, providers, principal, prepared)
+
+
+@dataclass
+class PreparedImport:
+    """An import whose checks passed: its rows per kind and the settings it restores (None: none)."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    restored: tuple[dict[str, Any], dict[str, Any]] | None
+
+    def counts(self) -> dict[str, int]:
+        return {kind: len(self.rows[kind]) for kind in KINDS}
+
+
+Progress = Callable[[dict[str, Any]], object]
+
+
+async def prepare_import(db: Database, principal: Principal, objs: list[dict[str, Any]]) -> PreparedImport:
+    """Every check an import passes before anything is embedded or written (each a 400 or 409): the header,
+    the settings it restores, the ids, each value's type, and that the project is empty."""
     permissions.require_owner(principal, "importing into the project")
-    objs = parse(content)
     header = objs[0] if objs and objs[0].get("record") == "header" else None
     restored = None
     if header is not None:
@@ -326,15 +367,28 @@ async def import_lines(db: Database, providers: Providers, principal: Principal,
     # Some ids exist elsewhere on this server (the same export imported twice, a copy of a project): every id
     # is renewed, consistently, so references between the records still hold.
     ids = {old: uuid.uuid4() for kind in _OWN_IDS for old in own[kind]} if renew else {}
-    rows = {kind: [_row(kind, o, ids) for o in lines[kind]] for kind in KINDS}
-    await _embed_missing(providers, rows["memory"])
+    return PreparedImport({kind: [_row(kind, o, ids) for o in lines[kind]] for kind in KINDS}, restored)
+
+
+async def run_import(
+    db: Database, providers: Providers, principal: Principal, prepared: PreparedImport, progress: Progress | None = None
+) -> dict[str, int]:
+    """Embed what has no embedding of this server's size, then write everything in one transaction (all or
+    nothing); `progress` hears `{"phase": "embedding", "done", "total"}` and `{"phase": "writing"}`."""
+    rows = prepared.rows
+    await _embed_missing(providers, rows["memory"], progress)
+    _past_vectors(providers.embedder.dim, rows["history"])
+    if progress is not None:
+        progress({"phase": "writing"})
     async with db.transaction() as conn:
         repo = TransferRepository(conn)
         for kind in _ORDER:
             await repo.insert(kind, principal.project_id, rows[kind])
-        if restored is not None:
-            await TenantRepository(conn).update_project(principal.project_id, *restored)
-    return {kind: len(rows[kind]) for kind in KINDS}
+        if prepared.restored is not None:
+            await TenantRepository(conn).update_project(principal.project_id, *prepared.restored)
+            if dream.enabled(prepared.restored[1].get(dream.SECTION) or {}):  # imported memories are history
+                await DreamRepository(conn).set_boundary_now(principal.project_id)
+    return prepared.counts()
 
 
 def _records(header: dict[str, Any], objs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -356,16 +410,29 @@ def _records(header: dict[str, Any], objs: list[dict[str, Any]]) -> dict[str, li
     return lines
 
 
-async def _embed_missing(providers: Providers, memories: list[dict[str, Any]]) -> None:
+async def _embed_missing(providers: Providers, memories: list[dict[str, Any]], progress: Progress | None) -> None:
     """Embed memories without an embedding, or with one of another size (another embedder exported them)."""
     dim = providers.embedder.dim
     todo = [m for m in memories if not isinstance(m.get("embedding"), list) or len(m["embedding"]) != dim]
-    for start in range(0, len(todo), 256):
-        chunk = todo[start : start + 256]
+    if progress is not None:
+        progress({"phase": "embedding", "done": 0, "total": len(todo)})
+    for start in range(0, len(todo), EMBED_BATCH):
+        chunk = todo[start : start + EMBED_BATCH]
         for m, vector in zip(chunk, await providers.embedder.embed([m["memory"] for m in chunk]), strict=True):
             m["embedding"] = vector
+        if progress is not None:
+            progress({"phase": "embedding", "done": start + len(chunk), "total": len(todo)})
     for m in memories:
         m["embedding"] = [float(x) for x in m["embedding"]]
+
+
+def _past_vectors(dim: int, history: list[dict[str, Any]]) -> None:
+    """The vectors history rows keep for `as_of` search: those of another size (another embedder exported
+    them) cannot be compared with this server's queries, and are dropped (that past version has none)."""
+    for h in history:
+        v = h.get("old_embedding")
+        if v is not None:
+            h["old_embedding"] = [float(x) for x in v] if len(v) == dim else None
 
 
 def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -383,4 +450,12 @@ def _settings_to_restore(project: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if not isinstance(section, dict):
             raise BadRequest("the header's profile settings must be an object")
         stored[profiles.SECTION] = profiles.merge_settings({}, section)
+    if (section := document.get(dream.SECTION)) is not None:
+        if not isinstance(section, dict):
+            raise BadRequest("the header's Dream settings must be an object")
+        extra = found if isinstance(found := section.get("extra"), dict) else {}
+        restored, _ = dream.merge_config({}, {**extra, "reflection_enabled": section.get("reflection_enabled", False)})
+        if dream.enabled(restored):
+            restored["enabled_at"] = datetime.now(UTC).isoformat()  # with a boundary after the imported memories
+        stored[dream.SECTION] = restored
     return columns, stored

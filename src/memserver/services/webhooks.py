@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 
 from memserver.config import WebhookSettings
+from memserver.domain.jobs import JobKind
 from memserver.domain.principal import Principal
 from memserver.domain.rows.webhooks import DeliveryRow, WebhookRow
-from memserver.errors import BadRequest, Forbidden, NotFound
+from memserver.errors import BadRequest, Conflict, Forbidden, NotFound
 from memserver.providers.net import AddressRefused, OutboundError
 from memserver.providers.registry import Providers
 from memserver.providers.webhooks import sender
@@ -38,6 +39,8 @@ OTHER_EVENT_TYPES = frozenset(
 )
 NO_ACCESS = "You don't have access to this project"
 NOT_FOUND = "Webhook not found"
+PAUSED = "The webhook is paused; resume it to send a test event"
+TEST_EVENT = "webhook_test"  # a test delivery's event type (memserver extension)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -54,7 +57,8 @@ def check_url(url: str, settings: WebhookSettings) -> None:
             if isinstance(exc, AddressRefused)
             else ""
         )
-        raise BadRequest(f"url: {exc}{hint}") from None
+        message = f"url: {exc}{hint}"
+        raise BadRequest(message, extra={"url": [message]}) from None  # Mem0's field-keyed 400
 
 
 def _event_types(value: Sequence[str]) -> list[str]:
@@ -62,7 +66,8 @@ def _event_types(value: Sequence[str]) -> list[str]:
     for t in value:
         name = t.replace(":", "_")  # old spec samples spell them memory:add
         if name not in EVENT_TYPE_NAMES | OTHER_EVENT_TYPES:
-            raise BadRequest(f"event_types: unknown event type {t!r}")
+            message = f"event_types: unknown event type {t!r}"
+            raise BadRequest(message, extra={"event_types": [message]})
         if name not in out:
             out.append(name)
     return out
@@ -149,13 +154,37 @@ async def delete(db: Database, principal: Principal, webhook_id: str) -> None:
 
 async def deliveries(
     db: Database, principal: Principal, webhook_id: str, *, page: int, page_size: int
-) -> list[DeliveryRow]:
+) -> tuple[list[DeliveryRow], int]:
+    """A page of the webhook's deliveries, newest first, and how many it has in all."""
     wid = _webhook_uuid(webhook_id)
     async with db.connect() as conn:
         repo = WebhookRepository(conn)
         if await repo.get(principal.project_id, wid) is None:
             raise NotFound(NOT_FOUND)
-        return await repo.deliveries(principal.project_id, wid, limit=page_size, offset=(page - 1) * page_size)
+        rows = await repo.deliveries(principal.project_id, wid, limit=page_size, offset=(page - 1) * page_size)
+        return rows, await repo.count_deliveries(principal.project_id, wid)
+
+
+async def send_test(db: Database, queue: jobs.JobQueue, principal: Principal, webhook_id: str) -> uuid.UUID:
+    """Queue one signed test delivery to an active webhook (a WEBHOOK job like every delivery, listed with
+    them, tried once: a probe must not be retried hours later). Returns the delivery's id."""
+    wid = _webhook_uuid(webhook_id)
+    async with db.connect() as conn:
+        hook = await WebhookRepository(conn).get(principal.project_id, wid)
+    if hook is None:
+        raise NotFound(NOT_FOUND)
+    if not hook.is_active:
+        raise Conflict(PAUSED)
+    body = {
+        "event_type": TEST_EVENT,
+        "event_details": {"event": "TEST", "message": "memserver test delivery"},
+        "project_id": str(principal.project_id),
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    payload = {"webhook_id": str(wid), "event_type": TEST_EVENT, "body": body, "single_attempt": True}
+    return await jobs.submit(
+        db, queue, principal.project_id, JobKind.WEBHOOK, payload, max_open=queue.max_pending or None
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,15 +211,17 @@ def delivery_handler() -> jobs.Handler:
             "X-Memserver-Attempt": str(job.attempt),
         }
         record: dict[str, Any] = {"attempt": job.attempt, "at": datetime.now(UTC).isoformat()}
+        failed = jobs.JobFailed if job.payload.get("single_attempt") else jobs.JobRetry  # a test event: once
         try:
             sent = await providers.webhooks.post(hook.url, body, headers)
         except sender.DeliveryFailed as exc:
             reason = f"delivery failed: {exc}"
-            raise jobs.JobRetry(reason, record={**record, "response_status": None, "error": reason}) from None
+            attempt = {**record, "response_status": None, "error": reason, "duration_ms": exc.duration_ms}
+            raise failed(reason, record=attempt) from None
         record.update(response_status=sent.status, duration_ms=sent.duration_ms)
         if not 200 <= sent.status < 300:
             reason = f"receiver answered HTTP {sent.status}"
-            raise jobs.JobRetry(reason, record={**record, "error": reason})
+            raise failed(reason, record={**record, "error": reason})
         async with db.transaction() as conn:
             await jobs.complete(JobRepository(conn), job, [*job.results, record])
 

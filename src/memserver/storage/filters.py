@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, cast, false, func, literal, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TEXT
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from memserver.domain.filters import Bool, FilterError, Node
 from memserver.domain.scope import ENTITY_FIELDS
@@ -17,10 +18,12 @@ def _like_escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def compile_filter(node: Node) -> ColumnElement[bool]:
-    t = table_of(Memory).c
+def compile_filter(node: Node, cols: ReadOnlyColumnCollection[str, Any] | None = None) -> ColumnElement[bool]:
+    """The filter over the memories table, or over `cols`: a relation with its columns (the memories as they
+    stood at a moment, `repositories.memory_states`)."""
+    t = table_of(Memory).c if cols is None else cols
     if isinstance(node, Bool):
-        children = [compile_filter(c) for c in node.children]
+        children = [compile_filter(c, cols) for c in node.children]
         if node.op == "AND":
             return and_(true(), *children)
         if node.op == "OR":

@@ -184,6 +184,9 @@ class Memory(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     replaced_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # the period the memory's content is about, half-open; both NULL when it names no time (0015_event_dates)
+    event_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    event_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     tsv: Mapped[Any] = mapped_column(TSVECTOR)  # generated column, see the migration
     seq: Mapped[int] = mapped_column(BigInteger, Identity())  # insertion order (conversation neighbours)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
@@ -206,8 +209,16 @@ class MemoryHistory(Base):
     run_id: Mapped[str | None] = mapped_column(Text)
     categories: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    event_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the new state's event period
+    event_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # as_of (0016_history_as_of): when the change counts (NULL = created_at; an add's `timestamp` backdates
+    # it), the memory that replaced a retired one (a DELETE row that kept the memory), the vector a change
+    # took away (a text-changing UPDATE, a hard DELETE)
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replaced_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    old_embedding: Mapped[Any | None] = mapped_column(Vector(DEFAULT_DIM))
 
 
 class Entity(Base):
@@ -303,3 +314,48 @@ class GraphRelation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())  # recorded
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # retired by memserver
     invalidated_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class DreamState(Base):
+    """Dream synthesis per project and user: what the scheduler saw and what the last run did."""
+
+    __tablename__ = "dream_state"
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    touched_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # newest eligible memory seen
+    checked_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # minimum last found short here
+    last_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")  # newest memory the last run read
+    last_input_hash: Mapped[str | None] = mapped_column(Text)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    runs: Mapped[int] = mapped_column(Integer, server_default="0")
+    patterns: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class DreamScan(Base):
+    """The Dream scheduler's one row: its watermark over `memories.seq` and when it last ran."""
+
+    __tablename__ = "dream_scan"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scanned_seq: Mapped[int] = mapped_column(BigInteger)
+    seen_seq: Mapped[int] = mapped_column(BigInteger)
+    ticked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsageCounter(Base):
+    """What a project did in one hour that no other table records (searches, LLM calls outside jobs): counted
+    in memory by each API process, added here periodically (`services.usage`)."""
+
+    __tablename__ = "usage_counters"
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    metric: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageMeta(Base):
+    """Since when the server counts (`counting_since`): earlier days have no counts."""
+
+    __tablename__ = "usage_meta"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

@@ -5,7 +5,9 @@ whose hand-off failed, whose queue message was lost, whose runner died (lease ex
 deliveries written as an outbox; on the poll's rounds, a job whose runners died on its last attempt ends
 FAILED and a scope's next job still blocked behind nothing is unblocked (`jobs.repair`). The sweep marks
 what it hands out, so any number of processes can sweep at once; it never resets a job another process
-holds (a live lease cannot be claimed).
+holds (a live lease cannot be claimed). A process with an LLM also runs the Dream synthesis scheduler from
+here (`services.dream.tick`: at most one tick per interval across all processes), and hands off the runs it
+queues with the round's other jobs.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
-from memserver.services import dispatch, jobs
+from memserver.services import dispatch, dream, jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import DueJob, listening
 
@@ -45,6 +48,7 @@ async def sweep_forever(
     wake = asyncio.Event()
     url = db.engine.url.render_as_string(hide_password=False)
     timed = True  # this round follows the poll interval, not a notification: it also repairs (jobs.repair)
+    dream_next = 0.0  # when this process next tries the Dream scheduler's tick (monotonic)
     async with contextlib.AsyncExitStack() as stack:
         listener: Any = None
         while True:
@@ -64,6 +68,11 @@ async def sweep_forever(
                     if due:
                         await hand_off(due)
                         log.info("recovery sweep handed off %d job(s)", len(due))
+                    if settings.llm.configured and time.monotonic() >= dream_next:
+                        # tried often (a claim is one row update); the database allows one tick per interval
+                        dream_next = time.monotonic() + min(settings.dream.tick_s, 30.0)
+                        if queued := await _dream_tick(db, settings):
+                            await hand_off(queued)
                 except Exception:  # database away: try again next time
                     log.warning("recovery sweep failed", exc_info=True)
             try:
@@ -71,6 +80,14 @@ async def sweep_forever(
                 timed = False
             except TimeoutError:
                 timed = True
+
+
+async def _dream_tick(db: Database, settings: Settings) -> list[DueJob]:
+    try:
+        return await dream.tick(db, settings.dream)
+    except Exception:  # the recovery sweep goes on; the next tick tries again
+        log.warning("dream scheduler tick failed", exc_info=True)
+        return []
 
 
 class Sweeper:

@@ -7,6 +7,7 @@ exception prints its traceback and exits 2. Success exits 0 after ``OK``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -253,3 +254,48 @@ def v1_infer(client_class: Any) -> None:
     listed_now = client.get_all(user_id=user)
     listed_now = listed_now["results"] if isinstance(listed_now, dict) else listed_now
     check_eq(len(listed_now), 2, "memories after the sync add")
+
+
+def _seed(http: Any, user: str, n: int) -> list[str]:
+    """n verbatim memories of `user`, added through the SDK's own authenticated HTTP client."""
+    messages = [{"role": "user", "content": f"{user} fact {i}"} for i in range(n)]
+    r = http.post("/v3/memories/add/", json={"messages": messages, "user_id": user, "infer": False})
+    check_eq(r.status_code, 200, "seeding memories")
+    return [item["id"] for item in r.json()["results"]]
+
+
+def _alive(http: Any, ids: list[str]) -> list[bool]:
+    return [http.get(f"/v1/memories/{mid}/").status_code == 200 for mid in ids]
+
+
+def delete_all_filters(client: Any, async_client_class: Any) -> None:
+    """delete_all(filters={...}), sync and async: the client sends the dict's str() as one query value; exactly
+    that user's memories are deleted (the count answered), the others kept. An id holding a quote makes the
+    repr switch to double quotes."""
+    url, key = env()
+    sfx = suffix()
+    carol, dave, obrien = f"carol-{sfx}", f"dave-{sfx}", f"o'brien-{sfx}"
+    ids = {user: _seed(client.client, user, 2) for user in (carol, dave, obrien)}
+
+    step("delete_all(filters={'user_id': ...}) deletes exactly that user's memories")
+    resp = client.delete_all(filters={"user_id": carol})
+    check_eq(resp, {"message": "Memories deleted successfully!", "deleted_count": 2}, "delete_all(filters) answer")
+    check_eq(_alive(client.client, ids[carol]), [False, False], "carol's memories after delete_all(filters)")
+    check_eq(_alive(client.client, ids[dave] + ids[obrien]), [True] * 4, "the other users' memories")
+
+    step("AsyncMemoryClient.delete_all(filters=...) with a quote in the user id")
+
+    async def delete_async() -> Any:
+        aclient = async_client_class(api_key=key, host=url)
+        try:
+            return await aclient.delete_all(filters={"user_id": obrien})
+        finally:
+            await aclient.async_client.aclose()
+
+    resp = asyncio.run(delete_async())
+    check_eq(resp.get("deleted_count"), 2, "async delete_all(filters) deleted_count")
+    check_eq(_alive(client.client, ids[obrien] + ids[dave]), [False, False, True, True], "after the async delete")
+
+    step("delete_all(filters={}) deletes nothing (400)")
+    expect_raises(Exception, lambda: client.delete_all(filters={}), "delete_all(filters={})")
+    check_eq(_alive(client.client, ids[dave]), [True, True], "dave's memories after a refused delete_all")

@@ -13,7 +13,7 @@ What mem0ai 2.2.1 sends (read from mem0/client/main.py):
   update        PUT  /v1/memories/{id}/   body {text?, metadata?}
   history       GET  /v1/memories/{id}/history/
   delete        DELETE /v1/memories/{id}/
-  delete_all    DELETE /v1/memories/?user_id=...
+  delete_all    DELETE /v1/memories/?user_id=...  or  ?filters=<str(dict)> (filters=, DeleteAllMemoryOptions)
   users         GET  /v1/entities/
   delete_users  DELETE /v2/entities/user/{name}/
   batch_update  PUT  /v1/batch/   body {memories: [{memory_id, text, metadata?}]}
@@ -37,6 +37,7 @@ from _common import (
     check_timestamp,
     check_uuid,
     check_wrong_keys,
+    delete_all_filters,
     env,
     expect_raises,
     memory_texts,
@@ -45,8 +46,8 @@ from _common import (
     step,
     suffix,
 )
-from mem0 import MemoryClient
-from mem0.client.types import AddMemoryOptions, GetAllMemoryOptions, SearchMemoryOptions
+from mem0 import AsyncMemoryClient, MemoryClient
+from mem0.client.types import AddMemoryOptions, DeleteAllMemoryOptions, GetAllMemoryOptions, SearchMemoryOptions
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
 
 NAME = f"py-current mem0ai {importlib.metadata.version('mem0ai')}"
@@ -343,6 +344,17 @@ def scenario() -> None:
     names = {(e.get("type"), e.get("name")) for e in client.users()["results"]}
     check(("user", alice) not in names, "users() still lists the deleted user", names)
 
+    delete_all_filters(client, AsyncMemoryClient)
+    step("delete_all(DeleteAllMemoryOptions(filters=...)), as the type's docstring asks")
+    (erin_id,) = added(
+        client.add("Erin rows on the river.", user_id=f"erin-{sfx}", infer=False),
+        ["Erin rows on the river."],
+        "add erin",
+    )
+    resp = client.delete_all(DeleteAllMemoryOptions(filters={"user_id": f"erin-{sfx}"}))
+    check_eq(resp.get("deleted_count"), 1, "delete_all(DeleteAllMemoryOptions) deleted_count")
+    expect_raises(MemoryNotFoundError, lambda: client.get(erin_id), "get(erin's memory) after delete_all")
+
 
 def wrong_key() -> None:
     check_wrong_keys(
@@ -377,6 +389,46 @@ def infer() -> None:
     check_eq(len(client.get_all(filters={"user_id": user})["results"]), 1, "memories after the repeat")
 
 
+R_PIZZA = "My favourite food is Neapolitan pizza."
+R_PASTA = "I like fresh pasta with basil for dinner."
+R_ESPRESSO = "I drink an espresso after lunch."  # what the scripted reranker prefers (tests/sdk)
+
+
+def rerank() -> None:
+    """search(..., rerank=True) against a memserver whose reranker is the fake /rerank server, scripted to put
+    the memory about espresso first and to answer 503 to a query that says "outage"."""
+    url, key = env()
+    user = f"rr-{suffix()}"
+    client = MemoryClient(api_key=key, host=url)
+    for text in (R_PIZZA, R_PASTA, R_ESPRESSO):
+        client.add([{"role": "user", "content": text}], user_id=user, infer=False)
+    query = "What food does the user like?"
+    step("rerank=False: the hybrid order, no rerank fields")
+    plain = client.search(query, filters={"user_id": user}, threshold=0)["results"]
+    check_eq(sorted(memory_texts(plain)), sorted([R_PIZZA, R_PASTA, R_ESPRESSO]), "search(rerank=False) texts")
+    check(plain[0]["memory"] != R_ESPRESSO, "the hybrid order should not already put espresso first", plain)
+    check(all("reranker" not in h for h in plain), "rerank=False hits carry no reranker", plain)
+    step("rerank=True: the reranker's relevance order")
+    hits = client.search(query, filters={"user_id": user}, threshold=0, rerank=True)["results"]
+    check_eq(hits[0]["memory"], R_ESPRESSO, "search(rerank=True) first")
+    check_eq({h["reranker"] for h in hits}, {"cohere"}, "reranker of every hit")
+    check_eq({h["rerank_error"] for h in hits}, {None}, "rerank_error of every hit")
+    relevance = [h["score_breakdown"]["rerank"] for h in hits]
+    check(relevance == sorted(relevance, reverse=True), "hits ordered by score_breakdown.rerank", relevance)
+    # ordered by relevance, not by `score` (the hybrid score, which keeps its meaning)
+    check(all(0 < h["score"] <= 1 for h in hits), "scores in (0, 1]", hits)
+    typed = client.search(query, SearchMemoryOptions(filters={"user_id": user}, threshold=0, rerank=True))
+    check_eq(typed["results"][0]["memory"], R_ESPRESSO, "search(SearchMemoryOptions(rerank=True)) first")
+    step("a failing reranker: still 200, in hybrid order, with the reason")
+    outage = f"{query} outage"
+    plain = client.search(outage, filters={"user_id": user}, threshold=0)["results"]
+    hits = client.search(outage, filters={"user_id": user}, threshold=0, rerank=True)["results"]
+    check_eq([h["id"] for h in hits], [h["id"] for h in plain], "fallback order")
+    check_eq(
+        {(h["reranker"], h["rerank_error"]) for h in hits}, {("none", "the reranker answered HTTP 503")}, "fallback"
+    )
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "full"
-    run({"wrong-key": wrong_key, "infer": infer}.get(mode, scenario), f"{NAME} {mode}")
+    run({"wrong-key": wrong_key, "infer": infer, "rerank": rerank}.get(mode, scenario), f"{NAME} {mode}")

@@ -5,7 +5,8 @@ tests/fakes/platform_llm.py). What it drives (read from mem0/client/main.py and 
   project.get/update/create/delete, project members (get/add/update/remove), a client for another project
   (MemoryClient(org_id=..., project_id=...)), deprecated get_project/update_project, feedback, users,
   create_memory_export/get_memory_export, get_summary, profile settings, generate_profile (Idempotency-Key),
-  get_profile_job, get_profile, sample_profiles.
+  get_profile_job, get_profile, sample_profiles; Dream synthesis (no SDK method: the Platform's dream config
+  and a run asked for through the client's own HTTP client, then get_all and search show the pattern).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import sys
 import uuid
 
-from _common import check, check_eq, check_keys, env, expect_raises, run, step, suffix, wait_for
+from _common import check, check_eq, check_keys, env, expect_raises, poll_event, run, step, suffix, wait_for
 from mem0 import MemoryClient
 from mem0.client.project import Project
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
@@ -65,8 +66,11 @@ def scenario() -> None:
     }.items():
         check_eq(got.get(k), v, f"project.get {k}")
 
-    step("deprecated get_project / update_project (memory_depth, usecase_setting)")
-    client.update_project(custom_instructions="", memory_depth="deep", usecase_setting="support")
+    step("deprecated get_project / update_project (memory_depth, usecase_setting): kept, answered with notes")
+    resp = client.update_project(custom_instructions="", memory_depth="deep", usecase_setting="support")
+    check_eq(resp.get("message"), "Project updated successfully", "update_project message")
+    check_eq([n["setting"] for n in resp.get("notes", [])], ["memory_depth", "usecase_setting"], "notes")
+    check("no effect" in resp["notes"][0]["note"], "the note says it has no effect", resp)
     got = client.get_project(fields=["custom_instructions"])
     check_eq(got.get("custom_instructions"), "", "cleared custom_instructions")
     check_eq((got.get("memory_depth"), got.get("usecase_setting")), ("deep", "support"), "deprecated update")
@@ -94,6 +98,25 @@ def scenario() -> None:
 
     step("project.delete of the side project")
     check_eq(side.delete().get("message"), "Project and related data deleted successfully.", "delete")
+
+    step("project.update(multilingual=False): memories in English, said in the answer")
+    resp = client.project.update(multilingual=False)
+    check_eq([n["setting"] for n in resp.get("notes", [])], ["multilingual"], "multilingual note")
+    check_eq(client.project.get()["multilingual"], False, "multilingual stored")
+    client.project.update(multilingual=True)
+
+    step("add with parameters memserver accepts without effect: noted on the add's event")
+    resp = client.add(
+        "Alice keeps a paper diary.",
+        user_id=alice,
+        infer=False,
+        structured_data_schema={"type": "object"},
+        prompt_profile_id="pp_1",
+    )
+    event = client.client.get(f"/v1/event/{resp['event_id']}/").json()
+    notes = event["metadata"]["notes"]
+    check_eq([n.split(" ", 1)[0] for n in notes], ["prompt_profile_id", "structured_data_schema"], "event notes")
+    client.delete(resp["results"][0]["id"])
 
     step("add memories; users(); feedback (stored, null removes)")
     resp = client.add(
@@ -123,6 +146,17 @@ def scenario() -> None:
     data = client.get_memory_export(memory_export_id=export["id"])
     check_eq(data.get("facts"), ["Alice drinks green tea.", "Alice hikes in the Alps."], "export facts")
     check_eq(client.get_memory_export(filters={"user_id": alice}).get("name"), "Alice drinks green tea.", "by filter")
+
+    step("profiles on memserver's default schema: update_profile_settings(enabled=True), generate_profile")
+    settings = client.update_profile_settings(enabled=True)
+    check_eq(settings["entities"]["user"]["schema_source"], "default", "the default user schema applies")
+    check("interests" in settings["entities"]["user"]["schema"]["properties"], "the default schema is shown")
+    client.generate_profile(alice)
+    first = wait_for(
+        lambda: (p := client.get_profile(alice))["status"] == "succeeded" and p, "the profile on the default schema"
+    )
+    check_eq(first["profile"]["interests"], ["Alice drinks green tea.", "Alice hikes in the Alps."], "interests")
+    check_eq(first["error"], None, "a succeeded profile has no error")
 
     step("profile settings")
     settings = client.update_profile_settings(enabled=True, schema=PROFILE_SCHEMA, custom_instructions=None)
@@ -155,6 +189,45 @@ def scenario() -> None:
     step("sample_profiles")
     sample = client.sample_profiles(limit=3)
     check_eq(sample.get("entity_ids"), [alice], "sampled users")
+
+    step("a failed generation: get_profile()['error'] says why")
+    client.update_profile_settings(custom_instructions="UNREADABLE")  # the scripted LLM answers no JSON
+    client.generate_profile(alice)
+    failed = wait_for(lambda: (p := client.get_profile(alice))["status"] == "failed" and p, "the failed profile")
+    check(isinstance(failed["error"], str) and failed["error"], "get_profile()['error'] is the reason", failed)
+
+    dream(client, sfx)
+
+
+def dream(client: MemoryClient, sfx: str) -> None:
+    """Dream synthesis: turned on where the Platform serves it, 20 memories of one user, a run, the pattern."""
+    step("Dream: reflection_enabled on the project's dream config")
+    http = client.client
+    base = f"/api/v1/orgs/organizations/{client.org_id}/projects/{client.project_id}/dream"
+    r = http.patch(f"{base}/config/", json={"reflection_enabled": True})
+    check(r.status_code == 200 and r.json()["reflection_enabled"] is True, "dream config PATCH", r.text)
+    check_eq(client.project.get()["dream"]["reflection_enabled"], True, "project.get shows Dream")
+
+    step("Dream: 20 memories of one user, a synthesis run, its event")
+    user = f"dreamer-{sfx}"
+    texts = [f"Had coffee at the station cafe on day {i}." for i in range(20)]
+    added = client.add([{"role": "user", "content": t} for t in texts], user_id=user, infer=False)
+    sources = sorted(m["id"] for m in added["results"])
+    r = http.post(f"{base}/runs/", json={"user_id": user})
+    check_eq(r.status_code, 202, "POST dream/runs/ status")
+    event = poll_event(http, r.json()["event_id"])
+    check_eq((event["event_type"], event["status"]), ("DREAM", "SUCCEEDED"), "the run's event")
+
+    step("Dream: get_all shows the pattern (synthesized, linked to its sources), latest_only and search too")
+    page = client.get_all(filters={"user_id": user})
+    patterns = [m for m in page["results"] if m["synthesized"]]
+    check_eq([m["memory"] for m in patterns], ["User keeps coming back to coffee (20 memories)."], "patterns")
+    check_eq(sorted(patterns[0]["provenance"]["synthesis"]["sources"]), sources, "the pattern's sources")
+    check_eq({m["synthesized"] for m in page["results"] if m["id"] != patterns[0]["id"]}, {False}, "the sources")
+    latest = client.get_all(filters={"user_id": user}, latest_only=True)
+    check(patterns[0]["id"] in {m["id"] for m in latest["results"]}, "latest_only keeps the pattern", latest)
+    hits = client.search("how often does the user have coffee?", filters={"user_id": user}, top_k=30)["results"]
+    check(any(h["id"] == patterns[0]["id"] and h["synthesized"] for h in hits), "search finds the pattern", hits)
 
 
 if __name__ == "__main__":

@@ -47,12 +47,13 @@ def scenario() -> None:
     step("construct; project.get / project.update (org_id, project_id sent along)")
     client = MemoryClient(api_key=key, host=url)
     check_eq(client.project.get(fields=["custom_instructions"])["custom_instructions"], None, "fresh project")
-    client.project.update(
+    resp = client.project.update(
         custom_instructions="Only food.",
         custom_categories=["food", "travel"],
         retrieval_criteria=[{"name": "joy", "description": "happy things", "weight": 3}],
         enable_graph=True,
     )
+    check_eq([n["setting"] for n in resp.get("notes", [])], ["retrieval_criteria"], "project.update notes")
     got = client.project.get()
     check_eq(
         (got["custom_instructions"], got["custom_categories"], got["enable_graph"]),
@@ -61,8 +62,10 @@ def scenario() -> None:
     )
     check_eq(got["retrieval_criteria"][0]["weight"], 3, "retrieval_criteria")
 
-    step("deprecated get_project / update_project (version)")
-    client.update_project(custom_instructions="", version="v2")
+    step("deprecated get_project / update_project (version): kept, answered with a note")
+    resp = client.update_project(custom_instructions="", version="v2")
+    check_eq(resp.get("message"), "Project updated successfully", "update_project message")
+    check_eq([n["setting"] for n in resp.get("notes", [])], ["version"], "update_project notes")
     got = client.get_project(fields=["custom_instructions"])
     check_eq((got["custom_instructions"], got["version"]), ("", "v2"), "update_project round trip")
 
@@ -104,6 +107,21 @@ def scenario() -> None:
         output_format="v1.1",
     )
     mem_id = resp["results"][0]["id"]
+    with_ignored = client.add(
+        [{"role": "user", "content": "Alice keeps a paper diary."}],
+        user_id=alice,
+        infer=False,
+        prompt_profile_id="pp_1",
+        force_add_only=True,
+    )
+    item = with_ignored[0] if isinstance(with_ignored, list) else with_ignored["results"][0]
+    event = raw_get(url, key, f"/v1/event/{item['event_id']}/")
+    check_eq(
+        [n.split(" ", 1)[0] for n in event["metadata"]["notes"]],
+        ["force_add_only", "prompt_profile_id"],
+        "the add's event notes the parameters accepted without effect",
+    )
+    client.delete(event["results"][0]["id"])
     # mem0ai <= 1.0.11 calls capture_client_event() with 4 arguments, after the request was sent
     with contextlib.suppress(TypeError):
         client.feedback(mem_id, "VERY_NEGATIVE", "wrong")

@@ -10,6 +10,7 @@ Every response is returned raw - no client-side wrapping at all.
   add         POST /v1/memories/  body {messages (list only), user_id..., metadata, infer, async_mode?
                                         (not sent unless given), output_format: "v1.1", version: "v2", ...}
   get_all     version="v1" (default): GET /v1/memories/?user_id=..&org_id=..&project_id=..[&page=&page_size=]
+                (metadata=/filters= dicts arrive as their str(), through httpx)
                 -> bare list; {count,next,previous,results} when page+page_size
               version="v2": POST /v2/memories/[?page=&page_size=] body {filters, org_id, project_id}
                 -> bare list; envelope when page+page_size
@@ -36,6 +37,7 @@ from _common import (
     check_timestamp,
     check_uuid,
     check_wrong_keys,
+    delete_all_filters,
     env,
     expect_raises,
     memory_texts,
@@ -46,7 +48,7 @@ from _common import (
     v1_infer,
     wait_for,
 )
-from mem0 import MemoryClient
+from mem0 import AsyncMemoryClient, MemoryClient
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError
 
 NAME = f"py-v0.1 mem0ai {importlib.metadata.version('mem0ai')}"
@@ -198,6 +200,18 @@ def scenario() -> None:
         "get_all(run_id) ids",
     )
 
+    step("get_all v1 with metadata={...} and filters={...}: sent as the dicts' str() in the query")
+    check_eq(
+        [m["id"] for m in bare_list(client.get_all(user_id=alice, metadata={"topic": "food"}), "get_all v1 meta")],
+        [food_id],
+        "get_all(user_id, metadata) ids",
+    )
+    check_eq(
+        [m["id"] for m in bare_list(client.get_all(filters={"user_id": alice, "run_id": run_id}), "v1 filters")],
+        [run_mem_id],
+        "get_all(filters) ids",
+    )
+
     step("get_all v1 with page+page_size -> envelope")
     seen: list[str] = []
     for page, expected_len in ((1, 3), (2, 2)):
@@ -320,6 +334,8 @@ def scenario() -> None:
     check_eq(bare_list(client.get_all(user_id=alice), "get_all(alice)"), [], "alice's memories after delete_users")
     names = {(e.get("type"), e.get("name")) for e in client.users()["results"]}
     check(("user", alice) not in names, "users() still lists the deleted user", names)
+
+    delete_all_filters(client, AsyncMemoryClient)
 
 
 def wrong_key() -> None:

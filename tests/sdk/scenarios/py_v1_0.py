@@ -31,6 +31,7 @@ from _common import (
     check_timestamp,
     check_uuid,
     check_wrong_keys,
+    delete_all_filters,
     env,
     expect_raises,
     memory_texts,
@@ -41,7 +42,7 @@ from _common import (
     v1_infer,
     wait_for,
 )
-from mem0 import MemoryClient
+from mem0 import AsyncMemoryClient, MemoryClient
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
 
 NAME = f"py-v1.0 mem0ai {importlib.metadata.version('mem0ai')}"
@@ -279,6 +280,8 @@ def scenario() -> None:
     check_eq(listed(client.get_all(user_id=alice), "get_all(alice)"), [], "alice's memories after delete_users")
     names = {(e.get("type"), e.get("name")) for e in client.users()["results"]}
     check(("user", alice) not in names, "users() still lists the deleted user", names)
+
+    delete_all_filters(client, AsyncMemoryClient)
 
 
 def wrong_key() -> None:

@@ -10,6 +10,7 @@
 //   createMemoryExport POST /v1/exports/ {schema, filters, export_instructions?}; getMemoryExport POST /v1/exports/get/
 //   profile settings GET/POST /v2/profiles/settings/; generateProfile/sampleProfiles POST /v2/profiles/jobs/
 //   (Idempotency-Key), getProfileJob GET /v2/profiles/jobs/{id}/, getProfile GET /v2/entities/user/{id}/profile/
+//   Dream synthesis has no SDK method: the Platform's dream config and a run over fetch, then getAll / search.
 import { randomUUID } from "node:crypto";
 import {
   AuthenticationError,
@@ -79,7 +80,12 @@ async function scenario() {
     multilingual: true,
     decay: false,
   });
-  check(updated && updated.message, "updateProject should answer a message", updated);
+  checkEq(updated.message, "Project updated successfully", "updateProject message");
+  checkEq(
+    updated.notes.map((n) => n.setting),
+    ["memory_depth", "usecase_setting", "multilingual"],
+    "updateProject notes (inert settings; multilingual on the local English embedder)",
+  );
   const got = await client.getProject({ fields: ["custom_instructions"] });
   checkEq(got.customInstructions, "Only food.", "customInstructions");
   checkEq(got.agentCustomInstructions, "Agent promises.", "agentCustomInstructions");
@@ -97,6 +103,22 @@ async function scenario() {
     { userId: alice, infer: false },
   );
   const memId = added.results[0].id;
+
+  step("add with parameters memserver accepts without effect: noted on the add's event");
+  const noted = await client.add("Alice keeps a paper diary.", {
+    userId: alice,
+    infer: false,
+    structuredDataSchema: { type: "object" },
+    promptProfileId: "pp_1",
+  });
+  const eventResp = await fetch(`${url}/v1/event/${noted.eventId}/`, { headers: { Authorization: `Token ${key}` } });
+  const event = await eventResp.json();
+  checkEq(
+    event.metadata.notes.map((n) => n.split(" ")[0]),
+    ["prompt_profile_id", "structured_data_schema"],
+    "the add's event notes",
+  );
+  await client.delete(noted.results[0].id);
   const users = await client.users();
   check(typeof users.count === "number", "users().count is a number", users);
   check(users.results.some((u) => u.name === alice && u.type === "user"), "users() lists alice", users);
@@ -113,6 +135,18 @@ async function scenario() {
   checkEq(data.facts, ["Alice drinks green tea.", "Alice hikes in the Alps."], "export facts");
   const byFilter = await client.getMemoryExport({ filters: { user_id: alice } });
   checkEq(byFilter.name, "Alice drinks green tea.", "export by filters");
+
+  step("profiles on memserver's default schema: updateProfileSettings({ enabled: true }), generateProfile");
+  const byDefault = await client.updateProfileSettings({ enabled: true });
+  checkEq(byDefault.entities.user.schemaSource, "default", "the default user schema applies");
+  check("interests" in byDefault.entities.user.schema.properties, "the default schema is shown", byDefault);
+  await client.generateProfile({ entityId: alice });
+  const first = await waitFor(async () => {
+    const p = await client.getProfile({ entityId: alice });
+    return p.status === "succeeded" ? p : null;
+  }, "the profile on the default schema");
+  checkEq(first.profile.interests, ["Alice drinks green tea.", "Alice hikes in the Alps."], "default-schema interests");
+  checkEq(first.error, null, "a succeeded profile has no error");
 
   step("profile settings, generateProfile with an Idempotency-Key, getProfileJob, getProfile");
   const settings = await client.updateProfileSettings({ enabled: true, schema: PROFILE_SCHEMA });
@@ -137,6 +171,56 @@ async function scenario() {
   await expectReject(MemoryNotFoundError, () => client.getProfile({ entityId: `nobody-${sfx}` }), "unknown user");
   const sample = await client.sampleProfiles({ limit: 2 });
   checkEq(sample.entityIds, [alice], "sampled users");
+
+  step("a failed generation: getProfile().error says why");
+  await client.updateProfileSettings({ customInstructions: "UNREADABLE" }); // the scripted LLM answers no JSON
+  await client.generateProfile({ entityId: alice });
+  const failed = await waitFor(async () => {
+    const p = await client.getProfile({ entityId: alice });
+    return p.status === "failed" ? p : null;
+  }, "the failed profile");
+  check(typeof failed.error === "string" && failed.error.length > 0, "getProfile().error is the reason", failed);
+
+  await dream(client, url, key, sfx);
+}
+
+async function dream(client, url, key, sfx) {
+  step("Dream: reflection_enabled on the project's dream config (ids from the client's ping)");
+  const base = `${url}/api/v1/orgs/organizations/${client.organizationId}/projects/${client.projectId}/dream`;
+  const headers = { Authorization: `Token ${key}`, "Content-Type": "application/json" };
+  const call = async (method, path, body) => {
+    const r = await fetch(path.startsWith("http") ? path : `${url}${path}`, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const config = await call("PATCH", `${base}/config/`, { reflection_enabled: true });
+  checkEq([config.status, config.body.reflection_enabled], [200, true], "dream config PATCH");
+
+  step("Dream: 20 memories of one user, a synthesis run, its event");
+  const user = `dreamer-${sfx}`;
+  const added = await client.add(
+    Array.from({ length: 20 }, (_, i) => ({ role: "user", content: `Had coffee at the station cafe on day ${i}.` })),
+    { userId: user, infer: false },
+  );
+  const sources = added.results.map((m) => m.id).sort();
+  const queued = await call("POST", `${base}/runs/`, { user_id: user });
+  checkEq(queued.status, 202, "POST dream/runs/ status");
+  const event = await waitFor(async () => {
+    const e = (await call("GET", `/v1/event/${queued.body.event_id}/`)).body;
+    return e.status === "SUCCEEDED" || e.status === "FAILED" ? e : null;
+  }, "the synthesis run", 30000);
+  checkEq([event.event_type, event.status], ["DREAM", "SUCCEEDED"], "the run's event");
+
+  step("Dream: getAll shows the pattern (synthesized, linked to its sources), search finds it");
+  const page = await client.getAll({ filters: { user_id: user } });
+  const patterns = page.results.filter((m) => m.synthesized === true);
+  checkEq(patterns.map((m) => m.memory), ["User keeps coming back to coffee (20 memories)."], "patterns");
+  checkEq([...patterns[0].provenance.synthesis.sources].sort(), sources, "the pattern's sources");
+  check(page.results.filter((m) => m.id !== patterns[0].id).every((m) => m.synthesized === false),
+    "the sources are not synthesized", page.results);
+  const hits = await client.search("how often does the user have coffee?", { filters: { user_id: user }, topK: 30 });
+  check(hits.results.some((h) => h.id === patterns[0].id && h.synthesized === true), "search finds the pattern", hits);
 }
 
 await run(NAME, () => scenario());

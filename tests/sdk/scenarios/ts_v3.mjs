@@ -18,7 +18,7 @@
 //   update       PUT /v1/memories/{id}/      {text?, metadata?}
 //   history      GET /v1/memories/{id}/history/
 //   delete       DELETE /v1/memories/{id}/
-//   deleteAll    DELETE /v1/memories/?user_id=...
+//   deleteAll    DELETE /v1/memories/?user_id=...  ({filters} outside its type: filters=[object Object] -> 400)
 //   users        GET /v1/entities/[?page=&page_size=]
 //   deleteUsers  DELETE /v2/entities/user/{name}/
 //   batchUpdate  PUT /v1/batch/    {memories:[{memory_id, text}]}   (metadata is dropped by the SDK)
@@ -276,12 +276,22 @@ async function scenario() {
 
   step("deleteAll for one user");
   resp = await client.deleteAll({ userId: bob });
-  check(typeof resp.message === "string", "deleteAll: no message", resp);
+  checkEq(resp, { message: "Memories deleted successfully!", deletedCount: 2 }, "deleteAll answer");
   resp = await listAll(client, { user_id: bob }, "getAll(bob) after deleteAll");
   checkEq([resp.count, resp.results], [0, []], "bob's memories after deleteAll");
   await expectReject(MemoryNotFoundError, () => client.get(bob1Id), "get(bob memory) after deleteAll");
   resp = await listAll(client, { user_id: alice }, "getAll(alice) after bob's deleteAll");
   checkEq(texts(resp.results), [T_FOOD_NEW, T_HIKE, T_RUN].sort(), "alice untouched by bob's deleteAll");
+
+  step("deleteAll({ filters }), outside its type: 400 saying to pass the ids, nothing deleted");
+  const refused = await expectReject(
+    ValidationError,
+    () => client.deleteAll({ filters: { userId: alice } }),
+    "deleteAll({ filters: {...} }) (URLSearchParams sends '[object Object]')",
+  );
+  check(String(refused.message).includes("deleteAll({ userId: 'alice' })"), "the 400 names the fix", refused.message);
+  resp = await listAll(client, { user_id: alice }, "getAll(alice) after the refused deleteAll");
+  checkEq(resp.count, 3, "alice's memories after the refused deleteAll");
 
   step("deleteUsers for one user");
   resp = await client.deleteUsers({ userId: alice });
@@ -350,4 +360,43 @@ async function infer() {
   check(hits.results.length > 0 && hits.results[0].id === memoryId, "search should find the inferred memory", hits);
 }
 
-await run(NAME, (mode) => (mode === "wrong-key" ? wrongKey() : mode === "infer" ? infer() : scenario()));
+// search(q, {rerank: true}) against a memserver whose reranker is the fake /rerank server, scripted (tests/sdk)
+// to put the memory about espresso first and to answer 503 to a query that says "outage". Responses are
+// camelCased: `reranker`, `rerankError`, `scoreBreakdown.rerank`.
+const R_PIZZA = "My favourite food is Neapolitan pizza.";
+const R_PASTA = "I like fresh pasta with basil for dinner.";
+const R_ESPRESSO = "I drink an espresso after lunch.";
+
+async function rerank() {
+  const { url, key } = env();
+  const user = `rr-${randomUUID().slice(0, 10)}`;
+  const client = new MemoryClient({ apiKey: key, host: url });
+  for (const text of [R_PIZZA, R_PASTA, R_ESPRESSO]) {
+    await client.add([{ role: "user", content: text }], { userId: user, infer: false });
+  }
+  const query = "What food does the user like?";
+  const filters = { user_id: user };
+  step("rerank: false -> the hybrid order, no rerank fields");
+  let plain = (await client.search(query, { filters, threshold: 0 })).results;
+  checkEq(texts(plain), [R_ESPRESSO, R_PASTA, R_PIZZA].sort(), "search texts");
+  check(plain[0].memory !== R_ESPRESSO, "the hybrid order should not already put espresso first", plain);
+  check(plain.every((h) => !("reranker" in h)), "rerank: false hits carry no reranker", plain);
+  step("rerank: true -> the reranker's relevance order");
+  let hits = (await client.search(query, { filters, threshold: 0, rerank: true })).results;
+  checkEq(hits[0].memory, R_ESPRESSO, "search(rerank: true) first");
+  checkEq([...new Set(hits.map((h) => h.reranker))], ["cohere"], "reranker of every hit");
+  checkEq([...new Set(hits.map((h) => h.rerankError))], [null], "rerankError of every hit");
+  const relevance = hits.map((h) => h.scoreBreakdown.rerank);
+  checkEq(relevance, [...relevance].sort((a, b) => b - a), "hits ordered by scoreBreakdown.rerank");
+  check(hits.every((h) => h.score > 0 && h.score <= 1), "scores in (0, 1]", hits);
+  step("a failing reranker: still a result, in hybrid order, with the reason");
+  const outage = `${query} outage`;
+  plain = (await client.search(outage, { filters, threshold: 0 })).results;
+  hits = (await client.search(outage, { filters, threshold: 0, rerank: true })).results;
+  checkEq(ids(hits), ids(plain), "fallback order");
+  checkEq([...new Set(hits.map((h) => `${h.reranker}: ${h.rerankError}`))],
+    ["none: the reranker answered HTTP 503"], "fallback label and reason");
+}
+
+const MODES = { "wrong-key": wrongKey, infer, rerank };
+await run(NAME, (mode) => (MODES[mode] || scenario)());

@@ -25,6 +25,8 @@ class MemoryRow(Protocol):
     source: str
     role: str | None
     provenance: dict[str, Any] | None
+    event_start: datetime | None  # the period the content is about, half-open; both None or both set
+    event_end: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -65,6 +67,8 @@ class HistoryRow(Protocol):
     run_id: str | None
     categories: list[str] | None
     metadata: dict[str, Any] | None
+    event_start: datetime | None
+    event_end: datetime | None
     created_at: datetime
     updated_at: datetime
 

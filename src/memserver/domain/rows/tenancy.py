@@ -50,3 +50,23 @@ class MemberProjectRow(ProjectRow, Protocol):
     """A project a member reaches, with the member's role in it."""
 
     role: str
+
+
+class KeyRow(Protocol):
+    """An API key as its org's OWNER sees it: never the key, never its hash."""
+
+    key_id: uuid.UUID
+    name: str
+    prefix: str
+    project_id: uuid.UUID
+    project_name: str
+    email: str
+    scope: str
+    role: str | None
+    bound_user_id: str | None
+    bound_agent_id: str | None
+    default_user_id: str | None
+    default_agent_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None

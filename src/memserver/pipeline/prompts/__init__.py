@@ -10,6 +10,7 @@ the reply is checked against). Pure: no I/O. The package re-exports nothing: imp
 | `followup` | the second call: ref-less facts reconciled with memories the first prompt missed |
 | `graph` | the relations a fact states (with enable_graph, in the extraction call) |
 | `summary`, `export`, `profile` | documents written from a set of memories |
+| `dream` | Dream synthesis: a user's memories distilled into pattern memories (one call per run) |
 | `schema_reply` | a reply shaped by the caller's JSON schema (export, profile) |
 | `memory_lines` | the numbered memory lines the document tasks show |
 """

@@ -255,6 +255,7 @@ def user_message(req: ExtractionRequest, add_sections: list[str]) -> str:
 
 
 PROJECT_END = "---"
+IN_ENGLISH = "Write every memory in English, translating facts stated in other languages."
 
 
 def add_header(req: ExtractionRequest) -> list[str]:
@@ -273,8 +274,12 @@ def _speaker_line(speakers: frozenset[Speaker]) -> str:
 
 
 def _instructions(req: ExtractionRequest) -> list[str]:
-    """includes/excludes and custom instructions; agent_custom_instructions govern the assistant's facts."""
+    """includes/excludes and custom instructions; agent_custom_instructions govern the assistant's facts; the
+    project's language rule (multilingual=false). All are the project's or the request's: the same for the adds
+    of a project that send none, so the prefix stays cacheable."""
     out = []
+    if req.in_english:
+        out.append(f"- {IN_ENGLISH}")
     if req.includes:
         out.append(f"- Pay particular attention to: {one_line(req.includes)}")
     if req.excludes:

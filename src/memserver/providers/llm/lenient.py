@@ -110,7 +110,7 @@ def pick_json(text: str, schema: dict[str, Any], key: str | None) -> tuple[Any, 
     roots = set((schema.get("properties") or {}).keys())
     blocks = [m.group(2) for m in _FENCE.finditer(text)]
     decoded = [v for b in blocks for v in _decode_all(b)] or _decode_all(text)
-    shaped = [value for _, _, value in decoded if _shaped(value, roots)]
+    shaped = [value for _, _, value in decoded if _shaped(value, roots) or _numbers(value, schema, key)]
     if shaped:
         return shaped[-1], False
     at = _root_at(text, roots)
@@ -158,6 +158,17 @@ def _shaped(value: Any, roots: set[str]) -> bool:
     if isinstance(value, dict):
         return bool(roots & value.keys())
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _numbers(value: Any, schema: dict[str, Any], key: str | None) -> bool:
+    """A bare list of numbers where the root's list holds numbers (a ranking answered as `[3, 1, 2]`)."""
+    items = ((schema.get("properties") or {}).get(key) or {}).get("items") or {} if key is not None else {}
+    return (
+        items.get("type") in ("integer", "number")
+        and isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    )
 
 
 def _choose(values: list[Any], roots: set[str]) -> Any:

@@ -108,8 +108,23 @@ class OpenAILLM:
         context: dict[str, Any] | None = None,
         budget: int | None = None,
     ) -> Generation[T]:
-        """A reply understood as `response_model` (see the module docstring); at most one extra call."""
+        """A reply understood as `response_model` (see the module docstring); at most one extra call. A failure
+        carries what the requests answered before it cost (`ProviderError.usage`)."""
         usage = Usage()
+        try:
+            return await self._generate(messages, response_model, context, budget, usage)
+        except ProviderError as exc:
+            exc.usage = usage
+            raise
+
+    async def _generate(
+        self,
+        messages: Sequence[ChatMessage],
+        response_model: type[T],
+        context: dict[str, Any] | None,
+        budget: int | None,
+        usage: Usage,
+    ) -> Generation[T]:
         msgs = list(messages) if self.vision else strip_images(messages)
         first = await self._ask(msgs, response_model, usage, self._budget(budget))
         parsed = self._parse(first, response_model, context)

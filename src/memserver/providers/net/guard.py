@@ -33,7 +33,7 @@ from memserver.providers.net.addresses import (
     literal_address,
     refused_class,
 )
-from memserver.providers.net.resolver import Resolver, SystemResolver
+from memserver.providers.net.resolver import Resolver, ResolverBusy, SystemResolver
 from memserver.providers.net.transport import PinnedTransport
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,11 @@ class OutboundGuard:
         s = self.policy.subject
         try:
             addresses = await self.resolver.resolve(host, url.port or _DEFAULT_PORTS[url.scheme])
+        except ResolverBusy:
+            log.warning("outbound %s refused: every host name lookup slot is taken (a name server not answering?)", s)
+            raise Unreachable(
+                f"a {s}'s host could not be resolved now: too many host name lookups are in progress; retry later"
+            ) from None
         except (OSError, UnicodeError, ValueError):
             addresses = []
         if not addresses:

@@ -8,6 +8,7 @@ certificate check. It has no proxy, reads no environment and never decompresses 
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import typing
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -60,9 +61,10 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         failure: Exception = httpcore.ConnectError("no address to connect to")
         for ip in self._addresses:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
                 )
+                return _ClosedOnCancelledTls(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         raise failure
@@ -77,6 +79,42 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class _ClosedOnCancelledTls(httpcore.AsyncNetworkStream):
+    """A TCP stream whose socket is closed when its TLS handshake is cancelled, not only when it fails.
+
+    httpcore closes the socket of a failed handshake (`except Exception`), but a cancelled one (the guard's
+    deadline, against a receiver that accepts and never answers the ClientHello) left it open until garbage
+    collection: one file descriptor per attempt."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream):
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 (httpcore's)
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109 (httpcore's)
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's stream interface)
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            return await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the transport is closed first, before any await
+                await self._inner.aclose()
+            raise
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
 
 
 class _Body(httpx.AsyncByteStream):

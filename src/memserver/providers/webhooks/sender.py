@@ -21,9 +21,13 @@ RESPONSE_BYTES = 65_536
 
 class DeliveryFailed(ProviderError):
     """The receiver was refused by the guard, unreachable or too slow. The message is the guard's own words,
-    never an address."""
+    never an address; `duration_ms`: how long the attempt took until it failed."""
 
     code = "webhook_delivery_failed"
+
+    def __init__(self, message: str, *, duration_ms: int = 0):
+        super().__init__(message, public=True)
+        self.duration_ms = duration_ms
 
 
 @dataclass(frozen=True)
@@ -62,5 +66,9 @@ class WebhookSender:
                 url, method="POST", content=body, headers=headers, max_body=RESPONSE_BYTES, body="discard"
             )
         except OutboundError as exc:  # our words, never an address
-            raise DeliveryFailed(str(exc), public=True) from None
-        return SendResult(status=got.status, duration_ms=round(1000 * (time.perf_counter() - started)))
+            raise DeliveryFailed(str(exc), duration_ms=_since(started)) from None
+        return SendResult(status=got.status, duration_ms=_since(started))
+
+
+def _since(started: float) -> int:
+    return round(1000 * (time.perf_counter() - started))

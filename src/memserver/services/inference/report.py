@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from memserver.domain.relations import GraphChanges
+from memserver.pipeline.types import Decision
 from memserver.providers.llm.base import Usage
 
 
@@ -25,6 +26,7 @@ class InferenceReport:
     notes: list[str] = field(default_factory=list)
     graph: GraphChanges | None = None  # enable_graph: what the add did to the graph
     batch: dict[str, Any] | None = None  # a coalesced add: the shared call's size, events and whole cost
+    decisions: list[dict[str, Any]] | None = None  # what the LLM decided per fact, with its source messages
 
     def note(self, notes: list[str]) -> None:
         """Add notes once each (an add thought again decides, and notes, again)."""
@@ -35,6 +37,10 @@ class InferenceReport:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
         self.cached_prompt_tokens += usage.cached_prompt_tokens
+
+    def spent(self) -> dict[str, int]:
+        """What the LLM calls so far cost (recorded on the event also when the add fails)."""
+        return {f: getattr(self, f) for f in USAGE}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,10 +53,32 @@ class InferenceReport:
             "notes": self.notes,
             **({"graph": self.graph.summary()} if self.graph is not None else {}),
             **({"batch": self.batch} if self.batch is not None else {}),
+            **({"decisions": self.decisions} if self.decisions is not None else {}),
         }
 
 
 USAGE = ("llm_calls", "prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+
+
+def decisions_out(
+    decisions: Sequence[Decision], memories: Mapping[int, uuid.UUID | None], first_message: int = 0
+) -> list[dict[str, Any]]:
+    """What the LLM decided per fact for one add, as its event's `metadata.decisions` shows it: the operation,
+    the fact (UPDATE: and the text it replaced), the memory written or kept, and the messages it came from.
+    `memories` maps the add's decisions (positions in the run's list, in order) to their memories; message
+    indices are into the add's own `payload.messages` (a coalesced run numbers messages from `first_message`)."""
+    return [
+        {
+            "op": decisions[g].op,
+            "text": decisions[g].text,
+            "previous_text": decisions[g].previous_text,
+            "memory_id": None if memory is None else str(memory),
+            "speaker": decisions[g].speaker,
+            "categories": list(decisions[g].categories),
+            "message_indices": sorted(i - first_message for i in decisions[g].sources),
+        }
+        for g, memory in memories.items()
+    ]
 
 
 def apportion(total: int, weights: Sequence[int]) -> list[int]:

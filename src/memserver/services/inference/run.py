@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from memserver.domain.add import AddInput
+from memserver.domain.add import AddInput, ignored_notes
 from memserver.domain.changes import AddDefaults, ChangeSet, Outcome
 from memserver.domain.scope import Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
@@ -41,12 +41,12 @@ from memserver.pipeline.prompts import followup as followup_prompt
 from memserver.pipeline.types import AddGroup, Candidate, Decision, ExtractionRequest, InMessage, Speaker, speakers_for
 from memserver.providers.llm.base import LLM
 from memserver.providers.registry import Providers
-from memserver.services import attachments, project_settings
+from memserver.services import attachments, project_settings, usage
 from memserver.services import candidate_lookup as lookup
 from memserver.services import graph as graph_service
 from memserver.services.graph import GraphPlan
 from memserver.services.inference.freshness import Stale, check_fresh
-from memserver.services.inference.report import InferenceReport, split
+from memserver.services.inference.report import InferenceReport, decisions_out, split
 from memserver.services.project_settings import ProjectSettings
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -80,8 +80,8 @@ class AddInRun:
     finish: Finish
     messages: list[InMessage] = field(default_factory=list)  # numbered across the run (`read`)
     images: list[dict[str, Any]] = field(default_factory=list)  # image parts for a vision model
-    notes: list[str] = field(default_factory=list)  # what reading the messages skipped or cut
-    observed_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the request's timestamp, or now
+    notes: list[str] = field(default_factory=list)  # parameters it sent without effect; what reading skipped or cut
+    observed_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # observation date, timestamp, or now
     report: InferenceReport = field(default_factory=InferenceReport)  # set by `apply`
 
     @property
@@ -150,15 +150,24 @@ class InferredAdd:
                 log.info("add %s: a memory changed while the model was deciding; thinking again", self.adds[0].event_id)
         raise ServiceUnavailable("the memories of this scope kept changing while the add was processed; retry the add")
 
+    def spent(self) -> list[dict[str, int]]:
+        """Each add's share of what the run's LLM calls cost so far (its event records it also when the run
+        fails): the whole of it for a run of one add."""
+        reports = split(
+            self.report, [[] for _ in self.adds], [a.weight() for a in self.adds], [a.event_id for a in self.adds]
+        )
+        return [r.spent() for r in reports]
+
     async def read(self) -> None:
         """Each add's messages (document text, image parts for a vision model), numbered across the run."""
         first = 0
         for add in self.adds:
+            add.notes[:] = ignored_notes(add.inp.ignored)
             messages, add.images = await attachments.read_messages(
                 add.inp.messages, reader=self.providers.documents, vision=self.llm.vision, notes=add.notes
             )
             add.messages = [m.model_copy(update={"index": m.index + first}) if first else m for m in messages]
-            add.observed_at = add.inp.timestamp or datetime.now(UTC)
+            add.observed_at = add.inp.observation(datetime.now(UTC))
             first += len(messages)
 
     async def load(self) -> Context:
@@ -173,7 +182,7 @@ class InferredAdd:
                 add.inp = project_settings.with_project_defaults(settings, add.inp)
             self.settings = settings
         else:  # a concurrent add changed a memory the model decided on: load again
-            loaded = await asyncio.gather(*loads)
+            settings, loaded = self.settings, await asyncio.gather(*loads)
         found = lookup.unite(list(loaded))
         self.report.thinks += 1
         self.report.candidates = len(found.candidates)
@@ -195,6 +204,7 @@ class InferredAdd:
             agent_custom_instructions=inp.agent_custom_instructions,
             categories=catalogue(inp.custom_categories),
             graph=plan.context if plan is not None else None,
+            in_english=settings.multilingual is False,  # explicitly false; unset keeps the input language
         )
         return Context(loaded=found, plan=plan, req=req)
 
@@ -239,8 +249,10 @@ class InferredAdd:
                     outcomes = await MemoryWriter(conn).apply(
                         self.project_id, changes, _defaults(add.inp), event_id=add.event_id
                     )
+                    memories = changes_of.memory_of(d.shares[k], d.decisions, outcomes)
+                    add.report.decisions = decisions_out(d.decisions, memories, add.first_message)
                     if ctx.plan is not None:  # the relations commit with the memories they came from
-                        await self._write_graph(conn, ctx.plan, d, k, outcomes)
+                        await self._write_graph(conn, ctx.plan, d, k, memories)
                     await add.finish(conn, outcomes, add.report)
                     out.append(outcomes)
                 return out
@@ -256,10 +268,12 @@ class InferredAdd:
         images = [i for a in self.adds for i in a.images]
         if images:  # a vision model sees the images next to the conversation
             prompt[-1] = {**prompt[-1], "content": [{"type": "text", "text": prompt[-1]["content"]}, *images]}
-        first = await self.llm.generate(
-            prompt, extract.reply_model(req), context=extract.context(req), budget=extract.budget(req)
+        first = await usage.spend(  # a failed call counts too
+            report.add_usage,
+            self.llm.generate(
+                prompt, extract.reply_model(req), context=extract.context(req), budget=extract.budget(req)
+            ),
         )
-        report.add_usage(first.usage)
         report.note(first.notes)  # what the reply's parse dropped or changed
         reply = first.value
         notes: list[str] = []
@@ -273,13 +287,15 @@ class InferredAdd:
             return decisions, vectors, []
         followup, later = found
         report.second_call = True
-        second = await self.llm.generate(
-            followup_prompt.build(followup, followup_prompt.facts_without_ref(reply)),
-            followup_prompt.Reply,
-            context=followup_prompt.context(followup),
-            budget=extract.budget(followup),
+        second = await usage.spend(
+            report.add_usage,
+            self.llm.generate(
+                followup_prompt.build(followup, followup_prompt.facts_without_ref(reply)),
+                followup_prompt.Reply,
+                context=followup_prompt.context(followup),
+                budget=extract.budget(followup),
+            ),
         )
-        report.add_usage(second.usage)
         report.note(second.notes)
         notes.clear()  # decided again, with the follow-up's answers
         decisions = reconcile.decide(req, reply, (followup, second.value), notes=notes)
@@ -287,9 +303,9 @@ class InferredAdd:
         return decisions, await _embed(self.providers, decisions), later
 
     async def _write_graph(
-        self, conn: Connection, plan: GraphPlan, d: Decided, k: int, outcomes: list[Outcome]
+        self, conn: Connection, plan: GraphPlan, d: Decided, k: int, memories: dict[int, uuid.UUID | None]
     ) -> None:
-        """The relations of add k's decisions, linked to the memories its write produced."""
+        """The relations of add k's decisions, linked to the memories its write produced (`memories`)."""
         add, share = self.adds[k], d.shares[k]
         mine = set(share.decisions)
         picked = [(r, i) for r, i in zip(plan.drafts, plan.draft_decisions, strict=True) if i in mine]
@@ -298,7 +314,7 @@ class InferredAdd:
             conn,
             self.project_id,
             own,
-            changes_of.memory_of(share, d.decisions, outcomes),
+            memories,
             event_id=add.event_id,
             observed_at=add.observed_at,
         )

@@ -313,3 +313,42 @@ class GraphReads(Repository):
         if at is not None:
             params["at"] = at
         return [record(r) for r in await self.conn.execute(stmt, params)]
+
+    async def entities(
+        self, project_id: uuid.UUID, ids: Mapping[str, str], *, prefix: str | None, limit: int
+    ) -> list[Any]:
+        """The scope's nodes with how many relations they are in (and how many hold now), busiest first; with
+        `prefix`, only those whose name (normalised) or an alias (case aside) starts with it."""
+        cond, params = eq_filter(ids, "n")
+        if prefix:
+            # a prefix that normalises to nothing (punctuation) is compared with the aliases as written only
+            key = name_key(prefix)
+            cond += (
+                f" AND ({'n.key LIKE :key_prefix OR ' if key else ''}EXISTS "
+                "(SELECT 1 FROM unnest(n.aliases) a WHERE lower(a) LIKE :alias_prefix))"
+            )
+            params["key_prefix"] = _like_prefix(key)
+            params["alias_prefix"] = _like_prefix(prefix.lower())
+        stmt = text(
+            f"""
+            WITH nodes AS (
+                SELECT n.id, n.name, n.type, n.aliases FROM graph_nodes n WHERE n.project_id = :project_id{cond}
+            ), ends AS (
+                SELECT r.source_id AS node_id, {_CURRENT} AS current
+                FROM graph_relations r JOIN nodes ON nodes.id = r.source_id
+                UNION ALL
+                SELECT r.target_id, {_CURRENT} FROM graph_relations r JOIN nodes ON nodes.id = r.target_id
+            )
+            SELECT nodes.id, nodes.name, nodes.type, nodes.aliases, count(ends.node_id) AS relations,
+                   count(*) FILTER (WHERE ends.current) AS current
+            FROM nodes LEFT JOIN ends ON ends.node_id = nodes.id
+            GROUP BY nodes.id, nodes.name, nodes.type, nodes.aliases
+            ORDER BY relations DESC, nodes.name, nodes.id LIMIT :limit
+            """
+        )
+        return list(await self.conn.execute(stmt, {"project_id": project_id, "limit": limit, **params}))
+
+
+def _like_prefix(value: str) -> str:
+    """A LIKE pattern matching what starts with `value` (its wildcards escaped with LIKE's default escape, \\)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

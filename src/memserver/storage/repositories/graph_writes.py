@@ -101,6 +101,8 @@ _INSERT_RELATION = text(
 # Retire: it stopped holding when the new relation started (Graphiti's invalid_at), and memserver
 # learnt that now (expired_at). A relation the conversation already closed keeps its own invalid_at. Only
 # relations of the new relation's own scope: an add never retires another scope's (an agent's shared graph).
+# Nor a relation stated by an immutable memory: an immutable memory is never changed, and what it states
+# stays current beside the new relation (as the two memories do), until the memory itself is deleted.
 _RETIRE = text(
     f"""
     UPDATE graph_relations r
@@ -108,6 +110,9 @@ _RETIRE = text(
     FROM graph_nodes s, graph_nodes t
     WHERE r.project_id = :project_id AND r.id = ANY(:ids) AND r.expired_at IS NULL AND {_scope_exact("r.")}
       AND s.id = r.source_id AND t.id = r.target_id
+      AND NOT EXISTS (
+        SELECT 1 FROM memories m WHERE m.project_id = r.project_id AND m.id = r.memory_id AND m.immutable
+      )
     RETURNING r.id, s.name AS source, s.type AS source_type, r.relationship, t.name AS target, t.type AS target_type
     """
 )

@@ -48,6 +48,14 @@ _UNBLOCK_NEXT = f"""
 JOBS_CHANNEL = "memserver_jobs"
 # Only rows of a known kind are jobs: an open event of another type is never handed out or claimed.
 _KINDS = [k.value for k in JobKind]
+# What a job's LLM use cost, in its event's metadata: the sum over all its attempts (a failed attempt records
+# what it spent with `add_spent`; the attempt that finishes adds its own).
+SPENT_KEYS = ["llm_calls", "prompt_tokens", "completion_tokens", "cached_prompt_tokens"]
+_WITH_SPENT = """
+    coalesce(metadata, '{}'::jsonb) || CAST(:metadata AS jsonb) || coalesce((
+        SELECT jsonb_object_agg(u.key, u.value::numeric + coalesce((metadata ->> u.key)::numeric, 0))
+        FROM jsonb_each_text(CAST(:metadata AS jsonb)) u WHERE u.key = ANY(:spent_keys)), '{}'::jsonb)
+"""
 
 
 @dataclass(frozen=True)
@@ -250,7 +258,7 @@ class JobRepository(Repository):
                     f"""
                     WITH done AS (
                         UPDATE events SET status = :status, results = CAST(:results AS jsonb), error = :error,
-                            metadata = COALESCE(CAST(:metadata AS jsonb), metadata),
+                            metadata = CASE WHEN CAST(:metadata AS jsonb) IS NULL THEN metadata ELSE {_WITH_SPENT} END,
                             completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
                             latency_ms = 1000 * extract(epoch FROM now() - created_at)
                         WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
@@ -268,6 +276,30 @@ class JobRepository(Repository):
                     "results": orjson.dumps(results or []).decode(),
                     "error": error,
                     "metadata": None if metadata is None else orjson.dumps(metadata).decode(),
+                    "spent_keys": SPENT_KEYS,
+                },
+            )
+        ).first()
+        return row is not None
+
+    async def add_spent(self, job: ClaimedJob, spent: dict[str, int]) -> bool:
+        """Add what an attempt's LLM use cost to the event's (while this claim holds the job): a failed
+        attempt spent it too. False when the claim no longer holds the job (nothing written)."""
+        row = (
+            await self.conn.execute(
+                text(
+                    f"""
+                    UPDATE events SET metadata = {_WITH_SPENT}
+                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
+                    RETURNING id
+                    """
+                ),
+                {
+                    "id": job.id,
+                    "owner": job.owner,
+                    "attempt": job.attempt,
+                    "metadata": orjson.dumps(spent).decode(),
+                    "spent_keys": SPENT_KEYS,
                 },
             )
         ).first()

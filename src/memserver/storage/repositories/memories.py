@@ -39,6 +39,8 @@ READ_COLUMNS = [
     M.c.source,
     M.c.role,
     M.c.provenance,
+    M.c.event_start,
+    M.c.event_end,
     M.c.created_at,
     M.c.updated_at,
 ]
@@ -46,7 +48,8 @@ READ_COLUMNS = [
 # A history row's `input`: the messages of the add that caused it, stored once on its event
 # (rows written before that was so carry their own copy).
 _HISTORY_INPUT = func.coalesce(H.c.input, EV.c.payload["messages"], literal_column("'[]'::jsonb")).label("input")
-_HISTORY_COLUMNS = [c for c in H.c if c.name != "input"] + [_HISTORY_INPUT]
+# (never the vector a change took away: it serves `as_of` search only)
+_HISTORY_COLUMNS = [c for c in H.c if c.name not in ("input", "old_embedding")] + [_HISTORY_INPUT]
 _HISTORY_FROM = H.outerjoin(EV, and_(EV.c.id == H.c.event_id, EV.c.project_id == H.c.project_id))
 
 
@@ -144,6 +147,21 @@ class MemoryRepository(Repository):
                 ).scalar_one()
             )
         return rows, total
+
+    async def scopes_of(
+        self, project_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, builtins.list[dict[str, str | None]]]:
+        """The entity ids each memory carries, deleted ones included (from their history rows)."""
+        ids = builtins.list(memory_ids)
+        cols = ("user_id", "agent_id", "app_id", "run_id")
+        live = select(M.c.id, *(M.c[c] for c in cols)).where(M.c.project_id == project_id, M.c.id.in_(ids))
+        past = select(H.c.memory_id, *(H.c[c] for c in cols)).where(
+            H.c.project_id == project_id, H.c.memory_id.in_(ids)
+        )
+        out: dict[uuid.UUID, builtins.list[dict[str, str | None]]] = {}
+        for row in (await self.conn.execute(live.union(past))).all():
+            out.setdefault(row[0], []).append(dict(zip(cols, row[1:], strict=True)))
+        return out
 
     async def history(self, project_id: uuid.UUID, memory_id: uuid.UUID) -> builtins.list[HistoryRow]:
         stmt = (

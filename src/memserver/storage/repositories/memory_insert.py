@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Insert,
     Integer,
     Select,
@@ -53,6 +54,9 @@ CHANGED = (
     *(M.c[c] for c in ENTITY_FIELDS),
     M.c.categories,
     M.c.metadata,
+    M.c.event_start,
+    M.c.event_end,
+    M.c.created_at,  # an ADD counts at it (as_of: an add's `timestamp` backdates its ADD)
 )
 
 
@@ -64,11 +68,24 @@ class _RegClass(UserDefinedType[Any]):
 
 
 def history_insert(
-    changed: CTE, event: Op, *, old: ColumnElement[Any], new: ColumnElement[Any], event_id: ColumnElement[Any]
+    changed: CTE,
+    event: Op,
+    *,
+    old: ColumnElement[Any],
+    new: ColumnElement[Any],
+    event_id: ColumnElement[Any],
+    occurred_at: ColumnElement[Any],
+    replaced_by: ColumnElement[Any] | None = None,
+    old_embedding: ColumnElement[Any] | None = None,
 ) -> Insert:
-    """The history row of each memory in `changed` (a CTE of RETURNING rows): the one place history is written."""
+    """The history row of each memory in `changed` (a CTE of RETURNING rows): the one place history is written.
+
+    `occurred_at`: when the change counts for `as_of` (`memory_states`); `replaced_by`: set on the DELETE row
+    of a retirement only (the memory stays); `old_embedding`: the vector the change took away, if any.
+    """
     cols = ["id", "project_id", "memory_id", "event", "old_memory", "new_memory", "event_id"]
-    cols += [*ENTITY_FIELDS, "categories", "metadata", "created_at", "updated_at"]
+    cols += [*ENTITY_FIELDS, "categories", "metadata", "event_start", "event_end", "created_at", "updated_at"]
+    cols += ["occurred_at", "replaced_by", "old_embedding"]
     return insert(H).from_select(
         cols,
         select(
@@ -82,8 +99,15 @@ def history_insert(
             *(changed.c[c] for c in ENTITY_FIELDS),
             changed.c.categories,
             changed.c.metadata,
-            func.now(),
-            func.now(),
+            changed.c.event_start,
+            changed.c.event_end,
+            # the statement's own time, not the transaction's: one transaction may change a memory twice (an
+            # inferred add's edit and removal), and its history (as_of included) is ordered by created_at
+            func.statement_timestamp(),
+            func.statement_timestamp(),
+            occurred_at,
+            null() if replaced_by is None else replaced_by,
+            null() if old_embedding is None else old_embedding,
         ),
     )
 
@@ -103,6 +127,8 @@ _ITEM_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("actor_id", Text),
     ("source", Text),
     ("provenance", JSONB),
+    ("event_start", DateTime(timezone=True)),
+    ("event_end", DateTime(timezone=True)),
 )
 
 
@@ -163,6 +189,8 @@ def add_statement(record_event: bool) -> Select[Any]:
         "actor_id": inp.c.actor_id,
         "source": inp.c.source,
         "provenance": inp.c.provenance,
+        "event_start": inp.c.event_start,
+        "event_end": inp.c.event_end,
         "event_id": event_id,
         "created_at": ts,
         "updated_at": ts,
@@ -194,7 +222,9 @@ def add_statement(record_event: bool) -> Select[Any]:
         .cte("outcome")
     )
     added = select(ins).where(ins.c.id.in_(select(inp.c.id))).cte("added")
-    hist = history_insert(added, Op.ADD, old=null(), new=added.c.memory, event_id=event_id).cte("hist")
+    hist = history_insert(
+        added, Op.ADD, old=null(), new=added.c.memory, event_id=event_id, occurred_at=added.c.created_at
+    ).cte("hist")
     entities = (
         func.unnest(cast(bindparam("entity_types"), ARRAY(Text)), cast(bindparam("entity_names"), ARRAY(Text)))
         .table_valued("type", "name")
@@ -225,6 +255,7 @@ def add_statement(record_event: bool) -> Select[Any]:
                     "status",
                     "payload",
                     "results",
+                    "metadata",
                     "created_at",
                     "updated_at",
                     "started_at",
@@ -238,6 +269,7 @@ def add_statement(record_event: bool) -> Select[Any]:
                     literal(JobStatus.SUCCEEDED.value),
                     cast(bindparam("payload", type_=Text), JSONB),
                     results,
+                    cast(bindparam("event_metadata", type_=Text), JSONB),
                     func.now(),
                     func.now(),
                     func.now(),

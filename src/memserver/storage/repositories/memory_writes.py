@@ -15,11 +15,12 @@ import typing
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import orjson
 from pgvector import Vector
-from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, delete, func, null, select, update
+from sqlalchemy import ColumnElement, DateTime, Text, and_, bindparam, cast, delete, func, null, select, update
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import IntegrityError
 
@@ -70,6 +71,9 @@ def _edit_values(edit: MemoryEdit) -> dict[str, Any]:
         values["created_at"] = edit.created_at
     if edit.provenance is not UNSET:
         values["provenance"] = _nullable_json("provenance", edit.provenance)
+    if edit.event_period is not UNSET:
+        values["event_start"] = edit.event_period.start if edit.event_period else None
+        values["event_end"] = edit.event_period.end if edit.event_period else None
     return values
 
 
@@ -84,11 +88,13 @@ class MemoryWriter(Repository):
         *,
         event_id: uuid.UUID,
         event_payload: dict[str, Any] | None = None,
+        event_metadata: dict[str, Any] | None = None,
     ) -> list[Outcome]:
         """Insert memories (duplicates in their scope become NOOP) in one statement.
 
-        With `event_payload`, the same statement records the add's SUCCEEDED event (verbatim adds);
-        without, the event is the caller's (an inferred add finishes its job in the same transaction).
+        With `event_payload`, the same statement records the add's SUCCEEDED event (verbatim adds), with
+        `event_metadata` (notes); without, the event is the caller's (an inferred add finishes its job in the same
+        transaction).
         """
         entities = sorted({e for it in items for e in it.scope.entities()})
         rows = [
@@ -104,6 +110,8 @@ class MemoryWriter(Repository):
                 "actor_id": it.actor_id,
                 "source": it.source,
                 "provenance": it.provenance,
+                "event_start": it.event_start,  # orjson writes RFC 3339; the recordset reads timestamptz
+                "event_end": it.event_end,
             }
             for pos, it in enumerate(items, start=1)
         ]
@@ -119,19 +127,38 @@ class MemoryWriter(Repository):
             "entity_types": [t for t, _ in entities],
             "entity_names": [n for _, n in entities],
             "payload": _json(event_payload),
+            "event_metadata": _json(event_metadata),
         }
         result = await self.conn.execute(add_statement(event_payload is not None), params)
         return [Outcome(index=r.ord, id=r.id, text=r.memory, event=Op(r.event)) for r in result]
 
     async def edit(
-        self, project_id: uuid.UUID, edit: MemoryEdit, *, event_id: uuid.UUID | None = None
+        self,
+        project_id: uuid.UUID,
+        edit: MemoryEdit,
+        *,
+        event_id: uuid.UUID | None = None,
+        occurred_at: datetime | None = None,
     ) -> tuple[EditedMemoryRow, str]:
-        """Apply one edit and write its UPDATE history row; returns (the updated row, its previous text)."""
+        """Apply one edit and write its UPDATE history row; returns (the updated row, its previous text).
+
+        occurred_at: when the change counts for `as_of` (an inferred add's `timestamp`); None: when it is made.
+        """
         where = and_(M.c.project_id == project_id, M.c.id == edit.memory_id)
-        old = select(M.c.memory).where(where).cte("old")
+        old = select(M.c.memory, M.c.embedding).where(where).cte("old")
         upd = update(M).where(where).values(_edit_values(edit)).returning(*_RETURNED).cte("upd")
         previous = select(old.c.memory).scalar_subquery()
-        hist = history_insert(upd, Op.UPDATE, old=previous, new=upd.c.memory, event_id=_event(event_id)).cte("hist")
+        # a new text replaces the vector: history keeps the one it took away (as_of search scores it)
+        taken = select(old.c.embedding).scalar_subquery() if edit.text is not None else None
+        hist = history_insert(
+            upd,
+            Op.UPDATE,
+            old=previous,
+            new=upd.c.memory,
+            event_id=_event(event_id),
+            occurred_at=_occurred(occurred_at),
+            old_embedding=taken,
+        ).cte("hist")
         stmt = select(upd, previous.label("previous")).add_cte(hist)
         stmt = stmt.add_cte(outbox_insert(upd, Op.UPDATE, upd.c.memory).cte("outbox"))
         if edit.categories is not UNSET:
@@ -143,15 +170,29 @@ class MemoryWriter(Repository):
         return row, row.previous
 
     async def delete_where(
-        self, project_id: uuid.UUID, where: ColumnElement[bool], *, event_id: uuid.UUID | None = None
+        self,
+        project_id: uuid.UUID,
+        where: ColumnElement[bool],
+        *,
+        event_id: uuid.UUID | None = None,
+        occurred_at: datetime | None = None,
     ) -> int:
-        """Delete matching memories and write a DELETE history row for each; returns the count.
+        """Delete matching memories and write a DELETE history row for each (with the vector it took away);
+        returns the count.
 
         The graph relations the memories gave go with them, in the same statement; then the entities
         those relations leave without any relation (graph and memories never disagree).
         """
-        deleted = delete(M).where(M.c.project_id == project_id, where).returning(*CHANGED).cte("deleted")
-        hist = history_insert(deleted, Op.DELETE, old=deleted.c.memory, new=null(), event_id=_event(event_id))
+        deleted = delete(M).where(M.c.project_id == project_id, where).returning(*CHANGED, M.c.embedding).cte("deleted")
+        hist = history_insert(
+            deleted,
+            Op.DELETE,
+            old=deleted.c.memory,
+            new=null(),
+            event_id=_event(event_id),
+            occurred_at=_occurred(occurred_at),
+            old_embedding=deleted.c.embedding,
+        )
         graph = (
             delete(GR)
             .where(GR.c.project_id == project_id, GR.c.memory_id.in_(select(deleted.c.id)))
@@ -183,16 +224,32 @@ class MemoryWriter(Repository):
         assert where is not None
         return await self.delete_where(project_id, where)
 
-    async def retire(self, project_id: uuid.UUID, removal: MemoryRemoval, *, event_id: uuid.UUID | None = None) -> int:
-        """Mark a memory superseded by another one (kept, hidden by `latest_only`), with a DELETE history row."""
+    async def retire(
+        self,
+        project_id: uuid.UUID,
+        removal: MemoryRemoval,
+        *,
+        event_id: uuid.UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> int:
+        """Mark a memory superseded by another one (kept, hidden by `latest_only`), with a DELETE history row
+        that names the memory that replaced it (a hard deletion's names none)."""
         upd = (
             update(M)
             .where(M.c.project_id == project_id, M.c.id == removal.memory_id)
             .values(replaced_by=removal.replaced_by, updated_at=func.now())
-            .returning(*CHANGED)
+            .returning(*CHANGED, M.c.replaced_by)
             .cte("retired")
         )
-        hist = history_insert(upd, Op.DELETE, old=upd.c.memory, new=null(), event_id=_event(event_id))
+        hist = history_insert(
+            upd,
+            Op.DELETE,
+            old=upd.c.memory,
+            new=null(),
+            event_id=_event(event_id),
+            occurred_at=_occurred(occurred_at),
+            replaced_by=upd.c.replaced_by,
+        )
         stmt = select(func.count()).select_from(upd).add_cte(hist.cte("hist"))
         stmt = stmt.add_cte(outbox_insert(upd, Op.DELETE, upd.c.memory).cte("outbox"))
         return int((await self.conn.execute(stmt)).scalar_one())
@@ -202,8 +259,9 @@ class MemoryWriter(Repository):
     ) -> list[Outcome]:
         """Apply an add's decisions; the caller's transaction makes them all or nothing."""
         outcomes = await self.insert_new(project_id, changes.adds, defaults, event_id=event_id) if changes.adds else []
+        at = defaults.created_at  # an add with a `timestamp`: its changes count then (as_of), as its adds do
         for edit in changes.edits:
-            row, previous = await self.edit(project_id, edit, event_id=event_id)
+            row, previous = await self.edit(project_id, edit, event_id=event_id, occurred_at=at)
             outcomes.append(Outcome(index=-1, id=row.id, text=row.memory, event=Op.UPDATE, previous_text=previous))
         added = {o.index: o.id for o in outcomes}
         for removal in changes.removals:
@@ -211,9 +269,9 @@ class MemoryWriter(Repository):
                 removal = replace(removal, replaced_by=added.get(removal.replaced_by_index))
             text = await self._text(project_id, removal.memory_id)
             if removal.replaced_by is None:
-                n = await self.delete_where(project_id, M.c.id == removal.memory_id, event_id=event_id)
+                n = await self.delete_where(project_id, M.c.id == removal.memory_id, event_id=event_id, occurred_at=at)
             else:
-                n = await self.retire(project_id, removal, event_id=event_id)
+                n = await self.retire(project_id, removal, event_id=event_id, occurred_at=at)
             if n:
                 outcomes.append(Outcome(index=-1, id=removal.memory_id, text=text or "", event=Op.DELETE))
         outcomes += [Outcome(index=n.index, id=n.memory_id, text=n.text, event=Op.NOOP) for n in changes.noops]
@@ -226,3 +284,11 @@ class MemoryWriter(Repository):
 
 def _event(event_id: uuid.UUID | None) -> ColumnElement[Any]:
     return cast(bindparam("history_event_id", event_id), UUID(as_uuid=True))
+
+
+def _occurred(at: datetime | None) -> ColumnElement[Any]:
+    """When a change counts for `as_of`: the given instant (an add's `timestamp`), else when it is made (its
+    history row's `created_at`)."""
+    if at is None:
+        return func.statement_timestamp()
+    return cast(bindparam("history_occurred_at", at), DateTime(timezone=True))

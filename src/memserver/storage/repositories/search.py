@@ -43,11 +43,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.types import NullType
 
+from memserver.domain.changes import SYNTHESIZED
 from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.base import Repository
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
+from memserver.storage.repositories.memory_states import StateView
 
 MAX_TERMS = 8  # query terms scored by BM25: bits of the terms mask
 
@@ -77,12 +79,14 @@ class SearchRepository(Repository):
         limit: int,
         exact_limit: int,
         show_expired: bool = False,
+        state: StateView | None = None,
     ) -> list[DenseHitRow]:
         """Nearest memories by cosine similarity.
 
         A scope of at most `exact_limit` memories (a user's, a run's) is scanned through its B-tree
         index and sorted: exact, and the fastest there is at that size. A larger scope walks the
         HNSW index (iterative scans, so filters still fill the result). One statement decides.
+        `state`: the memories as they stood at a past moment (`as_of`, `memory_states`) instead.
         """
         q = bindparam("qvec", Vector(query_vector), type_=VECTOR_PARAM)
         distance = M.c.embedding.cosine_distance(q)
@@ -101,10 +105,13 @@ class SearchRepository(Repository):
             .order_by(distance)
             .limit(_inline(limit))
         )
+        if state is not None:  # as_of: today's nearest are the candidates among the memories unchanged since
+            scan, ann = state.nearest(q, small, ann.with_only_columns(M.c.id), _inline(limit))
         both = union_all(scan, ann).cte("nearest").prefix_with("MATERIALIZED")
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
         stmt = select(both, (1 - both.c.distance).label("similarity")).add_cte(size).order_by(both.c.distance)
-        return typing.cast(list[DenseHitRow], list((await self.conn.execute(stmt)).all()))
+        params = state.params if state is not None else {}
+        return typing.cast(list[DenseHitRow], list((await self.conn.execute(stmt, params)).all()))
 
     async def nearest_each(
         self, project_id: uuid.UUID, scopes: Sequence[Scope], vectors: NDArray[np.float32], *, k: int
@@ -167,6 +174,7 @@ class SearchRepository(Repository):
         candidates: int = 200,
         per_term: int = 250,
         common: Sequence[str] = (),
+        state: StateView | None = None,
     ) -> tuple[list[uuid.UUID], list[list[Any]], int]:
         """What hybrid ranking needs to know about each memory (`memserver.pipeline.ranking`).
 
@@ -180,6 +188,9 @@ class SearchRepository(Repository):
         still count in the ranking). A word's GIN posting list is read whole (a bitmap cannot stop
         early), ~12 ms for a word in 65k memories, and the first `per_term` of them are no better
         candidates than any others.
+
+        `state`: score the memories as they stood at a past moment (`as_of`, `memory_states`): the same
+        evidence, read from their past texts and vectors.
         """
         conds = self._conds(project_id, where, show_expired)
         size, small = self._scope_size(conds, exact_limit)
@@ -211,6 +222,8 @@ class SearchRepository(Repository):
             columns.where(and_(true(), *conds), small),
             columns.where(M.c.id.in_(select(ids.c.id)), ~small),
         ).subquery("scored")
+        if state is not None:  # as_of
+            scored = state.scored(columns, small, select(ids.c.id))
         # One row of arrays, one per column: no per-memory row objects on the way to numpy.
         stmt = select(
             *(func.array_agg(scored.c[c], type_=_PLAIN) for c in _EVIDENCE_COLUMNS),
@@ -219,6 +232,7 @@ class SearchRepository(Repository):
         ).add_cte(size, terms)
         params: dict[str, Any] = {"qvec": Vector(query_vector), "qtext": query_text, "common": list(common)}
         params.update({f"name_{i}": n for i, n in enumerate(names)})
+        params.update(state.params if state is not None else {})
         row: Sequence[Any] = (await self.conn.execute(stmt, params)).one()  # arrays as asyncpg decodes them
         if row[-2] is None:  # nothing in scope
             return [], [[] for _ in _EVIDENCE_COLUMNS], 0
@@ -299,7 +313,8 @@ def _scope_params(
 
 
 def _in_scopes(shapes: Shapes) -> list[Any]:
-    """The project's unexpired memories of exactly these scopes (an entity id a scope leaves unset is unset)."""
+    """The project's unexpired memories of exactly these scopes (an entity id a scope leaves unset is unset), Dream
+    patterns left out."""
     scope = or_(
         *(
             and_(
@@ -311,7 +326,8 @@ def _in_scopes(shapes: Shapes) -> list[Any]:
             for i, shape in enumerate(shapes)
         )
     )
-    return [M.c.project_id == bindparam("project_id"), scope, not_expired()]
+    # Dream's pattern memories are never shown to an add: inference must not edit what synthesis owns.
+    return [M.c.project_id == bindparam("project_id"), scope, not_expired(), M.c.source != SYNTHESIZED]
 
 
 def _nearest(shapes: Shapes, k: int) -> Any:

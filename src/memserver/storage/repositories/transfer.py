@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pgvector.sqlalchemy import Vector
 from sqlalchemy import ARRAY, Boolean, Date, DateTime, Float, Integer, Table, Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.exc import DataError, IntegrityError
@@ -49,7 +50,7 @@ class _RawVector(UserDefinedType[Any]):
 
 
 def _bind_type(table: Table, column: str) -> Any:
-    if column == "embedding":
+    if isinstance(table.c[column].type, Vector):  # a memory's embedding, the vector a history row took away
         return _RawVector()
     if isinstance(table.c[column].type, JSONB):
         return JSONB(none_as_null=True)  # a missing document stays SQL NULL, not JSON null

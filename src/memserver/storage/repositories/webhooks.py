@@ -163,16 +163,24 @@ class WebhookRepository(Repository):
         )
         return True
 
+    @staticmethod
+    def _of_webhook(project_id: uuid.UUID, webhook_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
+        return (
+            EV.c.project_id == project_id,
+            EV.c.event_type == JobKind.WEBHOOK.value,
+            EV.c.payload["webhook_id"].astext == str(webhook_id),
+        )
+
+    async def count_deliveries(self, project_id: uuid.UUID, webhook_id: uuid.UUID) -> int:
+        stmt = select(func.count()).select_from(EV).where(*self._of_webhook(project_id, webhook_id))
+        return int((await self.conn.execute(stmt)).scalar_one())
+
     async def deliveries(
         self, project_id: uuid.UUID, webhook_id: uuid.UUID, *, limit: int, offset: int
     ) -> builtins.list[DeliveryRow]:
         stmt = (
             select(EV)
-            .where(
-                EV.c.project_id == project_id,
-                EV.c.event_type == JobKind.WEBHOOK.value,
-                EV.c.payload["webhook_id"].astext == str(webhook_id),
-            )
+            .where(*self._of_webhook(project_id, webhook_id))
             .order_by(EV.c.created_at.desc(), EV.c.id)
             .limit(limit)
             .offset(offset)

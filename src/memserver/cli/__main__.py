@@ -1,0 +1,5 @@
+"""`python -m memserver.cli`: the command line."""
+
+from memserver.cli import main
+
+main()
