@@ -122,7 +122,7 @@ def memories(url: str, project: str) -> list[Any]:
         db = Database(url)
         try:
             async with db.connect() as conn:
-                q = "SELECT memory, event_id, provenance FROM memories WHERE project_id = :p ORDER BY seq"
+                q = "SELECT id, memory, event_id, provenance FROM memories WHERE project_id = :p ORDER BY seq"
                 return list((await conn.execute(text(q), {"p": project})).all())
         finally:
             await db.dispose()
@@ -164,6 +164,10 @@ def test_eight_queued_adds_of_one_scope_share_an_extraction_call_and_keep_their_
     for m, r in zip(stored, got, strict=True):
         assert m.event_id == r.id
         assert m.provenance == {"sources": [{"event_id": str(r.id), "message_indices": [0]}]}
+        # each event's decisions are its own add's, numbered in its own payload.messages (not the shared prompt's)
+        assert [(d["op"], d["text"], d["memory_id"], d["message_indices"]) for d in r.metadata["decisions"]] == [
+            ("ADD", m.memory, str(m.id), [0])
+        ]
 
 
 def test_a_failed_shared_call_runs_each_add_again_alone_and_loses_or_doubles_nothing(
@@ -179,6 +183,11 @@ def test_a_failed_shared_call_runs_each_add_again_alone_and_loses_or_doubles_not
     for i, r in enumerate(got):
         assert [(x["event"], x["data"]["memory"]) for x in r.results] == [("ADD", f"I keep fact number {i}")]
         assert "batch" not in r.metadata
+    # the failed shared call and its repair round were spent too: their cost is on the seven adds' events,
+    # split between them, with each one's own call of the second attempt
+    assert got[0].metadata["llm_calls"] == 1
+    assert sum(r.metadata["llm_calls"] for r in got[1:]) == 2 + 7
+    assert all(r.metadata["llm_calls"] >= 1 for r in got[1:])
     stored = memories(url, project)
     assert [m.memory for m in stored] == [f"I keep fact number {i}" for i in range(8)]  # once each, in order
     prompts = ["\n".join(str(m["content"]) for m in c["body"]["messages"]) for c in fake.chat_requests()]
