@@ -16,6 +16,7 @@ webhook delivery latency.
 
     .venv/bin/python bench/jobs.py                 # about 3 minutes on 2 cores
     .venv/bin/python bench/jobs.py --adds 100 --workers 1,2
+    .venv/bin/python -m bench.jobs --fairness      # a quiet project's add against a backlog: bench/jobs_fairness.py
 """
 
 from __future__ import annotations
@@ -191,6 +192,10 @@ def run_webhooks(db_url: str, env: dict[str, str], poll_s: str, args: argparse.N
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--fairness" in (sys.argv[1:] if argv is None else argv):  # a quiet project against a backlog
+        from bench import jobs_fairness
+
+        return jobs_fairness.main(argv)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--adds", type=int, default=200, help="async adds per runner configuration")
     p.add_argument("--concurrency", type=int, default=8, help="clients posting at once")

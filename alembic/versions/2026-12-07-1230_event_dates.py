@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015_event_dates"
-down_revision = "0013_key_binding"
+down_revision = "0014_event_batches"
 branch_labels = None
 depends_on = None
 

@@ -28,5 +28,6 @@ Per add, the same rule on both sides:
 - CPU ms of the system's own process (memserver's API process; the Mem0 peer process), Postgres excluded.
 
 Modules: `common` (standard library only: the workload file, the fake's stats, summaries; imported by both
-sides), `run` (the driver and memserver's side), `mem0_side` (the peer, run in its virtualenv).
+sides), `run` (the driver and memserver's side), `mem0_side` (the peer, run in its virtualenv), `backlog`
+(`--backlog 8 --scopes 4`: queued adds of one scope coalesced into one call, against one at a time).
 """

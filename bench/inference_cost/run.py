@@ -81,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "a live conversation's adds each carry their own time, which is in the prompt)",
     )
     p.add_argument("--keep", action="store_true", help="keep the run directory (Postgres, logs)")
+    p.add_argument("--backlog", type=int, help="backlog mode: this many queued adds per scope, coalesced vs alone")
+    p.add_argument("--scopes", type=int, default=4, help="backlog mode: scopes (users), default 4")
     p.add_argument(
         "--profile",
         type=Path,
@@ -399,6 +401,13 @@ def table(result: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.backlog:  # queued adds coalesced into one call, next to one at a time (bench/inference_cost/backlog.py)
+        from bench.inference_cost import backlog
+
+        out = args.out.with_name("inference_cost_backlog.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(backlog.main(args), indent=2))
+        return
     work = workload(args)
     result: dict[str, Any] = {
         "benchmark": "inference cost (benchmarks.md §1b)",

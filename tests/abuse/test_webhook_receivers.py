@@ -218,3 +218,56 @@ def test_silent_receivers_do_not_delay_another_tenants_async_add(
         assert status == "SUCCEEDED"
         assert elapsed < 12, f"the add waited {elapsed:.1f} s behind webhook deliveries"
         assert len(receiver.requests) <= 2  # deliveries never ran beyond their own slots
+
+
+# ----------------------------------------------------------------------------------------------
+# deliveries are scheduled fairly across projects: one project's silent receivers do not delay another's
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fair_server(
+    pg: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory, llm_env: dict[str, str]
+) -> Iterator[tuple[LiveServer, str]]:
+    url = fresh_database(pg, "fair_hooks")
+    with served(
+        url,
+        tmp_path_factory.mktemp("fair_hooks") / "api.log",
+        MEMSERVER_WEBHOOKS__ALLOW_PRIVATE_URLS="true",
+        MEMSERVER_WEBHOOKS__TIMEOUT_S="30",
+        MEMSERVER_WEBHOOKS__MAX_ATTEMPTS="1",
+        MEMSERVER_WORKER__POLL_INTERVAL_S="0.2",
+        **llm_env,
+    ) as server:  # the default delivery slots (4) and per-project share
+        yield server, url
+
+
+def test_silent_receivers_of_one_project_do_not_delay_another_projects_deliveries(
+    fair_server: tuple[LiveServer, str],
+) -> None:
+    """Project A has 12 webhooks at a receiver that never answers (each attempt held 30 s); one add of A queues
+    12 deliveries. Project B's delivery, queued after them, is sent while every one of A's is still held: A
+    never holds all the delivery slots."""
+    server, url = fair_server
+    a_project, a_key = make_tenant(url)
+    b_project, b_key = make_tenant(url)
+    with (
+        serving(silent()) as stuck,
+        serving(answer(200)) as fine,
+        token_client(server.url, a_key) as a,
+        token_client(server.url, b_key) as b,
+    ):
+        a_hooks = [hook(a, a_project, stuck.url(f"/hook{i}"))["webhook_id"] for i in range(12)]
+        add_verbatim(a, "a fact for twelve receivers")
+        deadline = time.monotonic() + 10
+        while len(stuck.requests) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # A's deliveries take every slot they may
+        assert stuck.requests, "A's deliveries never started"
+        b_hook = hook(b, b_project, fine.url("/hook"))["webhook_id"]
+        add_verbatim(b, "b fact")
+        d = wait_delivery(b, b_hook, timeout=25)
+        assert d["status"] == "SUCCEEDED", d
+        held = [wait_delivery(a, h, timeout=0)["status"] for h in a_hooks]
+        # B was sent while every one of A's was still held by its receiver
+        assert not {"SUCCEEDED", "FAILED"} & set(held), held
+        assert len(fine.requests) == 1
+        assert len(stuck.requests) < 4  # A never held all four delivery slots

@@ -27,7 +27,7 @@ Standalone (for benches): `python -m tests.fakes.openai_server --port N [--echo]
 [--delay-ms D] [--prefix-cache [--prefix-cache-min T --prefix-cache-block B]]`. `GET /v1/_stats` answers what
 was served so far (requests per kind, summed `usage` with the cached prompt tokens, and the server-side handling
 time of chat requests), so a bench can take deltas around each operation and subtract the fake's own time from
-a client's.
+a client's. `POST /v1/_gate {"open": false}` holds chat requests until `{"open": true}` (a bench's backlog).
 
 `mem0_echo=True` answers the additive extraction prompt of the open-source Mem0 library (`mem0ai` 2.2.x:
 `## New Messages` followed by `user: ...` / `assistant: ...` lines) in Mem0's own format,
@@ -105,6 +105,11 @@ def _common_prefix(a: str, b: str) -> int:
     return lo
 
 
+def _opened(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
+
+
 def _cacheable(tokens: int, minimum: int, block: int) -> int:
     """Cached tokens of a common prefix: none below `minimum`, then whole blocks."""
     return 0 if tokens < max(minimum, 1) else tokens // block * block
@@ -142,6 +147,9 @@ class FakeOpenAI:
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _recent: list[tuple[str, str]] = field(default_factory=list)  # (response_format, flattened prompt), newest last
+    # Chat requests wait while the gate is closed (`POST /v1/_gate {"open": false}`; open again with true):
+    # a bench queues work behind a model that has not answered yet, then lets it answer.
+    gate: threading.Event = field(default_factory=lambda: _opened(threading.Event()))
 
     def _take(self, name: str) -> bool:
         with self._lock:
@@ -178,6 +186,14 @@ class FakeOpenAI:
         """The reply is decided when the request arrives and sent after any scripted wait: a hung request
         that wakes up after its client gave up must not take a reply (or run a script) meant for a later
         request, which is what happened when a test's slow-LLM requests woke inside the next test."""
+        if path.endswith("/_gate"):
+            if body.get("open", True):
+                self.gate.set()
+            else:
+                self.gate.clear()
+            return 200, {"open": self.gate.is_set()}
+        if path.endswith("/chat/completions"):
+            self.gate.wait(600)
         self.requests.append({"path": path, "body": body})
         hang = self._take("hang_next")
         if self._take("fail_next"):

@@ -147,12 +147,15 @@ class Redis:
             self.proc = None
 
 
-def start_worker(database_url: str, redis_url: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:
-    """`memserver worker` (Celery, prefork, one child) in its own process group (SIGKILL takes all of it)."""
+def start_worker(
+    database_url: str, redis_url: str, log: Path, *, concurrency: int = 1, **extra: str
+) -> subprocess.Popen[bytes]:
+    """`memserver worker` (Celery, prefork, `concurrency` children) in its own process group (SIGKILL takes all
+    of it)."""
     env = server_env(database_url, 0, MEMSERVER_WORKER__RUNNER="celery", MEMSERVER_REDIS__URL=redis_url, **extra)
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "memserver.cli", "worker", "--concurrency", "1"],
+            [sys.executable, "-m", "memserver.cli", "worker", "--concurrency", str(concurrency)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -215,8 +215,7 @@ async def test_jobs_of_one_scope_apply_in_acceptance_order(jdb: Database, projec
     assert (await jobs.run(c, other)).status is JobStatus.SUCCEEDED
     first = await jobs.run(c, older)
     assert first.status is JobStatus.SUCCEEDED
-    assert first.next_id == newer  # the runner hands the scope's next job on
-    assert (await jobs.run(c, newer)).status is JobStatus.SUCCEEDED
+    assert (await jobs.run(c, newer)).status is JobStatus.SUCCEEDED  # its scope's turn has come
     assert [j for j, _ in handler.applied] == [other, older, newer]
 
 
@@ -291,7 +290,7 @@ async def test_a_stopping_runner_gives_back_every_job_it_holds_and_none_of_a_sib
 async def test_a_job_busy_after_its_commit_is_not_taken_for_lost(jdb: Database, project: str) -> None:
     """The heartbeat of a job that has committed its outcome but not yet returned (work after the commit)
     finds no RUNNING claim: that is the job's own finish, not a takeover. It must not cancel the handler,
-    and the runner must still hand the scope's next job on."""
+    and the scope's next job runs once it is done."""
 
     async def commit_then_linger(db: Database, providers: Providers, job: ClaimedJob) -> None:
         async with db.transaction() as conn:
@@ -304,7 +303,7 @@ async def test_a_job_busy_after_its_commit_is_not_taken_for_lost(jdb: Database, 
     assert (await jobs.run(c, second)).status is None  # waits for the older job of its scope
     out = await jobs.run(c, first)
     assert out.status is JobStatus.SUCCEEDED
-    assert out.next_id == second
+    assert (await jobs.run(c, second)).status is JobStatus.SUCCEEDED
 
 
 async def test_a_runner_whose_job_was_taken_over_stops_working_on_it(jdb: Database, project: str) -> None:
@@ -322,3 +321,32 @@ async def test_a_runner_whose_job_was_taken_over_stops_working_on_it(jdb: Databa
     b_handler.gate.set()
     assert (await b).status is JobStatus.SUCCEEDED
     assert b_handler.applied == [(job_id, 2)]
+
+
+async def test_the_sweep_repairs_blocks_an_add_missed_while_the_job_before_it_finished(
+    jdb: Database, project: str
+) -> None:
+    """Two races the sweep puts right: a scope's head left blocked (its predecessor finished as it was accepted:
+    it would never run) and a job accepted unblocked behind an open one (every claim would look at it)."""
+    scope = {**PAYLOAD, "user_id": "repaired"}
+    head, second, third = [await insert_job(jdb, project, scope, dispatched=True) for _ in range(3)]
+
+    async def state(job: uuid.UUID) -> tuple[bool, bool, bool]:  # (blocked, ready now, handed out)
+        q = (
+            "SELECT not_before = 'infinity' AS blocked, coalesce(not_before <= now(), true) AS ready, "
+            "dispatched_at IS NOT NULL AS out FROM events WHERE id = :i"
+        )
+        async with jdb.connect() as conn:
+            r = (await conn.execute(text(q), {"i": job})).one()
+        return r.blocked, r.ready, r.out
+
+    assert await state(second) == (True, False, True)  # accepted behind the head: blocked until its turn
+    async with jdb.transaction() as conn:  # the state those races leave
+        done = "UPDATE events SET status = 'SUCCEEDED', completed_at = now() WHERE id = :i"
+        await conn.execute(text(done), {"i": head})
+        await conn.execute(text("UPDATE events SET not_before = NULL WHERE id = :i"), {"i": third})
+    maxes = {k.value: 3 for k in JobKind}
+    assert await jobs.repair(jdb, max_attempts=maxes) == 1
+    assert await state(second) == (False, True, False)  # the head: ready, and left for the next hand-off
+    assert (await state(third))[0] is True  # behind the head: blocked until its turn
+    assert await jobs.repair(jdb, max_attempts=maxes) == 0  # nothing left to put right

@@ -44,6 +44,20 @@ class WorkerSettings(BaseModel):
         "past it, 429 with Retry-After.",
     )
     retry_after_s: int = Field(5, description="Retry-After (seconds) sent with a back-pressure 429.")
+    max_running_per_project: int | None = Field(
+        None,
+        ge=1,
+        description="Jobs one project may run at once while another project has jobs waiting (unset: no cap; "
+        "free slots always go to the project running the fewest). An idle system still gives one project all.",
+    )
+    coalesce_max_adds: int = Field(
+        8,
+        ge=1,
+        description="Queued infer=true adds of one scope that run as one extraction call (1: each add alone).",
+    )
+    coalesce_max_chars: int = Field(
+        8000, ge=1, description="Message characters one coalesced extraction call may hold (the adds that fit)."
+    )
 
 
 class WebhookSettings(BaseModel):
@@ -68,6 +82,12 @@ class WebhookSettings(BaseModel):
         "(a slow receiver never holds a slot an add needs).",
     )
     max_per_project: int = Field(20, ge=1, description="Webhooks one project may have; creating one more is a 400.")
+    max_running_per_project: int = Field(
+        2,
+        ge=1,
+        description="Deliveries of one project sent at once (all processes): receivers that are slow or silent "
+        "hold at most this many delivery slots, the rest stay free for other projects.",
+    )
     max_attempts: int = Field(8, description="Attempts of one webhook delivery before it ends FAILED.")
     retry_backoff_s: float = Field(5.0, description="Delay before a delivery's first retry; doubles each attempt.")
     retry_backoff_max_s: float = Field(3600.0, description="Longest delay between two delivery attempts.")

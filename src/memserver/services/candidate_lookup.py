@@ -3,7 +3,7 @@
 Every memory shown is tagged with the speaker whose scope holds it (`Candidate.owner`), so the pipeline can
 keep each fact to its own speaker's memories, and carries its provenance, so an UPDATE keeps the memory's
 earlier sources. Memories of the follow-up lookup are returned the same way as the first prompt's: the add
-checks both for changes before it applies (`inference._check_fresh`) and keeps both provenances.
+checks both for changes before it applies (`inference.freshness`) and keeps both provenances.
 """
 
 from __future__ import annotations
@@ -105,6 +105,21 @@ async def load(
     for m, v, each in zip(per_message, vectors[1:], nearest[1:], strict=True):
         radii[m.index] = (v, coverage.radius([sim for _, sim in each[:PER_MESSAGE]], PER_MESSAGE))
     return Loaded(_shown([rows[mid] for mid in shown], scopes, 1), radii)
+
+
+def unite(loads: list[Loaded]) -> Loaded:
+    """The memories several adds of one scope bring up, shown once each (renumbered in order of appearance),
+    with every add's coverage radii (their messages are numbered across the adds, so they do not collide)."""
+    if len(loads) == 1:
+        return loads[0]
+    seen: set[uuid.UUID] = set()
+    out: list[Shown] = []
+    for each in loads:
+        for c, provenance in each.candidates:
+            if c.id not in seen:
+                seen.add(c.id)
+                out.append((c.model_copy(update={"ref": len(out) + 1}), provenance))
+    return Loaded(out, {i: r for each in loads for i, r in each.radii.items()})
 
 
 async def followup(

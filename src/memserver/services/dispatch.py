@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import replace
 
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
@@ -32,20 +32,42 @@ def handlers(settings: Settings) -> dict[JobKind, jobs.Handler]:
 
 
 def job_context(settings: Settings, db: Database, providers: Providers) -> jobs.JobContext:
-    w, wh, dr = settings.worker, settings.webhooks, settings.dream
+    w, wh = settings.worker, settings.webhooks
+    lanes = jobs.default_lanes()
+    lanes[jobs.JOBS] = replace(lanes[jobs.JOBS], cap=w.max_running_per_project)
+    # A delivery waits on a receiver someone else runs: one project's share of the delivery slots is capped
+    # even when nobody else waits, so a project whose receivers never answer cannot hold them all.
+    lanes[jobs.WEBHOOKS] = replace(lanes[jobs.WEBHOOKS], cap=wh.max_running_per_project, hard=True)
     return jobs.JobContext(
         db=db,
         providers=providers,
         handlers=handlers(settings),
         lease_s=w.lease_s,
         heartbeat_s=w.heartbeat_s,
-        policy=jobs.RetryPolicy(w.max_attempts, w.retry_backoff_s, w.retry_backoff_max_s),
-        policies={
-            JobKind.WEBHOOK: jobs.RetryPolicy(wh.max_attempts, wh.retry_backoff_s, wh.retry_backoff_max_s),
-            JobKind.DREAM: jobs.RetryPolicy(dr.max_attempts, dr.retry_backoff_s, 3600.0),
-        },
+        policy=_policy(settings),
+        policies=_policies(settings),
+        lanes=lanes,
+        # Queued adds of one scope share one extraction call (1: each add alone).
+        batching={JobKind.ADD: ingest.add_batching(w.coalesce_max_adds, w.coalesce_max_chars)}
+        if w.coalesce_max_adds > 1
+        else {},
     )
 
 
-async def run_job(ctx: jobs.JobContext, job_id: uuid.UUID) -> jobs.RunOutcome:
-    return await jobs.run(ctx, job_id)
+def _policy(settings: Settings) -> jobs.RetryPolicy:
+    w = settings.worker
+    return jobs.RetryPolicy(w.max_attempts, w.retry_backoff_s, w.retry_backoff_max_s)
+
+
+def _policies(settings: Settings) -> dict[JobKind, jobs.RetryPolicy]:
+    wh, dr = settings.webhooks, settings.dream
+    return {
+        JobKind.WEBHOOK: jobs.RetryPolicy(wh.max_attempts, wh.retry_backoff_s, wh.retry_backoff_max_s),
+        JobKind.DREAM: jobs.RetryPolicy(dr.max_attempts, dr.retry_backoff_s, 3600.0),
+    }
+
+
+def max_attempts(settings: Settings) -> dict[str, int]:
+    """Attempts allowed per job kind (the recovery sweep fails a job whose runners died on its last one)."""
+    policy, policies = _policy(settings), _policies(settings)
+    return {k.value: policies.get(k, policy).max_attempts for k in JobKind}

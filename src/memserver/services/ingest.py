@@ -11,16 +11,19 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ValidationError
 
 from memserver.domain import binding
-from memserver.domain.add import AddInput, ignored_notes
+from memserver.domain.add import AddInput, content_parts, ignored_notes
 from memserver.domain.changes import AddDefaults, NewMemory, Op, Outcome
 from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
 from memserver.domain.relations import GraphChanges
 from memserver.pipeline import messages as msgs
 from memserver.providers.registry import Providers
-from memserver.services import inference, jobs, permissions
+from memserver.services import jobs, permissions
+from memserver.services.inference.report import InferenceReport
+from memserver.services.inference.run import AddInRun, InferredAdd, require_llm
 from memserver.storage.db import Connection, Database, retry_transient
 from memserver.storage.repositories.events import EventRepository
 from memserver.storage.repositories.jobs import ClaimedJob, JobRepository
@@ -62,7 +65,7 @@ async def add(
     inp = _confined(principal, inp)
     if not inp.infer:
         return await add_verbatim(db, providers, principal, inp)
-    inference.require_llm(providers)
+    require_llm(providers)
     if not wait:
         event_id = await jobs.submit(db, queue, principal.project_id, JobKind.ADD, payload(inp))
         return AddResult(event_id=event_id, status=JobStatus.PENDING, message=ACCEPTED)
@@ -84,7 +87,7 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
     produced, in the same transaction, or FAILED with the reason (then the error reaches the client)."""
     event_id = uuid.uuid4()
 
-    async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+    async def finish(conn: Connection, outcomes: list[Outcome], report: InferenceReport) -> None:
         await EventRepository(conn).insert_finished(
             project_id,
             event_id,
@@ -96,12 +99,11 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
             completed=True,
         )
 
-    report = inference.InferenceReport()
+    run = _run(db, providers, project_id, [AddInRun(inp=inp, event_id=event_id, finish=finish)])
     try:
-        outcomes, report = await inference.infer(
-            db, providers, project_id, inp, event_id=event_id, finish=finish, report=report
-        )
+        (outcomes,) = await run.run()
     except Exception as exc:
+        spent = run.spent()[0]  # what the add cost until it failed
         async with db.connect() as conn:
             await EventRepository(conn).insert_finished(
                 project_id,
@@ -110,13 +112,16 @@ async def _infer_now(db: Database, providers: Providers, project_id: uuid.UUID, 
                 JobStatus.FAILED.value,
                 payload=payload(inp),
                 error=jobs.failure_reason(exc, event_id),
-                metadata=report.spent() if report.llm_calls else None,  # what the add cost until it failed
+                metadata=spent if spent["llm_calls"] else None,
                 completed=True,
             )
         raise
-    return AddResult(
-        event_id=event_id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes, graph=report.graph
-    )
+    graph = run.adds[0].report.graph
+    return AddResult(event_id=event_id, status=JobStatus.SUCCEEDED, message=PROCESSED, results=outcomes, graph=graph)
+
+
+def _run(db: Database, providers: Providers, project_id: uuid.UUID, adds: list[AddInRun]) -> InferredAdd:
+    return InferredAdd(db=db, providers=providers, llm=require_llm(providers), project_id=project_id, adds=adds)
 
 
 async def add_verbatim(
@@ -209,20 +214,111 @@ def _job_principal(job: ClaimedJob) -> Principal:
 
 async def run_add_job(db: Database, providers: Providers, job: ClaimedJob) -> None:
     """Run an accepted infer=true add (the ADD job handler)."""
-    await _infer(db, providers, job)
+    await _run_jobs(db, providers, [job], [_job_add(job)])
 
 
-async def _infer(
-    db: Database, providers: Providers, job: ClaimedJob
-) -> tuple[list[Outcome], inference.InferenceReport]:
-    inp = AddInput.model_validate(job.payload)
+async def _run_jobs(db: Database, providers: Providers, claimed: list[ClaimedJob], adds: list[AddInRun]) -> None:
+    """Run the adds of these jobs as one inference run; when it fails, each job's event keeps its share of what
+    the run's LLM calls cost until then (a failed attempt spent it too)."""
+    run = _run(db, providers, claimed[0].project_id, adds)
+    try:
+        await run.run()
+    except Exception:
+        for job, spent in zip(claimed, run.spent(), strict=True):
+            await jobs.record_spent(db, job, spent)  # what the attempt cost until it failed
+        raise
 
-    async def finish(conn: Connection, outcomes: list[Outcome], report: inference.InferenceReport) -> None:
+
+# ----------------------------------------------------------------------------------------------
+# coalesced adds: queued infer=true adds of one scope run as one extraction call
+# ----------------------------------------------------------------------------------------------
+# What shapes the prompt, and the scope: adds that differ in any of these never share a call.
+_SHARED_FIELDS = (
+    "user_id",
+    "agent_id",
+    "app_id",
+    "run_id",
+    "infer",
+    "enable_graph",
+    "custom_categories",
+    "includes",
+    "excludes",
+    "custom_instructions",
+    "agent_custom_instructions",
+)
+
+
+def add_batching(max_adds: int, max_chars: int) -> jobs.Batching:
+    """Queued adds of one scope behind a claimed one join its extraction call: infer=true adds of text
+    messages with the same prompt-shaping fields, at most `max_adds` in all and `max_chars` message characters
+    (MEMSERVER_WORKER__COALESCE_MAX_ADDS, __COALESCE_MAX_CHARS). An add with documents or images runs alone
+    (reading them can fail on its own)."""
+
+    def joins(first: dict[str, Any], queued: list[dict[str, Any]]) -> int:
+        if not _coalescable(first):
+            return 0
+        chars, n = _chars(first), 0
+        for payload in queued[: max_adds - 1]:
+            chars += _chars(payload)
+            if (
+                not _coalescable(payload)
+                or chars > max_chars
+                or any(payload.get(f) != first.get(f) for f in _SHARED_FIELDS)
+            ):
+                break
+            n += 1
+        return n
+
+    return jobs.Batching(max_jobs=max_adds, joins=joins, handler=run_add_batch)
+
+
+def _coalescable(payload: dict[str, Any]) -> bool:
+    messages = payload.get("messages")
+    return (
+        payload.get("infer") is not False
+        and isinstance(messages, list)
+        and all(isinstance(m, dict) and _text_only(m.get("content")) for m in messages)
+    )
+
+
+def _text_only(content: Any) -> bool:
+    return isinstance(content, str) or (
+        isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content)
+    )
+
+
+def _chars(payload: dict[str, Any]) -> int:
+    return sum(
+        len(p.get("text") or "") if isinstance(p, dict) else 0
+        for m in payload.get("messages") or []
+        for p in content_parts(m.get("content"))
+    )
+
+
+async def run_add_batch(
+    db: Database, providers: Providers, batch: list[ClaimedJob]
+) -> list[tuple[ClaimedJob, Exception]]:
+    """Run queued adds of one scope as one inference run (one extraction call): each add's memories, relations
+    and SUCCEEDED event commit in acceptance order, in one transaction. An add whose payload is invalid fails
+    on its own; any other failure is every add's (the caller runs each again alone)."""
+    adds: list[AddInRun] = []
+    running: list[ClaimedJob] = []
+    alone: list[tuple[ClaimedJob, Exception]] = []
+    for job in batch:
+        try:
+            adds.append(_job_add(job))
+            running.append(job)
+        except ValidationError as exc:
+            alone.append((job, exc))
+    if adds:
+        await _run_jobs(db, providers, running, adds)
+    return alone
+
+
+def _job_add(job: ClaimedJob) -> AddInRun:
+    """An accepted add as a run's add: its event is the job's, completed inside the apply transaction."""
+
+    async def finish(conn: Connection, outcomes: list[Outcome], report: InferenceReport) -> None:
         await jobs.complete(JobRepository(conn), job, [o.as_event() for o in outcomes], metadata=report.as_dict())
 
-    report = inference.InferenceReport()
-    try:
-        return await inference.infer(db, providers, job.project_id, inp, event_id=job.id, finish=finish, report=report)
-    except Exception:
-        await jobs.record_spent(db, job, report.spent())  # what the attempt cost until it failed
-        raise
+    return AddInRun(inp=AddInput.model_validate(job.payload), event_id=job.id, finish=finish)

@@ -45,7 +45,8 @@ ENTITY_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 _ORDER = ("entity", "event", "memory", "history", "feedback", "read")  # rows referenced first
 _OWN_IDS = ("memory", "history", "event", "feedback")  # their ids are unique across the server
 _FINISHED = {JobStatus.SUCCEEDED.value, JobStatus.FAILED.value}
-_RUNTIME = ("lease_owner", "lease_expires_at", "not_before", "dispatched_at", "scope_key")  # this server's own
+# this server's own
+_RUNTIME = ("lease_owner", "lease_expires_at", "not_before", "dispatched_at", "scope_key", "batch_id")
 
 
 def _default(value: Any) -> Any:

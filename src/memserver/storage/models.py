@@ -255,6 +255,7 @@ class Event(Base):
     scope_key: Mapped[str | None] = mapped_column(Text)  # jobs of one scope apply in acceptance order
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # retry backoff
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last hand-off to a queue
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # coalesced adds: the first one's id
 
 
 class Webhook(Base):

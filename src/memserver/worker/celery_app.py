@@ -1,10 +1,12 @@
 """The Celery app and its one task. Tasks are thin sync shims running the async service on the worker
 process's event loop (`worker.loop`).
 
-Tasks take a job id and are idempotent (a claim under a lease decides who runs a job), with
-`acks_late`: a worker killed mid-task leaves its message for another worker, and if the message
-is gone too, the job's lease expires and the recovery sweep (a timer thread in every worker's
-main process) hands it out again.
+A task's message carries a job id, but only wakes a worker: the worker then runs the fairest ready jobs of
+that job's lane, one after the other (`jobs.drain`: across projects, then scopes), so a quiet project's add
+runs next even behind another project's 10,000 queued messages. Tasks are idempotent (a claim under a lease
+decides who runs a job), with `acks_late`: a worker killed mid-task leaves its message for another worker,
+and if the message is gone too, the job's lease expires and the recovery sweep (a timer thread in every
+worker's main process) hands it out again.
 
 Webhook deliveries travel on a queue of their own (`memserver.webhooks`): `memserver worker` consumes both
 queues by default, and `--queues jobs` / `--queues webhooks` split them between workers so that receivers
@@ -19,17 +21,20 @@ from typing import Any
 
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
-from memserver.services import dispatch
+from memserver.services import jobs
 from memserver.worker.loop import worker_loop
 
 JOBS_QUEUE = "celery"  # Celery's default queue, where every job went before deliveries had their own
 WEBHOOKS_QUEUE = "memserver.webhooks"
-QUEUES = {"jobs": JOBS_QUEUE, "webhooks": WEBHOOKS_QUEUE}
+QUEUES = {jobs.JOBS: JOBS_QUEUE, jobs.WEBHOOKS: WEBHOOKS_QUEUE}
+# Jobs one task runs before it gives its process back to the queue (and wakes a worker again for the rest):
+# a worker that also consumes the other queue takes that queue's messages between two drains.
+DRAIN_MAX_JOBS = 20
 
 
 def queue_for(kind: JobKind | None) -> str:
     """The Celery queue a job of this kind is published to."""
-    return WEBHOOKS_QUEUE if kind is JobKind.WEBHOOK else JOBS_QUEUE
+    return QUEUES[jobs.lane_name(kind)]
 
 
 def _task(app: Any, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -58,11 +63,10 @@ def make_celery(settings: Settings) -> Any:
     @_task(app, "memserver.run_event", acks_late=True)
     def run_event(event_id: str) -> None:
         loop = worker_loop()
-        outcome = loop.run(dispatch.run_job(loop.ctx, uuid.UUID(event_id)))
-        queue = queue_for(outcome.kind)
-        if outcome.retry_in_s is not None:
-            run_event.apply_async(args=[event_id], countdown=outcome.retry_in_s, queue=queue)
-        if outcome.next_id is not None:
-            run_event.apply_async(args=[str(outcome.next_id)], queue=queue)
+        drained = loop.run(jobs.drain(loop.ctx, uuid.UUID(event_id), max_jobs=DRAIN_MAX_JOBS))
+        for job_id, kind, delay in drained.retries:  # wake a worker when the backoff ends
+            run_event.apply_async(args=[str(job_id)], countdown=delay, queue=queue_for(kind))
+        if drained.more:  # stopped at its bound: the lane may still have ready jobs
+            run_event.apply_async(args=[event_id], queue=QUEUES[drained.lane])
 
     return app

@@ -2,10 +2,12 @@
 
 Every `poll_interval_s` (`jobs.take_due`), and at once when Postgres notifies new undispatched jobs: jobs
 whose hand-off failed, whose queue message was lost, whose runner died (lease expired), and webhook
-deliveries written as an outbox. The sweep marks what it hands out, so any number of processes can sweep at
-once; it never resets a job another process holds (a live lease cannot be claimed). A process with an LLM also
-runs the Dream synthesis scheduler from here (`services.dream.tick`: at most one tick per interval across all
-processes), and hands off the runs it queues with the round's other jobs.
+deliveries written as an outbox; on the poll's rounds, a job whose runners died on its last attempt ends
+FAILED and a scope's next job still blocked behind nothing is unblocked (`jobs.repair`). The sweep marks
+what it hands out, so any number of processes can sweep at once; it never resets a job another process
+holds (a live lease cannot be claimed). A process with an LLM also runs the Dream synthesis scheduler from
+here (`services.dream.tick`: at most one tick per interval across all processes), and hands off the runs it
+queues with the round's other jobs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from memserver.config import Settings
 from memserver.domain.jobs import JobKind
-from memserver.services import dream, jobs
+from memserver.services import dispatch, dream, jobs
 from memserver.storage.db import Database
 from memserver.storage.repositories.jobs import DueJob, listening
 
@@ -42,8 +44,10 @@ async def sweep_forever(
     """
     busy = busy or asyncio.Lock()
     interval, redispatch = settings.worker.poll_interval_s, settings.worker.redispatch_after_s
+    attempts = dispatch.max_attempts(settings)
     wake = asyncio.Event()
     url = db.engine.url.render_as_string(hide_password=False)
+    timed = True  # this round follows the poll interval, not a notification: it also repairs (jobs.repair)
     dream_next = 0.0  # when this process next tries the Dream scheduler's tick (monotonic)
     async with contextlib.AsyncExitStack() as stack:
         listener: Any = None
@@ -59,6 +63,8 @@ async def sweep_forever(
             async with busy:
                 try:
                     due = await jobs.take_due(db, redispatch_after_s=redispatch)
+                    if timed and await jobs.repair(db, max_attempts=attempts):  # unblocked jobs are due now
+                        due += await jobs.take_due(db, redispatch_after_s=redispatch)
                     if due:
                         await hand_off(due)
                         log.info("recovery sweep handed off %d job(s)", len(due))
@@ -69,8 +75,11 @@ async def sweep_forever(
                             await hand_off(queued)
                 except Exception:  # database away: try again next time
                     log.warning("recovery sweep failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(wake.wait(), interval)
+                timed = False
+            except TimeoutError:
+                timed = True
 
 
 async def _dream_tick(db: Database, settings: Settings) -> list[DueJob]:

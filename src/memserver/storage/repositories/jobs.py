@@ -3,7 +3,8 @@
 A claim is a lease: the row records who holds it (`lease_owner`), which attempt it is (`attempts`)
 and until when (`lease_expires_at`, renewed by the runner's heartbeat). Only the claim that holds
 the lease can finish or release the job; once the lease has expired any runner may take it over.
-Jobs of one project and scope (`scope_key`) are claimed in the order they were accepted.
+Jobs of one project and scope (`scope_key`) are claimed in the order they were accepted; which job a
+free runner takes next is `job_claims`'s choice.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ _SCOPE_KEY_SQL = (
     "CAST(:payload AS jsonb) ->> 'app_id', CAST(:payload AS jsonb) ->> 'run_id')::text)"
 )
 _OPEN = f"('{_PENDING}', '{_RUNNING}')"
+# Given `done` (finished jobs: id, project_id, scope_key, created_at), the next job of each one's scope is
+# ready from now on (it was blocked behind them): the fair claim serves jobs in the order they became ready.
+_UNBLOCK_NEXT = f"""
+    UPDATE events n SET not_before = now() FROM done
+    WHERE n.id = (SELECT o.id FROM events o
+                  WHERE o.project_id = done.project_id AND o.scope_key = done.scope_key
+                    AND o.status = '{_PENDING}' AND (o.created_at, o.id) > (done.created_at, done.id)
+                  ORDER BY o.project_id, o.scope_key, o.created_at, o.id LIMIT 1)  -- ix_events_open_scope
+      AND (n.not_before IS NULL OR n.not_before = 'infinity')
+    RETURNING n.id"""
 # Notified (on commit) when jobs nobody has handed off are written, e.g. webhook deliveries of the
 # outbox: runners LISTEN and sweep at once instead of at their next poll.
 JOBS_CHANNEL = "memserver_jobs"
@@ -78,15 +89,26 @@ class JobRepository(Repository):
     ) -> None:
         """A PENDING job; committed before it is handed to a runner, so it is never lost.
 
-        `dispatched=False` leaves the hand-off to the recovery sweep (nobody will submit it now).
+        `dispatched=False` leaves the hand-off to the recovery sweep (nobody will submit it now). An ordered
+        job accepted while its scope has an open job waits for it: blocked (`not_before` = 'infinity') until
+        the job before it finishes (`finish`), so the fair claim never looks at it before its turn.
         """
-        scope_key = _SCOPE_KEY_SQL if kind in ORDERED_KINDS else "NULL"
+        if kind in ORDERED_KINDS:
+            key = _SCOPE_KEY_SQL
+            # (in the order of ix_events_open_scope, so that index answers it whatever the statistics say)
+            blocked = (
+                f"CASE WHEN (SELECT o.id FROM events o WHERE o.project_id = :p AND o.scope_key = {key} "
+                f"AND o.status IN {_OPEN} ORDER BY o.project_id, o.scope_key LIMIT 1) IS NOT NULL "
+                "THEN 'infinity'::timestamptz END"
+            )
+        else:
+            key, blocked = "NULL", "NULL"
         await self.conn.execute(
             text(
                 f"""
-                INSERT INTO events (id, project_id, event_type, status, payload, scope_key, dispatched_at)
-                VALUES (:id, :p, :kind, '{_PENDING}', CAST(:payload AS jsonb), {scope_key},
-                        {"now()" if dispatched else "NULL"})
+                INSERT INTO events (id, project_id, event_type, status, payload, scope_key, dispatched_at, not_before)
+                VALUES (:id, :p, :kind, '{_PENDING}', CAST(:payload AS jsonb), {key},
+                        {"now()" if dispatched else "NULL"}, {blocked})
                 """
             ),
             {"id": job_id, "p": project_id, "kind": kind.value, "payload": orjson.dumps(payload).decode()},
@@ -108,10 +130,10 @@ class JobRepository(Repository):
     async def claim(
         self, job_id: uuid.UUID, *, owner: str, lease_s: float, max_attempts: dict[str, int]
     ) -> ClaimedJob | None:
-        """PENDING (or RUNNING with an expired lease) -> RUNNING under a new lease held by `owner`.
+        """This job: PENDING (or RUNNING with an expired lease) -> RUNNING under a new lease held by `owner`.
 
         None when another claim holds it, it is done, its backoff has not elapsed, or an older job of
-        its scope is still open (that job's runner hands this one on when it finishes).
+        its scope is still open. (Runners take the fairest job instead: `job_claims.ClaimRepository`.)
         """
         row = (
             await self.conn.execute(
@@ -153,22 +175,34 @@ class JobRepository(Repository):
             results=row.results if isinstance(row.results, list) else [],
         )
 
-    async def _fail_abandoned(self, job_id: uuid.UUID, max_attempts: dict[str, int]) -> None:
-        """A job whose runners kept dying (lease expired on its last attempt) ends FAILED."""
-        await self.conn.execute(
+    async def _fail_abandoned(self, job_id: uuid.UUID | None, max_attempts: dict[str, int]) -> int:
+        """A job whose runners kept dying (lease expired on its last attempt) ends FAILED (one job, or every
+        such job with `job_id=None`: a step of the recovery sweep)."""
+        rows = await self.conn.execute(
             text(
                 f"""
-                UPDATE events SET status = '{_FAILED}', completed_at = now(), updated_at = now(),
-                    lease_owner = NULL, lease_expires_at = NULL,
-                    latency_ms = 1000 * extract(epoch FROM now() - created_at),
-                    error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
-                            '(lease expired)' || coalesce('; last error: ' || error, '')
-                WHERE id = :id AND status = '{_RUNNING}' AND lease_expires_at < now()
-                  AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
+                WITH done AS (
+                    UPDATE events SET status = '{_FAILED}', completed_at = now(), updated_at = now(),
+                        lease_owner = NULL, lease_expires_at = NULL,
+                        latency_ms = 1000 * extract(epoch FROM now() - created_at),
+                        error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
+                                '(lease expired)' || coalesce('; last error: ' || error, '')
+                    WHERE (CAST(:id AS uuid) IS NULL OR id = :id) AND status = '{_RUNNING}'
+                      AND lease_expires_at < now() AND event_type = ANY(:kinds)
+                      AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
+                    RETURNING id, project_id, scope_key, created_at
+                ),
+                successor AS ({_UNBLOCK_NEXT})
+                SELECT id FROM done
                 """
             ),
-            {"id": job_id, "max": orjson.dumps(max_attempts).decode()},
+            {"id": job_id, "max": orjson.dumps(max_attempts).decode(), "kinds": _KINDS},
         )
+        return len(rows.all())
+
+    async def fail_abandoned(self, max_attempts: dict[str, int]) -> int:
+        """Every job whose runners kept dying ends FAILED (the sweep's step: nobody claims such a job)."""
+        return await self._fail_abandoned(None, max_attempts)
 
     async def renew(self, job: ClaimedJob, *, lease_s: float) -> bool:
         """Extend the lease (heartbeat); False when this claim no longer holds the job."""
@@ -186,6 +220,20 @@ class JobRepository(Repository):
         ).first()
         return row is not None
 
+    async def renew_all(self, batch: list[ClaimedJob], *, lease_s: float) -> set[uuid.UUID]:
+        """Extend the lease of every job of a batch (heartbeat); the ids this owner still holds."""
+        rows = await self.conn.execute(
+            text(
+                f"""
+                UPDATE events SET lease_expires_at = now() + make_interval(secs => :lease)
+                WHERE id = ANY(CAST(:ids AS uuid[])) AND status = '{_RUNNING}' AND lease_owner = :owner
+                RETURNING id
+                """
+            ),
+            {"ids": [j.id for j in batch], "owner": batch[0].owner, "lease": lease_s},
+        )
+        return {r.id for r in rows}
+
     async def taken_over(self, job: ClaimedJob) -> bool:
         """Another claim (a later attempt) holds or finished the job: not just this claim's own finish."""
         stmt = text("SELECT attempts > :attempt FROM events WHERE id = :id")
@@ -200,17 +248,24 @@ class JobRepository(Repository):
         error: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> bool:
-        """Record the outcome of the claim `job`; False when that claim no longer holds it (nothing written)."""
+        """Record the outcome of the claim `job`; False when that claim no longer holds it (nothing written).
+
+        The scope's next job is ready from now on (`not_before`): the fair claim serves jobs in the order
+        they became ready, so a busy scope's next add queues behind the adds other scopes have waited with."""
         row = (
             await self.conn.execute(
                 text(
                     f"""
-                    UPDATE events SET status = :status, results = CAST(:results AS jsonb), error = :error,
-                        metadata = CASE WHEN CAST(:metadata AS jsonb) IS NULL THEN metadata ELSE {_WITH_SPENT} END,
-                        completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-                        latency_ms = 1000 * extract(epoch FROM now() - created_at)
-                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
-                    RETURNING id
+                    WITH done AS (
+                        UPDATE events SET status = :status, results = CAST(:results AS jsonb), error = :error,
+                            metadata = CASE WHEN CAST(:metadata AS jsonb) IS NULL THEN metadata ELSE {_WITH_SPENT} END,
+                            completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+                            latency_ms = 1000 * extract(epoch FROM now() - created_at)
+                        WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
+                        RETURNING id, project_id, scope_key, created_at
+                    ),
+                    successor AS ({_UNBLOCK_NEXT})
+                    SELECT id FROM done
                     """
                 ),
                 {
@@ -257,10 +312,12 @@ class JobRepository(Repository):
         error: str | None,
         retry_in_s: float,
         record: dict[str, Any] | None = None,
+        blocked: bool = False,
     ) -> bool:
         """Give the job back as PENDING, due in `retry_in_s` (backoff), with its last error and attempt record.
 
-        The releasing runner re-submits it when the backoff ends.
+        The releasing runner wakes a runner when the backoff ends. `blocked`: a job that ran behind the head of
+        its scope (in its batch) waits for the head again, and runs once the head is done (`finish`).
         """
         row = (
             await self.conn.execute(
@@ -268,7 +325,8 @@ class JobRepository(Repository):
                     f"""
                     UPDATE events SET status = '{_PENDING}', error = :error, updated_at = now(),
                         lease_owner = NULL, lease_expires_at = NULL,
-                        not_before = now() + make_interval(secs => :delay),
+                        not_before = CASE WHEN :blocked THEN 'infinity'::timestamptz
+                                          ELSE now() + make_interval(secs => :delay) END,
                         dispatched_at = now() + make_interval(secs => :delay),
                         results = CASE WHEN CAST(:record AS jsonb) IS NULL THEN results
                                        ELSE coalesce(results, '[]'::jsonb) || CAST(:record AS jsonb) END
@@ -282,6 +340,7 @@ class JobRepository(Repository):
                     "attempt": job.attempt,
                     "error": error,
                     "delay": retry_in_s,
+                    "blocked": blocked,
                     "record": None if record is None else orjson.dumps([record]).decode(),
                 },
             )
@@ -296,7 +355,9 @@ class JobRepository(Repository):
             text(
                 f"""
                 UPDATE events SET status = '{_PENDING}', error = 'runner stopped', updated_at = now(),
-                    lease_owner = NULL, lease_expires_at = NULL, not_before = NULL, dispatched_at = NULL
+                    lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL, batch_id = NULL,
+                    -- a batch's followers wait for its first job again
+                    not_before = CASE WHEN batch_id <> id THEN 'infinity'::timestamptz END
                 WHERE status = '{_RUNNING}' AND lease_owner = :owner
                 RETURNING id
                 """
@@ -305,29 +366,41 @@ class JobRepository(Repository):
         )
         return [r.id for r in rows]
 
-    async def next_in_scope(self, job_id: uuid.UUID) -> uuid.UUID | None:
-        """The oldest PENDING job of this job's scope (handed on when this one finishes)."""
-        row = (
-            await self.conn.execute(
-                text(
-                    f"""
-                    SELECT o.id FROM events e JOIN events o
-                      ON o.project_id = e.project_id AND o.scope_key = e.scope_key
-                    WHERE e.id = :id AND o.status IN {_OPEN} AND o.id <> e.id
-                    ORDER BY o.created_at, o.id LIMIT 1
-                    """
-                ),
-                {"id": job_id},
-            )
-        ).first()
-        return None if row is None else row.id
-
     async def undispatch(self, job_ids: list[uuid.UUID]) -> None:
         """The hand-off failed, or the runner holding these ids stops: the next sweep hands them off again."""
         await self.conn.execute(
             text(f"UPDATE events SET dispatched_at = NULL WHERE id = ANY(:ids) AND status = '{_PENDING}'"),
             {"ids": job_ids},
         )
+
+    async def repair_blocks(self) -> tuple[int, int]:
+        """Each scope's head unblocked, every other job of the scope blocked: (unblocked, blocked).
+
+        `finish` unblocks the next job of a scope and `insert_pending` blocks a job accepted behind an open one,
+        but a job accepted while the one before it finished can miss both (neither statement sees the other):
+        still blocked as the head (it would never run), or not blocked behind the head (each claim would look
+        at it and pass). The sweep puts both right, and hands an unblocked head out again. The conditions read
+        the row as it is when updated (`e`), so a job its predecessor's finish unblocked meanwhile (`not_before`
+        = then) is never blocked again."""
+        rows = await self.conn.execute(
+            text(
+                f"""
+                WITH open AS (
+                    SELECT id, status, not_before,
+                           row_number() OVER (PARTITION BY project_id, scope_key ORDER BY created_at, id) AS n
+                    FROM events WHERE status IN {_OPEN} AND scope_key IS NOT NULL)
+                UPDATE events e SET
+                    not_before = CASE WHEN o.n = 1 THEN now() ELSE 'infinity'::timestamptz END,
+                    dispatched_at = CASE WHEN o.n = 1 THEN NULL ELSE e.dispatched_at END
+                FROM open o
+                WHERE e.id = o.id AND e.status = '{_PENDING}'
+                  AND ((o.n = 1 AND e.not_before = 'infinity') OR (o.n > 1 AND e.not_before IS NULL))
+                RETURNING o.n = 1 AS head
+                """
+            )
+        )
+        heads = [r.head for r in rows]
+        return sum(heads), len(heads) - sum(heads)
 
     async def take_due(self, *, redispatch_after_s: float, limit: int = 500) -> list[DueJob]:
         """Mark up to `limit` jobs that need a hand-off as dispatched now, and return them.
