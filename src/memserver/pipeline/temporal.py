@@ -1,0 +1,183 @@
+"""The temporal part of the hybrid score (no I/O): how well a memory's time fits the times a query names.
+
+Two channels, per query range Q:
+
+* the event channel, when the memory has event dates E (the period its content is about): overlapping,
+  `sqrt(|E and Q| / |E|)` (1 for an event inside Q, 0.29 for a year-long event against one month, about 0 for
+  a decade); not overlapping, a near miss `0.5 * max(0, 1 - gap / tol)` with `tol = max(1 day, |Q| / 4)`,
+  which absorbs calendar against rolling weeks and a day's skew between zones. A month named without a year
+  is that month in E's start year and in the next.
+* the recorded channel: whether the memory was recorded within Q (or up to a week after it; `pipeline.query`),
+  as before event dates existed. It counts RECORDED_SHARE as much when the memory has event dates: when a
+  thing happened says more than when it was told.
+
+fit = max over Q of max(event, share x recorded); the temporal score is the `time` weight times the fit. A
+memory without event dates therefore scores exactly as it did before event dates existed, and a query that
+names no time gives every memory 0 (`pipeline.ranking` never calls this then).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from memserver.domain.dates import granularity
+from memserver.pipeline.time_expressions import TimeRange
+
+RECORDED_SHARE = 0.25  # the recorded channel's weight for a memory that has event dates
+DAY_S = 86400.0
+NEAR_MISS = 0.5  # the most a range that does not overlap the event can give
+
+
+@dataclass(frozen=True)
+class TemporalQuery:
+    """The times a query names, for the event channel: ranges in epoch seconds, and months of any year."""
+
+    ranges: tuple[tuple[float, float], ...] = ()
+    months: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, ranges: Sequence[TimeRange]) -> TemporalQuery:
+        return cls(
+            ranges=tuple((r.start.timestamp(), r.end.timestamp()) for r in ranges if r.month is None),
+            months=tuple(sorted({r.month for r in ranges if r.month is not None})),
+        )
+
+
+def fit(
+    recorded: NDArray[np.float64], start: NDArray[np.float64], end: NDArray[np.float64], query: TemporalQuery
+) -> NDArray[np.float64]:
+    """Each memory's temporal fit in [0, 1], from its recorded-date hits (0/1) and its event period (epoch
+    seconds, NaN without one). Where a memory has no event period the fit is `recorded`, unchanged."""
+    has = ~np.isnan(start)
+    share = np.where(has, RECORDED_SHARE, 1.0)
+    combined: NDArray[np.float64] = np.maximum(event_fit(start, end, query), share * recorded)
+    return combined
+
+
+def event_fit(start: NDArray[np.float64], end: NDArray[np.float64], query: TemporalQuery) -> NDArray[np.float64]:
+    """The event channel: the best fit of each event period with any of the query's ranges (0 without one)."""
+    has = ~np.isnan(start)
+    es, ee = np.where(has, start, 0.0), np.where(has, end, 1.0)
+    best = np.zeros(len(start))
+    for qs, qe in query.ranges:
+        best = np.maximum(best, _overlap_fit(es, ee, np.full_like(es, qs), np.full_like(es, qe)))
+    if query.months:
+        year = es.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
+        for month in query.months:
+            for y in (year, year + 1):
+                qs, qe = _month_bounds(y, month), _month_bounds(y, month + 1)
+                best = np.maximum(best, _overlap_fit(es, ee, qs, qe))
+    scored: NDArray[np.float64] = np.where(has, best, 0.0)
+    return scored
+
+
+def _overlap_fit(
+    es: NDArray[np.float64], ee: NDArray[np.float64], qs: NDArray[np.float64], qe: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    inter = np.minimum(ee, qe) - np.maximum(es, qs)
+    overlap = np.sqrt(np.clip(inter, 0.0, None) / np.maximum(ee - es, 1.0))
+    gap = np.maximum(qs - ee, es - qe)
+    tol = np.maximum(DAY_S, (qe - qs) / 4)
+    near = NEAR_MISS * np.clip(1 - gap / tol, 0.0, None)
+    out: NDArray[np.float64] = np.where(inter > 0, overlap, near)
+    return out
+
+
+def _month_bounds(year: NDArray[np.int64], month: int) -> NDArray[np.float64]:
+    """Epoch seconds of the first of `month` (13 = January of the next year) of each year, in UTC."""
+    months = (year - 1970) * 12 + (month - 1)
+    bounds: NDArray[np.float64] = months.astype("datetime64[M]").astype("datetime64[s]").astype(np.float64)
+    return bounds
+
+
+# ----------------------------------------------------------------------------------------------
+# why a hit got its temporal score (for the few hits returned, in words)
+# ----------------------------------------------------------------------------------------------
+def explain(
+    ranges: Sequence[TimeRange],
+    periods: Sequence[tuple[datetime, datetime]],
+    created: datetime,
+    event: tuple[datetime, datetime] | None,
+    zone: tzinfo,
+) -> str:
+    """One sentence saying which named time gave a memory its temporal score, through which channel, and how
+    much (the fit, before the `time` weight). `periods` are the recorded-date windows of `ranges`' concrete
+    ones, in order (`pipeline.query.hints`)."""
+    windows = iter(periods)
+    best: tuple[float, str] = (0.0, "")
+    for r in ranges:
+        window = next(windows) if r.month is None else None
+        for option in (_event_reason(r, event, zone), _recorded_reason(r, window, created, event is not None, zone)):
+            if option[0] > best[0]:
+                best = option
+    if best[0] > 0:
+        return best[1]
+    named = ", ".join(_named(r, zone) for r in ranges)
+    if event is None:
+        return f"no event dates, and not recorded within {named}"
+    return f"event {_dates(event[0], event[1], zone)} ({granularity(*event)}): no overlap with {named}"
+
+
+def _named(r: TimeRange, zone: tzinfo) -> str:
+    return f'"{r.text}" ({_span(r, zone)})'
+
+
+def _event_reason(r: TimeRange, event: tuple[datetime, datetime] | None, zone: tzinfo) -> tuple[float, str]:
+    if event is None:
+        return 0.0, ""
+    es, ee = event[0].timestamp(), event[1].timestamp()
+    value = float(event_fit(np.array([es]), np.array([ee]), TemporalQuery.of([r]))[0])
+    what = f"event {_dates(event[0], event[1], zone)} ({granularity(*event)})"
+    if value <= 0:
+        return 0.0, ""
+    verb = "overlaps" if _overlaps(r, event) else "is near"
+    return value, f"{what} {verb} {_named(r, zone)}: {value:.2f}"
+
+
+def _overlaps(r: TimeRange, event: tuple[datetime, datetime]) -> bool:
+    if r.month is None:
+        return event[0] < r.end and r.start < event[1]
+    year = event[0].astimezone(UTC).year
+    for y in (year, year + 1):
+        first = datetime(y, r.month, 1, tzinfo=UTC)
+        after = datetime(y + r.month // 12, r.month % 12 + 1, 1, tzinfo=UTC)
+        if event[0] < after and first < event[1]:
+            return True
+    return False
+
+
+def _recorded_reason(
+    r: TimeRange, window: tuple[datetime, datetime] | None, created: datetime, has_event: bool, zone: tzinfo
+) -> tuple[float, str]:
+    if r.month is not None:
+        utc = created.astimezone(UTC)
+        inside = any((utc - lag).month == r.month for lag in (timedelta(0), timedelta(days=7)))
+        where = f"in {_named(r, zone)}"
+    else:
+        assert window is not None
+        inside = window[0] <= created < window[1]
+        lag = window[1] - r.end
+        where = f"within {_named(r, zone)}" + (f" + {lag.days} d" if lag > timedelta(0) else "")
+    if not inside:
+        return 0.0, ""
+    value = RECORDED_SHARE if has_event else 1.0
+    counts = f"; counts {value:.2f} (the memory has event dates)" if has_event else ""
+    return value, f"recorded {_dates(created, created, zone)}, {where}{counts}"
+
+
+def _span(r: TimeRange, zone: tzinfo) -> str:
+    if r.month is not None:
+        return f"{r.start.astimezone(zone):%B} of any year"
+    return _dates(r.start, r.end, zone)
+
+
+def _dates(start: datetime, end: datetime, zone: tzinfo) -> str:
+    """A half-open span as local dates, the last one inclusive ("2025-03-10..2025-03-16"); one date for a day."""
+    first = start.astimezone(zone).date()
+    last = (end - timedelta(microseconds=1)).astimezone(zone).date() if end > start else first
+    return str(first) if first == last else f"{first}..{last}"
