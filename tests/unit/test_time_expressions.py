@@ -219,10 +219,12 @@ def test_overlapping_expressions_narrow_each_other_and_the_first_wins() -> None:
 
 def test_a_yearless_month_is_the_nearest_one() -> None:
     assert event_period("We were in Rome in February", REF) == (d(2025, 2, 1), d(2025, 3, 1))
-    assert event_period("We go to Rome in October", datetime(2025, 9, 2, tzinfo=UTC)) == (d(2025, 10, 1), d(2025, 11, 1))
+    september = datetime(2025, 9, 2, tzinfo=UTC)
+    assert event_period("We go to Rome in October", september) == (d(2025, 10, 1), d(2025, 11, 1))
 
 
 def test_event_periods_use_the_adds_zone() -> None:
     observed = d(2025, 3, 20, 16)  # 01:00 on the 21st in Tokyo
-    assert event_period("dinner yesterday", observed, ZoneInfo("Asia/Tokyo")) == (d(2025, 3, 19, 15), d(2025, 3, 20, 15))
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert event_period("dinner yesterday", observed, tokyo) == (d(2025, 3, 19, 15), d(2025, 3, 20, 15))
     assert event_period("dinner yesterday", observed) == (d(2025, 3, 19), d(2025, 3, 20))

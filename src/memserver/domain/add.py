@@ -9,12 +9,13 @@ runs an add from it without the HTTP layer.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from memserver.domain import limits
+from memserver.domain.dates import parse_zone
 from memserver.domain.scope import Scope
 
 DOCUMENT_PARTS = ("pdf_url", "txt_url", "mdx_url")  # content parts whose text is read (fetched or inline)
@@ -41,6 +42,7 @@ class AddInput(BaseModel):
     immutable: bool = False
     expiration_date: date | None = None
     timestamp: datetime | None = None  # observation time: backdates created_at
+    timezone: str | None = None  # IANA name: the days relative dates in the messages mean (None: UTC)
     infer: bool = True
     includes: str | None = None
     excludes: str | None = None
@@ -48,6 +50,11 @@ class AddInput(BaseModel):
     agent_custom_instructions: str | None = None
     custom_categories: dict[str, str] | None = None
     enable_graph: bool | None = None
+
+    @property
+    def zone(self) -> tzinfo | None:
+        """The conversation's time zone (checked when the add was accepted)."""
+        return parse_zone(self.timezone)
 
     @property
     def scope(self) -> Scope:

@@ -30,6 +30,23 @@ _GRANULARITIES = (
 )
 
 
+def parse_period(value: Any) -> Period | None:
+    """The wire form of an event period, `{"start": ..., "end": ...}` (end exclusive; dates are UTC midnights,
+    or ISO datetimes, or unix seconds), or null: no period."""
+    if value is None:
+        return None
+    shape = 'event_period: use {"start": <date or datetime>, "end": <date or datetime>} (end exclusive) or null'
+    if not isinstance(value, dict) or set(value) != {"start", "end"}:
+        raise ValueError(shape)
+    try:
+        start, end = parse_datetime(value["start"]), parse_datetime(value["end"])
+    except ValueError as exc:
+        raise ValueError(f"event_period: {exc}") from None
+    if end <= start:
+        raise ValueError("event_period: end must be after start (the end is exclusive)")
+    return Period(start, end)
+
+
 def granularity(start: datetime, end: datetime) -> str:
     """day, week, month, season or year, from a period's length; else range."""
     hours = (end - start).total_seconds() / 3600
@@ -83,7 +100,7 @@ def parse_zone(value: Any) -> tzinfo | None:
     """An IANA time zone name ("Europe/Paris"), or None when none is given."""
     if value is None:
         return None
-    unknown = f"timezone: unknown time zone {str(value)[:60]!r}; use an IANA name such as \"Europe/Paris\""
+    unknown = f'timezone: unknown time zone {str(value)[:60]!r}; use an IANA name such as "Europe/Paris"'
     if not isinstance(value, str) or not value.strip():
         raise ValueError(unknown)
     try:
@@ -96,9 +113,7 @@ def parse_reference(value: Any, zone: tzinfo | None) -> datetime:
     """The instant a search takes as "now", aware, in the query's zone: `zone`, else the value's own offset,
     else UTC. Unix seconds (milliseconds from 1e11), a date (its last microsecond: the whole day has passed),
     or an ISO-8601 datetime (with an offset: that instant; without: wall time in the zone)."""
-    invalid = (
-        f"reference_date: invalid value {str(value)[:60]!r}; use unix seconds, YYYY-MM-DD or an ISO-8601 datetime"
-    )
+    invalid = f"reference_date: invalid value {str(value)[:60]!r}; use unix seconds, YYYY-MM-DD or an ISO-8601 datetime"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(invalid)
     try:

@@ -64,14 +64,13 @@ def event_fit(start: NDArray[np.float64], end: NDArray[np.float64], query: Tempo
     has = ~np.isnan(start)
     es, ee = np.where(has, start, 0.0), np.where(has, end, 1.0)
     best = np.zeros(len(start))
-    for qs, qe in query.ranges:
-        best = np.maximum(best, _overlap_fit(es, ee, np.full_like(es, qs), np.full_like(es, qe)))
+    for first, after in query.ranges:
+        best = np.maximum(best, _overlap_fit(es, ee, np.full_like(es, first), np.full_like(es, after)))
     if query.months:
         year = es.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
         for month in query.months:
             for y in (year, year + 1):
-                qs, qe = _month_bounds(y, month), _month_bounds(y, month + 1)
-                best = np.maximum(best, _overlap_fit(es, ee, qs, qe))
+                best = np.maximum(best, _overlap_fit(es, ee, _month_bounds(y, month), _month_bounds(y, month + 1)))
     scored: NDArray[np.float64] = np.where(has, best, 0.0)
     return scored
 

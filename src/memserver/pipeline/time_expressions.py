@@ -11,8 +11,9 @@ opinion" as a second ago, and returns instants, not ranges ("in March" -> the 21
 
 How it reads. The text is lowercased and cut into words and numbers (`[a-z]+|\\d+`, ISO dates whole). A set of
 trigger words (months, weekdays, seasons, day/week/weekend/month/year, yesterday/today/tonight/tomorrow,
-ago, recently/lately/currently/nowadays/now, digits) gates everything: a text with none of them costs one regex pass and no
-parsing. Patterns run only at words that can begin one, longest match first, no overlaps, at most `MAX_FOUND`.
+ago, recently/lately/currently/nowadays/now, digits) gates everything: a text with none of them costs one pass over
+its words and no parsing. Patterns run only at words that can begin one, longest match first, no overlaps, at
+most `MAX_FOUND`.
 
 Days are the reference's local days (its time zone), converted to UTC; weeks are ISO weeks (Monday first);
 seasons are the northern meteorological ones (winter YYYY is December YYYY to February YYYY+1).
@@ -37,12 +38,27 @@ RECENT = timedelta(days=30)  # "recently", "currently": the last 30 days
 MONTHS = {
     name: i + 1
     for i, name in enumerate(
-        "january february march april may june july august september october november december".split()
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ]
     )
 }
 MONTHS.update({name[:3]: i for name, i in list(MONTHS.items())})
 MONTHS["sept"] = 9
-WEEKDAYS = {name: i for i, name in enumerate("monday tuesday wednesday thursday friday saturday sunday".split())}
+WEEKDAYS = {
+    name: i for i, name in enumerate(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
+}
 SEASONS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}  # the month each begins
 _UNITS = {
     "day": "day",
@@ -73,8 +89,29 @@ _NUMBER_WORDS = {
 _VAGUE = {"couple": (2, 2), "few": (2, 4), "several": (3, 7)}  # "a few days ago": the hull of 2..4 days ago
 # Words after which a month, weekday, season or year is a date.
 CONTEXT = frozenset(
-    "in during on since until till by before after early late mid of between from around throughout "
-    "last this next previous".split()
+    [
+        "in",
+        "during",
+        "on",
+        "since",
+        "until",
+        "till",
+        "by",
+        "before",
+        "after",
+        "early",
+        "late",
+        "mid",
+        "of",
+        "between",
+        "from",
+        "around",
+        "throughout",
+        "last",
+        "this",
+        "next",
+        "previous",
+    ]
 )
 _RELATIVE_DAYS = {"today": 0, "tonight": 0, "yesterday": -1, "tomorrow": 1}
 _CURRENT = {"recently": False, "lately": False, "currently": True, "nowadays": True}
@@ -225,7 +262,7 @@ class _Reader:
         return self.atom(k + (self.w.at(k) == "the"), context=True)
 
     def since(self, i: int) -> Match | None:
-        """"since X": from X up to now (a month without a year keeps meaning that month of any year)."""
+        """ "since X": from X up to now (a month without a year keeps meaning that month of any year)."""
         if self.w.at(i) != "since":
             return None
         found = self.atom(i + 1 + (self.w.at(i + 1) == "the"), context=True)
@@ -237,7 +274,7 @@ class _Reader:
         return j, _Span(x.start, max(self.ref, x.start + timedelta(microseconds=1)), "range", open_end=True)
 
     def between(self, i: int) -> Match | None:
-        """"between X and Y", "from X to Y": the hull of both (a yearless month takes the other's year)."""
+        """ "between X and Y", "from X to Y": the hull of both (a yearless month takes the other's year)."""
         word = self.w.at(i)
         if word not in ("between", "from"):
             return None
@@ -294,7 +331,7 @@ class _Reader:
         return None
 
     def the(self, i: int) -> Match | None:
-        """"the day before yesterday", "the day after tomorrow", "the last/past/next ..." """
+        """ "the day before yesterday", "the day after tomorrow", "the last/past/next ..." """
         if self.w.at(i) == "day" and self.w.at(i + 1) in ("before", "after"):
             after = self.w.at(i + 2)
             if (self.w.at(i + 1), after) in (("before", "yesterday"), ("after", "tomorrow")):
@@ -339,7 +376,7 @@ class _Reader:
         return None
 
     def rolling(self, i: int, step: int) -> Match | None:
-        """"the last 3 days", "the past two weeks", "the next few days": from now back (or on) N units."""
+        """ "the last 3 days", "the past two weeks", "the next few days": from now back (or on) N units."""
         counts = self.count(i)
         if counts is None:
             return None
@@ -367,7 +404,7 @@ class _Reader:
         return i + 1, n, n
 
     def ago(self, i: int) -> Match | None:
-        """"3 days ago", "two weeks ago", "a few days ago": the calendar unit(s) that many units back."""
+        """ "3 days ago", "two weeks ago", "a few days ago": the calendar unit(s) that many units back."""
         counts = self.count(i)
         if counts is None:
             return None
@@ -383,7 +420,7 @@ class _Reader:
         return None
 
     def ahead(self, i: int, sign: int) -> Match | None:
-        """"in two days", "in 2 weeks" (not "in 2 days of rain"): the unit that many units ahead."""
+        """ "in two days", "in 2 weeks" (not "in 2 days of rain"): the unit that many units ahead."""
         counts = self.count(i)
         if counts is None:
             return None
@@ -398,7 +435,7 @@ class _Reader:
         return _Span(first.start, last.end, first.granularity if low == high else "range")
 
     def month_first(self, i: int, context: bool) -> Match | None:
-        """"March 3, 2025", "March 2025", "March 3" (that month of any year), "March" after a temporal word."""
+        """ "March 3, 2025", "March 2025", "March 3" (that month of any year), "March" after a temporal word."""
         month = MONTHS[self.w.at(i)]
         k = i + 1
         day = self.w.number(k)
@@ -426,7 +463,7 @@ class _Reader:
         return k + has_year, self.month(self.today.year, month, any_year=True)
 
     def number_first(self, i: int, n: int, context: bool) -> Match | None:
-        """"3 March 2025", "3rd of March", a year after a temporal word, or a count ("3 days ago")."""
+        """ "3 March 2025", "3rd of March", a year after a temporal word, or a count ("3 days ago")."""
         k = i + 1 + (self.w.at(i + 1) == "of")
         if 1 <= n <= 31 and self.w.at(k) in MONTHS:
             return self.day_of(k + 1, MONTHS[self.w.at(k)], n)
@@ -435,7 +472,7 @@ class _Reader:
         return self.ago(i)
 
     def season_named(self, i: int, context: bool) -> Match | None:
-        """"summer 2024", "fall of 2024", and after a temporal word "the summer" (this year's)."""
+        """ "summer 2024", "fall of 2024", and after a temporal word "the summer" (this year's)."""
         name = self.w.at(i)
         k = i + 1 + (self.w.at(i + 1) == "of")
         year = self.w.number(k)
@@ -517,9 +554,21 @@ def find(text: str, ref: datetime) -> list[TimeRange]:
             i += 1
             continue
         j, s = found
-        out.append(TimeRange(s.start, s.end, words.label(i, j), s.granularity, s.month, s.open_end))
+        out.append(
+            TimeRange(s.start, s.end, words.label(_label_start(words, i), j), s.granularity, s.month, s.open_end)
+        )
         i = j
     return out
+
+
+_SELF_STANDING = frozenset({"last", "this", "next", "previous", "past", "coming", "the", *_RELATIVE_DAYS})
+
+
+def _label_start(words: _Words, i: int) -> int:
+    """Where an expression's words begin for a reader: "in last week" reads as "last week"."""
+    while words.at(i) in CONTEXT | {"the"} and words.at(i + 1) in _SELF_STANDING:
+        i += 1
+    return i
 
 
 def event_period(text: str, observed_at: datetime, zone: tzinfo | None = None) -> tuple[datetime, datetime] | None:
@@ -560,4 +609,3 @@ def month_is_date(previous: str | None, following: str | None) -> bool:
     """Whether a month word between these words (lowercased; None at an end) is used as a date."""
     nxt = following or ""
     return (previous or "") in CONTEXT or nxt.isdigit() or (previous or "").isdigit()
-

@@ -16,18 +16,28 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from memserver.domain.add import AddInput
-from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
+from memserver.domain.changes import (
+    UNSET,
+    AddDefaults,
+    ChangeSet,
+    MemoryEdit,
+    MemoryRemoval,
+    NewMemory,
+    Noop,
+    Outcome,
+)
+from memserver.domain.dates import Period
 from memserver.domain.relations import GraphChanges
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.errors import NotConfigured, ServiceUnavailable
-from memserver.pipeline import reconcile
+from memserver.pipeline import reconcile, time_expressions
 from memserver.pipeline.categories import catalogue
 from memserver.pipeline.messages import text_hash
 from memserver.pipeline.prompts import extract
@@ -155,7 +165,7 @@ async def infer(
         if plan is not None:
             await graph_service.plan_writes(providers, plan, decisions, scopes, vectors, notes=report.notes)
         seen = [*candidates, *later]  # the first prompt's memories and the follow-up's, alike
-        changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in seen}, event_id)
+        changes = _changes(inp, scopes, decisions, vectors, {c.id: p for c, p in seen}, event_id, req.observed_at)
         shown = {c.id: c for c, _ in seen}
         try:
             outcomes = await _apply(
@@ -290,10 +300,13 @@ def _changes(
     vectors: dict[str, Any],
     provenance: dict[uuid.UUID, Any],
     event_id: uuid.UUID,
+    observed_at: datetime,
 ) -> ChangeSet:
     changes = ChangeSet()
+    zone = inp.zone
     for i, d in enumerate(decisions):
         source = {"event_id": str(event_id), "message_indices": sorted(d.sources)}
+        period = _event_period(d, observed_at, zone) if d.op in ("ADD", "UPDATE") else None
         if d.op == "ADD":
             changes.adds.append(
                 NewMemory(
@@ -306,6 +319,8 @@ def _changes(
                     categories=d.categories or None,
                     provenance={"sources": [source]},
                     source="inferred",
+                    event_start=period.start if period else None,
+                    event_end=period.end if period else None,
                 )
             )
         elif d.op == "UPDATE" and d.target_id is not None:
@@ -319,6 +334,7 @@ def _changes(
                     embedding=vectors[d.text],
                     categories=d.categories or None,
                     provenance={"sources": sources},
+                    event_period=period or UNSET,  # an update that names no time keeps the memory's period
                 )
             )
         elif d.op == "DELETE" and d.target_id is not None:
@@ -326,6 +342,17 @@ def _changes(
         elif d.op == "NOOP":
             changes.noops.append(Noop(memory_id=d.target_id, text=d.text, index=i))
     return changes
+
+
+def _event_period(d: Decision, observed_at: datetime, zone: tzinfo | None) -> Period | None:
+    """The dates the model gave the fact, as local days of the add's zone; without them, the time the fact's own
+    words name ("Ran a marathon on 2025-04-12"), read against when the messages were observed."""
+    if d.event_start and d.event_end:
+        first, after = extract.period_of(d.event_start)[0], extract.period_of(d.event_end)[1]
+        local = zone or UTC
+        return Period(*(datetime.combine(x, time(), tzinfo=local).astimezone(UTC) for x in (first, after)))
+    found = time_expressions.event_period(d.text, observed_at, zone)
+    return Period(*found) if found else None
 
 
 def _memory_of(decisions: list[Decision], outcomes: list[Outcome]) -> dict[int, uuid.UUID | None]:

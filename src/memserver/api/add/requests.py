@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from memserver.api.kit.schema import EntityIds, check_metadata, check_text_length
 from memserver.domain import limits
 from memserver.domain.add import AddInput, parse_custom_categories, parse_messages
-from memserver.domain.dates import parse_timestamp, to_date
+from memserver.domain.dates import parse_timestamp, parse_zone, to_date
 from memserver.domain.filters import FilterError, entity_equalities, parse_filters
 from memserver.errors import BadRequest
 
@@ -28,6 +28,11 @@ class AddRequest(EntityIds):
     immutable: bool = False
     expiration_date: date | datetime | None = None
     timestamp: int | float | str | None = Field(None, description="Unix seconds (or ISO): backdates created_at.")
+    timezone: str | None = Field(
+        None,
+        description='The IANA time zone of the conversation ("Europe/Paris"): the days its relative dates '
+        '("yesterday") mean. Absent: UTC.',
+    )
     categories: list[str] | None = Field(None, description="Categories for verbatim memories.")
     async_mode: bool = Field(True, description="v1 only: the queued-event response shape.")
     output_format: str | None = Field(None, description="v1 only: 'v1.1' wraps results in {results, relations}.")
@@ -79,6 +84,7 @@ def add_input(body: AddRequest) -> AddInput:
         messages = parse_messages(body.messages)
         expiration_date = to_date(body.expiration_date) if body.expiration_date is not None else None
         timestamp = parse_timestamp(body.timestamp) if body.timestamp is not None else None
+        parse_zone(body.timezone)
         custom_categories = parse_custom_categories(body.custom_categories)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
@@ -90,6 +96,7 @@ def add_input(body: AddRequest) -> AddInput:
         immutable=body.immutable,
         expiration_date=expiration_date,
         timestamp=timestamp,
+        timezone=body.timezone.strip() if body.timezone else None,
         infer=body.infer,
         includes=body.includes,
         excludes=body.excludes,

@@ -12,7 +12,7 @@ from memserver.api.kit.filters import entity_node, shortcut_nodes
 from memserver.api.kit.pagination import Paging, page_query
 from memserver.api.kit.values import as_date, as_timestamp, memory_uuid, metadata_param
 from memserver.api.kit.wire import Message, wire
-from memserver.api.memories.requests import BatchRequest, UpdateRequest, batch_changes, batch_ids
+from memserver.api.memories.requests import BatchRequest, UpdateRequest, batch_changes, batch_ids, event_period
 from memserver.api.memories.responses import (
     EntityMemoryPage,
     HistoryEntry,
@@ -111,13 +111,13 @@ async def update_memory(memory_id: str, body: UpdateRequest, runtime: RuntimeDep
     text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
     if text is not None and not text.strip():
         raise BadRequest("text must not be empty")
-    change = memories.UpdateInput(text=text, created_at=as_timestamp(body.timestamp))
+    change = memories.UpdateInput(text=text, created_at=as_timestamp(body.timestamp), event_period=event_period(body))
     if "metadata" in fields:
         change.metadata = body.metadata
     if "expiration_date" in fields:
         change.expiration_date = as_date(body.expiration_date)
-    if text is None and not ({"metadata", "expiration_date"} & fields) and body.timestamp is None:
-        raise BadRequest("Nothing to update: send text, metadata, expiration_date or timestamp")
+    if text is None and not ({"metadata", "expiration_date", "event_period"} & fields) and body.timestamp is None:
+        raise BadRequest("Nothing to update: send text, metadata, expiration_date, timestamp or event_period")
     row = await memories.update(runtime.db, runtime.providers, principal, mid, change)
     return wire(memory_out(row, owner=principal.user_email))
 

@@ -23,6 +23,11 @@ class ScoreBreakdown(Out):
 class SearchHit(Memory):
     score: float = Field(description="0..1")
     score_breakdown: ScoreBreakdown
+    score_reasons: dict[str, str] | None = Field(
+        None,
+        description="memserver extension, on queries that name a time: why `score_breakdown.temporal` is what it "
+        'is ({"temporal": "event 2025-03-10..2025-03-16 (week) overlaps \\"last week\\" ...: 1.00"}).',
+    )
 
 
 class SearchResults(Out):
@@ -38,9 +43,16 @@ class SearchResultsV11(SearchResults):
 
 
 def search_hit_out(
-    row: MemoryRow, score: float, breakdown: dict[str, float], *, owner: str | None = None
+    row: MemoryRow,
+    score: float,
+    breakdown: dict[str, float],
+    *,
+    owner: str | None = None,
+    reasons: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     out = memory_out(row, owner=owner)
     out["score"] = round(score, 6)
     out["score_breakdown"] = {k: round(v, 6) for k, v in breakdown.items()}
+    if reasons:  # the breakdown stays numbers (clients sum it); its explanation is a sibling
+        out["score_reasons"] = reasons
     return out

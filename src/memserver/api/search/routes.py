@@ -33,7 +33,9 @@ async def _run_search(
         runtime.db, runtime.providers, principal, search_input(body, principal, version=version), config
     )
     return [
-        project_fields(search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email), body.fields)
+        project_fields(
+            search_hit_out(h.row, h.score, h.breakdown, owner=principal.user_email, reasons=h.reasons), body.fields
+        )
         for h in hits
     ]
 

@@ -16,6 +16,7 @@ import functools
 import typing
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from numpy.typing import NDArray
 from pgvector import Vector
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Float,
     Integer,
     Text,
@@ -167,6 +169,7 @@ class SearchRepository(Repository):
         candidates: int = 200,
         per_term: int = 250,
         common: Sequence[str] = (),
+        events: tuple[datetime, datetime] | None = None,
     ) -> tuple[list[uuid.UUID], list[list[Any]], int]:
         """What hybrid ranking needs to know about each memory (`memserver.pipeline.ranking`).
 
@@ -176,6 +179,11 @@ class SearchRepository(Repository):
         ids, the evidence as columns (seq, scope, created, cos, length, terms, names; each aligned
         with the ids), and the number of distinct stemmed terms in the query.
 
+        `events` (a query that names a time: the hull of the times it names): the evidence also has each
+        memory's event period (event_start, event_end: epoch seconds, NaN without one), and a large scope also
+        proposes the `candidates` nearest of up to `per_term` memories whose period overlaps it (GiST index).
+        A query naming no time runs the statement it always ran.
+
         `common`: stemmed words too frequent to propose full-text candidates in a large scope (they
         still count in the ranking). A word's GIN posting list is read whole (a bitmap cannot stop
         early), ~12 ms for a word in 65k memories, and the first `per_term` of them are no better
@@ -184,7 +192,8 @@ class SearchRepository(Repository):
         conds = self._conds(project_id, where, show_expired)
         size, small = self._scope_size(conds, exact_limit)
         terms, ent = _query_terms(len(names))
-        columns = select(*_EVIDENCE, ent, M.c.id).select_from(M.join(terms, true()))
+        extra = _EVENT_EVIDENCE if events is not None else ()
+        columns = select(*_EVIDENCE, ent, *extra, M.c.id).select_from(M.join(terms, true()))
         by_vector = select(M.c.id).where(and_(true(), *conds), ~small).order_by(_DISTANCE)
         # Full-text candidates with bounded work: up to `per_term` memories containing each query word
         # (all of them for the rare, informative words), of which the `candidates` best by ts_rank_cd.
@@ -206,23 +215,37 @@ class SearchRepository(Repository):
         by_text = (
             select(M.c.id).where(M.c.id.in_(select(pool.c.id))).order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
         )
-        ids = union(by_vector.limit(_inline(candidates)), by_text.limit(_inline(candidates))).subquery()
+        proposals = [by_vector.limit(_inline(candidates)), by_text.limit(_inline(candidates))]
+        if events is not None:
+            overlapping = (
+                select(M.c.id).where(and_(true(), *conds), ~small, _OVERLAPS).limit(_inline(per_term)).subquery()
+            )
+            proposals.append(
+                select(M.c.id)
+                .where(M.c.id.in_(select(overlapping.c.id)))
+                .order_by(_DISTANCE)
+                .limit(_inline(candidates))
+            )
+        ids = union(*proposals).subquery()
         scored = union_all(
             columns.where(and_(true(), *conds), small),
             columns.where(M.c.id.in_(select(ids.c.id)), ~small),
         ).subquery("scored")
         # One row of arrays, one per column: no per-memory row objects on the way to numpy.
+        names_out = (*_EVIDENCE_COLUMNS, *(c.name for c in extra))
         stmt = select(
-            *(func.array_agg(scored.c[c], type_=_PLAIN) for c in _EVIDENCE_COLUMNS),
+            *(func.array_agg(scored.c[c], type_=_PLAIN) for c in names_out),
             func.array_agg(scored.c.id, type_=_PLAIN),
             select(literal_column("coalesce(cardinality(terms.q), 0)")).select_from(terms).scalar_subquery(),
         ).add_cte(size, terms)
         params: dict[str, Any] = {"qvec": Vector(query_vector), "qtext": query_text, "common": list(common)}
         params.update({f"name_{i}": n for i, n in enumerate(names)})
+        if events is not None:
+            params.update(event_from=events[0], event_to=events[1])
         row: Sequence[Any] = (await self.conn.execute(stmt, params)).one()  # arrays as asyncpg decodes them
         if row[-2] is None:  # nothing in scope
-            return [], [[] for _ in _EVIDENCE_COLUMNS], 0
-        return list(row[-2]), list(row[: len(_EVIDENCE_COLUMNS)]), int(row[-1])
+            return [], [[] for _ in names_out], 0
+        return list(row[-2]), list(row[: len(names_out)]), int(row[-1])
 
     async def common_words(self, min_share: float) -> list[str]:
         """The stemmed words in at least `min_share` of all memories, from the planner's statistics of the
@@ -377,6 +400,25 @@ _ROWS_BY_ID = select(*READ_COLUMNS).where(
     M.c.project_id == bindparam("project_id"), M.c.id == func.any(bindparam("ids"))
 )  # built once: the winners' rows
 _EVIDENCE_COLUMNS = (*(c.name for c in _EVIDENCE), "ent")
+# A memory's event period, for queries that name a time (`hybrid_evidence(events=...)`): epoch seconds, NaN
+# without one, so the arrays decode straight to float64.
+_NAN: ColumnElement[float] = literal_column("'NaN'::float8", Float)
+_EVENT_EVIDENCE = (
+    func.coalesce(cast(func.extract("epoch", M.c.event_start), Float), _NAN).label("event_start"),
+    func.coalesce(cast(func.extract("epoch", M.c.event_end), Float), _NAN).label("event_end"),
+)
+# Spelled as the GiST index `ix_memories_event_period` is (0015_event_dates), bounds inline, so it is used.
+_HALF_OPEN: ColumnElement[str] = literal_column("'[)'", Text)
+_OVERLAPS = and_(
+    M.c.event_start.is_not(None),
+    func.tstzrange(M.c.event_start, M.c.event_end, _HALF_OPEN).op("&&")(
+        func.tstzrange(
+            bindparam("event_from", type_=DateTime(timezone=True)),
+            bindparam("event_to", type_=DateTime(timezone=True)),
+            _HALF_OPEN,
+        )
+    ),
+)
 _TEXT_ARRAY = ARRAY(Text)
 _CANDIDATE_COLUMNS = (
     M.c.id,
