@@ -19,6 +19,16 @@ _EVENT_PERIOD = (
     'memserver extension: the period the memory is about, {"start": ..., "end": ...} (end exclusive), or null for '
     "none. Absent: kept, unless new text names a time (then read from it)."
 )
+_PERIOD_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+            "required": ["start", "end"],
+        },
+        {"type": "null"},
+    ]
+}
 
 
 def event_period(body: UpdateRequest | BatchItem) -> Period | Unset | None:
@@ -40,7 +50,7 @@ class UpdateRequest(Schema):
     metadata: dict[str, Any] | None = None
     expiration_date: date | datetime | None = None
     timestamp: int | float | str | None = None
-    event_period: Any = Field(None, description=_EVENT_PERIOD)
+    event_period: Any = Field(None, description=_EVENT_PERIOD, json_schema_extra=_PERIOD_SCHEMA)
 
     @field_validator("text", "data", "message", mode="after")
     @classmethod
@@ -57,7 +67,7 @@ class BatchItem(Schema):
     memory_id: Any
     text: str | None = None
     metadata: dict[str, Any] | None = None
-    event_period: Any = Field(None, description=_EVENT_PERIOD)
+    event_period: Any = Field(None, description=_EVENT_PERIOD, json_schema_extra=_PERIOD_SCHEMA)
 
     @field_validator("text", mode="after")
     @classmethod
