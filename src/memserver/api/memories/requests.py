@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic.json_schema import JsonDict
 
 from memserver.api.kit.schema import Schema, check_metadata, check_text_length
 from memserver.api.kit.values import memory_uuid
@@ -19,7 +20,7 @@ _EVENT_PERIOD = (
     'memserver extension: the period the memory is about, {"start": ..., "end": ...} (end exclusive), or null for '
     "none. Absent: kept, unless new text names a time (then read from it)."
 )
-_PERIOD_SCHEMA = {
+_PERIOD_SCHEMA: JsonDict = {
     "anyOf": [
         {
             "type": "object",
