@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic.json_schema import JsonDict
+from pydantic.config import JsonDict
 
 from memserver.api.kit.schema import Schema, check_metadata, check_text_length
 from memserver.api.kit.values import memory_uuid
