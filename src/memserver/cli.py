@@ -20,7 +20,7 @@ from memserver import logs
 from memserver.config import Settings, client_api_key, get_settings
 from memserver.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from memserver.errors import MemserverError
-from memserver.services import admin
+from memserver.services import admin, event_dates
 from memserver.storage import migrate
 from memserver.storage.db import Database
 
@@ -308,6 +308,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     _out(f"imported into {args.org}/{args.project}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+def cmd_backfill_event_dates(args: argparse.Namespace, settings: Settings) -> None:
+    with database(settings) as settings:
+        _migrate(settings)
+        read, dated = _run(settings, lambda db: event_dates.backfill(db))
+    _out(f"read {read} memories without event dates; {dated} name a time and now have one")
+
+
 def _queues(value: str) -> list[str]:
     names = [q.strip() for q in value.split(",") if q.strip()]
     if not names or any(q not in ("jobs", "webhooks") for q in names):
@@ -444,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     export.set_defaults(func=cmd_export)
 
+    sub.add_parser(
+        "backfill-event-dates", help="give memories stored before event dates the period their text names"
+    ).set_defaults(func=cmd_backfill_event_dates)
     imp = sub.add_parser("import", help="load a JSONL export, or a Mem0 Platform get_all dump, into an empty project")
     imp.add_argument("file", help="the JSONL export or JSON dump ('-' = stdin)")
     imp.add_argument("--org", default="default")

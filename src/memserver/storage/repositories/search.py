@@ -24,7 +24,6 @@ from numpy.typing import NDArray
 from pgvector import Vector
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
     Float,
     Integer,
     Text,
@@ -49,6 +48,7 @@ from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.base import Repository
+from memserver.storage.repositories.event_periods import EVENT_EVIDENCE, OVERLAPS
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
 
 MAX_TERMS = 8  # query terms scored by BM25: bits of the terms mask
@@ -192,7 +192,7 @@ class SearchRepository(Repository):
         conds = self._conds(project_id, where, show_expired)
         size, small = self._scope_size(conds, exact_limit)
         terms, ent = _query_terms(len(names))
-        extra = _EVENT_EVIDENCE if events is not None else ()
+        extra = EVENT_EVIDENCE if events is not None else ()
         columns = select(*_EVIDENCE, ent, *extra, M.c.id).select_from(M.join(terms, true()))
         by_vector = select(M.c.id).where(and_(true(), *conds), ~small).order_by(_DISTANCE)
         # Full-text candidates with bounded work: up to `per_term` memories containing each query word
@@ -218,7 +218,7 @@ class SearchRepository(Repository):
         proposals = [by_vector.limit(_inline(candidates)), by_text.limit(_inline(candidates))]
         if events is not None:
             overlapping = (
-                select(M.c.id).where(and_(true(), *conds), ~small, _OVERLAPS).limit(_inline(per_term)).subquery()
+                select(M.c.id).where(and_(true(), *conds), ~small, OVERLAPS).limit(_inline(per_term)).subquery()
             )
             proposals.append(
                 select(M.c.id)
@@ -400,25 +400,6 @@ _ROWS_BY_ID = select(*READ_COLUMNS).where(
     M.c.project_id == bindparam("project_id"), M.c.id == func.any(bindparam("ids"))
 )  # built once: the winners' rows
 _EVIDENCE_COLUMNS = (*(c.name for c in _EVIDENCE), "ent")
-# A memory's event period, for queries that name a time (`hybrid_evidence(events=...)`): epoch seconds, NaN
-# without one, so the arrays decode straight to float64.
-_NAN: ColumnElement[float] = literal_column("'NaN'::float8", Float)
-_EVENT_EVIDENCE = (
-    func.coalesce(cast(func.extract("epoch", M.c.event_start), Float), _NAN).label("event_start"),
-    func.coalesce(cast(func.extract("epoch", M.c.event_end), Float), _NAN).label("event_end"),
-)
-# Spelled as the GiST index `ix_memories_event_period` is (0015_event_dates), bounds inline, so it is used.
-_HALF_OPEN: ColumnElement[str] = literal_column("'[)'", Text)
-_OVERLAPS = and_(
-    M.c.event_start.is_not(None),
-    func.tstzrange(M.c.event_start, M.c.event_end, _HALF_OPEN).op("&&")(
-        func.tstzrange(
-            bindparam("event_from", type_=DateTime(timezone=True)),
-            bindparam("event_to", type_=DateTime(timezone=True)),
-            _HALF_OPEN,
-        )
-    ),
-)
 _TEXT_ARRAY = ARRAY(Text)
 _CANDIDATE_COLUMNS = (
     M.c.id,
