@@ -72,7 +72,7 @@ observation date of the message's add, e.g. "Ran a marathon on 2025-04-12".
 _ACTION_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "CREATE": "ADD", "REMOVE": "DELETE"}
 
 
-_DATE_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
+_DATE: dict[str, Any] = {"pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}  # YYYY, YYYY-MM or YYYY-MM-DD
 _DATE_PREFIX = re.compile(r"\s*(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?(?:[T ][\d:.]+(?:Z|[+-][\d:]+)?)?\s*")
 YEARS = (1900, 2200)  # a date outside them is a model's mistake
 
@@ -115,17 +115,9 @@ class ExtractedFact(BaseModel):
     categories: list[str] = Field(default_factory=list, description="Names from the category list.")
     action: Action = Field("ADD", description="ADD, UPDATE, DELETE or NOOP.")
     ref: int | None = Field(None, description="The existing memory's ref; absent for ADD.")
-    event_start: str | None = Field(
-        None,
-        description="When what the fact describes happened or began: YYYY-MM-DD (YYYY-MM or YYYY if only that is "
-        "known).",
-        json_schema_extra={"pattern": _DATE_PATTERN},
-    )
-    event_end: str | None = Field(
-        None,
-        description="When it ended, inclusive, same format; equal to event_start for one day.",
-        json_schema_extra={"pattern": _DATE_PATTERN},
-    )
+    # Described once, in the prompt (FIELDS): the schema is sent with every add, so it stays short.
+    event_start: str | None = Field(None, json_schema_extra=_DATE)  # when it happened or began
+    event_end: str | None = Field(None, json_schema_extra=_DATE)  # when it ended, inclusive
 
     @model_validator(mode="before")
     @classmethod
