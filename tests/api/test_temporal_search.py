@@ -231,6 +231,11 @@ def test_a_verbatim_add_reads_its_period_in_its_time_zone_and_every_read_shows_i
     for read in (api.get(f"/v1/memories/{plain}/").json(), listed[plain], found[plain]):
         assert read["event_period"] is None
         assert read["structured_attributes"]["event"] is None
+    page = {m["id"]: m for m in api.get("/v1/memories/user/alice/").json()["results"]}
+    assert period(page[dated]) == expected
+    assert page[plain]["event_period"] is None
+    [added] = api.get(f"/v1/memories/{dated}/history/").json()
+    assert period(added) == expected
 
 
 def test_an_unknown_add_time_zone_is_a_400(api: httpx.Client) -> None:
@@ -259,6 +264,12 @@ def test_an_update_keeps_the_period_unless_the_new_text_or_the_client_names_anot
     given = put({"event_period": {"start": "2025-01-01", "end": "2025-04-01"}})
     assert period(given) == (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC), "season")
     assert put({"event_period": None})["event_period"] is None
+    history = api.get(f"/v1/memories/{mid}/history/").json()
+    assert [(h["event"], period(h)) for h in history][-3:] == [
+        ("UPDATE", (datetime(2025, 3, 2, tzinfo=UTC), datetime(2025, 3, 3, tzinfo=UTC), "day")),
+        ("UPDATE", (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC), "season")),
+        ("UPDATE", None),
+    ]
     r = api.put(f"/v1/memories/{mid}/", json={"event_period": {"start": "2025-02-01", "end": "2025-01-01"}})
     assert_error(r, 400, detail="event_period: end must be after start")
     batch = api.put(

@@ -105,6 +105,7 @@ class HistoryEntry(Out):
     metadata: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    event_period: EventPeriod | None = Field(None, description="memserver extension: the period of the state written.")
 
 
 class HistoryPage(Page[HistoryEntry]):
@@ -122,6 +123,7 @@ class EntityMemory(Out):
     updated_at: datetime
     input: list[Any]
     is_updated: bool
+    event_period: EventPeriod | None = Field(None, description="memserver extension, as on `Memory`.")
 
 
 class EntityMemoryPage(Page[EntityMemory]):
@@ -159,7 +161,7 @@ def structured_attributes(ts: datetime | None, event: dict[str, Any] | None = No
     }
 
 
-def event_period_out(row: MemoryRow) -> dict[str, Any] | None:
+def event_period_out(row: MemoryRow | HistoryRow) -> dict[str, Any] | None:
     if row.event_start is None or row.event_end is None:
         return None
     return {"start": row.event_start, "end": row.event_end, "granularity": granularity(row.event_start, row.event_end)}
@@ -235,4 +237,5 @@ def history_out(row: HistoryRow) -> dict[str, Any]:
         "metadata": row.metadata,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "event_period": event_period_out(row),
     }

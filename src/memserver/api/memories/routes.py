@@ -20,6 +20,7 @@ from memserver.api.memories.responses import (
     MemoriesDeleted,
     Memory,
     MemoryDeleted,
+    event_period_out,
     history_out,
     memory_out,
 )
@@ -166,6 +167,7 @@ async def memory_subresource(
             "updated_at": r.updated_at,
             "input": [],
             "is_updated": r.updated_at != r.created_at,
+            "event_period": event_period_out(r),
         }
         for r in rows
     ]
