@@ -79,11 +79,25 @@ def test_the_weeks_dinner_gets_the_whole_time_weight_and_the_others_the_recorded
     assert s[2] == pytest.approx(HYBRID.time * RECORDED_SHARE)
 
 
-def test_recorded_dates_count_less_only_for_memories_with_event_dates() -> None:
+def test_the_report_week_counts_less_only_for_memories_with_event_dates() -> None:
+    """Recorded today, three days after last week: that week of reporting lag counts fully for a memory that
+    says nothing of its time, RECORDED_SHARE for one whose event dates say what it is about."""
     ev = evidence({"cos": 0.5}, {"cos": 0.5, "es": ts(2020, 1, 1), "ee": ts(2020, 1, 2)})
-    s = {x.index: x.temporal for x in ranked(ev, "what happened this week")}
+    s = {x.index: x.temporal for x in ranked(ev, "what happened last week")}
     assert s[0] == HYBRID.time
     assert s[1] == pytest.approx(HYBRID.time * RECORDED_SHARE)
+
+
+def test_recorded_within_the_time_asked_about_counts_fully() -> None:
+    """"What did she show me on October 13?": the turn that says it, on the 13th, is about the 12th ("I painted
+    it yesterday"); the telling happened on the day asked about, as it did for the turns around it."""
+    on_the_day = datetime(2023, 10, 13, 15, tzinfo=UTC).timestamp()
+    ev = evidence(
+        {"cos": 0.5, "created": on_the_day, "es": ts(2023, 10, 12), "ee": ts(2023, 10, 13)},
+        {"cos": 0.5, "created": on_the_day},
+    )
+    s = {x.index: x.temporal for x in ranked(ev, "What painting did Melanie show on October 13, 2023?")}
+    assert s[0] == s[1] == HYBRID.time
 
 
 @pytest.mark.parametrize(
@@ -142,10 +156,14 @@ def test_explanations_say_which_time_and_channel() -> None:
 
     week = (datetime(2025, 3, 10, tzinfo=UTC), datetime(2025, 3, 17, tzinfo=UTC))
     assert why(REF, week) == 'event 2025-03-10..2025-03-16 (week) overlaps "last week" (2025-03-10..2025-03-16): 1.00'
-    assert why(REF, None) == 'recorded 2025-03-21, within "last week" (2025-03-10..2025-03-16) + 7 d'
+    assert why(REF, None) == 'recorded 2025-03-21, within 7 d after "last week" (2025-03-10..2025-03-16)'
     assert why(REF, (datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))) == (
-        'recorded 2025-03-21, within "last week" (2025-03-10..2025-03-16) + 7 d; counts 0.25 '
+        'recorded 2025-03-21, within 7 d after "last week" (2025-03-10..2025-03-16); counts 0.25 '
         "(the memory has event dates)"
+    )
+    told_then = datetime(2025, 3, 12, 9, tzinfo=UTC)
+    assert why(told_then, (datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))) == (
+        'recorded 2025-03-12, within "last week" (2025-03-10..2025-03-16)'
     )
     assert why(REF - timedelta(days=60), None) == (
         'no event dates, and not recorded within "last week" (2025-03-10..2025-03-16)'

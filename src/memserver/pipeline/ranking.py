@@ -155,7 +155,7 @@ def rank(
     entity = weights.entity * ev.names[order]
     recorded = _in_time(t, periods, months)
     if events is not None and ev.event_start is not None and ev.event_end is not None:
-        recorded = temporal.fit(recorded, ev.event_start[order], ev.event_end[order], events)
+        recorded = temporal.fit(recorded, t, ev.event_start[order], ev.event_end[order], events)
     temporal_score = weights.time * recorded
     graph = weights.graph * ev.graph[order] if ev.graph is not None else np.zeros(n)
     base = semantic + keyword + entity + temporal_score + graph
