@@ -89,7 +89,7 @@ def test_the_report_week_counts_less_only_for_memories_with_event_dates() -> Non
 
 
 def test_recorded_within_the_time_asked_about_counts_fully() -> None:
-    """"What did she show me on October 13?": the turn that says it, on the 13th, is about the 12th ("I painted
+    """Asked "what did she show me on October 13?": the turn that says it, on the 13th, is about the 12th ("I painted
     it yesterday"); the telling happened on the day asked about, as it did for the turns around it."""
     on_the_day = datetime(2023, 10, 13, 15, tzinfo=UTC).timestamp()
     ev = evidence(
