@@ -142,8 +142,14 @@ async def run_time(
     reference = datetime.fromtimestamp(max(t["ts"] for t in turns), tz=UTC).date().isoformat()
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=60) as client:
         ingest_s = await ingest(client, turns)
-        dated = (await client.post("/v3/memories/", json={"filters": {"user_id": "bench"}, "page_size": 1000})).json()
-        periods = sum(1 for m in dated["results"] if m.get("event_period"))
+        periods, page = 0, 1
+        while True:  # how many of the turns name a time (their event periods meet the expressions)
+            body = {"filters": {"user_id": "bench"}, "page": page, "page_size": 100}
+            listed = (await client.post("/v3/memories/", json=body)).json()
+            periods += sum(1 for m in listed["results"] if m.get("event_period"))
+            if not listed.get("next"):
+                break
+            page += 1
         for q in word_queries(turns, 12, 20, random.Random(seed + 1)):  # warm-up: unique, not measured
             await search(client, "warm " + q, "hybrid", reference_date=reference)
             await search(client, f"warm {q} last week", "hybrid", reference_date=reference)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from memserver.pipeline import temporal
 from memserver.pipeline.query import hints
 from memserver.pipeline.ranking import HYBRID, Evidence, Scored, rank
 from memserver.pipeline.temporal import RECORDED_SHARE, TemporalQuery, event_fit, explain
@@ -168,3 +169,17 @@ def test_explanations_say_which_time_and_channel() -> None:
     assert why(REF - timedelta(days=60), None) == (
         'no event dates, and not recorded within "last week" (2025-03-10..2025-03-16)'
     )
+
+
+def test_the_explanations_number_is_the_fit_ranking_used() -> None:
+    """The words of `score_reasons` are computed apart (plain floats, for the few hits returned): they must say
+    the very fit the vectorised ranking computed."""
+    rng = np.random.default_rng(21)
+    day = 86400.0
+    for _ in range(500):
+        es = ts(2025, 1, 1) + rng.uniform(0, 200) * day
+        ee = es + rng.choice([1, 7, 30, 365]) * day
+        qs = ts(2025, 1, 1) + rng.uniform(0, 200) * day
+        qe = qs + rng.choice([1, 7, 30, 91]) * day
+        vectorised = event_fit(np.array([es]), np.array([ee]), TemporalQuery(ranges=((qs, qe),)))[0]
+        assert temporal._fit_one(es, ee, qs, qe)[0] == vectorised

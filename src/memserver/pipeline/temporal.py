@@ -24,6 +24,7 @@ names no time gives every memory 0 (`pipeline.ranking` never calls this then).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -87,7 +88,7 @@ def event_fit(start: NDArray[np.float64], end: NDArray[np.float64], query: Tempo
     es, ee = np.where(has, start, 0.0), np.where(has, end, 1.0)
     best = np.zeros(len(start))
     for first, after in query.ranges:
-        best = np.maximum(best, _overlap_fit(es, ee, np.full_like(es, first), np.full_like(es, after)))
+        best = np.maximum(best, _overlap_fit(es, ee, first, after))
     if query.months:
         year = es.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
         for month in query.months:
@@ -98,7 +99,7 @@ def event_fit(start: NDArray[np.float64], end: NDArray[np.float64], query: Tempo
 
 
 def _overlap_fit(
-    es: NDArray[np.float64], ee: NDArray[np.float64], qs: NDArray[np.float64], qe: NDArray[np.float64]
+    es: NDArray[np.float64], ee: NDArray[np.float64], qs: NDArray[np.float64] | float, qe: NDArray[np.float64] | float
 ) -> NDArray[np.float64]:
     inter = np.minimum(ee, qe) - np.maximum(es, qs)
     overlap = np.sqrt(np.clip(inter, 0.0, None) / np.maximum(ee - es, 1.0))
@@ -152,24 +153,31 @@ def _event_reason(r: TimeRange, event: tuple[datetime, datetime] | None, zone: t
     if event is None:
         return 0.0, ""
     es, ee = event[0].timestamp(), event[1].timestamp()
-    value = float(event_fit(np.array([es]), np.array([ee]), TemporalQuery.of([r]))[0])
-    what = f"event {_dates(event[0], event[1], zone)} ({granularity(*event)})"
+    if r.month is None:
+        spans = [(r.start.timestamp(), r.end.timestamp())]
+    else:  # that month in the event's start year and in the next, as `event_fit` reads it
+        year = event[0].astimezone(UTC).year
+        spans = [
+            (
+                datetime(y, r.month, 1, tzinfo=UTC).timestamp(),
+                datetime(y + r.month // 12, r.month % 12 + 1, 1, tzinfo=UTC).timestamp(),
+            )
+            for y in (year, year + 1)
+        ]
+    value, overlaps = max(_fit_one(es, ee, first, after) for first, after in spans)
     if value <= 0:
         return 0.0, ""
-    verb = "overlaps" if _overlaps(r, event) else "is near"
-    return value, f"{what} {verb} {_named(r, zone)}: {value:.2f}"
+    what = f"event {_dates(event[0], event[1], zone)} ({granularity(*event)})"
+    return value, f"{what} {'overlaps' if overlaps else 'is near'} {_named(r, zone)}: {value:.2f}"
 
 
-def _overlaps(r: TimeRange, event: tuple[datetime, datetime]) -> bool:
-    if r.month is None:
-        return event[0] < r.end and r.start < event[1]
-    year = event[0].astimezone(UTC).year
-    for y in (year, year + 1):
-        first = datetime(y, r.month, 1, tzinfo=UTC)
-        after = datetime(y + r.month // 12, r.month % 12 + 1, 1, tzinfo=UTC)
-        if event[0] < after and first < event[1]:
-            return True
-    return False
+def _fit_one(es: float, ee: float, qs: float, qe: float) -> tuple[float, bool]:
+    """`_overlap_fit` for one event and one range, in plain floats (a hit's explanation), and whether they overlap."""
+    inter = min(ee, qe) - max(es, qs)
+    if inter > 0:
+        return math.sqrt(inter / max(ee - es, 1.0)), True
+    gap, tol = max(qs - ee, es - qe), max(DAY_S, (qe - qs) / 4)
+    return NEAR_MISS * max(0.0, 1 - gap / tol), False
 
 
 def _recorded_reason(
