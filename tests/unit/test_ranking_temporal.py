@@ -101,6 +101,29 @@ def test_recorded_within_the_time_asked_about_counts_fully() -> None:
     assert s[0] == s[1] == HYBRID.time
 
 
+def test_recorded_within_the_time_asked_about_counts_less_when_the_event_dates_are_elsewhere() -> None:
+    """ "What did I do this month?": skiing in January, told this month, is no answer; a memory without event
+    dates told this month still counts fully."""
+    told = datetime(2025, 3, 5, 10, tzinfo=UTC).timestamp()
+    ev = evidence(
+        {"cos": 0.52, "created": told, "es": ts(2025, 1, 15), "ee": ts(2025, 1, 16)},
+        {"cos": 0.50, "created": told, "es": ts(2025, 3, 4), "ee": ts(2025, 3, 5)},
+        {"cos": 0.50, "created": told},
+    )
+    s = {x.index: x.temporal for x in ranked(ev, "What did I do this month?")}
+    assert s[0] == pytest.approx(HYBRID.time * RECORDED_SHARE)
+    assert s[1] == s[2] == HYBRID.time
+    assert ranked(ev, "What did I do this month?")[-1].index == 0
+    reason = explain(
+        hints("this month", REF).ranges,
+        hints("this month", REF).periods,
+        datetime.fromtimestamp(told, UTC),
+        (datetime(2025, 1, 15, tzinfo=UTC), datetime(2025, 1, 16, tzinfo=UTC)),
+        UTC,
+    )
+    assert reason.endswith("counts 0.25 (its event dates are elsewhere)"), reason
+
+
 @pytest.mark.parametrize(
     ("event", "query", "expected"),
     [
@@ -164,8 +187,9 @@ def test_explanations_say_which_time_and_channel() -> None:
     )
     told_then = datetime(2025, 3, 12, 9, tzinfo=UTC)
     assert why(told_then, (datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))) == (
-        'recorded 2025-03-12, within "last week" (2025-03-10..2025-03-16)'
+        'recorded 2025-03-12, within "last week" (2025-03-10..2025-03-16); counts 0.25 (its event dates are elsewhere)'
     )
+    assert why(told_then, None) == 'recorded 2025-03-12, within "last week" (2025-03-10..2025-03-16)'
     assert why(REF - timedelta(days=60), None) == (
         'no event dates, and not recorded within "last week" (2025-03-10..2025-03-16)'
     )

@@ -11,11 +11,13 @@ Two channels, per query range Q:
   people talk about what happened for some days after), as before event dates existed. For a memory that has
   event dates, that week after Q counts only RECORDED_SHARE: its event dates say what it is about, and "told
   three days after last week" is no sign of being about last week (the issue's three dinners, all told today,
-  are told apart by what they are about). Being recorded within Q itself still counts fully: the telling
-  happened then. On LoCoMo-ER the questions name the day a thing was said ("What painting did Melanie show
-  on October 13, 2023?"), and the turn that says it is often about the day before ("I painted it
-  yesterday"): with the share applied within Q as well, category 4 lost 1.2 points of frac@10 (0.883 ->
-  0.871), and no share above 0.25 short of 1 brings such a turn back level with its session's other turns.
+  are told apart by what they are about). Being recorded within Q itself still counts fully, the telling
+  happened then, unless the event dates put the memory elsewhere (no overlap and no near miss with any Q):
+  "went skiing in January", told in March, is no answer to "this month". On LoCoMo-ER the questions name
+  the day a thing was said ("What painting did Melanie show on October 13, 2023?"), and the turn that says
+  it is often about the day before ("I painted it yesterday", a near miss): with the share applied within Q
+  to every memory with event dates, category 4 lost 1.2 points of frac@10 (0.883 -> 0.871), and no share
+  above 0.25 short of 1 brings such a turn back level with its session's other turns.
 
 fit = max over Q of max(event, share x recorded); the temporal score is the `time` weight times the fit. A
 memory without event dates therefore scores exactly as it did before event dates existed, and a query that
@@ -65,9 +67,11 @@ def fit(
     """Each memory's temporal fit in [0, 1], from its recorded-date hits (0/1, report week included), when it
     was recorded and its event period (epoch seconds, NaN without one). Where a memory has no event period the
     fit is `recorded`, unchanged."""
-    lagged = (~np.isnan(start)) & ~recorded_within(created, query)
-    share = np.where(lagged, RECORDED_SHARE, 1.0)
-    combined: NDArray[np.float64] = np.maximum(event_fit(start, end, query), share * recorded)
+    event = event_fit(start, end, query)
+    # the telling counts fully when it happened within Q and the memory's own dates do not put it elsewhere
+    told_then = recorded_within(created, query) & (np.isnan(start) | (event > 0))
+    share = np.where(np.isnan(start) | told_then, 1.0, RECORDED_SHARE)
+    combined: NDArray[np.float64] = np.maximum(event, share * recorded)
     return combined
 
 
@@ -132,9 +136,11 @@ def explain(
     ones, in order (`pipeline.query.hints`)."""
     windows = iter(periods)
     best: tuple[float, str] = (0.0, "")
-    for r in ranges:
+    events = [_event_reason(r, event, zone) for r in ranges]
+    elsewhere = event is not None and all(value <= 0 for value, _ in events)  # `fit`: no overlap, no near miss
+    for r, by_event in zip(ranges, events, strict=True):
         window = next(windows) if r.month is None else None
-        for option in (_event_reason(r, event, zone), _recorded_reason(r, window, created, event is not None, zone)):
+        for option in (by_event, _recorded_reason(r, window, created, event is not None, elsewhere, zone)):
             if option[0] > best[0]:
                 best = option
     if best[0] > 0:
@@ -181,7 +187,12 @@ def _fit_one(es: float, ee: float, qs: float, qe: float) -> tuple[float, bool]:
 
 
 def _recorded_reason(
-    r: TimeRange, window: tuple[datetime, datetime] | None, created: datetime, has_event: bool, zone: tzinfo
+    r: TimeRange,
+    window: tuple[datetime, datetime] | None,
+    created: datetime,
+    has_event: bool,
+    elsewhere: bool,
+    zone: tzinfo,
 ) -> tuple[float, str]:
     if r.month is not None:
         utc = created.astimezone(UTC)
@@ -195,8 +206,9 @@ def _recorded_reason(
         )
     if not (proper or late):
         return 0.0, ""
-    value = RECORDED_SHARE if has_event and not proper else 1.0
-    counts = f"; counts {value:.2f} (the memory has event dates)" if value < 1 else ""
+    value = RECORDED_SHARE if has_event and (elsewhere or not proper) else 1.0
+    why = "its event dates are elsewhere" if proper else "the memory has event dates"
+    counts = f"; counts {value:.2f} ({why})" if value < 1 else ""
     return value, f"recorded {_dates(created, created, zone)}, {where}{counts}"
 
 
