@@ -42,7 +42,7 @@ def ranked(ev: Evidence, query: str, ref: datetime = REF) -> list[Scored]:
         ev,
         periods=[(a.timestamp(), b.timestamp()) for a, b in h.periods],
         months=h.months,
-        events=TemporalQuery.of(h.ranges),
+        events=TemporalQuery.of(h.ranges, ref),
         limit=len(ev.seq),
     )
 
@@ -101,18 +101,20 @@ def test_recorded_within_the_time_asked_about_counts_fully() -> None:
     assert s[0] == s[1] == HYBRID.time
 
 
-def test_recorded_within_the_time_asked_about_counts_less_when_the_event_dates_are_elsewhere() -> None:
-    """ "What did I do this month?": skiing in January, told this month, is no answer; a memory without event
-    dates told this month still counts fully."""
+def test_recorded_within_a_time_around_now_counts_less_when_the_event_dates_are_elsewhere() -> None:
+    """Asked "what did I do this month?", skiing in January told this month is no answer; a memory without event
+    dates told this month still counts fully. Asked about a past month, being told then counts fully (the telling
+    is what happened then), as it does without a reference "now"."""
     told = datetime(2025, 3, 5, 10, tzinfo=UTC).timestamp()
     ev = evidence(
         {"cos": 0.52, "created": told, "es": ts(2025, 1, 15), "ee": ts(2025, 1, 16)},
         {"cos": 0.50, "created": told, "es": ts(2025, 3, 4), "ee": ts(2025, 3, 5)},
         {"cos": 0.50, "created": told},
     )
-    s = {x.index: x.temporal for x in ranked(ev, "What did I do this month?")}
-    assert s[0] == pytest.approx(HYBRID.time * RECORDED_SHARE)
-    assert s[1] == s[2] == HYBRID.time
+    for query in ("What did I do this month?", "What did I do recently?", "What do I do currently?", "in March?"):
+        s = {x.index: x.temporal for x in ranked(ev, query)}
+        assert s[0] == pytest.approx(HYBRID.time * RECORDED_SHARE), query
+        assert s[1] == s[2] == HYBRID.time, query
     assert ranked(ev, "What did I do this month?")[-1].index == 0
     reason = explain(
         hints("this month", REF).ranges,
@@ -120,8 +122,11 @@ def test_recorded_within_the_time_asked_about_counts_less_when_the_event_dates_a
         datetime.fromtimestamp(told, UTC),
         (datetime(2025, 1, 15, tzinfo=UTC), datetime(2025, 1, 16, tzinfo=UTC)),
         UTC,
+        REF,
     )
     assert reason.endswith("counts 0.25 (its event dates are elsewhere)"), reason
+    past = {x.index: x.temporal for x in ranked(ev, "What did I do in March 2025?", datetime(2025, 6, 1, tzinfo=UTC))}
+    assert past[0] == past[1] == past[2] == HYBRID.time
 
 
 @pytest.mark.parametrize(
@@ -187,7 +192,7 @@ def test_explanations_say_which_time_and_channel() -> None:
     )
     told_then = datetime(2025, 3, 12, 9, tzinfo=UTC)
     assert why(told_then, (datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))) == (
-        'recorded 2025-03-12, within "last week" (2025-03-10..2025-03-16); counts 0.25 (its event dates are elsewhere)'
+        'recorded 2025-03-12, within "last week" (2025-03-10..2025-03-16)'
     )
     assert why(told_then, None) == 'recorded 2025-03-12, within "last week" (2025-03-10..2025-03-16)'
     assert why(REF - timedelta(days=60), None) == (

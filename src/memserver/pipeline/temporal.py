@@ -11,13 +11,15 @@ Two channels, per query range Q:
   people talk about what happened for some days after), as before event dates existed. For a memory that has
   event dates, that week after Q counts only RECORDED_SHARE: its event dates say what it is about, and "told
   three days after last week" is no sign of being about last week (the issue's three dinners, all told today,
-  are told apart by what they are about). Being recorded within Q itself still counts fully, the telling
-  happened then, unless the event dates put the memory elsewhere (no overlap and no near miss with any Q):
-  "went skiing in January", told in March, is no answer to "this month". On LoCoMo-ER the questions name
-  the day a thing was said ("What painting did Melanie show on October 13, 2023?"), and the turn that says
-  it is often about the day before ("I painted it yesterday", a near miss): with the share applied within Q
-  to every memory with event dates, category 4 lost 1.2 points of frac@10 (0.883 -> 0.871), and no share
-  above 0.25 short of 1 brings such a turn back level with its session's other turns.
+  are told apart by what they are about). Being recorded within a past Q itself still counts fully: the
+  telling happened then, and a question may be about that occasion. On LoCoMo-ER the questions name the day
+  a thing was said ("What painting did Melanie show on October 13, 2023?"), and the turn that says it is
+  often about days before ("one I did last week"): with the share applied within Q as well, category 4
+  lost 1.2 points of frac@10 (0.883 -> 0.871), and 0.5 points (0.883 -> 0.878) with it applied only where
+  the event dates lie elsewhere (no overlap, no near miss). A Q that contains the query's now ("this
+  month", "recently", "currently") is different: everything told lately was recorded within it, so being
+  recorded there says nothing of what a memory is about, and where the event dates lie elsewhere it counts
+  RECORDED_SHARE ("went skiing in January", told this month, is no answer to "this month").
 
 fit = max over Q of max(event, share x recorded); the temporal score is the `time` weight times the fit. A
 memory without event dates therefore scores exactly as it did before event dates existed, and a query that
@@ -48,12 +50,27 @@ class TemporalQuery:
 
     ranges: tuple[tuple[float, float], ...] = ()
     months: tuple[int, ...] = ()
+    now: float = math.nan  # the query's "now" (epoch seconds); NaN: no range counts as current
 
     @classmethod
-    def of(cls, ranges: Sequence[TimeRange]) -> TemporalQuery:
+    def of(cls, ranges: Sequence[TimeRange], now: datetime | None = None) -> TemporalQuery:
         return cls(
             ranges=tuple((r.start.timestamp(), r.end.timestamp()) for r in ranges if r.month is None),
             months=tuple(sorted({r.month for r in ranges if r.month is not None})),
+            now=math.nan if now is None else now.timestamp(),
+        )
+
+    def split(self) -> tuple[TemporalQuery, TemporalQuery]:
+        """(the ranges and months that are over or to come, those that contain now): `fit`'s two kinds of Q."""
+        current = {q for q in self.ranges if q[0] <= self.now <= q[1]}
+        this_month = _month_of(self.now) if not math.isnan(self.now) else None
+        return (
+            TemporalQuery(
+                tuple(q for q in self.ranges if q not in current), tuple(m for m in self.months if m != this_month)
+            ),
+            TemporalQuery(
+                tuple(q for q in self.ranges if q in current), tuple(m for m in self.months if m == this_month)
+            ),
         )
 
 
@@ -68,8 +85,9 @@ def fit(
     was recorded and its event period (epoch seconds, NaN without one). Where a memory has no event period the
     fit is `recorded`, unchanged."""
     event = event_fit(start, end, query)
-    # the telling counts fully when it happened within Q and the memory's own dates do not put it elsewhere
-    told_then = recorded_within(created, query) & (np.isnan(start) | (event > 0))
+    past, current = query.split()
+    # the telling counts fully within a past Q, and within a current one where the event dates agree
+    told_then = recorded_within(created, past) | (recorded_within(created, current) & (event > 0))
     share = np.where(np.isnan(start) | told_then, 1.0, RECORDED_SHARE)
     combined: NDArray[np.float64] = np.maximum(event, share * recorded)
     return combined
@@ -114,6 +132,10 @@ def _overlap_fit(
     return out
 
 
+def _month_of(epoch: float) -> int:
+    return datetime.fromtimestamp(epoch, UTC).month
+
+
 def _month_bounds(year: NDArray[np.int64], month: int) -> NDArray[np.float64]:
     """Epoch seconds of the first of `month` (13 = January of the next year) of each year, in UTC."""
     months = (year - 1970) * 12 + (month - 1)
@@ -130,17 +152,19 @@ def explain(
     created: datetime,
     event: tuple[datetime, datetime] | None,
     zone: tzinfo,
+    now: datetime | None = None,
 ) -> str:
     """One sentence saying which named time gave a memory its temporal score, through which channel, and how
     much (the fit, before the `time` weight). `periods` are the recorded-date windows of `ranges`' concrete
-    ones, in order (`pipeline.query.hints`)."""
+    ones, in order (`pipeline.query.hints`); `now` is the query's (`TemporalQuery.now`)."""
     windows = iter(periods)
     best: tuple[float, str] = (0.0, "")
     events = [_event_reason(r, event, zone) for r in ranges]
     elsewhere = event is not None and all(value <= 0 for value, _ in events)  # `fit`: no overlap, no near miss
     for r, by_event in zip(ranges, events, strict=True):
         window = next(windows) if r.month is None else None
-        for option in (by_event, _recorded_reason(r, window, created, event is not None, elsewhere, zone)):
+        aside = elsewhere and now is not None and _contains_now(r, now)
+        for option in (by_event, _recorded_reason(r, window, created, event is not None, aside, zone)):
             if option[0] > best[0]:
                 best = option
     if best[0] > 0:
@@ -149,6 +173,13 @@ def explain(
     if event is None:
         return f"no event dates, and not recorded within {named}"
     return f"event {_dates(event[0], event[1], zone)} ({granularity(*event)}): no overlap with {named}"
+
+
+def _contains_now(r: TimeRange, now: datetime) -> bool:
+    """`TemporalQuery.split` for one range: a concrete range around now, or the month now is in."""
+    if r.month is not None:
+        return r.month == now.astimezone(UTC).month
+    return r.start.timestamp() <= now.timestamp() <= r.end.timestamp()
 
 
 def _named(r: TimeRange, zone: tzinfo) -> str:

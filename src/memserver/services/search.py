@@ -163,7 +163,7 @@ async def search_project(
                 weights=replace(_weights(req), graph=config.graph_weight),
                 gap_s=config.neighbour_gap_s,
                 limit=pool,
-                events=TemporalQuery.of(qh.ranges) if qh.ranges else None,
+                events=TemporalQuery.of(qh.ranges, ref) if qh.ranges else None,
             )
             scored = await asyncio.to_thread(rank) if len(ids) > OFFLOAD_ROWS else rank()
             scored = [s for s in scored if s.total > 0]
@@ -204,7 +204,7 @@ def _explain_time(hits: list[Hit], h: QueryHints, ref: datetime) -> None:
     for hit in hits:
         row = hit.row
         event = (row.event_start, row.event_end) if row.event_start and row.event_end else None
-        hit.reasons = {"temporal": temporal.explain(h.ranges, h.periods, row.created_at, event, zone)}
+        hit.reasons = {"temporal": temporal.explain(h.ranges, h.periods, row.created_at, event, zone, ref)}
 
 
 async def _decay(db: Database, project_id: Any, hits: list[Hit], now: datetime) -> list[Hit]:
