@@ -19,7 +19,9 @@ then answers over HTTP:
 `--time` (issue 21): a share of the memories (`--periods`, default 0.3) get a one-day event period within the
 30 days before they were recorded, and each scope is also searched with pairs, a query alone and the same
 query with a time expression (reference_date: the last memory's day), hybrid, interleaved: p50/p95 of both and
-the p95 ratio. Project-wide, the time query also takes candidates from the event-period GiST index.
+the p95 ratio; and, as a control, the query with as many words that name no time (the embedder's cost grows
+with the text): the ratio to it is what reading the time costs. Project-wide, the time query also takes
+candidates from the event-period GiST index.
 
     .venv/bin/python -m bench.scale --n 20000 --users 1 --time --queries 200     # one 20k scope (exact scan)
     .venv/bin/python -m bench.scale --n 100000 --users 100 --time --queries 200  # project-wide: GiST branch
@@ -81,6 +83,9 @@ def sentence(rng: random.Random) -> str:
 
 # --time: the queries alone name no time (their pairs add one), so none of these words
 _TIMELESS = [w for w in WORDS if w not in TIME_WORDS and w not in ("recently", "finally", "after", "before")]
+
+
+_PADDING = ("violin", "music", "pebble", "window", "river", "yellow", "engine", "pillow")
 
 
 def timeless(rng: random.Random, i: int) -> str:
@@ -249,15 +254,20 @@ async def measure(
             out[f"search_{scope}"] = {mode: summary(v) for mode, v in lat.items()}
             if reference is None:
                 continue
-            paired: dict[str, list[float]] = {"plain": [], "with time": []}
+            paired: dict[str, list[float]] = {"plain": [], "with time": [], "same length": []}
             for i in range(queries):
                 user = f"user-{rng.randrange(users)}" if scope == "user" else "*"
                 q = timeless(rng, i)
-                timed = f"{q} {TIME_EXPRESSIONS[i % len(TIME_EXPRESSIONS)]}"
-                for name, query in (("plain", q), ("with time", timed))[:: 1 if i % 2 == 0 else -1]:
+                expr = TIME_EXPRESSIONS[i % len(TIME_EXPRESSIONS)]
+                # the control: as many words, none a time and none in the corpus (the embedder's cost grows
+                # with the text, and corpus words would add full-text work the time words do not)
+                padded = f"{q} {' '.join(_PADDING[(i + k) % len(_PADDING)] for k in range(len(expr.split())))}"
+                trio = [("plain", q), ("with time", f"{q} {expr}"), ("same length", padded)]
+                for name, query in trio[i % 3 :] + trio[: i % 3]:
                     paired[name].append(await search(query, user, "hybrid"))
             row: dict[str, Any] = {name: summary(v) for name, v in paired.items()}
             row["p95_ratio"] = round(row["with time"]["p95_ms"] / row["plain"]["p95_ms"], 3)
+            row["p95_ratio_same_length"] = round(row["with time"]["p95_ms"] / row["same length"]["p95_ms"], 3)
             out[f"search_{scope}_time"] = row
         add_lat = []
         for i in range(adds):
@@ -391,7 +401,9 @@ def main() -> None:
             t = result[f"search_{scope}_time"]
             print(
                 f"{'time ' + scope + ' scope':<22} plain p50/p95 {t['plain']['p50_ms']}/{t['plain']['p95_ms']}, "
-                f"with time {t['with time']['p50_ms']}/{t['with time']['p95_ms']}, p95 ratio {t['p95_ratio']}"
+                f"with time {t['with time']['p50_ms']}/{t['with time']['p95_ms']}, p95 ratio {t['p95_ratio']}; "
+                f"same length {t['same length']['p50_ms']}/{t['same length']['p95_ms']}, "
+                f"p95 ratio {t['p95_ratio_same_length']}"
             )
     print(f"add (verbatim, 1 message) p50 {result['add']['p50_ms']} ms, p95 {result['add']['p95_ms']} ms")
     s = result["sizes"]
