@@ -14,7 +14,8 @@ warm-up of other unique queries. Reported: p50/p95 per mode and the hybrid/dense
 `--time` (issue 21): the cost of a time expression. Each unique question q is paired with `q + " " + expr`
 (expr cycling through `TIME_EXPRESSIONS`), both hybrid, `reference_date` = the conversation's last session
 (so the memories' parsed event periods and the expressions meet), interleaved, top_k 10, concurrency 1,
-after warm-up. Reported: p50/p95 of both and the p95 ratio (target <= 1.10).
+after warm-up. Reported: p50/p95 of both and the p95 ratio (target <= 1.10), and a control: q plus as many
+words that name no time (the embedder's cost grows with the text).
 
     .venv/bin/python -m bench.hybrid_latency --time --queries 200
 """
@@ -135,6 +136,9 @@ def summary(lat: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(lat), 2), "p95_ms": round(pct(lat, 95), 2), "n": len(lat)}
 
 
+PADDING = ("quartz", "nebula", "walrus", "tundra", "pillow", "harbor", "lantern", "copper")
+
+
 async def run_time(
     url: str, key: str, turns: list[dict[str, Any]], questions: list[str], n: int, seed: int
 ) -> dict[str, Any]:
@@ -153,15 +157,20 @@ async def run_time(
         for q in word_queries(turns, 12, 20, random.Random(seed + 1)):  # warm-up: unique, not measured
             await search(client, "warm " + q, "hybrid", reference_date=reference)
             await search(client, f"warm {q} last week", "hybrid", reference_date=reference)
-        lat: dict[str, list[float]] = {"plain": [], "with time": []}
+        lat: dict[str, list[float]] = {"plain": [], "with time": [], "same length": []}
         for i, q in enumerate(list(dict.fromkeys(questions))[:n]):
-            timed = f"{q} {TIME_EXPRESSIONS[i % len(TIME_EXPRESSIONS)]}"
-            pair = (("plain", q), ("with time", timed)) if i % 2 == 0 else (("with time", timed), ("plain", q))
-            for name, query in pair:
+            expr = TIME_EXPRESSIONS[i % len(TIME_EXPRESSIONS)]
+            # the control: as many words naming no time and absent from LoCoMo (the embedder's cost grows with
+            # the text), so that the ratio to it is what reading the time costs
+            padded = f"{q} {' '.join(PADDING[(i + k) % len(PADDING)] for k in range(len(expr.split())))}"
+            trio = [("plain", q), ("with time", f"{q} {expr}"), ("same length", padded)]
+            for name, query in trio[i % 3 :] + trio[: i % 3]:
                 lat[name].append(await search(client, query, "hybrid", reference_date=reference))
     row: dict[str, Any] = {name: summary(v) for name, v in lat.items()}
     row["p95_ratio"] = round(row["with time"]["p95_ms"] / row["plain"]["p95_ms"], 3)
     row["p50_ratio"] = round(row["with time"]["p50_ms"] / row["plain"]["p50_ms"], 3)
+    row["p95_ratio_same_length"] = round(row["with time"]["p95_ms"] / row["same length"]["p95_ms"], 3)
+    row["p50_ratio_same_length"] = round(row["with time"]["p50_ms"] / row["same length"]["p50_ms"], 3)
     return {
         "memories": len(turns),
         "with_event_period": periods,
@@ -254,6 +263,12 @@ def main() -> None:
         print(
             f"{name:<16} {h['p50_ms']:>14} {h['p95_ms']:>8} {d['p50_ms']:>14} {d['p95_ms']:>8} {row['p95_ratio']:>10}"
         )
+        if "same length" in row:
+            c = row["same length"]
+            print(
+                f"{'same length':<16} {c['p50_ms']:>14} {c['p95_ms']:>8}  with time / same length, p95: "
+                f"{row['p95_ratio_same_length']}, p50: {row['p50_ratio_same_length']}"
+            )
     print(f"load average: start {load_before[0]:.1f}, end {result['load_avg_end'][0]:.1f}; JSON: {out}")
 
 
