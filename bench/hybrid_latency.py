@@ -10,6 +10,14 @@ warm-up of other unique queries. Reported: p50/p95 per mode and the hybrid/dense
 
     .venv/bin/python bench/hybrid_latency.py                      # conv-26, 200 queries per length
     .venv/bin/python bench/hybrid_latency.py --queries 60 --conversation conv-30
+
+`--time` (issue 21): the cost of a time expression. Each unique question q is paired with `q + " " + expr`
+(expr cycling through `TIME_EXPRESSIONS`), both hybrid, `reference_date` = the conversation's last session
+(so the memories' parsed event periods and the expressions meet), interleaved, top_k 10, concurrency 1,
+after warm-up. Reported: p50/p95 of both and the p95 ratio (target <= 1.10), and a control: q plus as many
+words that name no time (the embedder's cost grows with the text).
+
+    .venv/bin/python -m bench.hybrid_latency --time --queries 200
 """
 
 from __future__ import annotations
@@ -41,6 +49,25 @@ DATA = next(
     Path("/work/shared/data/locomo-dev.json"),
 )
 LENGTHS = (15, 30, 50)
+# One of each family of the grammar (pipeline/time_expressions.py), cycled over the questions.
+TIME_EXPRESSIONS = (
+    "last week",
+    "yesterday",
+    "in May 2023",
+    "two weeks ago",
+    "last month",
+    "recently",
+    "in March",
+    "between January and March 2023",
+    "last summer",
+    "on Friday",
+    "this year",
+    "3 days ago",
+    "since 2022",
+    "as of June 2023",
+    "next week",
+    "a few days ago",
+)
 
 
 def load_conversation(path: Path, sample_id: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -77,8 +104,8 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
 
 
-async def search(client: httpx.AsyncClient, query: str, mode: str) -> float:
-    body: dict[str, Any] = {"query": query, "filters": {"user_id": "bench"}, "top_k": 10}
+async def search(client: httpx.AsyncClient, query: str, mode: str, **extra: Any) -> float:
+    body: dict[str, Any] = {"query": query, "filters": {"user_id": "bench"}, "top_k": 10, **extra}
     if mode == "semantic":
         body["retrieval"] = "semantic"
     t0 = time.perf_counter()
@@ -88,26 +115,78 @@ async def search(client: httpx.AsyncClient, query: str, mode: str) -> float:
     return dt
 
 
+async def ingest(client: httpx.AsyncClient, turns: list[dict[str, Any]]) -> float:
+    t0 = time.perf_counter()
+    for t in turns:
+        r = await client.post(
+            "/v3/memories/add/",
+            json={
+                "messages": [{"role": "user", "content": t["text"]}],
+                "user_id": "bench",
+                "infer": False,
+                "metadata": {"dia_id": t["dia_id"]},
+                "timestamp": t["ts"],
+            },
+        )
+        r.raise_for_status()
+    return time.perf_counter() - t0
+
+
+def summary(lat: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(lat), 2), "p95_ms": round(pct(lat, 95), 2), "n": len(lat)}
+
+
+PADDING = ("quartz", "nebula", "walrus", "tundra", "pillow", "harbor", "lantern", "copper")
+
+
+async def run_time(
+    url: str, key: str, turns: list[dict[str, Any]], questions: list[str], n: int, seed: int
+) -> dict[str, Any]:
+    """`--time`: each question alone and with a time expression, both hybrid, paired and interleaved."""
+    reference = datetime.fromtimestamp(max(t["ts"] for t in turns), tz=UTC).date().isoformat()
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=60) as client:
+        ingest_s = await ingest(client, turns)
+        periods, page = 0, 1
+        while True:  # how many of the turns name a time (their event periods meet the expressions)
+            body = {"filters": {"user_id": "bench"}, "page": page, "page_size": 100}
+            listed = (await client.post("/v3/memories/", json=body)).json()
+            periods += sum(1 for m in listed["results"] if m.get("event_period"))
+            if not listed.get("next"):
+                break
+            page += 1
+        for q in word_queries(turns, 12, 20, random.Random(seed + 1)):  # warm-up: unique, not measured
+            await search(client, "warm " + q, "hybrid", reference_date=reference)
+            await search(client, f"warm {q} last week", "hybrid", reference_date=reference)
+        lat: dict[str, list[float]] = {"plain": [], "with time": [], "same length": []}
+        for i, q in enumerate(list(dict.fromkeys(questions))[:n]):
+            expr = TIME_EXPRESSIONS[i % len(TIME_EXPRESSIONS)]
+            # the control: as many words naming no time and absent from LoCoMo (the embedder's cost grows with
+            # the text), so that the ratio to it is what reading the time costs
+            padded = f"{q} {' '.join(PADDING[(i + k) % len(PADDING)] for k in range(len(expr.split())))}"
+            trio = [("plain", q), ("with time", f"{q} {expr}"), ("same length", padded)]
+            for name, query in trio[i % 3 :] + trio[: i % 3]:
+                lat[name].append(await search(client, query, "hybrid", reference_date=reference))
+    row: dict[str, Any] = {name: summary(v) for name, v in lat.items()}
+    row["p95_ratio"] = round(row["with time"]["p95_ms"] / row["plain"]["p95_ms"], 3)
+    row["p50_ratio"] = round(row["with time"]["p50_ms"] / row["plain"]["p50_ms"], 3)
+    row["p95_ratio_same_length"] = round(row["with time"]["p95_ms"] / row["same length"]["p95_ms"], 3)
+    row["p50_ratio_same_length"] = round(row["with time"]["p50_ms"] / row["same length"]["p50_ms"], 3)
+    return {
+        "memories": len(turns),
+        "with_event_period": periods,
+        "reference_date": reference,
+        "ingest_s": round(ingest_s, 1),
+        "results": {"time expressions": row},
+    }
+
+
 async def run(
     url: str, key: str, turns: list[dict[str, Any]], questions: list[str], n: int, seed: int
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     headers = {"Authorization": f"Token {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
-        t0 = time.perf_counter()
-        for t in turns:
-            r = await client.post(
-                "/v3/memories/add/",
-                json={
-                    "messages": [{"role": "user", "content": t["text"]}],
-                    "user_id": "bench",
-                    "infer": False,
-                    "metadata": {"dia_id": t["dia_id"]},
-                    "timestamp": t["ts"],
-                },
-            )
-            r.raise_for_status()
-        ingest_s = time.perf_counter() - t0
+        ingest_s = await ingest(client, turns)
         sets: dict[str, list[str]] = {"questions": list(dict.fromkeys(questions))[:n]}
         for w in LENGTHS:
             sets[f"{w} words"] = word_queries(turns, w, n, rng)
@@ -157,30 +236,40 @@ def main() -> None:
     p.add_argument("--conversation", default="conv-26")
     p.add_argument("--queries", type=int, default=200, help="unique queries per length")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hybrid_latency.json")
+    p.add_argument("--time", action="store_true", help="questions with and without a time expression")
+    p.add_argument("--out", type=Path)
     args = p.parse_args()
+    out = args.out or ROOT / "bench" / "results" / ("time_latency.json" if args.time else "hybrid_latency.json")
     turns, questions = load_conversation(args.data, args.conversation)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="memserver-hybrid-", dir="/tmp") as tmp:
         os.chmod(tmp, 0o755)  # the embedded Postgres runs as an unprivileged user
         with private_server(Path(tmp)) as (url, key):
-            result = asyncio.run(run(url, key, turns, questions, args.queries, args.seed))
+            runner = run_time if args.time else run
+            result = asyncio.run(runner(url, key, turns, questions, args.queries, args.seed))
     result.update(
         conversation=args.conversation,
         load_avg_start=load_before,
         load_avg_end=os.getloadavg(),
         when=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     print(f"{result['memories']} memories ({args.conversation}), top_k 10, concurrency 1, unique queries, no cache")
-    print(f"{'queries':<12} {'hybrid p50':>10} {'p95':>8} {'dense p50':>10} {'p95':>8} {'p95 ratio':>10}")
+    a, b = ("plain", "with time") if args.time else ("hybrid", "semantic")
+    print(f"{'queries':<16} {a + ' p50':>14} {'p95':>8} {b + ' p50':>14} {'p95':>8} {'p95 ratio':>10}")
     for name, row in result["results"].items():
-        h, d = row["hybrid"], row["semantic"]
+        h, d = row[a], row[b]
         print(
-            f"{name:<12} {h['p50_ms']:>10} {h['p95_ms']:>8} {d['p50_ms']:>10} {d['p95_ms']:>8} {row['p95_ratio']:>10}"
+            f"{name:<16} {h['p50_ms']:>14} {h['p95_ms']:>8} {d['p50_ms']:>14} {d['p95_ms']:>8} {row['p95_ratio']:>10}"
         )
-    print(f"load average: start {load_before[0]:.1f}, end {result['load_avg_end'][0]:.1f}; JSON: {args.out}")
+        if "same length" in row:
+            c = row["same length"]
+            print(
+                f"{'same length':<16} {c['p50_ms']:>14} {c['p95_ms']:>8}  with time / same length, p95: "
+                f"{row['p95_ratio_same_length']}, p50: {row['p50_ratio_same_length']}"
+            )
+    print(f"load average: start {load_before[0]:.1f}, end {result['load_avg_end'][0]:.1f}; JSON: {out}")
 
 
 if __name__ == "__main__":

@@ -239,9 +239,16 @@ def turn_of(hit: dict[str, Any]) -> set[str]:
 
 
 async def search(
-    client: httpx.AsyncClient, query: str, user: str, mode: str, covers: Covers = turn_of
+    client: httpx.AsyncClient,
+    query: str,
+    user: str,
+    mode: str,
+    covers: Covers = turn_of,
+    reference_date: str | None = None,
 ) -> tuple[list[set[str]], float]:
-    body = {"query": query, "filters": {"user_id": user}, "top_k": 50, "threshold": 0}
+    body: dict[str, Any] = {"query": query, "filters": {"user_id": user}, "top_k": 50, "threshold": 0}
+    if reference_date is not None:  # --reference-date: "now" for the times a question names
+        body["reference_date"] = reference_date
     if mode in MODES and mode != "hybrid":  # graph@w: hybrid, on the server with that weight
         body["retrieval"] = mode
     t0 = time.perf_counter()
@@ -370,9 +377,16 @@ async def run(
     concurrency: int,
     mode: str = "A",
     graph_urls: dict[str, str] | None = None,
+    reference: str | None = None,
 ) -> dict[str, Any]:
-    """graph_urls: system name ("graph@w") -> a server on the same database with that graph weight."""
+    """graph_urls: system name ("graph@w") -> a server on the same database with that graph weight.
+    reference "last-session": each question's `reference_date` is the day of its conversation's last session."""
     run_id = f"{int(time.time())}"
+    refs = {
+        c["id"]: datetime.fromtimestamp(max(t["ts"] for t in c["turns"]), tz=UTC).date().isoformat()
+        for c in convs
+        if reference == "last-session"
+    }
     graph_urls = graph_urls or {}
     limits = httpx.Limits(max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2)
     async with contextlib.AsyncExitStack() as stack:
@@ -433,7 +447,9 @@ async def run(
         lat1: dict[str, list[float]] = {m: [] for m in modes}
         for i, (c, q) in enumerate(jobs):
             for retrieval in modes if i % 2 == 0 else modes[::-1]:
-                covered, dt = await search(clients[retrieval], q["q"], users[c["id"]], retrieval, covers)
+                covered, dt = await search(
+                    clients[retrieval], q["q"], users[c["id"]], retrieval, covers, refs.get(c["id"])
+                )
                 rows[retrieval].append((q["cat"], score_covered(covered, q["gold"])))
                 lat1[retrieval].append(dt)
         for mode in modes:
@@ -448,7 +464,7 @@ async def run(
                 lat8: list[float] = lat8,
             ) -> None:
                 async with sem:
-                    _, dt = await search(clients[mode], q["q"], users[c["id"]], mode, covers)
+                    _, dt = await search(clients[mode], q["q"], users[c["id"]], mode, covers, refs.get(c["id"]))
                     lat8.append(dt)
 
             t1 = time.perf_counter()
@@ -623,6 +639,12 @@ def main() -> None:
         help="mode B, private server: comma-separated graph weights; adds build a heuristic graph and the "
         "questions also go to one server per weight (MEMSERVER_SEARCH__GRAPH_WEIGHT)",
     )
+    p.add_argument(
+        "--reference-date",
+        choices=["last-session"],
+        help="send each question with reference_date = the day of its conversation's last session (the "
+        "protocol sends none: relative words then resolve against today)",
+    )
     p.add_argument("--out", type=Path, help="default bench/results/locomo.json (mode B: locomo-b.json)")
     args = p.parse_args()
     weights = tuple(float(w) for w in args.graph.split(",")) if args.graph else ()
@@ -636,10 +658,10 @@ def main() -> None:
     if args.url:
         if not args.key:
             raise SystemExit("--key (or MEMSERVER_KEY) is required with --url")
-        results = asyncio.run(run(args.url, args.key, convs, args.concurrency, args.mode))
+        results = asyncio.run(run(args.url, args.key, convs, args.concurrency, args.mode, None, args.reference_date))
     else:
         with private_server(echo_llm=args.mode == "B", graph_weights=weights) as (url, key, graph_urls):
-            results = asyncio.run(run(url, key, convs, args.concurrency, args.mode, graph_urls))
+            results = asyncio.run(run(url, key, convs, args.concurrency, args.mode, graph_urls, args.reference_date))
     results["meta"] = {
         "mode": args.mode,
         "llm": None
@@ -653,6 +675,7 @@ def main() -> None:
         "graph": "heuristic (speaker, mentions, name) relations from the echo fake; graph@w: search weight w"
         if weights
         else None,
+        "reference_date": args.reference_date,
         "when": datetime.now(UTC).isoformat(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

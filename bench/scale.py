@@ -15,6 +15,16 @@ then answers over HTTP:
     .venv/bin/python -m bench.scale --n 1000000 --users 10000 --workdir DIR --pg-conf ...  # the 1M run
     .venv/bin/python -m bench.scale --reuse --workdir DIR ...      # measure again, no load (same DIR)
     .venv/bin/python -m bench.scale --n 20000 --users 200          # a small size, minutes
+
+`--time` (issue 21): a share of the memories (`--periods`, default 0.3) get a one-day event period within the
+30 days before they were recorded, and each scope is also searched with pairs, a query alone and the same
+query with a time expression (reference_date: the last memory's day), hybrid, interleaved: p50/p95 of both and
+the p95 ratio; and, as a control, the query with as many words that name no time (the embedder's cost grows
+with the text): the ratio to it is what reading the time costs. Project-wide, the time query also takes
+candidates from the event-period GiST index.
+
+    .venv/bin/python -m bench.scale --n 20000 --users 1 --time --queries 200     # one 20k scope (exact scan)
+    .venv/bin/python -m bench.scale --n 100000 --users 100 --time --queries 200  # project-wide: GiST branch
 """
 
 from __future__ import annotations
@@ -37,9 +47,12 @@ from typing import Any
 import httpx
 import numpy as np
 
+from bench.hybrid_latency import TIME_EXPRESSIONS
 from harness import ROOT
+from memserver.pipeline.time_expressions import TRIGGERS as TIME_WORDS
 
 DIM = 384
+LOAD_START = datetime(2024, 1, 1, tzinfo=UTC)
 # Postgres settings for the run (the embedded server's defaults suit a laptop, not 1M rows).
 # shared_buffers should hold the HNSW index and the hot part of the table; maintenance_work_mem the
 # HNSW graph while it is built (else the build spills and slows down ~10x).
@@ -68,6 +81,19 @@ def sentence(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 16))).capitalize() + "."
 
 
+# --time: the queries alone name no time (their pairs add one), so none of these words
+_TIMELESS = [w for w in WORDS if w not in TIME_WORDS and w not in ("recently", "finally", "after", "before")]
+
+
+_PADDING = ("violin", "music", "pebble", "window", "river", "yellow", "engine", "pillow")
+
+
+def timeless(rng: random.Random, i: int) -> str:
+    """A query naming no time, unique by a letters-only tag (a digit would be a date trigger)."""
+    tag = "".join(chr(97 + (i // 26**k) % 26) for k in range(3))
+    return " ".join(rng.choice(_TIMELESS) for _ in range(rng.randint(8, 16))).capitalize() + f" {tag}."
+
+
 def unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
     v = rng.standard_normal((n, DIM), dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
@@ -83,7 +109,9 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(values), 2), "p95_ms": pct(values, 95), "n": len(values)}
 
 
-async def bulk_load(dsn: str, project_id: uuid.UUID, n: int, users: int, batch: int, seed: int) -> dict[str, Any]:
+async def bulk_load(
+    dsn: str, project_id: uuid.UUID, n: int, users: int, batch: int, seed: int, periods: float = 0.0
+) -> dict[str, Any]:
     import asyncpg
     from pgvector.asyncpg import register_vector
 
@@ -97,8 +125,9 @@ async def bulk_load(dsn: str, project_id: uuid.UUID, n: int, users: int, batch: 
     for ix in indexes:
         await conn.execute(f'DROP INDEX "{ix["indexname"]}"')
     t0 = time.perf_counter()
-    start = datetime(2024, 1, 1, tzinfo=UTC)
+    start = LOAD_START
     cols = ["id", "project_id", "user_id", "memory", "hash", "embedding", "role", "source", "created_at", "updated_at"]
+    cols += ["event_start", "event_end"] if periods else []
     done = 0
     while done < n:
         size = min(batch, n - done)
@@ -120,6 +149,7 @@ async def bulk_load(dsn: str, project_id: uuid.UUID, n: int, users: int, batch: 
                     "verbatim",
                     ts,
                     ts,
+                    *(event_day(ts, rng) if periods and rng.random() < periods else (None, None) if periods else ()),
                 )
             )
         await conn.copy_records_to_table("memories", records=records, columns=cols)
@@ -143,6 +173,17 @@ async def bulk_load(dsn: str, project_id: uuid.UUID, n: int, users: int, batch: 
         "index_build_s": built,
         "vacuum_analyze_s": round(vacuum_s, 1),
     }
+
+
+def event_day(ts: datetime, rng: random.Random) -> tuple[datetime, datetime]:
+    """A one-day event period within the 30 days before `ts` (what "yesterday", "last week" make)."""
+    day = datetime.combine((ts - timedelta(days=rng.randrange(30))).date(), datetime.min.time(), tzinfo=UTC)
+    return day, day + timedelta(days=1)
+
+
+def last_day(n: int) -> str:
+    """The day of the last loaded memory (bulk_load records one every 30 s from 2024-01-01)."""
+    return (LOAD_START + timedelta(seconds=30 * (n - 1))).date().isoformat()
 
 
 async def sizes(dsn: str, n: int) -> dict[str, Any]:
@@ -181,13 +222,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def measure(url: str, key: str, users: int, queries: int, adds: int, seed: int) -> dict[str, Any]:
+async def measure(
+    url: str, key: str, users: int, queries: int, adds: int, seed: int, reference: str | None = None
+) -> dict[str, Any]:
+    """`reference` (--time): also the paired searches with and without a time expression, at that "now"."""
     rng = random.Random(seed + 7)
     out: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=120) as c:
 
         async def search(query: str, user: str, mode: str) -> float:
             body: dict[str, Any] = {"query": query, "filters": {"user_id": user}, "top_k": 10}
+            if reference is not None:
+                body["reference_date"] = reference
             if mode == "dense":
                 body["retrieval"] = "semantic"
             t0 = time.perf_counter()
@@ -206,6 +252,23 @@ async def measure(url: str, key: str, users: int, queries: int, adds: int, seed:
                 for mode in ("hybrid", "dense") if i % 2 == 0 else ("dense", "hybrid"):
                     lat[mode].append(await search(f"{sentence(rng)} {i}", user, mode))
             out[f"search_{scope}"] = {mode: summary(v) for mode, v in lat.items()}
+            if reference is None:
+                continue
+            paired: dict[str, list[float]] = {"plain": [], "with time": [], "same length": []}
+            for i in range(queries):
+                user = f"user-{rng.randrange(users)}" if scope == "user" else "*"
+                q = timeless(rng, i)
+                expr = TIME_EXPRESSIONS[i % len(TIME_EXPRESSIONS)]
+                # the control: as many words, none a time and none in the corpus (the embedder's cost grows
+                # with the text, and corpus words would add full-text work the time words do not)
+                padded = f"{q} {' '.join(_PADDING[(i + k) % len(_PADDING)] for k in range(len(expr.split())))}"
+                trio = [("plain", q), ("with time", f"{q} {expr}"), ("same length", padded)]
+                for name, query in trio[i % 3 :] + trio[: i % 3]:
+                    paired[name].append(await search(query, user, "hybrid"))
+            row: dict[str, Any] = {name: summary(v) for name, v in paired.items()}
+            row["p95_ratio"] = round(row["with time"]["p95_ms"] / row["plain"]["p95_ms"], 3)
+            row["p95_ratio_same_length"] = round(row["with time"]["p95_ms"] / row["same length"]["p95_ms"], 3)
+            out[f"search_{scope}_time"] = row
         add_lat = []
         for i in range(adds):
             body = {
@@ -268,6 +331,8 @@ def main() -> None:
         help="measure again on the database a previous run left in --workdir (no load; its load figures are "
         "copied from the previous --out)",
     )
+    p.add_argument("--time", action="store_true", help="event periods, and searches with a time expression")
+    p.add_argument("--periods", type=float, default=0.3, help="--time: the share of memories with a period")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
     args = p.parse_args()
 
@@ -294,14 +359,16 @@ def main() -> None:
             project_id, key = asyncio.run(new_tenant(url, "bench", f"scale-{time.time_ns()}"))
             dsn = url.replace("postgresql+asyncpg://", "postgresql://")
             print(f"bulk loading {args.n} memories for {args.users} users", file=sys.stderr)
-            load = asyncio.run(bulk_load(dsn, project_id, args.n, args.users, args.batch, args.seed))
+            periods = args.periods if args.time else 0.0
+            load = asyncio.run(bulk_load(dsn, project_id, args.n, args.users, args.batch, args.seed, periods))
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
         env = {"MEMSERVER_EMBEDDER__CACHE_SIZE": "0"}
         if args.exact_scan_limit is not None:
             env["MEMSERVER_SEARCH__EXACT_SCAN_LIMIT"] = str(args.exact_scan_limit)
         with served(url, work / "memserver.log", **env) as server:
             rss_before = rss_mb(server.proc.pid)
-            result = asyncio.run(measure(server.url, key, args.users, args.queries, args.adds, args.seed))
+            reference = last_day(args.n) if args.time else None
+            result = asyncio.run(measure(server.url, key, args.users, args.queries, args.adds, args.seed, reference))
             result.update(
                 n=args.n,
                 users=args.users,
@@ -329,6 +396,15 @@ def main() -> None:
         print(
             f"{'search ' + scope + ' scope':<22} {h['p50_ms']:>10} {h['p95_ms']:>8} {d['p50_ms']:>10} {d['p95_ms']:>8}"
         )
+    for scope in ("user", "project"):
+        if f"search_{scope}_time" in result:
+            t = result[f"search_{scope}_time"]
+            print(
+                f"{'time ' + scope + ' scope':<22} plain p50/p95 {t['plain']['p50_ms']}/{t['plain']['p95_ms']}, "
+                f"with time {t['with time']['p50_ms']}/{t['with time']['p95_ms']}, p95 ratio {t['p95_ratio']}; "
+                f"same length {t['same length']['p50_ms']}/{t['same length']['p95_ms']}, "
+                f"p95 ratio {t['p95_ratio_same_length']}"
+            )
     print(f"add (verbatim, 1 message) p50 {result['add']['p50_ms']} ms, p95 {result['add']['p95_ms']} ms")
     s = result["sizes"]
     print(f"disk: database {s['database_mb']} MB (per million: {s['per_million']})")

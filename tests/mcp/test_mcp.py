@@ -296,3 +296,24 @@ async def test_a_keys_stored_default_user_is_used_when_a_call_names_none(databas
         assert memories_of(await call(session, "list_memories")) == ["Erin keeps bees."]
     async with over_http(live_server, key, query="?user_id=frank") as session:
         assert (await call(session, "list_memories"))["count"] == 0  # the connection's default wins
+
+
+async def test_search_takes_a_reference_date_for_the_times_a_query_names(
+    live_server: str, tenant: tuple[str, str]
+) -> None:
+    """Dinners told the day after each: "last week" and "last year" of 2025-03-21 each pick theirs."""
+    told = {"Tokyo": "2025-03-12T20:00:00Z", "Lisbon": "2024-06-10T20:00:00Z", "Paris": "2025-03-21T09:00:00Z"}
+    ids = {}
+    async with httpx.AsyncClient(base_url=live_server, headers={"Authorization": f"Token {tenant[1]}"}) as api:
+        for city, ts in told.items():
+            body = {"messages": f"I had dinner with Maya in {city} yesterday.", "user_id": "alice", "infer": False}
+            r = await api.post("/v3/memories/add/", json={**body, "timestamp": ts})
+            ids[city] = r.json()["results"][0]["id"]
+    async with over_http(live_server, tenant[1]) as session:
+        for words, city in (("last week", "Tokyo"), ("last year", "Lisbon")):
+            query = f"Where did I have dinner with Maya {words}?"
+            hits = await call(session, "search_memories", query=query, user_id="alice", reference_date="2025-03-21")
+            assert hits["results"][0]["id"] == ids[city], words
+            assert "temporal" in hits["results"][0]["score_reasons"]
+        wrong = await call_error(session, "search_memories", query="x", user_id="alice", reference_date="someday")
+        assert "reference_date: invalid value 'someday'" in wrong

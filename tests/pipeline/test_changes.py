@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import numpy as np
@@ -16,6 +17,7 @@ SCOPES = {"user": Scope(user_id="u")}
 # Three adds: add 0 holds messages 0-1, add 1 message 2, add 2 messages 3-4.
 ADD_OF = {0: 0, 1: 0, 2: 1, 3: 2, 4: 2}
 EVENTS = [uuid4(), uuid4(), uuid4()]
+OBSERVED = datetime(2026, 3, 1, 12, tzinfo=UTC)
 FIRST = [0, 2, 3]
 OLD = uuid4()
 
@@ -51,7 +53,7 @@ def test_a_superseded_memory_is_deleted_by_the_add_that_writes_its_successor() -
     ]
     owner = attribute(decisions, ADD_OF, 3)
     assert owner == [2, 2]
-    parts = shares(decisions, owner, EVENTS, FIRST)
+    parts = shares(decisions, owner, EVENTS, FIRST, [(OBSERVED, None)] * len(EVENTS))
     changes = change_set(parts[2], decisions, SCOPES, vectors(*decisions), {})
     assert [r.replaced_by_index for r in changes.removals] == [1]  # the add's own ADD, by its index in the add
     assert [a.index for a in changes.adds] == [1]
@@ -62,7 +64,7 @@ def test_a_superseded_memory_is_deleted_by_the_add_that_writes_its_successor() -
 
 def test_each_add_writes_its_own_event_and_message_numbers_into_provenance() -> None:
     decisions = [d("ADD", "Has a dog", 0), d("UPDATE", "Works at Acme as a lead", 2, target=True), d("ADD", "Runs", 4)]
-    parts = shares(decisions, attribute(decisions, ADD_OF, 3), EVENTS, FIRST)
+    parts = shares(decisions, attribute(decisions, ADD_OF, 3), EVENTS, FIRST, [(OBSERVED, None)] * len(EVENTS))
     earlier = {"sources": [{"event_id": "older", "message_indices": [3]}]}
     sets = [change_set(p, decisions, SCOPES, vectors(*decisions), {OLD: earlier}) for p in parts]
     assert sets[0].adds[0].provenance == {"sources": [{"event_id": str(EVENTS[0]), "message_indices": [0]}]}
@@ -76,7 +78,7 @@ def test_each_add_writes_its_own_event_and_message_numbers_into_provenance() -> 
 
 def test_one_add_is_a_run_of_one() -> None:
     decisions = [d("ADD", "Has a dog", 0), d("NOOP", "Likes tea", target=True)]
-    (part,) = shares(decisions, attribute(decisions, {0: 0}, 1), [EVENTS[0]], [0])
+    (part,) = shares(decisions, attribute(decisions, {0: 0}, 1), [EVENTS[0]], [0], [(OBSERVED, None)])
     assert part.decisions == [0, 1]
 
 
@@ -100,3 +102,14 @@ def test_shared_costs_are_split_in_whole_units_that_sum_to_the_total() -> None:
     }
     (alone,) = split(shared, [["my note"]], [3], EVENTS[:1])
     assert alone.as_dict() == {**shared.as_dict(), "notes": ["my note", "a reply note"]}  # one add: no batch
+
+
+def test_each_add_of_a_run_dates_its_facts_against_its_own_observation() -> None:
+    """Coalesced adds were said on different days: "yesterday" in each is the day before ITS observation."""
+    decisions = [d("ADD", "Went hiking yesterday", 0), d("ADD", "Went swimming yesterday", 2)]
+    days = [datetime(2026, 3, 1, 12, tzinfo=UTC), datetime(2026, 3, 5, 12, tzinfo=UTC), OBSERVED]
+    parts = shares(decisions, attribute(decisions, ADD_OF, 3), EVENTS, FIRST, [(t, None) for t in days])
+    (hike,) = change_set(parts[0], decisions, SCOPES, vectors(*decisions), {}).adds
+    (swim,) = change_set(parts[1], decisions, SCOPES, vectors(*decisions), {}).adds
+    assert (hike.event_start, hike.event_end) == (datetime(2026, 2, 28, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
+    assert (swim.event_start, swim.event_end) == (datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))

@@ -27,6 +27,7 @@ from tests.providers.reply_corpus import CLASSES, CORPUS, load, request, scripte
 
 def as_expected(fact: Any) -> dict[str, Any]:
     out = fact.model_dump(include={"text", "speaker", "sources", "categories", "action", "ref"})
+    out |= {k: v for k in ("event_start", "event_end") if (v := getattr(fact, k, None)) is not None}
     if hasattr(fact, "relations"):
         out["relations"] = [
             {

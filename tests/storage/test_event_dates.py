@@ -16,6 +16,7 @@ from memserver.domain.changes import AddDefaults, ChangeSet, MemoryEdit, MemoryR
 from memserver.domain.dates import Period
 from memserver.domain.scope import Scope
 from memserver.pipeline.messages import text_hash
+from memserver.services import event_dates
 from memserver.storage.db import Database
 from memserver.storage.repositories.memories import MemoryRepository
 from memserver.storage.repositories.memory_writes import MemoryWriter
@@ -138,5 +139,34 @@ async def test_an_overlap_query_uses_the_period_index(database_url: str) -> None
                 )
             )
         assert "ix_memories_event_period" in plan
+    finally:
+        await db.dispose()
+
+
+async def test_the_backfill_dates_memories_stored_before_event_dates_from_their_text(
+    make_tenant: Callable[[], tuple[str, str]], database_url: str
+) -> None:
+    db = Database(database_url)
+    pid, scope = uuid.UUID(make_tenant()[0]), Scope(user_id="old")
+    try:
+        recorded = AddDefaults(created_at=datetime(2025, 3, 21, 12, tzinfo=UTC))
+        async with db.transaction() as conn:  # as a version before event dates stored them: no period
+            out = await MemoryWriter(conn).insert_new(
+                pid,
+                [new("Flew to Rome yesterday", scope), new("Likes tea", scope, None, 1)],
+                recorded,
+                event_id=uuid.uuid4(),
+            )
+        rome, tea = (o.id for o in out)
+        assert rome
+        assert tea
+        assert await period_of(db, pid, rome) is None
+        read, dated = await event_dates.backfill(db, batch=2)  # pages of two: the keyset walk is exercised
+        assert read >= 2
+        assert dated >= 1
+        assert await period_of(db, pid, rome) == DAY  # "yesterday" of 2025-03-21
+        assert await period_of(db, pid, tea) is None
+        assert (await event_dates.backfill(db))[1] == 0  # run again: nothing left to date
+        assert [e for e, _ in await history(db, pid, rome)] == ["ADD"]  # the text did not change: no history
     finally:
         await db.dispose()

@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from memserver import logs
-from memserver.cli.admin import cmd_export, cmd_import, cmd_keys, cmd_members, cmd_orgs, cmd_projects
+from memserver.cli.admin import (
+    cmd_backfill_event_dates,
+    cmd_export,
+    cmd_import,
+    cmd_keys,
+    cmd_members,
+    cmd_orgs,
+    cmd_projects,
+)
 from memserver.cli.serve import cmd_mcp, cmd_migrate, cmd_serve, cmd_worker, queues_arg
 from memserver.config import get_settings
 
@@ -124,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     export.set_defaults(func=cmd_export)
 
+    sub.add_parser(
+        "backfill-event-dates", help="give memories stored before event dates the period their text names"
+    ).set_defaults(func=cmd_backfill_event_dates)
     imp = sub.add_parser("import", help="load a JSONL export, or a Mem0 Platform get_all dump, into an empty project")
     imp.add_argument("file", help="the JSONL export or JSON dump ('-' = stdin)")
     imp.add_argument("--org", default="default")

@@ -9,7 +9,7 @@ from typing import Any
 from memserver.cli.runtime import database, log, migrate_schema, out, run_db
 from memserver.config import Settings
 from memserver.errors import MemserverError
-from memserver.services import admin
+from memserver.services import admin, event_dates
 from memserver.storage.db import Database
 
 
@@ -170,3 +170,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
         except MemserverError as exc:
             raise SystemExit(f"memserver: {exc.message}") from None
     out(f"imported into {args.org}/{args.project}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def cmd_backfill_event_dates(args: argparse.Namespace, settings: Settings) -> None:
+    with database(settings) as settings:
+        migrate_schema(settings)
+        read, dated = run_db(settings, lambda db: event_dates.backfill(db))
+    out(f"read {read} memories without event dates; {dated} name a time and now have one")

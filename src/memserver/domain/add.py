@@ -9,13 +9,13 @@ runs an add from it without the HTTP layer.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from memserver.domain import limits
-from memserver.domain.dates import time_zone
+from memserver.domain.dates import parse_zone, time_zone
 from memserver.domain.scope import Scope
 
 DOCUMENT_PARTS = ("pdf_url", "txt_url", "mdx_url")  # content parts whose text is read (fetched or inline)
@@ -50,8 +50,13 @@ class AddInput(BaseModel):
     custom_categories: dict[str, str] | None = None
     enable_graph: bool | None = None
     observed_at: datetime | None = None  # observation_date(time): relative dates resolve against it, no backdating
-    timezone: str | None = None  # IANA zone of the observation: "yesterday" is the day before in that zone
+    timezone: str | None = None  # IANA zone of the observation and the messages: "yesterday" is a day there
     ignored: list[str] | None = None  # parameters the request sent that memserver accepts without effect
+
+    @property
+    def zone(self) -> tzinfo | None:
+        """The conversation's time zone (checked when the add was accepted)."""
+        return parse_zone(self.timezone)
 
     @property
     def scope(self) -> Scope:

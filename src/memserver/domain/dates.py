@@ -7,9 +7,9 @@ Each parser raises `ValueError` with the text a client sees; the filter language
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 
 class Period(NamedTuple):
@@ -17,6 +17,40 @@ class Period(NamedTuple):
 
     start: datetime
     end: datetime
+
+
+# What a period's length says it is: (granularity, shortest, longest) in hours. A local day is 23 to 25 hours
+# (daylight saving), a month 28 to 31 days, a meteorological season 89 to 92.
+_GRANULARITIES = (
+    ("day", 23, 25),
+    ("week", 6.9 * 24, 7.1 * 24),
+    ("month", 28 * 24, 31 * 24),
+    ("season", 89 * 24, 92 * 24),
+    ("year", 365 * 24, 366 * 24),
+)
+
+
+def parse_period(value: Any) -> Period | None:
+    """The wire form of an event period, `{"start": ..., "end": ...}` (end exclusive; dates are UTC midnights,
+    or ISO datetimes, or unix seconds), or null: no period."""
+    if value is None:
+        return None
+    shape = 'event_period: use {"start": <date or datetime>, "end": <date or datetime>} (end exclusive) or null'
+    if not isinstance(value, dict) or set(value) != {"start", "end"}:
+        raise ValueError(shape)
+    try:
+        start, end = parse_datetime(value["start"]), parse_datetime(value["end"])
+    except ValueError as exc:
+        raise ValueError(f"event_period: {exc}") from None
+    if end <= start:
+        raise ValueError("event_period: end must be after start (the end is exclusive)")
+    return Period(start, end)
+
+
+def granularity(start: datetime, end: datetime) -> str:
+    """day, week, month, season or year, from a period's length; else range."""
+    hours = (end - start).total_seconds() / 3600
+    return next((name for name, low, high in _GRANULARITIES if low <= hours <= high), "range")
 
 
 def parse_datetime(value: Any, *, end_of_day: bool = False) -> datetime:
@@ -57,14 +91,11 @@ def to_date(value: date | datetime) -> date:
     return value
 
 
-def time_zone(name: str) -> ZoneInfo:
+def time_zone(name: str) -> tzinfo:
     """An IANA time zone ("Europe/Paris"); ValueError with the client's text otherwise."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(
-            f'timezone: unknown time zone {name[:64]!r}; use an IANA name such as "Europe/Paris"'
-        ) from None
+    zone = parse_zone(name)
+    assert zone is not None  # a name was given
+    return zone
 
 
 def observation(on_date: date | None, at: datetime | None, zone: str | None) -> datetime | None:
@@ -99,3 +130,48 @@ def parse_as_of(value: Any) -> datetime | None:
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
         at = at.replace(hour=23, minute=59, second=59, microsecond=999_999)  # the day's last instant
     return at
+
+
+# -- a search's "now" ------------------------------------------------------------------------------------
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+MILLISECONDS_FROM = 1e11  # unix seconds this large are year 5138: the value is milliseconds (JS Date.now())
+
+
+def parse_zone(value: Any) -> tzinfo | None:
+    """An IANA time zone name ("Europe/Paris"), or None when none is given."""
+    if value is None:
+        return None
+    unknown = f'timezone: unknown time zone {str(value)[:60]!r}; use an IANA name such as "Europe/Paris"'
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(unknown)
+    try:
+        return ZoneInfo(value.strip())
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError; "../x" a ValueError
+        raise ValueError(unknown) from None
+
+
+def parse_reference(value: Any, zone: tzinfo | None) -> datetime:
+    """The instant a search takes as "now", aware, in the query's zone: `zone`, else the value's own offset,
+    else UTC. Unix seconds (milliseconds from 1e11), a date (its last microsecond: the whole day has passed),
+    or an ISO-8601 datetime (with an offset: that instant; without: wall time in the zone)."""
+    invalid = f"reference_date: invalid value {str(value)[:60]!r}; use unix seconds, YYYY-MM-DD or an ISO-8601 datetime"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(invalid)
+    try:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)
+        if isinstance(value, (int, float)):
+            seconds = value / 1000 if abs(value) >= MILLISECONDS_FROM else value
+            return datetime.fromtimestamp(seconds, tz=zone or UTC)
+        s = value.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+            return datetime.combine(date.fromisoformat(s), time.max, tzinfo=zone or UTC)
+        if not re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", s):
+            raise ValueError(invalid)
+        d = datetime.fromisoformat(s)
+        if d.tzinfo is None:
+            return d.replace(tzinfo=zone or UTC).astimezone(zone or UTC)  # normalises a nonexistent wall time
+        d.astimezone(UTC)  # out of range (9999-12-31T23:00-05:00) fails here, not later
+        return d.astimezone(zone) if zone is not None else d
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(invalid) from None

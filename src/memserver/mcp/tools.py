@@ -169,10 +169,19 @@ def build_server(resolve: Resolver) -> MCPServer[Any]:
         threshold: Annotated[
             float | None, Field(ge=0, le=1, description="Minimum relevance score 0..1 (server default 0.1).")
         ] = None,
+        reference_date: Annotated[
+            str | int | None,
+            Field(
+                description='"Now" for times the query names ("last week", "yesterday"): YYYY-MM-DD, an ISO-8601 '
+                "datetime or unix seconds. Default: the server's clock."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
-        """Find the memories most relevant to a query (hybrid semantic + keyword search), best first.
+        """Find the memories most relevant to a query (hybrid semantic + keyword search), best first. Times in the
+        query ("what did I do last week?") favour memories about that time.
 
-        Each result has `memory` (the text), `id`, `score` (0..1) and `score_breakdown`."""
+        Each result has `memory` (the text), `id`, `score` (0..1), `score_breakdown` and, when the query names a
+        time, `score_reasons`."""
         conn = await resolve(ctx)
         ids = conn.entity_ids({"user_id": user_id, "agent_id": agent_id, "app_id": app_id, "run_id": run_id})
         if not ids:
@@ -180,6 +189,8 @@ def build_server(resolve: Resolver) -> MCPServer[Any]:
         body: dict[str, Any] = {"query": query, "filters": _filters(ids), "top_k": top_k}
         if threshold is not None:
             body["threshold"] = threshold
+        if reference_date is not None:
+            body["reference_date"] = reference_date
         result: dict[str, Any] = await conn.call("POST", "/v3/memories/search/", json=body)
         return result
 

@@ -11,25 +11,32 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from memserver.domain.changes import ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
+from memserver.domain.changes import UNSET, ChangeSet, MemoryEdit, MemoryRemoval, NewMemory, Noop, Outcome
+from memserver.domain.dates import Period
 from memserver.domain.scope import Scope
+from memserver.pipeline import time_expressions
 from memserver.pipeline.messages import text_hash
+from memserver.pipeline.prompts import extract
 from memserver.pipeline.types import Decision, Speaker
 
 
 @dataclass(frozen=True)
 class Share:
     """One add's part of a run: its event, where its messages start in the run's numbering, and its decisions
-    (their positions in the run's decision list, in order)."""
+    (their positions in the run's decision list, in order); when its messages were observed, and in which time
+    zone (what its facts' relative dates mean)."""
 
     event_id: uuid.UUID
     first_message: int
     decisions: list[int]
+    observed_at: datetime
+    zone: tzinfo | None = None
 
 
 def attribute(decisions: Sequence[Decision], add_of: Mapping[int, int], adds: int) -> list[int]:
@@ -44,12 +51,16 @@ def attribute(decisions: Sequence[Decision], add_of: Mapping[int, int], adds: in
 
 
 def shares(
-    decisions: Sequence[Decision], owner: Sequence[int], events: Sequence[uuid.UUID], first_messages: Sequence[int]
+    decisions: Sequence[Decision],
+    owner: Sequence[int],
+    events: Sequence[uuid.UUID],
+    first_messages: Sequence[int],
+    observed: Sequence[tuple[datetime, tzinfo | None]],
 ) -> list[Share]:
     """The run's decisions split per add (one Share per add, in the adds' order)."""
     return [
-        Share(event_id=e, first_message=f, decisions=[i for i, o in enumerate(owner) if o == k])
-        for k, (e, f) in enumerate(zip(events, first_messages, strict=True))
+        Share(event_id=e, first_message=f, decisions=[i for i, o in enumerate(owner) if o == k], observed_at=t, zone=z)
+        for k, (e, f, (t, z)) in enumerate(zip(events, first_messages, observed, strict=True))
     ]
 
 
@@ -71,6 +82,7 @@ def change_set(
             "event_id": str(share.event_id),
             "message_indices": sorted(i - share.first_message for i in d.sources),
         }
+        period = event_period(d, share.observed_at, share.zone) if d.op in ("ADD", "UPDATE") else None
         if d.op == "ADD":
             changes.adds.append(
                 NewMemory(
@@ -83,6 +95,8 @@ def change_set(
                     categories=d.categories or None,
                     provenance={"sources": [source]},
                     source="inferred",
+                    event_start=period.start if period else None,
+                    event_end=period.end if period else None,
                 )
             )
         elif d.op == "UPDATE" and d.target_id is not None:
@@ -96,6 +110,7 @@ def change_set(
                     embedding=vectors[d.text],
                     categories=d.categories or None,
                     provenance={"sources": sources},
+                    event_period=period or UNSET,  # an update that names no time keeps the memory's period
                 )
             )
         elif d.op == "DELETE" and d.target_id is not None:
@@ -106,6 +121,17 @@ def change_set(
         elif d.op == "NOOP":
             changes.noops.append(Noop(memory_id=d.target_id, text=d.text, index=j))
     return changes
+
+
+def event_period(d: Decision, observed_at: datetime, zone: tzinfo | None) -> Period | None:
+    """The dates the model gave the fact, as local days of the add's zone; without them, the time the fact's own
+    words name ("Ran a marathon on 2025-04-12"), read against when the messages were observed."""
+    if d.event_start and d.event_end:
+        first, after = extract.period_of(d.event_start)[0], extract.period_of(d.event_end)[1]
+        local = zone or UTC
+        return Period(*(datetime.combine(x, time(), tzinfo=local).astimezone(UTC) for x in (first, after)))
+    found = time_expressions.event_period(d.text, observed_at, zone)
+    return Period(*found) if found else None
 
 
 def memory_of(share: Share, decisions: Sequence[Decision], outcomes: Sequence[Outcome]) -> dict[int, uuid.UUID | None]:

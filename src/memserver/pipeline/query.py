@@ -1,39 +1,22 @@
-"""Query understanding for search (no I/O): the names and the dates a query talks about.
+"""Query understanding for search (no I/O): the names and the times a query talks about.
 
 Both are generic signals: a query naming a person should prefer memories that mention that
-person, and a query naming a date ("in July 2023", "on 13 October 2023", "in 2022") should
-prefer memories recorded in that period (or a few days after it, when people tend to talk
-about what happened).
+person, and a query naming a time ("in July 2023", "last week", "three days ago") should prefer
+memories about that time (their event dates), or recorded then (or a few days after it, when
+people tend to talk about what happened). Times are read by `pipeline.time_expressions`,
+relative to the search's reference instant.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        [
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ]
-    )
-}
-_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
-_MONTHS["sept"] = 9
-_MON = r"(january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"  # noqa: E501
+from memserver.pipeline import time_expressions
+from memserver.pipeline.time_expressions import TimeRange
+
+_MONTHS = time_expressions.MONTHS
 _DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _NOT_NAMES = {
     "what",
@@ -135,9 +118,10 @@ REPORT_LAG = timedelta(days=7)
 @dataclass
 class QueryHints:
     names: list[str] = field(default_factory=list)
-    # [start, end) in UTC; memories created inside get the temporal signal
+    # [start, end) in UTC; memories recorded inside get the temporal signal (the ranges, plus REPORT_LAG)
     periods: list[tuple[datetime, datetime]] = field(default_factory=list)
     months: list[int] = field(default_factory=list)  # a month named without a year
+    ranges: list[TimeRange] = field(default_factory=list)  # the times named, as named: event dates overlap them
 
 
 # A capitalised word and what follows it up to the end of the run of word characters and hyphens.
@@ -156,7 +140,9 @@ def names(query: str) -> list[str]:
         if not _LOWER.search(token, 1):  # a name has a lower-case letter after its capital (not "NASA")
             continue
         word = token.lower()
-        if word in _NOT_NAMES or word in _MONTHS or word in _DAYS or len(word) < 2:
+        if word in _NOT_NAMES or word in _DAYS or len(word) < 2:
+            continue
+        if word in _MONTHS and not _month_is_name(query, m.start(), m.end()):
             continue
         if word not in out:
             out.append(word)
@@ -165,57 +151,40 @@ def names(query: str) -> list[str]:
     return out
 
 
-def _day(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+_PREVIOUS = re.compile(r"([A-Za-z]+|\d+)?[^A-Za-z\d]*$")
+_FOLLOWING = re.compile(r"[^A-Za-z\d]*([A-Za-z]+|\d+)?")
 
 
-def periods(query: str) -> tuple[list[tuple[datetime, datetime]], list[int]]:
-    """Absolute dates, months and years named in the query."""
-    s = query.lower()
-    spans: list[tuple[int, int]] = []
+def _month_is_name(query: str, start: int, end: int) -> bool:
+    """A capitalised month word is a name ("Where did May go?") unless it opens the query or a sentence ("May I
+    ask") or is a date ("in May", "May 3", "May 2023"). Looks at most 40 characters back: linear in the query."""
+    before = query[max(0, start - 40) : start]
+    previous = _PREVIOUS.search(before)
+    prev_word = previous.group(1) if previous else None
+    if prev_word is None or before.rstrip().endswith((".", "?", "!")):
+        return False
+    following = _FOLLOWING.match(query, end)
+    next_word = following.group(1) if following else None
+    return not time_expressions.month_is_date(prev_word.lower(), next_word.lower() if next_word else None)
+
+
+def periods(query: str, ref: datetime | None = None) -> tuple[list[tuple[datetime, datetime]], list[int]]:
+    """The periods recorded dates are compared with, and the months named without a year (see `hints`)."""
+    h = hints(query, ref)
+    return h.periods, h.months
+
+
+def hints(query: str, ref: datetime | None = None) -> QueryHints:
+    """Names and times of a query; times relative to `ref` (aware; its zone gives the days), by default now.
+
+    A memory recorded within a named period, or up to REPORT_LAG after it, gets the recorded-date signal;
+    open ranges (since, recently, currently) and future ones get no lag."""
+    ref = ref or datetime.now(UTC)
+    ranges = time_expressions.find(query, ref)
     found: list[tuple[datetime, datetime]] = []
-    months: list[int] = []
-    patterns = [
-        ("dmy", rf"\b{_MON}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"),
-        ("dmy2", rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MON},?\s+(\d{{4}})\b"),
-        ("my", rf"\b{_MON},?\s+(\d{{4}})\b"),
-        ("iso", r"\b(\d{4})-(\d{2})-(\d{2})\b"),
-        ("m", rf"\b(?:in|during|on|since|before|after|by|of|early|late|mid)\s+{_MON}\b"),
-        ("y", r"\b(?:in|during|since|before|after|of)\s+((?:19|20)\d\d)\b"),
-    ]
-    for kind, pattern in patterns:
-        for m in re.finditer(pattern, s):
-            if len(spans) >= MAX_PERIODS:  # bounds the overlap check below: linear in the query
-                break
-            if any(m.start() < b and m.end() > a for a, b in spans):
-                continue
-            try:
-                if kind == "dmy":
-                    start = _day(date(int(m[3]), _MONTHS[m[1]], int(m[2])))
-                    end = start + timedelta(days=1)
-                elif kind == "dmy2":
-                    start = _day(date(int(m[3]), _MONTHS[m[2]], int(m[1])))
-                    end = start + timedelta(days=1)
-                elif kind == "iso":
-                    start = _day(date(int(m[1]), int(m[2]), int(m[3])))
-                    end = start + timedelta(days=1)
-                elif kind == "my":
-                    y, mo = int(m[2]), _MONTHS[m[1]]
-                    start = _day(date(y, mo, 1))
-                    end = _day(date(y + (mo == 12), mo % 12 + 1, 1))
-                elif kind == "y":
-                    start, end = _day(date(int(m[1]), 1, 1)), _day(date(int(m[1]) + 1, 1, 1))
-                else:
-                    spans.append((m.start(), m.end()))
-                    months.append(_MONTHS[m[1]])
-                    continue
-            except ValueError:  # 31 February and friends
-                continue
-            spans.append((m.start(), m.end()))
-            found.append((start, end + REPORT_LAG))
-    return found, sorted(set(months))
-
-
-def hints(query: str) -> QueryHints:
-    found, months = periods(query)
-    return QueryHints(names=names(query), periods=found, months=months)
+    for r in ranges:
+        if r.month is None:
+            no_lag = r.open_end or r.start > ref
+            found.append((r.start, r.end if no_lag else r.end + REPORT_LAG))
+    months = sorted({r.month for r in ranges if r.month is not None})
+    return QueryHints(names=names(query), periods=found, months=months, ranges=ranges)

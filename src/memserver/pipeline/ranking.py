@@ -16,7 +16,8 @@ mentions, when it was recorded, its scope and insertion order. From those:
   share of the query that the memory matches, in [0, 1];
 * entity: the share of the names in the query that the memory mentions;
 * time: whether the memory was recorded in a period the query names (or in, or a week before the
-  end of, a month it names);
+  end of, a month it names); with the memories' event dates (`events`), how well the period each is about
+  fits the times named (`pipeline.temporal`), recorded dates counting less for a memory that has one;
 * graph (graph-aware search, weight 0 unless configured): how closely a relation of the memory links it
   to an entity the query names (scored by storage: `GraphReads.memory_scores`).
 
@@ -33,6 +34,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+from memserver.pipeline import temporal
+from memserver.pipeline.temporal import TemporalQuery
 
 MAX_TERMS = 8  # query terms scored by BM25 (distinct stemmed words; queries are short)
 WEEK_S = 7 * 86400.0
@@ -77,12 +81,16 @@ class Evidence:
     names: NDArray[np.float64]  # share of the query's names it mentions
     query_terms: int  # distinct stemmed terms in the query (at most MAX_TERMS)
     graph: NDArray[np.float64] | None = None  # graph score (0..1); None: no memory has one
+    # the period each memory is about, epoch seconds (NaN: none); read only when the query names a time
+    event_start: NDArray[np.float64] | None = None
+    event_end: NDArray[np.float64] | None = None
 
     @classmethod
     def from_columns(cls, columns: list[list[Any]], query_terms: int, graph: list[float] | None = None) -> Evidence:
-        """Columns (seq, scope, created, cos, length, terms, names), each one value per memory; `graph`
-        likewise, when the query names graph entities."""
-        seq, scope, created, cos, length, terms, names = columns
+        """Columns (seq, scope, created, cos, length, terms, names[, event_start, event_end]), each one value per
+        memory; `graph` likewise, when the query names graph entities."""
+        seq, scope, created, cos, length, terms, names = columns[:7]
+        events = columns[7:9] if len(columns) >= 9 else None
         return cls(
             seq=np.asarray(seq, dtype=np.int64),
             scope=np.asarray(scope, dtype=np.int64),
@@ -93,6 +101,8 @@ class Evidence:
             names=np.asarray(names, dtype=np.float64),
             query_terms=query_terms,
             graph=None if graph is None else np.asarray(graph, dtype=np.float64),
+            event_start=None if events is None else np.asarray(events[0], dtype=np.float64),
+            event_end=None if events is None else np.asarray(events[1], dtype=np.float64),
         )
 
 
@@ -116,8 +126,12 @@ def rank(
     weights: Weights = HYBRID,
     gap_s: float = 3600.0,
     limit: int = 10,
+    events: TemporalQuery | None = None,
 ) -> list[Scored]:
     """The `limit` best candidates, best first (ties: the most recently added first).
+
+    `periods` and `months` are the recorded-date windows of the times the query names; `events` the same times
+    for the memories' event dates (`Evidence.event_start`), when the query names any.
 
     The arrays are put in conversational order (by scope, then insertion) so that a memory's neighbours are the
     rows next to it; every score is computed in that order, and `Scored.index` maps back to `ev`."""
@@ -139,9 +153,12 @@ def rank(
     window_share = np.minimum(1, _bm25(window_tf, window_length, idf, k1, b) / (2 * query_idf))
     keyword = weights.bm25 * own_share + weights.bm25_context * window_share
     entity = weights.entity * ev.names[order]
-    temporal = weights.time * _in_time(t, periods, months)
+    recorded = _in_time(t, periods, months)
+    if events is not None and ev.event_start is not None and ev.event_end is not None:
+        recorded = temporal.fit(recorded, t, ev.event_start[order], ev.event_end[order], events)
+    temporal_score = weights.time * recorded
     graph = weights.graph * ev.graph[order] if ev.graph is not None else np.zeros(n)
-    base = semantic + keyword + entity + temporal + graph
+    base = semantic + keyword + entity + temporal_score + graph
     # a memory is also partly as relevant as its best neighbour
     context = weights.neighbour * near.best_of(base)
     total = base + context
@@ -154,7 +171,7 @@ def rank(
             semantic=float(semantic[i]),
             keyword=float(keyword[i]),
             entity=float(entity[i]),
-            temporal=float(temporal[i]),
+            temporal=float(temporal_score[i]),
             context=float(context[i]),
             graph=float(graph[i]),
         )

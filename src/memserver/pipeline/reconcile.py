@@ -30,6 +30,8 @@ class _FactFields(TypedDict):
     categories: list[str]
     sources: list[int]
     relations: list[ExtractedRelation]
+    event_start: str | None
+    event_end: str | None
 
 
 def decide(
@@ -46,7 +48,7 @@ def decide(
     Decisions the rules changed are explained in `notes`.
     """
     first = [(f, req) for f in reply.facts if followup is None or f.ref is not None]
-    second = [(_keep_relations(f, reply), followup[0]) for f in followup[1].facts] if followup else []
+    second = [(_keep_first(f, reply), followup[0]) for f in followup[1].facts] if followup else []
     candidates = [*req.candidates, *(followup[0].candidates if followup else [])]
     by_text: dict[tuple[Speaker | None, str], Candidate] = {(c.owner, normalize(c.text)): c for c in candidates}
     notes = notes if notes is not None else []
@@ -101,6 +103,8 @@ def _decide_one(
         "categories": fact.categories,
         "sources": fact.sources,
         "relations": relations_of(fact),
+        "event_start": fact.event_start,
+        "event_end": fact.event_end,
     }
     # Already stored word for word in the speaker's own scope: nothing to ask or change. (The same words in
     # another speaker's scope are about someone else: "Likes jazz" of the assistant is not the user's.)
@@ -119,23 +123,28 @@ def _decide_one(
     return Decision(op=op, text=target.text, target_id=target.id, previous_text=target.text, **common)
 
 
-def _keep_relations(fact: ExtractedFact, first: ExtractionReply) -> ExtractedFact:
-    """A follow-up fact keeps the relations the first reply gave the same fact (the follow-up only reconciles)."""
-    if relations_of(fact):
+def _keep_first(fact: ExtractedFact, first: ExtractionReply) -> ExtractedFact:
+    """A follow-up fact keeps the relations and event dates the first reply gave the same fact (the follow-up
+    only reconciles)."""
+    same = [f for f in first.facts if f.ref is None and normalize(f.text) == normalize(fact.text)]
+    if not same:
         return fact
-    same = [relations_of(f) for f in first.facts if f.ref is None and normalize(f.text) == normalize(fact.text)]
-    if not same or not same[0]:
+    if fact.event_start is None and same[0].event_start is not None:
+        fact = fact.model_copy(update={"event_start": same[0].event_start, "event_end": same[0].event_end})
+    if relations_of(fact) or not relations_of(same[0]):
         return fact
-    return GraphExtractedFact.model_construct(**dict(fact), relations=same[0])
+    return GraphExtractedFact.model_construct(**dict(fact), relations=relations_of(same[0]))
 
 
 def _merge(first: Decision, dup: Decision) -> Decision:
-    """A repeated fact adds its sources and categories to the first occurrence."""
+    """A repeated fact adds its sources and categories to the first occurrence (and its dates, if that had none)."""
     return first.model_copy(
         update={
             "sources": list(dict.fromkeys([*first.sources, *dup.sources])),
             "categories": list(dict.fromkeys([*first.categories, *dup.categories])),
             "relations": [*first.relations, *dup.relations],
+            "event_start": first.event_start or dup.event_start,
+            "event_end": first.event_end if first.event_start else dup.event_end,
         }
     )
 

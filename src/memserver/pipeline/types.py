@@ -131,3 +131,6 @@ class Decision(BaseModel):
     categories: list[str] = Field(default_factory=list)
     sources: list[int] = Field(default_factory=list)
     relations: list[ExtractedRelation] = Field(default_factory=list)  # enable_graph only
+    # the dates the fact is about, as the model gave them: YYYY, YYYY-MM or YYYY-MM-DD (end inclusive)
+    event_start: str | None = None
+    event_end: str | None = None

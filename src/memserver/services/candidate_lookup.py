@@ -20,7 +20,7 @@ from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.pipeline import coverage
 from memserver.pipeline.prompts import extract
 from memserver.pipeline.prompts import followup as followup_prompt
-from memserver.pipeline.query import hints as query_hints
+from memserver.pipeline.query import names as query_names
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage, Speaker
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
@@ -92,7 +92,7 @@ async def load(
         vectors = np.vstack([mean / (float(np.linalg.norm(mean)) or 1.0), vecs]).astype(np.float32)
     else:
         vectors = await providers.embedder.embed([query])
-    names = query_hints(query).names[:MAX_NAMES]
+    names = query_names(query)[:MAX_NAMES]
     async with db.connect(generic_plans=True) as conn:
         nearest, named, rows = await SearchRepository(conn).add_candidates(
             project_id, list(dict.fromkeys(scopes.values())), vectors, names, k=CANDIDATES, k_names=NAME_CANDIDATES

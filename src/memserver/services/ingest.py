@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
 from memserver.domain.relations import GraphChanges
 from memserver.pipeline import messages as msgs
+from memserver.pipeline import time_expressions
 from memserver.providers.registry import Providers
 from memserver.services import jobs, permissions
 from memserver.services.inference.report import InferenceReport
@@ -135,6 +137,7 @@ async def add_verbatim(
     """
     event_id = job.id if job is not None else uuid.uuid4()
     texts = msgs.verbatim_texts([m.model_dump() for m in inp.messages])
+    observed, zone = inp.timestamp or datetime.now(UTC), inp.zone
     first_by_hash: dict[str, int] = {}
     items: list[NewMemory] = []
     duplicates: list[tuple[int, str, str]] = []  # (message index, text, hash of its first occurrence)
@@ -144,6 +147,7 @@ async def add_verbatim(
             duplicates.append((t.index, t.text, h))
             continue
         first_by_hash[h] = t.index
+        period = time_expressions.event_period(t.text, observed, zone)  # "yesterday" of the add's day and zone
         items.append(
             NewMemory(
                 text=t.text,
@@ -155,6 +159,8 @@ async def add_verbatim(
                 actor_id=t.name,
                 categories=inp.categories,
                 provenance={"event_id": str(event_id), "message_index": t.index},
+                event_start=period[0] if period else None,
+                event_end=period[1] if period else None,
             )
         )
     vectors = await providers.embedder.embed([it.text for it in items])

@@ -13,11 +13,13 @@ from numpy.typing import NDArray
 
 from memserver.domain import binding
 from memserver.domain.changes import UNSET, MemoryEdit, Unset
+from memserver.domain.dates import Period
 from memserver.domain.filters import Node
 from memserver.domain.principal import Principal
 from memserver.domain.rows.memories import HistoryPageRow, HistoryRow, MemoryPageRow, MemoryRow
 from memserver.errors import BadRequest, NotFound
 from memserver.pipeline import messages as msgs
+from memserver.pipeline import time_expressions
 from memserver.providers.registry import Providers
 from memserver.services import permissions
 from memserver.storage.db import Database
@@ -85,6 +87,7 @@ class UpdateInput:
     metadata: dict[str, Any] | Unset | None = UNSET
     expiration_date: date | Unset | None = UNSET
     created_at: datetime | None = None
+    event_period: Period | Unset | None = UNSET  # UNSET: kept, unless new text names a time
 
 
 async def update(
@@ -111,6 +114,11 @@ async def _apply_update(
     if row.immutable:
         raise BadRequest(f"Memory {row.id} is immutable and cannot be updated. Delete it and add a new one.")
     text_changed = change.text is not None and change.text != row.memory
+    period = change.event_period
+    if period is UNSET and text_changed and change.text is not None:
+        # new text that names a time is about that time (read against when the memory was recorded)
+        found = time_expressions.event_period(change.text, change.created_at or row.created_at)
+        period = Period(*found) if found else UNSET
     edit = MemoryEdit(
         memory_id=row.id,
         text=change.text if text_changed else None,
@@ -119,6 +127,7 @@ async def _apply_update(
         metadata=change.metadata,
         expiration_date=change.expiration_date,
         created_at=change.created_at,
+        event_period=period,
     )
     updated, _previous = await writer.edit(principal.project_id, edit)
     if text_changed:  # the old text's graph relations are no longer stated by this memory

@@ -14,7 +14,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from memserver.domain.filters import Node, entity_equalities
@@ -22,8 +22,10 @@ from memserver.domain.principal import Principal
 from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.pipeline import decay as decay_rule
 from memserver.pipeline import query as query_understanding
-from memserver.pipeline import ranking
+from memserver.pipeline import ranking, temporal
+from memserver.pipeline.query import QueryHints
 from memserver.pipeline.ranking import HYBRID, KEYWORD_ONLY, Weights
+from memserver.pipeline.temporal import TemporalQuery
 from memserver.providers.registry import Providers
 from memserver.providers.rerank.base import Spent
 from memserver.services import graph as graph_service
@@ -67,6 +69,16 @@ class SearchInput:
     keyword_search: bool = False
     retrieval: str = "hybrid"  # hybrid | semantic | keyword
     as_of: datetime | None = None  # search the memories as they stood then (a past moment; else today's)
+    reference: datetime | None = None  # "now" for the times the query names (aware); None: the server's clock
+    zone: tzinfo | None = None  # the query's time zone (`timezone`); None: the reference's own, else UTC
+
+    def now(self) -> datetime:
+        """The search's "now": `reference_date`, else the `as_of` moment it reads memory at, else the clock."""
+        return (
+            self.reference
+            or (self.as_of.astimezone(self.zone or UTC) if self.as_of else None)
+            or datetime.now(self.zone or UTC)
+        )
 
 
 @dataclass
@@ -76,6 +88,7 @@ class Hit:
     breakdown: dict[str, float] = field(default_factory=dict)
     reranker: str | None = None  # rerank=true: what ordered the hit ("none": the reranker failed)
     rerank_error: str | None = None  # why the reranker failed
+    reasons: dict[str, str] | None = None  # why a part of the score is what it is (time queries: "temporal")
 
 
 @dataclass
@@ -133,6 +146,8 @@ async def search_project(
     reads, and the hits returned count as reads. Internal searches (inference candidates) leave it off.
     """
     config = config or SearchConfig()
+    ref = req.now()
+    qh = QueryHints()  # what the query names (hybrid retrieval reads it)
     vector = (await providers.embedder.embed([req.query]))[0]
     where = compile_filter(req.node)
     pool = reranking.pool(config.rerank, req.top_k) if req.rerank else req.top_k
@@ -155,27 +170,29 @@ async def search_project(
             )
             hits = [_dense_hit(r) for r in rows]
         else:
-            h = query_understanding.hints(req.query)
-            graph = await _graph_scores(conn, project_id, req, h.names, config)
+            qh = query_understanding.hints(req.query, ref)
+            graph = await _graph_scores(conn, project_id, req, qh.names, config)
             ids, evidence, nterms = await repo.hybrid_evidence(
                 project_id,
                 where,
                 vector,
                 req.query,
-                h.names,
+                qh.names,
                 exact_limit=config.exact_scan_limit,
                 show_expired=show_expired,
                 common=await _common_words(repo),
                 state=state,
+                events=_hull(qh) if qh.ranges else None,
             )
             rank = functools.partial(
                 ranking.rank,
                 ranking.Evidence.from_columns(evidence, nterms, [graph.get(i, 0.0) for i in ids] if graph else None),
-                periods=[(a.timestamp(), z.timestamp()) for a, z in h.periods],
-                months=h.months,
+                periods=[(a.timestamp(), z.timestamp()) for a, z in qh.periods],
+                months=qh.months,
                 weights=replace(_weights(req), graph=config.graph_weight),
                 gap_s=config.neighbour_gap_s,
                 limit=pool,
+                events=TemporalQuery.of(qh.ranges, ref) if qh.ranges else None,
             )
             scored = await asyncio.to_thread(rank) if len(ids) > OFFLOAD_ROWS else rank()
             scored = [s for s in scored if s.total > 0]
@@ -186,12 +203,14 @@ async def search_project(
                 by_id = await MemoryStates(conn).rows(project_id, winners, state.at)
             hits = [_hybrid_hit(by_id[ids[s.index]], s, bool(graph)) for s in scored if ids[s.index] in by_id]
     if decay:
-        hits = await _decay(db, project_id, hits)
+        hits = await _decay(db, project_id, hits, ref)
     # The threshold applies to the hybrid score, before reranking: a reranker never brings back a hit under it.
     hits = [h for h in hits if h.score >= req.threshold and h.score > 0]
     if req.rerank:
         hits = await _rerank(providers, config.rerank, req, hits, spent)
     out = hits[: req.top_k]
+    if qh.ranges:
+        _explain_time(out, qh, ref)
     if decay:
         async with db.connect() as conn:
             await MemoryReadRepository(conn).record(project_id, [h.row.id for h in out])
@@ -213,11 +232,27 @@ async def _common_words(repo: SearchRepository) -> list[str]:
     return _common[1]
 
 
-async def _decay(db: Database, project_id: Any, hits: list[Hit]) -> list[Hit]:
+def _hull(h: QueryHints) -> tuple[datetime, datetime]:
+    """The span of every range the query names (a month of any year has none: an empty span)."""
+    concrete = [r for r in h.ranges if r.month is None]
+    if not concrete:
+        return h.ranges[0].start, h.ranges[0].start
+    return min(r.start for r in concrete), max(r.end for r in concrete)
+
+
+def _explain_time(hits: list[Hit], h: QueryHints, ref: datetime) -> None:
+    """The words behind each returned hit's temporal score (`score_reasons`), for the few hits returned only."""
+    zone = ref.tzinfo or UTC
+    for hit in hits:
+        row = hit.row
+        event = (row.event_start, row.event_end) if row.event_start and row.event_end else None
+        hit.reasons = {"temporal": temporal.explain(h.ranges, h.periods, row.created_at, event, zone, ref)}
+
+
+async def _decay(db: Database, project_id: Any, hits: list[Hit], now: datetime) -> list[Hit]:
     """The project's `decay` setting: scores times a factor from recency and recent reads (0.3x-1.5x, capped at 1)."""
     async with db.connect() as conn:
         reads = await MemoryReadRepository(conn).stats(project_id, [h.row.id for h in hits])
-    now = datetime.now(UTC)
     for h in hits:
         count, last = reads.get(h.row.id, (0, None))
         f = decay_rule.factor(h.row.updated_at, now, count, last)

@@ -32,6 +32,7 @@ from memserver.domain.jobs import JobKind, JobStatus
 from memserver.domain.principal import Principal
 from memserver.errors import BadRequest, Conflict
 from memserver.pipeline import messages as msgs
+from memserver.pipeline import time_expressions
 from memserver.providers.registry import Providers
 from memserver.services import dream, permissions, profiles, project_settings
 from memserver.storage.db import Database
@@ -290,6 +291,7 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         created = item.get("created_at") or now
         updated = item.get("updated_at") or created
         categories = item.get("categories") if isinstance(item.get("categories"), list) else None
+        period = _event_period(text, created)
         rows["memory"].append(
             {
                 "id": mid,
@@ -304,6 +306,7 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 "provenance": {"imported_from": "mem0"},
                 "created_at": created,
                 "updated_at": updated,
+                **period,
             }
         )
         rows["history"].append(
@@ -316,6 +319,7 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 **scope,
                 "categories": categories,
                 "metadata": rows["memory"][-1]["metadata"],
+                **period,
                 "created_at": created,
                 "updated_at": created,
             }
@@ -323,6 +327,15 @@ def _from_mem0(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         entities.update((t, v) for t, v in zip(("user", "agent", "app", "run"), scope.values(), strict=True) if v)
     rows["entity"] = [{"type": t, "name": n} for t, n in sorted(entities)]
     return rows
+
+
+def _event_period(text: str, created: Any) -> dict[str, str]:
+    """The period a Mem0 memory's text names, read against when it was recorded (Mem0 keeps none)."""
+    try:
+        found = time_expressions.event_period(text, _time(created) or datetime.now(UTC))
+    except BadRequest:  # an unreadable created_at is reported where the row is checked
+        return {}
+    return {"event_start": found[0].isoformat(), "event_end": found[1].isoformat()} if found else {}
 
 
 async def import_lines(db: Database, providers: Providers, principal: Principal, content: bytes) -> dict[str, int]:

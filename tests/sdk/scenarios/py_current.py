@@ -9,7 +9,7 @@ What mem0ai 2.2.1 sends (read from mem0/client/main.py):
   add           POST /v3/memories/add/    body {messages, user_id|agent_id|run_id|filters, metadata, infer}
   get           GET  /v1/memories/{id}/
   get_all       POST /v3/memories/[?page=&page_size=]  body {filters}
-  search        POST /v3/memories/search/ body {query, filters, top_k, threshold}
+  search        POST /v3/memories/search/ body {query, filters, top_k, threshold, reference_date}
   update        PUT  /v1/memories/{id}/   body {text?, metadata?}
   history       GET  /v1/memories/{id}/history/
   delete        DELETE /v1/memories/{id}/
@@ -354,6 +354,24 @@ def scenario() -> None:
     resp = client.delete_all(DeleteAllMemoryOptions(filters={"user_id": f"erin-{sfx}"}))
     check_eq(resp.get("deleted_count"), 1, "delete_all(DeleteAllMemoryOptions) deleted_count")
     expect_raises(MemoryNotFoundError, lambda: client.get(erin_id), "get(erin's memory) after delete_all")
+    step("search with reference_date: the dinner of the time asked about ranks first")
+    maya = f"maya-{sfx}"
+    told = {"Tokyo": 1741809600, "Paris": 1742547600, "Lisbon": 1718049600}  # 03-12, 03-21 2025; 06-10 2024
+    dinners = {}
+    for city, ts in told.items():
+        text = f"I had dinner with Maya in {city} yesterday."
+        (dinners[city],) = added(client.add(text, user_id=maya, infer=False, timestamp=ts), [text], f"add {city}")
+    last_week = "Which city did I have dinner with Maya in last week?"
+    resp = client.search(last_week, filters={"user_id": maya}, reference_date="2025-03-21")
+    check_eq(resp["results"][0].get("id"), dinners["Tokyo"], "search(last week, reference_date='2025-03-21') first")
+    check(isinstance(resp["results"][0].get("score_reasons", {}).get("temporal"), str), "no score_reasons", resp)
+    resp = client.search(
+        "Which city did I have dinner with Maya in last year?",
+        SearchMemoryOptions(filters={"user_id": maya}, reference_date=1742558400),  # 2025-03-21T12:00Z
+    )
+    check_eq(resp["results"][0].get("id"), dinners["Lisbon"], "search(last year, reference_date=int) first")
+    mem = client.get(dinners["Tokyo"])
+    check_eq(mem.get("event_period", {}).get("start", "")[:10], "2025-03-11", "event_period of 'yesterday'")
 
 
 def wrong_key() -> None:

@@ -14,7 +14,7 @@
 //   add          POST /v3/memories/add/      {messages, user_id|agent_id|run_id|filters, metadata, infer}
 //   get          GET /v1/memories/{id}/
 //   getAll       POST /v3/memories/[?page=&page_size=]   {filters}
-//   search       POST /v3/memories/search/   {query, output_format:"v1.1", filters, top_k, threshold}
+//   search       POST /v3/memories/search/   {query, output_format:"v1.1", filters, top_k, threshold, reference_date}
 //   update       PUT /v1/memories/{id}/      {text?, metadata?}
 //   history      GET /v1/memories/{id}/history/
 //   delete       DELETE /v1/memories/{id}/
@@ -301,6 +301,25 @@ async function scenario() {
   await expectReject(MemoryNotFoundError, () => client.get(foodId), "get(alice memory) after deleteUsers");
   const after = new Set((await client.users()).results.map((e) => `${e.type}:${e.name}`));
   check(!after.has(`user:${alice}`), "users() still lists the deleted user", [...after]);
+
+  step("search with referenceDate: the dinner of the time asked about ranks first");
+  const maya = `maya-${sfx}`;
+  const told = { Tokyo: 1741809600, Paris: 1742547600, Lisbon: 1718049600 }; // 03-12, 03-21 2025; 06-10 2024
+  const dinners = {};
+  for (const [city, timestamp] of Object.entries(told)) {
+    const text = `I had dinner with Maya in ${city} yesterday.`;
+    [dinners[city]] = added(await client.add([{ role: "user", content: text }], { userId: maya, infer: false, timestamp }),
+      [text], `add ${city}`);
+  }
+  resp = await client.search("Which city did I have dinner with Maya in last week?",
+    { filters: { user_id: maya }, referenceDate: "2025-03-21T00:00:00Z" });
+  checkEq(resp.results[0].id, dinners.Tokyo, "search(last week, referenceDate) first");
+  check(typeof (resp.results[0].scoreReasons || {}).temporal === "string", "no scoreReasons", resp.results[0]);
+  resp = await client.search("Which city did I have dinner with Maya in last year?",
+    { filters: { user_id: maya }, referenceDate: 1742558400 });
+  checkEq(resp.results[0].id, dinners.Lisbon, "search(last year, referenceDate number) first");
+  const tokyo = await client.get(dinners.Tokyo);
+  checkEq(((tokyo.eventPeriod || {}).start || "").slice(0, 10), "2025-03-11", "eventPeriod of 'yesterday'");
 }
 
 async function wrongKey() {

@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from memserver.api.kit.schema import EntityIds, check_metadata, check_text_length
 from memserver.domain import limits
 from memserver.domain.add import IGNORED_PARAMETERS, AddInput, parse_custom_categories, parse_messages
-from memserver.domain.dates import observation, parse_timestamp, to_date
+from memserver.domain.dates import observation, parse_timestamp, parse_zone, to_date
 from memserver.domain.filters import FilterError, entity_equalities, parse_filters
 from memserver.errors import BadRequest
 
@@ -28,6 +28,11 @@ class AddRequest(EntityIds):
     immutable: bool = False
     expiration_date: date | datetime | None = None
     timestamp: int | float | str | None = Field(None, description="Unix seconds (or ISO): backdates created_at.")
+    timezone: str | None = Field(
+        None,
+        description='The IANA time zone of the conversation ("Europe/Paris"): the days its relative dates '
+        '("yesterday") mean, and of a naive observation_datetime. Absent: UTC.',
+    )
     categories: list[str] | None = Field(None, description="Categories for verbatim memories.")
     async_mode: bool = Field(True, description="v1 only: the queued-event response shape.")
     output_format: str | None = Field(None, description="v1 only: 'v1.1' wraps results in {results, relations}.")
@@ -41,7 +46,6 @@ class AddRequest(EntityIds):
     observation_datetime: datetime | None = Field(
         None, description="When the messages were said: relative dates resolve against it; created_at is not moved."
     )
-    timezone: str | None = Field(None, description="IANA zone of the observation (naive datetimes, 'yesterday').")
     prompt_profile_id: Any = Field(None, description="Accepted without effect (noted on the event).")
     temporal_reasoning: Any = Field(None, description="Accepted without effect: always on (noted on the event).")
     structured_data_schema: Any = Field(None, description="Accepted without effect (noted on the event).")
@@ -88,8 +92,10 @@ def add_input(body: AddRequest) -> AddInput:
         messages = parse_messages(body.messages)
         expiration_date = to_date(body.expiration_date) if body.expiration_date is not None else None
         timestamp = parse_timestamp(body.timestamp) if body.timestamp is not None else None
+        zone = (body.timezone or "").strip() or None
+        parse_zone(zone)
         custom_categories = parse_custom_categories(body.custom_categories)
-        observed_at = observation(body.observation_date, body.observation_datetime, body.timezone)
+        observed_at = observation(body.observation_date, body.observation_datetime, zone)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     ignored = sorted(k for k in IGNORED_PARAMETERS if getattr(body, k) is not None)
@@ -101,6 +107,7 @@ def add_input(body: AddRequest) -> AddInput:
         immutable=body.immutable,
         expiration_date=expiration_date,
         timestamp=timestamp,
+        timezone=zone,
         infer=body.infer,
         includes=body.includes,
         excludes=body.excludes,
@@ -109,7 +116,6 @@ def add_input(body: AddRequest) -> AddInput:
         custom_categories=custom_categories,
         enable_graph=body.enable_graph,
         observed_at=observed_at,
-        timezone=body.timezone or None,
         ignored=ignored or None,
     )
 

@@ -7,15 +7,43 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic.config import JsonDict
 
 from memserver.api.kit.filters import entity_node, filters_node, shortcut_nodes
 from memserver.api.kit.schema import Schema, check_metadata, check_text_length
 from memserver.api.kit.values import decode_object_param, memory_uuid
 from memserver.domain import limits
+from memserver.domain.changes import UNSET, Unset
+from memserver.domain.dates import Period, parse_period
 from memserver.domain.filters import Bool, Cond, Node, and_all, field_name
 from memserver.domain.scope import ENTITY_FIELDS
 from memserver.errors import BadRequest
 from memserver.services import memories
+
+_EVENT_PERIOD = (
+    'memserver extension: the period the memory is about, {"start": ..., "end": ...} (end exclusive), or null for '
+    "none. Absent: kept, unless new text names a time (then read from it)."
+)
+_PERIOD_SCHEMA: JsonDict = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+            "required": ["start", "end"],
+        },
+        {"type": "null"},
+    ]
+}
+
+
+def event_period(body: UpdateRequest | BatchItem) -> Period | Unset | None:
+    """The update's event period: UNSET when not sent (kept, or read from new text), None to clear it."""
+    if "event_period" not in body.model_fields_set:
+        return UNSET
+    try:
+        return parse_period(body.event_period)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 class UpdateRequest(Schema):
@@ -27,6 +55,7 @@ class UpdateRequest(Schema):
     metadata: dict[str, Any] | None = None
     expiration_date: date | datetime | None = None
     timestamp: int | float | str | None = None
+    event_period: Any = Field(None, description=_EVENT_PERIOD, json_schema_extra=_PERIOD_SCHEMA)
 
     @field_validator("text", "data", "message", mode="after")
     @classmethod
@@ -43,6 +72,7 @@ class BatchItem(Schema):
     memory_id: Any
     text: str | None = None
     metadata: dict[str, Any] | None = None
+    event_period: Any = Field(None, description=_EVENT_PERIOD, json_schema_extra=_PERIOD_SCHEMA)
 
     @field_validator("text", mode="after")
     @classmethod
@@ -85,9 +115,9 @@ def batch_changes(body: BatchRequest) -> list[tuple[uuid.UUID, memories.UpdateIn
             raise BadRequest(f"invalid batch item {item!r}: {loc}: {exc.errors()[0]['msg']}") from None
         if parsed.text is not None and not parsed.text.strip():
             raise BadRequest(f"memory {parsed.memory_id}: text must not be empty")
-        if parsed.text is None and "metadata" not in parsed.model_fields_set:
+        if parsed.text is None and not {"metadata", "event_period"} & parsed.model_fields_set:
             raise BadRequest(f"memory {parsed.memory_id}: nothing to update (send text and/or metadata)")
-        change = memories.UpdateInput(text=parsed.text)
+        change = memories.UpdateInput(text=parsed.text, event_period=event_period(parsed))
         if "metadata" in parsed.model_fields_set:
             change.metadata = parsed.metadata
         changes.append((memory_uuid(str(parsed.memory_id)), change))

@@ -5,18 +5,43 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from memserver.api.kit.wire import EventOp, Message, Out, Page
 from memserver.domain.changes import SYNTHESIZED
+from memserver.domain.dates import granularity
 from memserver.domain.rows.memories import HistoryRow, MemoryRow
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+Granularity = Literal["day", "week", "month", "season", "year", "range"]
+
+
+class EventAttributes(Out):
+    """Calendar facts of the memory's event period, taken at its midpoint (UTC)."""
+
+    year: int
+    month: int
+    day: int
+    day_of_week: Weekday
+    quarter: int
+    week_of_year: int
+    is_weekend: bool
+    granularity: Granularity
+
+
+class EventPeriod(Out):
+    """The period a memory's content is about (memserver extension): `[start, end)`."""
+
+    start: datetime
+    end: datetime = Field(description="Exclusive.")
+    granularity: Granularity = Field(description="From the period's length (a local day is 23 to 25 hours).")
 
 
 class StructuredAttributes(Out):
-    """Calendar facts of `created_at` (UTC)."""
+    """Calendar facts of `created_at` (UTC); `event`: those of the event period, when the memory has one."""
 
     day: int
     hour: int
@@ -25,9 +50,10 @@ class StructuredAttributes(Out):
     minute: int
     quarter: int
     is_weekend: bool
-    day_of_week: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    day_of_week: Weekday
     day_of_year: int
     week_of_year: int
+    event: EventAttributes | None = None
 
 
 class Memory(Out):
@@ -56,6 +82,9 @@ class Memory(Out):
         description="memserver extension: the add (event_id) and message indices the memory came from; for a "
         "pattern memory, `synthesis.sources`: the ids of the memories it was distilled from."
     )
+    event_period: EventPeriod | None = Field(
+        None, description="memserver extension: the period the memory is about (its event dates), if it names one."
+    )
 
 
 class MemoryPage(Page[Memory]):
@@ -78,6 +107,7 @@ class HistoryEntry(Out):
     metadata: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    event_period: EventPeriod | None = Field(None, description="memserver extension: the period of the state written.")
 
 
 class HistoryPage(Page[HistoryEntry]):
@@ -95,6 +125,7 @@ class EntityMemory(Out):
     updated_at: datetime
     input: list[Any]
     is_updated: bool
+    event_period: EventPeriod | None = Field(None, description="memserver extension, as on `Memory`.")
 
 
 class EntityMemoryPage(Page[EntityMemory]):
@@ -112,7 +143,8 @@ class MemoriesDeleted(Message):
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def structured_attributes(ts: datetime | None) -> dict[str, Any] | None:
+def structured_attributes(ts: datetime | None, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The spec's ten calendar keys of `created_at`, plus `event` (memserver: those of the event period)."""
     if ts is None:
         return None
     iso = ts.isocalendar()
@@ -127,10 +159,35 @@ def structured_attributes(ts: datetime | None) -> dict[str, Any] | None:
         "day_of_week": _DAYS[ts.weekday()],
         "day_of_year": ts.timetuple().tm_yday,
         "week_of_year": iso[1],
+        "event": event,
+    }
+
+
+def event_period_out(row: MemoryRow | HistoryRow) -> dict[str, Any] | None:
+    if row.event_start is None or row.event_end is None:
+        return None
+    return {"start": row.event_start, "end": row.event_end, "granularity": granularity(row.event_start, row.event_end)}
+
+
+def event_attributes(period: dict[str, Any] | None) -> dict[str, Any] | None:
+    """At the period's midpoint in UTC: noon of a local day keeps its date for zones within 12 hours of UTC."""
+    if period is None:
+        return None
+    mid = (period["start"] + (period["end"] - period["start"]) / 2).astimezone(UTC)
+    return {
+        "year": mid.year,
+        "month": mid.month,
+        "day": mid.day,
+        "day_of_week": _DAYS[mid.weekday()],
+        "quarter": (mid.month - 1) // 3 + 1,
+        "week_of_year": mid.isocalendar()[1],
+        "is_weekend": mid.weekday() >= 5,
+        "granularity": period["granularity"],
     }
 
 
 def memory_out(row: MemoryRow, *, owner: str | None = None) -> dict[str, Any]:
+    period = event_period_out(row)
     return {
         "id": str(row.id),
         "memory": row.memory,
@@ -146,13 +203,14 @@ def memory_out(row: MemoryRow, *, owner: str | None = None) -> dict[str, Any]:
         "expiration_date": row.expiration_date.isoformat() if row.expiration_date else None,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-        "structured_attributes": structured_attributes(row.created_at),
+        "structured_attributes": structured_attributes(row.created_at, event_attributes(period)),
         "replaced_by": str(row.replaced_by) if row.replaced_by else None,
         "synthesized": row.source == SYNTHESIZED,  # a Dream pattern memory
         "lifecycle_state": "active" if row.replaced_by is None else "superseded",
         "owner": owner,
         # memserver extension: which add (event) and which of its messages the memory came from
         "provenance": row.provenance,
+        "event_period": period,  # memserver extension: the period the memory is about
     }
 
 
@@ -181,4 +239,5 @@ def history_out(row: HistoryRow) -> dict[str, Any]:
         "metadata": row.metadata,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "event_period": event_period_out(row),
     }

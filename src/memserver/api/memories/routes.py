@@ -27,6 +27,7 @@ from memserver.api.memories.requests import (
     batch_ids,
     delete_all_filters,
     delete_all_node,
+    event_period,
 )
 from memserver.api.memories.responses import (
     EntityMemoryPage,
@@ -35,6 +36,7 @@ from memserver.api.memories.responses import (
     MemoriesDeleted,
     Memory,
     MemoryDeleted,
+    event_period_out,
     history_out,
     memory_out,
 )
@@ -131,13 +133,13 @@ async def update_memory(memory_id: str, body: UpdateRequest, runtime: RuntimeDep
     text = body.text if body.text is not None else (body.data if body.data is not None else body.message)
     if text is not None and not text.strip():
         raise BadRequest("text must not be empty")
-    change = memories.UpdateInput(text=text, created_at=as_timestamp(body.timestamp))
+    change = memories.UpdateInput(text=text, created_at=as_timestamp(body.timestamp), event_period=event_period(body))
     if "metadata" in fields:
         change.metadata = body.metadata
     if "expiration_date" in fields:
         change.expiration_date = as_date(body.expiration_date)
-    if text is None and not ({"metadata", "expiration_date"} & fields) and body.timestamp is None:
-        raise BadRequest("Nothing to update: send text, metadata, expiration_date or timestamp")
+    if text is None and not ({"metadata", "expiration_date", "event_period"} & fields) and body.timestamp is None:
+        raise BadRequest("Nothing to update: send text, metadata, expiration_date, timestamp or event_period")
     row = await memories.update(runtime.db, runtime.providers, principal, mid, change)
     return wire(memory_out(row, owner=principal.user_email))
 
@@ -186,6 +188,7 @@ async def memory_subresource(
             "updated_at": r.updated_at,
             "input": [],
             "is_updated": r.updated_at != r.created_at,
+            "event_period": event_period_out(r),
         }
         for r in rows
     ]

@@ -17,6 +17,7 @@ from memserver.api.kit.filters import (
 from memserver.api.kit.schema import EntityIds, check_metadata
 from memserver.api.kit.values import AS_OF_DESCRIPTION, AS_OF_SCHEMA, as_of_param
 from memserver.domain import binding, limits
+from memserver.domain.dates import parse_reference, parse_zone
 from memserver.domain.filters import and_all
 from memserver.domain.principal import Principal
 from memserver.errors import BadRequest
@@ -53,6 +54,18 @@ class SearchRequest(EntityIds):
         False, description="v1/v2: also return `relations` of the entities the query names (ignored on v3)."
     )
     as_of: Annotated[Any, WithJsonSchema(AS_OF_SCHEMA)] = Field(None, description=AS_OF_DESCRIPTION)
+    reference_date: Any = Field(
+        None,
+        description='"Now" for the times the query names ("last week"): unix seconds (or milliseconds), YYYY-MM-DD '
+        "(the end of that day) or an ISO-8601 datetime. Absent: the server's clock.",
+        json_schema_extra={"anyOf": [{"type": "integer"}, {"type": "number"}, {"type": "string"}, {"type": "null"}]},
+    )
+    timezone: Any = Field(
+        None,
+        description='memserver extension: the IANA time zone whose days the query means ("Europe/Paris"). Absent: '
+        "the offset of reference_date, else UTC.",
+        json_schema_extra={"anyOf": [{"type": "string"}, {"type": "null"}]},
+    )
 
     @field_validator("query", mode="after")
     @classmethod
@@ -93,6 +106,11 @@ def search_input(body: SearchRequest, principal: Principal, *, version: str) -> 
     retrieval = body.retrieval or "hybrid"
     if retrieval not in ("hybrid", "semantic", "keyword"):
         raise BadRequest("retrieval must be one of hybrid, semantic, keyword")
+    try:
+        zone = parse_zone(body.timezone)
+        reference = parse_reference(body.reference_date, zone) if body.reference_date is not None else None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     return search.SearchInput(
         query=query,
         node=node,
@@ -103,4 +121,6 @@ def search_input(body: SearchRequest, principal: Principal, *, version: str) -> 
         keyword_search=body.keyword_search,
         retrieval=retrieval,
         as_of=as_of_param(body.as_of),
+        reference=reference,
+        zone=zone,
     )

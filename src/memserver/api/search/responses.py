@@ -41,6 +41,11 @@ class SearchHit(Memory):
     rerank_error: str | None = Field(
         None, description="rerank=true only: why the reranker failed (the search still answers, in hybrid order)."
     )
+    score_reasons: dict[str, str] | None = Field(
+        None,
+        description="memserver extension, on queries that name a time: why `score_breakdown.temporal` is what it "
+        'is ({"temporal": "event 2025-03-10..2025-03-16 (week) overlaps \\"last week\\" ...: 1.00"}).',
+    )
 
 
 class SearchResults(Out):
@@ -63,6 +68,7 @@ def search_hit_out(
     owner: str | None = None,
     reranker: str | None = None,
     rerank_error: str | None = None,
+    reasons: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     out = memory_out(row, owner=owner)
     out["score"] = round(score, 6)
@@ -70,4 +76,6 @@ def search_hit_out(
     if reranker is not None:  # rerank=true: both keys on every hit (clients keep unknown keys: py as is, TS camelCased)
         out["reranker"] = reranker
         out["rerank_error"] = rerank_error
+    if reasons:  # the breakdown stays numbers (clients sum it); its explanation is a sibling
+        out["score_reasons"] = reasons
     return out

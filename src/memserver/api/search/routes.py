@@ -47,6 +47,7 @@ async def _run_search(
                 owner=principal.user_email,
                 reranker=h.reranker,
                 rerank_error=h.rerank_error,
+                reasons=h.reasons,
             ),
             body.fields,
         )

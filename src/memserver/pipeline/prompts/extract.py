@@ -11,7 +11,8 @@ update). The fixed instructions are ours, not Mem0's, and kept compact: every ad
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
@@ -38,10 +39,13 @@ Each fact has:
 - sources: the numbers [n] of the messages it comes from.
 - categories: names from the category list that fit (may be empty).
 - action, and ref unless the action is ADD.
+- event_start, event_end: the dates the fact is about (YYYY-MM-DD, or YYYY-MM or YYYY if only that is known; \
+end inclusive), computed from the observation date; omit both for a fact with no time (a trait, a preference).
 Reply with a JSON object {"facts": [...]} and nothing else; {"facts": []} when there is nothing to remember.
 Example: {"facts": [{"text": "Is vegetarian since 2024", "speaker": "user", "sources": [1], \
 "categories": ["food"], "action": "ADD"}, {"text": "Lives in Lisbon, moved from Porto in March 2025", \
-"speaker": "user", "sources": [3], "categories": ["personal_details"], "action": "UPDATE", "ref": 2}]}"""
+"speaker": "user", "sources": [3], "categories": ["personal_details"], "action": "UPDATE", "ref": 2, \
+"event_start": "2025-03-01", "event_end": "2025-03-31"}]}"""
 
 SYSTEM = f"""\
 You keep long-term memories about the people in a conversation. Read the new messages, extract the facts \
@@ -68,6 +72,42 @@ observation date of the message's add, e.g. "Ran a marathon on 2025-04-12".
 _ACTION_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "CREATE": "ADD", "REMOVE": "DELETE"}
 
 
+_DATE: dict[str, Any] = {"pattern": r"^\d{4}(-\d{2}(-\d{2})?)?$"}  # YYYY, YYYY-MM or YYYY-MM-DD
+_DATE_PREFIX = re.compile(r"\s*(\d{4})(?:[-/](\d{1,2})(?:[-/](\d{1,2}))?)?(?:[T ][\d:.]+(?:Z|[+-][\d:]+)?)?\s*")
+YEARS = (1900, 2200)  # a date outside them is a model's mistake
+
+
+def event_date(value: Any) -> str | None:
+    """A reply's event date as YYYY, YYYY-MM or YYYY-MM-DD (a datetime keeps its date); ValueError if it is none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    m = _DATE_PREFIX.fullmatch(value) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError("not a date")
+    year, month, day = int(m[1]), m[2], m[3]
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise ValueError("not a plausible year")
+    if day is not None:
+        return date(year, int(month), int(day)).isoformat()
+    if month is not None:
+        return f"{date(year, int(month), 1):%Y-%m}"
+    return f"{year:04d}"
+
+
+def period_of(value: str) -> tuple[date, date]:
+    """A reply's event date (`event_date`) as local days [first, after): a day, a whole month or a whole year."""
+    parts = [int(p) for p in value.split("-")]
+    if len(parts) == 3:
+        first = date(*parts)
+        return first, first + timedelta(days=1)
+    if len(parts) == 2:
+        first = date(parts[0], parts[1], 1)
+        return first, date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return date(parts[0], 1, 1), date(parts[0] + 1, 1, 1)
+
+
 class ExtractedFact(BaseModel):
     text: str = Field(description="One self-contained statement.")
     speaker: Speaker = Field(description="Who stated the fact.")
@@ -75,6 +115,29 @@ class ExtractedFact(BaseModel):
     categories: list[str] = Field(default_factory=list, description="Names from the category list.")
     action: Action = Field("ADD", description="ADD, UPDATE, DELETE or NOOP.")
     ref: int | None = Field(None, description="The existing memory's ref; absent for ADD.")
+    # Described once, in the prompt (FIELDS): the schema is sent with every add, so it stays short.
+    event_start: str | None = Field(None, json_schema_extra=_DATE)  # when it happened or began
+    event_end: str | None = Field(None, json_schema_extra=_DATE)  # when it ended, inclusive
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_dates(cls, data: Any, info: ValidationInfo) -> Any:
+        # A date the model got wrong costs the fact its dates, not the fact itself (and no repair round trip).
+        if not isinstance(data, dict) or ("event_start" not in data and "event_end" not in data):
+            return data
+        data = dict(data)
+        dates = []
+        for key in ("event_start", "event_end"):
+            value = data.pop(key, None)
+            try:
+                dates.append(event_date(value))
+            except ValueError:
+                note(info, f"a fact's {key} {str(value)[:40]!r} is not a date of 1900-2200 (YYYY-MM-DD); dropped")
+                dates.append(None)
+        start, end = dates[0] or dates[1], dates[1] or dates[0]
+        if start and end and period_of(end)[0] < period_of(start)[0]:
+            start, end = end, start
+        return {**data, "event_start": start, "event_end": end}
 
     @field_validator("text")
     @classmethod

@@ -29,8 +29,8 @@ __all__ = ["SYSTEM", "Reply", "build", "context", "facts_without_ref"]
 
 SYSTEM = f"""\
 You keep long-term memories. Facts were extracted from a conversation; reconcile each of them with the existing \
-memories below. Keep each fact's text, speaker, sources and categories (you may merge a fact into the text of an \
-UPDATE); choose its action and ref.
+memories below. Keep each fact's text, speaker, sources, categories and event dates (you may merge a fact into the \
+text of an UPDATE); choose its action and ref.
 
 {RECONCILE}
 
@@ -47,7 +47,8 @@ def facts_without_ref(reply: ExtractionReply) -> list[ExtractedFact]:
 def build(req: ExtractionRequest, facts: Sequence[ExtractedFact]) -> list[ChatMessage]:
     """Reconcile already-extracted facts with other candidates (`req.candidates`); laid out as the extraction
     prompt (the project's part first, byte-identical)."""
-    lines = [json.dumps(f.model_dump(include={"text", "speaker", "sources", "categories"})) for f in facts]
+    keep = {"text", "speaker", "sources", "categories", "event_start", "event_end"}
+    lines = [json.dumps(f.model_dump(include=keep, exclude_none=True)) for f in facts]
     sections = [
         *add_header(req),
         f"Observation date: {observed(req.observed_at)}",

@@ -221,7 +221,11 @@ class InferredAdd:
         add_of = {m.index: k for k, a in enumerate(self.adds) for m in a.messages}
         owner = changes_of.attribute(decisions, add_of, len(self.adds))
         shares = changes_of.shares(
-            decisions, owner, [a.event_id for a in self.adds], [a.first_message for a in self.adds]
+            decisions,
+            owner,
+            [a.event_id for a in self.adds],
+            [a.first_message for a in self.adds],
+            [(a.observed_at, a.inp.zone) for a in self.adds],
         )
         return Decided(
             decisions=decisions,

@@ -16,6 +16,7 @@ import functools
 import typing
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,7 @@ from memserver.domain.rows.memories import DenseHitRow, MemoryRow
 from memserver.domain.scope import ENTITY_FIELDS, Scope
 from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
 from memserver.storage.repositories.base import Repository
+from memserver.storage.repositories.event_periods import EVENT_EVIDENCE, OVERLAPS
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
 from memserver.storage.repositories.memory_states import StateView
 
@@ -175,6 +177,7 @@ class SearchRepository(Repository):
         per_term: int = 250,
         common: Sequence[str] = (),
         state: StateView | None = None,
+        events: tuple[datetime, datetime] | None = None,
     ) -> tuple[list[uuid.UUID], list[list[Any]], int]:
         """What hybrid ranking needs to know about each memory (`memserver.pipeline.ranking`).
 
@@ -183,6 +186,11 @@ class SearchRepository(Repository):
         among at most `per_term` memories per query word). Returns the
         ids, the evidence as columns (seq, scope, created, cos, length, terms, names; each aligned
         with the ids), and the number of distinct stemmed terms in the query.
+
+        `events` (a query that names a time: the hull of the times it names): the evidence also has each
+        memory's event period (event_start, event_end: epoch seconds, NaN without one), and a large scope also
+        proposes the `candidates` nearest of up to `per_term` memories whose period overlaps it (GiST index).
+        A query naming no time runs the statement it always ran.
 
         `common`: stemmed words too frequent to propose full-text candidates in a large scope (they
         still count in the ranking). A word's GIN posting list is read whole (a bitmap cannot stop
@@ -195,7 +203,8 @@ class SearchRepository(Repository):
         conds = self._conds(project_id, where, show_expired)
         size, small = self._scope_size(conds, exact_limit)
         terms, ent = _query_terms(len(names))
-        columns = select(*_EVIDENCE, ent, M.c.id).select_from(M.join(terms, true()))
+        extra = EVENT_EVIDENCE if events is not None else ()
+        columns = select(*_EVIDENCE, ent, *extra, M.c.id).select_from(M.join(terms, true()))
         by_vector = select(M.c.id).where(and_(true(), *conds), ~small).order_by(_DISTANCE)
         # Full-text candidates with bounded work: up to `per_term` memories containing each query word
         # (all of them for the rare, informative words), of which the `candidates` best by ts_rank_cd.
@@ -217,7 +226,18 @@ class SearchRepository(Repository):
         by_text = (
             select(M.c.id).where(M.c.id.in_(select(pool.c.id))).order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
         )
-        ids = union(by_vector.limit(_inline(candidates)), by_text.limit(_inline(candidates))).subquery()
+        proposals = [by_vector.limit(_inline(candidates)), by_text.limit(_inline(candidates))]
+        if events is not None:
+            overlapping = (
+                select(M.c.id).where(and_(true(), *conds), ~small, OVERLAPS).limit(_inline(per_term)).subquery()
+            )
+            proposals.append(
+                select(M.c.id)
+                .where(M.c.id.in_(select(overlapping.c.id)))
+                .order_by(_DISTANCE)
+                .limit(_inline(candidates))
+            )
+        ids = union(*proposals).subquery()
         scored = union_all(
             columns.where(and_(true(), *conds), small),
             columns.where(M.c.id.in_(select(ids.c.id)), ~small),
@@ -225,18 +245,21 @@ class SearchRepository(Repository):
         if state is not None:  # as_of
             scored = state.scored(columns, small, select(ids.c.id))
         # One row of arrays, one per column: no per-memory row objects on the way to numpy.
+        names_out = (*_EVIDENCE_COLUMNS, *(c.name for c in extra))
         stmt = select(
-            *(func.array_agg(scored.c[c], type_=_PLAIN) for c in _EVIDENCE_COLUMNS),
+            *(func.array_agg(scored.c[c], type_=_PLAIN) for c in names_out),
             func.array_agg(scored.c.id, type_=_PLAIN),
             select(literal_column("coalesce(cardinality(terms.q), 0)")).select_from(terms).scalar_subquery(),
         ).add_cte(size, terms)
         params: dict[str, Any] = {"qvec": Vector(query_vector), "qtext": query_text, "common": list(common)}
         params.update({f"name_{i}": n for i, n in enumerate(names)})
         params.update(state.params if state is not None else {})
+        if events is not None:
+            params.update(event_from=events[0], event_to=events[1])
         row: Sequence[Any] = (await self.conn.execute(stmt, params)).one()  # arrays as asyncpg decodes them
         if row[-2] is None:  # nothing in scope
-            return [], [[] for _ in _EVIDENCE_COLUMNS], 0
-        return list(row[-2]), list(row[: len(_EVIDENCE_COLUMNS)]), int(row[-1])
+            return [], [[] for _ in names_out], 0
+        return list(row[-2]), list(row[: len(names_out)]), int(row[-1])
 
     async def common_words(self, min_share: float) -> list[str]:
         """The stemmed words in at least `min_share` of all memories, from the planner's statistics of the
