@@ -19,7 +19,9 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_p
 
 from harness import ROOT
 from harness.server import LiveServer, served
+from memserver.embedded_postgres import EmbeddedPostgres
 from tests.fakes.openai_server import FakeOpenAI, running
+from tests.worker.jobs_harness import fresh_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / ".artifacts" / "console"
@@ -36,6 +38,14 @@ CONSOLE_ENV = {
 }
 
 
+@pytest.fixture(scope="session")
+def database_url(pg: EmbeddedPostgres) -> str:
+    """The console's own database. Every server of the run takes any project's ready jobs from the database it
+    serves (fair claims), under its own settings: on the run's shared database another module's server, which
+    refuses loopback receivers, would take the console's webhook deliveries and fail them."""
+    return fresh_database(pg, "console")
+
+
 @contextmanager
 def console_server(database_url: str, log: Path, **extra_env: str) -> Iterator[LiveServer]:
     """A `memserver serve` with the console's test settings (`extra_env` adds or overrides)."""
@@ -49,7 +59,14 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     log = tmp_path_factory.mktemp("console") / "memserver.log"
     with (
         running(FakeOpenAI(fail_next=10**9)) as fake,
-        console_server(database_url, log, MEMSERVER_LLM__BASE_URL=fake.url, MEMSERVER_LLM__MAX_RETRIES="0") as s,
+        # the failing add's retries come quickly (the default backoff, 2 s doubling, made each seed wait 30 s)
+        console_server(
+            database_url,
+            log,
+            MEMSERVER_LLM__BASE_URL=fake.url,
+            MEMSERVER_LLM__MAX_RETRIES="0",
+            MEMSERVER_WORKER__RETRY_BACKOFF_S="0.05",
+        ) as s,
     ):
         yield s.url
 
