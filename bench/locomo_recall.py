@@ -41,173 +41,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
-import itertools
 import json
-import math
 import os
-import re
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from harness import ROOT
-from harness.stats import nearest_rank
+from bench.locomo_data import (
+    DEFAULT_DATA,
+    KS,
+    MODES,
+    aggregate,
+    bm25_rank,
+    load,
+    score_covered,
+    score_question,
+)
 
 # The shared data folder sits next to the repository; a clone elsewhere finds it at /work/shared.
-DEFAULT_DATA = next(
-    (
-        p
-        for p in (
-            ROOT.parent / "shared" / "data" / "locomo-dev.json",
-            Path("/work/shared/data/locomo-dev.json"),
-        )
-        if p.exists()
-    ),
-    ROOT.parent / "shared" / "data" / "locomo-dev.json",
-)
-KS = (1, 5, 10, 20, 50)
-MODES = ("hybrid", "semantic")
-
-# A standard English stop-word list (NLTK's), for the BM25 baseline.
-STOP = frozenset(
-    """a about above after again against ain all am an and any are aren as at be because been before being
-    below between both but by can couldn d did didn do does doesn doing don down during each few for
-    from further had hadn has hasn have haven having he her here hers herself him himself his how i if
-    in into is isn it its itself just ll m ma me mightn more most mustn my myself needn no nor not now o
-    of off on once only or other our ours ourselves out over own re s same shan she should shouldn so
-    some such t than that the their theirs them themselves then there these they this those through to
-    too under until up ve very was wasn we were weren what when where which while who whom why will with
-    won wouldn y you your yours yourself yourselves""".split()
-)
-
-
-# ----------------------------------------------------------------------------------------------
-# data
-# ----------------------------------------------------------------------------------------------
-def load(path: Path, only: set[str] | None) -> list[dict[str, Any]]:
-    convs = []
-    for conv in json.loads(path.read_text()):
-        if only and conv["sample_id"] not in only:
-            continue
-        c = conv["conversation"]
-        turns = []
-        n = 1
-        while f"session_{n}" in c:
-            when = datetime.strptime(c[f"session_{n}_date_time"], "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
-            for t in c[f"session_{n}"]:
-                text = f"{t['speaker']}: {t['text']}"
-                if t.get("blip_caption"):
-                    text += f" [shares a photo: {t['blip_caption']}]"
-                turns.append({"dia_id": t["dia_id"], "text": text, "session": n, "ts": int(when.timestamp())})
-            n += 1
-        ids = {t["dia_id"] for t in turns}
-        questions = []
-        for q in conv["qa"]:
-            gold = gold_ids(q.get("evidence", []), ids)
-            if gold:
-                questions.append({"q": q["question"], "cat": int(q["category"]), "gold": gold})
-        convs.append({"id": conv["sample_id"], "turns": turns, "questions": questions})
-    return convs
-
-
-def exchanges(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each session's turns as consecutive two-message exchanges: turn 2k as `user`, turn 2k+1 as `assistant`
-    (a session with an odd number of turns ends with a one-message exchange). Keeps each exchange's dia_ids."""
-    out: list[dict[str, Any]] = []
-    for session, group in itertools.groupby(turns, key=lambda t: t["session"]):
-        rows = list(group)
-        for i in range(0, len(rows), 2):
-            pair = rows[i : i + 2]
-            out.append(
-                {
-                    "session": session,
-                    "ts": pair[0]["ts"],
-                    "dia_ids": [t["dia_id"] for t in pair],
-                    "messages": [
-                        {"role": role, "content": t["text"]}
-                        for role, t in zip(("user", "assistant"), pair, strict=False)
-                    ],
-                }
-            )
-    return out
-
-
-def gold_ids(evidence: list[str], ids: set[str]) -> list[str]:
-    """Split on ; , and spaces; repair D:11:26 -> D11:26 and D30:05 -> D30:5; drop unknown ids."""
-    out: list[str] = []
-    for e in evidence:
-        for part in re.split(r"[;,\s]+", e):
-            part = part.strip().replace("D:", "D")
-            m = re.match(r"D(\d+):0*(\d+)$", part)
-            if m:
-                part = f"D{m.group(1)}:{m.group(2)}"
-            if part in ids and part not in out:
-                out.append(part)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
-# metrics
-# ----------------------------------------------------------------------------------------------
-def score_question(ranked: list[str], gold: list[str]) -> dict[str, float]:
-    """Mode A: each hit is one turn."""
-    return score_covered([{h} for h in ranked], gold)
-
-
-def score_covered(covered: list[set[str]], gold: list[str]) -> dict[str, float]:
-    """Each hit covers a set of turns (mode A: its own; mode B: its provenance); k counts hits."""
-    g = set(gold)
-    row = {}
-    for k in KS:
-        top = set().union(*covered[:k])
-        row[f"frac@{k}"] = len(g & top) / len(g)
-        row[f"all@{k}"] = float(g <= top)
-    row["mrr"] = next((1 / (i + 1) for i, h in enumerate(covered[:50]) if h & g), 0.0)
-    return row
-
-
-def aggregate(rows: list[tuple[int, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    groups: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
-    for cat, row in rows:
-        groups[str(cat)].append(row)
-        if cat != 5:
-            groups["1-4"].append(row)
-    return {
-        g: {"n": len(rs), **{k: round(statistics.fmean(r[k] for r in rs), 4) for k in rs[0]}}
-        for g, rs in sorted(groups.items())
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# BM25 baseline
-# ----------------------------------------------------------------------------------------------
-def tokens(s: str) -> list[str]:
-    return [w for w in re.findall(r"[a-z0-9]+", s.lower()) if w not in STOP]
-
-
-def bm25_rank(turns: list[dict[str, Any]], query: str, k1: float = 1.2, b: float = 0.75) -> list[str]:
-    docs = [collections.Counter(tokens(t["text"])) for t in turns]
-    lens = [sum(d.values()) for d in docs]
-    avg = statistics.fmean(lens) or 1.0
-    df = collections.Counter(w for d in docs for w in d)
-    n = len(docs)
-    scores = []
-    for i, d in enumerate(docs):
-        s = 0.0
-        for w in set(tokens(query)):
-            f = d.get(w)
-            if f:
-                idf = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
-                s += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * lens[i] / avg))
-        scores.append((s, -i))
-    return [turns[-i]["dia_id"] for s, i in sorted(scores, reverse=True) if s > 0][:50]
+from bench.locomo_infer import Covers, inferred_summary, ingest_inferred, provenance_covers, stored_coverage
+from harness import ROOT
+from harness.stats import nearest_rank
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,9 +88,6 @@ async def ingest(client: httpx.AsyncClient, conv: dict[str, Any], user: str) -> 
         )
         r.raise_for_status()
         assert r.json()["status"] == "SUCCEEDED", r.text
-
-
-Covers = Callable[[dict[str, Any]], set[str]]
 
 
 def turn_of(hit: dict[str, Any]) -> set[str]:
@@ -256,118 +113,6 @@ async def search(
     dt = (time.perf_counter() - t0) * 1000
     r.raise_for_status()
     return [covers(h) for h in r.json()["results"]], dt
-
-
-# ----------------------------------------------------------------------------------------------
-# mode B: infer=true, two-message exchanges, scored by provenance
-# ----------------------------------------------------------------------------------------------
-async def wait_event(client: httpx.AsyncClient, event_id: str, timeout_s: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    delay = 0.01
-    while time.monotonic() < deadline:
-        r = await client.get(f"/v1/event/{event_id}/")
-        r.raise_for_status()
-        event = r.json()
-        if event["status"] in ("SUCCEEDED", "FAILED"):
-            return dict(event)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.25)
-    raise TimeoutError(f"event {event_id} did not finish in {timeout_s} s")
-
-
-async def ingest_inferred(
-    client: httpx.AsyncClient, conv: dict[str, Any], user: str, graph: bool = False
-) -> list[dict[str, Any]]:
-    """Each exchange as one infer=true add through v3, in order; each event awaited before the next add
-    (the next add must see the memories this one made). Returns one record per add."""
-    records = []
-    for ex in exchanges(conv["turns"]):
-        t0 = time.perf_counter()
-        r = await client.post(
-            "/v3/memories/add/",
-            json={
-                "messages": ex["messages"],
-                "user_id": user,
-                "infer": True,
-                "metadata": {"dia_ids": ex["dia_ids"], "session": ex["session"]},
-                "timestamp": ex["ts"],
-                **({"enable_graph": True} if graph else {}),
-            },
-        )
-        r.raise_for_status()
-        event = await wait_event(client, r.json()["event_id"])
-        meta = event.get("metadata") or {}
-        ops = collections.Counter(str(e.get("event")) for e in event.get("results") or [])
-        records.append(
-            {
-                "event_id": r.json()["event_id"],
-                "dia_ids": ex["dia_ids"],
-                "status": event["status"],
-                "error": event.get("error"),
-                "seconds": round(time.perf_counter() - t0, 3),
-                "llm_calls": meta.get("llm_calls", 0),
-                "prompt_tokens": meta.get("prompt_tokens", 0),
-                "completion_tokens": meta.get("completion_tokens", 0),
-                "second_call": bool(meta.get("second_call")),
-                "ops": dict(ops),
-            }
-        )
-    return records
-
-
-def provenance_covers(adds: dict[str, list[str]]) -> Covers:
-    """Mode B: the turns a memory came from: each provenance source's message indices, mapped through the
-    dia_ids of the add (event) that carried them; the memory's own metadata (the first add's dia_ids) when a
-    source's event is unknown."""
-
-    def covers(hit: dict[str, Any]) -> set[str]:
-        out: set[str] = set()
-        fallback = (hit.get("metadata") or {}).get("dia_ids") or []
-        for src in (hit.get("provenance") or {}).get("sources") or []:
-            dia_ids = adds.get(str(src.get("event_id")), fallback)
-            out.update(dia_ids[i] for i in src.get("message_indices") or [] if 0 <= i < len(dia_ids))
-        return out
-
-    return covers
-
-
-async def stored_coverage(client: httpx.AsyncClient, user: str, covers: Covers) -> tuple[int, set[str]]:
-    """All the scope's memories (listed page by page): how many, and the turns their provenance covers."""
-    count, turns, page = 0, set(), 1
-    while True:
-        r = await client.post("/v3/memories/", json={"filters": {"user_id": user}, "page": page, "page_size": 200})
-        r.raise_for_status()
-        rows = r.json()["results"]
-        count += len(rows)
-        for row in rows:
-            turns |= covers(row)
-        if len(rows) < 200 or not r.json().get("next"):
-            return count, turns
-        page += 1
-
-
-def inferred_summary(records: list[dict[str, Any]], n_turns: int, seconds: float) -> dict[str, Any]:
-    done = [r for r in records if r["status"] == "SUCCEEDED"]
-    ops: collections.Counter[str] = collections.Counter()
-    for r in done:
-        ops.update(r["ops"])
-    live = ops["ADD"] - ops["DELETE"]
-    return {
-        "adds": len(records),
-        "turns": n_turns,
-        "failed": len(records) - len(done),
-        "failures": [r["error"] for r in records if r["status"] != "SUCCEEDED"][:5],
-        "seconds": round(seconds, 2),
-        "adds_per_s": round(len(records) / seconds, 2) if seconds else None,
-        "memory_events": dict(ops),
-        "memories": live,
-        "memories_per_turn": round(live / n_turns, 3) if n_turns else None,
-        "llm_calls_per_add": round(statistics.fmean(r["llm_calls"] for r in done), 3) if done else None,
-        "prompt_tokens_per_add": round(statistics.fmean(r["prompt_tokens"] for r in done), 1) if done else None,
-        "completion_tokens_per_add": round(statistics.fmean(r["completion_tokens"] for r in done), 1) if done else None,
-        "second_calls": sum(1 for r in done if r["second_call"]),
-        "add_seconds_p50": nearest_rank([r["seconds"] for r in records], 50) if records else None,
-    }
 
 
 async def run(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from memserver.services.profiles import DEFAULT_USER_SCHEMA
+from memserver.domain.profile_schema import DEFAULT_USER_SCHEMA
 from memserver.storage.db import Database
 from tests.api.helpers import add_verbatim, async_token_client, verbatim_add_body
 

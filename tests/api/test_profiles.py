@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from memserver.domain.json_schema import check_schema
-from memserver.services.profiles import DEFAULT_USER_SCHEMA
+from memserver.domain.profile_schema import DEFAULT_USER_SCHEMA
 from tests.api.helpers import add_verbatim, token_client
 
 CUSTOM = {"type": "object", "properties": {"hobbies": {"type": "array", "description": "Hobbies"}}}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench.locomo_recall import exchanges, provenance_covers, score_covered, score_question
+from bench.locomo_data import exchanges, score_covered, score_question
+from bench.locomo_infer import provenance_covers
 
 
 def turn(dia_id: str, session: int) -> dict[str, object]:

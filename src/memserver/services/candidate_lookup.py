@@ -24,8 +24,8 @@ from memserver.pipeline.query import names as query_names
 from memserver.pipeline.types import Candidate, Decision, ExtractionRequest, InMessage, Speaker
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
+from memserver.storage.repositories.add_candidates import CandidateRepository
 from memserver.storage.repositories.memories import MemoryRepository
-from memserver.storage.repositories.search import SearchRepository
 
 CANDIDATES = 10  # memories shown to the model: the nearest to the new messages (their mean embedding)
 # ... plus each message's own nearest, so a fact's nearest memories are usually shown without asking
@@ -94,7 +94,7 @@ async def load(
         vectors = await providers.embedder.embed([query])
     names = query_names(query)[:MAX_NAMES]
     async with db.connect(generic_plans=True) as conn:
-        nearest, named, rows = await SearchRepository(conn).add_candidates(
+        nearest, named, rows = await CandidateRepository(conn).add_candidates(
             project_id, list(dict.fromkeys(scopes.values())), vectors, names, k=CANDIDATES, k_names=NAME_CANDIDATES
         )
     shown = [mid for mid, _ in nearest[0]]
@@ -149,7 +149,7 @@ async def followup(
         return None
     shown = {c.id for c in req.candidates}
     async with db.connect() as conn:
-        repo = SearchRepository(conn)
+        repo = CandidateRepository(conn)
         near = await repo.nearest_each(
             project_id, list(dict.fromkeys(scopes.values())), _stack([vectors[d.text] for d in adds]), k=3
         )

@@ -27,7 +27,7 @@ from memserver.services import jobs, permissions, project_settings
 from memserver.services.documents import NO_LLM
 from memserver.storage.db import Database
 from memserver.storage.repositories.dream import DreamRepository
-from memserver.storage.repositories.jobs import DueJob
+from memserver.storage.repositories.job_sweep import DueJob
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from memserver import metrics
 from memserver.providers.registry import Providers
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import JobRepository
+from memserver.storage.repositories.job_sweep import SweepRepository
 
 CHECK_TIMEOUT_S = 5.0
 EMBEDDER_CHECK_EVERY_S = 10.0  # a success is trusted this long: readiness probes do not each run the model
@@ -49,7 +49,7 @@ async def refresh_metrics(db: Database) -> None:
             metrics.DB_POOL.labels(pool, state).set(value)
     try:
         async with db.connect() as conn:
-            stats = await asyncio.wait_for(JobRepository(conn).queue_stats(), CHECK_TIMEOUT_S)
+            stats = await asyncio.wait_for(SweepRepository(conn).queue_stats(), CHECK_TIMEOUT_S)
     except Exception:
         return  # the scrape still answers; the job gauges keep their last values
     metrics.JOBS_PENDING.set(stats.pending)

@@ -44,7 +44,8 @@ from memserver.services.job_context import (
 )
 from memserver.storage.db import Database
 from memserver.storage.repositories.job_claims import ClaimRepository
-from memserver.storage.repositories.jobs import ORDERED_KINDS, ClaimedJob, DueJob, JobRepository
+from memserver.storage.repositories.job_sweep import DueJob, SweepRepository
+from memserver.storage.repositories.jobs import ORDERED_KINDS, ClaimedJob, JobRepository
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +346,7 @@ async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) 
     out: list[DueJob] = []
     while True:
         async with db.connect() as conn:
-            batch = await JobRepository(conn).take_due(redispatch_after_s=redispatch_after_s, limit=page)
+            batch = await SweepRepository(conn).take_due(redispatch_after_s=redispatch_after_s, limit=page)
         out += batch
         if len(batch) < page:
             return out
@@ -354,11 +355,10 @@ async def take_due(db: Database, *, redispatch_after_s: float, page: int = 500) 
 async def repair(db: Database, *, max_attempts: dict[str, int]) -> int:
     """The sweep's upkeep: a job whose runners kept dying on its last attempt ends FAILED (it would block its
     scope); a scope's head still blocked is unblocked (and left for the next `take_due`), a job waiting behind
-    it unblocked is blocked (`JobRepository.repair_blocks`). Returns how many were unblocked."""
+    it unblocked is blocked (`SweepRepository.repair_blocks`). Returns how many were unblocked."""
     async with db.connect() as conn:
-        repo = JobRepository(conn)
-        failed = await repo.fail_abandoned(max_attempts)
-        unblocked, blocked = await repo.repair_blocks()
+        failed = await JobRepository(conn).fail_abandoned(max_attempts)
+        unblocked, blocked = await SweepRepository(conn).repair_blocks()
     if failed:
         log.warning("%d job(s) failed: their runners stopped on their last attempt", failed)
     if unblocked or blocked:
@@ -371,7 +371,7 @@ async def hand_back(db: Database, owner: str, queued: list[uuid.UUID]) -> None:
     on (its running jobs), and the jobs it was woken for that are still waiting (`queued`). The next sweep
     of any runner takes them."""
     async with db.connect() as conn:
-        repo = JobRepository(conn)
+        repo = SweepRepository(conn)
         given = await repo.hand_back(owner)
         if queued:
             await repo.undispatch(queued)
@@ -383,4 +383,4 @@ async def undispatch(db: Database, job_ids: list[uuid.UUID]) -> None:
     """Leave these jobs to the next sweep (their hand-off failed, or the runner holding them stops)."""
     if job_ids:
         async with db.connect() as conn:
-            await JobRepository(conn).undispatch(job_ids)
+            await SweepRepository(conn).undispatch(job_ids)

@@ -13,7 +13,7 @@ from typing import IO, Any
 import orjson
 
 from memserver.errors import BadRequest
-from memserver.services import transfer
+from memserver.services import transfer, transfer_rows
 
 SPOOL_CHUNK = transfer.SPOOL_CHUNK
 
@@ -44,14 +44,14 @@ def _first_byte(f: IO[bytes]) -> bytes:
 
 
 def parse_file(f: IO[bytes]) -> list[dict[str, Any]]:
-    """What `transfer.parse` makes of the file's content, read line by line: JSONL (one object per line), or one
+    """What `transfer_rows.parse` makes of the file's content, read line by line: JSONL (one object per line), or one
     JSON document (an array of memories, or a `get_all` page with `results`, on one line). Blocking: run it in
     a thread."""
     f.seek(0)
     first = _first_byte(f)
     f.seek(0)
     if first == b"[":
-        return transfer.parse(f.read())
+        return transfer_rows.parse(f.read())
     out: list[dict[str, Any]] = []
     for n, raw in enumerate(f, 1):
         if not raw.strip():

@@ -14,7 +14,7 @@ from typing import Any
 
 from memserver.config import Settings
 from memserver.services import jobs
-from memserver.storage.repositories.jobs import DueJob
+from memserver.storage.repositories.job_sweep import DueJob
 from memserver.worker import loop
 from memserver.worker.celery_app import QUEUES, make_celery, queue_for
 from memserver.worker.sweep import sweep_forever

@@ -24,7 +24,8 @@ from memserver.config import Settings
 from memserver.domain.jobs import JobKind
 from memserver.services import dispatch, dream, jobs
 from memserver.storage.db import Database
-from memserver.storage.repositories.jobs import DueJob, listening
+from memserver.storage.repositories.job_sweep import DueJob
+from memserver.storage.repositories.jobs import listening
 
 log = logging.getLogger(__name__)
 

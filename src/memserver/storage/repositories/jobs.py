@@ -13,7 +13,6 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -24,7 +23,7 @@ from memserver.domain.jobs import JobKind, JobStatus
 from memserver.storage.repositories.base import Repository
 
 # Status values in SQL come from the enum (never typed out as text).
-_PENDING, _RUNNING, _FAILED = JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.FAILED.value
+PENDING, RUNNING, FAILED = JobStatus.PENDING.value, JobStatus.RUNNING.value, JobStatus.FAILED.value
 
 # Kinds whose jobs apply in acceptance order within their scope (the add's entity ids).
 ORDERED_KINDS = frozenset({JobKind.ADD})
@@ -32,14 +31,14 @@ _SCOPE_KEY_SQL = (
     "md5(jsonb_build_array(CAST(:payload AS jsonb) ->> 'user_id', CAST(:payload AS jsonb) ->> 'agent_id', "
     "CAST(:payload AS jsonb) ->> 'app_id', CAST(:payload AS jsonb) ->> 'run_id')::text)"
 )
-_OPEN = f"('{_PENDING}', '{_RUNNING}')"
+OPEN = f"('{PENDING}', '{RUNNING}')"
 # Given `done` (finished jobs: id, project_id, scope_key, created_at), the next job of each one's scope is
 # ready from now on (it was blocked behind them): the fair claim serves jobs in the order they became ready.
-_UNBLOCK_NEXT = f"""
+UNBLOCK_NEXT = f"""
     UPDATE events n SET not_before = now() FROM done
     WHERE n.id = (SELECT o.id FROM events o
                   WHERE o.project_id = done.project_id AND o.scope_key = done.scope_key
-                    AND o.status = '{_PENDING}' AND (o.created_at, o.id) > (done.created_at, done.id)
+                    AND o.status = '{PENDING}' AND (o.created_at, o.id) > (done.created_at, done.id)
                   ORDER BY o.project_id, o.scope_key, o.created_at, o.id LIMIT 1)  -- ix_events_open_scope
       AND (n.not_before IS NULL OR n.not_before = 'infinity')
     RETURNING n.id"""
@@ -47,7 +46,7 @@ _UNBLOCK_NEXT = f"""
 # outbox: runners LISTEN and sweep at once instead of at their next poll.
 JOBS_CHANNEL = "memserver_jobs"
 # Only rows of a known kind are jobs: an open event of another type is never handed out or claimed.
-_KINDS = [k.value for k in JobKind]
+KINDS = [k.value for k in JobKind]
 # What a job's LLM use cost, in its event's metadata: the sum over all its attempts (a failed attempt records
 # what it spent with `add_spent`; the attempt that finishes adds its own).
 SPENT_KEYS = ["llm_calls", "prompt_tokens", "completion_tokens", "cached_prompt_tokens"]
@@ -69,20 +68,6 @@ class ClaimedJob:
     results: list[Any] = field(default_factory=list)  # what earlier attempts recorded (deliveries)
 
 
-@dataclass(frozen=True)
-class DueJob:
-    id: uuid.UUID
-    created_at: datetime
-    kind: JobKind
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    pending: int
-    running: int
-    oldest_pending_age_s: float
-
-
 class JobRepository(Repository):
     async def insert_pending(
         self, project_id: uuid.UUID, job_id: uuid.UUID, kind: JobKind, payload: Any, *, dispatched: bool = True
@@ -98,7 +83,7 @@ class JobRepository(Repository):
             # (in the order of ix_events_open_scope, so that index answers it whatever the statistics say)
             blocked = (
                 f"CASE WHEN (SELECT o.id FROM events o WHERE o.project_id = :p AND o.scope_key = {key} "
-                f"AND o.status IN {_OPEN} ORDER BY o.project_id, o.scope_key LIMIT 1) IS NOT NULL "
+                f"AND o.status IN {OPEN} ORDER BY o.project_id, o.scope_key LIMIT 1) IS NOT NULL "
                 "THEN 'infinity'::timestamptz END"
             )
         else:
@@ -107,7 +92,7 @@ class JobRepository(Repository):
             text(
                 f"""
                 INSERT INTO events (id, project_id, event_type, status, payload, scope_key, dispatched_at, not_before)
-                VALUES (:id, :p, :kind, '{_PENDING}', CAST(:payload AS jsonb), {key},
+                VALUES (:id, :p, :kind, '{PENDING}', CAST(:payload AS jsonb), {key},
                         {"now()" if dispatched else "NULL"}, {blocked})
                 """
             ),
@@ -117,14 +102,14 @@ class JobRepository(Repository):
     async def count_open(self, project_id: uuid.UUID, kinds: frozenset[JobKind] = ORDERED_KINDS) -> int:
         """PENDING + RUNNING jobs of these kinds in the project (back-pressure)."""
         stmt = text(
-            f"SELECT count(*) FROM events WHERE project_id = :p AND status IN {_OPEN} "
+            f"SELECT count(*) FROM events WHERE project_id = :p AND status IN {OPEN} "
             "AND scope_key IS NOT NULL AND event_type = ANY(:kinds)"
         )
         return int((await self.conn.execute(stmt, {"p": project_id, "kinds": [k.value for k in kinds]})).scalar_one())
 
     async def count_open_of_kind(self, project_id: uuid.UUID, kind: JobKind) -> int:
         """PENDING + RUNNING jobs of one kind in the project (back-pressure of unordered kinds: exports)."""
-        stmt = text(f"SELECT count(*) FROM events WHERE project_id = :p AND status IN {_OPEN} AND event_type = :k")
+        stmt = text(f"SELECT count(*) FROM events WHERE project_id = :p AND status IN {OPEN} AND event_type = :k")
         return int((await self.conn.execute(stmt, {"p": project_id, "k": kind.value})).scalar_one())
 
     async def claim(
@@ -139,17 +124,17 @@ class JobRepository(Repository):
             await self.conn.execute(
                 text(
                     f"""
-                    UPDATE events e SET status = '{_RUNNING}', attempts = e.attempts + 1, lease_owner = :owner,
+                    UPDATE events e SET status = '{RUNNING}', attempts = e.attempts + 1, lease_owner = :owner,
                         lease_expires_at = now() + make_interval(secs => :lease), started_at = now(),
                         updated_at = now(), not_before = NULL
                     WHERE e.id = :id AND e.event_type = ANY(:kinds)
-                      AND ((e.status = '{_PENDING}' AND coalesce(e.not_before, '-infinity') <= now())
-                           OR (e.status = '{_RUNNING}' AND e.lease_expires_at < now()
+                      AND ((e.status = '{PENDING}' AND coalesce(e.not_before, '-infinity') <= now())
+                           OR (e.status = '{RUNNING}' AND e.lease_expires_at < now()
                                AND e.attempts < (CAST(:max AS jsonb) ->> e.event_type)::int))
                       AND NOT EXISTS (
                           SELECT 1 FROM events o
                           WHERE o.project_id = e.project_id AND o.scope_key = e.scope_key
-                            AND o.status IN {_OPEN} AND (o.created_at, o.id) < (e.created_at, e.id))
+                            AND o.status IN {OPEN} AND (o.created_at, o.id) < (e.created_at, e.id))
                     RETURNING e.id, e.project_id, e.event_type, e.payload, e.attempts, e.results
                     """
                 ),
@@ -158,7 +143,7 @@ class JobRepository(Repository):
                     "owner": owner,
                     "lease": lease_s,
                     "max": orjson.dumps(max_attempts).decode(),
-                    "kinds": _KINDS,
+                    "kinds": KINDS,
                 },
             )
         ).first()
@@ -182,21 +167,21 @@ class JobRepository(Repository):
             text(
                 f"""
                 WITH done AS (
-                    UPDATE events SET status = '{_FAILED}', completed_at = now(), updated_at = now(),
+                    UPDATE events SET status = '{FAILED}', completed_at = now(), updated_at = now(),
                         lease_owner = NULL, lease_expires_at = NULL,
                         latency_ms = 1000 * extract(epoch FROM now() - created_at),
                         error = 'gave up after ' || attempts || ' attempts: the runner holding it stopped '
                                 '(lease expired)' || coalesce('; last error: ' || error, '')
-                    WHERE (CAST(:id AS uuid) IS NULL OR id = :id) AND status = '{_RUNNING}'
+                    WHERE (CAST(:id AS uuid) IS NULL OR id = :id) AND status = '{RUNNING}'
                       AND lease_expires_at < now() AND event_type = ANY(:kinds)
                       AND attempts >= (CAST(:max AS jsonb) ->> event_type)::int
                     RETURNING id, project_id, scope_key, created_at
                 ),
-                successor AS ({_UNBLOCK_NEXT})
+                successor AS ({UNBLOCK_NEXT})
                 SELECT id FROM done
                 """
             ),
-            {"id": job_id, "max": orjson.dumps(max_attempts).decode(), "kinds": _KINDS},
+            {"id": job_id, "max": orjson.dumps(max_attempts).decode(), "kinds": KINDS},
         )
         return len(rows.all())
 
@@ -211,7 +196,7 @@ class JobRepository(Repository):
                 text(
                     f"""
                     UPDATE events SET lease_expires_at = now() + make_interval(secs => :lease)
-                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
+                    WHERE id = :id AND status = '{RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                     RETURNING id
                     """
                 ),
@@ -226,7 +211,7 @@ class JobRepository(Repository):
             text(
                 f"""
                 UPDATE events SET lease_expires_at = now() + make_interval(secs => :lease)
-                WHERE id = ANY(CAST(:ids AS uuid[])) AND status = '{_RUNNING}' AND lease_owner = :owner
+                WHERE id = ANY(CAST(:ids AS uuid[])) AND status = '{RUNNING}' AND lease_owner = :owner
                 RETURNING id
                 """
             ),
@@ -261,10 +246,10 @@ class JobRepository(Repository):
                             metadata = CASE WHEN CAST(:metadata AS jsonb) IS NULL THEN metadata ELSE {_WITH_SPENT} END,
                             completed_at = now(), updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
                             latency_ms = 1000 * extract(epoch FROM now() - created_at)
-                        WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
+                        WHERE id = :id AND status = '{RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                         RETURNING id, project_id, scope_key, created_at
                     ),
-                    successor AS ({_UNBLOCK_NEXT})
+                    successor AS ({UNBLOCK_NEXT})
                     SELECT id FROM done
                     """
                 ),
@@ -290,7 +275,7 @@ class JobRepository(Repository):
                 text(
                     f"""
                     UPDATE events SET metadata = {_WITH_SPENT}
-                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
+                    WHERE id = :id AND status = '{RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                     RETURNING id
                     """
                 ),
@@ -323,14 +308,14 @@ class JobRepository(Repository):
             await self.conn.execute(
                 text(
                     f"""
-                    UPDATE events SET status = '{_PENDING}', error = :error, updated_at = now(),
+                    UPDATE events SET status = '{PENDING}', error = :error, updated_at = now(),
                         lease_owner = NULL, lease_expires_at = NULL,
                         not_before = CASE WHEN :blocked THEN 'infinity'::timestamptz
                                           ELSE now() + make_interval(secs => :delay) END,
                         dispatched_at = now() + make_interval(secs => :delay),
                         results = CASE WHEN CAST(:record AS jsonb) IS NULL THEN results
                                        ELSE coalesce(results, '[]'::jsonb) || CAST(:record AS jsonb) END
-                    WHERE id = :id AND status = '{_RUNNING}' AND lease_owner = :owner AND attempts = :attempt
+                    WHERE id = :id AND status = '{RUNNING}' AND lease_owner = :owner AND attempts = :attempt
                     RETURNING id
                     """
                 ),
@@ -346,109 +331,6 @@ class JobRepository(Repository):
             )
         ).first()
         return row is not None
-
-    async def hand_back(self, owner: str) -> list[uuid.UUID]:
-        """Every job `owner` holds goes back to PENDING, due now, for the next sweep of any runner (the
-        runner is stopping). By owner, not by claim: a claim whose task was cancelled before it learned
-        of its own claim is given back too."""
-        rows = await self.conn.execute(
-            text(
-                f"""
-                UPDATE events SET status = '{_PENDING}', error = 'runner stopped', updated_at = now(),
-                    lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL, batch_id = NULL,
-                    -- a batch's followers wait for its first job again
-                    not_before = CASE WHEN batch_id <> id THEN 'infinity'::timestamptz END
-                WHERE status = '{_RUNNING}' AND lease_owner = :owner
-                RETURNING id
-                """
-            ),
-            {"owner": owner},
-        )
-        return [r.id for r in rows]
-
-    async def undispatch(self, job_ids: list[uuid.UUID]) -> None:
-        """The hand-off failed, or the runner holding these ids stops: the next sweep hands them off again."""
-        await self.conn.execute(
-            text(f"UPDATE events SET dispatched_at = NULL WHERE id = ANY(:ids) AND status = '{_PENDING}'"),
-            {"ids": job_ids},
-        )
-
-    async def repair_blocks(self) -> tuple[int, int]:
-        """Each scope's head unblocked, every other job of the scope blocked: (unblocked, blocked).
-
-        `finish` unblocks the next job of a scope and `insert_pending` blocks a job accepted behind an open one,
-        but a job accepted while the one before it finished can miss both (neither statement sees the other):
-        still blocked as the head (it would never run), or not blocked behind the head (each claim would look
-        at it and pass). The sweep puts both right, and hands an unblocked head out again. The conditions read
-        the row as it is when updated (`e`), so a job its predecessor's finish unblocked meanwhile (`not_before`
-        = then) is never blocked again."""
-        rows = await self.conn.execute(
-            text(
-                f"""
-                WITH open AS (
-                    SELECT id, status, not_before,
-                           row_number() OVER (PARTITION BY project_id, scope_key ORDER BY created_at, id) AS n
-                    FROM events WHERE status IN {_OPEN} AND scope_key IS NOT NULL)
-                UPDATE events e SET
-                    not_before = CASE WHEN o.n = 1 THEN now() ELSE 'infinity'::timestamptz END,
-                    dispatched_at = CASE WHEN o.n = 1 THEN NULL ELSE e.dispatched_at END
-                FROM open o
-                WHERE e.id = o.id AND e.status = '{_PENDING}'
-                  AND ((o.n = 1 AND e.not_before = 'infinity') OR (o.n > 1 AND e.not_before IS NULL))
-                RETURNING o.n = 1 AS head
-                """
-            )
-        )
-        heads = [r.head for r in rows]
-        return sum(heads), len(heads) - sum(heads)
-
-    async def take_due(self, *, redispatch_after_s: float, limit: int = 500) -> list[DueJob]:
-        """Mark up to `limit` jobs that need a hand-off as dispatched now, and return them.
-
-        Due: PENDING past its backoff and never handed off (or not for `redispatch_after_s`: its
-        message may be lost), or RUNNING with an expired lease and not handed off since it expired.
-        SKIP LOCKED + the dispatched_at update let every process sweep at once without handing
-        the same job out twice; callers repeat until a short page (no cap on the total).
-        """
-        rows = (
-            await self.conn.execute(
-                text(
-                    f"""
-                    UPDATE events SET dispatched_at = now()
-                    WHERE id IN (
-                        SELECT id FROM events
-                        WHERE status IN {_OPEN} AND event_type = ANY(:kinds) AND (
-                            (status = '{_PENDING}' AND coalesce(not_before, '-infinity') <= now()
-                             AND (dispatched_at IS NULL
-                                  OR dispatched_at < now() - make_interval(secs => :redispatch)))
-                            OR (status = '{_RUNNING}' AND lease_expires_at < now()
-                                AND (dispatched_at IS NULL OR dispatched_at < lease_expires_at)))
-                        ORDER BY created_at, id
-                        LIMIT :limit
-                        FOR UPDATE SKIP LOCKED)
-                    RETURNING id, created_at, event_type
-                    """
-                ),
-                {"redispatch": redispatch_after_s, "limit": limit, "kinds": _KINDS},
-            )
-        ).all()
-        return sorted(
-            (DueJob(r.id, r.created_at, JobKind(r.event_type)) for r in rows), key=lambda j: (j.created_at, j.id)
-        )
-
-    async def queue_stats(self) -> QueueStats:
-        """The job queue's depth and age (for metrics)."""
-        row = (
-            await self.conn.execute(
-                text(
-                    f"SELECT count(*) FILTER (WHERE status = '{_PENDING}') AS pending, "
-                    f"count(*) FILTER (WHERE status = '{_RUNNING}') AS running, "
-                    f"coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = '{_PENDING}')), 0) AS age "
-                    f"FROM events WHERE status IN ('{_PENDING}', '{_RUNNING}')"
-                )
-            )
-        ).one()
-        return QueueStats(pending=int(row.pending), running=int(row.running), oldest_pending_age_s=float(row.age))
 
 
 @contextlib.asynccontextmanager

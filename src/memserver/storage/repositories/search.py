@@ -34,7 +34,6 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     text,
     true,
@@ -44,10 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.types import NullType
 
-from memserver.domain.changes import SYNTHESIZED
 from memserver.domain.rows.memories import DenseHitRow, MemoryRow
-from memserver.domain.scope import ENTITY_FIELDS, Scope
-from memserver.storage.db import VECTOR_ARRAY_PARAM, VECTOR_PARAM
+from memserver.storage.db import VECTOR_PARAM
 from memserver.storage.repositories.base import Repository
 from memserver.storage.repositories.event_periods import EVENT_EVIDENCE, OVERLAPS
 from memserver.storage.repositories.memories import READ_COLUMNS, M, not_expired
@@ -68,7 +65,7 @@ class SearchRepository(Repository):
     def _scope_size(self, conds: list[Any], cap: int) -> tuple[Any, ColumnElement[bool]]:
         """A one-row CTE with the scope's size, counted only up to cap + 1 (an index scan at most that
         long), and the condition "the scope is small enough to scan whole"."""
-        capped = select(literal(1)).select_from(M).where(and_(true(), *conds)).limit(_inline(cap + 1)).subquery()
+        capped = select(literal(1)).select_from(M).where(and_(true(), *conds)).limit(inline(cap + 1)).subquery()
         size = select(func.count().label("n")).select_from(capped).cte("scope_size").prefix_with("MATERIALIZED")
         return size, select(size.c.n).scalar_subquery() <= cap
 
@@ -99,69 +96,21 @@ class SearchRepository(Repository):
             select(*READ_COLUMNS, distance.label("distance"))
             .where(and_(true(), *conds), small)
             .order_by(distance + 0)
-            .limit(_inline(limit))
+            .limit(inline(limit))
         )
         ann = (
             select(*READ_COLUMNS, distance.label("distance"))
             .where(and_(true(), *conds), ~small)
             .order_by(distance)
-            .limit(_inline(limit))
+            .limit(inline(limit))
         )
         if state is not None:  # as_of: today's nearest are the candidates among the memories unchanged since
-            scan, ann = state.nearest(q, small, ann.with_only_columns(M.c.id), _inline(limit))
+            scan, ann = state.nearest(q, small, ann.with_only_columns(M.c.id), inline(limit))
         both = union_all(scan, ann).cte("nearest").prefix_with("MATERIALIZED")
         # relaxed_order iterative scans may return slightly out of order: sort the small result again.
         stmt = select(both, (1 - both.c.distance).label("similarity")).add_cte(size).order_by(both.c.distance)
         params = state.params if state is not None else {}
         return typing.cast(list[DenseHitRow], list((await self.conn.execute(stmt, params)).all()))
-
-    async def nearest_each(
-        self, project_id: uuid.UUID, scopes: Sequence[Scope], vectors: NDArray[np.float32], *, k: int
-    ) -> list[list[tuple[uuid.UUID, float]]]:
-        """For each vector, its k nearest memories of exactly these scopes as (id, cosine similarity), best
-        first: one round trip, an exact scan per vector (used at add time, on one entity's memories)."""
-        if len(vectors) == 0:
-            return []
-        shapes, params = _scope_params(project_id, scopes, vectors)
-        out: list[list[tuple[uuid.UUID, float]]] = [[] for _ in range(len(vectors))]
-        for r in await self.conn.execute(_nearest_statement(shapes, k), params):
-            out[int(r.n) - 1].append((r.id, float(r.sim)))
-        for hits in out:
-            hits.sort(key=lambda h: -h[1])
-        return out
-
-    async def add_candidates(
-        self,
-        project_id: uuid.UUID,
-        scopes: Sequence[Scope],
-        vectors: NDArray[np.float32],
-        names: Sequence[str],
-        *,
-        k: int,
-        k_names: int,
-    ) -> tuple[list[list[tuple[uuid.UUID, float]]], list[uuid.UUID], dict[uuid.UUID, Any]]:
-        """What an inferred add shows the model, in one round trip: each vector's k nearest memories of exactly
-        these scopes (an exact scan, never the approximate index: the caller reasons about what was not
-        shown), and up to k_names of the newest memories that mention one of `names` (a name's memories can
-        sit far from the messages in vector space).
-
-        Returns the nearest (id, cosine similarity) per vector, the name matches' ids, and every row found
-        (id, memory, created_at, immutable, provenance and the entity ids).
-        """
-        shapes, params = _scope_params(project_id, scopes, vectors)
-        params.update({f"name_{i}": n for i, n in enumerate(names)})
-        nearest: list[list[tuple[uuid.UUID, float]]] = [[] for _ in range(len(vectors))]
-        named: list[uuid.UUID] = []
-        rows: dict[uuid.UUID, Any] = {}
-        for r in await self.conn.execute(_candidates_statement(shapes, len(names), k, k_names), params):
-            rows[r.id] = r
-            if r.n == 0:
-                named.append(r.id)
-            else:
-                nearest[int(r.n) - 1].append((r.id, float(r.sim)))
-        for each in nearest:
-            each.sort(key=lambda h: -h[1])
-        return nearest, named, rows
 
     async def hybrid_evidence(
         self,
@@ -219,23 +168,20 @@ class SearchRepository(Repository):
                 ~literal_column("terms.l[words.k]").op("=")(func.any(bindparam("common", type_=_TEXT_ARRAY))),
                 M.c.tsv.op("@@")(literal_column("terms.q[words.k]")),
             )
-            .limit(_inline(per_term))
+            .limit(inline(per_term))
             .lateral("per_word")
         )
         pool = select(per_word.c.id).select_from(words.join(terms, true()).join(per_word, true())).subquery()
         by_text = (
             select(M.c.id).where(M.c.id.in_(select(pool.c.id))).order_by(func.ts_rank_cd(M.c.tsv, _OR_QUERY).desc())
         )
-        proposals = [by_vector.limit(_inline(candidates)), by_text.limit(_inline(candidates))]
+        proposals = [by_vector.limit(inline(candidates)), by_text.limit(inline(candidates))]
         if events is not None:
             overlapping = (
-                select(M.c.id).where(and_(true(), *conds), ~small, OVERLAPS).limit(_inline(per_term)).subquery()
+                select(M.c.id).where(and_(true(), *conds), ~small, OVERLAPS).limit(inline(per_term)).subquery()
             )
             proposals.append(
-                select(M.c.id)
-                .where(M.c.id.in_(select(overlapping.c.id)))
-                .order_by(_DISTANCE)
-                .limit(_inline(candidates))
+                select(M.c.id).where(M.c.id.in_(select(overlapping.c.id))).order_by(_DISTANCE).limit(inline(candidates))
             )
         ids = union(*proposals).subquery()
         scored = union_all(
@@ -319,88 +265,7 @@ _EVIDENCE: tuple[ColumnElement[Any], ...] = (
 )
 
 
-Shapes = tuple[tuple[bool, ...], ...]  # per scope, which entity ids it sets (ENTITY_FIELDS order)
-
-
-def _scope_params(
-    project_id: uuid.UUID, scopes: Sequence[Scope], vectors: NDArray[np.float32]
-) -> tuple[Shapes, dict[str, Any]]:
-    """The shapes of these scopes (what a statement is built and cached for) and the values it is run with."""
-    shapes = tuple(tuple(getattr(s, c) is not None for c in ENTITY_FIELDS) for s in scopes)
-    params: dict[str, Any] = {
-        "project_id": project_id,
-        "qvecs": [Vector(v) for v in vectors],
-        **{f"s{i}_{c}": getattr(s, c) for i, s in enumerate(scopes) for c in ENTITY_FIELDS},
-    }
-    return shapes, params
-
-
-def _in_scopes(shapes: Shapes) -> list[Any]:
-    """The project's unexpired memories of exactly these scopes (an entity id a scope leaves unset is unset), Dream
-    patterns left out."""
-    scope = or_(
-        *(
-            and_(
-                *(
-                    M.c[c] == bindparam(f"s{i}_{c}", type_=Text) if is_set else M.c[c].is_(None)
-                    for c, is_set in zip(ENTITY_FIELDS, shape, strict=True)
-                )
-            )
-            for i, shape in enumerate(shapes)
-        )
-    )
-    # Dream's pattern memories are never shown to an add: inference must not edit what synthesis owns.
-    return [M.c.project_id == bindparam("project_id"), scope, not_expired(), M.c.source != SYNTHESIZED]
-
-
-def _nearest(shapes: Shapes, k: int) -> Any:
-    """(n, id, sim): each query vector's (`qvecs`, numbered from 1) k nearest memories, by an exact scan."""
-    queries = (
-        func.unnest(cast(bindparam("qvecs"), VECTOR_ARRAY_PARAM))
-        .table_valued("v", with_ordinality="n")
-        .render_derived(name="q")
-    )
-    distance = M.c.embedding.cosine_distance(queries.c.v)
-    near = (
-        select(M.c.id, distance.label("distance"))
-        .where(*_in_scopes(shapes))
-        .order_by(distance + 0)  # + 0: an exact scan of the scope, never the approximate index
-        .limit(_inline(k))
-        .lateral("near")
-    )
-    return select(queries.c.n, near.c.id, (1 - near.c.distance).label("sim")).select_from(queries.join(near, true()))
-
-
-# Built once per shape, every value a named parameter: building them per add cost ~1 ms of SQLAlchemy
-# (measured, of a ~10 ms add).
-@functools.lru_cache(maxsize=128)
-def _nearest_statement(shapes: Shapes, k: int) -> Any:
-    return _nearest(shapes, k)
-
-
-@functools.lru_cache(maxsize=128)
-def _candidates_statement(shapes: Shapes, names: int, k: int, k_names: int) -> Any:
-    """`add_candidates`: the nearest, and the newest memories that mention one of the names."""
-    parts: list[Any] = [_nearest(shapes, k)]
-    if names:
-        mentioned = or_(
-            *(
-                M.c.tsv.op("@@")(func.plainto_tsquery("english", bindparam(f"name_{i}", type_=Text)))
-                for i in range(names)
-            )
-        )
-        parts.append(
-            select(literal_column("0", Integer).label("n"), M.c.id, literal_column("0.0", Float).label("sim"))
-            .where(*_in_scopes(shapes), mentioned)
-            .order_by(M.c.created_at.desc())
-            .limit(_inline(k_names))
-        )
-    both: Any = union_all(*parts) if len(parts) > 1 else parts[0]
-    hits = both.subquery("hits")
-    return select(hits.c.n, hits.c.sim, *_CANDIDATE_COLUMNS).select_from(hits.join(M, M.c.id == hits.c.id))
-
-
-def _inline(n: int) -> Any:
+def inline(n: int) -> Any:
     """A LIMIT written into the SQL text, not sent as a parameter.
 
     Search statements run as prepared statements with generic plans (planned once, `Database.connect(
@@ -417,14 +282,6 @@ _ROWS_BY_ID = select(*READ_COLUMNS).where(
 )  # built once: the winners' rows
 _EVIDENCE_COLUMNS = (*(c.name for c in _EVIDENCE), "ent")
 _TEXT_ARRAY = ARRAY(Text)
-_CANDIDATE_COLUMNS = (
-    M.c.id,
-    M.c.memory,
-    M.c.created_at,
-    M.c.immutable,
-    M.c.provenance,
-    *(M.c[c] for c in ENTITY_FIELDS),
-)
 _PLAIN = NullType()  # arrays come back as asyncpg decodes them, with no per-element processing
 _OR_QUERY = cast(  # any of the query's words
     func.replace(cast(func.plainto_tsquery("english", bindparam("qtext", type_=Text)), Text), " & ", " | "),
