@@ -144,7 +144,7 @@ def one_mode(
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.inference_cost.run import start_fake
+    from bench.inference_cost.fake import start_fake
 
     work = workload(args)
     result: dict[str, Any] = {

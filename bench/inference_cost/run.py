@@ -25,12 +25,13 @@ from bench.inference_cost.common import (
     statement_breakdown,
     summarize,
 )
+from bench.inference_cost.fake import start_fake
 from bench.locomo_recall import DEFAULT_DATA, exchanges, load
 from bench.speed.http import HttpConn
 from bench.speed.meters import Profiler
 from harness import ROOT
 from harness.postgres import PostgresRun, plain_url
-from harness.server import free_port, served
+from harness.server import served
 from harness.tenants import new_tenant
 
 MEM0_DB = "mem0bench"
@@ -118,22 +119,6 @@ def workload(args: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 # processes
 # ----------------------------------------------------------------------------------------------
-def start_fake(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
-        "--echo", "--mem0-echo", "--keep-alive", "--prefix-cache",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=(workdir / "fake.log").open("wb"))
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode().strip()
-    url = f"http://127.0.0.1:{port}/v1"
-    if line != f"fake OpenAI server on {url}":
-        proc.kill()
-        raise RuntimeError(f"the fake LLM did not start: {line!r}")
-    return proc, url
-
-
 async def setup_databases(pg_url: str) -> None:
     admin = await asyncpg.connect(plain_url(pg_url.rsplit("/", 1)[0] + "/postgres"))
     try:

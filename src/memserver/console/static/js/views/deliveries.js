@@ -4,7 +4,7 @@ import { badge, h, json, setStatus, table, when } from "../core/dom.js";
 import { api } from "../core/api.js";
 import { go, replace } from "../core/router.js";
 import { guarded, pager } from "../core/ui.js";
-import { hooksPath } from "./webhooks.js";
+import { hooksPath } from "./webhook-paths.js";
 
 export async function load(panel, params, id) {
   const page = Number(params.get("page") || 1);

@@ -4,6 +4,7 @@ import { badge, h, setStatus, table, when } from "../core/dom.js";
 import { api, ApiError } from "../core/api.js";
 import { go } from "../core/router.js";
 import { session } from "../core/session.js";
+import { hooksPath } from "./webhook-paths.js";
 import { clearFieldErrors, confirmAction, dialog, guarded, secretPanel, showFieldErrors } from "../core/ui.js";
 
 const SENT = ["memory_add", "memory_update", "memory_delete", "memory_categorize"];
@@ -36,10 +37,6 @@ export async function load(panel, params, [id] = []) {
         ))) : h("p", { class: "empty" }, "No webhooks yet."),
     );
   });
-}
-
-export function hooksPath() {
-  return `/api/v1/webhooks/projects/${encodeURIComponent(session.ping.project_id)}/`;
 }
 
 function actions(w, refresh) {
