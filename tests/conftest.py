@@ -93,6 +93,11 @@ def _in_thread(coro_fn: Callable[[], Any]) -> Any:
 @pytest.fixture(scope="session")
 def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
     """Create a fresh org + project + key; returns (project_id, plaintext key)."""
+    return tenant_maker(database_url)
+
+
+def tenant_maker(database_url: str) -> Callable[[], tuple[str, str]]:
+    """`make_tenant` for a given database (a folder whose servers use a database of their own overrides it)."""
     counter = iter(range(1_000_000))
 
     def make() -> tuple[str, str]:
@@ -111,6 +116,11 @@ def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
 def make_org(database_url: str) -> Callable[..., tuple[str, str, str]]:
     """Create a fresh org with one project and an org-scoped key of its OWNER; returns
     (org_id, project_id, plaintext key). The key may create projects and manage members."""
+    return org_maker(database_url)
+
+
+def org_maker(database_url: str) -> Callable[..., tuple[str, str, str]]:
+    """`make_org` for a given database."""
     from memserver.services import admin
     from memserver.storage.repositories.tenants import TenantRepository
 

@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy import text
 
 from bench.inference_cost.common import fake_delta, fake_stats
-from bench.locomo_recall import exchanges, load
+from bench.locomo_data import exchanges, load
 from harness.postgres import PostgresRun
 from harness.server import served
 from harness.tenants import new_tenant

@@ -26,7 +26,7 @@ from bench.inference_cost.common import (
     summarize,
 )
 from bench.inference_cost.fake import start_fake
-from bench.locomo_recall import DEFAULT_DATA, exchanges, load
+from bench.locomo_data import DEFAULT_DATA, exchanges, load
 from bench.speed.http import HttpConn
 from bench.speed.meters import Profiler
 from harness import ROOT

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.locomo_data import DEFAULT_DATA
 from bench.locomo_qa import estimate, plan, report
 from bench.locomo_qa.answer import Answering, pending
 from bench.locomo_qa.ingest import Ingest, applied
@@ -20,7 +21,6 @@ from bench.locomo_qa.llm import Model
 from bench.locomo_qa.prompts import CUSTOM_INSTRUCTIONS, JUDGES
 from bench.locomo_qa.service import Memserver, private_server
 from bench.locomo_qa.store import RunDir
-from bench.locomo_recall import DEFAULT_DATA
 from harness import ROOT
 
 PROTOCOL = "mem0ai/mem0@b3ede5b evaluation/ (memzero add + search, llm_judge J)"

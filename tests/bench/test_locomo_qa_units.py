@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from bench.locomo_data import DEFAULT_DATA
 from bench.locomo_qa import metrics, plan, prompts
 from bench.locomo_qa.llm import Model, parse_label, strip_reasoning
 from bench.locomo_qa.store import RunDir
-from bench.locomo_recall import DEFAULT_DATA
 from tests.fakes.openai_server import FakeOpenAI, running
 
 ROOT = Path(__file__).resolve().parents[2]

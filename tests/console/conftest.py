@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +20,7 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_p
 from harness import ROOT
 from harness.server import LiveServer, served
 from memserver.embedded_postgres import EmbeddedPostgres
+from tests.conftest import org_maker, tenant_maker
 from tests.fakes.openai_server import FakeOpenAI, running
 from tests.worker.jobs_harness import fresh_database
 
@@ -44,6 +45,17 @@ def database_url(pg: EmbeddedPostgres) -> str:
     serves (fair claims), under its own settings: on the run's shared database another module's server, which
     refuses loopback receivers, would take the console's webhook deliveries and fail them."""
     return fresh_database(pg, "console")
+
+
+# The run-wide tenant makers are bound to the run's shared database when first used: the console's own.
+@pytest.fixture(scope="session")
+def make_tenant(database_url: str) -> Callable[[], tuple[str, str]]:
+    return tenant_maker(database_url)
+
+
+@pytest.fixture(scope="session")
+def make_org(database_url: str) -> Callable[..., tuple[str, str, str]]:
+    return org_maker(database_url)
 
 
 @contextmanager
