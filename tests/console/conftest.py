@@ -5,11 +5,9 @@ webhook receiver on 127.0.0.1. Screenshots land in .artifacts/console/."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from memserver.embedded_postgres import EmbeddedPostgres
 from tests.conftest import org_maker, tenant_maker
 from tests.fakes.openai_server import FakeOpenAI, running
 from tests.worker.jobs_harness import fresh_database
+from tests.worker.test_webhooks import Receiver  # the receiver the worker tests use (re-exported here)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / ".artifacts" / "console"
@@ -183,51 +182,6 @@ async def sign_in(w: Watched, key: str) -> None:
     await page.get_by_label("API key").fill(key)
     await page.get_by_label("API key").press("Enter")  # keyboard only
     await expect(page.locator("#whoami")).to_be_visible()
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: records every request; answers the scripted statuses, then 200."""
-
-    def __init__(self, statuses: list[int] | None = None):
-        self.statuses = list(statuses or [])
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with receiver.lock:
-                    receiver.requests.append({"headers": dict(self.headers), "body": body, "at": time.time()})
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def script(self, *statuses: int) -> None:
-        with self.lock:
-            self.statuses = list(statuses)
-
-    def wait(self, n: int, timeout: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.requests) >= n:
-                    return list(self.requests)
-            time.sleep(0.05)
-        raise AssertionError(f"expected {n} deliveries, got {len(self.requests)}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

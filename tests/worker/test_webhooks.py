@@ -60,6 +60,11 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def script(self, *statuses: int) -> None:
+        """The statuses the next requests get (then 200)."""
+        with self.lock:
+            self.statuses = list(statuses)
+
     def wait(self, n: int, timeout: float = 30) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
