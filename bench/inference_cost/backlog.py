@@ -144,7 +144,7 @@ def one_mode(
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.inference_cost.fake import start_fake
+    from bench.inference_cost.fake import server_env, start_fake
 
     work = workload(args)
     result: dict[str, Any] = {
@@ -155,20 +155,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         fake, llm_url = start_fake(run.workdir)
         try:
             url = run.migrate()
-            env = {
-                "MEMSERVER_LLM__BASE_URL": llm_url,
-                "MEMSERVER_LLM__API_KEY": "sk-fake",
-                "MEMSERVER_LLM__MODEL": "fake",
-            }
-            if not args.embedder_cache:
-                env["MEMSERVER_EMBEDDER__CACHE_SIZE"] = "0"
-            if args.remote_embedder:
-                env.update(
-                    MEMSERVER_EMBEDDER__PROVIDER="openai",
-                    MEMSERVER_EMBEDDER__BASE_URL=llm_url,
-                    MEMSERVER_EMBEDDER__API_KEY="sk-fake",
-                    MEMSERVER_EMBEDDER__MODEL="fake-embed",
-                )
+            env = server_env(llm_url, embedder_cache=args.embedder_cache, remote_embedder=args.remote_embedder)
             modes = [("coalesced", str(args.backlog)), ("one-at-a-time", "1")]
             result["modes"] = [
                 one_mode(

@@ -24,3 +24,18 @@ def start_fake(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         proc.kill()
         raise RuntimeError(f"the fake LLM did not start: {line!r}")
     return proc, url
+
+
+def server_env(llm_url: str, *, embedder_cache: bool, remote_embedder: bool) -> dict[str, str]:
+    """The memserver settings of both modes: the fake as its LLM (and, `remote_embedder`, its embedder)."""
+    env = {"MEMSERVER_LLM__BASE_URL": llm_url, "MEMSERVER_LLM__API_KEY": "sk-fake", "MEMSERVER_LLM__MODEL": "fake"}
+    if not embedder_cache:
+        env["MEMSERVER_EMBEDDER__CACHE_SIZE"] = "0"
+    if remote_embedder:
+        env.update(
+            MEMSERVER_EMBEDDER__PROVIDER="openai",
+            MEMSERVER_EMBEDDER__BASE_URL=llm_url,
+            MEMSERVER_EMBEDDER__API_KEY="sk-fake",
+            MEMSERVER_EMBEDDER__MODEL="fake-embed",
+        )
+    return env

@@ -25,7 +25,7 @@ from bench.inference_cost.common import (
     statement_breakdown,
     summarize,
 )
-from bench.inference_cost.fake import start_fake
+from bench.inference_cost.fake import server_env, start_fake
 from bench.locomo_data import DEFAULT_DATA, exchanges, load
 from bench.speed.http import HttpConn
 from bench.speed.meters import Profiler
@@ -426,20 +426,7 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(setup_databases(url))
             pg_base = plain_url(url).rsplit("/", 1)[0]
             _, key = asyncio.run(new_tenant(url, "bench", f"icost-{time.time_ns()}"))
-            env = {
-                "MEMSERVER_LLM__BASE_URL": llm_url,
-                "MEMSERVER_LLM__API_KEY": "sk-fake",
-                "MEMSERVER_LLM__MODEL": "fake",
-            }
-            if not args.embedder_cache:
-                env["MEMSERVER_EMBEDDER__CACHE_SIZE"] = "0"
-            if args.remote_embedder:
-                env.update(
-                    MEMSERVER_EMBEDDER__PROVIDER="openai",
-                    MEMSERVER_EMBEDDER__BASE_URL=llm_url,
-                    MEMSERVER_EMBEDDER__API_KEY="sk-fake",
-                    MEMSERVER_EMBEDDER__MODEL="fake-embed",
-                )
+            env = server_env(llm_url, embedder_cache=args.embedder_cache, remote_embedder=args.remote_embedder)
             with served(url, run.workdir / "memserver.log", **env) as server:
                 log(f"memserver: {len(work['warmup'])} warm-up + {len(work['measured'])} adds ...")
                 t0 = time.perf_counter()
